@@ -1,0 +1,38 @@
+# Every target creates its own virtualenv, so a fresh machine needs only python3 (>= 3.10).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup run test lint typecheck bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+## run: the main job on the embedded default (see README)
+run: $(STAMP)
+	$(BIN)/spanmeter quickstart
+
+## test: lint + the whole test suite
+test: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/pyright
+
+bench: $(STAMP)
+	$(BIN)/python bench/processor_overhead.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
