@@ -10,4 +10,4 @@ from .attributes import *  # noqa: F403  (constants only; the list is attributes
 from .attributes import __all__ as _attribute_names
 from .record import DATA_MODES, CostSource, GenAIRecord, SpanOutcome
 
-__all__ = [*_attribute_names, "DATA_MODES", "CostSource", "GenAIRecord", "SpanOutcome"]  # noqa: PLE0604
+__all__ = [*_attribute_names, "DATA_MODES", "CostSource", "GenAIRecord", "SpanOutcome"]
