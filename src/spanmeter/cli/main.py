@@ -1,0 +1,24 @@
+"""Top-level ``spanmeter`` command group."""
+
+from __future__ import annotations
+
+import logging
+from importlib.metadata import version
+
+import click
+
+from .quickstart import quickstart
+
+__all__ = ["main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(version("spanmeter"), prog_name="spanmeter")
+@click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
+def main(verbose: int) -> None:
+    """spanmeter: LLM cost attribution and budgets on OpenTelemetry."""
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+main.add_command(quickstart)

@@ -1,0 +1,37 @@
+"""Every ``SPANMETER_*`` environment variable, declared once with what it does.
+
+Precedence everywhere: explicit argument, then environment variable, then default.
+Standard ``OTEL_*`` variables (``OTEL_SERVICE_NAME``, ``OTEL_EXPORTER_OTLP_*``) are reused
+where they fit and are not repeated here.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+SPANMETER_ENDPOINT: Final = "SPANMETER_ENDPOINT"
+"""OTLP endpoint of the spanmeter receiver (or a Collector in front of it) that
+``spanmeter.configure()`` and the ``spanmeter`` traces exporter send to, e.g.
+``http://spanmeter:4318`` (HTTP) or ``http://spanmeter:4317`` (gRPC). Default: the standard
+``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` / ``OTEL_EXPORTER_OTLP_ENDPOINT`` resolution."""
+
+SPANMETER_PROTOCOL: Final = "SPANMETER_PROTOCOL"
+"""``grpc`` or ``http/protobuf``. Default: ``OTEL_EXPORTER_OTLP_TRACES_PROTOCOL``, then
+``OTEL_EXPORTER_OTLP_PROTOCOL``, then ``http/protobuf``."""
+
+SPANMETER_EXPORT_TIMEOUT: Final = "SPANMETER_EXPORT_TIMEOUT"
+"""Seconds one export (retries included) may take before its batch is given up. Short by
+default (``2``) so a slow receiver never holds spans, threads or memory for long."""
+
+SPANMETER_USER_ID_HASH_KEY: Final = "SPANMETER_USER_ID_HASH_KEY"
+"""Secret key for hashing user ids (HMAC-SHA256). Use the same value in every service of a
+deployment so a user maps to one id. Unset: a public default key, with a warning."""
+
+SPANMETER_DATA_MODE: Final = "SPANMETER_DATA_MODE"
+"""Default data mode stamped on spans with none: ``real``, ``test`` or ``demo``."""
+
+SPANMETER_ENVIRONMENT: Final = "SPANMETER_ENVIRONMENT"
+"""Deployment environment used when the resource has no ``deployment.environment.name``."""
+
+SPANMETER_PRICING_FILE: Final = "SPANMETER_PRICING_FILE"
+"""Path of the price override file (YAML): custom models, aliases, discounts."""
