@@ -34,4 +34,11 @@ SPANMETER_ENVIRONMENT: Final = "SPANMETER_ENVIRONMENT"
 """Deployment environment used when the resource has no ``deployment.environment.name``."""
 
 SPANMETER_PRICING_FILE: Final = "SPANMETER_PRICING_FILE"
-"""Path of the price override file (YAML): custom models, aliases, discounts."""
+"""Path of the price override file (YAML): custom models, aliases, discounts; the shape is
+documented in :mod:`spanmeter.pricing.overrides`. Unset: genai-prices list prices only. A
+file that is missing or invalid is logged as a warning and list prices apply (a server can
+ask for ``PriceBook.from_env(strict=True)`` to refuse to start instead)."""
+
+SPANMETER_OPENAI_USAGE_DETAILS: Final = "SPANMETER_OPENAI_USAGE_DETAILS"
+"""``true`` (default) or ``false``: record on OpenAI spans the cached-prompt and reasoning
+token counts the official instrumentation omits, so cached input is priced at its rate."""

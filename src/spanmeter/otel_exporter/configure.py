@@ -27,6 +27,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from ..pricing import CostPolicy, PriceBook
 from ..processor import CostSpanProcessor, SpanEnricher
+from ..processor.openai_usage import instrument_openai_usage
 from .batch import CountingBatchSpanProcessor
 from .exporters import make_guarded_exporter
 from .guarded import GuardedSpanExporter
@@ -79,6 +80,7 @@ def configure(
     default_data_mode: str | None = None,
     max_queue_size: int = 2048,
     tracer_provider: TracerProvider | None = None,
+    openai_usage_details: bool = True,
 ) -> SpanmeterPipeline:
     """Send every span, with attribution and cost, to a spanmeter receiver.
 
@@ -99,6 +101,8 @@ def configure(
         default_data_mode: Data mode for spans that carry none (``real``/``test``/``demo``).
         max_queue_size: Spans held while the exporter is busy; more are dropped and counted.
         tracer_provider: Provider to add to. Default: the global one, created if absent.
+        openai_usage_details: Record the cached-prompt and reasoning token counts that the
+            official OpenAI instrumentation omits (see :mod:`spanmeter.processor.openai_usage`).
 
     Returns:
         The installed pipeline (``.stats()``, ``.force_flush()``, ``.shutdown()``).
@@ -115,6 +119,8 @@ def configure(
         enricher = SpanEnricher(price_book, policy=policy, default_data_mode=default_data_mode)
         processor = CostSpanProcessor(batch, enricher)
         provider.add_span_processor(processor)
+        if openai_usage_details:
+            instrument_openai_usage()
         pipeline = SpanmeterPipeline(provider, processor, batch, exporter)
         _pipelines[id(provider)] = pipeline
         return pipeline

@@ -27,8 +27,9 @@ from opentelemetry.sdk._configuration import (  # private, pinned <2 and covered
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from ..environment_variables import SPANMETER_DATA_MODE
+from ..environment_variables import SPANMETER_DATA_MODE, SPANMETER_OPENAI_USAGE_DETAILS
 from ..processor import AttributionSpanProcessor, CostSpanProcessor, EnrichedSpan, SpanEnricher
+from ..processor.openai_usage import instrument_openai_usage
 from .batch import CountingBatchSpanProcessor
 from .exporters import make_guarded_exporter
 
@@ -88,3 +89,5 @@ class SpanmeterConfigurator(_OTelSDKConfigurator):
             )
         kwargs["span_processors"] = processors
         super()._configure(**kwargs)
+        if os.environ.get(SPANMETER_OPENAI_USAGE_DETAILS, "true").strip().lower() not in ("false", "0", "no"):
+            instrument_openai_usage()

@@ -10,6 +10,7 @@ work (normalise, price, merge) to the first read of ``attributes``, which for a
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +18,8 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.util import types
 
 __all__ = ["EnrichedSpan"]
+
+_logger = logging.getLogger(__name__)
 
 Enrich = Callable[[ReadableSpan], "dict[str, Any] | None"]
 
@@ -51,7 +54,11 @@ class EnrichedSpan(ReadableSpan):
         if enrich is not None:
             # Benign race: two readers may both compute; the results are identical.
             base = self._source.attributes or {}
-            extra = enrich(self._source)
+            try:
+                extra = enrich(self._source)
+            except Exception:  # a pricing bug must not cost the span itself
+                _logger.exception("spanmeter: enrichment failed; exporting the span without cost")
+                extra = None
             self._merged = {**base, **extra} if extra else base
             self._enrich = None
         return self._merged

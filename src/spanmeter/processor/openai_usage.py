@@ -1,0 +1,189 @@
+"""Fill in the token details the official OpenAI instrumentation leaves out.
+
+``opentelemetry-instrumentation-openai-v2`` records ``gen_ai.usage.input_tokens`` for chat
+completions, but not how many of them were served from OpenAI's prompt cache, nor the
+reasoning tokens. Cached input costs a fraction of fresh input (gpt-4o: $1.25 vs $2.50 per
+million), so without it every cached prompt would be overcharged.
+
+:func:`instrument_openai_usage` wraps the client's ``post`` method (public API: the openai
+README documents ``client.post`` for raw requests). It runs *inside* the instrumentation's
+span whatever the patch order, so when the response (or, for a stream, the final usage
+chunk) arrives, it sets ``gen_ai.usage.cache_read.input_tokens`` and
+``gen_ai.usage.reasoning.output_tokens`` on that span, before the span ends, and only when
+the instrumentation did not set them. Every step is guarded: the app's call and its result
+are never affected.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from opentelemetry import trace
+
+from ..semantic_conventions.attributes import (
+    GEN_AI_PROVIDER_NAME,
+    GEN_AI_SYSTEM,
+    GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+    GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
+)
+
+__all__ = ["instrument_openai_usage", "uninstrument_openai_usage"]
+
+_logger = logging.getLogger(__name__)
+_lock = threading.Lock()
+_installed = False
+
+
+def _detail(obj: Any, container: str, name: str) -> int | None:
+    details = getattr(obj, container, None)
+    value = getattr(details, name, None) if details is not None else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def _record_usage(span: trace.Span, usage: Any) -> None:
+    """Set the cache/reasoning counts of ``usage`` on ``span`` where still missing."""
+    try:
+        if usage is None or not span.is_recording():
+            return
+        existing = getattr(span, "attributes", None) or {}
+        cached = _detail(usage, "prompt_tokens_details", "cached_tokens")
+        if cached is None:
+            cached = _detail(usage, "input_tokens_details", "cached_tokens")
+        reasoning = _detail(usage, "completion_tokens_details", "reasoning_tokens")
+        if reasoning is None:
+            reasoning = _detail(usage, "output_tokens_details", "reasoning_tokens")
+        if cached and GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS not in existing:
+            span.set_attribute(GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, cached)
+        if reasoning and GEN_AI_USAGE_REASONING_OUTPUT_TOKENS not in existing:
+            span.set_attribute(GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, reasoning)
+    except Exception:  # telemetry must never break the host app
+        _logger.debug("spanmeter: could not record OpenAI usage details", exc_info=True)
+
+
+def _genai_span() -> trace.Span | None:
+    span = trace.get_current_span()
+    if not span.is_recording():
+        return None
+    attributes = getattr(span, "attributes", None) or {}
+    if GEN_AI_PROVIDER_NAME in attributes or GEN_AI_SYSTEM in attributes:
+        return span
+    return None
+
+
+class _StreamProxy:
+    """Passes a sync stream through unchanged, noting the usage chunk as it goes by."""
+
+    def __init__(self, stream: Any, span: trace.Span) -> None:
+        self._stream = stream
+        self._span = span
+
+    def __iter__(self) -> Iterator[Any]:
+        return self
+
+    def __next__(self) -> Any:
+        chunk = next(self._stream)
+        usage = getattr(chunk, "usage", None)
+        if usage is not None:
+            _record_usage(self._span, usage)
+        return chunk
+
+    def __enter__(self) -> _StreamProxy:
+        self._stream.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> Any:
+        return self._stream.__exit__(*exc)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+class _AsyncStreamProxy:
+    """The async twin of :class:`_StreamProxy`."""
+
+    def __init__(self, stream: Any, span: trace.Span) -> None:
+        self._stream = stream
+        self._span = span
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self
+
+    async def __anext__(self) -> Any:
+        chunk = await self._stream.__anext__()
+        usage = getattr(chunk, "usage", None)
+        if usage is not None:
+            _record_usage(self._span, usage)
+        return chunk
+
+    async def __aenter__(self) -> _AsyncStreamProxy:
+        await self._stream.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> Any:
+        return await self._stream.__aexit__(*exc)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _after(result: Any, span: trace.Span | None) -> Any:
+    if span is None:
+        return result
+    try:
+        if hasattr(result, "__next__") and hasattr(result, "response"):
+            return _StreamProxy(result, span)
+        if hasattr(result, "__anext__") and hasattr(result, "response"):
+            return _AsyncStreamProxy(result, span)
+        _record_usage(span, getattr(result, "usage", None))
+    except Exception:  # telemetry must never break the host app
+        _logger.debug("spanmeter: could not inspect OpenAI result", exc_info=True)
+    return result
+
+
+def _sync_post(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    span = _genai_span()
+    return _after(wrapped(*args, **kwargs), span)
+
+
+async def _async_post(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    span = _genai_span()
+    return _after(await wrapped(*args, **kwargs), span)
+
+
+def instrument_openai_usage() -> bool:
+    """Patch the openai client once; False when openai is not installed or not patchable."""
+    global _installed
+    with _lock:
+        if _installed:
+            return True
+        try:
+            import wrapt
+
+            wrapt.wrap_function_wrapper("openai._base_client", "SyncAPIClient.post", _sync_post)
+            wrapt.wrap_function_wrapper("openai._base_client", "AsyncAPIClient.post", _async_post)
+        except ImportError:
+            return False
+        except Exception:  # an openai version we do not know: skip, never fail the app
+            _logger.warning("spanmeter: OpenAI usage details not available for this openai version")
+            return False
+        _installed = True
+        return True
+
+
+def uninstrument_openai_usage() -> None:
+    """Remove the patch (tests)."""
+    global _installed
+    with _lock:
+        if not _installed:
+            return
+        from openai import _base_client
+
+        for cls in (_base_client.SyncAPIClient, _base_client.AsyncAPIClient):
+            post = cls.__dict__.get("post")
+            original = getattr(post, "__wrapped__", None)
+            if original is not None:
+                cls.post = original  # type: ignore[method-assign]
+        _installed = False
