@@ -125,7 +125,8 @@ def main() -> None:
         moved = export_median[f"CostSpanProcessor, {kind}"] - export_median[f"bare BSP, {kind}"]
         ratio = median[f"CostSpanProcessor, {kind}"] / median[f"bare BSP, {kind}"]
         print(
-            f"added on the app thread, {kind:<34}{added:>7.2f} µs  (x{ratio:.3f})  export thread +{moved:.2f} µs"
+            f"added on the app thread, {kind:<34}{added:>7.2f} µs  (x{ratio:.3f})"
+            f"  export thread +{moved:.2f} µs"
         )
 
 

@@ -1,13 +1,25 @@
-"""spanmeter's attribute contract: canonical keys and the typed GenAI record.
+"""spanmeter's attribute contract: canonical keys, the typed GenAI record, the normaliser.
 
-The normaliser that maps any instrumentation's names onto this contract lives in
+:func:`normalize` maps any instrumentation's span attributes onto this contract; see
 :mod:`spanmeter.semantic_conventions.normalize`.
 """
 
 from __future__ import annotations
 
+from . import attributes as _attributes
 from .attributes import *  # noqa: F403  (constants only; the list is attributes.__all__)
-from .attributes import __all__ as _attribute_names
+from .normalize import NORMALIZER_KEYS, RESOURCE_KEYS, canonical_provider, is_genai_candidate, normalize
 from .record import DATA_MODES, CostSource, GenAIRecord, SpanOutcome
 
-__all__ = [*_attribute_names, "DATA_MODES", "CostSource", "GenAIRecord", "SpanOutcome"]
+__all__ = [
+    "DATA_MODES",
+    "NORMALIZER_KEYS",
+    "RESOURCE_KEYS",
+    "CostSource",
+    "GenAIRecord",
+    "SpanOutcome",
+    "canonical_provider",
+    "is_genai_candidate",
+    "normalize",
+]
+__all__ += _attributes.__all__

@@ -19,8 +19,10 @@ __all__ = [
 ]
 
 SpanOutcome = Literal["success", "error", "unknown"]
-"""Outcome of the call: OTel status ERROR or an ``error.type`` is ``error``; an explicit OK
-status or a success-like ``status`` attribute is ``success``; otherwise ``unknown``."""
+"""Outcome of the call: OTel status ERROR, an ``error.type`` or an error-like ``status``
+attribute is ``error``; a ``status`` attribute that is neither error- nor success-like is
+``unknown``; otherwise ``success`` (OTel instrumentations leave the status UNSET on
+success, so no error reported means success)."""
 
 CostSource = Literal["provider", "local"]
 """Who computed a cost that arrived on the span: the provider's response (``provider``,
