@@ -1,14 +1,14 @@
 """spanmeter's attribute contract: canonical keys, the typed GenAI record, the normaliser.
 
 :func:`normalize` maps any instrumentation's span attributes onto this contract; see
-:mod:`spanmeter.semantic_conventions.normalize`.
+:mod:`spanmeter.semantic_conventions.normalizer`.
 """
 
 from __future__ import annotations
 
 from . import attributes as _attributes
 from .attributes import *  # noqa: F403  (constants only; the list is attributes.__all__)
-from .normalize import NORMALIZER_KEYS, RESOURCE_KEYS, canonical_provider, is_genai_candidate, normalize
+from .normalizer import NORMALIZER_KEYS, RESOURCE_KEYS, canonical_provider, is_genai_candidate, normalize
 from .record import DATA_MODES, CostSource, GenAIRecord, SpanOutcome
 
 __all__ = [

@@ -1,0 +1,378 @@
+"""Turn the attributes of any instrumentation's GenAI span into one :class:`GenAIRecord`.
+
+The SDK processor (in the app) and the receiver (at ingest) both call :func:`normalize`,
+so the two can never disagree on what a span means: which provider and model, how many
+tokens of each kind (OTel semantics: input includes the prompt cache, output includes
+reasoning), who to attribute it to, whether it failed, whether it already carries a
+cost, and whether it is *billable* at all (outer agent/workflow spans repeat the usage of
+their children and must not be counted twice)::
+
+    >>> record = normalize(
+    ...     {"gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o-mini",
+    ...      "gen_ai.usage.input_tokens": 2150, "gen_ai.usage.output_tokens": 96,
+    ...      "gen_ai.usage.cache_read.input_tokens": 1920},
+    ...     {"deployment.environment.name": "prod"},
+    ... )
+    >>> record.provider, record.input_tokens, record.cache_read_tokens, record.environment
+    ('openai', 2150, 1920, 'prod')
+
+Cost matters per span: the normaliser reads only the exact keys in :data:`NORMALIZER_KEYS`
+(so a receiver can drop every other attribute while decoding), does one pass over the
+span's keys, and uses no regular expressions. :func:`is_genai_candidate` is the even
+cheaper pre-check a span processor runs on every span.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Final
+
+from ._aliases import CANDIDATE_MARKERS, INDEX, NORMALIZER_KEYS, RESOURCE_KEYS, SLOT_KEYS
+from ._classify import is_billable, is_inference_marker, operation, outcome
+from ._cost import reported_cost
+from ._keys import FAMILY_BY_BITS, Family, Key, Slot
+from ._langfuse import parse_usage_details
+from ._providers import canonical_provider, openinference_provider
+from ._token_rules import EMITTER_VERCEL_V5, EMITTER_VERCEL_V6, input_includes_cache
+from ._values import MAX_DIMENSION_CHARS, MAX_TOKENS, to_count, to_milliseconds, to_text
+from .attributes import (
+    DEPLOYMENT_ENVIRONMENT,
+    DEPLOYMENT_ENVIRONMENT_NAME,
+    SPANMETER_DATA_MODE,
+    SPANMETER_ENDPOINT_TAG,
+    SPANMETER_TENANT_ID,
+)
+from .record import DATA_MODES, GenAIRecord
+
+__all__ = ["NORMALIZER_KEYS", "RESOURCE_KEYS", "canonical_provider", "is_genai_candidate", "normalize"]
+
+_NO_RANK: Final = 1 << 30
+
+# Payload keys are generic words ("model", "provider"): on their own they do not make a
+# span GenAI (an ORM span may well carry a "model"), only together or with token counts.
+_PAYLOAD_MODEL_RANK: Final = SLOT_KEYS[Slot.REQUEST_MODEL].index(Key.PAYLOAD_MODEL)
+_PAYLOAD_PROVIDER_RANK: Final = SLOT_KEYS[Slot.PROVIDER].index(Key.PAYLOAD_PROVIDER)
+_OPENINFERENCE_RANKS: Final = frozenset(
+    SLOT_KEYS[Slot.PROVIDER].index(key) for key in (Key.LLM_PROVIDER, Key.LLM_SYSTEM)
+)
+
+_index_get = INDEX.get
+_markers_isdisjoint = CANDIDATE_MARKERS.isdisjoint
+
+
+def is_genai_candidate(attributes: Mapping[str, object]) -> bool:
+    """Cheap pre-check: might this span be a GenAI span?
+
+    Runs on the app's thread for every span, so it is one C-level pass over the span's
+    keys against a set of marker keys (``frozenset.isdisjoint``): no value is read, and no
+    ``in`` test goes through ``Mapping.__contains__``, which on the SDK's
+    ``BoundedAttributes`` raises and catches a ``KeyError`` for every missing key.
+
+    Args:
+        attributes: Span attributes (a dict, ``BoundedAttributes`` or a read-only view).
+
+    Returns:
+        False only when :func:`normalize` would certainly return None.
+    """
+    return not _markers_isdisjoint(attributes)
+
+
+def normalize(
+    attributes: Mapping[str, object],
+    resource_attributes: Mapping[str, object] | None = None,
+    *,
+    span_name: str | None = None,
+    start_time_ns: int | None = None,
+    end_time_ns: int | None = None,
+    status_code: int | None = None,
+    scope_name: str | None = None,
+    user_id_hasher: Callable[[str], str] | None = None,
+) -> GenAIRecord | None:
+    """Read one span's attributes into a :class:`GenAIRecord`.
+
+    Args:
+        attributes: Span attributes; only keys in :data:`NORMALIZER_KEYS` are read.
+        resource_attributes: Resource attributes; only :data:`RESOURCE_KEYS` are read.
+        span_name: Span name (Vercel AI SDK spans are named after their operation).
+        start_time_ns: Span start, Unix nanoseconds.
+        end_time_ns: Span end, Unix nanoseconds.
+        status_code: OTel status code value: 0 UNSET, 1 OK, 2 ERROR.
+        scope_name: Instrumentation scope name, which selects some token rules.
+        user_id_hasher: Applied to the user id; it decides itself whether a value is
+            already hashed. If it raises, the user id is dropped (never stored raw).
+
+    Returns:
+        The record, or None when the span is not a GenAI span. Unusable values never raise:
+        they are dropped and described in ``record.issues``.
+    """
+    found, ranks, families = _scan(attributes)
+    if not found:
+        return None
+    get = found.get
+    oi_kind = _upper(get(Key.OPENINFERENCE_SPAN_KIND))
+    vercel_op = get(Key.VERCEL_OPERATION_ID)
+    if not isinstance(vercel_op, str):
+        # Vercel names spans after their operation; trust the name only on a Vercel span.
+        is_vercel = families & Family.VERCEL
+        vercel_op = span_name if is_vercel and span_name and span_name.startswith("ai.") else None
+    if not _is_genai(ranks, found, oi_kind, vercel_op):
+        return None
+
+    issues: list[str] = []
+    instrumentation = _instrumentation(families, found, scope_name)
+    provider = _provider(found, ranks, issues)
+    op = operation(found, oi_kind, vercel_op, issues)
+
+    input_tokens = _count(found, ranks, Slot.INPUT, issues)
+    output_tokens = _count(found, ranks, Slot.OUTPUT, issues)
+    cache_read = _count(found, ranks, Slot.CACHE_READ, issues) or 0
+    cache_write = _count(found, ranks, Slot.CACHE_WRITE, issues) or 0
+    reasoning = _count(found, ranks, Slot.REASONING, issues) or 0
+    emitter = EMITTER_VERCEL_V5 if instrumentation == "vercel" else instrumentation
+    if emitter == EMITTER_VERCEL_V5 and families & Family.VERCEL_V6_USAGE:
+        emitter = EMITTER_VERCEL_V6
+    if input_tokens is None and output_tokens is None and Key.LANGFUSE_USAGE_DETAILS in found:
+        usage = parse_usage_details(Key.LANGFUSE_USAGE_DETAILS, found[Key.LANGFUSE_USAGE_DETAILS], issues)
+        if usage is not None:
+            input_tokens, output_tokens = usage.input_tokens, usage.output_tokens
+            cache_read = usage.cache_read_tokens or cache_read
+            cache_write = usage.cache_write_tokens or cache_write
+            reasoning = usage.reasoning_tokens or reasoning
+            emitter = usage.emitter
+    cached = cache_read + cache_write
+    if input_tokens is not None and cached:
+        if not input_includes_cache(emitter, scope_name, provider):
+            input_tokens += cached
+        elif cached > input_tokens:
+            # No inclusive count can be smaller than its own cache part.
+            input_tokens += cached
+            issues.append("cache tokens exceed input tokens: input treated as exclusive of cache")
+    if output_tokens is not None and reasoning > output_tokens:
+        output_tokens += reasoning
+        issues.append("reasoning tokens exceed output tokens: output treated as exclusive of reasoning")
+
+    resource = _resource(resource_attributes)
+    result, error_type = outcome(found, status_code, issues)
+    cost, cost_source, cost_key = reported_cost(found, issues)
+    latency_ms = to_milliseconds(Key.PAYLOAD_LATENCY_MS, get(Key.PAYLOAD_LATENCY_MS), issues)
+    if latency_ms is None and start_time_ns is not None and end_time_ns is not None:
+        if end_time_ns >= start_time_ns:
+            latency_ms = (end_time_ns - start_time_ns) / 1e6
+        else:
+            issues.append("span ends before it starts: no latency")
+
+    return GenAIRecord(
+        provider=provider,
+        request_model=_text(found, ranks, Slot.REQUEST_MODEL, issues),
+        response_model=_text(found, ranks, Slot.RESPONSE_MODEL, issues),
+        operation=op,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cache_read_tokens=cache_read,
+        cache_write_tokens=cache_write,
+        reasoning_tokens=reasoning,
+        endpoint_tag=_text(found, ranks, Slot.ENDPOINT_TAG, issues)
+        or to_text(SPANMETER_ENDPOINT_TAG, resource.get(SPANMETER_ENDPOINT_TAG), issues),
+        prompt_name=_text(found, ranks, Slot.PROMPT_NAME, issues),
+        prompt_version=_text(found, ranks, Slot.PROMPT_VERSION, issues),
+        tenant_id=_text(found, ranks, Slot.TENANT, issues)
+        or to_text(SPANMETER_TENANT_ID, resource.get(SPANMETER_TENANT_ID), issues),
+        user_id=_user(found, ranks, user_id_hasher, issues),
+        external_request_id=_text(found, ranks, Slot.EXTERNAL_REQUEST_ID, issues),
+        data_mode=_data_mode(found, ranks, resource, issues),
+        environment=_environment(found, ranks, resource, issues),
+        session_id=_text(found, ranks, Slot.SESSION, issues),
+        outcome=result,
+        error_type=error_type,
+        latency_ms=latency_ms,
+        start_time_ns=start_time_ns,
+        end_time_ns=end_time_ns,
+        reported_cost_usd=cost,
+        reported_cost_source=cost_source,
+        reported_cost_key=cost_key,
+        billable=is_billable(found, op, oi_kind, vercel_op, families & Family.AGGREGATED_USAGE != 0),
+        instrumentation=instrumentation,
+        issues=issues,
+    )
+
+
+def _scan(attributes: Mapping[str, object]) -> tuple[dict[str, object], list[int], int]:
+    """One pass over the span's keys: the known ones, each slot's best rank, the families.
+
+    Iterating the keys costs in proportion to the span's attributes, whatever the size of
+    the alias tables, and reads a value (``__getitem__``) only for keys we know.
+    """
+    found: dict[str, object] = {}
+    ranks = [_NO_RANK] * (Slot.COUNT + 1)  # + the spare slot of keys read on their own
+    families = 0
+    for key in attributes:
+        entry = _index_get(key)
+        if entry is None:
+            continue
+        value = attributes[key]
+        if value is None:
+            continue
+        found[key] = value
+        bits, slot, rank = entry
+        families |= bits
+        if rank < ranks[slot]:
+            ranks[slot] = rank
+    return found, ranks, families
+
+
+def _is_genai(ranks: list[int], found: dict[str, object], oi_kind: str | None, vercel_op: str | None) -> bool:
+    """A model, token usage, a GenAI operation or provider, an inference span kind."""
+    if (
+        ranks[Slot.INPUT] != _NO_RANK
+        or ranks[Slot.OUTPUT] != _NO_RANK
+        or ranks[Slot.TOTAL] != _NO_RANK
+        or ranks[Slot.RESPONSE_MODEL] != _NO_RANK
+        or ranks[Slot.OPERATION] != _NO_RANK
+        or ranks[Slot.REQUEST_MODEL] < _PAYLOAD_MODEL_RANK
+        or ranks[Slot.PROVIDER] < _PAYLOAD_PROVIDER_RANK
+        or Key.LANGFUSE_USAGE_DETAILS in found
+        or is_inference_marker(oi_kind, vercel_op)
+    ):
+        return True
+    return ranks[Slot.REQUEST_MODEL] != _NO_RANK and ranks[Slot.PROVIDER] != _NO_RANK
+
+
+def _text(found: dict[str, object], ranks: list[int], slot: int, issues: list[str]) -> str | None:
+    """The slot's first usable text value, trying lower-ranked aliases when one is unusable."""
+    rank = ranks[slot]
+    if rank == _NO_RANK:
+        return None
+    value = found[SLOT_KEYS[slot][rank]]
+    if type(value) is str:  # the common case, inlined: this runs ~10 times per span
+        text = value.strip()
+        if text and len(text) <= MAX_DIMENSION_CHARS:
+            return text
+    return _first_text(found, slot, rank, issues)
+
+
+def _first_text(found: dict[str, object], slot: int, start: int, issues: list[str]) -> str | None:
+    keys = SLOT_KEYS[slot]
+    for rank in range(start, len(keys)):
+        key = keys[rank]
+        value = found.get(key)
+        if value is not None:
+            text = to_text(key, value, issues)
+            if text is not None:
+                return text
+    return None
+
+
+def _count(found: dict[str, object], ranks: list[int], slot: int, issues: list[str]) -> int | None:
+    """The slot's first usable token count, trying lower-ranked aliases when one is unusable."""
+    rank = ranks[slot]
+    if rank == _NO_RANK:
+        return None
+    keys = SLOT_KEYS[slot]
+    value = found[keys[rank]]
+    if type(value) is int and 0 <= value <= MAX_TOKENS:  # the common case, inlined
+        return value
+    for key in keys[rank:]:
+        value = found.get(key)
+        if value is not None:
+            count = to_count(key, value, issues)
+            if count is not None:
+                return count
+    return None
+
+
+def _upper(value: object) -> str | None:
+    """OpenInference span kinds are upper-case by convention, not always in practice."""
+    return value.strip().upper() if isinstance(value, str) else None
+
+
+def _instrumentation(families: int, found: dict[str, object], scope_name: str | None) -> str | None:
+    """Which naming family wrote the span; OpenLIT is told by value, a few by scope name."""
+    if found.get(Key.TELEMETRY_SDK_NAME) == "openlit":
+        return "openlit"
+    if scope_name is not None:
+        if scope_name.startswith("openlit"):
+            return "openlit"
+        if scope_name == "pydantic-ai" or scope_name.startswith("logfire"):
+            return "pydantic_ai"
+        if scope_name.startswith("langfuse"):
+            return "langfuse"
+    return FAMILY_BY_BITS[families & Family.NAMES_MASK]
+
+
+def _provider(found: dict[str, object], ranks: list[int], issues: list[str]) -> str | None:
+    rank = ranks[Slot.PROVIDER]
+    if rank in _OPENINFERENCE_RANKS:
+        return openinference_provider(
+            to_text(Key.LLM_PROVIDER, found.get(Key.LLM_PROVIDER), issues),
+            to_text(Key.LLM_SYSTEM, found.get(Key.LLM_SYSTEM), issues),
+        )
+    text = _text(found, ranks, Slot.PROVIDER, issues)
+    return canonical_provider(text) if text is not None else None
+
+
+def _user(
+    found: dict[str, object],
+    ranks: list[int],
+    hasher: Callable[[str], str] | None,
+    issues: list[str],
+) -> str | None:
+    user = _text(found, ranks, Slot.USER, issues)
+    if user is None or hasher is None:
+        return user
+    try:
+        hashed = hasher(user)
+    except Exception:  # a plug-in: its failure must not lose the span, nor store the raw id
+        issues.append("user id: hasher failed, user id dropped")
+        return None
+    if not isinstance(hashed, str) or not hashed:
+        issues.append("user id: hasher returned no text, user id dropped")
+        return None
+    return hashed
+
+
+def _resource(resource_attributes: Mapping[str, object] | None) -> Mapping[str, object]:
+    """The resource keys we read, without ``Mapping.get`` misses on SDK mappings.
+
+    A plain dict is used as it is (only :data:`RESOURCE_KEYS` are ever looked up in it);
+    other mappings are filtered in one pass over their keys, since ``Mapping.get`` on the
+    SDK's ``BoundedAttributes`` raises and catches a ``KeyError`` for every missing key.
+    """
+    if not resource_attributes:
+        return {}
+    if type(resource_attributes) is dict:
+        return resource_attributes
+    return {key: resource_attributes[key] for key in resource_attributes if key in RESOURCE_KEYS}
+
+
+def _data_mode(
+    found: dict[str, object], ranks: list[int], resource: Mapping[str, object], issues: list[str]
+) -> str | None:
+    text = _text(found, ranks, Slot.DATA_MODE, issues)
+    if text is None:
+        text = to_text(SPANMETER_DATA_MODE, resource.get(SPANMETER_DATA_MODE), issues)
+    if text is None:
+        return None
+    mode = text.lower()
+    if mode in DATA_MODES:
+        return mode
+    issues.append(f"data mode: {text[:32]!r} is not one of real, test, demo")
+    return None
+
+
+def _environment(
+    found: dict[str, object], ranks: list[int], resource: Mapping[str, object], issues: list[str]
+) -> str | None:
+    """Canonical key on the span, then on the resource, then the aliases, then the resource's.
+
+    OpenLIT writes ``deployment.environment`` on every span (``"default"`` unless set),
+    so a canonical resource value must outrank it.
+    """
+    text = to_text(DEPLOYMENT_ENVIRONMENT_NAME, found.get(DEPLOYMENT_ENVIRONMENT_NAME), issues)
+    if text is None:
+        text = to_text(DEPLOYMENT_ENVIRONMENT_NAME, resource.get(DEPLOYMENT_ENVIRONMENT_NAME), issues)
+    if text is None:
+        # Aliases start at rank 1: rank 0 is the canonical key, read just above.
+        text = _first_text(found, Slot.ENVIRONMENT, max(ranks[Slot.ENVIRONMENT], 1), issues)
+    if text is None:
+        text = to_text(DEPLOYMENT_ENVIRONMENT, resource.get(DEPLOYMENT_ENVIRONMENT), issues)
+    return text
