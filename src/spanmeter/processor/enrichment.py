@@ -190,7 +190,9 @@ class SpanEnricher:
                 extra[key] = value
         if record.data_mode is None and self._default_data_mode is not None:
             extra[SPANMETER_DATA_MODE] = self._default_data_mode
-        if self._hash_user_ids:
+        if self._hash_user_ids and record.user_id is not None:
+            # Only spans that carry a user id pay for this scan (a .get on the SDK's
+            # attribute mapping costs a caught KeyError when the key is absent).
             for key in _USER_ID_KEYS:
                 raw = attributes.get(key)
                 if isinstance(raw, str) and raw and not looks_hashed(raw):
