@@ -1,0 +1,55 @@
+"""Answer-building helpers shared by the HTTP and gRPC transports, so both say the same thing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Final
+
+from google.protobuf.any_pb2 import Any as AnyProto
+from google.protobuf.message import Message
+from google.rpc import error_details_pb2, status_pb2
+
+from spanmeter.receiver.contract import IngestResult
+from spanmeter.receiver.decode import repair_warning
+
+__all__ = ["MAX_MESSAGE_CHARS", "bad_request", "partial_success", "retry_info", "rpc_status"]
+
+MAX_MESSAGE_CHARS: Final = 16 * 1024
+"""Cap on messages we send back; keeps answers far below OTLP's recommended 4 MiB response limit."""
+
+
+def partial_success(result: IngestResult, repaired_strings: int) -> tuple[int, str]:
+    """``(rejected_spans, error_message)`` merging the handler's outcome with transport warnings.
+
+    Both zero/empty means plain success (``partial_success`` left unset, as OTLP requires).
+    """
+    messages = [result.error_message] if result.error_message else []
+    if result.rejected_spans > 0 and not result.error_message:
+        messages.append(f"{result.rejected_spans} spans rejected")
+    if repaired_strings:
+        messages.append(repair_warning(repaired_strings))
+    return max(0, result.rejected_spans), "; ".join(messages)[:MAX_MESSAGE_CHARS]
+
+
+def rpc_status(code: int, message: str, details: Iterable[Message] = ()) -> status_pb2.Status:
+    """A ``google.rpc.Status`` with each detail packed into an ``Any``."""
+    status = status_pb2.Status(code=code, message=message[:MAX_MESSAGE_CHARS])
+    for detail in details:
+        packed = AnyProto()
+        packed.Pack(detail)
+        status.details.append(packed)
+    return status
+
+
+def bad_request(message: str, field: str) -> error_details_pb2.BadRequest:
+    """The ``BadRequest`` detail OTLP recommends for permanently bad data."""
+    description = message[:MAX_MESSAGE_CHARS]
+    violation = error_details_pb2.BadRequest.FieldViolation(field=field, description=description)
+    return error_details_pb2.BadRequest(field_violations=[violation])
+
+
+def retry_info(retry_after_s: float) -> error_details_pb2.RetryInfo:
+    """``RetryInfo`` telling throttled clients how long to back off."""
+    info = error_details_pb2.RetryInfo()
+    info.retry_delay.FromNanoseconds(int(retry_after_s * 1e9))
+    return info

@@ -1,0 +1,207 @@
+"""OTLP/gRPC ``TraceService/Export`` servicer.
+
+The method is registered with a raw-bytes handler (no request deserializer), so the servicer
+runs the same decode path as HTTP: strict protobuf first, then the lenient fallback that repairs
+invalid UTF-8 instead of rejecting the whole batch (grpc's own deserializer would fail the call).
+
+Error mapping follows the OTLP spec and what real clients read:
+
+* bad data -> ``INVALID_ARGUMENT`` with a ``BadRequest`` detail (never retried);
+* :class:`Overloaded` -> ``UNAVAILABLE`` with ``RetryInfo`` twice: in the rich status details
+  (``grpc-status-details-bin``, read by the Collector) and in the trailing metadata key
+  ``google.rpc.retryinfo-bin`` (read by the Python SDK exporter);
+* oversized messages -> ``RESOURCE_EXHAUSTED`` without ``RetryInfo``, done by grpc itself through
+  ``grpc.max_receive_message_length``; gzip-compressed requests are inflated by grpc too.
+
+Example::
+
+    server = make_grpc_server(handler)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Final
+
+import grpc
+from google.protobuf.message import Message
+from google.rpc import code_pb2
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTracePartialSuccess,
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+
+from spanmeter.receiver._common import bad_request, partial_success, retry_info, rpc_status
+from spanmeter.receiver.contract import (
+    DEFAULT_MAX_BODY_BYTES,
+    IngestHandler,
+    IngestResult,
+    InvalidRequest,
+    Overloaded,
+)
+from spanmeter.receiver.decode import DecodedRequest, decode_protobuf_detailed
+
+__all__ = [
+    "RETRY_INFO_METADATA_KEY",
+    "STATUS_DETAILS_METADATA_KEY",
+    "TRACE_SERVICE",
+    "OTLPTraceServicer",
+    "add_trace_servicer",
+    "make_grpc_server",
+]
+
+_logger = logging.getLogger(__name__)
+
+TRACE_SERVICE: Final = ExportTraceServiceRequest.DESCRIPTOR.file.services_by_name["TraceService"].full_name
+STATUS_DETAILS_METADATA_KEY: Final = "grpc-status-details-bin"
+"""Where gRPC carries a serialized ``google.rpc.Status`` (what ``grpcio-status`` / Go's ``status`` read)."""
+RETRY_INFO_METADATA_KEY: Final = "google.rpc.retryinfo-bin"
+"""Trailing metadata key the OpenTelemetry Python SDK exporter reads its backoff from."""
+
+
+class _RichStatus(grpc.Status):
+    """A ``grpc.Status`` for ``ServicerContext.abort_with_status`` (what ``grpcio-status`` builds)."""
+
+    def __init__(self, code: grpc.StatusCode, details: str, trailing_metadata: tuple[tuple[str, bytes], ...]):
+        self.code = code
+        self.details = details
+        self.trailing_metadata = trailing_metadata
+
+
+def _rich_status(
+    code: grpc.StatusCode,
+    rpc_code: int,
+    message: str,
+    details: Sequence[Message] = (),
+    extra_metadata: tuple[tuple[str, bytes], ...] = (),
+) -> _RichStatus:
+    status = rpc_status(rpc_code, message, details)
+    metadata = ((STATUS_DETAILS_METADATA_KEY, status.SerializeToString()), *extra_metadata)
+    return _RichStatus(code, message, metadata)
+
+
+def _invalid_argument(exc: InvalidRequest) -> _RichStatus:
+    detail = bad_request(str(exc), exc.field)
+    return _rich_status(grpc.StatusCode.INVALID_ARGUMENT, code_pb2.INVALID_ARGUMENT, str(exc), [detail])
+
+
+def _unavailable(exc: Overloaded) -> _RichStatus:
+    delay = retry_info(exc.retry_after_s)
+    return _rich_status(
+        grpc.StatusCode.UNAVAILABLE,
+        code_pb2.UNAVAILABLE,
+        str(exc) or "server overloaded, retry later",
+        [delay],
+        ((RETRY_INFO_METADATA_KEY, delay.SerializeToString()),),
+    )
+
+
+def _response_bytes(result: IngestResult, repaired: int) -> bytes:
+    rejected, message = partial_success(result, repaired)
+    if not (rejected or message):
+        return b""  # an empty ExportTraceServiceResponse serialises to nothing
+    partial = ExportTracePartialSuccess(rejected_spans=rejected, error_message=message)
+    return ExportTraceServiceResponse(partial_success=partial).SerializeToString()
+
+
+class OTLPTraceServicer(trace_service_pb2_grpc.TraceServiceServicer):
+    """``TraceService`` implementation that hands decoded requests to one ingest handler."""
+
+    def __init__(self, handler: IngestHandler) -> None:
+        self._handler = handler
+
+    def Export(self, request: Any, context: grpc.ServicerContext) -> bytes:
+        """Decode, ingest and answer one export; ``request`` is raw bytes (or an already parsed message)."""
+        status: _RichStatus | None = None
+        decoded: DecodedRequest | None = None
+        if isinstance(request, ExportTraceServiceRequest):  # registered through the generated helper
+            decoded = DecodedRequest(request)
+        else:
+            try:
+                decoded = decode_protobuf_detailed(request)
+            except InvalidRequest as exc:
+                _log_rejected(context, str(exc))
+                status = _invalid_argument(exc)
+        if decoded is not None:
+            if decoded.repaired_strings:
+                _logger.warning(
+                    "OTLP/gRPC request from %s: repaired %d strings with invalid UTF-8",
+                    context.peer(),
+                    decoded.repaired_strings,
+                )
+            try:
+                result = self._handler(decoded.request)
+                if not isinstance(result, IngestResult):
+                    raise TypeError(f"ingest handler returned {type(result).__name__}, expected IngestResult")
+                return _response_bytes(result, decoded.repaired_strings)
+            except Overloaded as exc:
+                _logger.debug("OTLP/gRPC request from %s throttled: handler overloaded", context.peer())
+                status = _unavailable(exc)
+            except InvalidRequest as exc:
+                _log_rejected(context, str(exc))
+                status = _invalid_argument(exc)
+            except Exception:
+                _logger.exception("OTLP/gRPC ingest handler failed on a request from %s", context.peer())
+                status = _rich_status(
+                    grpc.StatusCode.INTERNAL, code_pb2.INTERNAL, "internal error while ingesting spans"
+                )
+        # abort_with_status raises; it sits outside the try blocks so it is never caught above.
+        assert status is not None
+        context.abort_with_status(status)
+        raise AssertionError("abort_with_status returned")  # pragma: no cover
+
+
+def _log_rejected(context: grpc.ServicerContext, reason: str) -> None:
+    # Once per request, never the payload.
+    _logger.warning("OTLP/gRPC request from %s rejected: %s", context.peer(), reason)
+
+
+def add_trace_servicer(server: grpc.Server, handler: IngestHandler) -> OTLPTraceServicer:
+    """Register ``TraceService/Export`` on ``server`` with raw-bytes (de)serialization."""
+    servicer = OTLPTraceServicer(handler)
+    method_handlers = {
+        # No (de)serializers: the servicer gets the raw bytes and returns serialized bytes.
+        "Export": grpc.unary_unary_rpc_method_handler(servicer.Export)
+    }
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(TRACE_SERVICE, method_handlers),))
+    # Registered methods are matched inside grpc core, skipping a Python lookup per call.
+    add_registered = getattr(server, "add_registered_method_handlers", None)
+    if add_registered is not None:
+        add_registered(TRACE_SERVICE, method_handlers)
+    return servicer
+
+
+def make_grpc_server(
+    handler: IngestHandler,
+    *,
+    max_message_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    workers: int = 8,
+) -> grpc.Server:
+    """A ``grpc.Server`` (not yet bound or started) serving the OTLP trace service.
+
+    Args:
+        handler: the ingest handler; called from up to ``workers`` threads at once.
+        max_message_bytes: largest accepted (decompressed) message; larger -> RESOURCE_EXHAUSTED.
+        workers: size of the thread pool running handler calls.
+
+    Raises:
+        ValueError: a limit is not positive.
+    """
+    if max_message_bytes <= 0 or workers <= 0:
+        raise ValueError(f"must be positive: max_message_bytes={max_message_bytes!r}, workers={workers!r}")
+    server = grpc.server(
+        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="spanmeter-otlp-grpc"),
+        options=[
+            ("grpc.max_receive_message_length", max_message_bytes),
+            # Without this, binding a port another process already serves would silently succeed.
+            ("grpc.so_reuseport", 0),
+        ],
+    )
+    add_trace_servicer(server, handler)
+    return server
