@@ -28,22 +28,27 @@ class EnrichedSpan(ReadableSpan):
     """Read-only view of ``span`` with the attributes ``enrich(span)`` returns merged in."""
 
     def __init__(self, span: ReadableSpan, enrich: Enrich) -> None:
-        # Field-for-field copy through ReadableSpan's own constructor (no attribute
-        # copying here); ``_attributes`` is routed to the lazy property below.
-        super().__init__(
-            name=span.name,
-            context=span.context,
-            parent=span.parent,
-            resource=span.resource,
-            attributes=None,
-            events=span._events,  # pyright: ignore[reportPrivateUsage]  (no tuple copy on the hot path)
-            links=span._links,  # pyright: ignore[reportPrivateUsage]
-            kind=span.kind,
-            status=span.status,
-            start_time=span.start_time,
-            end_time=span.end_time,
-            instrumentation_scope=span.instrumentation_scope,
-        )
+        source_fields = getattr(span, "__dict__", None)
+        if source_fields is not None and type(span) is ReadableSpan:
+            # The SDK hands on_end a fresh ReadableSpan snapshot: copying its fields in
+            # one dict update is ~3x cheaper than the keyword constructor. Its
+            # ``_attributes`` entry is shadowed by the lazy property below.
+            self.__dict__.update(source_fields)
+        else:
+            super().__init__(
+                name=span.name,
+                context=span.context,
+                parent=span.parent,
+                resource=span.resource,
+                attributes=None,
+                events=span.events,
+                links=span.links,
+                kind=span.kind,
+                status=span.status,
+                start_time=span.start_time,
+                end_time=span.end_time,
+                instrumentation_scope=span.instrumentation_scope,
+            )
         self._source = span
         self._enrich: Enrich | None = enrich
         self._merged: types.Attributes = None
