@@ -42,3 +42,30 @@ ask for ``PriceBook.from_env(strict=True)`` to refuse to start instead)."""
 SPANMETER_OPENAI_USAGE_DETAILS: Final = "SPANMETER_OPENAI_USAGE_DETAILS"
 """``true`` (default) or ``false``: record on OpenAI spans the cached-prompt and reasoning
 token counts the official instrumentation omits, so cached input is priced at its rate."""
+
+SPANMETER_CONFIG: Final = "SPANMETER_CONFIG"
+"""Path of the receiver's YAML config file (keys as the ``spanmeter serve`` options)."""
+
+SPANMETER_DB_PATH: Final = "SPANMETER_DB_PATH"
+"""Path of the embedded SQLite store. Default: ``./spanmeter.db``."""
+
+SPANMETER_HOST: Final = "SPANMETER_HOST"
+"""Address the receiver binds. Default: ``127.0.0.1`` (set ``0.0.0.0`` in a container)."""
+
+SPANMETER_GRPC_PORT: Final = "SPANMETER_GRPC_PORT"
+"""OTLP/gRPC port of the receiver. Default: ``4317``; ``0`` picks a free port."""
+
+SPANMETER_HTTP_PORT: Final = "SPANMETER_HTTP_PORT"
+"""OTLP/HTTP port, also serving ``/metrics``, ``/api/v1`` and health. Default ``4318``."""
+
+SPANMETER_MAX_BODY_MB: Final = "SPANMETER_MAX_BODY_MB"
+"""Largest OTLP request accepted, after decompression, in MiB. Default: ``64``."""
+
+SPANMETER_RAW_RETENTION_DAYS: Final = "SPANMETER_RAW_RETENTION_DAYS"
+"""Days raw request rows are kept. Default: ``30``."""
+
+SPANMETER_ROLLUP_RETENTION_DAYS: Final = "SPANMETER_ROLLUP_RETENTION_DAYS"
+"""Days rollups are kept. Default: ``400``."""
+
+SPANMETER_MAX_PENDING_ROWS: Final = "SPANMETER_MAX_PENDING_ROWS"
+"""Rows the ingest queue holds before answering 503/UNAVAILABLE with Retry-After."""

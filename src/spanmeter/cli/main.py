@@ -8,6 +8,8 @@ from importlib.metadata import version
 import click
 
 from .quickstart import quickstart
+from .serve import serve
+from .top import top
 
 __all__ = ["main"]
 
@@ -22,3 +24,5 @@ def main(verbose: int) -> None:
 
 
 main.add_command(quickstart)
+main.add_command(serve)
+main.add_command(top)

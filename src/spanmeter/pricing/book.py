@@ -244,16 +244,20 @@ class PriceBook:
             ns = record.end_time_ns
             if ns is None:
                 ns = record.start_time_ns if record.start_time_ns is not None else time.time_ns()
-            result = self._compute(
-                record.provider,
-                record.response_model or record.request_model,
-                record.input_tokens,
-                record.output_tokens,
-                record.cache_read_tokens,
-                record.cache_write_tokens,
-                record.reasoning_tokens,
-                ns,
-            )
+            if record.usage_invalid and (record.response_model or record.request_model):
+                # Pricing the counts that survived validation would undercount the span.
+                result = _RESULT_INVALID_USAGE
+            else:
+                result = self._compute(
+                    record.provider,
+                    record.response_model or record.request_model,
+                    record.input_tokens,
+                    record.output_tokens,
+                    record.cache_read_tokens,
+                    record.cache_write_tokens,
+                    record.reasoning_tokens,
+                    ns,
+                )
             if (
                 reported is not None
                 and policy is not CostPolicy.ALWAYS_COMPUTE

@@ -128,6 +128,13 @@ def normalize(
     cache_read = _count(found, ranks, Slot.CACHE_READ, issues) or 0
     cache_write = _count(found, ranks, Slot.CACHE_WRITE, issues) or 0
     reasoning = _count(found, ranks, Slot.REASONING, issues) or 0
+    usage_invalid = (
+        (input_tokens is None and ranks[Slot.INPUT] != _NO_RANK)
+        or (output_tokens is None and ranks[Slot.OUTPUT] != _NO_RANK)
+        or (not cache_read and _unusable(found, ranks, Slot.CACHE_READ))
+        or (not cache_write and _unusable(found, ranks, Slot.CACHE_WRITE))
+        or (not reasoning and _unusable(found, ranks, Slot.REASONING))
+    )
     emitter = EMITTER_VERCEL_V5 if instrumentation == "vercel" else instrumentation
     if emitter == EMITTER_VERCEL_V5 and families & Family.VERCEL_V6_USAGE:
         emitter = EMITTER_VERCEL_V6
@@ -171,6 +178,7 @@ def normalize(
         cache_read_tokens=cache_read,
         cache_write_tokens=cache_write,
         reasoning_tokens=reasoning,
+        usage_invalid=usage_invalid,
         endpoint_tag=_text(found, ranks, Slot.ENDPOINT_TAG, issues)
         or to_text(SPANMETER_ENDPOINT_TAG, resource.get(SPANMETER_ENDPOINT_TAG), issues),
         prompt_name=_text(found, ranks, Slot.PROMPT_NAME, issues),
@@ -278,6 +286,15 @@ def _count(found: dict[str, object], ranks: list[int], slot: int, issues: list[s
             if count is not None:
                 return count
     return None
+
+
+def _unusable(found: dict[str, object], ranks: list[int], slot: int) -> bool:
+    """True when the slot has a value and no usable count came out of it (a real 0 is fine)."""
+    rank = ranks[slot]
+    if rank == _NO_RANK:
+        return False
+    value = found.get(SLOT_KEYS[slot][rank])
+    return not (type(value) is int and 0 <= value <= MAX_TOKENS) and _count(found, ranks, slot, []) is None
 
 
 def _upper(value: object) -> str | None:

@@ -62,6 +62,9 @@ class GenAIRecord:
     """Input tokens written to the provider's prompt cache (subset of input)."""
     reasoning_tokens: int = 0
     """Reasoning/thinking tokens (subset of output)."""
+    usage_invalid: bool = False
+    """A token count was present but unusable (negative, absurd, not a number): the span
+    must not be priced on the counts that remain, which would undercount it."""
 
     endpoint_tag: str | None = None
     prompt_name: str | None = None

@@ -1,0 +1,105 @@
+"""Time windows and dimension filters, parsed the same way for the CLI and the JSON API.
+
+A window is ``--since 24h`` (relative to now) or ``--from .. --to ..`` (ISO 8601 dates or
+times, UTC unless an offset is given, or Unix seconds). Filters are ``dim=value`` pairs
+over the attribution dimensions.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Final
+
+__all__ = ["DIMENSIONS", "TimeWindow", "parse_duration", "parse_filters", "parse_instant", "parse_window"]
+
+DIMENSIONS: Final = ("endpoint_tag", "prompt_version", "tenant_id", "user_id", "model", "provider")
+"""Dimensions that ``top`` groups by and that filters may name."""
+
+_FILTERABLE: Final = frozenset(DIMENSIONS) | {"environment", "data_mode"}
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
+_UNIT_SECONDS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_NS: Final = 1_000_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class TimeWindow:
+    """A half-open window [start_ns, end_ns) in Unix nanoseconds."""
+
+    start_ns: int
+    end_ns: int
+
+    def iso(self) -> tuple[str, str]:
+        """Both ends as ISO 8601 UTC strings."""
+        return (_iso(self.start_ns), _iso(self.end_ns))
+
+
+def _iso(ns: int) -> str:
+    return datetime.fromtimestamp(ns / _NS, tz=timezone.utc).isoformat(timespec="seconds")
+
+
+def parse_duration(text: str) -> int:
+    """``90s``, ``15m``, ``24h``, ``7d``, ``2w`` -> nanoseconds."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"invalid duration {text!r}: use a number and s, m, h, d or w (e.g. 24h)")
+    seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if seconds <= 0:
+        raise ValueError(f"duration must be positive: {text!r}")
+    return int(seconds * _NS)
+
+
+def parse_instant(text: str) -> int:
+    """ISO 8601 date/time (UTC unless offset) or Unix seconds -> Unix nanoseconds."""
+    value = text.strip()
+    if re.fullmatch(r"\d+(\.\d+)?", value):
+        return int(float(value) * _NS)
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"invalid time {text!r}: use ISO 8601 (2026-11-23T10:00) or Unix seconds") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return int(parsed.timestamp()) * _NS + parsed.microsecond * 1000
+
+
+def parse_window(
+    since: str | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    *,
+    now_ns: int | None = None,
+    default_since: str = "24h",
+) -> TimeWindow:
+    """A window from ``since`` or ``start``/``end`` (``since`` and ``start`` exclude each other)."""
+    now = time.time_ns() if now_ns is None else now_ns
+    if since and start:
+        raise ValueError("use either since or from/to, not both")
+    end_ns = parse_instant(end) if end else now
+    start_ns = parse_instant(start) if start else end_ns - parse_duration(since or default_since)
+    if start_ns >= end_ns:
+        raise ValueError("the window is empty: from must be before to")
+    return TimeWindow(start_ns, end_ns)
+
+
+def parse_filters(pairs: Iterable[str] | Mapping[str, str]) -> dict[str, str]:
+    """``["tenant_id=t1", "model=gpt-4o"]`` -> ``{"tenant_id": "t1", "model": "gpt-4o"}``."""
+    items = pairs.items() if isinstance(pairs, Mapping) else (_split(pair) for pair in pairs)
+    filters: dict[str, str] = {}
+    for key, value in items:
+        key = key.strip()
+        if key not in _FILTERABLE:
+            raise ValueError(f"unknown dimension {key!r}: use one of {', '.join(sorted(_FILTERABLE))}")
+        filters[key] = value
+    return filters
+
+
+def _split(pair: str) -> tuple[str, str]:
+    key, sep, value = pair.partition("=")
+    if not sep or not key.strip():
+        raise ValueError(f"invalid filter {pair!r}: use dim=value")
+    return key, value

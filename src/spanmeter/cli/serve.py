@@ -1,0 +1,54 @@
+"""``spanmeter serve``: the OTLP receiver on the embedded store, until SIGTERM or Ctrl-C."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Any
+
+import click
+
+from ..service import ReceiverService, ServeConfig
+
+__all__ = ["serve"]
+
+
+@click.command()
+@click.option("--db", help="SQLite store path [env SPANMETER_DB_PATH; default spanmeter.db].")
+@click.option("--host", help="Address to bind [env SPANMETER_HOST; default 127.0.0.1].")
+@click.option("--grpc-port", type=int, help="OTLP/gRPC port, 0 = any free [default 4317].")
+@click.option("--http-port", type=int, help="OTLP/HTTP + API port, 0 = any free [default 4318].")
+@click.option(
+    "--config", "config_file", type=click.Path(dir_okay=False), help="YAML config [env SPANMETER_CONFIG]."
+)
+@click.option("--pricing-file", type=click.Path(dir_okay=False), help="Price override YAML.")
+@click.option("--max-body-mb", type=int, help="Largest request after decompression [default 64].")
+@click.option("--raw-retention-days", type=int, help="Days raw rows are kept [default 30].")
+@click.option("--rollup-retention-days", type=int, help="Days rollups are kept [default 400].")
+def serve(config_file: str | None, **options: Any) -> None:
+    """Receive OTLP traces, price and store every GenAI span, answer queries."""
+    try:
+        config = ServeConfig.load(options, config_file=config_file)
+        service = ReceiverService(config)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        service.start()
+    except OSError as error:
+        service.stop(0)
+        raise click.ClickException(f"cannot start the receiver: {error}") from None
+    click.echo(
+        f"spanmeter receiving OTLP on grpc://{config.host}:{service.grpc_port} and "
+        f"http://{config.host}:{service.http_port} (store {config.db}); Ctrl-C to stop",
+        err=True,
+    )
+    stop.wait()
+    click.echo("spanmeter: stopping: finishing in-flight exports and committing", err=True)
+    service.stop()

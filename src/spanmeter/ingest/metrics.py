@@ -1,0 +1,75 @@
+"""Self-observability of ingest, exposed on ``/metrics`` in Prometheus format.
+
+Each receiver owns its own ``CollectorRegistry`` (not the process-global one), so several
+receivers can run in one process (tests) and nothing else in the process leaks into the
+exposition. Counters are monotonic and reset on restart; Prometheus' ``rate()`` and
+``increase()`` handle resets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+__all__ = ["IngestMetrics"]
+
+
+class IngestMetrics:
+    """The ingest counters, gauges and histograms of one receiver."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.spans_received = Counter(
+            "spanmeter_spans_received", "Spans received in OTLP exports (all kinds).", registry=r
+        )
+        self.spans_non_genai = Counter(
+            "spanmeter_spans_non_genai", "Spans skipped because they are not GenAI spans.", registry=r
+        )
+        self.spans_not_billable = Counter(
+            "spanmeter_spans_not_billable",
+            "GenAI spans skipped because their usage is the sum of child spans (counted there).",
+            registry=r,
+        )
+        self._pricing = Counter(
+            "spanmeter_spans_genai",
+            "GenAI spans received, by pricing status (priced, reported, or the reason they are unpriced).",
+            ["pricing_status"],
+            registry=r,
+        )
+        self.spans_stored = Counter(
+            "spanmeter_spans_stored", "GenAI spans committed to the store.", registry=r
+        )
+        self.spans_duplicate = Counter(
+            "spanmeter_spans_duplicate",
+            "GenAI spans received again (same trace and span id) and counted once.",
+            registry=r,
+        )
+        self.spans_rejected = Counter(
+            "spanmeter_spans_rejected", "Spans rejected (reported as partial success).", registry=r
+        )
+        self.throttled = Counter(
+            "spanmeter_exports_throttled", "Exports answered with a retryable throttling status.", registry=r
+        )
+        self.export_latency = Histogram(
+            "spanmeter_export_duration_seconds",
+            "Time from decoded export to durable commit.",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+            registry=r,
+        )
+        self.queue_depth = Gauge(
+            "spanmeter_ingest_queue_rows", "Rows waiting for the store's group commit.", registry=r
+        )
+        self._status_children: dict[str, Counter] = {}
+
+    def count_pricing(self, status: str) -> None:
+        """Count one GenAI span under its pricing status."""
+        child = self._status_children.get(status)
+        if child is None:
+            child = self._status_children[status] = self._pricing.labels(pricing_status=status)
+        child.inc()
+
+    def track_queue(self, depth: Callable[[], float]) -> None:
+        """Report the store queue depth at scrape time."""
+        self.queue_depth.set_function(depth)

@@ -1,0 +1,79 @@
+"""The JSON API (``/api/v1/...``) and health endpoints, as WSGI apps on the OTLP/HTTP port.
+
+Query parameters mirror the CLI options: ``GET /api/v1/top?by=endpoint_tag&since=24h
+&where=tenant_id=t1&environment=prod&data_mode=real&limit=20``. ``data_mode`` defaults to
+``real``; ``data_mode=all`` lifts the filter. Errors are JSON ``{"error": ...}`` with 400.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import parse_qs
+
+from ..analysis import parse_filters, parse_window, top_report
+from ..store import SpanStore
+
+__all__ = ["make_api_app", "make_health_app"]
+
+_logger = logging.getLogger(__name__)
+
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
+def _json(start_response: StartResponse, status: str, body: Any) -> list[bytes]:
+    data = json.dumps(body).encode()
+    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+    return [data]
+
+
+def make_api_app(store: SpanStore) -> WSGIApp:
+    """``/api/v1/*`` over ``store`` (read-only)."""
+
+    def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD", "GET") != "GET":
+            return _json(start_response, "405 Method Not Allowed", {"error": "use GET"})
+        path = environ.get("PATH_INFO", "")
+        query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+
+        def one(name: str, default: str | None = None) -> str | None:
+            values = query.get(name)
+            return values[-1] if values else default
+
+        try:
+            if path.rstrip("/") == "/api/v1/top":
+                data_mode = one("data_mode", "real")
+                limit = int(one("limit", "50") or 50)
+                report = top_report(
+                    store,
+                    one("by", "endpoint_tag") or "endpoint_tag",
+                    parse_window(one("since"), one("from"), one("to")),
+                    where=parse_filters(query.get("where", [])),
+                    environment=one("environment") or None,
+                    data_mode=None if data_mode == "all" else data_mode,
+                    limit=limit,
+                )
+                return _json(start_response, "200 OK", report)
+        except ValueError as error:
+            return _json(start_response, "400 Bad Request", {"error": str(error)})
+        except Exception:
+            _logger.exception("api: %s failed", path)
+            return _json(start_response, "500 Internal Server Error", {"error": "internal error"})
+        return _json(start_response, "404 Not Found", {"error": f"no such endpoint: {path}"})
+
+    return app
+
+
+def make_health_app(ready: Callable[[], bool]) -> WSGIApp:
+    """``/healthz`` (the process answers) and ``/readyz`` (accepting and storing)."""
+
+    def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("PATH_INFO", "").startswith("/readyz"):
+            ok = ready()
+            return _json(start_response, "200 OK" if ok else "503 Service Unavailable", {"ready": ok})
+        return _json(start_response, "200 OK", {"status": "ok"})
+
+    return app

@@ -1,0 +1,98 @@
+"""Receiver configuration: options, then ``SPANMETER_*`` variables, then a YAML file, then defaults."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .. import environment_variables as env
+
+__all__ = ["ServeConfig"]
+
+_logger = logging.getLogger(__name__)
+
+_ENV: Mapping[str, str] = {
+    "db": env.SPANMETER_DB_PATH,
+    "host": env.SPANMETER_HOST,
+    "grpc_port": env.SPANMETER_GRPC_PORT,
+    "http_port": env.SPANMETER_HTTP_PORT,
+    "max_body_mb": env.SPANMETER_MAX_BODY_MB,
+    "raw_retention_days": env.SPANMETER_RAW_RETENTION_DAYS,
+    "rollup_retention_days": env.SPANMETER_ROLLUP_RETENTION_DAYS,
+    "max_pending_rows": env.SPANMETER_MAX_PENDING_ROWS,
+    "pricing_file": env.SPANMETER_PRICING_FILE,
+}
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Everything ``spanmeter serve`` needs."""
+
+    db: str = "spanmeter.db"
+    host: str = "127.0.0.1"
+    grpc_port: int | None = 4317
+    """None disables the gRPC listener; 0 picks a free port."""
+    http_port: int | None = 4318
+    max_body_mb: int = 64
+    raw_retention_days: int = 30
+    rollup_retention_days: int = 400
+    max_pending_rows: int = 200_000
+    pricing_file: str | None = None
+    workers: int = 8
+
+    @classmethod
+    def load(
+        cls,
+        options: Mapping[str, Any] | None = None,
+        *,
+        config_file: str | Path | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> ServeConfig:
+        """Merge the sources; raises ValueError naming the source and the key."""
+        environ = os.environ if environ is None else environ
+        config = cls()
+        path = config_file or environ.get(env.SPANMETER_CONFIG)
+        if path:
+            config = config._merged(_read_file(Path(path)), f"config file {path}")
+        from_env = {key: environ[name] for key, name in _ENV.items() if environ.get(name)}
+        config = config._merged(from_env, "environment")
+        return config._merged({k: v for k, v in (options or {}).items() if v is not None}, "options")
+
+    def _merged(self, values: Mapping[str, Any], source: str) -> ServeConfig:
+        known = {f.name: f for f in fields(self)}
+        changes: dict[str, Any] = {}
+        for key, raw in values.items():
+            name = key.replace("-", "_")
+            if name not in known:
+                raise ValueError(f"{source}: unknown setting {key!r}")
+            default = getattr(ServeConfig, name)
+            try:
+                if isinstance(default, int) or name.endswith("_port"):
+                    value: Any = None if raw in (None, "", "off") else int(raw)
+                    if value is not None and value < 0:
+                        raise ValueError("must not be negative")
+                else:
+                    value = None if raw is None else str(raw)
+            except (TypeError, ValueError) as error:
+                raise ValueError(f"{source}: invalid {key}={raw!r}: {error}") from None
+            changes[name] = value
+        return replace(self, **changes)
+
+
+def _read_file(path: Path) -> Mapping[str, Any]:
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as error:
+        raise ValueError(f"config file {path}: {error}") from None
+    if not isinstance(document, Mapping):
+        raise ValueError(f"config file {path}: expected a mapping of settings")
+    serve = document.get("serve", document)
+    if not isinstance(serve, Mapping):
+        raise ValueError(f"config file {path}: 'serve' must be a mapping")
+    return serve

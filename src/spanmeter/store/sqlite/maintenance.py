@@ -1,0 +1,109 @@
+"""Retention for the SQLite store, in bounded steps.
+
+Retention deletes many rows, so it must not hold the single write lock for long: each
+chunk is its own short transaction, taken through the store's ``transaction`` factory
+(which takes the write lock), and the lock is released between chunks so ingest
+transactions interleave with them.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Final
+
+from ..api import RetentionResult
+from ..rollups import ROLLUPS
+from ..tiers import TIERS
+
+__all__ = ["DEFAULT_CHUNK_ROWS", "Transaction", "apply_retention"]
+
+Transaction = Callable[[], AbstractContextManager[sqlite3.Connection]]
+"""Opens one write transaction under the store's write lock."""
+
+_NS_PER_DAY: Final = 86_400 * 1_000_000_000
+DEFAULT_CHUNK_ROWS: Final = 5000
+"""Rows deleted per retention transaction: a few milliseconds of lock each."""
+
+
+def _delete_in_chunks(transaction: Transaction, sql: str, params: tuple[object, ...], chunk_rows: int) -> int:
+    deleted = 0
+    while True:
+        with transaction() as conn:
+            changed = conn.execute(sql, (*params, chunk_rows)).rowcount
+        deleted += changed
+        if changed < chunk_rows:
+            return deleted
+
+
+def apply_retention(
+    transaction: Transaction,
+    now_ns: int,
+    *,
+    raw_days: int,
+    rollup_days: int,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+) -> RetentionResult:
+    """See :meth:`SpanStore.apply_retention <spanmeter.store.api.SpanStore.apply_retention>`.
+
+    Raw rows go by start time (their dedupe keys are their index entries and go with them);
+    logical-request keys go by the time of their first attempt; a rollup bucket goes once
+    it has *ended* more than ``rollup_days`` ago, so a partly expired bucket is kept whole.
+
+    Raises:
+        ValueError: ``raw_days`` or ``rollup_days`` below 1, or ``chunk_rows`` below 1.
+    """
+    if raw_days < 1 or rollup_days < 1:
+        raise ValueError(
+            f"raw_days and rollup_days must be at least 1 (dedupe keys must outlive client retries), "
+            f"got {raw_days!r} and {rollup_days!r}"
+        )
+    if chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows!r}")
+    raw_cutoff_ns = now_ns - raw_days * _NS_PER_DAY
+    requests = _delete_in_chunks(
+        transaction,
+        "DELETE FROM requests WHERE id IN"
+        " (SELECT id FROM requests WHERE start_time_ns < ? ORDER BY start_time_ns LIMIT ?)",
+        (raw_cutoff_ns,),
+        chunk_rows,
+    )
+    logical = _delete_in_chunks(
+        transaction,
+        "DELETE FROM logical_requests WHERE external_request_id IN"
+        " (SELECT external_request_id FROM logical_requests WHERE first_start_ns < ?"
+        " ORDER BY first_start_ns LIMIT ?)",
+        (raw_cutoff_ns,),
+        chunk_rows,
+    )
+    rollup_cutoff_s = (now_ns - rollup_days * _NS_PER_DAY) // 1_000_000_000
+    rollup_rows = 0
+    for spec in ROLLUPS:
+        last_bucket = rollup_cutoff_s - spec.bucket_seconds  # buckets ending at or before the cutoff
+        bucket = spec.bucket_column
+        rollup_rows += _delete_in_chunks(
+            transaction,
+            f"DELETE FROM {spec.table} WHERE ({bucket}, seq) IN"
+            f" (SELECT {bucket}, seq FROM {spec.table} WHERE {bucket} <= ? ORDER BY {bucket} LIMIT ?)",
+            (last_bucket,),
+            chunk_rows,
+        )
+        with transaction() as conn:
+            conn.execute(
+                "DELETE FROM rollup_dirty WHERE table_name = ? AND bucket <= ?", (spec.table, last_bucket)
+            )
+    for tier in TIERS:
+        last_bucket = rollup_cutoff_s - tier.bucket_seconds
+        bucket = tier.bucket_column
+        for dimension in sorted({d for _, dims in tier.sources for d in dims}):
+            # one dimension at a time: the primary key leads with it, so each chunk is a seek
+            rollup_rows += _delete_in_chunks(
+                transaction,
+                f"DELETE FROM {tier.table} WHERE (dimension, {bucket}, value, environment, data_mode) IN"
+                f" (SELECT dimension, {bucket}, value, environment, data_mode FROM {tier.table}"
+                f" WHERE dimension = ? AND {bucket} <= ? LIMIT ?)",
+                (dimension, last_bucket),
+                chunk_rows,
+            )
+    return RetentionResult(requests=requests, logical_requests=logical, rollup_rows=rollup_rows)

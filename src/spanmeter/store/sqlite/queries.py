@@ -1,0 +1,199 @@
+"""Read queries over the SQLite store: top-N from the rollups and tiers, raw rows for exports.
+
+Every function takes a connection (a reader's own, in WAL mode, so it never waits for the
+writer) and runs one statement, which therefore sees one consistent snapshot.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, Final
+
+from ..api import StoreStats, TopGroup, TopResult
+from ..rollups import ROLLUPS, RollupSpec, TopDimension, aligned_window, rollup_for
+from ..rows import FIELD_NAMES, SpanRow
+from ..tiers import TIERS, Segment, split_window, tiers_for
+
+__all__ = ["count_requests", "iter_requests", "stats", "top"]
+
+_NS_PER_S: Final = 1_000_000_000
+_FETCH: Final = 1000
+
+
+_ROLLUP_TABLES: Final = (*(spec.table for spec in ROLLUPS), *(tier.table for tier in TIERS))
+_MEASURE_SUMS: Final = "cost_nano_usd, logical_requests, attempts, input_tokens, output_tokens, unpriced"
+
+
+def _window_parts(
+    spec: RollupSpec, by: str, lo: int, hi: int, filters: Mapping[str, str], tiered: bool
+) -> tuple[list[str], list[object]]:
+    """``SELECT`` statements (and their parameters) whose rows together cover the window once.
+
+    Without tiers: one range of the rollup. With tiers: whole days and hours from the
+    tiers, the edges from the rollup, plus the rollup rows inside the tiered part that
+    compaction has not folded in yet (positive ``seq`` in a dirty bucket).
+    """
+    conditions = "".join(f" AND {column} = ?" for column in filters)  # names from rollup_for
+    values = list(filters.values())
+    bucket = spec.bucket_column
+    base = f"SELECT {by} AS key, {_MEASURE_SUMS} FROM {spec.table} WHERE "
+    segments = split_window(lo, hi, tiers_for(by, spec) if tiered else [])
+    parts: list[str] = []
+    params: list[object] = []
+    middle: list[Segment] = []
+    for segment in segments:
+        if segment.tier is None:
+            parts.append(f"{base}{bucket} >= ? AND {bucket} < ?{conditions}")
+            params += [segment.lo, segment.hi, *values]
+        else:
+            tier = segment.tier
+            parts.append(
+                f"SELECT value AS key, {_MEASURE_SUMS} FROM {tier.table} WHERE dimension = ?"
+                f" AND {tier.bucket_column} >= ? AND {tier.bucket_column} < ?{conditions}"
+            )
+            params += [by, segment.lo, segment.hi, *values]
+            middle.append(segment)
+    if middle:
+        parts.append(
+            f"{base}{bucket} IN (SELECT bucket FROM rollup_dirty WHERE table_name = ?"
+            f" AND bucket >= ? AND bucket < ?) AND seq > 0{conditions}"
+        )
+        params += [spec.table, middle[0].lo, middle[-1].hi, *values]
+    return parts, params
+
+
+def top(
+    conn: sqlite3.Connection,
+    by: TopDimension,
+    start_ns: int,
+    end_ns: int,
+    *,
+    where: Mapping[str, str],
+    environment: str | None,
+    data_mode: str | None,
+    limit: int,
+) -> TopResult:
+    """See :meth:`SpanStore.top <spanmeter.store.api.SpanStore.top>`.
+
+    One statement, hence one snapshot: the window's parts (see :mod:`spanmeter.store.tiers`)
+    are unioned, grouped, and the window totals come from window functions over the
+    grouped rows.
+    """
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, got {limit!r}")
+    spec = rollup_for(by, where)
+    lo, hi = aligned_window(start_ns, end_ns, spec.bucket_seconds)
+    filters = dict(where)
+    if environment is not None:
+        filters["environment"] = environment
+    if data_mode is not None:
+        filters["data_mode"] = data_mode
+    parts, params = _window_parts(spec, by, lo, hi, filters, tiered=not where)
+    fetched: list[tuple[Any, ...]] = []
+    if parts:
+        sql = f"""
+            SELECT key,
+                   sum(cost_nano_usd), sum(logical_requests), sum(attempts),
+                   sum(input_tokens), sum(output_tokens), sum(unpriced),
+                   sum(sum(cost_nano_usd)) OVER (), sum(sum(logical_requests)) OVER (),
+                   sum(sum(attempts)) OVER (), sum(sum(input_tokens)) OVER (),
+                   sum(sum(output_tokens)) OVER (), sum(sum(unpriced)) OVER (), count(*) OVER ()
+            FROM ({" UNION ALL ".join(parts)})
+            GROUP BY key
+            ORDER BY 2 DESC, 1
+            LIMIT ?
+        """
+        fetched = conn.execute(sql, [*params, limit]).fetchall()
+    totals = fetched[0][7:] if fetched else (0, 0, 0, 0, 0, 0, 0)
+    total_cost = int(totals[0])
+    groups = [
+        TopGroup(
+            key=key or None,
+            cost_nano_usd=cost,
+            logical_requests=logical,
+            attempts=attempts,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            unpriced=unpriced,
+            share=cost / total_cost if total_cost else 0.0,
+        )
+        for key, cost, logical, attempts, input_tokens, output_tokens, unpriced, *_ in fetched
+    ]
+    return TopResult(
+        by=by,
+        window_start_ns=lo * _NS_PER_S,
+        window_end_ns=hi * _NS_PER_S,
+        bucket_seconds=spec.bucket_seconds,
+        groups=groups,
+        group_count=int(totals[6]),
+        cost_nano_usd=total_cost,
+        logical_requests=int(totals[1]),
+        attempts=int(totals[2]),
+        input_tokens=int(totals[3]),
+        output_tokens=int(totals[4]),
+        unpriced=int(totals[5]),
+    )
+
+
+def _row_filter(start_ns: int | None, end_ns: int | None, data_mode: str | None) -> tuple[str, list[object]]:
+    conditions: list[str] = []
+    params: list[object] = []
+    if start_ns is not None:
+        conditions.append("start_time_ns >= ?")
+        params.append(start_ns)
+    if end_ns is not None:
+        conditions.append("start_time_ns < ?")
+        params.append(end_ns)
+    if data_mode is not None:
+        conditions.append("data_mode = ?")
+        params.append(data_mode)
+    return (" WHERE " + " AND ".join(conditions) if conditions else ""), params
+
+
+def count_requests(
+    conn: sqlite3.Connection, start_ns: int | None, end_ns: int | None, *, data_mode: str | None
+) -> int:
+    """Raw rows whose start time lies in ``[start_ns, end_ns)``."""
+    where, params = _row_filter(start_ns, end_ns, data_mode)
+    (count,) = conn.execute(f"SELECT count(*) FROM requests{where}", params).fetchone()
+    return int(count)
+
+
+def iter_requests(
+    conn: sqlite3.Connection, start_ns: int | None, end_ns: int | None, *, data_mode: str | None
+) -> Iterator[SpanRow]:
+    """Raw rows in start-time order, fetched a thousand at a time."""
+    where, params = _row_filter(start_ns, end_ns, data_mode)
+    cursor = conn.execute(
+        f"SELECT {', '.join(FIELD_NAMES)} FROM requests{where} ORDER BY start_time_ns, id", params
+    )
+    try:
+        while batch := cursor.fetchmany(_FETCH):
+            for values in batch:
+                fields = dict(zip(FIELD_NAMES, values, strict=True))
+                fields["billable"] = bool(fields["billable"])
+                yield SpanRow(**fields)  # type: ignore[arg-type]
+    finally:
+        cursor.close()
+
+
+def stats(conn: sqlite3.Connection, path: Path) -> StoreStats:
+    """Row counts (exact, so a scan of each table: for ``doctor``, not for a hot loop)."""
+
+    def count(table: str) -> int:
+        (value,) = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+        return int(value)
+
+    size = 0
+    for suffix in ("", "-wal"):
+        file = path.with_name(path.name + suffix)
+        if file.exists():
+            size += file.stat().st_size
+    return StoreStats(
+        requests=count("requests"),
+        logical_requests=count("logical_requests"),
+        rollup_rows={table: count(table) for table in _ROLLUP_TABLES},
+        size_bytes=size,
+    )

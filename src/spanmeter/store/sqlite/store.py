@@ -1,0 +1,206 @@
+""":class:`SQLiteStore`: the embedded, single-process implementation of the store interface.
+
+Concurrency model: one write connection behind a lock (SQLite has one writer at a time
+anyway; in production the :class:`~spanmeter.store.group_commit.GroupCommitWriter` thread
+is its only user), and one read connection per reading thread. In WAL mode readers see
+the last committed snapshot and never wait for the writer, so dashboards and budgets do
+not slow ingest down.
+
+Example::
+
+    with SQLiteStore(tmp_path / "spanmeter.db") as store:
+        store.write_batch(rows)
+        store.top("tenant_id", start_ns, end_ns)
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from types import MappingProxyType
+from typing import Final
+
+from ..api import RetentionResult, StoreStats, TopResult, WriteResult
+from ..rollups import TopDimension
+from ..rows import SpanRow
+from . import compaction, maintenance, queries
+from .schema import connect, open_database
+from .writer import RowWriter
+
+__all__ = ["SQLiteStore"]
+
+_logger = logging.getLogger(__name__)
+
+_NO_FILTERS: Final[Mapping[str, str]] = MappingProxyType({})
+
+
+class SQLiteStore:
+    """Spans, rollups and queries in one SQLite file (created and migrated on open).
+
+    Args:
+        path: Database file. An in-memory database is not supported: readers use their
+            own connections, which must all see the same file.
+
+    Raises:
+        ValueError: ``path`` is ``:memory:`` or empty.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        if str(path) in ("", ":memory:"):
+            raise ValueError("SQLiteStore needs a file: an in-memory database cannot be shared by readers")
+        self._path = Path(path)
+        self._db = open_database(self._path)
+        self._conn = self._db.conn
+        self._write_lock = threading.Lock()
+        self._writer = RowWriter()
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+        self._closed = False
+
+    @property
+    def path(self) -> Path:
+        """The database file."""
+        return self._path
+
+    # -- writes -------------------------------------------------------------------------
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """The write lock plus one ``BEGIN IMMEDIATE`` transaction on the write connection.
+
+        IMMEDIATE takes the database's write lock up front: the write path reads (dedupe,
+        sequence numbers) before it writes, and a deferred transaction that another process
+        wrote under in between would fail with ``SQLITE_BUSY_SNAPSHOT`` instead of waiting.
+        ``sqlite_utils.Database.atomic`` only issues a plain ``BEGIN``, hence this.
+        """
+        with self._write_lock:
+            if self._closed:
+                raise RuntimeError("store is closed")
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                self._writer.forget()  # its cached sequence numbers may describe rolled-back rows
+                raise
+
+    def write_batch(self, rows: Sequence[SpanRow]) -> WriteResult:
+        """Store one batch atomically; see :class:`~spanmeter.store.api.SpanStore`."""
+        return self.write_batches([rows])[0]
+
+    def write_batches(self, batches: Sequence[Sequence[SpanRow]]) -> list[WriteResult]:
+        """Store several batches in one transaction; one result per batch, in order."""
+        if not any(batches):
+            return [WriteResult() for _ in batches]
+        with self._transaction() as conn:
+            return self._writer.write(conn, batches)
+
+    # -- reads --------------------------------------------------------------------------
+
+    def _reader(self) -> sqlite3.Connection:
+        if self._closed:
+            raise RuntimeError("store is closed")
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self._path, read_only=True)
+            self._local.conn = conn
+            with self._readers_lock:
+                self._readers.append(conn)
+        return conn
+
+    def top(
+        self,
+        by: TopDimension,
+        start_ns: int,
+        end_ns: int,
+        *,
+        where: Mapping[str, str] = _NO_FILTERS,
+        environment: str | None = None,
+        data_mode: str | None = "real",
+        limit: int = 50,
+    ) -> TopResult:
+        """Rank ``by`` by cost; see :meth:`SpanStore.top <spanmeter.store.api.SpanStore.top>`."""
+        return queries.top(
+            self._reader(),
+            by,
+            start_ns,
+            end_ns,
+            where=where,
+            environment=environment,
+            data_mode=data_mode,
+            limit=limit,
+        )
+
+    def count_requests(
+        self, start_ns: int | None = None, end_ns: int | None = None, *, data_mode: str | None = None
+    ) -> int:
+        """Raw rows whose start time lies in ``[start_ns, end_ns)``."""
+        return queries.count_requests(self._reader(), start_ns, end_ns, data_mode=data_mode)
+
+    def iter_requests(
+        self, start_ns: int | None = None, end_ns: int | None = None, *, data_mode: str | None = None
+    ) -> Iterator[SpanRow]:
+        """Raw rows in start-time order, streamed from one snapshot."""
+        return queries.iter_requests(self._reader(), start_ns, end_ns, data_mode=data_mode)
+
+    def stats(self) -> StoreStats:
+        """Row counts and bytes on disk."""
+        return queries.stats(self._reader(), self._path)
+
+    # -- maintenance ----------------------------------------------------------------------
+
+    def apply_retention(
+        self,
+        now_ns: int,
+        *,
+        raw_days: int,
+        rollup_days: int,
+        chunk_rows: int = maintenance.DEFAULT_CHUNK_ROWS,
+    ) -> RetentionResult:
+        """Delete expired rows in short transactions; see :mod:`.maintenance`."""
+        result = maintenance.apply_retention(
+            self._transaction, now_ns, raw_days=raw_days, rollup_days=rollup_days, chunk_rows=chunk_rows
+        )
+        _logger.info(
+            "spanmeter: retention deleted %d requests, %d logical keys, %d rollup rows",
+            result.requests,
+            result.logical_requests,
+            result.rollup_rows,
+        )
+        return result
+
+    def compact_rollups(self, now_ns: int | None = None, *, max_buckets: int = 16) -> int:
+        """Merge partial rollup rows of closed buckets into tiers; see :mod:`.compaction`."""
+        return compaction.compact_rollups(
+            self._transaction,
+            self._writer,
+            time.time_ns() if now_ns is None else now_ns,
+            max_buckets=max_buckets,
+        )
+
+    def close(self) -> None:
+        """Close every connection. Idempotent; a closed store refuses further calls."""
+        with self._write_lock:
+            if self._closed:
+                return
+            self._closed = True
+            with self._readers_lock:
+                readers, self._readers = self._readers, []
+            for conn in readers:
+                conn.close()
+            self._db.close()
+
+    def __enter__(self) -> SQLiteStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -1,0 +1,178 @@
+"""Hostile input through the whole receiver: the right OTLP status, no crash, the valid
+spans of the same request kept, and the reason logged once per request."""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import math
+import sqlite3
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+from spanmeter.service import ReceiverService, ServeConfig
+
+
+@pytest.fixture
+def receiver(tmp_path: Path) -> Iterator[ReceiverService]:
+    config = ServeConfig(db=str(tmp_path / "cost.db"), grpc_port=0, http_port=0, max_body_mb=8)
+    with ReceiverService(config) as service:
+        yield service
+
+
+def kv(key: str, value: Any) -> KeyValue:
+    if isinstance(value, bool):
+        return KeyValue(key=key, value=AnyValue(bool_value=value))
+    if isinstance(value, int):
+        return KeyValue(key=key, value=AnyValue(int_value=value))
+    if isinstance(value, float):
+        return KeyValue(key=key, value=AnyValue(double_value=value))
+    if isinstance(value, list):
+        return KeyValue(
+            key=key, value=AnyValue(array_value={"values": [AnyValue(int_value=v) for v in value]})
+        )
+    return KeyValue(key=key, value=AnyValue(string_value=value))
+
+
+def span(
+    n: int, *, model: str = "gpt-4o", tokens_in: Any = 1000, tokens_out: Any = 100, **extra: Any
+) -> Span:
+    now = time.time_ns()
+    attributes = [
+        kv("gen_ai.provider.name", "openai"),
+        kv("gen_ai.request.model", model),
+        kv("gen_ai.usage.input_tokens", tokens_in),
+        kv("gen_ai.usage.output_tokens", tokens_out),
+        kv("spanmeter.endpoint_tag", f"case.{n}"),
+    ]
+    attributes += [kv(k, v) for k, v in extra.items()]
+    return Span(
+        trace_id=n.to_bytes(16, "big"),
+        span_id=n.to_bytes(8, "big"),
+        name="chat",
+        start_time_unix_nano=now - 1_000_000_000,
+        end_time_unix_nano=now,
+        attributes=attributes,
+    )
+
+
+def post(
+    receiver: ReceiverService, body: bytes, content_type: str = "application/x-protobuf", **headers: str
+) -> tuple[int, bytes]:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{receiver.http_port}/v1/traces",
+        data=body,
+        headers={"Content-Type": content_type, **headers},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def rows(receiver: ReceiverService) -> dict[str, sqlite3.Row]:
+    with sqlite3.connect(receiver.config.db) as db:
+        db.row_factory = sqlite3.Row
+        return {r["endpoint_tag"]: r for r in db.execute("select * from requests")}
+
+
+def assert_alive(receiver: ReceiverService) -> None:
+    request = ExportTraceServiceRequest()
+    request.resource_spans.add().scope_spans.add().spans.append(span(999_999))
+    status, _ = post(receiver, request.SerializeToString())
+    assert status == 200
+    assert "case.999999" in rows(receiver)
+
+
+def test_bad_values_in_one_request_keep_the_valid_spans(
+    receiver: ReceiverService, caplog: pytest.LogCaptureFixture
+) -> None:
+    request = ExportTraceServiceRequest()
+    spans = request.resource_spans.add().scope_spans.add().spans
+    spans.append(span(1))  # valid
+    spans.append(span(2, tokens_in=math.nan))
+    spans.append(span(3, tokens_in=-50))
+    spans.append(span(4, tokens_in=10**15))  # absurd for one call
+    spans.append(span(5, tokens_in="lots", tokens_out=[1, 2]))  # wrong types
+    spans.append(span(6, model="acme-llm-9000"))  # unknown model
+    big = span(7)
+    big.attributes.extend(kv(f"junk.{i}", "x" * 20) for i in range(10_000))
+    spans.append(big)  # 10,000 attributes
+    bad_ids = span(8)
+    bad_ids.trace_id = b"\x01\x02\x03"
+    spans.append(bad_ids)  # invalid trace id: rejected
+    with caplog.at_level(logging.WARNING, logger="spanmeter"):
+        status, body = post(receiver, request.SerializeToString())
+    assert status == 200
+    answer = ExportTraceServiceResponse.FromString(body)
+    assert answer.partial_success.rejected_spans == 1
+    assert "invalid trace or span id" in answer.partial_success.error_message
+    stored = rows(receiver)
+    assert stored["case.1"]["pricing_status"] == "priced"
+    assert stored["case.1"]["cost_nano_usd"] == 1000 * 2500 + 100 * 10_000
+    for case in ("case.2", "case.3", "case.4", "case.5"):
+        # the bad count is dropped, and the span is not priced on what is left
+        assert stored[case]["input_tokens"] is None, case
+        assert stored[case]["pricing_status"] == "invalid_usage", case
+        assert stored[case]["cost_nano_usd"] is None, case
+    assert stored["case.5"]["output_tokens"] is None
+    assert stored["case.6"]["pricing_status"] == "unknown_model"
+    assert stored["case.6"]["cost_nano_usd"] is None
+    assert stored["case.7"]["pricing_status"] == "priced"
+    assert "case.8" not in stored
+    # logged once for the request, not once per span
+    ingest_lines = [r for r in caplog.records if r.name.startswith("spanmeter.ingest")]
+    assert len(ingest_lines) == 1
+    assert_alive(receiver)
+
+
+def test_invalid_utf8_is_repaired_and_the_span_kept(receiver: ReceiverService) -> None:
+    request = ExportTraceServiceRequest()
+    request.resource_spans.add().scope_spans.add().spans.extend([span(11), span(12)])
+    body = request.SerializeToString().replace(b"case.12", b"case\xff12")
+    status, answer = post(receiver, body)
+    assert status == 200
+    assert ExportTraceServiceResponse.FromString(answer).partial_success.error_message
+    stored = rows(receiver)
+    assert "case.11" in stored
+    assert "case\ufffd12" in stored
+    assert_alive(receiver)
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "expected"),
+    [
+        (b"\x0a\x85\x01\x0a", "application/x-protobuf", 400),  # truncated
+        (bytes(range(256)) * 8, "application/x-protobuf", 400),  # random bytes
+        (b'{"resourceSpans": [', "application/json", 400),  # malformed JSON
+        (b'{"resourceSpans": "\xff\xfe"}', "application/json", 400),  # invalid UTF-8 JSON
+    ],
+)
+def test_malformed_payloads_get_400_and_the_server_stays_up(
+    receiver: ReceiverService, body: bytes, content_type: str, expected: int
+) -> None:
+    status, _ = post(receiver, body, content_type)
+    assert status == expected
+    assert_alive(receiver)
+
+
+def test_gzip_bomb_gets_413(receiver: ReceiverService) -> None:
+    # A 100 MB body is refused before it is read; that needs a client that reads the early
+    # answer while uploading, see test_receiver_transport.py.
+    bomb = gzip.compress(bytes(64 * 1024 * 1024), compresslevel=9)  # 64 MiB of zeros, ~64 KiB
+    status, _ = post(receiver, bomb, **{"Content-Encoding": "gzip"})
+    assert status == 413
+    assert_alive(receiver)
