@@ -189,7 +189,9 @@ class SpanStore(BatchWriter, Protocol):
         Args:
             by: Dimension to rank. ``user_id`` (or a ``where`` on it) is answered from the
                 hourly rollup, everything else from the minute rollup; see
-                :class:`TopResult` for how the window is aligned.
+                :class:`TopResult` for how the window is aligned. Without ``where``, whole
+                hours and days come from coarse per-dimension tiers
+                (:mod:`spanmeter.store.tiers`), with the same answer.
             start_ns: Window start, Unix ns.
             end_ns: Window end (exclusive), Unix ns.
             where: Exact-match filters on other dimensions of the same rollup; ``''``
@@ -231,10 +233,14 @@ class SpanStore(BatchWriter, Protocol):
         ...
 
     def compact_rollups(self, now_ns: int | None = None, *, max_buckets: int = 16) -> int:
-        """Merge the partial rollup rows of closed buckets; returns the buckets merged.
+        """Merge the partial rollup rows of closed buckets and fold them into the coarse tiers.
 
-        Only an optimisation: queries are exact either way. Bounded work per call; call it
-        when idle (``GroupCommitWriter(on_idle=...)``) until it returns 0.
+        Queries are exact at any stage; compaction only keeps them fast (long windows read
+        the tiers) and the rollups small. Bounded work per call (each step is one short
+        transaction); call it when idle (``GroupCommitWriter(on_idle=...)``).
+
+        Returns:
+            Steps done, at most ``max_buckets``; 0 when nothing is left to compact.
         """
         ...
 

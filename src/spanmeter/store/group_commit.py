@@ -106,7 +106,7 @@ class GroupCommitWriter:
             return future
         count = len(rows)
         with self._condition:
-            if self._closing:
+            if self._closing or not self._thread.is_alive():  # dead only after a BaseException
                 raise WriterClosed("store writer is closed", retry_after_s=self._retry_after_s)
             if self._pending_rows and self._pending_rows + count > self._max_pending_rows:
                 raise StoreBusy(

@@ -11,9 +11,11 @@ got. Why not one row per group kept current with ``INSERT ... ON CONFLICT DO UPD
 realistic cardinality (1,000 tenants, 10,000 users) a 512-row transaction touches ~400
 minute groups and ~450 hour groups spread over the whole current bucket, so every upsert
 dirties a different page and the commit writes megabytes; appending partial rows keeps
-those writes sequential (measured ~20k vs ~55k rows/s on the same run, see
-``bench/store.py``), and it also spares a future multi-replica PostgreSQL store the row-lock
-contention of many writers updating the same hot rollup rows.
+those writes sequential. Raw rows plus both rollups, 512 rows a transaction: ~39k rows/s
+upserting vs ~77k appending (``bench/store.py``, same run). Appending also spares a future
+multi-replica PostgreSQL store the row-lock contention (and deadlocks) of many writers
+updating the same hot rollup rows. Compaction (:mod:`spanmeter.store.sqlite.compaction`)
+later merges a closed bucket's rows, off the ingest path.
 
 Counting rules (what a rollup row sums):
 
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from operator import add, attrgetter
 from typing import Final, Literal, get_args
 
@@ -165,7 +168,7 @@ def aggregate(rows: Sequence[SpanRow], first_attempt: Sequence[bool]) -> list[Ag
             previous = groups.get(key)
             groups[key] = values if previous is None else tuple(map(add, previous, values))
     # Missing dimensions become '' only now, once per group rather than once per row.
-    return [_merge_blank(groups) if any(None in key for key in groups) else groups for groups in results]
+    return [_merge_blank(groups) if None in chain.from_iterable(groups) else groups for groups in results]
 
 
 def _merge_blank(groups: Aggregates) -> Aggregates:
@@ -182,13 +185,17 @@ def rollup_for(by: str, where: Mapping[str, str]) -> RollupSpec:
     """The rollup that answers a top-N query: hourly when users are involved, else per minute.
 
     Raises:
-        ValueError: ``by`` is not a :data:`TopDimension`, or a ``where`` key is not a
+        ValueError: ``by`` is not a :data:`TopDimension`, or it or a ``where`` key is not a
             dimension of the chosen rollup (``environment`` and ``data_mode`` have their
             own parameters).
     """
     if by not in TOP_DIMENSIONS:
         raise ValueError(f"cannot rank by {by!r}; expected one of {sorted(TOP_DIMENSIONS)}")
     spec = HOUR if by == "user_id" or "user_id" in where else MINUTE
+    if by not in spec.dimensions:
+        raise ValueError(
+            f"cannot rank by {by!r} with a filter on user_id: the {spec.table} rollup has no {by}"
+        )
     for key in where:
         if key in ("environment", "data_mode") or key not in spec.dimensions:
             raise ValueError(

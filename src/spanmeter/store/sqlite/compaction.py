@@ -16,6 +16,7 @@ rows still positive from the rollup itself, so results are exact at every stage.
 
 from __future__ import annotations
 
+import sqlite3
 from operator import add
 from typing import Any, Final
 
@@ -26,6 +27,8 @@ from .writer import RowWriter
 
 __all__ = ["COMPACTION_GRACE_S", "compact_rollups"]
 
+_CHUNK_ROWS: Final = 20_000
+"""Most rollup rows one compaction transaction reads: ~100 ms of write lock."""
 COMPACTION_GRACE_S: Final = 120
 """How long after a bucket ends before it is compacted: spans arrive late by the export
 interval of SDKs and Collectors (seconds), and a bucket compacted too early only has to be
@@ -52,62 +55,109 @@ def _add(
     groups[key] = sums if previous is None else tuple(map(add, previous, sums))
 
 
-def _compact_bucket(transaction: Transaction, writer: RowWriter, spec: RollupSpec, bucket: int) -> None:
-    """Fold and merge one bucket: one read of its rows, the sums done in Python."""
-    dims = spec.dimensions
-    width = len(dims)
-    positions = {name: index for index, name in enumerate(dims)}
-    environment, data_mode = positions["environment"], positions["data_mode"]
-    folds = [
-        (tier, [(dimension, positions[dimension]) for dimension in tier.dimensions_from(spec)])
-        for tier in TIERS
-        if tier.dimensions_from(spec)
-    ]
-    fold_dimensions = list({d: i for _, pairs in folds for d, i in pairs}.items())
-    columns = (spec.bucket_column, *dims, *MEASURES, "seq")
-    with transaction() as conn:
-        rows = conn.execute(
-            f"SELECT {', '.join(dims)}, {', '.join(MEASURES)}, seq FROM {spec.table}"
-            f" WHERE {spec.bucket_column} = ?",
-            (bucket,),
-        ).fetchall()
-        merged: dict[tuple[object, ...], tuple[Any, ...]] = {}
-        folded: dict[tuple[object, ...], tuple[Any, ...]] = {}
-        for row in rows:
-            key, sums = row[:width], row[width:-1]
-            _add(merged, key, sums)
-            if row[-1] > 0:  # not folded into the tiers yet
-                for dimension, index in fold_dimensions:
-                    _add(folded, (dimension, key[index], key[environment], key[data_mode]), sums)
-        for tier, pairs in folds:
-            tier_bucket = bucket // tier.bucket_seconds * tier.bucket_seconds
-            wanted = {dimension for dimension, _ in pairs}
-            conn.executemany(
-                _UPSERTS[tier.table],
-                [
-                    (dimension, tier_bucket, value, env, mode, *sums)
-                    for (dimension, value, env, mode), sums in folded.items()
-                    if dimension in wanted
-                ],
-            )
-        conn.execute(f"DELETE FROM {spec.table} WHERE {spec.bucket_column} = ?", (bucket,))
-        conn.executemany(
-            f"INSERT INTO {spec.table} ({', '.join(columns)}) VALUES ({','.join('?' * len(columns))})",
-            [(bucket, *key, *sums, -seq) for seq, (key, sums) in enumerate(merged.items(), start=1)],
+class _Layout:
+    """Column positions of one rollup, and the tier dimensions it feeds."""
+
+    def __init__(self, spec: RollupSpec) -> None:
+        self.spec = spec
+        self.width = len(spec.dimensions)
+        positions = {name: index for index, name in enumerate(spec.dimensions)}
+        self.environment = positions["environment"]
+        self.data_mode = positions["data_mode"]
+        self.folds = [
+            (tier, {dimension for dimension in tier.dimensions_from(spec)})
+            for tier in TIERS
+            if tier.dimensions_from(spec)
+        ]
+        self.fold_positions = [
+            (d, positions[d]) for d in dict.fromkeys(d for t in TIERS for d in t.dimensions_from(spec))
+        ]
+        table, bucket = spec.table, spec.bucket_column
+        columns = (bucket, *spec.dimensions, *MEASURES, "seq")
+        self.select = (
+            f"SELECT {', '.join(spec.dimensions)}, {', '.join(MEASURES)}, seq FROM {table} WHERE {bucket} = ?"
         )
-        conn.execute("DELETE FROM rollup_dirty WHERE table_name = ? AND bucket = ?", (spec.table, bucket))
-        writer.forget(spec.table, bucket)
+        self.insert = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({','.join('?' * len(columns))})"
+
+
+_LAYOUTS: Final = {spec.table: _Layout(spec) for spec in ROLLUPS}
+
+
+def _fold_and_merge(
+    conn: sqlite3.Connection, layout: _Layout, bucket: int, rows: list[tuple[Any, ...]], next_seq: int
+) -> None:
+    """Upsert the positive rows of ``rows`` into the tiers; write ``rows`` back merged, with
+    negative sequence numbers counting down from ``next_seq``. The caller deletes ``rows``."""
+    width = layout.width
+    merged: dict[tuple[object, ...], tuple[Any, ...]] = {}
+    folded: dict[tuple[object, ...], tuple[Any, ...]] = {}
+    for row in rows:
+        key, sums = row[:width], row[width:-1]
+        _add(merged, key, sums)
+        if row[-1] > 0:  # not folded into the tiers yet
+            for dimension, index in layout.fold_positions:
+                _add(folded, (dimension, key[index], key[layout.environment], key[layout.data_mode]), sums)
+    for tier, dimensions in layout.folds:
+        tier_bucket = bucket // tier.bucket_seconds * tier.bucket_seconds
+        conn.executemany(
+            _UPSERTS[tier.table],
+            [
+                (dimension, tier_bucket, value, env, mode, *sums)
+                for (dimension, value, env, mode), sums in folded.items()
+                if dimension in dimensions
+            ],
+        )
+    conn.executemany(
+        layout.insert, [(bucket, *key, *sums, next_seq - i) for i, (key, sums) in enumerate(merged.items())]
+    )
+
+
+def _compact_step(transaction: Transaction, writer: RowWriter, spec: RollupSpec, bucket: int) -> bool:
+    """One bounded transaction of compaction; True once the bucket has nothing left to fold.
+
+    A bucket of at most :data:`_CHUNK_ROWS` rows is merged whole (one row per group). A larger
+    one (a burst of tens of thousands of spans a second) is worked through in chunks of
+    positive rows, each merged on its own, so no transaction holds the write lock for long;
+    such a bucket keeps a few rows per group, which every query sums anyway.
+    """
+    layout = _LAYOUTS[spec.table]
+    table, column = spec.table, spec.bucket_column
+    with transaction() as conn:
+        rows = conn.execute(f"{layout.select} LIMIT ?", (bucket, _CHUNK_ROWS + 1)).fetchall()
+        if len(rows) <= _CHUNK_ROWS:
+            conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (bucket,))
+            _fold_and_merge(conn, layout, bucket, rows, -1)
+            clean = True
+        else:
+            lowest = min(0, rows[0][-1])  # rows come in seq order: merged (negative) rows first
+            chunk = conn.execute(
+                f"{layout.select} AND seq > 0 ORDER BY seq LIMIT ?", (bucket, _CHUNK_ROWS)
+            ).fetchall()
+            conn.execute(
+                f"DELETE FROM {table} WHERE {column} = ? AND seq > 0 AND seq <= ?", (bucket, chunk[-1][-1])
+            )
+            _fold_and_merge(conn, layout, bucket, chunk, lowest - 1)
+            clean = (
+                conn.execute(
+                    f"SELECT 1 FROM {table} WHERE {column} = ? AND seq > 0 LIMIT 1", (bucket,)
+                ).fetchone()
+                is None
+            )
+        if clean:
+            conn.execute("DELETE FROM rollup_dirty WHERE table_name = ? AND bucket = ?", (table, bucket))
+        writer.forget(table, bucket)
+    return clean
 
 
 def compact_rollups(transaction: Transaction, writer: RowWriter, now_ns: int, *, max_buckets: int) -> int:
-    """Compact up to ``max_buckets`` dirty buckets that closed at least the grace period ago.
+    """Run up to ``max_buckets`` compaction steps on dirty buckets closed for the grace period.
 
-    Oldest first, one transaction per bucket, so ingest waits at most one bucket's worth.
-    A bucket that receives late rows afterwards is marked dirty again by the write path and
-    compacted again later.
+    Oldest first, one transaction per step (a bucket, or a chunk of a very large one), so
+    ingest waits at most one step. A bucket that receives late rows afterwards is marked
+    dirty again by the write path and compacted again later.
 
     Returns:
-        The number of buckets compacted (0: nothing left to do).
+        The number of steps run (0: nothing left to do).
 
     Raises:
         ValueError: ``max_buckets`` below 1.
@@ -117,19 +167,22 @@ def compact_rollups(transaction: Transaction, writer: RowWriter, now_ns: int, *,
     now_s = now_ns // 1_000_000_000
     done = 0
     for spec in ROLLUPS:
-        if done >= max_buckets:
-            break
         closed_before = now_s - COMPACTION_GRACE_S - spec.bucket_seconds
-        with transaction() as conn:
-            buckets = [
-                bucket
-                for (bucket,) in conn.execute(
-                    "SELECT bucket FROM rollup_dirty WHERE table_name = ? AND bucket <= ?"
-                    " ORDER BY bucket LIMIT ?",
-                    (spec.table, closed_before, max_buckets - done),
-                )
-            ]
-        for bucket in buckets:
-            _compact_bucket(transaction, writer, spec, bucket)
-            done += 1
+        while done < max_buckets:
+            with transaction() as conn:
+                buckets = [
+                    bucket
+                    for (bucket,) in conn.execute(
+                        "SELECT bucket FROM rollup_dirty WHERE table_name = ? AND bucket <= ?"
+                        " ORDER BY bucket LIMIT ?",
+                        (spec.table, closed_before, max_buckets - done),
+                    )
+                ]
+            if not buckets:
+                break
+            for bucket in buckets:
+                while done < max_buckets:
+                    done += 1
+                    if _compact_step(transaction, writer, spec, bucket):
+                        break
     return done

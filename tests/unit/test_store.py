@@ -1,0 +1,332 @@
+"""SQLite store: rows, dedupe, attempts vs logical requests, persistence, retention, schema.
+
+The row helpers here are shared with the other ``test_store_*`` modules.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import sqlite3
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from spanmeter.pricing.result import PriceResult, PricingStatus
+from spanmeter.semantic_conventions.record import GenAIRecord
+from spanmeter.store import MEASURES, ROLLUPS, SpanRow, SpanStore, SQLiteStore, WriteResult
+from spanmeter.store.rows import FIELD_NAMES
+from spanmeter.store.tiers import TIERS
+
+NS: int = 1_000_000_000
+DAY_NS: int = 86_400 * NS
+T0: int = 1_767_225_600 * NS
+"""2026-01-01T00:00:00Z: on a day boundary, so windows from it align with every bucket."""
+
+_ids = itertools.count(1)
+
+
+def make_row(**overrides: Any) -> SpanRow:
+    """A priced, billable attempt at ``T0`` with fresh ids; any field can be overridden."""
+    n = next(_ids)
+    fields: dict[str, Any] = {
+        "trace_id": n.to_bytes(16, "big"),
+        "span_id": (n * 7919).to_bytes(8, "big"),
+        "start_time_ns": T0 + 1000 * NS,
+        "end_time_ns": T0 + 1002 * NS,
+        "received_at_ns": T0 + 1005 * NS,
+        "provider": "openai",
+        "model": "gpt-4o",
+        "input_tokens": 100,
+        "output_tokens": 10,
+        "endpoint_tag": "search",
+        "tenant_id": "t1",
+        "user_id": "u1",
+        "environment": "prod",
+        "outcome": "success",
+        "latency_ms": 2000.0,
+        "cost_nano_usd": 1_000,
+        "pricing_status": "priced",
+    }
+    fields.update(overrides)
+    return SpanRow(**fields)
+
+
+def random_rows(
+    rng: random.Random, count: int, *, start_ns: int = T0, span_ns: int = 3 * DAY_NS
+) -> list[SpanRow]:
+    """Rows with random dimensions (some missing), outcomes, costs and shared external ids."""
+    external_ids = [f"req-{i}" for i in range(count // 4)]
+    rows: list[SpanRow] = []
+    for _ in range(count):
+        cost = None if rng.random() < 0.1 else rng.randrange(0, 5_000_000)
+        start = start_ns + rng.randrange(span_ns)
+        rows.append(
+            make_row(
+                start_time_ns=0 if rng.random() < 0.03 else start,
+                received_at_ns=start + rng.randrange(5 * NS),
+                provider=rng.choice(["openai", "anthropic", None]),
+                model=rng.choice(["gpt-4o", "gpt-4o-mini", "claude", None]),
+                endpoint_tag=rng.choice(["search", "chat", "summary", None]),
+                prompt_version=rng.choice(["v1", "v2", None]),
+                tenant_id=rng.choice(["t1", "t2", "t3", "t4", None]),
+                user_id=rng.choice(["u1", "u2", "u3", "u4", "u5", None]),
+                environment=rng.choice(["prod", "staging", None]),
+                data_mode=rng.choice(["real", "real", "real", "test", "demo"]),
+                outcome=rng.choice(["success", "success", "error", "unknown"]),
+                external_request_id=rng.choice(external_ids) if rng.random() < 0.5 else None,
+                input_tokens=rng.choice([None, rng.randrange(10_000)]),
+                output_tokens=rng.randrange(1000),
+                cost_nano_usd=cost,
+                billable=rng.random() < 0.95,
+            )
+        )
+    return rows
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Any:
+    with SQLiteStore(tmp_path / "spanmeter.db") as opened:
+        yield opened
+
+
+def test_sqlite_store_implements_the_protocol(store: SQLiteStore) -> None:
+    assert isinstance(store, SpanStore)
+
+
+def test_from_record_copies_record_and_price() -> None:
+    record = GenAIRecord(
+        provider="openai",
+        request_model="gpt-4o",
+        response_model="gpt-4o-2024-08-06",
+        operation="chat",
+        input_tokens=1200,
+        output_tokens=300,
+        cache_read_tokens=200,
+        endpoint_tag="search",
+        prompt_version="v3",
+        tenant_id="t1",
+        user_id="hashed-user",
+        external_request_id="req-1",
+        outcome="error",
+        error_type="RateLimitError",
+        latency_ms=812.5,
+        start_time_ns=T0,
+        end_time_ns=T0 + NS,
+        billable=True,
+        issues=["negative cache_write_tokens dropped"],
+    )
+    price = PriceResult(
+        status=PricingStatus.PRICED,
+        total_nano_usd=6_500,
+        input_nano_usd=2_500,
+        output_nano_usd=3_000,
+        cache_read_nano_usd=1_000,
+        cache_write_nano_usd=0,
+        reasoning_nano_usd=0,
+        source="genai-prices",
+        source_version="0.0.40",
+        matched_provider="openai",
+        matched_model="gpt-4o",
+        effective_date=date(2024, 8, 6),
+    )
+    row = SpanRow.from_record(
+        record, price, trace_id=b"t" * 16, span_id=b"s" * 8, received_at_ns=T0 + 2 * NS, service_name="api"
+    )
+    assert row.model == "gpt-4o-2024-08-06"
+    assert row.data_mode == "real"  # not said on the span: production traffic
+    assert (row.cost_nano_usd, row.cache_read_cost_nano_usd, row.pricing_status) == (6_500, 1_000, "priced")
+    assert row.pricing_effective_date == "2024-08-06"
+    assert row.issues == "negative cache_write_tokens dropped"
+    assert (row.outcome, row.error_type, row.service_name) == ("error", "RateLimitError", "api")
+    assert row.event_time_ns == T0
+
+
+def test_from_record_rejects_malformed_ids() -> None:
+    with pytest.raises(ValueError, match="16 bytes"):
+        SpanRow.from_record(
+            GenAIRecord(),
+            PriceResult(status=PricingStatus.NO_USAGE),
+            trace_id=b"x",
+            span_id=b"y" * 8,
+            received_at_ns=0,
+        )
+
+
+def test_same_batch_three_times_counts_once(store: SQLiteStore) -> None:
+    rows = [make_row(endpoint_tag=f"e{i % 3}", cost_nano_usd=100 + i) for i in range(30)]
+    results = [store.write_batch(rows) for _ in range(3)]
+    assert results == [WriteResult(30, 0), WriteResult(0, 30), WriteResult(0, 30)]
+    assert store.count_requests() == 30
+    top = store.top("endpoint_tag", T0, T0 + DAY_NS)
+    assert (top.attempts, top.cost_nano_usd) == (30, sum(100 + i for i in range(30)))
+
+
+def test_duplicates_inside_one_batch_and_across_batches_of_one_transaction(store: SQLiteStore) -> None:
+    a, b = make_row(), make_row()
+    assert store.write_batches([[a, b, a, a], [b, make_row()]]) == [WriteResult(2, 2), WriteResult(1, 1)]
+    assert store.top("tenant_id", T0, T0 + DAY_NS).attempts == 3
+
+
+def test_same_ids_at_another_start_time_are_another_span(store: SQLiteStore) -> None:
+    row = make_row()
+    moved = make_row(trace_id=row.trace_id, span_id=row.span_id, start_time_ns=row.start_time_ns + 1)
+    same_start_other_span = make_row(start_time_ns=row.start_time_ns)
+    assert store.write_batch([row, moved, same_start_other_span]) == WriteResult(3, 0)
+
+
+def test_attempts_and_logical_requests(store: SQLiteStore) -> None:
+    retries = [make_row(external_request_id="req-1", outcome=o) for o in ("error", "error", "success")]
+    single = make_row(external_request_id="req-2")
+    no_id = [make_row(), make_row()]
+    store.write_batch([*retries[:2], single])
+    store.write_batch([retries[2], *no_id])
+    top = store.top("endpoint_tag", T0, T0 + DAY_NS)
+    assert (top.attempts, top.logical_requests) == (6, 4)
+    assert top.groups[0].cost_per_logical_request_nano_usd == 6 * 1_000 // 4
+
+
+def test_logical_request_counts_in_the_dimensions_of_its_first_attempt(store: SQLiteStore) -> None:
+    store.write_batch(
+        [make_row(external_request_id="r", model="big"), make_row(external_request_id="r", model="small")]
+    )
+    groups = {g.key: g for g in store.top("model", T0, T0 + DAY_NS).groups}
+    assert (groups["big"].attempts, groups["big"].logical_requests) == (1, 1)
+    assert (groups["small"].attempts, groups["small"].logical_requests) == (1, 0)
+
+
+def test_non_billable_rows_are_stored_but_not_summed(store: SQLiteStore) -> None:
+    store.write_batch([make_row(billable=False, external_request_id="r"), make_row(external_request_id="r")])
+    assert store.count_requests() == 2
+    top = store.top("endpoint_tag", T0, T0 + DAY_NS)
+    assert (top.attempts, top.logical_requests, top.cost_nano_usd) == (1, 1, 1_000)
+
+
+def test_default_data_mode_real_excludes_test_and_demo(store: SQLiteStore) -> None:
+    store.write_batch(
+        [make_row(data_mode=m, cost_nano_usd=c) for m, c in (("real", 1), ("test", 10), ("demo", 100))]
+    )
+    assert store.top("tenant_id", T0, T0 + DAY_NS).cost_nano_usd == 1
+    assert store.top("tenant_id", T0, T0 + DAY_NS, data_mode="test").cost_nano_usd == 10
+    assert store.top("tenant_id", T0, T0 + DAY_NS, data_mode=None).cost_nano_usd == 111
+    assert store.count_requests(data_mode="demo") == 1
+
+
+def test_unpriced_attempts_are_counted_never_costed_as_zero(store: SQLiteStore) -> None:
+    store.write_batch(
+        [make_row(cost_nano_usd=None, pricing_status="unknown_model"), make_row(cost_nano_usd=5)]
+    )
+    top = store.top("model", T0, T0 + DAY_NS)
+    assert (top.cost_nano_usd, top.unpriced, top.attempts) == (5, 1, 2)
+
+
+def test_reopen_keeps_rows_dedupe_and_logical_keys(tmp_path: Path) -> None:
+    path = tmp_path / "spanmeter.db"
+    rows = [make_row(external_request_id="req-1"), make_row()]
+    with SQLiteStore(path) as first:
+        assert first.write_batch(rows) == WriteResult(2, 0)
+    with SQLiteStore(path) as second:
+        assert second.write_batch(rows) == WriteResult(0, 2)
+        second.write_batch([make_row(external_request_id="req-1")])  # a retry after the restart
+        top = second.top("endpoint_tag", T0, T0 + DAY_NS)
+        assert (top.attempts, top.logical_requests) == (3, 2)
+        assert [r.external_request_id for r in second.iter_requests()] == ["req-1", None, "req-1"]
+
+
+def test_iter_requests_round_trips_rows(store: SQLiteStore) -> None:
+    rows = [
+        make_row(start_time_ns=T0 + i * NS, pricing_effective_date="2025-01-01", issues="x") for i in range(3)
+    ]
+    store.write_batch(list(reversed(rows)))
+    assert list(store.iter_requests()) == rows
+    assert list(store.iter_requests(T0 + NS, T0 + 2 * NS)) == rows[1:2]
+    assert store.count_requests(T0 + NS) == 2
+
+
+def test_malformed_ids_are_refused_before_anything_is_written(store: SQLiteStore) -> None:
+    with pytest.raises(ValueError, match="16 bytes"):
+        store.write_batch([make_row(), make_row(trace_id=b"short")])
+    assert store.count_requests() == 0
+
+
+def test_top_validates_its_arguments(store: SQLiteStore) -> None:
+    with pytest.raises(ValueError, match="cannot rank by"):
+        store.top("session_id", T0, T0 + DAY_NS)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="cannot filter on 'model'"):
+        store.top("user_id", T0, T0 + DAY_NS, where={"model": "gpt-4o"})
+    with pytest.raises(ValueError, match="own parameters"):
+        store.top("model", T0, T0 + DAY_NS, where={"environment": "prod"})
+    with pytest.raises(ValueError, match="limit"):
+        store.top("model", T0, T0 + DAY_NS, limit=0)
+
+
+def test_retention_deletes_only_old_data(tmp_path: Path) -> None:
+    now = T0 + 10 * DAY_NS
+    with SQLiteStore(tmp_path / "spanmeter.db") as store:
+        ages = [9.5, 6, 4, 1, 0.5]  # days before now
+        rows = [
+            make_row(
+                start_time_ns=now - int(age * DAY_NS), external_request_id=f"r{age}", cost_nano_usd=10**i
+            )
+            for i, age in enumerate(ages)
+        ]
+        store.write_batch(rows)
+        result = store.apply_retention(now, raw_days=3, rollup_days=5, chunk_rows=1)
+        assert result.requests == 3
+        assert result.logical_requests == 3
+        assert [r.cost_nano_usd for r in store.iter_requests()] == [1_000, 10_000]
+        # rollups: the 9.5- and 6-day-old buckets are gone, the 4-day-old one is kept
+        top = store.top("endpoint_tag", now - 30 * DAY_NS, now, data_mode=None)
+        assert top.cost_nano_usd == 100 + 1_000 + 10_000
+        assert store.top("user_id", now - 30 * DAY_NS, now).cost_nano_usd == 100 + 1_000 + 10_000
+        # a logical key older than raw retention is forgotten: a late retry counts again
+        store.write_batch([make_row(start_time_ns=now, external_request_id="r6", cost_nano_usd=0)])
+        assert store.top("endpoint_tag", now, now + DAY_NS).logical_requests == 1
+        with pytest.raises(ValueError, match="at least 1"):
+            store.apply_retention(now, raw_days=0, rollup_days=5)
+
+
+def test_stats_counts_rows_and_bytes(store: SQLiteStore) -> None:
+    store.write_batch([make_row(external_request_id="r"), make_row()])
+    stats = store.stats()
+    assert (stats.requests, stats.logical_requests) == (2, 1)
+    assert stats.rollup_rows["rollup_minute"] == 1
+    assert stats.size_bytes > 0
+
+
+def test_schema_matches_the_row_and_rollup_definitions(store: SQLiteStore) -> None:
+    conn = sqlite3.connect(str(store.path))
+    try:
+
+        def columns(table: str) -> tuple[str, ...]:
+            return tuple(row[1] for row in conn.execute(f"PRAGMA table_info({table})"))
+
+        assert columns("requests") == ("id", *FIELD_NAMES)
+        for spec in ROLLUPS:
+            assert columns(spec.table) == (spec.bucket_column, "seq", *spec.dimensions, *MEASURES)
+        for tier in TIERS:
+            assert columns(tier.table) == (
+                "dimension",
+                tier.bucket_column,
+                "value",
+                "environment",
+                "data_mode",
+                *MEASURES,
+            )
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        conn.close()
+
+
+def test_closed_store_refuses_calls(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "spanmeter.db")
+    store.close()
+    store.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        store.write_batch([make_row()])
+    with pytest.raises(RuntimeError, match="closed"):
+        store.count_requests()
+    with pytest.raises(ValueError, match="file"):
+        SQLiteStore(":memory:")

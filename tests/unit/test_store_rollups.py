@@ -1,0 +1,265 @@
+"""Rollups and rankings equal sums recomputed from the stored rows, at every compaction stage."""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pytest
+from test_store import DAY_NS, NS, T0, make_row, random_rows
+
+from spanmeter.store import HOUR, MINUTE, TOP_DIMENSIONS, SpanRow, SQLiteStore, TopResult
+from spanmeter.store.rollups import aligned_window
+from spanmeter.store.sqlite import compaction
+from spanmeter.store.tiers import DIM_DAY, DIM_HOUR, Segment, split_window, tiers_for
+
+HOUR_S = 3600
+DAY_S = 86_400
+
+
+def expected_top(
+    stored: Sequence[SpanRow],
+    by: str,
+    start_ns: int,
+    end_ns: int,
+    where: Mapping[str, str],
+    environment: str | None,
+    data_mode: str | None,
+) -> dict[str | None, tuple[int, int, int, int, int, int]]:
+    """(cost, logical, attempts, input, output, unpriced) per group, straight from the rows."""
+    spec = HOUR if by == "user_id" or "user_id" in where else MINUTE
+    width = spec.bucket_seconds * NS
+    filters = dict(where)
+    if environment is not None:
+        filters["environment"] = environment
+    if data_mode is not None:
+        filters["data_mode"] = data_mode
+    seen: set[str] = set()
+    sums: dict[str | None, list[int]] = defaultdict(lambda: [0] * 6)
+    for row in stored:
+        if not row.billable:
+            continue
+        first = row.external_request_id is None or row.external_request_id not in seen
+        if row.external_request_id is not None:
+            seen.add(row.external_request_id)
+        if not start_ns <= row.event_time_ns // width * width < end_ns:
+            continue
+        if any((getattr(row, column) or "") != value for column, value in filters.items()):
+            continue
+        group = sums[getattr(row, by) or None]
+        cost = row.cost_nano_usd
+        group[0] += cost or 0
+        group[1] += first
+        group[2] += 1
+        group[3] += row.input_tokens or 0
+        group[4] += row.output_tokens or 0
+        group[5] += cost is None
+    return {key: (v[0], v[1], v[2], v[3], v[4], v[5]) for key, v in sums.items()}
+
+
+def check(store: SQLiteStore, stored: Sequence[SpanRow], queries: list[tuple[object, ...]]) -> int:
+    checked = 0
+    for by, start_ns, end_ns, where, environment, data_mode in queries:
+        assert isinstance(by, str) and isinstance(start_ns, int) and isinstance(end_ns, int)
+        assert isinstance(where, dict)
+        try:
+            result: TopResult = store.top(
+                by,  # type: ignore[arg-type]
+                start_ns,
+                end_ns,
+                where=where,
+                environment=environment,  # type: ignore[arg-type]
+                data_mode=data_mode,  # type: ignore[arg-type]
+                limit=1000,
+            )
+        except ValueError:
+            hourly = by == "user_id" or "user_id" in where
+            assert hourly and not {by, *where} <= set(HOUR.dimensions), (by, where)
+            continue
+        want = expected_top(stored, by, start_ns, end_ns, where, environment, data_mode)  # type: ignore[arg-type]
+        got = {
+            g.key: (
+                g.cost_nano_usd,
+                g.logical_requests,
+                g.attempts,
+                g.input_tokens,
+                g.output_tokens,
+                g.unpriced,
+            )
+            for g in result.groups
+        }
+        context = (by, start_ns, end_ns, where, environment, data_mode)
+        assert got == want, context
+        assert [g.key for g in result.groups] == sorted(want, key=lambda k: (-want[k][0], k or "")), context
+        totals = [sum(column) for column in zip(*want.values(), strict=True)] or [0] * 6
+        assert [
+            result.cost_nano_usd,
+            result.logical_requests,
+            result.attempts,
+            result.input_tokens,
+            result.output_tokens,
+            result.unpriced,
+        ] == totals, context
+        assert result.group_count == len(want)
+        assert all(g.share == (g.cost_nano_usd / totals[0] if totals[0] else 0.0) for g in result.groups)
+        checked += 1
+    return checked
+
+
+def make_queries(rng: random.Random) -> list[tuple[object, ...]]:
+    windows = [
+        (T0 - DAY_NS, T0 + 5 * DAY_NS),  # everything: whole days from the day tier
+        (T0 + 7 * HOUR_S * NS, T0 + 2 * DAY_NS + 5 * HOUR_S * NS),  # hour-aligned: hour and day tiers
+        (T0 + DAY_NS, T0 + 2 * DAY_NS),  # exactly one day
+    ]
+    for _ in range(4):  # unaligned: every tier plus minute (or hour) edges
+        start = T0 + rng.randrange(3 * DAY_NS)
+        windows.append((start, start + rng.randrange(1, 3 * DAY_NS)))
+    filters: list[tuple[dict[str, str], str | None, str | None]] = [
+        ({}, None, "real"),
+        ({}, "prod", None),
+        ({}, "", "test"),
+        ({"tenant_id": "t1"}, None, "real"),
+        ({"endpoint_tag": ""}, "staging", None),
+        ({"user_id": "u2"}, None, None),
+        ({"outcome": "error", "model": "claude"}, None, "real"),
+    ]
+    return [
+        (by, start, end, where, environment, data_mode)
+        for by in sorted(TOP_DIMENSIONS)
+        for start, end in windows
+        for where, environment, data_mode in filters
+    ]
+
+
+def test_rankings_equal_recomputed_sums_at_every_compaction_stage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = random.Random(20260101)
+    rows = random_rows(rng, 800)
+    stored: list[SpanRow] = []
+    queries = make_queries(rng)
+    far_future = T0 + 30 * DAY_NS
+    with SQLiteStore(tmp_path / "spanmeter.db") as store:
+        position = 0
+        while position < len(rows):
+            batch = rows[position : position + rng.randrange(1, 120)]
+            resend = rng.sample(stored, min(len(stored), rng.randrange(0, 5)))  # re-deliveries
+            result = store.write_batch([*batch, *resend, *batch[:2]])
+            assert (result.inserted, result.duplicates) == (len(batch), len(resend) + min(2, len(batch)))
+            stored.extend(batch)
+            position += len(batch)
+        assert check(store, stored, queries) > 250  # nothing compacted yet: rollups only
+
+        assert store.compact_rollups(far_future, max_buckets=40) == 40
+        check(store, stored, queries)  # partly folded into the tiers
+
+        while store.compact_rollups(far_future, max_buckets=500):
+            pass
+        rollup_rows = store.stats().rollup_rows
+        assert rollup_rows["rollup_dim_day"] > 0 and rollup_rows["rollup_dim_hour"] > 0
+        check(store, stored, queries)  # fully folded
+
+        late = random_rows(rng, 200)  # late arrivals into already compacted buckets
+        for position in range(0, len(late), 10):
+            store.write_batch(late[position : position + 10])
+        stored.extend(late)
+        check(store, stored, queries)
+        monkeypatch.setattr(compaction, "_CHUNK_ROWS", 3)  # large buckets: compacted chunk by chunk
+        assert store.compact_rollups(far_future, max_buckets=25) == 25
+        check(store, stored, queries)
+        while store.compact_rollups(far_future, max_buckets=7):
+            pass
+        check(store, stored, queries)
+
+
+def test_compaction_merges_partial_rows_without_changing_answers(tmp_path: Path) -> None:
+    with SQLiteStore(tmp_path / "spanmeter.db") as store:
+        for i in range(20):  # 20 transactions, one group: 20 partial rows in one minute bucket
+            store.write_batch([make_row(start_time_ns=T0 + i * NS, cost_nano_usd=i)])
+        before = store.top("model", T0, T0 + DAY_NS)
+        assert store.stats().rollup_rows["rollup_minute"] == 20
+        assert store.compact_rollups(T0 + 60 * NS) == 0  # the bucket has not closed long enough ago
+        assert store.compact_rollups(T0 + DAY_NS) == 2  # the minute and the hour bucket
+        assert store.stats().rollup_rows["rollup_minute"] == 1
+        assert store.top("model", T0, T0 + DAY_NS) == before
+        assert store.compact_rollups(T0 + DAY_NS) == 0
+        store.write_batch([make_row(start_time_ns=T0 + 30 * NS, cost_nano_usd=1000)])  # late
+        assert store.top("model", T0, T0 + DAY_NS).cost_nano_usd == before.cost_nano_usd + 1000
+        assert store.compact_rollups(T0 + DAY_NS) == 2
+
+
+def test_a_large_bucket_is_compacted_in_bounded_chunks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(compaction, "_CHUNK_ROWS", 4)
+    with SQLiteStore(tmp_path / "spanmeter.db") as store:
+        for i in range(10):  # 10 partial rows of one group in one minute
+            store.write_batch([make_row(start_time_ns=T0 + i * NS, cost_nano_usd=i)])
+        before = store.top("model", T0, T0 + DAY_NS)
+        steps = []
+        while done := store.compact_rollups(T0 + DAY_NS, max_buckets=1):
+            steps.append(done)
+            assert store.top("model", T0, T0 + DAY_NS) == before
+        # per bucket (minute, hour): two chunks of 4 rows, then the 4 rows left are merged whole
+        assert len(steps) == 3 + 3
+        assert store.stats().rollup_rows["rollup_minute"] == 1
+        assert store.stats().rollup_rows["rollup_dim_day"] == 6  # one per ranked dimension
+        assert store.top("model", T0, T0 + DAY_NS) == before
+
+
+def test_windows_count_buckets_that_start_inside_them(tmp_path: Path) -> None:
+    with SQLiteStore(tmp_path / "spanmeter.db") as store:
+        store.write_batch([make_row(start_time_ns=T0 + 90 * NS, cost_nano_usd=7)])  # minute [60 s, 120 s)
+        assert store.top("model", T0 + 60 * NS, T0 + 61 * NS).cost_nano_usd == 7
+        assert store.top("model", T0 + 61 * NS, T0 + 119 * NS).cost_nano_usd == 0  # no bucket starts inside
+        assert store.top("model", T0, T0 + 60 * NS).cost_nano_usd == 0
+        result = store.top("user_id", T0 + 1, T0 + DAY_NS)  # hourly: the hour starting at T0 is excluded
+        assert (result.cost_nano_usd, result.window_start_ns, result.bucket_seconds) == (
+            0,
+            T0 + 3600 * NS,
+            3600,
+        )
+
+
+def test_aligned_window() -> None:
+    assert aligned_window(0, 60 * NS, 60) == (0, 60)
+    assert aligned_window(1, 60 * NS + 1, 60) == (60, 120)
+    assert aligned_window(5 * NS, 5 * NS, 60) == (60, 60)
+    assert aligned_window(10 * NS, 3 * NS, 60) == (60, 60)
+
+
+@pytest.mark.parametrize(
+    ("lo", "hi", "expected"),
+    [
+        (0, 3 * DAY_S, [(DIM_DAY, 0, 3 * DAY_S)]),
+        (
+            120,
+            2 * DAY_S + HOUR_S + 60,
+            [
+                (None, 120, HOUR_S),
+                (DIM_HOUR, HOUR_S, DAY_S),
+                (DIM_DAY, DAY_S, 2 * DAY_S),
+                (DIM_HOUR, 2 * DAY_S, 2 * DAY_S + HOUR_S),
+                (None, 2 * DAY_S + HOUR_S, 2 * DAY_S + HOUR_S + 60),
+            ],
+        ),
+        (60, 120, [(None, 60, 120)]),
+        (60, 60, []),
+    ],
+)
+def test_split_window(lo: int, hi: int, expected: list[tuple[object, int, int]]) -> None:
+    tiers = tiers_for("tenant_id", MINUTE)
+    assert tiers == [DIM_DAY, DIM_HOUR]
+    assert split_window(lo, hi, tiers) == [Segment(t, a, b) for t, a, b in expected]  # type: ignore[arg-type]
+
+
+def test_tiers_for_users_skip_the_hour_tier() -> None:
+    assert tiers_for("user_id", HOUR) == [DIM_DAY]
+    assert tiers_for("user_id", MINUTE) == []
+    assert split_window(0, DAY_S + HOUR_S, [DIM_DAY]) == [
+        Segment(DIM_DAY, 0, DAY_S),
+        Segment(None, DAY_S, DAY_S + HOUR_S),
+    ]
