@@ -2,8 +2,8 @@
 
 Run: ``python bench/processor_overhead.py [--spans 20000] [--repeats 7]``
 
-Every configuration is measured in the same run, interleaved, and the median of the
-repeats is reported (these machines are noisy; compare within one run, by difference).
+Every configuration is measured in the same run, interleaved in a shuffled order with a
+garbage collection before each, and the median of the repeats is reported (these machines are noisy; compare within one run, by difference).
 Spans are made in bursts of 1,000 with the batch worker asleep (queue and batch size
 larger than a burst), so the timed loop measures only the app's thread; each burst's
 export is timed separately, with an exporter that reads every span's attributes as an OTLP encoder would,
@@ -13,6 +13,8 @@ which is where spanmeter's pricing runs.
 from __future__ import annotations
 
 import argparse
+import gc
+import random
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -96,6 +98,7 @@ def run_once(
     """
     provider, processor = make_provider(wrap, burst, stamp)
     tracer = provider.get_tracer("bench")
+    gc.collect()  # the previous configuration's garbage must not be collected in this one's timing
     app = export = 0.0
     with scope():
         for _ in range(max(spans // burst, 1)):
@@ -135,8 +138,12 @@ def main() -> None:
     run_once(True, GENAI_ATTRIBUTES, 2000, nullcontext)  # warm caches and price resolution
     app: dict[str, list[float]] = {name: [] for name in cases}
     export: dict[str, list[float]] = {name: [] for name in cases}
+    order = list(cases)
+    shuffler = random.Random(1)
     for _ in range(args.repeats):
-        for name, (wrap, attributes, scope, stamp) in cases.items():
+        shuffler.shuffle(order)  # no configuration always runs after the same one
+        for name in order:
+            wrap, attributes, scope, stamp = cases[name]
             a, e = run_once(wrap, attributes, args.spans, scope, stamp=stamp)
             app[name].append(a)
             export[name].append(e)
