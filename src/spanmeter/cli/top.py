@@ -18,15 +18,23 @@ __all__ = ["top"]
 
 
 @click.command()
-@click.option("--by", type=click.Choice(DIMENSIONS), default="endpoint_tag", show_default=True)
+@click.option(
+    "--by",
+    type=click.Choice(DIMENSIONS),
+    default="endpoint_tag",
+    show_default=True,
+    help="Dimension to rank.",
+)
 @click.option("--since", help="Window ending now, e.g. 24h, 7d [default 24h].")
 @click.option("--from", "start", help="Window start: ISO 8601 (UTC) or Unix seconds.")
 @click.option("--to", "end", help="Window end (exclusive) [default now].")
 @click.option("--where", multiple=True, help="Filter dim=value (repeatable).")
 @click.option("--environment", help="Only this environment.")
 @click.option("--data-mode", default="real", show_default=True, help="real, test, demo or all.")
-@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000))
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000), help="Groups shown.")
+@click.option(
+    "--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True, help="Output format."
+)
 @click.option("--db", help="SQLite store to read [env SPANMETER_DB_PATH; default spanmeter.db].")
 @click.option("--url", help="Ask a running receiver instead, e.g. http://127.0.0.1:4318.")
 def top(
