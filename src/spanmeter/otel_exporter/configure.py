@@ -22,11 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from opentelemetry import trace
+from opentelemetry.metrics import MeterProvider
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 
 from ..pricing import CostPolicy, PriceBook
-from ..processor import CostSpanProcessor, SpanEnricher
+from ..processor import CostMetrics, CostSpanProcessor, SpanEnricher
 from ..processor.openai_usage import instrument_openai_usage
 from .batch import CountingBatchSpanProcessor
 from .exporters import make_guarded_exporter
@@ -81,6 +82,8 @@ def configure(
     max_queue_size: int = 2048,
     tracer_provider: TracerProvider | None = None,
     openai_usage_details: bool = True,
+    record_metrics: bool = False,
+    meter_provider: MeterProvider | None = None,
 ) -> SpanmeterPipeline:
     """Send every span, with attribution and cost, to a spanmeter receiver.
 
@@ -103,6 +106,10 @@ def configure(
         tracer_provider: Provider to add to. Default: the global one, created if absent.
         openai_usage_details: Record the cached-prompt and reasoning token counts that the
             official OpenAI instrumentation omits (see :mod:`spanmeter.processor.openai_usage`).
+        record_metrics: Also count cost and tokens as OTel metrics with bounded attributes
+            (see :mod:`spanmeter.processor.cost_metrics`), on ``meter_provider`` (default:
+            the global one).
+        meter_provider: Meter provider for ``record_metrics``.
 
     Returns:
         The installed pipeline (``.stats()``, ``.force_flush()``, ``.shutdown()``).
@@ -116,7 +123,10 @@ def configure(
             price_book = PriceBook.from_file(pricing_file) if pricing_file else PriceBook.from_env()
         exporter = make_guarded_exporter(endpoint, protocol=protocol, headers=headers, timeout_s=timeout_s)
         batch = CountingBatchSpanProcessor(exporter, max_queue_size=max_queue_size)
-        enricher = SpanEnricher(price_book, policy=policy, default_data_mode=default_data_mode)
+        metrics = CostMetrics(meter_provider) if record_metrics else None
+        enricher = SpanEnricher(
+            price_book, policy=policy, default_data_mode=default_data_mode, metrics=metrics
+        )
         processor = CostSpanProcessor(batch, enricher)
         provider.add_span_processor(processor)
         if openai_usage_details:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .attribution import ATTRIBUTION_KEYS, attribution, current_attribution
+from .cost_metrics import CostMetrics
 from .cost_processor import AttributionSpanProcessor, CostSpanProcessor
 from .enriched_span import EnrichedSpan
 from .enrichment import SpanEnricher
@@ -10,6 +11,7 @@ from .enrichment import SpanEnricher
 __all__ = [
     "ATTRIBUTION_KEYS",
     "AttributionSpanProcessor",
+    "CostMetrics",
     "CostSpanProcessor",
     "EnrichedSpan",
     "SpanEnricher",

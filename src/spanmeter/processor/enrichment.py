@@ -38,6 +38,7 @@ from ..semantic_conventions.attributes import (
     USER_ID,
 )
 from ..semantic_conventions.record import DATA_MODES, GenAIRecord
+from .cost_metrics import CostMetrics
 
 __all__ = ["SpanEnricher"]
 
@@ -77,6 +78,7 @@ class SpanEnricher:
         user_id_hasher: Callable[[str], str] | None = None,
         hash_user_ids: bool = True,
         default_data_mode: str | None = None,
+        metrics: CostMetrics | None = None,
     ) -> None:
         """Create an enricher.
 
@@ -86,6 +88,7 @@ class SpanEnricher:
             user_id_hasher: Keyed hasher for user ids. Default: the process-wide one.
             hash_user_ids: Replace raw user ids on the exported copy by their hash.
             default_data_mode: Data mode stamped on GenAI spans that carry none.
+            metrics: Also count cost and tokens as OTel metrics (see :mod:`.cost_metrics`).
         """
         if default_data_mode is not None and default_data_mode not in DATA_MODES:
             raise ValueError(
@@ -96,6 +99,7 @@ class SpanEnricher:
         self._hasher = user_id_hasher if user_id_hasher is not None else default_hasher()
         self._hash_user_ids = hash_user_ids
         self._default_data_mode = default_data_mode
+        self._metrics = metrics
         self._lock = threading.Lock()
         self._counts: dict[str, int] = {}
         self._failed_once = False
@@ -157,6 +161,8 @@ class SpanEnricher:
                 return None
             result = self._price_book.price_record(record, self._policy)
             self._count(result.status.value)
+            if self._metrics is not None:
+                self._metrics.record(record, result)
             return self._attributes(attributes, record, result)
         except Exception:  # telemetry must never break the host app
             self._count("errors")
