@@ -89,9 +89,11 @@ def test_receiver_down_app_keeps_its_speed_and_nothing_raises(
     pipeline.force_flush(3000)
     stats = pipeline.stats()
     pipeline.shutdown()
-    # the app's thread never waits for the network: the slowest span is far from the
-    # 1 s export timeout, and the typical span is microseconds
-    assert max(times) < 0.1
+    # the app's thread never waits for the network: no span comes near the 1 s export
+    # timeout (a busy CI machine may still stall a thread for some ms), and the typical
+    # span takes microseconds
+    assert max(times) < 0.5
+    assert statistics.quantiles(times, n=100)[98] < 0.01
     assert statistics.median(times) < 0.002
     assert stats["export.failed_exports"] >= 1
     assert stats["export.exported_spans"] == 0
@@ -108,7 +110,8 @@ def test_receiver_answering_503_is_backed_off_with_retry_after(
         requests_while_throttled = receiver.requests
         stats = pipeline.stats()
         pipeline.shutdown()
-    assert max(times) < 0.1
+    assert max(times) < 0.5
+    assert statistics.quantiles(times, n=100)[98] < 0.01
     assert stats["export.throttled_responses"] >= 1
     # after the first refused batch, the guard honours Retry-After: 30 s of silence,
     # batches dropped and counted instead of hammering the receiver
