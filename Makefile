@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint typecheck bench clean
+.PHONY: setup system-deps run test lint typecheck bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,12 +14,16 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+## system-deps: Debian packages the tests start for real (chromium, prometheus)
+system-deps:
+	./scripts/install-system-deps
+
 ## run: the main job on the embedded default (see README)
 run: $(STAMP)
 	$(BIN)/spanmeter quickstart
 
 ## test: lint + the whole test suite
-test: $(STAMP)
+test: $(STAMP) system-deps
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/pytest -q

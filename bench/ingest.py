@@ -1,31 +1,47 @@
 """Sustained durable ingest of the receiver, against ceilings measured in the same run.
 
-Run: ``python bench/ingest.py [--requests 300] [--inflight 8]``
+Run: ``python bench/ingest.py [--requests 300] [--inflight 8] [--serve-mode process|thread|both]``
 
 What it measures, all in one run (these machines are noisy: compare ratios, not runs):
 
 * ceiling 1: ``ExportTraceServiceRequest.FromString`` plus reading the attributes the
   normaliser needs (``spanmeter.ingest.iter_spans``), on one core, in this process;
-* ceiling 2: a receiver that parses and answers without storing (``OTLPServer`` with a no-op
-  handler), in its own process;
+* ceiling 2, *a receiver that parses and answers without storing*: ``OTLPServer`` in its
+  own process with a handler that runs ``iter_spans`` over every request (parse, then the
+  filtered attribute dicts that cost needs) and answers success. This is the comparator
+  for the durable figure: any receiver that prices spans must at least read their
+  attributes, and reading them (not parsing, not the transport) is what a Python receiver
+  pays for per span;
+* for reference, the same receiver with a handler that does nothing at all (``parse
+  only``: the transport and ``FromString``, no attribute touched). It runs several times
+  faster than any receiver that reads a single attribute per span, so a ratio against it
+  says more about upb than about ingest;
 * ``spanmeter serve``: the real receiver (normalise, price, dedupe, group commit to SQLite,
-  answer only after the commit), in its own process, fed the same way;
+  answer only after the commit), in its own process(es), warmed up with 20 other requests,
+  then fed the same way; by default with its store process (``--serve-mode thread`` runs
+  the one-process writer thread instead, ``both`` runs the two one after the other);
 
 each over OTLP/gRPC and OTLP/HTTP protobuf with 512-span requests of realistic GenAI spans
 (20 models, 3 providers, ~15 attributes, every span id unique so nothing is deduplicated
-away). The load comes from a client process that sends pre-encoded bytes with a few
-requests in flight. Then the real receiver is paced at half its measured rate to read the
-export latency (p50/p99), and its peak RSS is read from /proc.
+away; correlated dimensions as in ``bench/store.py``; start times with nanosecond
+precision in the last half minute, as live exporters send them). The load comes from a
+client process that sends pre-encoded bytes with a few requests in flight. Then the real
+receiver is paced at half its measured rate to read the export latency (p50/p99), and its
+peak RSS is read from /proc (summed over the receiver and its store process: each one's
+own peak, so an upper bound of the joint peak).
 """
 
 from __future__ import annotations
 
 import argparse
+import bisect
 import contextlib
 import http.client
+import itertools
 import multiprocessing as mp
 import os
 import random
+import resource
 import socket
 import statistics
 import subprocess
@@ -80,11 +96,37 @@ MODELS = (
 )
 
 
+class _Population:
+    """Who calls what, drawn once per seed: the correlations that real traffic has.
+
+    Mirrors ``bench/store.py``: 1,000 tenants with Zipf-distributed traffic, each using a
+    few of 50 endpoint tags; an endpoint mostly calls one model (sometimes a second); a
+    tenant's calls come from its own ~40 of 10,000 users; 30% of calls carry an external
+    request id, half of those a retry of a recent request.
+    """
+
+    def __init__(self, rng: random.Random) -> None:
+        self.endpoints = [f"feature.{i}" for i in range(50)]
+        self.endpoint_models = {e: rng.sample(range(len(MODELS)), 2) for e in self.endpoints}
+        self.endpoint_versions = {e: [f"v{j}" for j in range(1, rng.randint(2, 4))] for e in self.endpoints}
+        self.tenants = [f"tenant-{i}" for i in range(1000)]
+        self.tenant_endpoints = {t: rng.sample(self.endpoints, rng.randint(3, 10)) for t in self.tenants}
+        weights = [1 / (i + 1) ** 1.1 for i in range(1000)]
+        self.tenant_cdf = list(itertools.accumulate(w / sum(weights) for w in weights))
+        self.users = [f"{rng.getrandbits(128):032x}" for _ in range(10_000)]
+        self.open_ids: list[str] = []
+
+
 def build_requests(count: int, seed: int = 11) -> list[bytes]:
-    """``count`` distinct OTLP requests of 512 realistic GenAI spans (~15 attributes each)."""
+    """``count`` distinct OTLP requests of 512 realistic GenAI spans (~15 attributes each).
+
+    Start times have nanosecond precision and lie within the last half minute, as a live
+    exporter sends them (an SDK stamps ``time_ns()``; a batch leaves within seconds).
+    """
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
     rng = random.Random(seed)
+    people = _Population(rng)
     now = time.time_ns()
     bodies = []
     for _ in range(count):
@@ -95,13 +137,16 @@ def build_requests(count: int, seed: int = 11) -> list[bytes]:
         scope = resource_spans.scope_spans.add()
         scope.scope.name = "opentelemetry.instrumentation.openai_v2"
         for _ in range(SPANS_PER_REQUEST):
-            provider, model = rng.choice(MODELS)
+            tenant_index = min(bisect.bisect_left(people.tenant_cdf, rng.random()), 999)
+            tenant = people.tenants[tenant_index]
+            endpoint = rng.choice(people.tenant_endpoints[tenant])
+            provider, model = MODELS[people.endpoint_models[endpoint][0 if rng.random() < 0.85 else 1]]
             span = scope.spans.add()
             span.trace_id = rng.randbytes(16)
             span.span_id = rng.randbytes(8)
             span.name = f"chat {model}"
             span.kind = 3
-            span.start_time_unix_nano = now - rng.randrange(1, 3_600) * 1_000_000_000
+            span.start_time_unix_nano = now - rng.randrange(10**9, 30 * 10**9)
             span.end_time_unix_nano = span.start_time_unix_nano + rng.randrange(10**8, 10**10)
             texts = {
                 "gen_ai.operation.name": "chat",
@@ -109,13 +154,20 @@ def build_requests(count: int, seed: int = 11) -> list[bytes]:
                 "gen_ai.request.model": model,
                 "gen_ai.response.id": f"r-{rng.getrandbits(64):016x}",
                 "server.address": "api.example.com",
-                "spanmeter.endpoint_tag": f"feature.{rng.randrange(50)}",
-                "spanmeter.tenant_id": f"tenant-{rng.randrange(1000)}",
-                "user.id": f"{rng.getrandbits(128):032x}",
-                "gen_ai.prompt.version": f"v{rng.randrange(1, 9)}",
+                "spanmeter.endpoint_tag": endpoint,
+                "spanmeter.tenant_id": tenant,
+                "user.id": people.users[(tenant_index * 37 + rng.randrange(40)) % 10_000],
+                "gen_ai.prompt.version": rng.choice(people.endpoint_versions[endpoint]),
             }
-            if rng.random() < 0.3:
-                texts["spanmeter.external_request_id"] = f"req-{rng.randrange(10**6)}"
+            roll = rng.random()
+            if roll < 0.15 and people.open_ids:
+                texts["spanmeter.external_request_id"] = rng.choice(people.open_ids)  # a retry
+            elif roll < 0.3:
+                external_id = f"req-{rng.getrandbits(64):016x}"
+                texts["spanmeter.external_request_id"] = external_id
+                people.open_ids.append(external_id)
+                if len(people.open_ids) > 256:
+                    people.open_ids.pop(0)
             numbers = {
                 "gen_ai.usage.input_tokens": rng.randrange(100, 8000),
                 "gen_ai.usage.output_tokens": rng.randrange(10, 1200),
@@ -130,6 +182,8 @@ def build_requests(count: int, seed: int = 11) -> list[bytes]:
             span.attributes.add(
                 key="gen_ai.response.finish_reasons"
             ).value.array_value.values.add().string_value = "stop"
+            if rng.random() < 0.04:
+                span.status.code = 2  # ERROR
         bodies.append(request.SerializeToString())
     return bodies
 
@@ -157,24 +211,33 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _serve_nostore(grpc_port: int, http_port: int) -> None:
+def _serve_nostore(mode: str, grpc_port: int, http_port: int) -> None:
+    """A receiver that answers without storing: ``read`` walks the attributes, ``noop`` not."""
+    from spanmeter.ingest import iter_spans
     from spanmeter.receiver import IngestResult, OTLPServer
 
-    def handler(request: Any) -> IngestResult:
+    def read(request: Any) -> IngestResult:
+        for _ in iter_spans(request):
+            pass
         return IngestResult()
 
-    with OTLPServer(handler, grpc_port=grpc_port, http_port=http_port):
+    def noop(request: Any) -> IngestResult:
+        return IngestResult()
+
+    with OTLPServer(read if mode == "read" else noop, grpc_port=grpc_port, http_port=http_port):
         threading.Event().wait()
 
 
 @contextlib.contextmanager
 def server(kind: str, db: Path) -> Iterator[tuple[subprocess.Popen[bytes], int, int]]:
+    """``kind``: ``noop`` / ``read`` (no store), ``serve`` / ``serve-thread`` (spanmeter serve)."""
     grpc_port, http_port = free_port(), free_port()
-    if kind == "nostore":
-        command = [sys.executable, __file__, "--serve-nostore", str(grpc_port), str(http_port)]
+    if kind in ("noop", "read"):
+        command = [sys.executable, __file__, "--serve-nostore", kind, str(grpc_port), str(http_port)]
     else:
         command = [sys.executable, "-m", "spanmeter", "serve", "--db", str(db)]
         command += ["--grpc-port", str(grpc_port), "--http-port", str(http_port)]
+        command += ["--no-store-process"] if kind == "serve-thread" else ["--store-process"]
     env = {**os.environ, "SPANMETER_USER_ID_HASH_KEY": "bench"}
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -192,10 +255,22 @@ def server(kind: str, db: Path) -> Iterator[tuple[subprocess.Popen[bytes], int, 
 
 
 def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """Peak RSS of ``pid`` plus that of each of its children, in MB."""
+    total = 0.0
+    for child in [pid, *_children(pid)]:
+        for line in Path(f"/proc/{child}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                total += int(line.split()[1]) / 1024
+    return total
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        text = (task / "children").read_text().split()
+        for child in map(int, text):
+            found += [child, *_children(child)]
+    return found
 
 
 # --- client (its own process) ----------------------------------------------------------------
@@ -289,53 +364,109 @@ def drive(
     return result
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _busy_cpu_s() -> float:
+    """CPU seconds the whole machine spent busy so far (all cores)."""
+    ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / _TICK  # minus idle and iowait
+
+
+def _cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def measured(
+    server_pid: int, transport: str, port: int, bodies: list[bytes], inflight: int
+) -> tuple[float, float]:
+    """``drive`` plus the other load on the machine meanwhile, in cores.
+
+    The machine is shared: whatever else ran during the measurement (in cores, averaged
+    over it) is printed next to the figure, so a disturbed run shows as one.
+    """
+    pids = [server_pid, *_children(server_pid)]
+    ours_before = sum(map(_cpu_s, pids)) + _own_and_children_cpu_s()
+    busy_before, started = _busy_cpu_s(), time.perf_counter()
+    rate, _ = drive(transport, port, bodies, inflight)
+    elapsed = time.perf_counter() - started
+    ours = sum(map(_cpu_s, pids)) + _own_and_children_cpu_s() - ours_before
+    return rate, max(0.0, (_busy_cpu_s() - busy_before - ours) / elapsed)
+
+
+def _own_and_children_cpu_s() -> float:
+    usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    return sum(u.ru_utime + u.ru_stime for u in usage)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=300, help="512-span requests per run")
     parser.add_argument("--inflight", type=int, default=8)
     parser.add_argument(
-        "--serve-nostore", nargs=2, type=int, metavar=("GRPC", "HTTP"), help=argparse.SUPPRESS
+        "--serve-mode",
+        choices=("process", "thread", "both"),
+        default="process",
+        help="spanmeter serve with its store process, with a writer thread, or both",
     )
+    parser.add_argument("--serve-nostore", nargs=3, metavar=("MODE", "GRPC", "HTTP"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_nostore:
-        _serve_nostore(*args.serve_nostore)
+        mode, grpc_port, http_port = args.serve_nostore
+        _serve_nostore(mode, int(grpc_port), int(http_port))
         return
 
     print(f"building {args.requests} requests x {SPANS_PER_REQUEST} spans ...", flush=True)
     bodies = build_requests(args.requests)
     print(f"  {sum(map(len, bodies)) / args.requests / SPANS_PER_REQUEST:.0f} bytes per span")
     ceiling = parse_ceiling(bodies, 3.0)
-    print(f"ceiling 1, parse + attribute read, one core: {ceiling:>10,.0f} spans/s")
-    results: dict[tuple[str, str], float] = {}
+    print(f"ceiling 1, parse + attribute read, one core: {ceiling:>10,.0f} spans/s", flush=True)
+    warm_up = build_requests(20, seed=7)
+    modes = {"process": ["serve"], "thread": ["serve-thread"], "both": ["serve", "serve-thread"]}
     with tempfile.TemporaryDirectory() as tmp:
         for transport in ("grpc", "http"):
-            with server("nostore", Path(tmp) / "unused.db") as (_, grpc_port, http_port):
-                port = grpc_port if transport == "grpc" else http_port
-                drive(transport, port, bodies[:20], 2)  # warm-up
-                results[("nostore", transport)], _ = drive(transport, port, bodies, args.inflight)
-            db = Path(tmp) / f"{transport}.db"
-            with server("serve", db) as (process, grpc_port, http_port):
-                port = grpc_port if transport == "grpc" else http_port
-                results[("serve", transport)], _ = drive(transport, port, bodies, args.inflight)
-                half = results[("serve", transport)] / 2
-                paced_bodies = build_requests(
-                    max(int(half * 6 / SPANS_PER_REQUEST), 20), seed=99 + len(transport)
-                )
-                _, latencies = drive(transport, port, paced_bodies, args.inflight, rate=half)
-                rss = peak_rss_mb(process.pid)
-            quantiles = statistics.quantiles(latencies, n=100)
-            nostore = results[("nostore", transport)]
-            durable = results[("serve", transport)]
             print(f"\nOTLP/{transport} ({args.inflight} requests in flight)")
-            print(f"  ceiling 2, receiver without store:    {nostore:>10,.0f} spans/s")
+            nostore: dict[str, float] = {}
+            others: dict[str, float] = {}
+            for kind in ("noop", "read"):
+                with server(kind, Path(tmp) / "unused.db") as (process, grpc_port, http_port):
+                    port = grpc_port if transport == "grpc" else http_port
+                    drive(transport, port, bodies[:20], 2)  # warm-up
+                    nostore[kind], others[kind] = measured(
+                        process.pid, transport, port, bodies, args.inflight
+                    )
             print(
-                f"  spanmeter serve, durable:             {durable:>10,.0f} spans/s  ({durable / nostore:.0%} of ceiling 2)"
+                f"  receiver without store, parse only:      {nostore['noop']:>10,.0f} spans/s"
+                f"  (reference; other load {others['noop']:.2f} cores)"
             )
             print(
-                f"  at half that rate ({half:,.0f} spans/s): export latency p50 {quantiles[49] * 1000:.0f} ms,"
-                f" p99 {quantiles[98] * 1000:.0f} ms"
+                f"  ceiling 2, no store, parse + attr read:  {nostore['read']:>10,.0f} spans/s"
+                f"  (other load {others['read']:.2f} cores)"
             )
-            print(f"  receiver peak RSS: {rss:.0f} MB")
+            for kind in modes[args.serve_mode]:
+                db = Path(tmp) / f"{transport}-{kind}.db"
+                with server(kind, db) as (process, grpc_port, http_port):
+                    port = grpc_port if transport == "grpc" else http_port
+                    drive(transport, port, warm_up, 2)  # other spans: nothing deduplicated later
+                    durable, other = measured(process.pid, transport, port, bodies, args.inflight)
+                    half = durable / 2
+                    paced_bodies = build_requests(
+                        max(int(half * 6 / SPANS_PER_REQUEST), 20), seed=99 + len(transport)
+                    )
+                    _, latencies = drive(transport, port, paced_bodies, args.inflight, rate=half)
+                    rss = peak_rss_mb(process.pid)
+                quantiles = statistics.quantiles(latencies, n=100)
+                name = "spanmeter serve" if kind == "serve" else "serve --no-store-process"
+                print(
+                    f"  {name + ', durable:':40s} {durable:>10,.0f} spans/s"
+                    f"  ({durable / nostore['read']:.0%} of ceiling 2; other load {other:.2f} cores)"
+                )
+                print(
+                    f"    at half that rate ({half:,.0f} spans/s): export latency"
+                    f" p50 {quantiles[49] * 1000:.0f} ms, p99 {quantiles[98] * 1000:.0f} ms"
+                )
+                print(f"    peak RSS, all its processes: {rss:.0f} MB", flush=True)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,6 @@ The app-side surface, importable from the top::
 from __future__ import annotations
 
 from .otel_exporter import configure
-from .processor import CostSpanProcessor, attribution
+from .processor import BudgetDecision, BudgetGuard, CostSpanProcessor, attribution
 
-__all__ = ["CostSpanProcessor", "attribution", "configure"]
+__all__ = ["BudgetDecision", "BudgetGuard", "CostSpanProcessor", "attribution", "configure"]

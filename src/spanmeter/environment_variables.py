@@ -69,3 +69,16 @@ SPANMETER_ROLLUP_RETENTION_DAYS: Final = "SPANMETER_ROLLUP_RETENTION_DAYS"
 
 SPANMETER_MAX_PENDING_ROWS: Final = "SPANMETER_MAX_PENDING_ROWS"
 """Rows the ingest queue holds before answering 503/UNAVAILABLE with Retry-After."""
+
+SPANMETER_STORE_PROCESS: Final = "SPANMETER_STORE_PROCESS"
+"""``true`` (default): the receiver commits in a separate store process, so decoding and
+storing use two cores; ``false``: a writer thread in the receiver process."""
+
+SPANMETER_BUDGETS_FILE: Final = "SPANMETER_BUDGETS_FILE"
+"""Path of the budgets and alerts file (YAML) that ``spanmeter serve`` loads and watches:
+budgets, alert rules, delivery channels (see :mod:`spanmeter.budgets.config`). Unset: no
+budgets are counted; the alerts API still answers."""
+
+SPANMETER_URL: Final = "SPANMETER_URL"
+"""Base URL of a running receiver's API (``http://spanmeter:4318``), used by
+:class:`spanmeter.BudgetGuard` and by the CLI's ``--url`` options when they are not given."""

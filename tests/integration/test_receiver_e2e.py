@@ -39,9 +39,9 @@ def cost_nano(provider: str, model: str, tokens_in: int, tokens_out: int) -> int
     return int(tokens_in * price_in * 1000) + int(tokens_out * price_out * 1000)
 
 
-@pytest.fixture
-def receiver(tmp_path: Path) -> Iterator[ReceiverService]:
-    config = ServeConfig(db=str(tmp_path / "cost.db"), grpc_port=0, http_port=0)
+@pytest.fixture(params=[True, False], ids=["store-process", "writer-thread"])
+def receiver(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[ReceiverService]:
+    config = ServeConfig(db=str(tmp_path / "cost.db"), grpc_port=0, http_port=0, store_process=request.param)
     with ReceiverService(config) as service:
         yield service
 

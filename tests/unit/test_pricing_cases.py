@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from decimal import ROUND_HALF_EVEN, Decimal
+from importlib.metadata import version
 
 import pytest
 
@@ -638,7 +639,7 @@ def test_priced_case(case: Case, books: dict[str, PriceBook]) -> None:
     assert result.effective_date == case.effective_date
     assert result.discount == case.discount
     if case.source == "genai-prices":
-        assert result.source_version == "0.2.3"
+        assert result.source_version == version("genai-prices")
     else:
         assert result.source_version is not None and len(result.source_version) == 12
 

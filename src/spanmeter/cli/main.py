@@ -7,7 +7,16 @@ from importlib.metadata import version
 
 import click
 
+from .alerts import alerts
+from .budgets import budgets
+from .compare import compare
+from .doctor import doctor
+from .economics import economics
+from .export import export
+from .investigate import investigate
 from .quickstart import quickstart
+from .report import report
+from .reprice import reprice
 from .serve import serve
 from .top import top
 
@@ -23,6 +32,15 @@ def main(verbose: int) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
+main.add_command(alerts)
+main.add_command(budgets)
 main.add_command(quickstart)
 main.add_command(serve)
 main.add_command(top)
+main.add_command(investigate)
+main.add_command(compare)
+main.add_command(economics)
+main.add_command(doctor)
+main.add_command(reprice)
+main.add_command(report)
+main.add_command(export)

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from ..service import ReceiverService, ServeConfig
+from ..service.maintenance import tune_gc
 
 __all__ = ["serve"]
 
@@ -22,9 +23,21 @@ __all__ = ["serve"]
     "--config", "config_file", type=click.Path(dir_okay=False), help="YAML config [env SPANMETER_CONFIG]."
 )
 @click.option("--pricing-file", type=click.Path(dir_okay=False), help="Price override YAML.")
+@click.option(
+    "--budgets",
+    "budgets_file",
+    type=click.Path(dir_okay=False),
+    help="Budgets and alert rules YAML, reloaded on change [env SPANMETER_BUDGETS_FILE].",
+)
 @click.option("--max-body-mb", type=int, help="Largest request after decompression [default 64].")
 @click.option("--raw-retention-days", type=int, help="Days raw rows are kept [default 30].")
 @click.option("--rollup-retention-days", type=int, help="Days rollups are kept [default 400].")
+@click.option(
+    "--store-process/--no-store-process",
+    default=None,
+    help="Commit in a separate store process, so decoding and storing use two cores "
+    "[env SPANMETER_STORE_PROCESS; default on].",
+)
 def serve(config_file: str | None, **options: Any) -> None:
     """Receive OTLP traces, price and store every GenAI span, answer queries."""
     try:
@@ -41,14 +54,19 @@ def serve(config_file: str | None, **options: Any) -> None:
     signal.signal(signal.SIGINT, on_signal)
     try:
         service.start()
-    except OSError as error:
+    except (OSError, RuntimeError) as error:
         service.stop(0)
         raise click.ClickException(f"cannot start the receiver: {error}") from None
+    tune_gc()  # a server process from here on: see spanmeter.service.maintenance
     click.echo(
         f"spanmeter receiving OTLP on grpc://{config.host}:{service.grpc_port} and "
         f"http://{config.host}:{service.http_port} (store {config.db}); Ctrl-C to stop",
         err=True,
     )
-    stop.wait()
+    while not stop.wait(0.5):
+        if service.failed.is_set():
+            break
     click.echo("spanmeter: stopping: finishing in-flight exports and committing", err=True)
     service.stop()
+    if service.failed.is_set():
+        raise click.ClickException("the store process died; restart the receiver")

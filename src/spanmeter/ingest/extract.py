@@ -18,10 +18,11 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from ..semantic_conventions import NORMALIZER_KEYS, RESOURCE_KEYS
 
-__all__ = ["SERVICE_NAME", "ExtractedSpan", "any_value", "iter_spans", "wanted_attributes"]
+__all__ = ["RESOURCE_WANTED", "SERVICE_NAME", "ExtractedSpan", "any_value", "iter_spans", "wanted_attributes"]
 
 SERVICE_NAME: Final = "service.name"
-_RESOURCE_WANTED: Final = RESOURCE_KEYS | {SERVICE_NAME}
+RESOURCE_WANTED: Final = RESOURCE_KEYS | {SERVICE_NAME}
+"""Resource keys ingest reads: the normaliser's plus ``service.name``."""
 
 # Arrays longer than this are not labels or token counts; they are skipped, not read.
 _MAX_ARRAY: Final = 64
@@ -47,13 +48,21 @@ def any_value(value: AnyValue) -> Any:
 
 
 def wanted_attributes(attributes: Any, wanted: frozenset[str] = NORMALIZER_KEYS) -> dict[str, Any]:
-    """The values of the ``wanted`` keys among OTLP ``KeyValue`` attributes."""
+    """The values of the ``wanted`` keys among OTLP ``KeyValue`` attributes (the last wins
+    when a key repeats).
+
+    Most values are non-empty strings, so ``string_value`` is read first: one attribute
+    read instead of ``WhichOneof`` plus a read (~0.15 us a value here). An empty result
+    means another kind (or an empty string) and takes the full :func:`any_value` path, so
+    the result is exactly ``any_value``'s.
+    """
     found: dict[str, Any] = {}
     kv: KeyValue
     for kv in attributes:
         key = kv.key
         if key in wanted:
-            found[key] = any_value(kv.value)
+            value = kv.value
+            found[key] = value.string_value or any_value(value)
     return found
 
 
@@ -70,7 +79,7 @@ class ExtractedSpan:
 def iter_spans(request: ExportTraceServiceRequest) -> Iterator[ExtractedSpan]:
     """Every span of ``request`` with its filtered attributes and resource."""
     for resource_spans in request.resource_spans:
-        resource = wanted_attributes(resource_spans.resource.attributes, _RESOURCE_WANTED)
+        resource = wanted_attributes(resource_spans.resource.attributes, RESOURCE_WANTED)
         for scope_spans in resource_spans.scope_spans:
             scope_name = scope_spans.scope.name
             for span in scope_spans.spans:

@@ -8,7 +8,7 @@ exposition. Counters are monotonic and reset on restart; Prometheus' ``rate()`` 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -69,6 +69,14 @@ class IngestMetrics:
         if child is None:
             child = self._status_children[status] = self._pricing.labels(pricing_status=status)
         child.inc()
+
+    def count_pricing_many(self, counts: Mapping[str, int]) -> None:
+        """Count GenAI spans by pricing status, once per request rather than per span."""
+        for status, count in counts.items():
+            child = self._status_children.get(status)
+            if child is None:
+                child = self._status_children[status] = self._pricing.labels(pricing_status=status)
+            child.inc(count)
 
     def track_queue(self, depth: Callable[[], float]) -> None:
         """Report the store queue depth at scrape time."""

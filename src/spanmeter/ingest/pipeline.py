@@ -10,31 +10,70 @@ Bad spans never fail the request: a span with unusable ids is rejected and count
 partial-success answer; a span with unusable values (negative or absurd token counts,
 wrong types) is stored with the offending fields dropped and its pricing status saying
 why. Each problem is logged once per request, never per span, and never with values.
+
+Cost per span is what bounds a Python receiver (see bench/README.md), so the hot loop is
+flat: attributes are filtered while iterating them (string values read first), rows are
+built as plain tuples (:func:`~spanmeter.store.rows.record_values`) that cross to a store
+process cheaply, metrics are counted once per request, and one request at a time holds
+the CPU part (the commits of several requests still overlap, which feeds group commit).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Future
+from operator import itemgetter
+from typing import Any, Final
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from ..identity import UserIdHasher, default_hasher
 from ..pricing import CostPolicy, PriceBook
 from ..receiver.contract import IngestResult, Overloaded
-from ..semantic_conventions import is_genai_candidate, normalize
-from ..store import GroupCommitWriter, SpanRow, StoreBusy
-from .extract import SERVICE_NAME, iter_spans
+from ..semantic_conventions import NORMALIZER_KEYS, is_genai_candidate, normalize
+from ..store import GroupCommitWriter, StoreBusy, WriteResult
+from ..store.rows import FIELD_NAMES, RowValues, record_values
+from .extract import RESOURCE_WANTED, SERVICE_NAME, any_value, wanted_attributes
 from .metrics import IngestMetrics
+from .sink import LocalRowSink, RowSink
 
 __all__ = ["IngestPipeline"]
 
 _logger = logging.getLogger(__name__)
 
-_ZERO_TRACE = bytes(16)
-_ZERO_SPAN = bytes(8)
+_ZERO_TRACE: Final = bytes(16)
+_ZERO_SPAN: Final = bytes(8)
+_pricing_status_of: Final = itemgetter(FIELD_NAMES.index("pricing_status"))
+_USER_MEMO_LIMIT: Final = 65_536
+"""Hashed user ids remembered (~10 MB at most); cleared when full."""
+
+
+class _Remembering:
+    """A user-id hasher behind a cache sized for a receiver, which sees every app's users.
+
+    The hasher's own cache holds 4,096 ids (right for one app process); past that every
+    span pays the ``looks_hashed`` check or an HMAC again (~0.4-2 us). Results are the
+    hasher's; failures are not cached, so they surface per span as before.
+    """
+
+    __slots__ = ("_hasher", "_memo")
+
+    def __init__(self, hasher: Callable[[str], str]) -> None:
+        self._hasher = hasher
+        self._memo: dict[str, str] = {}
+
+    def __call__(self, user_id: str) -> str:
+        hashed = self._memo.get(user_id)
+        if hashed is None:
+            hashed = self._hasher(user_id)
+            if len(self._memo) >= _USER_MEMO_LIMIT:
+                self._memo.clear()
+            self._memo[user_id] = hashed
+        return hashed
 
 
 class IngestPipeline:
@@ -42,7 +81,7 @@ class IngestPipeline:
 
     def __init__(
         self,
-        writer: GroupCommitWriter,
+        sink: RowSink | GroupCommitWriter,
         price_book: PriceBook,
         *,
         metrics: IngestMetrics,
@@ -55,7 +94,8 @@ class IngestPipeline:
         """Create the pipeline.
 
         Args:
-            writer: Group-commit writer in front of the store.
+            sink: Where committed rows go: a :class:`~spanmeter.ingest.sink.RowSink`, or a
+                group-commit writer in this process.
             price_book: Prices; the receiver's book is authoritative (an app-side cost is
                 used only where the receiver cannot price a span, per ``policy``).
             metrics: Self-observability counters.
@@ -65,72 +105,35 @@ class IngestPipeline:
             retry_after_s: Retry-After sent when the store cannot keep up.
             clock: Wall clock in ns, for the arrival time (tests inject one).
         """
-        self._writer = writer
+        self._sink: RowSink = LocalRowSink(sink) if isinstance(sink, GroupCommitWriter) else sink
         self._prices = price_book
         self._metrics = metrics
         self._policy = policy
-        self._hasher = user_id_hasher if user_id_hasher is not None else default_hasher()
+        self._hasher = _Remembering(user_id_hasher if user_id_hasher is not None else default_hasher())
         self._commit_timeout = commit_timeout_s
         self._retry_after = retry_after_s
         self._clock = clock
+        self._cpu = threading.Lock()
 
     def __call__(self, request: ExportTraceServiceRequest) -> IngestResult:
         started = time.perf_counter()
-        received_at = self._clock()
-        rows: list[SpanRow] = []
-        problems: Counter[str] = Counter()
-        seen = non_genai = not_billable = rejected = 0
-        for item in iter_spans(request):
-            seen += 1
-            span = item.span
-            trace_id, span_id = span.trace_id, span.span_id
-            if len(trace_id) != 16 or len(span_id) != 8 or trace_id == _ZERO_TRACE or span_id == _ZERO_SPAN:
-                rejected += 1
-                problems["invalid trace or span id"] += 1
-                continue
-            attributes = item.attributes
-            if not attributes or not is_genai_candidate(attributes):
-                non_genai += 1
-                continue
-            record = normalize(
-                attributes,
-                item.resource,
-                span_name=span.name,
-                start_time_ns=span.start_time_unix_nano or None,
-                end_time_ns=span.end_time_unix_nano or None,
-                status_code=span.status.code,
-                scope_name=item.scope_name,
-                user_id_hasher=self._hasher,
-            )
-            if record is None:
-                non_genai += 1
-                continue
-            if not record.billable:
-                not_billable += 1
-                continue
-            for issue in record.issues:
-                problems[issue.split(":", 1)[-1].strip() or issue] += 1
-            price = self._prices.price_record(record, self._policy)
-            self._metrics.count_pricing(price.status.value)
-            service = item.resource.get(SERVICE_NAME)
-            rows.append(
-                SpanRow.from_record(
-                    record,
-                    price,
-                    trace_id=trace_id,
-                    span_id=span_id,
-                    received_at_ns=received_at,
-                    service_name=service if isinstance(service, str) else None,
-                )
-            )
-        self._metrics.spans_received.inc(seen)
-        self._metrics.spans_non_genai.inc(non_genai)
-        self._metrics.spans_not_billable.inc(not_billable)
+        # One request at a time turns its spans into rows: the work holds the GIL anyway, and
+        # interleaving eight requests on it only adds switches and cache misses. The waits
+        # for commits (the long part) still overlap, which is what group commit feeds on.
+        with self._cpu:
+            rows, counts, problems = self._rows(request, self._clock())
+            future = self._submit(rows) if rows else None
+        seen, non_genai, not_billable, rejected = counts
+        metrics = self._metrics
+        metrics.spans_received.inc(seen)
+        metrics.spans_non_genai.inc(non_genai)
+        metrics.spans_not_billable.inc(not_billable)
         if rejected:
-            self._metrics.spans_rejected.inc(rejected)
-        if rows:
-            self._commit(rows)
-        self._metrics.export_latency.observe(time.perf_counter() - started)
+            metrics.spans_rejected.inc(rejected)
+        if future is not None:
+            metrics.count_pricing_many(Counter(map(_pricing_status_of, rows)))
+            self._wait(future)
+        metrics.export_latency.observe(time.perf_counter() - started)
         if problems:
             summary = "; ".join(f"{reason} ({count} spans)" for reason, count in problems.most_common(5))
             _logger.warning(
@@ -145,12 +148,90 @@ class IngestPipeline:
             )
         return IngestResult(rejected_spans=rejected, error_message=message)
 
-    def _commit(self, rows: list[SpanRow]) -> None:
+    def _rows(
+        self, request: ExportTraceServiceRequest, received_at: int
+    ) -> tuple[list[RowValues], tuple[int, int, int, int], Counter[str]]:
+        """The stored rows of a request, the span counts, and the problems found.
+
+        One flat loop, on purpose: this runs for every span at tens of thousands of spans a
+        second, so the attribute filter (:func:`~spanmeter.ingest.extract.wanted_attributes`)
+        is inlined, nothing is built per span besides the attribute dict, the record and
+        the row tuple, and metrics are counted per request, not per span.
+        """
+        rows: list[RowValues] = []
+        append = rows.append
+        problems: Counter[str] = Counter()
+        seen = non_genai = not_billable = rejected = 0
+        wanted = NORMALIZER_KEYS
+        hasher = self._hasher
+        policy = self._policy
+        price_record = self._prices.price_record
+        for resource_spans in request.resource_spans:
+            resource = wanted_attributes(resource_spans.resource.attributes, RESOURCE_WANTED)
+            service: Any = resource.get(SERVICE_NAME)
+            if not isinstance(service, str):
+                service = None
+            for scope_spans in resource_spans.scope_spans:
+                scope_name = scope_spans.scope.name
+                spans = scope_spans.spans
+                seen += len(spans)
+                for span in spans:
+                    trace_id, span_id = span.trace_id, span.span_id
+                    if (
+                        len(trace_id) != 16
+                        or len(span_id) != 8
+                        or trace_id == _ZERO_TRACE
+                        or span_id == _ZERO_SPAN
+                    ):
+                        rejected += 1
+                        problems["invalid trace or span id"] += 1
+                        continue
+                    attributes: dict[str, Any] = {}
+                    for kv in span.attributes:
+                        key = kv.key
+                        if key in wanted:
+                            value = kv.value
+                            text = value.string_value
+                            if text:
+                                attributes[key] = text
+                            elif value.WhichOneof("value") == "int_value":  # token counts
+                                attributes[key] = value.int_value
+                            else:
+                                attributes[key] = any_value(value)
+                    if not attributes or not is_genai_candidate(attributes):
+                        non_genai += 1
+                        continue
+                    record = normalize(
+                        attributes,
+                        resource,
+                        span_name=span.name,
+                        start_time_ns=span.start_time_unix_nano or None,
+                        end_time_ns=span.end_time_unix_nano or None,
+                        status_code=span.status.code,
+                        scope_name=scope_name,
+                        user_id_hasher=hasher,
+                    )
+                    if record is None:
+                        non_genai += 1
+                        continue
+                    if not record.billable:
+                        not_billable += 1
+                        continue
+                    if record.issues:
+                        for issue in record.issues:
+                            problems[issue.split(":", 1)[-1].strip() or issue] += 1
+                    price = price_record(record, policy)
+                    append(record_values(record, price, trace_id, span_id, received_at, service))
+        return rows, (seen, non_genai, not_billable, rejected), problems
+
+    def _submit(self, rows: list[RowValues]) -> Future[WriteResult]:
         try:
-            future = self._writer.submit(rows)
+            return self._sink.submit(rows)
         except StoreBusy as busy:
             self._metrics.throttled.inc()
             raise Overloaded(f"store busy: {busy}", retry_after_s=self._retry_after) from None
+
+    def _wait(self, future: Future[WriteResult]) -> None:
         try:
             result = future.result(timeout=self._commit_timeout)
         except TimeoutError:
@@ -158,6 +239,9 @@ class IngestPipeline:
             # retry is deduplicated by (trace_id, span_id).
             self._metrics.throttled.inc()
             raise Overloaded("store commit is slow", retry_after_s=self._retry_after) from None
+        except StoreBusy as busy:  # refused after queueing (a writer shutting down or gone)
+            self._metrics.throttled.inc()
+            raise Overloaded(f"store busy: {busy}", retry_after_s=self._retry_after) from None
         except Exception as error:
             _logger.exception("ingest: store commit failed")
             raise Overloaded(

@@ -1,8 +1,9 @@
-"""The SDK side: attribution scopes and the cost span processor."""
+"""The SDK side: attribution scopes, the cost span processor and the budget guard."""
 
 from __future__ import annotations
 
 from .attribution import ATTRIBUTION_KEYS, attribution, current_attribution
+from .budget_guard import BudgetDecision, BudgetGuard
 from .cost_metrics import CostMetrics
 from .cost_processor import AttributionSpanProcessor, CostSpanProcessor
 from .enriched_span import EnrichedSpan
@@ -11,6 +12,8 @@ from .enrichment import SpanEnricher
 __all__ = [
     "ATTRIBUTION_KEYS",
     "AttributionSpanProcessor",
+    "BudgetDecision",
+    "BudgetGuard",
     "CostMetrics",
     "CostSpanProcessor",
     "EnrichedSpan",

@@ -25,6 +25,7 @@ cheaper pre-check a span processor runs on every span.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 from typing import Final
 
 from ._aliases import CANDIDATE_MARKERS, INDEX, NORMALIZER_KEYS, RESOURCE_KEYS, SLOT_KEYS
@@ -58,6 +59,17 @@ _OPENINFERENCE_RANKS: Final = frozenset(
 
 _index_get = INDEX.get
 _markers_isdisjoint = CANDIDATE_MARKERS.isdisjoint
+
+_STATUS_CODE_ERROR: Final = 2  # opentelemetry.trace.StatusCode.ERROR, as in outcome()
+# Every key reported_cost() starts from: without them it finds nothing and notes nothing,
+# so the call is skipped (a test keeps this set in step with it).
+_COST_KEYS: Final = frozenset(
+    {Key.PRICING_STATUS, Key.COST_AMOUNT, Key.COST, Key.OPERATION_COST, Key.LLM_COST_TOTAL}
+    | {Key.LANGFUSE_COST_DETAILS}
+)
+# Pure functions of a few client-supplied labels, called per span: remembered, bounded.
+_canonical_provider = lru_cache(maxsize=1024)(canonical_provider)
+_input_includes_cache = lru_cache(maxsize=1024)(input_includes_cache)
 
 
 def is_genai_candidate(attributes: Mapping[str, object]) -> bool:
@@ -148,7 +160,7 @@ def normalize(
             emitter = usage.emitter
     cached = cache_read + cache_write
     if input_tokens is not None and cached:
-        if not input_includes_cache(emitter, scope_name, provider):
+        if not _input_includes_cache(emitter, scope_name, provider):
             input_tokens += cached
         elif cached > input_tokens:
             # No inclusive count can be smaller than its own cache part.
@@ -159,8 +171,15 @@ def normalize(
         issues.append("reasoning tokens exceed output tokens: output treated as exclusive of reasoning")
 
     resource = _resource(resource_attributes)
-    result, error_type = outcome(found, status_code, issues)
-    cost, cost_source, cost_key = reported_cost(found, issues)
+    if Key.ERROR in found or Key.PAYLOAD_STATUS in found or Key.LANGFUSE_LEVEL in found:
+        result, error_type = outcome(found, status_code, issues)
+    else:  # what outcome() returns without those keys, minus its calls (most spans)
+        code = getattr(status_code, "value", status_code)
+        result, error_type = ("error" if code == _STATUS_CODE_ERROR else "success"), None
+    if _COST_KEYS.isdisjoint(found):  # what reported_cost() returns without them
+        cost = cost_source = cost_key = None
+    else:
+        cost, cost_source, cost_key = reported_cost(found, issues)
     latency_ms = to_milliseconds(Key.PAYLOAD_LATENCY_MS, get(Key.PAYLOAD_LATENCY_MS), issues)
     if latency_ms is None and start_time_ns is not None and end_time_ns is not None:
         if end_time_ns >= start_time_ns:
@@ -324,7 +343,7 @@ def _provider(found: dict[str, object], ranks: list[int], issues: list[str]) -> 
             to_text(Key.LLM_SYSTEM, found.get(Key.LLM_SYSTEM), issues),
         )
     text = _text(found, ranks, Slot.PROVIDER, issues)
-    return canonical_provider(text) if text is not None else None
+    return _canonical_provider(text) if text is not None else None
 
 
 def _user(

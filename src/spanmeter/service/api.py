@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from ..analysis import parse_filters, parse_window, top_report
+from ..analysis.api import make_analysis_api_app
 from ..store import SpanStore
 
 __all__ = ["make_api_app", "make_health_app"]
@@ -32,11 +33,14 @@ def _json(start_response: StartResponse, status: str, body: Any) -> list[bytes]:
 
 def make_api_app(store: SpanStore) -> WSGIApp:
     """``/api/v1/*`` over ``store`` (read-only)."""
+    analysis = make_analysis_api_app(store)  # every route but top: see spanmeter.analysis.api
 
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD", "GET") != "GET":
             return _json(start_response, "405 Method Not Allowed", {"error": "use GET"})
         path = environ.get("PATH_INFO", "")
+        if path.rstrip("/") != "/api/v1/top":
+            return analysis(environ, start_response)
         query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
 
         def one(name: str, default: str | None = None) -> str | None:

@@ -7,7 +7,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import yaml
 
@@ -27,7 +27,12 @@ _ENV: Mapping[str, str] = {
     "rollup_retention_days": env.SPANMETER_ROLLUP_RETENTION_DAYS,
     "max_pending_rows": env.SPANMETER_MAX_PENDING_ROWS,
     "pricing_file": env.SPANMETER_PRICING_FILE,
+    "budgets_file": env.SPANMETER_BUDGETS_FILE,  # budgets and alerts
+    "store_process": env.SPANMETER_STORE_PROCESS,
 }
+
+_TRUE: Final = frozenset({"1", "true", "yes", "on"})
+_FALSE: Final = frozenset({"0", "false", "no", "off"})
 
 
 @dataclass(frozen=True)
@@ -44,7 +49,12 @@ class ServeConfig:
     rollup_retention_days: int = 400
     max_pending_rows: int = 200_000
     pricing_file: str | None = None
+    budgets_file: str | None = None
+    """Budgets and alert rules (YAML, watched for changes); None: no budgets are counted."""
     workers: int = 8
+    store_process: bool = True
+    """Commit in a separate store process (decoding and storing then use two cores); off:
+    a writer thread in the receiver process (one process, for tests and small loads)."""
 
     @classmethod
     def load(
@@ -72,9 +82,12 @@ class ServeConfig:
             if name not in known:
                 raise ValueError(f"{source}: unknown setting {key!r}")
             default = getattr(ServeConfig, name)
+            value: Any
             try:
-                if isinstance(default, int) or name.endswith("_port"):
-                    value: Any = None if raw in (None, "", "off") else int(raw)
+                if isinstance(default, bool):
+                    value = _boolean(raw)
+                elif isinstance(default, int) or name.endswith("_port"):
+                    value = None if raw in (None, "", "off") else int(raw)
                     if value is not None and value < 0:
                         raise ValueError("must not be negative")
                 else:
@@ -83,6 +96,17 @@ class ServeConfig:
                 raise ValueError(f"{source}: invalid {key}={raw!r}: {error}") from None
             changes[name] = value
         return replace(self, **changes)
+
+
+def _boolean(raw: object) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError("expected true or false")
 
 
 def _read_file(path: Path) -> Mapping[str, Any]:

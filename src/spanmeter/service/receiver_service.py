@@ -1,66 +1,112 @@
-"""The receiver service: store + group-commit writer + ingest pipeline + OTLP transport + API.
+"""The receiver service: store + writer + ingest pipeline + OTLP transport + API.
 
 This is what ``spanmeter serve`` runs and what tests start in-process (ports 0)::
 
     with ReceiverService(ServeConfig(db=str(path), grpc_port=0, http_port=0)) as service:
         service.http_port  # the bound port
 
-Stopping is graceful: the transport stops accepting and finishes in-flight exports, the
-writer commits everything it acknowledged... and only then is the store closed.
+Two ways to run the store's writes, chosen by ``ServeConfig.store_process``:
+
+* in a **store process** (the default on POSIX, what ``spanmeter serve`` runs): this process
+  decodes, normalises and prices, a child process commits
+  (:mod:`spanmeter.service.store_process`), so the two halves run on two cores instead of
+  sharing one GIL;
+* in a **writer thread** of this process: one process, for tests and small deployments,
+  and whenever a store instance is passed in.
+
+Either way this process serves the OTLP ports, ``/metrics`` (every counter lives here, so
+it is one consistent view), ``/api/v1/*`` (reading through its own store handle) and
+health. Stopping is graceful: the transport stops accepting and finishes in-flight
+exports, the writer commits everything it acknowledged, and only then is the store closed.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
-import time
+from collections.abc import Callable
+from functools import partial
 from types import TracebackType
 
 from prometheus_client import make_wsgi_app
 
+from ..budgets import attach_budgets, budgets_store_factory  # budgets and alerts
 from ..identity import default_hasher
-from ..ingest import IngestMetrics, IngestPipeline
+from ..ingest import IngestMetrics, IngestPipeline, LocalRowSink, RowSink
 from ..pricing import PriceBook
 from ..receiver import OTLPServer
 from ..store import GroupCommitWriter, SpanStore, SQLiteStore
 from .api import make_api_app, make_health_app
 from .config import ServeConfig
+from .maintenance import RetentionLoop
+from .store_process import StoreProcessClient, StoreProcessSettings
 
 __all__ = ["ReceiverService"]
 
 _logger = logging.getLogger(__name__)
 
-_RETENTION_EVERY_S = 3600.0
-
 
 class ReceiverService:
-    """Owns every moving part of a receiver; start/stop or use as a context manager."""
+    """Owns every moving part of a receiver; start/stop or use as a context manager.
+
+    Args:
+        config: Ports, store path, limits, and whether the store gets its own process.
+        store: A store instance to use; implies the in-process writer (an instance cannot
+            move to another process).
+        store_factory: Builds the store (default: SQLite at ``config.db``); must pickle
+            when ``config.store_process`` is on, since the store process calls it too.
+        price_book: Prices (default: from ``config.pricing_file`` or the environment).
+    """
 
     def __init__(
         self,
         config: ServeConfig,
         *,
         store: SpanStore | None = None,
+        store_factory: Callable[[], SpanStore] | None = None,
         price_book: PriceBook | None = None,
     ) -> None:
         self.config = config
-        self.store: SpanStore = store if store is not None else SQLiteStore(config.db)
+        factory = store_factory if store_factory is not None else partial(SQLiteStore, config.db)
+        factory = budgets_store_factory(factory, config)  # budgets: the ledger opens with the store
+        # In store-process mode this handle only reads (API, stats); opening it here also
+        # creates and migrates the database before the child opens it.
+        self.store: SpanStore = store if store is not None else factory()
         self.price_book = price_book if price_book is not None else _price_book(config)
         self.metrics = IngestMetrics()
-        self.writer = GroupCommitWriter(
-            self.store,
-            max_pending_rows=config.max_pending_rows,
-            on_idle=self.store.compact_rollups,
-        )
-        self.metrics.track_queue(lambda: self.writer.pending_rows)
+        self.failed = threading.Event()
+        """Set when the store process died: the service no longer stores, and its owner
+        should stop it and exit non-zero so that a supervisor restarts it."""
+        self._store_process: StoreProcessClient | None = None
+        self._retention: RetentionLoop | None = None
+        self.sink: RowSink
+        if config.store_process and store is None and os.name == "posix":  # inherited socket: POSIX
+            self._store_process = StoreProcessClient(
+                StoreProcessSettings(
+                    store_factory=factory,
+                    max_pending_rows=config.max_pending_rows,
+                    raw_retention_days=config.raw_retention_days,
+                    rollup_retention_days=config.rollup_retention_days,
+                    log_level=logging.getLogger().getEffectiveLevel(),
+                ),
+                on_exit=self._on_store_process_exit,
+            )
+            self.sink = self._store_process
+        else:
+            writer = GroupCommitWriter(
+                self.store, max_pending_rows=config.max_pending_rows, on_idle=self.store.compact_rollups
+            )
+            self.sink = LocalRowSink(writer)
+            self._retention = RetentionLoop(
+                self.store, raw_days=config.raw_retention_days, rollup_days=config.rollup_retention_days
+            )
+        self.metrics.track_queue(lambda: self.sink.pending_rows)
         self.pipeline = IngestPipeline(
-            self.writer, self.price_book, metrics=self.metrics, user_id_hasher=default_hasher()
+            self.sink, self.price_book, metrics=self.metrics, user_id_hasher=default_hasher()
         )
         self._accepting = False
-        self._stop = threading.Event()
-        self._retention = threading.Thread(
-            target=self._retention_loop, name="spanmeter-retention", daemon=True
-        )
+        self.budgets = attach_budgets(self, config)  # budgets and alerts (spanmeter.budgets)
         self.server = OTLPServer(
             self.pipeline,
             host=config.host,
@@ -72,7 +118,8 @@ class ReceiverService:
                 "/metrics": make_wsgi_app(self.metrics.registry),
                 "/api/v1/": make_api_app(self.store),
                 "/healthz": make_health_app(lambda: self._accepting),
-                "/readyz": make_health_app(lambda: self._accepting),
+                "/readyz": make_health_app(self._ready),
+                **self.budgets.routes(),  # budgets and alerts
             },
         )
 
@@ -86,27 +133,48 @@ class ReceiverService:
         """Bound OTLP/HTTP port (after start); also serves the API and /metrics."""
         return self.server.http_port
 
+    @property
+    def store_process_pid(self) -> int | None:
+        """Process id of the store process, when there is one (after start)."""
+        return None if self._store_process is None else self._store_process.pid
+
     def start(self) -> ReceiverService:
-        """Bind the ports and start serving."""
-        self.server.start()
+        """Start the store's writer, then bind the ports and start serving.
+
+        Raises:
+            OSError: A port could not be bound.
+            RuntimeError: The store process could not open the store.
+        """
+        if self._store_process is not None:
+            self._store_process.start()
+        try:
+            self.server.start()
+        except BaseException:
+            self.sink.close()
+            raise
         self._accepting = True
-        self._retention.start()
+        if self._retention is not None:
+            self._retention.start()
+        self.budgets.start()  # budgets and alerts
         _logger.info(
-            "spanmeter receiver: OTLP gRPC on %s:%s, OTLP HTTP + API on %s:%s, store %s",
+            "spanmeter receiver: OTLP gRPC on %s:%s, OTLP HTTP + API on %s:%s, store %s (%s)",
             self.config.host,
             self.grpc_port,
             self.config.host,
             self.http_port,
             self.config.db,
+            "writer process" if self._store_process is not None else "writer thread",
         )
         return self
 
     def stop(self, grace_s: float = 10.0) -> None:
         """Stop accepting, finish in-flight exports, commit everything, close the store."""
         self._accepting = False
-        self._stop.set()
         self.server.stop(grace_s)
-        self.writer.close()
+        if self._retention is not None:
+            self._retention.stop()
+        self.sink.close()
+        self.budgets.stop()  # budgets and alerts: after the last commit, before the store closes
         self.store.close()
         _logger.info("spanmeter receiver stopped; every acknowledged span is committed")
 
@@ -118,16 +186,12 @@ class ReceiverService:
     ) -> None:
         self.stop()
 
-    def _retention_loop(self) -> None:
-        while not self._stop.wait(_RETENTION_EVERY_S):
-            try:
-                self.store.apply_retention(
-                    time.time_ns(),
-                    raw_days=self.config.raw_retention_days,
-                    rollup_days=self.config.rollup_retention_days,
-                )
-            except Exception:
-                _logger.exception("retention failed; will retry in an hour")
+    def _ready(self) -> bool:
+        return self._accepting and not self.failed.is_set()
+
+    def _on_store_process_exit(self, code: int | None) -> None:
+        _logger.critical("spanmeter: the store process exited (code %s); exports now fail retryably", code)
+        self.failed.set()
 
 
 def _price_book(config: ServeConfig) -> PriceBook:

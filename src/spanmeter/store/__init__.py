@@ -18,6 +18,16 @@ Example::
 
 from __future__ import annotations
 
+from .analysis_types import (
+    PRICING_FIELDS,
+    AggregateResult,
+    GroupMeasures,
+    Measures,
+    RepriceAudit,
+    RepricedRow,
+    RevenueRow,
+    StaleRepricing,
+)
 from .api import (
     BatchWriter,
     RetentionResult,
@@ -30,27 +40,71 @@ from .api import (
     WriteResult,
 )
 from .group_commit import DEFAULT_MAX_PENDING_ROWS, GroupCommitWriter
+from .inbox import (
+    ALERT_STATES,
+    AlertHistoryEntry,
+    AlertRecord,
+    BudgetStore,
+    Delivery,
+    MeasureGroup,
+    RuleOutcome,
+    SupportsBudgets,
+)
+from .ledger import (
+    BudgetSpend,
+    LedgerDecision,
+    LedgerHook,
+    LedgerPlan,
+    LevelChange,
+    NewAlert,
+    SpendIncrement,
+    SpendTotal,
+)
 from .rollups import HOUR, MEASURES, MINUTE, ROLLUPS, TOP_DIMENSIONS, RollupSpec, TopDimension
 from .rows import DEFAULT_DATA_MODE, SpanRow
 from .sqlite import SQLiteStore
 
 __all__ = [
+    "ALERT_STATES",
     "DEFAULT_DATA_MODE",
     "DEFAULT_MAX_PENDING_ROWS",
     "HOUR",
     "MEASURES",
     "MINUTE",
+    "PRICING_FIELDS",
     "ROLLUPS",
     "TOP_DIMENSIONS",
+    "AggregateResult",
+    "AlertHistoryEntry",
+    "AlertRecord",
     "BatchWriter",
+    "BudgetSpend",
+    "BudgetStore",
+    "Delivery",
     "GroupCommitWriter",
+    "GroupMeasures",
+    "LedgerDecision",
+    "LedgerHook",
+    "LedgerPlan",
+    "LevelChange",
+    "MeasureGroup",
+    "Measures",
+    "NewAlert",
+    "RepriceAudit",
+    "RepricedRow",
     "RetentionResult",
+    "RevenueRow",
     "RollupSpec",
+    "RuleOutcome",
     "SQLiteStore",
     "SpanRow",
     "SpanStore",
+    "SpendIncrement",
+    "SpendTotal",
+    "StaleRepricing",
     "StoreBusy",
     "StoreStats",
+    "SupportsBudgets",
     "TopDimension",
     "TopGroup",
     "TopResult",

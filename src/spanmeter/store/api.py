@@ -28,8 +28,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
+from .analysis_types import AggregateResult, RepriceAudit, RepricedRow, RevenueRow
 from .rollups import TopDimension
 from .rows import SpanRow
 
@@ -246,4 +247,108 @@ class SpanStore(BatchWriter, Protocol):
 
     def close(self) -> None:
         """Release connections. Pending writes must have been drained by the caller."""
+        ...
+
+    # -- analysis queries (investigate, compare, unit economics, quality, reprice, export) --
+
+    def aggregate(
+        self,
+        dimensions: Sequence[str],
+        start_ns: int,
+        end_ns: int,
+        *,
+        where: Mapping[str, str] = ...,
+        environment: str | None = None,
+        data_mode: str | None = "real",
+    ) -> AggregateResult:
+        """All measures per group of ``dimensions`` over ``[start_ns, end_ns)``, from rollups.
+
+        Windows are aligned as in :meth:`top`. ``user_id`` (as a dimension or filter) is
+        answered from the hourly rollup, everything else from the minute rollup; one
+        dimension without filters reads the coarse tiers, with the same answer.
+
+        Args:
+            dimensions: Zero or more dimensions of one rollup (``outcome`` included); none
+                gives one group holding the window's total.
+            start_ns: Window start, Unix ns.
+            end_ns: Window end (exclusive), Unix ns.
+            where: Exact-match filters on dimensions of the same rollup (``''`` selects
+                attempts that did not carry the dimension).
+            environment: Only this environment; None for all.
+            data_mode: Only this data mode (default ``real``); None for all.
+
+        Raises:
+            ValueError: A dimension or filter that no single rollup has.
+        """
+        ...
+
+    def scan_requests(
+        self,
+        start_ns: int,
+        end_ns: int,
+        *,
+        columns: Sequence[str],
+        where: Mapping[str, str] = ...,
+        environment: str | None = None,
+        data_mode: str | None = "real",
+        billable_only: bool = True,
+    ) -> Iterator[tuple[Any, ...]]:
+        """Selected columns of the raw rows whose event time lies in the window, streamed.
+
+        For questions rollups cannot answer (percentiles, request vs response model, ids).
+        Rows come in start-time order; rows without a start time (bucketed by arrival, as
+        in the rollups) come last.
+
+        Args:
+            columns: :class:`~spanmeter.store.rows.SpanRow` field names, in the order wanted.
+            where: Exact-match filters on text columns (``''`` matches a missing value).
+            billable_only: Leave out outer spans that repeat their children's usage.
+
+        Raises:
+            ValueError: An unknown column or filter.
+        """
+        ...
+
+    def iter_rollup_groups(
+        self,
+        granularity: Literal["minute", "hour"],
+        start_ns: int,
+        end_ns: int,
+        *,
+        environment: str | None = None,
+        data_mode: str | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Merged rollup rows (bucket, dimensions, measures), bucket by bucket (exports)."""
+        ...
+
+    def apply_repricing(
+        self,
+        changes: Sequence[RepricedRow],
+        *,
+        reason: str,
+        window_start_ns: int,
+        window_end_ns: int,
+        price_source: str,
+        details: str,
+        applied_at_ns: int | None = None,
+    ) -> RepriceAudit:
+        """Write new prices on stored rows, correct the rollups by the exact deltas, and
+        record an audit entry, all in one transaction.
+
+        Raises:
+            ValueError: A change alters more than the pricing fields.
+            StaleRepricing: A row no longer holds the old pricing (nothing is applied).
+        """
+        ...
+
+    def reprice_audits(self, limit: int = 50) -> list[RepriceAudit]:
+        """Applied re-pricings, newest first."""
+        ...
+
+    def put_revenue(self, rows: Sequence[RevenueRow]) -> int:
+        """Store revenue rows, replacing any with the same tenant and period; returns the count."""
+        ...
+
+    def revenue(self, start_ns: int | None = None, end_ns: int | None = None) -> list[RevenueRow]:
+        """Revenue rows whose period overlaps ``[start_ns, end_ns)`` (None: unbounded)."""
         ...

@@ -170,17 +170,22 @@ class GroupCommitWriter:
                 if len(results) != len(live):
                     raise RuntimeError(f"store returned {len(results)} results for {len(live)} batches")
         except BaseException as exc:  # nothing was committed: every submitter must learn it
+            self._release(taken)
             for _, future in live:
                 future.set_exception(exc)
             if not isinstance(exc, Exception):
                 raise
             _logger.warning("spanmeter: store write of %d batches failed: %r", len(live), exc)
         else:
+            self._release(taken)
             for (_, future), result in zip(live, results, strict=True):
                 future.set_result(result)
-        finally:
-            with self._condition:
-                self._pending_rows -= sum(len(rows) for rows, _ in taken)
+
+    def _release(self, taken: list[tuple[Sequence[SpanRow], Future[WriteResult]]]) -> None:
+        # Before the futures resolve: a submitter that sees its result also sees its rows
+        # no longer pending (they are committed, or failed).
+        with self._condition:
+            self._pending_rows -= sum(len(rows) for rows, _ in taken)
 
     def _idle(self) -> None:
         assert self._on_idle is not None

@@ -16,17 +16,26 @@ thousands of them a second, and every column costs on that path.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from operator import attrgetter
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from spanmeter.pricing.result import PriceResult
     from spanmeter.semantic_conventions.record import GenAIRecord, SpanOutcome
 
-__all__ = ["DEFAULT_DATA_MODE", "FIELD_NAMES", "SPAN_ID_BYTES", "TRACE_ID_BYTES", "SpanRow", "row_values"]
+__all__ = [
+    "DEFAULT_DATA_MODE",
+    "FIELD_NAMES",
+    "SPAN_ID_BYTES",
+    "TRACE_ID_BYTES",
+    "RowValues",
+    "SpanRow",
+    "record_values",
+    "row_from_values",
+    "row_values",
+]
 
 TRACE_ID_BYTES: Final = 16
 """Length of an OTLP trace id."""
@@ -141,52 +150,7 @@ class SpanRow:
                 f"trace_id must be {TRACE_ID_BYTES} bytes and span_id {SPAN_ID_BYTES} bytes, "
                 f"got {len(trace_id)} and {len(span_id)}"
             )
-        start = record.start_time_ns
-        effective = price.effective_date
-        return cls(
-            trace_id=trace_id,
-            span_id=span_id,
-            start_time_ns=start if start is not None and start > 0 else 0,
-            end_time_ns=record.end_time_ns,
-            received_at_ns=received_at_ns,
-            service_name=service_name,
-            provider=record.provider,
-            request_model=record.request_model,
-            response_model=record.response_model,
-            model=record.model,
-            operation=record.operation,
-            input_tokens=record.input_tokens,
-            output_tokens=record.output_tokens,
-            cache_read_tokens=record.cache_read_tokens,
-            cache_write_tokens=record.cache_write_tokens,
-            reasoning_tokens=record.reasoning_tokens,
-            endpoint_tag=record.endpoint_tag,
-            prompt_name=record.prompt_name,
-            prompt_version=record.prompt_version,
-            tenant_id=record.tenant_id,
-            user_id=record.user_id,
-            external_request_id=record.external_request_id,
-            data_mode=record.data_mode or DEFAULT_DATA_MODE,
-            environment=record.environment,
-            session_id=record.session_id,
-            outcome=record.outcome,
-            error_type=record.error_type,
-            latency_ms=record.latency_ms,
-            cost_nano_usd=price.total_nano_usd,
-            input_cost_nano_usd=price.input_nano_usd,
-            output_cost_nano_usd=price.output_nano_usd,
-            cache_read_cost_nano_usd=price.cache_read_nano_usd,
-            cache_write_cost_nano_usd=price.cache_write_nano_usd,
-            reasoning_cost_nano_usd=price.reasoning_nano_usd,
-            pricing_status=price.status.value,
-            pricing_source=price.source,
-            pricing_source_version=price.source_version,
-            pricing_provider=price.matched_provider,
-            pricing_model=price.matched_model,
-            pricing_effective_date=None if effective is None else effective.isoformat(),
-            billable=record.billable,
-            issues="; ".join(record.issues) if record.issues else None,
-        )
+        return row_from_values(record_values(record, price, trace_id, span_id, received_at_ns, service_name))
 
 
 FIELD_NAMES: Final[tuple[str, ...]] = tuple(f.name for f in fields(SpanRow))
@@ -197,3 +161,101 @@ row_values: Final[Callable[[SpanRow], tuple[object, ...]]] = attrgetter(*FIELD_N
 
 ``attrgetter`` does this in C, several times faster than ``dataclasses.astuple`` (which
 deep-copies) on a path that runs once per stored span."""
+
+RowValues = tuple[Any, ...]
+"""A row as a plain tuple in :data:`FIELD_NAMES` order: what crosses a process boundary
+(a tuple of ints, bytes and strings pickles in about a microsecond; a dataclass several)."""
+
+# The two converters below are generated from FIELD_NAMES, as ``dataclasses`` generates
+# ``__init__``: the column order then cannot drift from the class, and each runs as one
+# flat function (a 45-keyword ``__init__`` call costs ~5 us a row, these well under 1 us).
+
+# How each field is computed from (record, price, ids, arrival, service); every field of
+# SpanRow must be listed here, which is checked when this module is imported.
+_FROM_RECORD: Final[dict[str, str]] = {
+    "trace_id": "trace_id",
+    "span_id": "span_id",
+    "start_time_ns": "start if start is not None and start > 0 else 0",
+    "end_time_ns": "record.end_time_ns",
+    "received_at_ns": "received_at_ns",
+    "service_name": "service_name",
+    "provider": "record.provider",
+    "request_model": "record.request_model",
+    "response_model": "record.response_model",
+    "model": "record.response_model or record.request_model",
+    "operation": "record.operation",
+    "input_tokens": "record.input_tokens",
+    "output_tokens": "record.output_tokens",
+    "cache_read_tokens": "record.cache_read_tokens",
+    "cache_write_tokens": "record.cache_write_tokens",
+    "reasoning_tokens": "record.reasoning_tokens",
+    "endpoint_tag": "record.endpoint_tag",
+    "prompt_name": "record.prompt_name",
+    "prompt_version": "record.prompt_version",
+    "tenant_id": "record.tenant_id",
+    "user_id": "record.user_id",
+    "external_request_id": "record.external_request_id",
+    "data_mode": "record.data_mode or DEFAULT_DATA_MODE",
+    "environment": "record.environment",
+    "session_id": "record.session_id",
+    "outcome": "record.outcome",
+    "error_type": "record.error_type",
+    "latency_ms": "record.latency_ms",
+    "cost_nano_usd": "price.total_nano_usd",
+    "input_cost_nano_usd": "price.input_nano_usd",
+    "output_cost_nano_usd": "price.output_nano_usd",
+    "cache_read_cost_nano_usd": "price.cache_read_nano_usd",
+    "cache_write_cost_nano_usd": "price.cache_write_nano_usd",
+    "reasoning_cost_nano_usd": "price.reasoning_nano_usd",
+    "pricing_status": "price.status.value",
+    "pricing_source": "price.source",
+    "pricing_source_version": "price.source_version",
+    "pricing_provider": "price.matched_provider",
+    "pricing_model": "price.matched_model",
+    "pricing_effective_date": "None if effective is None else effective.isoformat()",
+    "billable": "record.billable",
+    "issues": '"; ".join(record.issues) if record.issues else None',
+}
+
+
+def _generate() -> tuple[Callable[..., RowValues], Callable[[RowValues], SpanRow]]:
+    mismatched = set(FIELD_NAMES) ^ set(_FROM_RECORD)
+    if mismatched:  # a field added to SpanRow without saying how ingest fills it (or a stale one)
+        raise RuntimeError(f"spanmeter.store.rows: fields and sources differ: {sorted(mismatched)}")
+    values_src = (
+        "def record_values(record, price, trace_id, span_id, received_at_ns, service_name):\n"
+        "    start = record.start_time_ns\n"
+        "    effective = price.effective_date\n"
+        f"    return ({', '.join(_FROM_RECORD[name] for name in FIELD_NAMES)},)\n"
+    )
+    row_src = (
+        "def row_from_values(values):\n"
+        f"    ({', '.join(FIELD_NAMES)},) = values\n"
+        "    row_ = new_(SpanRow_)\n"
+        + "".join(f"    row_.{name} = {name}\n" for name in FIELD_NAMES)
+        + "    return row_\n"
+    )
+    namespace: dict[str, Any] = {
+        "DEFAULT_DATA_MODE": DEFAULT_DATA_MODE,
+        "SpanRow_": SpanRow,
+        "new_": object.__new__,
+    }
+    exec(values_src + row_src, namespace)  # the source is built above from field names only
+    return namespace["record_values"], namespace["row_from_values"]
+
+
+_record_values, _row_from_values = _generate()
+
+record_values: Final[Callable[[GenAIRecord, PriceResult, bytes, bytes, int, str | None], RowValues]] = (
+    _record_values
+)
+"""``record_values(record, price, trace_id, span_id, received_at_ns, service_name)``: the
+stored row of one normalised, priced span as :data:`RowValues`, without building a
+:class:`SpanRow` (what ingest ships to the store). Unlike :meth:`SpanRow.from_record` it
+does not check the id lengths: the caller has (the store checks them again)."""
+
+row_from_values: Final[Callable[[RowValues], SpanRow]] = _row_from_values
+"""The :class:`SpanRow` of :data:`RowValues` (the inverse of :data:`row_values`).
+
+Raises:
+    ValueError: ``values`` does not hold exactly one value per field."""

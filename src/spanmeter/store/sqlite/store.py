@@ -26,9 +26,12 @@ from types import MappingProxyType
 from typing import Final
 
 from ..api import RetentionResult, StoreStats, TopResult, WriteResult
+from ..ledger import LedgerHook
 from ..rollups import TopDimension
 from ..rows import SpanRow
-from . import compaction, maintenance, queries
+from . import budget_ledger, compaction, maintenance, queries
+from .analysis import SQLiteAnalysisMixin  # analysis queries and re-pricing (issue 5)
+from .budget_store import SQLiteBudgetStore
 from .schema import connect, open_database
 from .writer import RowWriter
 
@@ -39,7 +42,7 @@ _logger = logging.getLogger(__name__)
 _NO_FILTERS: Final[Mapping[str, str]] = MappingProxyType({})
 
 
-class SQLiteStore:
+class SQLiteStore(SQLiteAnalysisMixin):
     """Spans, rollups and queries in one SQLite file (created and migrated on open).
 
     Args:
@@ -62,6 +65,9 @@ class SQLiteStore:
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
         self._closed = False
+        # budgets and alerts (spanmeter.budgets): an optional hook run in every write transaction
+        self._ledger: LedgerHook | None = None
+        self._budget_store = SQLiteBudgetStore(self._transaction, self._reader)
 
     @property
     def path(self) -> Path:
@@ -102,7 +108,29 @@ class SQLiteStore:
         if not any(batches):
             return [WriteResult() for _ in batches]
         with self._transaction() as conn:
-            return self._writer.write(conn, batches)
+            return self._writer.write(conn, batches, self._apply_ledger if self._ledger is not None else None)
+
+    # -- budgets and alerts (spanmeter.budgets) ---------------------------------------------
+
+    @property
+    def budget_store(self) -> SQLiteBudgetStore:
+        """Budget counters, alerts inbox, outbox and rule reads on this store's connections."""
+        return self._budget_store
+
+    @property
+    def ledger(self) -> LedgerHook | None:
+        """The hook registered with :meth:`attach_ledger`, if any."""
+        return self._ledger
+
+    def attach_ledger(self, hook: LedgerHook | None) -> None:
+        """Run ``hook`` in every write transaction from now on (None detaches); see
+        :mod:`spanmeter.store.ledger`."""
+        self._ledger = hook
+
+    def _apply_ledger(self, conn: sqlite3.Connection, rows: list[SpanRow]) -> None:
+        hook = self._ledger
+        if hook is not None:
+            budget_ledger.apply_ledger(conn, hook, rows, self._budget_store.ledger_stats)
 
     # -- reads --------------------------------------------------------------------------
 

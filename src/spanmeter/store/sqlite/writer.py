@@ -19,7 +19,7 @@ the lock; everything here runs inside them.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Final, TypeVar, cast
 
 from ..api import WriteResult
@@ -75,8 +75,17 @@ class RowWriter:
         else:
             self._next_seq.pop((table, bucket), None)
 
-    def write(self, conn: sqlite3.Connection, batches: Sequence[Sequence[SpanRow]]) -> list[WriteResult]:
-        """Store ``batches`` inside the caller's open transaction; one result per batch."""
+    def write(
+        self,
+        conn: sqlite3.Connection,
+        batches: Sequence[Sequence[SpanRow]],
+        on_new_rows: Callable[[sqlite3.Connection, list[SpanRow]], None] | None = None,
+    ) -> list[WriteResult]:
+        """Store ``batches`` inside the caller's open transaction; one result per batch.
+
+        ``on_new_rows`` (the budget ledger) runs last, in the same transaction, with the rows
+        actually inserted: re-deliveries never reach it.
+        """
         rows = [row for batch in batches for row in batch]
         existing = self._existing_deliveries(conn, rows)
         new_rows: list[SpanRow] = []
@@ -98,6 +107,8 @@ class RowWriter:
         first_attempt = self._first_attempts(conn, new_rows)
         for spec, groups in zip(ROLLUPS, aggregate(new_rows, first_attempt), strict=True):
             self._append_rollup(conn, spec, groups)
+        if on_new_rows is not None:
+            on_new_rows(conn, new_rows)
         return results
 
     @staticmethod

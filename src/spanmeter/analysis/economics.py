@@ -1,0 +1,289 @@
+"""Unit economics: cost per tenant, user, endpoint and successful request; retries,
+fallbacks, tail outliers; and tenant margins against imported revenue.
+
+One output per stakeholder: engineering reads cost per endpoint, finance cost and margin
+per tenant, product cost per successful request. Rollups answer the per-group figures
+exactly; the raw rows answer what rollups cannot (request vs response model, token
+percentiles, the outlier calls themselves).
+
+Definitions:
+
+* successful logical requests = attempts that did not fail: with retry-safe request ids an
+  app stops at the first success, so each successful logical request has exactly one
+  successful attempt. Cost per successful request charges failures and retries to the
+  requests that worked (success-adjusted);
+* retry ratio = attempts / logical requests;
+* fallback = an attempt whose response model differs from its request model;
+* tail outliers = calls above the window's p99 tokens per call (nearest rank).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Mapping
+from fractions import Fraction
+from typing import Any, Final
+
+from ..store import Measures, SpanStore
+from .common import nearest_rank, per, usd
+from .window import TimeWindow
+
+__all__ = ["DEFAULT_MAX_COST_SHARE", "ECONOMICS_FORMATS", "render_economics", "unit_economics"]
+
+DEFAULT_MAX_COST_SHARE: Final = Fraction(3, 10)
+"""Tenants whose LLM cost exceeds this share of their revenue are flagged."""
+_OUTLIERS_SHOWN: Final = 10
+ECONOMICS_FORMATS: Final = ("table", "json", "csv")
+_UNIT_COLUMNS: Final = (
+    "cost_usd",
+    "share",
+    "logical_requests",
+    "attempts",
+    "successful_requests",
+    "cost_per_request_usd",
+    "cost_per_successful_request_usd",
+    "retry_ratio",
+)
+
+
+def _unit(measures: Measures, total_cost: int) -> dict[str, Any]:
+    cost, successes = measures.cost_nano_usd, measures.successes
+    return {
+        "cost_nano_usd": cost,
+        "cost_usd": usd(cost),
+        "share": round(cost / total_cost, 4) if total_cost else None,
+        "logical_requests": measures.logical_requests,
+        "attempts": measures.attempts,
+        "successful_requests": successes,
+        "cost_per_request_usd": usd(cost // measures.logical_requests) if measures.logical_requests else None,
+        "cost_per_successful_request_usd": usd(cost // successes) if successes > 0 else None,
+        "retry_ratio": per(measures.attempts, measures.logical_requests, 4),
+        "unpriced_attempts": measures.unpriced,
+    }
+
+
+def unit_economics(
+    store: SpanStore,
+    window: TimeWindow,
+    *,
+    where: Mapping[str, str] | None = None,
+    environment: str | None = None,
+    data_mode: str | None = "real",
+    limit: int = 20,
+    max_cost_share: Fraction = DEFAULT_MAX_COST_SHARE,
+) -> dict[str, Any]:
+    """The unit-economics document (JSON-ready) for ``window``."""
+    filters = dict(where or {})
+    environment = filters.pop("environment", environment)
+    data_mode = filters.pop("data_mode", data_mode)
+    scope: dict[str, Any] = {"where": filters, "environment": environment, "data_mode": data_mode}
+    groups: dict[str, Any] = {}
+    total = Measures()
+    for dimension in ("endpoint_tag", "tenant_id", "user_id"):
+        try:
+            result = store.aggregate((dimension,), window.start_ns, window.end_ns, **scope)
+        except ValueError as error:
+            groups[dimension] = {"available": False, "note": str(error)}
+            continue
+        if dimension == "endpoint_tag":
+            total = result.total
+        groups[dimension] = {
+            "available": True,
+            "groups": len(result.groups),
+            "rows": [
+                {dimension: group.key[0], **_unit(group.measures, result.total.cost_nano_usd)}
+                for group in result.groups[:limit]
+            ],
+        }
+    start, end = window.iso()
+    return {
+        "window": {"from": start, "to": end},
+        "filters": filters,
+        "environment": environment,
+        "data_mode": data_mode,
+        "totals": _unit(total, total.cost_nano_usd),
+        "per_endpoint": groups["endpoint_tag"],
+        "per_tenant": groups["tenant_id"],
+        "per_user": groups["user_id"],
+        **_raw_figures(store, window, scope),
+        "profitability": _profitability(store, window, scope, max_cost_share),
+    }
+
+
+def _raw_figures(store: SpanStore, window: TimeWindow, scope: Mapping[str, Any]) -> dict[str, Any]:
+    """Fallback frequency and token tails, per endpoint and overall, from the raw rows."""
+    per_endpoint: dict[str | None, dict[str, Any]] = {}
+    calls: list[tuple[int, int, str | None, bytes, bytes, int | None]] = []
+    for (
+        tag,
+        request_model,
+        response_model,
+        tokens_in,
+        tokens_out,
+        trace_id,
+        span_id,
+        start,
+        cost,
+    ) in store.scan_requests(
+        window.start_ns,
+        window.end_ns,
+        columns=(
+            "endpoint_tag",
+            "request_model",
+            "response_model",
+            "input_tokens",
+            "output_tokens",
+            "trace_id",
+            "span_id",
+            "start_time_ns",
+            "cost_nano_usd",
+        ),
+        **scope,
+    ):
+        entry = per_endpoint.setdefault(tag, {"attempts": 0, "fallbacks": 0, "tokens": []})
+        entry["attempts"] += 1
+        entry["fallbacks"] += bool(request_model and response_model and request_model != response_model)
+        if tokens_in is not None or tokens_out is not None:
+            tokens = (tokens_in or 0) + (tokens_out or 0)
+            entry["tokens"].append(tokens)
+            calls.append((tokens, start, tag, trace_id, span_id, cost))
+    everything = sorted(call[0] for call in calls)
+    p99 = nearest_rank(everything, 99)
+    outliers = sorted(
+        (call for call in calls if p99 is not None and call[0] > p99), key=lambda c: (-c[0], c[1])
+    )
+    attempts = sum(entry["attempts"] for entry in per_endpoint.values())
+    fallbacks = sum(entry["fallbacks"] for entry in per_endpoint.values())
+    endpoints = []
+    for tag, entry in sorted(per_endpoint.items(), key=lambda item: item[0] or ""):
+        tokens = sorted(entry["tokens"])
+        endpoints.append(
+            {
+                "endpoint_tag": tag,
+                "attempts": entry["attempts"],
+                "fallbacks": entry["fallbacks"],
+                "fallback_rate": per(entry["fallbacks"], entry["attempts"], 4),
+                "tokens_p95": nearest_rank(tokens, 95),
+                "tokens_p99": nearest_rank(tokens, 99),
+            }
+        )
+    return {
+        "fallbacks": {"attempts": attempts, "fallbacks": fallbacks, "rate": per(fallbacks, attempts, 4)},
+        "tails": {
+            "tokens_p95": nearest_rank(everything, 95),
+            "tokens_p99": p99,
+            "outlier_calls": len(outliers),
+            "outlier_cost_usd": usd(sum(c[5] or 0 for c in outliers)),
+            "top_outliers": [
+                {
+                    "tokens": tokens,
+                    "endpoint_tag": tag,
+                    "trace_id": trace_id.hex(),
+                    "span_id": span_id.hex(),
+                    "start": TimeWindow(start, start + 1).iso()[0],
+                    "cost_usd": usd(cost),
+                }
+                for tokens, start, tag, trace_id, span_id, cost in outliers[:_OUTLIERS_SHOWN]
+            ],
+        },
+        "per_endpoint_tails": endpoints,
+    }
+
+
+def _profitability(
+    store: SpanStore, window: TimeWindow, scope: Mapping[str, Any], max_cost_share: Fraction
+) -> dict[str, Any]:
+    """Margin per (tenant, period) for every imported period overlapping the window."""
+    revenue = store.revenue(window.start_ns, window.end_ns)
+    if not revenue:
+        return {"imported": False, "rows": [], "flagged": [], "max_cost_share": float(max_cost_share)}
+    costs: dict[tuple[int, int], dict[str | None, int]] = {}
+    rows = []
+    for entry in revenue:
+        period = (entry.start_ns, entry.end_ns)
+        if period not in costs:
+            result = store.aggregate(("tenant_id",), entry.start_ns, entry.end_ns, **scope)
+            costs[period] = {group.key[0]: group.measures.cost_nano_usd for group in result.groups}
+        cost = costs[period].get(entry.tenant_id, 0)
+        share = Fraction(cost, entry.revenue_nano_usd) if entry.revenue_nano_usd > 0 else None
+        rows.append(
+            {
+                "tenant_id": entry.tenant_id,
+                "period": entry.period,
+                "revenue_usd": usd(entry.revenue_nano_usd),
+                "cost_usd": usd(cost),
+                "margin_nano_usd": entry.revenue_nano_usd - cost,
+                "margin_usd": usd(entry.revenue_nano_usd - cost),
+                "cost_share": None if share is None else round(float(share), 4),
+                "flagged": share is None or share > max_cost_share,
+            }
+        )
+    rows.sort(key=lambda row: (row["margin_nano_usd"], row["tenant_id"], row["period"]))
+    return {
+        "imported": True,
+        "max_cost_share": float(max_cost_share),
+        "rows": rows,
+        "flagged": [f"{row['tenant_id']} {row['period']}" for row in rows if row["flagged"]],
+    }
+
+
+def render_economics(report: Mapping[str, Any], fmt: str) -> str:
+    """The document as ``table``, ``json`` or ``csv`` (one line per group, sections in a column)."""
+    if fmt == "json":
+        return json.dumps(report, indent=2) + "\n"
+    sections = [
+        ("endpoint_tag", report["per_endpoint"]),
+        ("tenant_id", report["per_tenant"]),
+        ("user_id", report["per_user"]),
+    ]
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(["dimension", "value", *_UNIT_COLUMNS])
+        writer.writerow(["total", "", *(report["totals"][c] for c in _UNIT_COLUMNS)])
+        for dimension, section in sections:
+            for row in section.get("rows", []):
+                writer.writerow([dimension, row[dimension] or "", *(row[c] for c in _UNIT_COLUMNS)])
+        return buffer.getvalue()
+    if fmt != "table":
+        raise ValueError(f"unknown format {fmt!r}: use one of {', '.join(ECONOMICS_FORMATS)}")
+    totals, window = report["totals"], report["window"]
+    lines = [
+        f"unit economics {window['from']} .. {window['to']}"
+        f"  (data_mode={report['data_mode'] or 'all'}, environment={report['environment'] or 'all'})",
+        f"cost {totals['cost_usd']} USD; per request {totals['cost_per_request_usd']},"
+        f" per successful request {totals['cost_per_successful_request_usd']} USD;"
+        f" retry ratio {totals['retry_ratio']}; fallback rate {report['fallbacks']['rate']};"
+        f" p95/p99 tokens per call {report['tails']['tokens_p95']}/{report['tails']['tokens_p99']}"
+        f" ({report['tails']['outlier_calls']} calls above p99, {report['tails']['outlier_cost_usd']} USD)",
+    ]
+    header = f"  {'value':<30}{'cost USD':>14}{'share':>8}{'requests':>10}{'USD/request':>13}{'USD/success':>13}{'retry':>8}"
+    for dimension, section in sections:
+        lines += ["", f"per {dimension}" + ("" if section["available"] else f": {section['note']}")]
+        if not section["available"]:
+            continue
+        lines.append(header)
+        for row in section["rows"]:
+            share = row["share"]
+            lines.append(
+                f"  {(row[dimension] or '(none)')[:29]:<30}{row['cost_usd']:>14.14}"
+                f"{(f'{share:.1%}' if share is not None else '-'):>8}{row['logical_requests']:>10}"
+                f"{row['cost_per_request_usd'] or '-':>13.11}{row['cost_per_successful_request_usd'] or '-':>13.11}"
+                f"{row['retry_ratio'] or 0:>8.3f}"
+            )
+    profit = report["profitability"]
+    lines.append("")
+    if not profit["imported"]:
+        lines.append("tenant profitability: no revenue imported (spanmeter economics --revenue FILE)")
+    else:
+        lines.append(f"tenant profitability (flag: cost above {profit['max_cost_share']:.0%} of revenue)")
+        for row in profit["rows"]:
+            share = row["cost_share"]
+            lines.append(
+                f"  {'!' if row['flagged'] else ' '} {row['tenant_id'][:24]:<25}{row['period']:<12}"
+                f" revenue {row['revenue_usd']:>16} cost {row['cost_usd']:>16} margin {row['margin_usd']:>16}"
+                f" ({f'{share:.1%}' if share is not None else 'no revenue'})"
+            )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,311 @@
+"""``investigate``: what changed between a window and its baseline, who drove it, and why.
+
+The investigation order users follow (confirm the window, rank by endpoint, by tenant and
+user, compare prompt versions, contain) becomes one report: the total delta; for each
+dimension the drivers ranked by their share of the delta, each split into volume, retry,
+efficiency and price/mix effects that add up exactly (:mod:`.decompose`); and a
+classification with its evidence (:mod:`.classify`). Everything is read from the rollups,
+so a week of ten million spans answers in well under a second; only the evidence of some
+classifications reads a few raw rows.
+
+Example::
+
+    report = investigate(store, parse_range("2026-03-04..2026-03-05"), baseline="previous")
+    report["classification"]["type"]       # e.g. "deploy"
+    report["dimensions"][0]["drivers"][0]  # the top endpoint and its effects
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+from ..store import AggregateResult, GroupMeasures, Measures, SpanStore
+from ..store.rollups import HOUR, MINUTE
+from .classify import classify
+from .common import drilldown, measures_summary, parse_range, usd
+from .decompose import Effects, Side, split_delta
+from .window import TimeWindow, parse_duration
+
+__all__ = ["BASELINES", "INVESTIGATE_DIMENSIONS", "investigate", "resolve_baseline"]
+
+INVESTIGATE_DIMENSIONS: Final = (
+    "endpoint_tag",
+    "tenant_id",
+    "user_id",
+    "prompt_version",
+    "model",
+    "provider",
+)
+"""Dimensions ranked, in the order of the investigation workflow."""
+BASELINES: Final = ("previous", "7d")
+"""Named baselines: the window just before, or the same window a week earlier."""
+
+
+def resolve_baseline(window: TimeWindow, baseline: str) -> TimeWindow:
+    """``previous`` (same length, just before), a duration such as ``7d`` or ``24h`` (the
+    same window shifted back by it), or an explicit ``FROM..TO``.
+
+    Raises:
+        ValueError: None of those, or a baseline overlapping the window.
+    """
+    text = baseline.strip()
+    length = window.end_ns - window.start_ns
+    if text == "previous":
+        resolved = TimeWindow(window.start_ns - length, window.start_ns)
+    elif ".." in text:
+        resolved = parse_range(text)
+    else:
+        shift = parse_duration(text)
+        resolved = TimeWindow(window.start_ns - shift, window.end_ns - shift)
+    if resolved.start_ns < window.end_ns and window.start_ns < resolved.end_ns:
+        raise ValueError("the baseline overlaps the window: choose an earlier baseline")
+    return resolved
+
+
+def _available(dimension: str, where: Mapping[str, str]) -> str | None:
+    """Why ``dimension`` cannot be ranked under ``where`` (None: it can)."""
+    names = {dimension, *where}
+    spec = HOUR if "user_id" in names else MINUTE
+    missing = [name for name in names if name not in spec.dimensions]
+    if missing:
+        return f"not available with a filter on {', '.join(sorted(set(where) & set(missing) or where))}"
+    return None
+
+
+def _driver(
+    key: str | None,
+    base: Measures | None,
+    current: Measures | None,
+    total_delta: int,
+) -> dict[str, Any]:
+    """A driver's figures and delta; its effects and links are added by :func:`_detail`."""
+    base_side, current_side = Side.of(base), Side.of(current)
+    delta = current_side.cost_nano_usd - base_side.cost_nano_usd
+    return {
+        "value": key,
+        "baseline": _side_dict(base_side, base),
+        "current": _side_dict(current_side, current),
+        "delta_nano_usd": delta,
+        "delta_usd": usd(delta),
+        "share": round(delta / total_delta, 4) if total_delta else None,  # display only
+        "_sides": (base_side, current_side),
+    }
+
+
+def _detail(dimension: str, driver: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+    """Add the exact effect split and the drill-down links (only for drivers shown or used)."""
+    if "effects_nano_usd" not in driver:
+        base_side, current_side = driver.pop("_sides")
+        driver["effects_nano_usd"] = split_delta(base_side, current_side).as_dict()
+        driver["drilldown"] = _drilldowns(dimension, driver["value"], context)
+    return driver
+
+
+def _project(result: AggregateResult, index: int) -> AggregateResult:
+    """The groups of one dimension of a multi-dimension aggregation (measures summed)."""
+    groups: dict[tuple[str | None, ...], Measures] = {}
+    for group in result.groups:
+        key = (group.key[index],)
+        previous = groups.get(key)
+        groups[key] = group.measures if previous is None else previous + group.measures
+    ordered = sorted(groups.items(), key=lambda item: (-item[1].cost_nano_usd, item[0][0] or ""))
+    return AggregateResult(
+        dimensions=(result.dimensions[index],),
+        window_start_ns=result.window_start_ns,
+        window_end_ns=result.window_end_ns,
+        bucket_seconds=result.bucket_seconds,
+        groups=[GroupMeasures(key, measures) for key, measures in ordered],
+        total=result.total,
+    )
+
+
+def _public(driver: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in driver.items() if not key.startswith("_")}
+
+
+def _side_dict(side: Side, measures: Measures | None) -> dict[str, int]:
+    return {
+        "cost_nano_usd": side.cost_nano_usd,
+        "logical_requests": side.logical_requests,
+        "attempts": side.attempts,
+        "input_tokens": measures.input_tokens if measures else 0,
+        "output_tokens": measures.output_tokens if measures else 0,
+        "unpriced_attempts": measures.unpriced if measures else 0,
+        "errors": measures.errors if measures else 0,
+    }
+
+
+def _drilldowns(dimension: str, key: str | None, context: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """Focused views of one driver in the current window (seed workflow: driver -> view)."""
+    window: TimeWindow = context["window"]
+    where = {**context["where"], dimension: key or ""}
+    common = {"environment": context["environment"], "data_mode": context["data_mode"]}
+    views = {
+        "investigate": drilldown(
+            ["spanmeter", "investigate"],
+            "/api/v1/investigate",
+            window,
+            where=where,
+            extra={"baseline": context["baseline_spec"]},
+            **common,
+        )
+    }
+    next_by = {"endpoint_tag": "tenant_id", "tenant_id": "user_id", "prompt_version": "endpoint_tag"}.get(
+        dimension, "endpoint_tag"
+    )
+    if next_by not in where:
+        views["top"] = drilldown(
+            ["spanmeter", "top"], "/api/v1/top", window, where=where, extra={"by": next_by}, **common
+        )
+    if dimension == "endpoint_tag" and key:
+        views["prompt_versions"] = drilldown(
+            ["spanmeter", "compare", "prompt-versions"],
+            "/api/v1/compare/prompt-versions",
+            window,
+            where={},
+            extra={"endpoint": key},
+            **common,
+        )
+    return views
+
+
+def _rank(
+    dimension: str,
+    base: AggregateResult,
+    current: AggregateResult,
+    total_delta: int,
+    context: dict[str, Any],
+    detailed: int,
+) -> list[dict[str, Any]]:
+    """Every group ranked by its share of the delta; the first ``detailed`` get effects and links."""
+    base_groups, current_groups = base.by_key(), current.by_key()
+    keys = set(base_groups) | set(current_groups)
+    drivers = [_driver(key[0], base_groups.get(key), current_groups.get(key), total_delta) for key in keys]
+    sign = -1 if total_delta < 0 else 1
+    drivers.sort(key=lambda d: (-sign * d["delta_nano_usd"], d["value"] is None, d["value"] or ""))
+    for driver in drivers[:detailed]:
+        _detail(dimension, driver, context)
+    return drivers
+
+
+def investigate(
+    store: SpanStore,
+    window: TimeWindow,
+    baseline: str = "previous",
+    *,
+    where: Mapping[str, str] | None = None,
+    environment: str | None = None,
+    data_mode: str | None = "real",
+    limit: int = 10,
+) -> dict[str, Any]:
+    """The investigation of ``window`` against ``baseline`` as a JSON-ready document.
+
+    Args:
+        store: Any :class:`~spanmeter.store.SpanStore`.
+        window: The spike window.
+        baseline: See :func:`resolve_baseline`.
+        where: Filters (``dim=value``) applied to both windows; ``environment`` and
+            ``data_mode`` keys override the parameters.
+        environment: Only this environment (None: all).
+        data_mode: Only this data mode (default ``real``; None: all).
+        limit: Drivers listed per dimension (the ranking and effects cover all groups).
+
+    Raises:
+        ValueError: A bad baseline or filter.
+    """
+    filters = dict(where or {})
+    environment = filters.pop("environment", environment)
+    data_mode = filters.pop("data_mode", data_mode)
+    base_window = resolve_baseline(window, baseline)
+    scope = {"where": filters, "environment": environment, "data_mode": data_mode}
+    context: dict[str, Any] = {"window": window, "baseline_spec": baseline, **scope}
+    notes: dict[str, str] = {}
+    for dimension in INVESTIGATE_DIMENSIONS:
+        reason = _available(dimension, filters)
+        if reason:
+            notes[dimension] = reason
+    available = [d for d in INVESTIGATE_DIMENSIONS if d not in notes]
+    results: dict[str, tuple[AggregateResult, AggregateResult]] = {}
+    if filters:
+        # Filtered reads cannot use the per-dimension tiers: each scans the window's rollup
+        # rows. One scan grouped by every dimension of a rollup, projected per dimension
+        # below, costs about what one dimension does (measured: 1.2 s vs 1.0 s a week).
+        for spec in (MINUTE, HOUR):
+            names = tuple(d for d in available if (HOUR if "user_id" in {d, *filters} else MINUTE) is spec)
+            if not names:
+                continue
+            combined = [store.aggregate(names, w.start_ns, w.end_ns, **scope) for w in (base_window, window)]
+            for index, dimension in enumerate(names):
+                results[dimension] = (_project(combined[0], index), _project(combined[1], index))
+    else:
+        for dimension in available:
+            results[dimension] = (
+                store.aggregate((dimension,), base_window.start_ns, base_window.end_ns, **scope),
+                store.aggregate((dimension,), window.start_ns, window.end_ns, **scope),
+            )
+    base_total, current_total = results["endpoint_tag"][0].total, results["endpoint_tag"][1].total
+    total_delta = current_total.cost_nano_usd - base_total.cost_nano_usd
+    rankings: dict[str, list[dict[str, Any]]] = {}
+    dimensions: list[dict[str, Any]] = []
+    for dimension in INVESTIGATE_DIMENSIONS:
+        if dimension not in results:
+            dimensions.append({"dimension": dimension, "available": False, "note": notes[dimension]})
+            continue
+        base, current = results[dimension]
+        # every endpoint is split: the classification sums their effects
+        detailed = len(base.groups) + len(current.groups) if dimension == "endpoint_tag" else limit
+        drivers = rankings[dimension] = _rank(dimension, base, current, total_delta, context, detailed)
+        unpriced = sorted(
+            (d for d in drivers if d["current"]["unpriced_attempts"] > d["baseline"]["unpriced_attempts"]),
+            key=lambda d: (
+                d["baseline"]["unpriced_attempts"] - d["current"]["unpriced_attempts"],
+                d["value"] or "",
+            ),
+        )
+        start, end = TimeWindow(current.window_start_ns, current.window_end_ns).iso()
+        dimensions.append(
+            {
+                "dimension": dimension,
+                "available": True,
+                "bucket_seconds": current.bucket_seconds,
+                "window": {"from": start, "to": end},
+                "groups": len(drivers),
+                "drivers": [_public(d) for d in drivers[:limit]],
+                "unpriced_drivers": [
+                    {
+                        "value": d["value"],
+                        "baseline_unpriced_attempts": d["baseline"]["unpriced_attempts"],
+                        "current_unpriced_attempts": d["current"]["unpriced_attempts"],
+                    }
+                    for d in unpriced[:limit]
+                ],
+            }
+        )
+    effects = Effects(0, 0, 0, 0)
+    for driver in rankings["endpoint_tag"]:
+        effects = effects + Effects(**driver["effects_nano_usd"])
+    (window_start, window_end), (base_start, base_end) = window.iso(), base_window.iso()
+    report: dict[str, Any] = {
+        "window": {"from": window_start, "to": window_end},
+        "baseline": {"from": base_start, "to": base_end, "spec": baseline},
+        "filters": filters,
+        "environment": environment,
+        "data_mode": data_mode,
+        "totals": {
+            "baseline": measures_summary(base_total, base_window),
+            "current": measures_summary(current_total, window),
+            "delta_nano_usd": total_delta,
+            "delta_usd": usd(total_delta),
+            "delta_pct": round(100 * total_delta / base_total.cost_nano_usd, 2)
+            if base_total.cost_nano_usd
+            else None,
+            "effects_nano_usd": effects.as_dict(),
+            "effects_basis": "sum of the endpoint_tag drivers' effects",
+        },
+        "dimensions": dimensions,
+    }
+    report["classification"] = classify(
+        store, report, rankings, window=window, baseline_window=base_window, scope=scope
+    )
+    return report

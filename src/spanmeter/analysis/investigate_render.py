@@ -1,0 +1,214 @@
+"""Render an :func:`~spanmeter.analysis.investigate.investigate` report for people and scripts.
+
+``table`` for a terminal, ``json`` (the report as is, the same document the API returns),
+``csv`` (one line per driver and dimension, every effect a column) and ``triage``: the
+cost-spike triage note in markdown, filled from the report, ready to paste into an
+incident channel.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any, Final
+
+from .common import usd
+
+__all__ = ["INVESTIGATE_FORMATS", "render_investigate", "render_triage"]
+
+INVESTIGATE_FORMATS: Final = ("table", "json", "csv", "triage")
+_EFFECTS: Final = ("volume", "retry", "efficiency", "price")
+
+
+def _money(nano: int) -> str:
+    return f"{Decimal(usd(nano) or 0):+.4f}"
+
+
+def render_investigate(report: Mapping[str, Any], fmt: str, *, limit: int = 5) -> str:
+    """The report as ``table``, ``json``, ``csv`` or ``triage`` (markdown).
+
+    Raises:
+        ValueError: An unknown format.
+    """
+    if fmt == "json":
+        return json.dumps(report, indent=2) + "\n"
+    if fmt == "csv":
+        return _csv(report)
+    if fmt == "triage":
+        return render_triage(report)
+    if fmt != "table":
+        raise ValueError(f"unknown format {fmt!r}: use one of {', '.join(INVESTIGATE_FORMATS)}")
+    return _table(report, limit)
+
+
+def _csv(report: Mapping[str, Any]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(
+        [
+            "dimension",
+            "value",
+            "baseline_cost_usd",
+            "current_cost_usd",
+            "delta_usd",
+            "share",
+            *(f"{name}_effect_usd" for name in _EFFECTS),
+            "baseline_logical_requests",
+            "current_logical_requests",
+            "baseline_attempts",
+            "current_attempts",
+        ]
+    )
+    for dimension in report["dimensions"]:
+        for driver in dimension.get("drivers", []):
+            effects = driver["effects_nano_usd"]
+            writer.writerow(
+                [
+                    dimension["dimension"],
+                    driver["value"] or "",
+                    usd(driver["baseline"]["cost_nano_usd"]),
+                    usd(driver["current"]["cost_nano_usd"]),
+                    driver["delta_usd"],
+                    driver["share"],
+                    *(usd(effects[name]) for name in _EFFECTS),
+                    driver["baseline"]["logical_requests"],
+                    driver["current"]["logical_requests"],
+                    driver["baseline"]["attempts"],
+                    driver["current"]["attempts"],
+                ]
+            )
+    return buffer.getvalue()
+
+
+def _table(report: Mapping[str, Any], limit: int) -> str:
+    totals = report["totals"]
+    base, current = totals["baseline"], totals["current"]
+    window, baseline = report["window"], report["baseline"]
+    pct = totals["delta_pct"]
+    lines = [
+        f"investigate {window['from']} .. {window['to']}  vs baseline {baseline['from']} .. {baseline['to']}",
+        f"  data_mode={report['data_mode'] or 'all'} environment={report['environment'] or 'all'}"
+        + (
+            f" where {', '.join(f'{k}={v}' for k, v in report['filters'].items())}"
+            if report["filters"]
+            else ""
+        ),
+        "",
+        f"cost      {Decimal(base['cost_usd']):.4f} -> {Decimal(current['cost_usd']):.4f} USD"
+        f"  delta {_money(totals['delta_nano_usd'])} USD" + (f" ({pct:+.1f}%)" if pct is not None else ""),
+        f"requests  {base['logical_requests']} -> {current['logical_requests']} logical,"
+        f" {base['attempts']} -> {current['attempts']} attempts",
+        "effects   "
+        + "  ".join(f"{n} {_money(totals['effects_nano_usd'][n])}" for n in _EFFECTS)
+        + "  (within endpoints)",
+        "",
+    ]
+    classification = report["classification"]
+    driver = classification["driver"]
+    lines.append(f"classification: {classification['type']} - {classification['label']}")
+    if driver:
+        lines.append(f"  driver: {driver['dimension']}={driver['value']}")
+    lines += [f"  - {line}" for line in classification["evidence"]]
+    lines.append(f"  contain: {classification['containment']}")
+    lines.append(f"  next:    {classification['next_step']['text']}")
+    if classification["next_step"]["cli"]:
+        lines.append(f"           {classification['next_step']['cli']}")
+    header = f"  {'value':<30}{'delta USD':>12}{'share':>8}" + "".join(f"{n:>12}" for n in _EFFECTS)
+    for dimension in report["dimensions"]:
+        lines.append("")
+        if not dimension["available"]:
+            lines.append(f"{dimension['dimension']}: {dimension['note']}")
+            continue
+        lines.append(f"{dimension['dimension']} ({dimension['groups']} values)")
+        lines.append(header)
+        for driver in dimension["drivers"][:limit]:
+            share = driver["share"]
+            value = (driver["value"] or "(none)")[:29]
+            effects = driver["effects_nano_usd"]
+            lines.append(
+                f"  {value:<30}{_money(driver['delta_nano_usd']):>12}"
+                f"{(f'{share:.1%}' if share is not None else '-'):>8}"
+                + "".join(f"{_money(effects[n]):>12}" for n in _EFFECTS)
+            )
+    return "\n".join(lines) + "\n"
+
+
+def _first(report: Mapping[str, Any], dimension: str) -> str:
+    for entry in report["dimensions"]:
+        if entry["dimension"] == dimension and entry.get("drivers"):
+            top = entry["drivers"][0]
+            share = f", {top['share']:.0%} of the delta" if top["share"] is not None else ""
+            return f"{top['value'] or '(none)'} ({_money(top['delta_nano_usd'])} USD{share})"
+    return "n/a"
+
+
+def render_triage(report: Mapping[str, Any]) -> str:
+    """The cost-spike triage note (markdown), filled from the report."""
+    totals = report["totals"]
+    base, current = totals["baseline"], totals["current"]
+    classification = report["classification"]
+    facts = classification["facts"]
+    hypothesis = classification["hypothesis"]
+    picks = " / ".join(
+        f"**{h}**" if h == hypothesis else h for h in ("volume", "efficiency", "routing", "retries", "abuse")
+    )
+    deploy = facts.get("deploy")
+    versions = [d for d in report["dimensions"] if d["dimension"] == "prompt_version" and d.get("drivers")]
+    new_versions = [
+        d["value"]
+        for entry in versions
+        for d in entry["drivers"]
+        if d["value"] and d["baseline"]["logical_requests"] == 0 and d["current"]["logical_requests"] > 0
+    ]
+    if deploy:
+        correlation = (
+            f"{deploy['version']} first seen {deploy['first_seen']} (previous {deploy['previous']}): "
+            + classification["evidence"][-1].split("; ")[-1]
+        )
+    elif new_versions:
+        correlation = "new in window: " + ", ".join(new_versions) + " (no token change attributed to them)"
+    else:
+        correlation = "no prompt version first seen in the window"
+    tenant, user = _first(report, "tenant_id"), _first(report, "user_id")
+
+    def pair(name: str) -> str:
+        return f"{base[name]} -> {current[name]}"
+
+    filters = ", ".join(f"{k}={v}" for k, v in report["filters"].items()) or "none"
+    lines = [
+        "# Cost spike triage",
+        "",
+        f"Start time (UTC): {report['window']['from']} (window to {report['window']['to']})",
+        f"Baseline window: {report['baseline']['from']} .. {report['baseline']['to']} ({report['baseline']['spec']})",
+        f"Scope: data_mode={report['data_mode'] or 'all'}, environment={report['environment'] or 'all'},"
+        f" filters: {filters}",
+        f"Cost: {base['cost_usd']} -> {current['cost_usd']} USD (delta {totals['delta_usd']} USD"
+        + (f", {totals['delta_pct']:+.1f}%)" if totals["delta_pct"] is not None else ")"),
+        "",
+        f"Hypothesis (pick one): {picks}",
+        f"Classification: {classification['type']} ({classification['label']})",
+        "",
+        "Evidence:",
+        f"- requests/hour: {pair('requests_per_hour')}",
+        f"- tokens/request (in/out, per call): {base['input_tokens_per_call']}/{base['output_tokens_per_call']}"
+        f" -> {current['input_tokens_per_call']}/{current['output_tokens_per_call']}",
+        f"- cost/request: {pair('cost_per_request_usd')} USD (attempts/request {pair('attempts_per_request')})",
+        f"- top endpointTag: {_first(report, 'endpoint_tag')}",
+        f"- top tenant/user: {tenant} / {user}",
+        f"- promptVersion correlation: {correlation}",
+        *(f"- {line}" for line in classification["evidence"]),
+        "",
+        "Containment taken:",
+        f"- (suggested) {classification['containment']}",
+        "- (taken) ",
+        "",
+        "Next verification step:",
+        f"- {classification['next_step']['text']}",
+    ]
+    if classification["next_step"]["cli"]:
+        lines.append(f"  `{classification['next_step']['cli']}`")
+    lines += ["", "Durable control to add:", f"- {classification['durable_control']}"]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,277 @@
+"""``compare prompt-versions``: what each prompt version costs, and what changed at each deploy.
+
+Read from raw rows, because percentiles and per-request success need them. Per endpoint
+and version: cost per logical request, tokens per call in and out, p50/p95/p99 tokens per
+call, success rate, first and last seen, and the delta against the version seen just
+before it on the same endpoint.
+
+Definitions (so every figure can be recomputed by hand):
+
+* a *logical request* is the set of attempts sharing an external request id (an attempt
+  without one is its own); it belongs to the version of its first attempt in the window;
+* tokens per call = (input or output tokens) / attempts, as in the rollups; percentiles
+  are nearest-rank over the attempts that reported usage (a rejected call has no usage,
+  which is not the same as zero tokens);
+* success rate = logical requests with at least one successful attempt / logical requests;
+* a delta is **significant** when both versions have at least ``min_samples`` logical
+  requests and Welch's z on the mean cost per logical request is at least 1.96 (95%).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from ..store import SpanStore
+from .common import nearest_rank, per, usd
+from .window import TimeWindow
+
+__all__ = ["COMPARE_FORMATS", "MIN_SAMPLES", "Z_95", "compare_prompt_versions", "render_prompt_versions"]
+
+MIN_SAMPLES: Final = 30
+"""Logical requests each version needs before a delta can be called significant."""
+Z_95: Final = 1.96
+COMPARE_FORMATS: Final = ("table", "json", "csv")
+_COLUMNS: Final = (
+    "endpoint_tag",
+    "prompt_version",
+    "start_time_ns",
+    "received_at_ns",
+    "external_request_id",
+    "input_tokens",
+    "output_tokens",
+    "cost_nano_usd",
+    "outcome",
+)
+
+
+@dataclass(slots=True)
+class _Version:
+    attempts: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: int = 0
+    unpriced: int = 0
+    tokens: list[int] = field(default_factory=list)
+    first_ns: int | None = None
+    last_ns: int | None = None
+    requests: list[int] = field(default_factory=list)
+    """Indexes into the scan's logical requests."""
+
+
+@dataclass(slots=True)
+class _Request:
+    cost: int = 0
+    success: bool = False
+
+
+def _welch(a: list[int], b: list[int]) -> float | None:
+    if len(a) < 2 or len(b) < 2:
+        return None
+    mean_a, mean_b = sum(a) / len(a), sum(b) / len(b)
+    var_a = sum((x - mean_a) ** 2 for x in a) / (len(a) - 1)
+    var_b = sum((x - mean_b) ** 2 for x in b) / (len(b) - 1)
+    spread = math.sqrt(var_a / len(a) + var_b / len(b))
+    if spread == 0:
+        return None if mean_a == mean_b else math.inf
+    return (mean_b - mean_a) / spread
+
+
+def compare_prompt_versions(
+    store: SpanStore,
+    window: TimeWindow,
+    *,
+    endpoint: str | None = None,
+    where: Mapping[str, str] | None = None,
+    environment: str | None = None,
+    data_mode: str | None = "real",
+    min_samples: int = MIN_SAMPLES,
+) -> dict[str, Any]:
+    """Per-version figures and deltas as a JSON-ready document (see the module docstring)."""
+    filters = dict(where or {})
+    environment = filters.pop("environment", environment)
+    data_mode = filters.pop("data_mode", data_mode)
+    if endpoint is not None:
+        filters["endpoint_tag"] = endpoint
+    versions: dict[tuple[str | None, str | None], _Version] = {}
+    requests: list[_Request] = []
+    by_id: dict[str, int] = {}
+    for (
+        tag,
+        version,
+        start,
+        received,
+        external_id,
+        tokens_in,
+        tokens_out,
+        cost,
+        outcome,
+    ) in store.scan_requests(
+        window.start_ns,
+        window.end_ns,
+        columns=_COLUMNS,
+        where=filters,
+        environment=environment,
+        data_mode=data_mode,
+    ):
+        entry = versions.setdefault((tag, version), _Version())
+        at = start or received
+        entry.first_ns = at if entry.first_ns is None else min(entry.first_ns, at)
+        entry.last_ns = at if entry.last_ns is None else max(entry.last_ns, at)
+        entry.attempts += 1
+        entry.input_tokens += tokens_in or 0
+        entry.output_tokens += tokens_out or 0
+        entry.cost += cost or 0
+        entry.unpriced += cost is None
+        if tokens_in is not None or tokens_out is not None:
+            entry.tokens.append((tokens_in or 0) + (tokens_out or 0))
+        index = by_id.get(external_id) if external_id is not None else None
+        if index is None:
+            index = len(requests)
+            requests.append(_Request())
+            entry.requests.append(index)
+            if external_id is not None:
+                by_id[external_id] = index
+        request = requests[index]
+        request.cost += cost or 0
+        request.success = request.success or outcome == "success"
+    rows: list[dict[str, Any]] = []
+    previous: dict[str | None, tuple[str | None, list[int], dict[str, Any]]] = {}
+    for (tag, version), entry in sorted(
+        versions.items(), key=lambda item: (item[0][0] or "", item[1].first_ns or 0)
+    ):
+        costs = [requests[i].cost for i in entry.requests]
+        logical = len(costs)
+        entry.tokens.sort()
+        row: dict[str, Any] = {
+            "endpoint_tag": tag,
+            "prompt_version": version,
+            "logical_requests": logical,
+            "attempts": entry.attempts,
+            "cost_nano_usd": entry.cost,
+            "cost_usd": usd(entry.cost),
+            "cost_per_request_nano_usd": entry.cost // logical if logical else None,
+            "cost_per_request_usd": usd(entry.cost // logical) if logical else None,
+            "input_tokens_per_call": per(entry.input_tokens, entry.attempts, 1),
+            "output_tokens_per_call": per(entry.output_tokens, entry.attempts, 1),
+            "tokens_p50": nearest_rank(entry.tokens, 50),
+            "tokens_p95": nearest_rank(entry.tokens, 95),
+            "tokens_p99": nearest_rank(entry.tokens, 99),
+            "success_rate": per(sum(requests[i].success for i in entry.requests), logical, 4),
+            "unpriced_attempts": entry.unpriced,
+            "first_seen": TimeWindow(entry.first_ns or 0, 1).iso()[0],
+            "last_seen": TimeWindow(entry.last_ns or 0, 1).iso()[0],
+            "previous_version": None,
+            "delta": None,
+        }
+        before = previous.get(tag)
+        if version is not None:  # calls without a version are listed, but are no step in the history
+            if before is not None:
+                row["previous_version"] = before[0]
+                row["delta"] = _delta(before[2], row, before[1], costs, min_samples)
+            previous[tag] = (version, costs, row)
+        rows.append(row)
+    start, end = window.iso()
+    return {
+        "window": {"from": start, "to": end},
+        "endpoint": endpoint,
+        "filters": {k: v for k, v in filters.items() if k != "endpoint_tag" or endpoint is None},
+        "environment": environment,
+        "data_mode": data_mode,
+        "min_samples": min_samples,
+        "versions": rows,
+    }
+
+
+def _delta(
+    before: Mapping[str, Any],
+    after: Mapping[str, Any],
+    costs_before: list[int],
+    costs_after: list[int],
+    min_samples: int,
+) -> dict[str, Any]:
+    old, new = before["cost_per_request_nano_usd"], after["cost_per_request_nano_usd"]
+    z = _welch(costs_before, costs_after)
+    small = min(len(costs_before), len(costs_after)) < min_samples
+    significant = not small and z is not None and abs(z) >= Z_95
+
+    def diff(name: str) -> float | None:
+        a, b = before[name], after[name]
+        return None if a is None or b is None else round(b - a, 1)
+
+    return {
+        "cost_per_request_nano_usd": None if old is None or new is None else new - old,
+        "cost_per_request_usd": None if old is None or new is None else usd(new - old),
+        "cost_per_request_pct": round(100 * (new - old) / old, 2) if old and new is not None else None,
+        "input_tokens_per_call": diff("input_tokens_per_call"),
+        "output_tokens_per_call": diff("output_tokens_per_call"),
+        "z": None if z is None or math.isinf(z) else round(z, 2),
+        "significant": significant,
+        "note": f"not significant: fewer than {min_samples} logical requests" if small else None,
+    }
+
+
+def render_prompt_versions(report: Mapping[str, Any], fmt: str) -> str:
+    """The comparison as ``table``, ``json`` or ``csv``."""
+    if fmt == "json":
+        return json.dumps(report, indent=2) + "\n"
+    names = (
+        "endpoint_tag",
+        "prompt_version",
+        "logical_requests",
+        "cost_per_request_usd",
+        "input_tokens_per_call",
+        "output_tokens_per_call",
+        "tokens_p50",
+        "tokens_p95",
+        "tokens_p99",
+        "success_rate",
+        "first_seen",
+        "last_seen",
+        "previous_version",
+    )
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow([*names, "delta_cost_per_request_usd", "delta_pct", "significant"])
+        for row in report["versions"]:
+            delta = row["delta"] or {}
+            writer.writerow(
+                [
+                    *("" if row[n] is None else row[n] for n in names),
+                    delta.get("cost_per_request_usd", ""),
+                    delta.get("cost_per_request_pct", ""),
+                    delta.get("significant", ""),
+                ]
+            )
+        return buffer.getvalue()
+    if fmt != "table":
+        raise ValueError(f"unknown format {fmt!r}: use one of {', '.join(COMPARE_FORMATS)}")
+    window = report["window"]
+    lines = [
+        f"prompt versions {window['from']} .. {window['to']}"
+        f"  (data_mode={report['data_mode'] or 'all'}, environment={report['environment'] or 'all'})",
+        f"{'endpoint':<22}{'version':<14}{'requests':>9}{'USD/request':>13}{'in/call':>9}{'out/call':>9}"
+        f"{'p50':>7}{'p95':>7}{'p99':>7}{'success':>8}  {'first seen':<20}delta vs previous",
+    ]
+    for row in report["versions"]:
+        delta = row["delta"]
+        change = ""
+        if delta:
+            pct = delta["cost_per_request_pct"]
+            mark = "" if delta["significant"] else " (not significant)"
+            change = f"{row['previous_version']}: {pct:+.1f}%{mark}" if pct is not None else ""
+        rate = row["success_rate"]
+        lines.append(
+            f"{(row['endpoint_tag'] or '(none)')[:21]:<22}{(row['prompt_version'] or '(none)')[:13]:<14}"
+            f"{row['logical_requests']:>9}{row['cost_per_request_usd'] or '-':>13.13}"
+            f"{row['input_tokens_per_call'] or 0:>9.0f}{row['output_tokens_per_call'] or 0:>9.0f}"
+            f"{row['tokens_p50'] or 0:>7}{row['tokens_p95'] or 0:>7}{row['tokens_p99'] or 0:>7}"
+            f"{(f'{rate:.1%}' if rate is not None else '-'):>8}  {row['first_seen'][:19]:<20}{change}"
+        )
+    return "\n".join(lines) + "\n"

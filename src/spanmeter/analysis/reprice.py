@@ -1,0 +1,206 @@
+"""Re-pricing that can be audited: recompute cost after a price change, diff, then apply.
+
+``plan_repricing`` reads the window's raw rows, prices each again with the given price
+book (prices in force on the row's end day, as at ingest) and keeps the rows whose pricing
+changed. Its document shows the diff per dimension *before* anything is written.
+``apply_repricing`` hands the exact changed rows to the store, which updates them, corrects
+the rollups by the same deltas and records an audit entry (who-what-why: reason, window,
+price source, the diff), in one transaction.
+
+What is re-priced: rows spanmeter priced (``priced``) or could not price for lack of a
+price (``unknown_model``). A provider-reported cost (``reported``) is the provider's word
+and stays, unless ``include_reported``; rows without model or usage cannot be priced.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Final
+
+import genai_prices
+
+from ..pricing import PriceBook
+from ..store import RepriceAudit, RepricedRow, SpanRow, SpanStore
+from .common import usd
+from .window import TimeWindow
+
+__all__ = ["DIFF_DIMENSIONS", "RepricePlan", "apply_plan", "plan_repricing", "price_source", "render_reprice"]
+
+DIFF_DIMENSIONS: Final = ("endpoint_tag", "tenant_id", "model", "provider", "prompt_version")
+_REPRICEABLE: Final = frozenset({"priced", "unknown_model"})
+_NS: Final = 1_000_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class RepricePlan:
+    """The changes a re-pricing would make, and the diff shown before applying them."""
+
+    window: TimeWindow
+    changes: list[RepricedRow]
+    diff: dict[str, Any]
+
+
+def price_source(book: PriceBook) -> str:
+    """Which prices a book applies: the genai-prices version and the override file's hash."""
+    overrides = book.overrides
+    suffix = f" + overrides {overrides.source_version}" if overrides and overrides.source_version else ""
+    return f"genai-prices {genai_prices.__version__}{suffix}"
+
+
+def _reprice(row: SpanRow, book: PriceBook) -> SpanRow:
+    at = row.end_time_ns or row.start_time_ns or row.received_at_ns
+    price = book.price(
+        row.provider,
+        row.model,
+        input_tokens=row.input_tokens,
+        output_tokens=row.output_tokens,
+        cache_read_tokens=row.cache_read_tokens or 0,
+        cache_write_tokens=row.cache_write_tokens or 0,
+        reasoning_tokens=row.reasoning_tokens or 0,
+        at=datetime.fromtimestamp(at // _NS, tz=timezone.utc),
+    )
+    effective = price.effective_date
+    return dataclasses.replace(
+        row,
+        cost_nano_usd=price.total_nano_usd,
+        input_cost_nano_usd=price.input_nano_usd,
+        output_cost_nano_usd=price.output_nano_usd,
+        cache_read_cost_nano_usd=price.cache_read_nano_usd,
+        cache_write_cost_nano_usd=price.cache_write_nano_usd,
+        reasoning_cost_nano_usd=price.reasoning_nano_usd,
+        pricing_status=price.status.value,
+        pricing_source=price.source,
+        pricing_source_version=price.source_version,
+        pricing_provider=price.matched_provider,
+        pricing_model=price.matched_model,
+        pricing_effective_date=None if effective is None else effective.isoformat(),
+    )
+
+
+def _changed(old: SpanRow, new: SpanRow) -> bool:
+    return any(getattr(old, name) != getattr(new, name) for name in _PRICING)
+
+
+_PRICING: Final = (
+    "cost_nano_usd",
+    "input_cost_nano_usd",
+    "output_cost_nano_usd",
+    "cache_read_cost_nano_usd",
+    "cache_write_cost_nano_usd",
+    "reasoning_cost_nano_usd",
+    "pricing_status",
+    "pricing_source",
+    "pricing_source_version",
+    "pricing_provider",
+    "pricing_model",
+    "pricing_effective_date",
+)
+
+
+def plan_repricing(
+    store: SpanStore, window: TimeWindow, book: PriceBook, *, include_reported: bool = False
+) -> RepricePlan:
+    """The rows of ``window`` (every data mode) whose pricing ``book`` would change."""
+    statuses = _REPRICEABLE | ({"reported"} if include_reported else set())
+    scanned = 0
+    changes: list[RepricedRow] = []
+    for row in store.iter_requests(window.start_ns, window.end_ns):
+        scanned += 1
+        if row.pricing_status not in statuses or not row.billable:
+            continue
+        new = _reprice(row, book)
+        if _changed(row, new):
+            changes.append(RepricedRow(row, new))
+    return RepricePlan(window, changes, _diff(window, scanned, changes, price_source(book)))
+
+
+def _diff(window: TimeWindow, scanned: int, changes: Iterable[RepricedRow], source: str) -> dict[str, Any]:
+    per_dimension: dict[str, dict[str | None, list[int]]] = {
+        d: defaultdict(lambda: [0, 0, 0]) for d in DIFF_DIMENSIONS
+    }
+    statuses: dict[str, int] = defaultdict(int)
+    before = after = rows = 0
+    for change in changes:
+        rows += 1
+        old_cost, new_cost = change.old.cost_nano_usd or 0, change.new.cost_nano_usd or 0
+        before, after = before + old_cost, after + new_cost
+        statuses[f"{change.old.pricing_status} -> {change.new.pricing_status}"] += 1
+        for dimension, groups in per_dimension.items():
+            entry = groups[getattr(change.old, dimension)]
+            entry[0] += 1
+            entry[1] += old_cost
+            entry[2] += new_cost
+    start, end = window.iso()
+    return {
+        "window": {"from": start, "to": end},
+        "price_source": source,
+        "rows_scanned": scanned,
+        "rows_changed": rows,
+        "cost_before_usd": usd(before),
+        "cost_after_usd": usd(after),
+        "delta_nano_usd": after - before,
+        "delta_usd": usd(after - before),
+        "status_changes": dict(sorted(statuses.items())),
+        "dimensions": {
+            dimension: [
+                {
+                    "value": value,
+                    "rows": count,
+                    "before_usd": usd(old),
+                    "after_usd": usd(new),
+                    "delta_nano_usd": new - old,
+                    "delta_usd": usd(new - old),
+                }
+                for value, (count, old, new) in sorted(
+                    groups.items(), key=lambda item: (-abs(item[1][2] - item[1][1]), item[0] or "")
+                )
+            ]
+            for dimension, groups in per_dimension.items()
+        },
+    }
+
+
+def apply_plan(store: SpanStore, plan: RepricePlan, *, reason: str) -> RepriceAudit:
+    """Write the plan's changes and its audit entry (nothing when a row changed meanwhile).
+
+    Raises:
+        ValueError: An empty reason (an audit trail needs one).
+        StaleRepricing: A row changed since the plan was made; nothing was applied.
+    """
+    if not reason.strip():
+        raise ValueError("a re-pricing needs a reason for the audit trail")
+    return store.apply_repricing(
+        plan.changes,
+        reason=reason,
+        window_start_ns=plan.window.start_ns,
+        window_end_ns=plan.window.end_ns,
+        price_source=plan.diff["price_source"],
+        details=json.dumps(plan.diff),
+    )
+
+
+def render_reprice(diff: Mapping[str, Any], fmt: str, *, limit: int = 5) -> str:
+    """The diff as ``table`` or ``json``."""
+    if fmt == "json":
+        return json.dumps(diff, indent=2) + "\n"
+    lines = [
+        f"re-pricing {diff['window']['from']} .. {diff['window']['to']} with {diff['price_source']}",
+        f"  {diff['rows_changed']} of {diff['rows_scanned']} rows change: {diff['cost_before_usd']} ->"
+        f" {diff['cost_after_usd']} USD (delta {diff['delta_usd']})",
+    ]
+    lines += [f"  {change}: {count} rows" for change, count in diff["status_changes"].items()]
+    for dimension, groups in diff["dimensions"].items():
+        if not groups:
+            continue
+        lines.append(f"  by {dimension}:")
+        for group in groups[:limit]:
+            lines.append(
+                f"    {(group['value'] or '(none)')[:28]:<30}{group['rows']:>8} rows"
+                f"  {group['before_usd']:>16} -> {group['after_usd']:>16}  ({group['delta_usd']})"
+            )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,153 @@
+"""Investigation context of an alert: its window, a baseline, the dominant driver per
+dimension with its numbers, and the command and API URL of the focused views.
+
+It follows the users' triage order (confirm the window -> rank endpoint tags -> rank
+tenants and users -> compare prompt versions -> contain) and keeps the alert's filters
+(scope, environment, data mode) on every view, so one click from an alert lands on the
+same slice of data. Built off the ingest path, when the alert is first delivered (it
+costs a handful of ``top`` queries), and stored with the event.
+
+Example::
+
+    context = alert_context(store, alert, api_base="http://127.0.0.1:4318")
+    context["focus"]["cli"]   # spanmeter top --by endpoint_tag --from ... --where tenant_id=acme
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any, Final, cast
+from urllib.parse import urlencode
+
+from ..store import AlertRecord, SpanStore, TopDimension
+from .judge import iso, usd_text
+
+__all__ = ["DRIVER_DIMENSIONS", "alert_context", "focused_view"]
+
+_logger = logging.getLogger(__name__)
+
+DRIVER_DIMENSIONS: Final = ("endpoint_tag", "tenant_id", "user_id", "prompt_version", "model", "provider")
+"""Dimensions searched for a driver, in the order people investigate them."""
+_NS: Final = 1_000_000_000
+
+
+def _ns(text: str) -> int:
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return int(moment.timestamp()) * _NS
+
+
+def _stamp(ns: int) -> str:
+    return iso(ns).replace("+00:00", "Z")
+
+
+def focused_view(
+    by: str,
+    start_ns: int,
+    end_ns: int,
+    filters: Mapping[str, str],
+    api_base: str | None,
+) -> dict[str, str]:
+    """The ``spanmeter top`` command and ``/api/v1/top`` URL ranking ``by`` under ``filters``."""
+    where = {d: v for d, v in filters.items() if d not in ("environment", "data_mode")}
+    environment = filters.get("environment")
+    data_mode = filters.get("data_mode", "real")
+    args = ["spanmeter", "top", "--by", by, "--from", _stamp(start_ns), "--to", _stamp(end_ns)]
+    for dim, value in sorted(where.items()):
+        args += ["--where", f"{dim}={value}"]
+    if environment:
+        args += ["--environment", environment]
+    args += ["--data-mode", data_mode]
+    params: list[tuple[str, str]] = [("by", by), ("from", _stamp(start_ns)), ("to", _stamp(end_ns))]
+    params += [("where", f"{dim}={value}") for dim, value in sorted(where.items())]
+    if environment:
+        params.append(("environment", environment))
+    params.append(("data_mode", data_mode))
+    path = "/api/v1/top?" + urlencode(params)
+    return {"by": by, "cli": shlex.join(args), "api": (api_base or "") + path}
+
+
+def _windows(alert: AlertRecord) -> tuple[int, int, int, int]:
+    """(start, end, baseline start, baseline end) of an alert, in ns."""
+    details = alert.details
+    window = cast(Mapping[str, Any], details.get("window") or {})
+    start = alert.window_start_ns if alert.window_start_ns is not None else _ns(str(window["from"]))
+    end = alert.window_end_ns if alert.window_end_ns is not None else _ns(str(window["to"]))
+    end = min(end, max(alert.occurred_at_ns, start + 60 * _NS))  # a window still running: up to the alert
+    baseline = details.get("baseline")
+    if isinstance(baseline, Mapping):
+        baseline = cast(Mapping[str, Any], baseline)
+        return start, end, _ns(str(baseline["from"])), _ns(str(baseline["to"]))
+    return start, end, start - (end - start), start  # the same length just before
+
+
+def alert_context(store: SpanStore, alert: AlertRecord, *, api_base: str | None = None) -> dict[str, Any]:
+    """The context document stored with ``alert`` and sent with every delivery."""
+    start, end, base_start, base_end = _windows(alert)
+    filters = {str(k): str(v) for k, v in cast(Mapping[str, Any], alert.details.get("filters") or {}).items()}
+    data_mode = filters.get("data_mode", "real")
+    environment = filters.get("environment")
+    where = {d: v for d, v in filters.items() if d not in ("environment", "data_mode")}
+    drivers: dict[str, Any] = {}
+    views: list[dict[str, str]] = []
+    for dim in DRIVER_DIMENSIONS:
+        if dim in where:
+            continue
+        try:
+            ranking = store.top(
+                cast(TopDimension, dim),
+                start,
+                end,
+                where=where,
+                environment=environment,
+                data_mode=None if data_mode == "all" else data_mode,
+                limit=1,
+            )
+        except ValueError:  # a combination the rollups cannot answer (user_id x model)
+            continue
+        views.append(focused_view(dim, start, end, filters, api_base))
+        if not ranking.groups:
+            continue
+        top = ranking.groups[0]
+        baseline_cost = 0
+        if top.key is not None:
+            try:
+                before = store.top(
+                    cast(TopDimension, dim),
+                    base_start,
+                    base_end,
+                    where={**where, dim: top.key},
+                    environment=environment,
+                    data_mode=None if data_mode == "all" else data_mode,
+                    limit=1,
+                )
+                baseline_cost = before.cost_nano_usd
+            except ValueError:
+                pass
+        per_request = top.cost_per_logical_request_nano_usd
+        drivers[dim] = {
+            "value": top.key,
+            "cost_usd": usd_text(top.cost_nano_usd),
+            "share": round(top.share, 6),
+            "logical_requests": top.logical_requests,
+            "attempts": top.attempts,
+            "cost_per_request_usd": None if per_request is None else usd_text(per_request),
+            "baseline_cost_usd": usd_text(baseline_cost),
+            "delta_usd": usd_text(top.cost_nano_usd - baseline_cost),
+            "values_in_window": ranking.group_count,
+        }
+    focus = next((view for view in views if view["by"] in drivers), views[0] if views else None)
+    return {
+        "window": {"from": iso(start), "to": iso(end)},
+        "baseline": {"from": iso(base_start), "to": iso(base_end)},
+        "filters": filters,
+        "drivers": drivers,
+        "views": views,
+        "focus": focus,
+        "alert_api": f"{api_base or ''}/api/v1/alerts/{alert.id}",
+        "alert_cli": f"spanmeter alerts show {alert.id}",
+    }

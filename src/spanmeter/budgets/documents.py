@@ -1,0 +1,90 @@
+"""JSON documents for budgets and alerts, shared by the API and the CLI (so they agree)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..store import AlertRecord
+from .judge import iso, usd_text
+from .model import Budget, BudgetsConfig, percent
+
+__all__ = ["alert_document", "budget_document", "budgets_document"]
+
+
+def budget_document(budget: Budget) -> dict[str, Any]:
+    """One budget definition."""
+    return {
+        "name": budget.name,
+        "description": budget.description,
+        "scope": dict(budget.scope),
+        "window": {
+            "kind": budget.window.kind,
+            "timezone": budget.window.timezone,
+            "hours": budget.window.hours,
+        },
+        "window_text": budget.window.describe(),
+        "limit_usd": usd_text(budget.limit_nano_usd),
+        "warn_at": [percent(f) for f in budget.warn_at],
+        "forecast": budget.forecast,
+        "channels": list(budget.channels) if budget.channels is not None else None,
+        "counter": budget.counter,
+    }
+
+
+def budgets_document(config: BudgetsConfig, *, config_error: str | None = None) -> dict[str, Any]:
+    """Every budget, rule and channel of a config (secrets left out)."""
+    return {
+        "source": config.source,
+        "config_error": config_error,
+        "budgets": [budget_document(b) for b in config.budgets],
+        "rules": [
+            {
+                "name": rule.name,
+                "kind": rule.kind,
+                "by": rule.by,
+                "window_s": rule.window_ns // 1_000_000_000,
+                "baseline_s": rule.baseline_ns // 1_000_000_000,
+                "threshold": str(rule.threshold),
+                "min_requests": rule.min_requests,
+                "severity": rule.severity,
+            }
+            for rule in config.rules
+        ],
+        "channels": [{"name": c.name, "type": c.type, "kinds": list(c.kinds)} for c in config.channels],
+        "evaluate_every_s": config.evaluate_every_s,
+    }
+
+
+def alert_document(alert: AlertRecord) -> dict[str, Any]:
+    """One alert with its history and deliveries."""
+    return {
+        "id": alert.id,
+        "kind": alert.kind,
+        "severity": alert.severity,
+        "source": alert.source,
+        "subject": alert.subject,
+        "title": alert.title,
+        "state": alert.state,
+        "occurred_at": iso(alert.occurred_at_ns),
+        "updated_at": iso(alert.updated_at_ns),
+        "window": {
+            "from": None if alert.window_start_ns is None else iso(alert.window_start_ns),
+            "to": None if alert.window_end_ns is None else iso(alert.window_end_ns),
+        },
+        "details": dict(alert.details),
+        "context": None if alert.context is None else dict(alert.context),
+        "history": [
+            {"at": iso(h.at_ns), "state": h.state, "actor": h.actor, "note": h.note} for h in alert.history
+        ],
+        "deliveries": [
+            {
+                "channel": d.channel,
+                "state": d.state,
+                "attempts": d.attempts,
+                "next_attempt": iso(d.next_attempt_ns) if d.state == "pending" else None,
+                "last_error": d.last_error,
+                "delivered_at": None if d.delivered_at_ns is None else iso(d.delivered_at_ns),
+            }
+            for d in alert.deliveries
+        ],
+    }

@@ -1,0 +1,167 @@
+"""The budgets' :class:`~spanmeter.store.ledger.LedgerHook`: what the store runs per transaction.
+
+It holds one immutable snapshot (config, compiled index, judge) and swaps it whole on
+reload, so a transaction is judged by exactly one version of the budgets file: the plan
+captures the snapshot it started with.
+
+Example::
+
+    hook = BudgetLedgerHook(config, clock=time.time_ns)
+    store.attach_ledger(hook)          # from now on every committed batch counts
+    hook.update(load_config(path))     # on reload
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..store import LedgerDecision, SpanRow, SpendIncrement, SpendTotal
+from .judge import BudgetJudge
+from .matcher import BudgetIndex
+from .model import BudgetsConfig
+from .watch import ConfigWatcher
+
+__all__ = ["BudgetLedgerHook", "Snapshot"]
+
+_logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One version of the budgets: the config, its compiled index and its judge."""
+
+    config: BudgetsConfig
+    index: BudgetIndex
+    judge: BudgetJudge
+
+    @classmethod
+    def of(cls, config: BudgetsConfig) -> Snapshot:
+        """Compile ``config``."""
+        index = BudgetIndex(config.budgets)
+        return cls(config, index, BudgetJudge(config, index))
+
+
+class _Plan:
+    """One transaction's increments, bound to the snapshot and clock reading they used."""
+
+    __slots__ = ("_judge", "_now_ns", "_on_alerts", "increments")
+
+    def __init__(
+        self,
+        increments: list[SpendIncrement],
+        judge: BudgetJudge,
+        now_ns: int,
+        on_alerts: Callable[[], None] | None,
+    ) -> None:
+        self.increments = increments
+        self._judge = judge
+        self._now_ns = now_ns
+        self._on_alerts = on_alerts
+
+    def decide(self, totals: Sequence[SpendTotal]) -> LedgerDecision:
+        decision = self._judge.decide(totals, self._now_ns)
+        if decision.alerts and self._on_alerts is not None:
+            self._on_alerts()  # e.g. wake the outbox; it polls again if this runs before the commit
+        return decision
+
+
+class BudgetLedgerHook:
+    """Implements :class:`~spanmeter.store.ledger.LedgerHook` for a budgets config.
+
+    Args:
+        config: The budgets to count (default: loaded from ``path``).
+        clock: Unix time in ns (tests inject one): forecasts, rolling windows, alert times.
+        path: The budgets file, reloaded by :meth:`poll_config` (and by :meth:`watch`'s thread).
+
+    Raises:
+        BudgetConfigError: ``path`` is missing or invalid (when ``config`` is not given).
+        ValueError: neither ``config`` nor ``path``.
+    """
+
+    def __init__(
+        self,
+        config: BudgetsConfig | None = None,
+        *,
+        clock: Callable[[], int] = time.time_ns,
+        path: str | Path | None = None,
+    ) -> None:
+        self.watcher = ConfigWatcher(path) if path is not None else None
+        if config is None:
+            if self.watcher is None:
+                raise ValueError("BudgetLedgerHook needs a config or a path")
+            config = self.watcher.load()
+        self._snapshot = Snapshot.of(config)
+        self._clock = clock
+        self._reload_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.on_alerts: Callable[[], None] | None = None
+        """Called (inside the transaction, so it must be quick) when a batch raises alerts."""
+        self.on_reload: list[Callable[[Snapshot, Snapshot], object]] = []
+        """Called with (old, new) snapshots after a reload put new budgets in force."""
+
+    @property
+    def snapshot(self) -> Snapshot:
+        """The budgets in force."""
+        return self._snapshot
+
+    def update(self, config: BudgetsConfig) -> Snapshot:
+        """Put ``config`` in force for the next transactions; returns the new snapshot."""
+        old = self._snapshot
+        snapshot = Snapshot.of(config)
+        self._snapshot = snapshot
+        for listener in list(self.on_reload):
+            try:
+                listener(old, snapshot)
+            except Exception:  # a listener must not undo a reload
+                _logger.exception("spanmeter: budgets reload listener failed")
+        return snapshot
+
+    def poll_config(self) -> bool:
+        """Reload the budgets file if it changed and validates; True if new budgets are in force."""
+        if self.watcher is None:
+            return False
+        with self._reload_lock:
+            config = self.watcher.poll()
+            if config is None:
+                return False
+            self.update(config)
+            return True
+
+    def watch(self, every_s: float = 2.0) -> BudgetLedgerHook:
+        """Poll the budgets file on a daemon thread (where no scheduler does it)."""
+        if self.watcher is not None and self._thread is None:
+            self._thread = threading.Thread(
+                target=self._watch, args=(every_s,), name="spanmeter-budgets-watch", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def close(self) -> None:
+        """Stop the watch thread, if any."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5.0)
+
+    def _watch(self, every_s: float) -> None:
+        while not self._stop.wait(every_s):
+            try:
+                self.poll_config()
+            except Exception:
+                _logger.exception("spanmeter: budgets reload failed")
+
+    def plan(self, rows: Sequence[SpanRow]) -> _Plan | None:
+        """The increments of ``rows`` (called by the store inside the transaction)."""
+        snapshot = self._snapshot
+        if not len(snapshot.index):
+            return None
+        now_ns = self._clock()
+        increments = snapshot.index.increments(rows, now_ns)
+        if not increments:
+            return None
+        return _Plan(increments, snapshot.judge, now_ns, self.on_alerts)

@@ -1,0 +1,224 @@
+"""Budget levels and forecasts judged from exact totals, and the alerts they raise.
+
+Called by the store inside the ingest transaction with the totals right after this
+transaction's increments (see :mod:`spanmeter.store.ledger`), so "was the level already
+alerted?" and "record that it now is" cannot interleave with another writer: each level
+fires once per window (calendar) or per episode (rolling), and a new window starts at
+level 0 because it is a new counter row.
+
+Forecast: the spend projected to the window's end at the window's average burn rate so far,
+``spend * window_length / elapsed``. It warns once per window, only while the spend is still
+under the limit, and only after ``forecast_min_elapsed`` (10% of the window by default):
+one expensive call in the first minute of a month is not a trend.
+
+Rolling windows: an *episode* starts when a key first reaches a level and ends when its
+rolling spend has fallen back under the first threshold (checked on the scheduler's
+clock, :meth:`BudgetJudge.decide` with ``lower=True``); within an episode each level fires once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from decimal import Decimal
+
+from ..store import LedgerDecision, LevelChange, NewAlert, SpendTotal
+from .matcher import BudgetIndex, full_scope
+from .model import NANO_PER_USD, Budget, BudgetsConfig, percent
+
+__all__ = ["BudgetJudge", "iso", "money", "usd_text"]
+
+
+def iso(ns: int) -> str:
+    """Unix ns -> ISO 8601 UTC, to the second."""
+    return datetime.fromtimestamp(ns // 1_000_000_000, tz=timezone.utc).isoformat(timespec="seconds")
+
+
+def usd_text(nano: int) -> str:
+    """Exact nano-USD -> a decimal string of USD (``12.500000000``)."""
+    return format((Decimal(nano) / NANO_PER_USD).quantize(Decimal("0.000000001")), "f")
+
+
+def money(nano: int) -> str:
+    """For people: ``$1,234.50``; amounts under a dollar keep their significant digits
+    (``$0.00105``), since small budgets are common in tests and per-user limits."""
+    amount = Decimal(nano) / NANO_PER_USD
+    if abs(amount) >= 1 or amount == 0:
+        return f"${amount:,.2f}"
+    return f"${amount.quantize(Decimal('0.000001')).normalize():f}"
+
+
+class BudgetJudge:
+    """Turns totals into level changes and alerts for one config snapshot."""
+
+    def __init__(self, config: BudgetsConfig, index: BudgetIndex) -> None:
+        self.config = config
+        self.index = index
+
+    def decide(self, totals: Sequence[SpendTotal], now_ns: int, *, lower: bool = False) -> LedgerDecision:
+        """Level changes and alerts for ``totals``.
+
+        Args:
+            totals: Counter totals after this transaction's increments.
+            now_ns: The clock, for forecasts, rolling episodes and the alerts' time.
+            lower: Also record levels going *down* (a raised limit; rolling spend that aged
+                out). At ingest only rises matter: spend never decreases there.
+        """
+        changes: list[LevelChange] = []
+        alerts: list[NewAlert] = []
+        resolve: list[tuple[str, str, str]] = []
+        budgets = self.index.budgets
+        floors: dict[tuple[str, int], int | None] = {}
+        for total in totals:
+            inc = total.increment
+            budget = budgets.get(inc.counter)
+            if budget is None:  # a budget removed from the file while this batch was in flight
+                continue
+            rolling = inc.rolling_since_ns is not None
+            spend = total.total_nano_usd
+            if not lower and spend < budget.thresholds_nano_usd[0] and not total.alerted_level:
+                # The common case, decided without building anything: under the first
+                # threshold, and under the spend at which the forecast would reach the limit.
+                if rolling or not budget.forecast or total.forecast_alerted:
+                    continue
+                key = (inc.counter, inc.bucket_start_ns)
+                if key not in floors:
+                    floors[key] = self._forecast_floor(budget, inc.bucket_start_ns, inc.bucket_end_ns, now_ns)
+                floor = floors[key]
+                if floor is None or spend < floor:
+                    continue
+            level = budget.level(spend)
+            alerted = total.alerted_level
+            forecast_alerted = total.forecast_alerted
+            episode = total.episode_since_ns
+            if rolling:
+                start, end = inc.rolling_since_ns or 0, now_ns
+                if episode is None:
+                    episode = now_ns
+            else:
+                start, end = inc.bucket_start_ns, inc.bucket_end_ns
+            new_level, new_forecast = alerted, forecast_alerted
+            if level > alerted:
+                new_level = level
+                alerts.append(self._alert(budget, total, level, start, end, episode, now_ns))
+            elif lower and level < alerted:
+                if not rolling:
+                    new_level = level  # a raised limit: crossing the new thresholds alerts again
+                elif level == 0:
+                    new_level, new_forecast = 0, False  # the episode ends, and its alerts resolve
+                    note = f"rolling spend {money(total.total_nano_usd)} is back under the first threshold"
+                    resolve.append((budget.name, inc.scope_key, note))
+            if not rolling and budget.forecast and not forecast_alerted and level < budget.exceeded_level:
+                projected = self._projection(budget, total.total_nano_usd, start, end, now_ns)
+                if projected is not None and projected >= budget.limit_nano_usd:
+                    new_forecast = True
+                    alerts.append(
+                        self._alert(budget, total, -1, start, end, episode, now_ns, projected_nano=projected)
+                    )
+            if (new_level, new_forecast) != (alerted, forecast_alerted):
+                changes.append(
+                    LevelChange(
+                        counter=inc.counter,
+                        scope_key=inc.scope_key,
+                        bucket_start_ns=inc.bucket_start_ns,
+                        alerted_level=new_level,
+                        forecast_alerted=new_forecast,
+                        rolling=rolling,
+                        episode_since_ns=episode or 0,
+                    )
+                )
+        return LedgerDecision(changes, alerts, now_ns, resolve)
+
+    @staticmethod
+    def _forecast_floor(budget: Budget, start: int, end: int, now_ns: int) -> int | None:
+        """The smallest spend whose projection reaches the limit now (None: no forecast now)."""
+        elapsed = now_ns - start
+        if not (start <= now_ns < end) or elapsed < max(budget.forecast_min_elapsed_ns, 1):
+            return None
+        return budget.limit_nano_usd * elapsed // (end - start)
+
+    @staticmethod
+    def _projection(budget: Budget, spend: int, start: int, end: int, now_ns: int) -> int | None:
+        elapsed = now_ns - start
+        if not (start <= now_ns < end) or elapsed < max(budget.forecast_min_elapsed_ns, 1):
+            return None
+        return spend * (end - start) // elapsed
+
+    def _alert(
+        self,
+        budget: Budget,
+        total: SpendTotal,
+        level: int,
+        start: int,
+        end: int,
+        episode: int | None,
+        now_ns: int,
+        *,
+        projected_nano: int | None = None,
+    ) -> NewAlert:
+        """The event for reaching ``level`` (-1: the forecast warning)."""
+        inc = total.increment
+        spend = total.total_nano_usd
+        limit = budget.limit_nano_usd
+        scope = full_scope(budget, inc.scope_key)
+        scope_text = (
+            ", ".join(f"{d}={v}" for d, v in sorted(scope.items()) if d != "data_mode") or "all traffic"
+        )
+        rolling = inc.rolling_since_ns is not None
+        window_text = budget.window.describe() if rolling else f"{budget.window.describe()} from {iso(start)}"
+        ratio = spend / limit if limit else 0.0
+        if level < 0:
+            kind, severity = "budget.forecast", "warning"
+            tag = "forecast"
+            assert projected_nano is not None
+            title = (
+                f"Budget {budget.name} ({scope_text}) is on course to exceed its limit: {money(spend)} spent, "
+                f"{money(projected_nano)} projected by the window's end, limit {money(limit)} ({window_text})"
+            )
+        else:
+            name = budget.level_name(level)
+            kind = f"budget.{name}"
+            severity = "critical" if name == "exceeded" else "warning"
+            tag = str(level)
+            threshold = budget.threshold_of(level)
+            what = "exceeded" if name == "exceeded" else f"reached {percent(threshold)} of"
+            title = (
+                f"Budget {budget.name} ({scope_text}) {what} its limit: {money(spend)} of {money(limit)}"
+                f" ({ratio:.0%}, {window_text})"
+            )
+        anchor = f"episode-{episode}" if rolling else str(inc.bucket_start_ns)
+        details = {
+            "type": "budget",
+            "budget": budget.name,
+            "description": budget.description,
+            "scope": scope,
+            "scope_key": inc.scope_key,
+            "level": "forecast" if level < 0 else budget.level_name(level),
+            "threshold": "forecast" if level < 0 else percent(budget.threshold_of(level)),
+            "window": {
+                "kind": budget.window.kind,
+                "timezone": budget.window.timezone,
+                "hours": budget.window.hours,
+                "from": iso(start),
+                "to": iso(end),
+            },
+            "limit_usd": usd_text(limit),
+            "spend_usd": usd_text(spend),
+            "spend_nano_usd": spend,
+            "ratio": round(ratio, 6),
+            "projected_usd": None if projected_nano is None else usd_text(projected_nano),
+            "filters": scope,
+        }
+        return NewAlert(
+            dedupe_key=f"budget:{inc.counter}:{inc.scope_key}:{anchor}:{tag}:{limit}",
+            kind=kind,
+            severity=severity,
+            source=budget.name,
+            subject=inc.scope_key,
+            title=title,
+            occurred_at_ns=now_ns,
+            window_start_ns=None if rolling else start,
+            window_end_ns=None if rolling else end,
+            details=details,
+            channels=self.config.channels_for(kind, severity, budget.channels),
+        )

@@ -1,0 +1,93 @@
+"""The scheduler thread of budgets and alerts: reloads, rules, resets, rolling decay, pruning.
+
+Work is due by the injected clock, and the thread only paces itself in real time, so a test
+can call :meth:`BudgetScheduler.run_once` with a clock it controls and get exactly the
+production behaviour.
+
+Per tick (every second):
+
+* the budgets file is re-read if it changed (:class:`~spanmeter.budgets.watch.ConfigWatcher`);
+* every ``evaluate_every`` (60 s): the alert rules;
+* every 30 s: budget events of ended windows are resolved (the budget reset), and the open
+  episodes of rolling budgets whose spend aged out are closed;
+* every hour: counters of windows ended more than ``retention`` ago are deleted.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from .runtime import BudgetsRuntime
+
+__all__ = ["BudgetScheduler"]
+
+_logger = logging.getLogger(__name__)
+
+_NS: Final = 1_000_000_000
+_MAINTENANCE_NS: Final = 30 * _NS
+_PRUNE_NS: Final = 3600 * _NS
+_RELOAD_NS: Final = 2 * _NS
+
+
+class BudgetScheduler:
+    """Runs the periodic budget and alert work on a thread.
+
+    Args:
+        runtime: The budgets runtime whose work this schedules.
+        clock: Unix time in ns (when work is due).
+        tick_s: Real-time pause between ticks.
+    """
+
+    def __init__(self, runtime: BudgetsRuntime, *, clock: Callable[[], int], tick_s: float = 1.0) -> None:
+        self._runtime = runtime
+        self._clock = clock
+        self._tick_s = tick_s
+        self._next: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> BudgetScheduler:
+        """Start the thread."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="spanmeter-budgets", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self, timeout: float | None = 30.0) -> None:
+        """Stop after the current tick."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _due(self, name: str, now: int, every_ns: int) -> bool:
+        due = self._next.get(name, 0)
+        if now < due:
+            return False
+        self._next[name] = now + every_ns
+        return True
+
+    def run_once(self, now_ns: int | None = None) -> None:
+        """Do whatever work is due at ``now_ns`` (default: the clock)."""
+        now = self._clock() if now_ns is None else now_ns
+        runtime = self._runtime
+        jobs: list[tuple[str, int, Callable[[int], object]]] = [
+            ("reload", _RELOAD_NS, lambda _: runtime.reload_if_changed()),
+            ("rules", int(runtime.config.evaluate_every_s * _NS), runtime.evaluate_rules),
+            ("maintenance", _MAINTENANCE_NS, runtime.maintain),
+            ("prune", _PRUNE_NS, runtime.prune),
+        ]
+        for name, every, job in jobs:
+            if self._stop.is_set() or not self._due(name, now, every):
+                continue
+            try:
+                job(now)
+            except Exception:  # one failing job must not stop the others, or the next tick
+                _logger.exception("spanmeter: budgets %s failed; will retry", name)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._tick_s):
+            self.run_once()

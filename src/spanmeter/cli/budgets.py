@@ -1,0 +1,186 @@
+"""``spanmeter budgets list|status|check-config``: budget definitions and where they stand.
+
+``status`` reads a running receiver (``--url``) or a store file (``--db`` plus the budgets
+file, which holds the limits); both answer from :func:`spanmeter.budgets.budget_states`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlencode
+
+import click
+
+from ..analysis import parse_filters
+from ..budgets import BudgetConfigError, BudgetIndex, budget_states, load_config, status_document
+from ..budgets.documents import budgets_document
+from ..budgets.model import BudgetsConfig
+from ..environment_variables import SPANMETER_BUDGETS_FILE, SPANMETER_URL
+from ._remote import api_request, open_store
+
+__all__ = ["budgets"]
+
+_FILE_HELP = "Budgets file [env SPANMETER_BUDGETS_FILE]."
+
+
+def _config(path: str | None) -> BudgetsConfig:
+    path = path or os.environ.get(SPANMETER_BUDGETS_FILE)
+    if not path:
+        raise click.ClickException(
+            "no budgets file: pass --file or set SPANMETER_BUDGETS_FILE (or use --url)"
+        )
+    try:
+        return load_config(path)
+    except BudgetConfigError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def _scope_text(scope: dict[str, str]) -> str:
+    return (
+        ", ".join(f"{d}={v}" for d, v in sorted(scope.items()) if not (d == "data_mode" and v == "real"))
+        or "all"
+    )
+
+
+@click.group()
+def budgets() -> None:
+    """Budget definitions and their state in the current windows."""
+
+
+@budgets.command("list")
+@click.option("--file", "path", type=click.Path(dir_okay=False), help=_FILE_HELP)
+@click.option("--url", help="Ask a running receiver instead [env SPANMETER_URL].")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(("table", "json")),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
+def list_budgets(path: str | None, url: str | None, fmt: str) -> None:
+    """Every budget of the budgets file (or of a running receiver)."""
+    url = url or (None if path else os.environ.get(SPANMETER_URL))
+    document = api_request(url.rstrip("/") + "/api/v1/budgets") if url else budgets_document(_config(path))
+    if fmt == "json":
+        click.echo(json.dumps(document, indent=2))
+        return
+    header = f"{'budget':<28}{'scope':<36}{'window':<22}{'limit USD':>12}  warn at   forecast"
+    lines = [header, "-" * len(header)]
+    for budget in document["budgets"]:
+        lines.append(
+            f"{budget['name'][:27]:<28}{_scope_text(budget['scope'])[:35]:<36}{budget['window_text'][:21]:<22}"
+            f"{Decimal(budget['limit_usd']):>12.2f}  {','.join(budget['warn_at']) or '-':<9} "
+            f"{'yes' if budget['forecast'] else 'no'}"
+        )
+    lines.append(f"{len(document['budgets'])} budgets, {len(document['rules'])} alert rules")
+    click.echo("\n".join(lines))
+
+
+@budgets.command("status")
+@click.option("--where", multiple=True, help="Only states applying to dim=value (repeatable).")
+@click.option("--exact", is_flag=True, help="Only states whose scope names the --where values.")
+@click.option("--budget", "budget_name", help="Only this budget.")
+@click.option("--state", type=click.Choice(("ok", "warning", "exceeded")), help="Only this state.")
+@click.option("--file", "path", type=click.Path(dir_okay=False), help=_FILE_HELP)
+@click.option("--db", help="SQLite store [env SPANMETER_DB_PATH; default spanmeter.db].")
+@click.option("--url", help="Ask a running receiver instead [env SPANMETER_URL].")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(("table", "json")),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
+def status(
+    where: tuple[str, ...],
+    exact: bool,
+    budget_name: str | None,
+    state: str | None,
+    path: str | None,
+    db: str | None,
+    url: str | None,
+    fmt: str,
+) -> None:
+    """Spend, limit, state and forecast of every budget state in its current window."""
+    try:
+        filters = parse_filters(where)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+    url = url or (None if (path or db) else os.environ.get(SPANMETER_URL))
+    if url:
+        params: list[tuple[str, str]] = list(filters.items())
+        params += [(k, v) for k, v in (("budget", budget_name), ("state", state)) if v]
+        if exact:
+            params.append(("match", "exact"))
+        document: dict[str, Any] = api_request(
+            url.rstrip("/") + "/api/v1/budgets/status?" + urlencode(params)
+        )
+    else:
+        config = _config(path)
+        store = open_store(db)
+        try:
+            now = time.time_ns()
+            states = budget_states(
+                store.budget_store,
+                BudgetIndex(config.budgets),
+                now,
+                filters=filters,
+                budget=budget_name,
+                state=state,
+                match="exact" if exact else "applies",
+            )
+            document = status_document(states, now)
+        except ValueError as error:
+            raise click.ClickException(str(error)) from None
+        finally:
+            store.close()
+    if fmt == "json":
+        click.echo(json.dumps(document, indent=2))
+        return
+    header = (
+        f"{'budget':<24}{'scope':<32}{'spend USD':>12}{'limit USD':>12}{'used':>7}  {'state':<9} forecast"
+    )
+    lines = [f"budget status at {document['generated_at']}", header, "-" * len(header)]
+    for item in document["states"]:
+        projected = item["projected_usd"]
+        forecast = (
+            "-"
+            if projected is None
+            else f"{Decimal(projected):.2f}" + (" !" if item["forecast_exceeds"] else "")
+        )
+        lines.append(
+            f"{item['budget'][:23]:<24}{_scope_text(item['scope'])[:31]:<32}{Decimal(item['spend_usd']):>12.2f}"
+            f"{Decimal(item['limit_usd']):>12.2f}{item['ratio']:>7.0%}  {item['state']:<9} {forecast}"
+        )
+    counts = document["counts"]
+    lines.append(f"{counts['exceeded']} exceeded, {counts['warning']} warning, {counts['ok']} ok")
+    click.echo("\n".join(lines))
+
+
+@budgets.command("check-config")
+@click.argument("path", required=False, type=click.Path(dir_okay=False))
+def check_config(path: str | None) -> None:
+    """Validate a budgets file: every problem is listed, with its entry and field."""
+    path = path or os.environ.get(SPANMETER_BUDGETS_FILE)
+    if not path:
+        raise click.UsageError("give the budgets file (or set SPANMETER_BUDGETS_FILE)")
+    try:
+        config = load_config(path)
+    except BudgetConfigError as error:
+        click.echo(str(error), err=True)
+        raise SystemExit(1) from None
+    click.echo(
+        f"{path}: OK: {len(config.budgets)} budgets, {len(config.rules)} alert rules, "
+        f"channels: {', '.join(c.name for c in config.channels) or 'none'}"
+    )
+    for budget in config.budgets:
+        scope = _scope_text({d: v for d, v in budget.scope.items()})
+        click.echo(f"  budget {budget.name}: {scope}, {budget.window.describe()}, limit ${budget.limit_usd}")
+    for rule in config.rules:
+        click.echo(f"  rule {rule.name}: {rule.kind}, threshold {rule.threshold}")

@@ -1,0 +1,90 @@
+"""``spanmeter compare prompt-versions``: cost and tokens per prompt version, deltas per deploy."""
+
+from __future__ import annotations
+
+import click
+
+from ..analysis import parse_filters
+from ..analysis.prompt_versions import (
+    COMPARE_FORMATS,
+    MIN_SAMPLES,
+    compare_prompt_versions,
+    render_prompt_versions,
+)
+from ..analysis.window_range import resolve_window
+from .analysis_common import api_get, data_mode_value, open_store, scope_options, source_options
+
+__all__ = ["compare"]
+
+
+@click.group()
+def compare() -> None:
+    """Compare cost drivers side by side."""
+
+
+@compare.command("prompt-versions")
+@click.option("--endpoint", help="Only this endpoint tag.")
+@click.option("--window", "window_text", help="Window FROM..TO (ISO 8601 UTC or Unix seconds).")
+@click.option("--since", help="Or: the window ending now, e.g. 7d [default 7d].")
+@click.option("--from", "start", help="Or: window start.")
+@click.option("--to", "end", help="Window end (exclusive) [default now].")
+@scope_options
+@click.option(
+    "--min-samples",
+    default=MIN_SAMPLES,
+    show_default=True,
+    type=click.IntRange(2, None),
+    help="Logical requests per version before a delta can be significant.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(COMPARE_FORMATS),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
+@source_options
+def prompt_versions(
+    endpoint: str | None,
+    window_text: str | None,
+    since: str | None,
+    start: str | None,
+    end: str | None,
+    where: tuple[str, ...],
+    environment: str | None,
+    data_mode: str,
+    min_samples: int,
+    fmt: str,
+    db: str | None,
+    url: str | None,
+) -> None:
+    """Per prompt version: cost/request, tokens/call, p50/p95/p99 tokens, success rate, first and
+    last seen, and the delta against the previous version (marked when samples are small)."""
+    try:
+        window = resolve_window(window_text, since, start, end, default_since="7d")
+        filters = parse_filters(where)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+    if url:
+        params = [
+            ("endpoint", endpoint),
+            ("window", window_text),
+            ("since", since),
+            ("from", start),
+            ("to", end),
+        ]
+        params += [("environment", environment), ("data_mode", data_mode), ("min_samples", str(min_samples))]
+        report = api_get(url, "/api/v1/compare/prompt-versions", params + [("where", w) for w in where])
+    else:
+        with open_store(db) as store:
+            report = compare_prompt_versions(
+                store,
+                window,
+                endpoint=endpoint,
+                where=filters,
+                environment=environment,
+                data_mode=data_mode_value(data_mode),
+                min_samples=min_samples,
+            )
+    click.echo(render_prompt_versions(report, fmt), nl=False)

@@ -1,0 +1,98 @@
+"""``spanmeter economics``: unit economics, and tenant margins from an imported revenue CSV."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import click
+
+from ..analysis import parse_filters
+from ..analysis.economics import DEFAULT_MAX_COST_SHARE, ECONOMICS_FORMATS, render_economics, unit_economics
+from ..analysis.revenue import parse_revenue_csv
+from ..analysis.window_range import resolve_window
+from .analysis_common import api_get, data_mode_value, open_store, scope_options, source_options
+
+__all__ = ["economics"]
+
+
+@click.command()
+@click.option("--window", "window_text", help="Window FROM..TO (ISO 8601 UTC or Unix seconds).")
+@click.option("--since", help="Or: the window ending now, e.g. 30d [default 7d].")
+@click.option("--from", "start", help="Or: window start.")
+@click.option("--to", "end", help="Window end (exclusive) [default now].")
+@scope_options
+@click.option(
+    "--revenue",
+    "revenue_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Import this revenue CSV (tenant,period,revenue) into the store first.",
+)
+@click.option(
+    "--max-cost-share",
+    default=str(float(DEFAULT_MAX_COST_SHARE)),
+    show_default=True,
+    help="Flag tenants whose LLM cost exceeds this share of revenue.",
+)
+@click.option(
+    "--limit", default=20, show_default=True, type=click.IntRange(1, 10_000), help="Rows per dimension."
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(ECONOMICS_FORMATS),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
+@source_options
+def economics(
+    window_text: str | None,
+    since: str | None,
+    start: str | None,
+    end: str | None,
+    where: tuple[str, ...],
+    environment: str | None,
+    data_mode: str,
+    revenue_file: Path | None,
+    max_cost_share: str,
+    limit: int,
+    fmt: str,
+    db: str | None,
+    url: str | None,
+) -> None:
+    """Cost per tenant, user, endpoint and successful request; retry ratio, fallback rate,
+    token tails; tenant margins when revenue is imported."""
+    try:
+        window = resolve_window(window_text, since, start, end, default_since="7d")
+        filters = parse_filters(where)
+        share = Fraction(max_cost_share)
+        revenue = parse_revenue_csv(revenue_file.read_text()) if revenue_file else []
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+    if url:
+        if revenue:
+            raise click.UsageError("--revenue imports into a local store: use it with --db")
+        params = [
+            ("window", window_text),
+            ("since", since),
+            ("from", start),
+            ("to", end),
+            ("limit", str(limit)),
+        ]
+        params += [("environment", environment), ("data_mode", data_mode), ("max_cost_share", max_cost_share)]
+        report = api_get(url, "/api/v1/economics", params + [("where", w) for w in where])
+    else:
+        with open_store(db) as store:
+            if revenue:
+                click.echo(f"imported {store.put_revenue(revenue)} revenue rows", err=True)
+            report = unit_economics(
+                store,
+                window,
+                where=filters,
+                environment=environment,
+                data_mode=data_mode_value(data_mode),
+                limit=limit,
+                max_cost_share=share,
+            )
+    click.echo(render_economics(report, fmt), nl=False)

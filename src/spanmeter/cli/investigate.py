@@ -1,0 +1,77 @@
+"""``spanmeter investigate``: explain a cost spike against a baseline."""
+
+from __future__ import annotations
+
+import click
+
+from ..analysis import parse_filters
+from ..analysis.investigate import investigate as run_investigation
+from ..analysis.investigate_render import INVESTIGATE_FORMATS, render_investigate
+from ..analysis.window_range import resolve_window
+from .analysis_common import api_get, data_mode_value, open_store, scope_options, source_options
+
+__all__ = ["investigate"]
+
+
+@click.command()
+@click.option("--window", "window_text", help="Spike window FROM..TO (ISO 8601 UTC or Unix seconds).")
+@click.option("--since", help="Or: the window ending now, e.g. 6h [default 24h].")
+@click.option("--from", "start", help="Or: window start (ISO 8601 UTC or Unix seconds).")
+@click.option("--to", "end", help="Window end (exclusive) [default now].")
+@click.option(
+    "--baseline",
+    default="previous",
+    show_default=True,
+    help="previous (same length, just before), a shift such as 7d, or FROM..TO.",
+)
+@scope_options
+@click.option(
+    "--limit", default=10, show_default=True, type=click.IntRange(1, 1000), help="Drivers per dimension."
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(INVESTIGATE_FORMATS),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
+@source_options
+def investigate(
+    window_text: str | None,
+    since: str | None,
+    start: str | None,
+    end: str | None,
+    baseline: str,
+    where: tuple[str, ...],
+    environment: str | None,
+    data_mode: str,
+    limit: int,
+    fmt: str,
+    db: str | None,
+    url: str | None,
+) -> None:
+    """Total delta, drivers per dimension split into volume/retry/efficiency/price effects,
+    and a classification with evidence; --format triage writes the triage note."""
+    try:
+        window = resolve_window(window_text, since, start, end)
+        filters = parse_filters(where)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+    if url:
+        params = [("window", window_text), ("since", since), ("from", start), ("to", end)]
+        params += [("baseline", baseline), ("limit", str(limit))]
+        params += [("environment", environment), ("data_mode", data_mode)]
+        report = api_get(url, "/api/v1/investigate", params + [("where", pair) for pair in where])
+    else:
+        with open_store(db) as store:
+            report = run_investigation(
+                store,
+                window,
+                baseline,
+                where=filters,
+                environment=environment,
+                data_mode=data_mode_value(data_mode),
+                limit=limit,
+            )
+    click.echo(render_investigate(report, fmt), nl=False)

@@ -1,0 +1,369 @@
+"""The alerts inbox, its history, the delivery outbox and rule episodes, in SQLite.
+
+Write functions run inside a transaction the caller owns (the ingest transaction for budget
+transitions, a short one of their own otherwise); read functions take a reader connection
+and run one statement each where they can. Details and context are JSON text: they are
+read by people and by webhooks, never filtered on in SQL.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any, Final
+
+from ..inbox import AlertHistoryEntry, AlertRecord, Delivery, RuleOutcome
+from ..ledger import NewAlert
+
+__all__ = [
+    "SYSTEM_ACTOR",
+    "apply_rule_outcomes",
+    "change_state",
+    "due_deliveries",
+    "get_alert",
+    "insert_alerts",
+    "list_alerts",
+    "open_rule_subjects",
+    "record_delivery",
+    "resolve_ended_windows",
+    "resolve_episodes",
+    "set_context",
+]
+
+SYSTEM_ACTOR: Final = "spanmeter"
+"""Actor recorded for automatic state changes."""
+
+_EVENT_COLUMNS: Final = (
+    "id, dedupe_key, kind, severity, source, subject, title, state, occurred_at_ns, updated_at_ns,"
+    " window_start_ns, window_end_ns, details, context"
+)
+_INSERT_EVENT: Final = (
+    "INSERT INTO alert_events (dedupe_key, kind, severity, source, subject, title, state,"
+    " occurred_at_ns, updated_at_ns, window_start_ns, window_end_ns, details)"
+    " VALUES (?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id"
+)
+
+
+def _history(conn: sqlite3.Connection, rows: Iterable[tuple[int, int, str, str, str]]) -> None:
+    conn.executemany(
+        "INSERT INTO alert_history (event_id, at_ns, state, actor, note) VALUES (?, ?, ?, ?, ?)", rows
+    )
+
+
+def insert_alerts(conn: sqlite3.Connection, alerts: Sequence[NewAlert], now_ns: int) -> list[int | None]:
+    """Insert events, their first history entry and one outbox row per channel.
+
+    An event whose ``dedupe_key`` is already stored is skipped (None in the result), and so
+    are its outbox rows: an alert is queued once, however often its producer runs.
+    """
+    ids: list[int | None] = []
+    for alert in alerts:
+        row = conn.execute(
+            _INSERT_EVENT,
+            (
+                alert.dedupe_key,
+                alert.kind,
+                alert.severity,
+                alert.source,
+                alert.subject,
+                alert.title,
+                alert.occurred_at_ns,
+                now_ns,
+                alert.window_start_ns,
+                alert.window_end_ns,
+                json.dumps(alert.details, sort_keys=True, default=str),
+            ),
+        ).fetchone()
+        if row is None:
+            ids.append(None)
+            continue
+        event_id = int(row[0])
+        ids.append(event_id)
+        _history(conn, [(event_id, now_ns, "open", SYSTEM_ACTOR, alert.title)])
+        conn.executemany(
+            "INSERT OR IGNORE INTO alert_outbox (event_id, channel, state, attempts, next_attempt_ns)"
+            " VALUES (?, ?, 'pending', 0, ?)",
+            [(event_id, channel, now_ns) for channel in dict.fromkeys(alert.channels)],
+        )
+    return ids
+
+
+def _record(row: Sequence[Any]) -> AlertRecord:
+    (
+        event_id,
+        dedupe_key,
+        kind,
+        severity,
+        source,
+        subject,
+        title,
+        state,
+        occurred,
+        updated,
+        window_start,
+        window_end,
+        details,
+        context,
+    ) = row
+    return AlertRecord(
+        id=int(event_id),
+        dedupe_key=dedupe_key,
+        kind=kind,
+        severity=severity,
+        source=source,
+        subject=subject,
+        title=title,
+        state=state,
+        occurred_at_ns=int(occurred),
+        updated_at_ns=int(updated),
+        window_start_ns=window_start,
+        window_end_ns=window_end,
+        details=json.loads(details),
+        context=None if context is None else json.loads(context),
+    )
+
+
+def list_alerts(
+    conn: sqlite3.Connection,
+    *,
+    state: str | None,
+    kind: str | None,
+    source: str | None,
+    since_ns: int | None,
+    limit: int,
+) -> list[AlertRecord]:
+    """Newest first (by id, i.e. insertion order)."""
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, got {limit!r}")
+    conditions: list[str] = []
+    params: list[object] = []
+    if state is not None:
+        conditions.append("state = ?")
+        params.append(state)
+    if kind is not None:
+        if kind.endswith("*"):
+            conditions.append("kind LIKE ? ESCAPE '\\'")
+            prefix = kind[:-1].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            params.append(prefix + "%")
+        else:
+            conditions.append("kind = ?")
+            params.append(kind)
+    if source is not None:
+        conditions.append("source = ?")
+        params.append(source)
+    if since_ns is not None:
+        conditions.append("occurred_at_ns >= ?")
+        params.append(since_ns)
+    where = (" WHERE " + " AND ".join(conditions)) if conditions else ""
+    rows = conn.execute(
+        f"SELECT {_EVENT_COLUMNS} FROM alert_events{where} ORDER BY id DESC LIMIT ?", [*params, limit]
+    ).fetchall()
+    records = [_record(row) for row in rows]
+    if not records:
+        return records
+    history, deliveries = _attachments(conn, [record.id for record in records])
+    return [
+        replace(r, history=tuple(history.get(r.id, ())), deliveries=tuple(deliveries.get(r.id, ())))
+        for r in records
+    ]
+
+
+def _attachments(
+    conn: sqlite3.Connection, ids: Sequence[int]
+) -> tuple[dict[int, list[AlertHistoryEntry]], dict[int, list[Delivery]]]:
+    """History and deliveries of several events: one query each."""
+    marks = ",".join("?" * len(ids))
+    history: dict[int, list[AlertHistoryEntry]] = {}
+    for event_id, at, state, actor, note in conn.execute(
+        f"SELECT event_id, at_ns, state, actor, note FROM alert_history WHERE event_id IN ({marks}) ORDER BY id",
+        list(ids),
+    ):
+        history.setdefault(int(event_id), []).append(AlertHistoryEntry(int(at), state, actor, note))
+    deliveries: dict[int, list[Delivery]] = {}
+    for event_id, channel, state, attempts, next_attempt, error, delivered in conn.execute(
+        "SELECT event_id, channel, state, attempts, next_attempt_ns, last_error, delivered_at_ns"
+        f" FROM alert_outbox WHERE event_id IN ({marks}) ORDER BY event_id, channel",
+        list(ids),
+    ):
+        deliveries.setdefault(int(event_id), []).append(
+            Delivery(int(event_id), channel, state, int(attempts), int(next_attempt), error, delivered)
+        )
+    return history, deliveries
+
+
+def get_alert(conn: sqlite3.Connection, alert_id: int) -> AlertRecord | None:
+    """One event with its history and deliveries."""
+    row = conn.execute(f"SELECT {_EVENT_COLUMNS} FROM alert_events WHERE id = ?", (alert_id,)).fetchone()
+    if row is None:
+        return None
+    history, deliveries = _attachments(conn, [alert_id])
+    return replace(
+        _record(row), history=tuple(history.get(alert_id, ())), deliveries=tuple(deliveries.get(alert_id, ()))
+    )
+
+
+def change_state(
+    conn: sqlite3.Connection, alert_id: int, state: str, *, actor: str, note: str, now_ns: int
+) -> None:
+    """Move an event to ``state`` (a resolved event stays resolved) and record it.
+
+    Raises:
+        LookupError: no such event.
+    """
+    row = conn.execute("SELECT state FROM alert_events WHERE id = ?", (alert_id,)).fetchone()
+    if row is None:
+        raise LookupError(f"no alert with id {alert_id!r}")
+    current = row[0]
+    new_state = current if current == "resolved" else state
+    conn.execute(
+        "UPDATE alert_events SET state = ?, updated_at_ns = ? WHERE id = ?", (new_state, now_ns, alert_id)
+    )
+    _history(conn, [(alert_id, now_ns, state, actor, note)])
+
+
+def resolve_ended_windows(conn: sqlite3.Connection, now_ns: int) -> int:
+    """Resolve unresolved budget events whose window ended at or before ``now_ns``."""
+    ids = [
+        int(event_id)
+        for (event_id,) in conn.execute(
+            "SELECT id FROM alert_events WHERE state IN ('open', 'acknowledged')"
+            " AND window_end_ns <= ? AND kind LIKE 'budget.%'",
+            (now_ns,),
+        )
+    ]
+    if not ids:
+        return 0
+    conn.executemany(
+        "UPDATE alert_events SET state = 'resolved', updated_at_ns = ? WHERE id = ?",
+        [(now_ns, event_id) for event_id in ids],
+    )
+    _history(
+        conn, [(event_id, now_ns, "resolved", SYSTEM_ACTOR, "window ended; budget reset") for event_id in ids]
+    )
+    return len(ids)
+
+
+def resolve_episodes(conn: sqlite3.Connection, episodes: Sequence[tuple[str, str, str]], now_ns: int) -> int:
+    """Resolve the open budget alerts without a calendar window of each (source, subject)."""
+    resolved = 0
+    for source, subject, note in episodes:
+        ids = [
+            int(event_id)
+            for (event_id,) in conn.execute(
+                "SELECT id FROM alert_events WHERE state IN ('open', 'acknowledged') AND source = ?"
+                " AND subject = ? AND window_end_ns IS NULL AND kind LIKE 'budget.%'",
+                (source, subject),
+            )
+        ]
+        for event_id in ids:
+            change_state(conn, event_id, "resolved", actor=SYSTEM_ACTOR, note=note, now_ns=now_ns)
+        resolved += len(ids)
+    return resolved
+
+
+def set_context(conn: sqlite3.Connection, alert_id: int, context: Mapping[str, Any], now_ns: int) -> None:
+    """Attach the investigation context (JSON) to an event."""
+    conn.execute(
+        "UPDATE alert_events SET context = ?, updated_at_ns = ? WHERE id = ?",
+        (json.dumps(context, sort_keys=True, default=str), now_ns, alert_id),
+    )
+
+
+def open_rule_subjects(conn: sqlite3.Connection, rule: str) -> dict[str, int]:
+    """Subjects of ``rule`` with an open episode -> event id."""
+    return {
+        subject: int(event_id)
+        for subject, event_id in conn.execute(
+            "SELECT subject, event_id FROM alert_rule_state WHERE rule = ?", (rule,)
+        )
+    }
+
+
+def apply_rule_outcomes(
+    conn: sqlite3.Connection, rule: str, outcomes: Sequence[RuleOutcome], now_ns: int
+) -> list[int]:
+    """Open episodes for newly firing subjects, close those that clearly stopped firing.
+
+    Inside the caller's write transaction, so the check (is an episode open?) and the
+    change cannot interleave with another evaluation.
+    """
+    open_subjects = open_rule_subjects(conn, rule)
+    inserted: list[int] = []
+    for outcome in outcomes:
+        event_id = open_subjects.get(outcome.subject)
+        if outcome.firing and event_id is None:
+            if outcome.alert is None:
+                raise ValueError(f"rule {rule!r}: a firing outcome for {outcome.subject!r} needs an alert")
+            (new_id,) = insert_alerts(conn, [outcome.alert], now_ns)
+            if new_id is None:  # same episode key already stored: reattach rather than fire twice
+                row = conn.execute(
+                    "SELECT id FROM alert_events WHERE dedupe_key = ?", (outcome.alert.dedupe_key,)
+                ).fetchone()
+                new_id = int(row[0])
+            else:
+                inserted.append(new_id)
+            conn.execute(
+                "INSERT INTO alert_rule_state (rule, subject, event_id, since_ns) VALUES (?, ?, ?, ?)",
+                (rule, outcome.subject, new_id, now_ns),
+            )
+        elif outcome.firing is False and event_id is not None:
+            conn.execute(
+                "DELETE FROM alert_rule_state WHERE rule = ? AND subject = ?", (rule, outcome.subject)
+            )
+            note = outcome.note or "condition cleared"
+            change_state(conn, event_id, "resolved", actor=SYSTEM_ACTOR, note=note, now_ns=now_ns)
+    return inserted
+
+
+def due_deliveries(conn: sqlite3.Connection, now_ns: int, limit: int) -> list[Delivery]:
+    """Pending deliveries due by ``now_ns``, oldest event first."""
+    return [
+        Delivery(
+            event_id=int(event_id),
+            channel=channel,
+            state="pending",
+            attempts=int(attempts),
+            next_attempt_ns=int(next_attempt),
+            last_error=error,
+        )
+        for event_id, channel, attempts, next_attempt, error in conn.execute(
+            "SELECT event_id, channel, attempts, next_attempt_ns, last_error FROM alert_outbox"
+            " WHERE state = 'pending' AND next_attempt_ns <= ? ORDER BY event_id, channel LIMIT ?",
+            (now_ns, limit),
+        )
+    ]
+
+
+def record_delivery(
+    conn: sqlite3.Connection,
+    event_id: int,
+    channel: str,
+    *,
+    state: str,
+    now_ns: int,
+    next_attempt_ns: int | None,
+    error: str | None,
+) -> None:
+    """Record one delivery attempt's outcome.
+
+    Raises:
+        ValueError: an unknown state, or ``pending`` without a next attempt time.
+    """
+    if state not in ("delivered", "pending", "dead"):
+        raise ValueError(f"unknown delivery state {state!r}")
+    if state == "pending" and next_attempt_ns is None:
+        raise ValueError("a pending delivery needs next_attempt_ns")
+    conn.execute(
+        "UPDATE alert_outbox SET state = ?, attempts = attempts + 1, next_attempt_ns = ?,"
+        " last_error = ?, delivered_at_ns = ? WHERE event_id = ? AND channel = ?",
+        (
+            state,
+            next_attempt_ns if next_attempt_ns is not None else now_ns,
+            error,
+            now_ns if state == "delivered" else None,
+            event_id,
+            channel,
+        ),
+    )

@@ -1,0 +1,256 @@
+"""Read queries behind investigate, compare, unit economics, quality and exports.
+
+Same rules as :mod:`.queries`: each answer is one statement (one snapshot) on a reader
+connection; rollup answers are exact at any stage of compaction, reading whole days and
+hours from the coarse tiers when one dimension is asked for without filters.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Final
+
+from ..analysis_types import AggregateResult, GroupMeasures, Measures
+from ..rollups import HOUR, MEASURES, MINUTE, RollupSpec, aligned_window
+from ..rows import FIELD_NAMES
+from ..tiers import Segment, split_window, tiers_for
+
+__all__ = ["aggregate", "iter_rollup_groups", "rollup_for_dimensions", "scan_requests"]
+
+_NS_PER_S: Final = 1_000_000_000
+_FETCH: Final = 2000
+_SUMS: Final = ", ".join(f"sum({name})" for name in MEASURES)
+_COLUMNS: Final = ", ".join(MEASURES)
+_OWN_PARAMETERS: Final = ("environment", "data_mode")
+_TEXT_COLUMNS: Final = frozenset(
+    {
+        "service_name",
+        "provider",
+        "request_model",
+        "response_model",
+        "model",
+        "operation",
+        "endpoint_tag",
+        "prompt_name",
+        "prompt_version",
+        "tenant_id",
+        "user_id",
+        "external_request_id",
+        "environment",
+        "session_id",
+        "outcome",
+        "error_type",
+        "pricing_status",
+        "pricing_source",
+    }
+)
+"""Raw-row columns a scan may filter on (exact match)."""
+_TOTAL_PROXY: Final = "provider"
+"""A dimension every tier holds: summing all its values gives a window total from the tiers."""
+
+
+def rollup_for_dimensions(dimensions: Sequence[str], where: Mapping[str, str]) -> RollupSpec:
+    """The rollup answering a grouping: hourly when ``user_id`` is involved, else per minute.
+
+    Raises:
+        ValueError: A name that is not a dimension of that rollup (``environment`` and
+            ``data_mode`` have their own parameters).
+    """
+    names = [*dimensions, *where]
+    spec = HOUR if "user_id" in names else MINUTE
+    for name in names:
+        if name in _OWN_PARAMETERS or name not in spec.dimensions:
+            usable = ", ".join(d for d in spec.dimensions if d not in _OWN_PARAMETERS)
+            raise ValueError(
+                f"cannot group or filter on {name!r} here: the {spec.table} rollup has {usable}"
+                " (environment and data_mode have their own parameters; user_id only combines"
+                " with tenant_id and endpoint_tag)"
+            )
+    if len(set(dimensions)) != len(dimensions):
+        raise ValueError(f"a dimension is repeated in {list(dimensions)!r}")
+    return spec
+
+
+def _parts(
+    spec: RollupSpec, dimensions: Sequence[str], lo: int, hi: int, filters: Mapping[str, str]
+) -> tuple[list[str], list[object]]:
+    """SELECTs whose rows together cover ``[lo, hi)`` once (see :mod:`spanmeter.store.tiers`)."""
+    conditions = "".join(f" AND {column} = ?" for column in filters)  # names validated above
+    values = list(filters.values())
+    bucket = spec.bucket_column
+    keys = ", ".join(dimensions)
+    base = f"SELECT {keys}, {_COLUMNS} FROM {spec.table} WHERE "
+    tiered = len(dimensions) == 1 and not (set(filters) - set(_OWN_PARAMETERS))
+    segments = split_window(lo, hi, tiers_for(dimensions[0], spec) if tiered else [])
+    parts: list[str] = []
+    params: list[object] = []
+    middle: list[Segment] = []
+    for segment in segments:
+        if segment.tier is None:
+            parts.append(f"{base}{bucket} >= ? AND {bucket} < ?{conditions}")
+            params += [segment.lo, segment.hi, *values]
+        else:
+            tier = segment.tier
+            parts.append(
+                f"SELECT value AS {dimensions[0]}, {_COLUMNS} FROM {tier.table} WHERE dimension = ?"
+                f" AND {tier.bucket_column} >= ? AND {tier.bucket_column} < ?{conditions}"
+            )
+            params += [dimensions[0], segment.lo, segment.hi, *values]
+            middle.append(segment)
+    if middle:
+        parts.append(
+            f"{base}{bucket} IN (SELECT bucket FROM rollup_dirty WHERE table_name = ?"
+            f" AND bucket >= ? AND bucket < ?) AND seq > 0{conditions}"
+        )
+        params += [spec.table, middle[0].lo, middle[-1].hi, *values]
+    return parts, params
+
+
+def aggregate(
+    conn: sqlite3.Connection,
+    dimensions: Sequence[str],
+    start_ns: int,
+    end_ns: int,
+    *,
+    where: Mapping[str, str],
+    environment: str | None,
+    data_mode: str | None,
+) -> AggregateResult:
+    """See :meth:`SpanStore.aggregate <spanmeter.store.api.SpanStore.aggregate>`."""
+    dimensions = tuple(dimensions)
+    spec = rollup_for_dimensions(dimensions, where)
+    grouping = dimensions or ((_TOTAL_PROXY,) if not where else ())
+    lo, hi = aligned_window(start_ns, end_ns, spec.bucket_seconds)
+    filters = dict(where)
+    if environment is not None:
+        filters["environment"] = environment
+    if data_mode is not None:
+        filters["data_mode"] = data_mode
+    fetched: list[tuple[Any, ...]] = []
+    if lo < hi:
+        if grouping:
+            parts, params = _parts(spec, grouping, lo, hi, filters)
+            names = ", ".join(grouping)
+            sql = f"SELECT {names}, {_SUMS} FROM ({' UNION ALL '.join(parts)}) GROUP BY {names}"
+        else:  # a filtered total: one range of the rollup
+            conditions = "".join(f" AND {column} = ?" for column in filters)
+            sql = (
+                f"SELECT {_SUMS} FROM {spec.table} WHERE {spec.bucket_column} >= ?"
+                f" AND {spec.bucket_column} < ?{conditions}"
+            )
+            params = [lo, hi, *filters.values()]
+        fetched = conn.execute(sql, params).fetchall()
+    width = len(grouping)
+    groups: dict[tuple[str | None, ...], Measures] = {}
+    totals = [0] * len(MEASURES)
+    for row in fetched:
+        sums = row[width:]
+        if sums[0] is None:  # sum() over no rows
+            continue
+        for index, value in enumerate(sums):
+            totals[index] += value
+        key = tuple(value or None for value in row[:width]) if dimensions else ()
+        measures = Measures(*sums)  # NOT NULL columns: the sums are ints (latency a float)
+        previous = groups.get(key)
+        groups[key] = measures if previous is None else previous + measures
+    total = Measures.of(totals) if fetched else Measures()
+    ordered = sorted(groups.items(), key=lambda item: (-item[1].cost_nano_usd, [k or "" for k in item[0]]))
+    return AggregateResult(
+        dimensions=dimensions,
+        window_start_ns=lo * _NS_PER_S,
+        window_end_ns=hi * _NS_PER_S,
+        bucket_seconds=spec.bucket_seconds,
+        groups=[GroupMeasures(key, measures) for key, measures in ordered],
+        total=total,
+    )
+
+
+def scan_requests(
+    conn: sqlite3.Connection,
+    start_ns: int,
+    end_ns: int,
+    *,
+    columns: Sequence[str],
+    where: Mapping[str, str],
+    environment: str | None,
+    data_mode: str | None,
+    billable_only: bool,
+) -> Iterator[tuple[Any, ...]]:
+    """See :meth:`SpanStore.scan_requests <spanmeter.store.api.SpanStore.scan_requests>`."""
+    unknown = [name for name in columns if name not in FIELD_NAMES]
+    if unknown or not columns:
+        raise ValueError(f"unknown or no columns {unknown or list(columns)!r}")
+    filters = dict(where)
+    if environment is not None:
+        filters["environment"] = environment
+    if data_mode is not None:
+        filters["data_mode"] = data_mode
+    conditions: list[str] = []
+    params: list[object] = []
+    for name, value in filters.items():
+        if name not in _TEXT_COLUMNS and name != "data_mode":
+            raise ValueError(f"cannot filter raw rows on {name!r}")
+        if value == "":
+            conditions.append(f"{name} IS NULL")
+        else:
+            conditions.append(f"{name} = ?")
+            params.append(value)
+    if billable_only:
+        conditions.append("billable = 1")
+    extra = "".join(f" AND {condition}" for condition in conditions)
+    selected = ", ".join(columns)
+    statements = (
+        (
+            f"SELECT {selected} FROM requests WHERE start_time_ns >= ? AND start_time_ns < ?{extra}"
+            " ORDER BY start_time_ns, id",
+            [max(start_ns, 1), end_ns, *params],
+        ),
+        (
+            f"SELECT {selected} FROM requests WHERE start_time_ns = 0 AND received_at_ns >= ?"
+            f" AND received_at_ns < ?{extra} ORDER BY id",
+            [start_ns, end_ns, *params],
+        ),
+    )
+    for sql, values in statements:
+        cursor = conn.execute(sql, values)
+        try:
+            while batch := cursor.fetchmany(_FETCH):
+                yield from batch
+        finally:
+            cursor.close()
+
+
+def iter_rollup_groups(
+    conn: sqlite3.Connection,
+    spec: RollupSpec,
+    start_ns: int,
+    end_ns: int,
+    *,
+    environment: str | None,
+    data_mode: str | None,
+    buckets_per_query: int = 60,
+) -> Iterator[dict[str, Any]]:
+    """Merged rollup groups, a few buckets per statement so memory stays flat."""
+    lo, hi = aligned_window(start_ns, end_ns, spec.bucket_seconds)
+    filters: dict[str, str] = {}
+    if environment is not None:
+        filters["environment"] = environment
+    if data_mode is not None:
+        filters["data_mode"] = data_mode
+    conditions = "".join(f" AND {column} = ?" for column in filters)
+    keys = ", ".join((spec.bucket_column, *spec.dimensions))
+    names = (spec.bucket_column, *spec.dimensions, *MEASURES)
+    step = spec.bucket_seconds * buckets_per_query
+    for chunk_lo in range(lo, hi, step):
+        chunk_hi = min(hi, chunk_lo + step)
+        cursor = conn.execute(
+            f"SELECT {keys}, {_SUMS} FROM {spec.table} WHERE {spec.bucket_column} >= ?"
+            f" AND {spec.bucket_column} < ?{conditions} GROUP BY {keys} ORDER BY {keys}",
+            [chunk_lo, chunk_hi, *filters.values()],
+        )
+        try:
+            for row in cursor:
+                yield dict(zip(names, row, strict=True))
+        finally:
+            cursor.close()

@@ -1,0 +1,376 @@
+"""Seeded synthetic GenAI traffic as stored rows, priced with the real price book.
+
+Determinism: base traffic draws from one random stream, bursts and each incident from
+their own, so adding an incident changes only what that incident touches, and the same
+config always gives the same rows. Rows come hour by hour in start-time order, with the
+attempts of one logical request together (first attempt first), which is the order a
+receiver stores them in.
+
+Example::
+
+    from spanmeter.synthetic import SyntheticConfig, generate
+
+    dataset = generate(SyntheticConfig(days=3, requests_per_hour=120))
+    dataset.write_to(store)        # any SpanStore
+    len(dataset.rows)
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from bisect import bisect_left
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from itertools import accumulate
+from typing import TYPE_CHECKING, Final
+
+from ..pricing import PriceBook
+from ..store.rows import SpanRow
+from .incidents import ModelFallback, PromptDeploy, RetryStorm, TenantBurst, UnknownModel, to_ns
+from .profile import EndpointProfile, SyntheticConfig
+
+if TYPE_CHECKING:
+    from ..store import SpanStore
+
+__all__ = ["SyntheticDataset", "generate", "iter_rows", "rows_between"]
+
+_NS: Final = 1_000_000_000
+_HOUR_NS: Final = 3600 * _NS
+_EXPORT_DELAY_NS: Final = 2 * _NS
+"""Typical delay between a span's end and its arrival (the SDK's batch interval)."""
+
+
+@dataclass(slots=True)
+class _Request:
+    """One planned logical request, before incidents and expansion into attempts."""
+
+    start_ns: int
+    endpoint: EndpointProfile
+    tenant: str
+    user: str
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    latency_ms: float
+    external_id: str | None
+    kind: str
+    """``ok``, ``retry`` (one billed failure first), ``throttle`` (a 429 first), ``error``."""
+    prompt_version: str | None
+    provider: str
+    request_model: str
+    response_model: str
+    endpoint_tag: str | None
+    environment: str
+    skew_ns: int = 0
+    no_usage: bool = False
+    storm_failures: int = 0
+    storm_error: str = ""
+
+
+@dataclass(slots=True)
+class SyntheticDataset:
+    """Generated rows plus the config that made them."""
+
+    config: SyntheticConfig
+    rows: list[SpanRow] = field(default_factory=list)
+
+    def write_to(self, store: SpanStore, *, batch_size: int = 2000) -> int:
+        """Store the rows in order, ``batch_size`` per transaction; returns rows inserted."""
+        inserted = 0
+        for begin in range(0, len(self.rows), batch_size):
+            inserted += store.write_batch(self.rows[begin : begin + batch_size]).inserted
+        return inserted
+
+
+def generate(
+    config: SyntheticConfig | None = None, *, price_book: PriceBook | None = None
+) -> SyntheticDataset:
+    """All rows of ``config`` (default: a week of default traffic) in one list."""
+    config = config or SyntheticConfig()
+    return SyntheticDataset(config, list(iter_rows(config, price_book=price_book)))
+
+
+def iter_rows(config: SyntheticConfig, *, price_book: PriceBook | None = None) -> Iterator[SpanRow]:
+    """The rows of ``config``, hour by hour, without holding them all (large demo datasets)."""
+    generator = _Generator(config, price_book or PriceBook())
+    for hour in range(config.days * 24):
+        yield from generator.hour(hour)
+
+
+def _zipf_cdf(count: int, exponent: float = 1.1) -> list[float]:
+    weights = [1 / (rank + 1) ** exponent for rank in range(count)]
+    total = sum(weights)
+    return list(accumulate(weight / total for weight in weights))
+
+
+class _Generator:
+    def __init__(self, config: SyntheticConfig, book: PriceBook) -> None:
+        if not config.endpoints or config.tenants < 1 or config.users_per_tenant < 1 or config.days < 1:
+            raise ValueError("a synthetic config needs endpoints, tenants, users and days")
+        self.config = config
+        self.book = book
+        self.start_ns = to_ns(config.start) // _HOUR_NS * _HOUR_NS
+        self.base = random.Random(config.seed)
+        self.bursts = random.Random(config.seed * 7919 + 1)
+        self.incident_rng = random.Random(config.seed * 104_729 + 2)
+        self.ids = random.Random(config.seed * 15_485_863 + 3)
+        self.tenants = config.tenant_ids
+        self.tenant_cdf = _zipf_cdf(len(self.tenants))
+        self.users = {
+            tenant: [f"uh_{self.base.getrandbits(96):024x}" for _ in range(config.users_per_tenant)]
+            for tenant in self.tenants
+        }
+        self.endpoint_cdf = list(accumulate(profile.weight for profile in config.endpoints))
+
+    # -- planning ---------------------------------------------------------------------
+
+    def _rate(self, hour_start_ns: int) -> float:
+        config = self.config
+        moment = datetime.fromtimestamp(hour_start_ns // _NS, tz=timezone.utc)
+        cycle = 1 + config.daily_amplitude * math.sin(2 * math.pi * (moment.hour - 9) / 24)
+        weekend = config.weekend_factor if moment.weekday() >= 5 else 1.0
+        return config.requests_per_hour * cycle * weekend
+
+    def _pick_tenant(self, rng: random.Random) -> str:
+        return self.tenants[min(bisect_left(self.tenant_cdf, rng.random()), len(self.tenants) - 1)]
+
+    def _pick_endpoint(self, rng: random.Random) -> EndpointProfile:
+        point = rng.random() * self.endpoint_cdf[-1]
+        return self.config.endpoints[
+            min(bisect_left(self.endpoint_cdf, point), len(self.config.endpoints) - 1)
+        ]
+
+    def _plan(
+        self,
+        rng: random.Random,
+        start_ns: int,
+        tenant: str | None = None,
+        user: str | None = None,
+        endpoint: EndpointProfile | None = None,
+    ) -> _Request:
+        """A logical request: always the same number of draws, whatever the choices."""
+        config = self.config
+        faults = config.faults
+        picked_endpoint = self._pick_endpoint(rng)
+        picked_tenant = self._pick_tenant(rng)
+        user_index = rng.randrange(config.users_per_tenant)
+        in_factor = rng.lognormvariate(0, 0.35)
+        out_factor = rng.lognormvariate(0, 0.4)
+        latency_factor = rng.lognormvariate(0, 0.3)
+        cache_hit = rng.random() < 0.5
+        kind_roll = rng.random()
+        id_roll = rng.random()
+        fault_rolls = [rng.random() for _ in range(6)]
+        endpoint = endpoint or picked_endpoint
+        tenant = tenant or picked_tenant
+        user = user or self.users.get(tenant, self.users[self.tenants[0]])[user_index]
+        external_id = f"req_{self.ids.getrandbits(80):020x}" if id_roll < config.external_id_share else None
+        kind = "ok"
+        if kind_roll < config.error_share:
+            kind = "error"
+        elif external_id is not None:
+            if kind_roll < config.error_share + config.retry_share:
+                kind = "retry"
+            elif kind_roll < config.error_share + config.retry_share + config.throttle_share:
+                kind = "throttle"
+        input_tokens = max(1, round(endpoint.input_tokens * in_factor))
+        cache_read = round(input_tokens * endpoint.cache_read_share) if cache_hit else 0
+        request = _Request(
+            start_ns=start_ns,
+            endpoint=endpoint,
+            tenant=tenant,
+            user=user,
+            input_tokens=input_tokens,
+            output_tokens=max(1, round(endpoint.output_tokens * out_factor)),
+            cache_read_tokens=cache_read,
+            latency_ms=round(endpoint.latency_ms * latency_factor, 1),
+            external_id=external_id,
+            kind=kind,
+            prompt_version=endpoint.prompt_version,
+            provider=endpoint.provider,
+            request_model=endpoint.model,
+            response_model=endpoint.model,
+            endpoint_tag=endpoint.tag,
+            environment=config.environment,
+        )
+        if fault_rolls[0] < faults.untagged_share:
+            request.endpoint_tag = None
+        if fault_rolls[1] < faults.unversioned_share:
+            request.prompt_version = None
+        if fault_rolls[2] < faults.no_usage_share:
+            request.no_usage = True
+        if fault_rolls[3] < faults.pii_user_share:
+            serial = int(fault_rolls[3] * 1e6) % 9000 + 1000
+            request.user = f"user{serial}@example.com" if serial % 2 else f"+1-555-01{serial % 100:02d}"
+        if fault_rolls[4] < faults.test_traffic_share:
+            request.tenant, request.environment = "t_test", "staging"
+            request.user = "uh_" + "0" * 23 + "1"
+        if fault_rolls[5] < faults.clock_skew_share:
+            request.skew_ns = int(faults.clock_skew_s * _NS)
+        return request
+
+    def _apply_incidents(self, request: _Request) -> None:
+        rng = self.incident_rng
+        at = request.start_ns
+        for incident in self.config.incidents:
+            if isinstance(incident, PromptDeploy):
+                if request.endpoint.tag == incident.endpoint and at >= to_ns(incident.at):
+                    request.prompt_version = incident.version
+                    request.input_tokens = max(1, round(request.input_tokens * incident.input_factor))
+                    request.cache_read_tokens = round(request.cache_read_tokens * incident.input_factor)
+                    request.output_tokens = max(1, round(request.output_tokens * incident.output_factor))
+                continue
+            if isinstance(incident, TenantBurst):
+                continue  # bursts add requests; see hour()
+            if not to_ns(incident.start) <= at < to_ns(incident.end):
+                continue
+            if isinstance(incident, RetryStorm):
+                roll = rng.random()
+                if (
+                    incident.endpoint in (None, request.endpoint.tag)
+                    and roll < incident.share
+                    and request.external_id is not None
+                    and request.kind == "ok"
+                ):
+                    request.storm_failures = incident.extra_attempts
+                    request.storm_error = incident.error_type
+            elif isinstance(incident, ModelFallback):
+                roll = rng.random()
+                if request.endpoint.tag == incident.endpoint and roll < incident.share:
+                    request.response_model = incident.response_model
+                    request.provider = incident.provider or request.provider
+            elif isinstance(incident, UnknownModel):
+                roll = rng.random()
+                if incident.endpoint in (None, request.endpoint.tag) and roll < incident.share:
+                    request.provider = incident.provider
+                    request.request_model = request.response_model = incident.model
+                    request.cache_read_tokens = 0
+
+    def hour(self, index: int) -> list[SpanRow]:
+        """Rows of logical requests starting in hour ``index`` of the dataset."""
+        hour_start = self.start_ns + index * _HOUR_NS
+        hour_end = hour_start + _HOUR_NS
+        base = self.base
+        rate = self._rate(hour_start) * (1 + base.gauss(0, self.config.rate_noise))
+        requests = [
+            self._plan(base, hour_start + int(base.random() * _HOUR_NS)) for _ in range(max(0, round(rate)))
+        ]
+        for incident in self.config.incidents:
+            if isinstance(incident, TenantBurst):
+                lo, hi = max(hour_start, to_ns(incident.start)), min(hour_end, to_ns(incident.end))
+                if lo >= hi:
+                    continue
+                count = round(incident.requests_per_hour * (hi - lo) / _HOUR_NS)
+                endpoint = self.config.endpoint(incident.endpoint) if incident.endpoint else None
+                rng = self.bursts
+                requests += [
+                    self._plan(
+                        rng, lo + int(rng.random() * (hi - lo)), incident.tenant, incident.user, endpoint
+                    )
+                    for _ in range(count)
+                ]
+        requests.sort(key=lambda request: request.start_ns)
+        rows: list[SpanRow] = []
+        for request in requests:
+            self._apply_incidents(request)
+            rows += self._attempts(request)
+        return rows
+
+    # -- attempts ---------------------------------------------------------------------
+
+    def _attempts(self, request: _Request) -> list[SpanRow]:
+        rng = self.ids
+        trace_id = rng.getrandbits(128).to_bytes(16, "big")
+        plan: list[tuple[str, str | None, bool]] = []  # (outcome, error_type, has_usage)
+        if request.kind == "throttle":
+            plan.append(("error", "RateLimitError", False))
+        elif request.kind == "retry":
+            plan.append(("error", "APITimeoutError", True))
+        plan += [("error", request.storm_error, True)] * request.storm_failures
+        plan.append(
+            ("error", "BadRequestError", True) if request.kind == "error" else ("success", None, True)
+        )
+        rows: list[SpanRow] = []
+        start = request.start_ns
+        for outcome, error_type, has_usage in plan:
+            latency_ms = request.latency_ms if has_usage else 40.0
+            end = start + int(latency_ms * 1_000_000)
+            rows.append(
+                self._row(
+                    request, trace_id, start, end, outcome, error_type, has_usage and not request.no_usage
+                )
+            )
+            start = end + rng.randrange(200, 1500) * 1_000_000
+        return rows
+
+    def _row(
+        self,
+        request: _Request,
+        trace_id: bytes,
+        start: int,
+        end: int,
+        outcome: str,
+        error_type: str | None,
+        has_usage: bool,
+    ) -> SpanRow:
+        input_tokens = request.input_tokens if has_usage else None
+        output_tokens = request.output_tokens if has_usage else None
+        cache_read = request.cache_read_tokens if has_usage else None
+        model = request.response_model or request.request_model
+        price = self.book.price(
+            request.provider,
+            model,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cache_read_tokens=cache_read or 0,
+            at=datetime.fromtimestamp(end // _NS, tz=timezone.utc),
+        )
+        effective = price.effective_date
+        return SpanRow(
+            trace_id=trace_id,
+            span_id=self.ids.getrandbits(64).to_bytes(8, "big"),
+            start_time_ns=start + request.skew_ns,
+            end_time_ns=end + request.skew_ns,
+            received_at_ns=end + _EXPORT_DELAY_NS,
+            service_name=self.config.service_name,
+            provider=request.provider,
+            request_model=request.request_model,
+            response_model=request.response_model,
+            model=model,
+            operation="chat",
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cache_read_tokens=cache_read,
+            cache_write_tokens=0 if has_usage else None,
+            reasoning_tokens=0 if has_usage else None,
+            endpoint_tag=request.endpoint_tag,
+            prompt_name=request.endpoint.prompt_name,
+            prompt_version=request.prompt_version,
+            tenant_id=request.tenant,
+            user_id=request.user,
+            external_request_id=request.external_id,
+            data_mode=self.config.data_mode,
+            environment=request.environment,
+            outcome="success" if outcome == "success" else "error",
+            error_type=error_type,
+            latency_ms=request.latency_ms if has_usage else 40.0,
+            cost_nano_usd=price.total_nano_usd,
+            input_cost_nano_usd=price.input_nano_usd,
+            output_cost_nano_usd=price.output_nano_usd,
+            cache_read_cost_nano_usd=price.cache_read_nano_usd,
+            cache_write_cost_nano_usd=price.cache_write_nano_usd,
+            reasoning_cost_nano_usd=price.reasoning_nano_usd,
+            pricing_status=price.status.value,
+            pricing_source=price.source,
+            pricing_source_version=price.source_version,
+            pricing_provider=price.matched_provider,
+            pricing_model=price.matched_model,
+            pricing_effective_date=None if effective is None else effective.isoformat(),
+        )
+
+
+def rows_between(rows: Sequence[SpanRow], start_ns: int, end_ns: int) -> list[SpanRow]:
+    """Rows whose event time lies in ``[start_ns, end_ns)`` (for tests and demos)."""
+    return [row for row in rows if start_ns <= row.event_time_ns < end_ns]

@@ -1,0 +1,148 @@
+"""The store process: batches committed in a child process, answered per batch after the
+commit, bounded, closed cleanly, and failures surfacing as retryable errors."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import time
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from spanmeter.service.store_process import StoreError, StoreProcessClient, StoreProcessSettings
+from spanmeter.store import SpanRow, SQLiteStore, StoreBusy, WriterClosed, WriteResult
+from spanmeter.store.rows import RowValues, row_values
+
+TESTS_DIR = Path(__file__).resolve().parents[1]
+NOW = time.time_ns()
+
+
+def values(n: int, *, first: int = 1) -> list[RowValues]:
+    """``n`` priced rows with distinct ids, as ingest ships them."""
+    rows = [
+        SpanRow(
+            trace_id=i.to_bytes(16, "big"),
+            span_id=i.to_bytes(8, "big"),
+            start_time_ns=NOW - i * 1_000,
+            received_at_ns=NOW,
+            provider="openai",
+            model="gpt-4o",
+            input_tokens=100,
+            output_tokens=10,
+            endpoint_tag="search",
+            cost_nano_usd=350_000,
+            pricing_status="priced",
+        )
+        for i in range(first, first + n)
+    ]
+    return [row_values(row) for row in rows]
+
+
+@pytest.fixture
+def child_imports_tests(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let the store process import ``support.slow_store``."""
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(filter(None, [str(TESTS_DIR), os.environ.get("PYTHONPATH")]))
+    )
+
+
+@pytest.fixture
+def clients() -> Iterator[list[StoreProcessClient]]:
+    started: list[StoreProcessClient] = []
+    yield started
+    for client in started:
+        client.close(timeout=10)
+
+
+def start(clients: list[StoreProcessClient], factory: Any, **kwargs: Any) -> StoreProcessClient:
+    on_exit = kwargs.pop("on_exit", None)
+    client = StoreProcessClient(StoreProcessSettings(factory, **kwargs), on_exit=on_exit, start_timeout_s=30)
+    clients.append(client)
+    return client.start()
+
+
+def test_batches_are_committed_then_answered_with_dedupe(
+    tmp_path: Path, clients: list[StoreProcessClient]
+) -> None:
+    db = tmp_path / "spans.db"
+    client = start(clients, partial(SQLiteStore, str(db)))
+    futures = [client.submit(values(50, first=1 + 50 * i)) for i in range(4)]
+    assert [f.result(timeout=30) for f in futures] == [WriteResult(inserted=50)] * 4
+    # answered only after the commit: another connection sees the rows already
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("select count(*) from requests").fetchone() == (200,)
+    again = client.submit(values(60, first=171)).result(timeout=30)  # 30 stored already
+    assert again == WriteResult(inserted=30, duplicates=30)
+    assert client.pending_rows == 0
+    assert client.close() == 0
+    with SQLiteStore(db) as store:
+        assert store.count_requests() == 230
+
+
+def test_rows_over_the_bound_are_refused_retryably(
+    child_imports_tests: None, clients: list[StoreProcessClient]
+) -> None:
+    from support.slow_store import SlowStore
+
+    client = start(clients, partial(SlowStore, 0.5), max_pending_rows=100)
+    first = client.submit(values(80))  # accepted: nothing pending
+    with pytest.raises(StoreBusy) as busy:
+        client.submit(values(30, first=81))  # 80 + 30 > 100 while the first is committing
+    assert busy.value.retry_after_s == 1.0
+    assert client.pending_rows == 80
+    big = values(150, first=200)
+    assert first.result(timeout=30).inserted == 80
+    assert client.submit(big).result(timeout=30).inserted == 150  # alone, over the bound: accepted
+
+
+def test_a_failed_commit_fails_its_batches_and_the_process_lives_on(
+    child_imports_tests: None, clients: list[StoreProcessClient]
+) -> None:
+    from support.slow_store import SlowStore
+
+    client = start(clients, partial(SlowStore, 0.0, "disk full"))
+    with pytest.raises(StoreError, match="OSError: disk full"):
+        client.submit(values(5)).result(timeout=30)
+    assert client.alive
+    assert client.close() == 0
+
+
+def test_close_commits_everything_sent(tmp_path: Path, clients: list[StoreProcessClient]) -> None:
+    client = start(clients, partial(SQLiteStore, str(tmp_path / "spans.db")))
+    futures = [client.submit(values(100, first=1 + 100 * i)) for i in range(10)]
+    assert client.close() == 0
+    assert sum(f.result(timeout=0).inserted for f in futures) == 1000
+    with pytest.raises(WriterClosed):
+        client.submit(values(1))
+
+
+def test_a_dead_store_process_fails_waiting_batches_and_is_reported(
+    child_imports_tests: None, clients: list[StoreProcessClient]
+) -> None:
+    from support.slow_store import SlowStore
+
+    exits: list[int | None] = []
+    client = start(clients, partial(SlowStore, 60.0), on_exit=exits.append)
+    waiting = client.submit(values(10))
+    time.sleep(0.2)  # the batch is being committed
+    assert client.pid is not None
+    os.kill(client.pid, signal.SIGKILL)
+    with pytest.raises(WriterClosed):
+        waiting.result(timeout=30)
+    deadline = time.monotonic() + 10
+    while not exits and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert exits == [-signal.SIGKILL] or exits == [None]
+    assert not client.alive
+    with pytest.raises(WriterClosed):
+        client.submit(values(1))
+
+
+def test_a_store_that_cannot_open_fails_the_start(clients: list[StoreProcessClient]) -> None:
+    with pytest.raises(RuntimeError, match="store process failed to start: ValueError"):
+        start(clients, partial(SQLiteStore, ":memory:"))
