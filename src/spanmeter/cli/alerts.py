@@ -14,7 +14,7 @@ import click
 from ..analysis import parse_duration
 from ..budgets.documents import alert_document
 from ..environment_variables import SPANMETER_URL
-from ._remote import api_request, open_store
+from .common import api_request, format_option, open_store
 
 __all__ = ["alerts"]
 
@@ -42,14 +42,7 @@ def alerts() -> None:
 )
 @click.option("--db", help=_DB_HELP)
 @click.option("--url", help=_URL_HELP)
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(("table", "json")),
-    default="table",
-    show_default=True,
-    help="Output format.",
-)
+@format_option("table", "json")
 def list_alerts(
     state: str | None,
     kind: str | None,
@@ -73,14 +66,11 @@ def list_alerts(
             since_ns = None if not since else time.time_ns() - parse_duration(since)
         except ValueError as error:
             raise click.BadParameter(str(error)) from None
-        store = open_store(db)
-        try:
+        with open_store(db) as store:
             records = store.budget_store.list_alerts(
                 state=state, kind=kind, source=source, since_ns=since_ns, limit=limit
             )
             documents = [alert_document(record) for record in records]
-        finally:
-            store.close()
     if fmt == "json":
         click.echo(json.dumps({"alerts": documents}, indent=2))
         return
@@ -99,25 +89,15 @@ def list_alerts(
 @click.argument("alert_id", type=int)
 @click.option("--db", help=_DB_HELP)
 @click.option("--url", help=_URL_HELP)
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(("text", "json")),
-    default="text",
-    show_default=True,
-    help="Output format.",
-)
+@format_option("text", "json")
 def show(alert_id: int, db: str | None, url: str | None, fmt: str) -> None:
     """One alert: its numbers, drivers, focused views, history and deliveries."""
     base = _url(url, db)
     if base:
         doc: dict[str, Any] = api_request(f"{base}/api/v1/alerts/{alert_id}")
     else:
-        store = open_store(db)
-        try:
+        with open_store(db) as store:
             record = store.budget_store.get_alert(alert_id)
-        finally:
-            store.close()
         if record is None:
             raise click.ClickException(f"no alert with id {alert_id}")
         doc = alert_document(record)
@@ -171,12 +151,12 @@ def ack(alert_id: int, note: str, actor: str | None, db: str | None, url: str | 
     if base:
         doc = api_request(f"{base}/api/v1/alerts/{alert_id}/ack", body={"by": actor, "note": note})
     else:
-        store = open_store(db)
-        try:
-            record = store.budget_store.acknowledge(alert_id, actor=actor, note=note, now_ns=time.time_ns())
-        except LookupError as error:
-            raise click.ClickException(str(error)) from None
-        finally:
-            store.close()
+        with open_store(db) as store:
+            try:
+                record = store.budget_store.acknowledge(
+                    alert_id, actor=actor, note=note, now_ns=time.time_ns()
+                )
+            except LookupError as error:
+                raise click.ClickException(str(error)) from None
         doc = alert_document(record)
     click.echo(f"alert {doc['id']}: {doc['state']} ({doc['title']})")

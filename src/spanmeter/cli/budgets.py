@@ -20,7 +20,7 @@ from ..budgets import BudgetConfigError, BudgetIndex, budget_states, load_config
 from ..budgets.documents import budgets_document
 from ..budgets.model import BudgetsConfig
 from ..environment_variables import SPANMETER_BUDGETS_FILE, SPANMETER_URL
-from ._remote import api_request, open_store
+from .common import api_request, format_option, open_store
 
 __all__ = ["budgets"]
 
@@ -54,14 +54,7 @@ def budgets() -> None:
 @budgets.command("list")
 @click.option("--file", "path", type=click.Path(dir_okay=False), help=_FILE_HELP)
 @click.option("--url", help="Ask a running receiver instead [env SPANMETER_URL].")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(("table", "json")),
-    default="table",
-    show_default=True,
-    help="Output format.",
-)
+@format_option("table", "json")
 def list_budgets(path: str | None, url: str | None, fmt: str) -> None:
     """Every budget of the budgets file (or of a running receiver)."""
     url = url or (None if path else os.environ.get(SPANMETER_URL))
@@ -89,14 +82,7 @@ def list_budgets(path: str | None, url: str | None, fmt: str) -> None:
 @click.option("--file", "path", type=click.Path(dir_okay=False), help=_FILE_HELP)
 @click.option("--db", help="SQLite store [env SPANMETER_DB_PATH; default spanmeter.db].")
 @click.option("--url", help="Ask a running receiver instead [env SPANMETER_URL].")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(("table", "json")),
-    default="table",
-    show_default=True,
-    help="Output format.",
-)
+@format_option("table", "json")
 def status(
     where: tuple[str, ...],
     exact: bool,
@@ -123,8 +109,7 @@ def status(
         )
     else:
         config = _config(path)
-        store = open_store(db)
-        try:
+        with open_store(db) as store:  # a ValueError becomes a ClickException there
             now = time.time_ns()
             states = budget_states(
                 store.budget_store,
@@ -136,10 +121,6 @@ def status(
                 match="exact" if exact else "applies",
             )
             document = status_document(states, now)
-        except ValueError as error:
-            raise click.ClickException(str(error)) from None
-        finally:
-            store.close()
     if fmt == "json":
         click.echo(json.dumps(document, indent=2))
         return

@@ -12,7 +12,7 @@ from ..analysis.prompt_versions import (
     render_prompt_versions,
 )
 from ..analysis.window_range import resolve_window
-from .analysis_common import api_get, data_mode_value, open_store, scope_options, source_options
+from .common import api_get, data_mode_value, format_option, open_store, scope_options, source_options
 
 __all__ = ["compare"]
 
@@ -36,14 +36,7 @@ def compare() -> None:
     type=click.IntRange(2, None),
     help="Logical requests per version before a delta can be significant.",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(COMPARE_FORMATS),
-    default="table",
-    show_default=True,
-    help="Output format.",
-)
+@format_option(*COMPARE_FORMATS, default="table")
 @source_options
 def prompt_versions(
     endpoint: str | None,

@@ -10,7 +10,7 @@ from ..analysis.quality import quality_report, render_quality
 from ..analysis.window_range import resolve_window
 from ..environment_variables import SPANMETER_PRICING_FILE
 from ..pricing import PriceBook
-from .analysis_common import api_get, data_mode_value, open_store, source_options
+from .common import api_get, data_mode_value, format_option, open_store, source_options
 
 __all__ = ["doctor"]
 
@@ -20,14 +20,7 @@ __all__ = ["doctor"]
 @click.option("--since", help="Or: the window ending now, e.g. 24h [default 24h].")
 @click.option("--environment", help="Only this environment.")
 @click.option("--data-mode", default="all", show_default=True, help="real, test, demo or all.")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(("table", "json")),
-    default="table",
-    show_default=True,
-    help="Output format.",
-)
+@format_option("table", "json")
 @source_options
 def doctor(
     window_text: str | None,

@@ -11,7 +11,7 @@ from ..analysis import parse_filters
 from ..analysis.economics import DEFAULT_MAX_COST_SHARE, ECONOMICS_FORMATS, render_economics, unit_economics
 from ..analysis.revenue import parse_revenue_csv
 from ..analysis.window_range import resolve_window
-from .analysis_common import api_get, data_mode_value, open_store, scope_options, source_options
+from .common import api_get, data_mode_value, format_option, open_store, scope_options, source_options
 
 __all__ = ["economics"]
 
@@ -37,14 +37,7 @@ __all__ = ["economics"]
 @click.option(
     "--limit", default=20, show_default=True, type=click.IntRange(1, 10_000), help="Rows per dimension."
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(ECONOMICS_FORMATS),
-    default="table",
-    show_default=True,
-    help="Output format.",
-)
+@format_option(*ECONOMICS_FORMATS, default="table")
 @source_options
 def economics(
     window_text: str | None,

@@ -19,7 +19,7 @@ from ..analysis.export import (
     rollup_records,
 )
 from ..analysis.window_range import resolve_window
-from .analysis_common import data_mode_value, open_store
+from .common import data_mode_value, format_option, open_store
 
 __all__ = ["export"]
 
@@ -42,14 +42,7 @@ _WHAT = ("requests", "rollups")
     show_default=True,
     help="Rollups to export.",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(EXPORT_FORMATS),
-    default="csv",
-    show_default=True,
-    help="Output format.",
-)
+@format_option(*EXPORT_FORMATS, default="csv")
 @click.option(
     "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write here [default stdout]."
 )

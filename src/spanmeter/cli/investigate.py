@@ -8,7 +8,7 @@ from ..analysis import parse_filters
 from ..analysis.investigate import investigate as run_investigation
 from ..analysis.investigate_render import INVESTIGATE_FORMATS, render_investigate
 from ..analysis.window_range import resolve_window
-from .analysis_common import api_get, data_mode_value, open_store, scope_options, source_options
+from .common import api_get, data_mode_value, format_option, open_store, scope_options, source_options
 
 __all__ = ["investigate"]
 
@@ -28,14 +28,7 @@ __all__ = ["investigate"]
 @click.option(
     "--limit", default=10, show_default=True, type=click.IntRange(1, 1000), help="Drivers per dimension."
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(INVESTIGATE_FORMATS),
-    default="table",
-    show_default=True,
-    help="Output format.",
-)
+@format_option(*INVESTIGATE_FORMATS, default="table")
 @source_options
 def investigate(
     window_text: str | None,

@@ -8,7 +8,7 @@ import click
 
 from ..analysis.report_render import REPORT_FORMATS, render_report
 from ..analysis.report_weekly import parse_week, week_alerts, weekly_report
-from .analysis_common import api_get, data_mode_value, open_store, source_options
+from .common import api_get, data_mode_value, format_option, open_store, source_options
 
 __all__ = ["report"]
 
@@ -23,14 +23,7 @@ def report() -> None:
 @click.option("--environment", help="Only this environment.")
 @click.option("--data-mode", default="real", show_default=True, help="real, test, demo or all.")
 @click.option("--workspace", help="Name shown in the header [default: spanmeter].")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(REPORT_FORMATS),
-    default="markdown",
-    show_default=True,
-    help="Output format.",
-)
+@format_option(*REPORT_FORMATS, default="markdown")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file.")
 @source_options
 def weekly(

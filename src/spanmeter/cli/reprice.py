@@ -13,7 +13,7 @@ from ..analysis.window import TimeWindow
 from ..analysis.window_range import resolve_window
 from ..pricing import PriceBook
 from ..store import RepriceAudit, StaleRepricing
-from .analysis_common import open_store
+from .common import format_option, open_store
 
 __all__ = ["reprice"]
 
@@ -32,14 +32,7 @@ __all__ = ["reprice"]
 @click.option("--reason", help="Why (recorded in the audit trail; required to apply).")
 @click.option("--yes", is_flag=True, help="Apply without asking.")
 @click.option("--history", is_flag=True, help="List applied re-pricings instead.")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(("table", "json")),
-    default="table",
-    show_default=True,
-    help="Output format.",
-)
+@format_option("table", "json")
 @click.option("--db", help="SQLite store [env SPANMETER_DB_PATH; default spanmeter.db].")
 def reprice(
     window_text: str | None,

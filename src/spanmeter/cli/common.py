@@ -1,0 +1,110 @@
+"""Options and plumbing shared by the CLI commands that read a store or a running receiver.
+
+Commands read the local store (``--db``) or ask a running receiver's API (``--url``) for the
+very same JSON document, then render it locally: the CLI and the API can never disagree.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import click
+
+from ..environment_variables import SPANMETER_DB_PATH
+from ..store import SQLiteStore
+
+__all__ = [
+    "api_get",
+    "api_request",
+    "data_mode_value",
+    "format_option",
+    "open_store",
+    "scope_options",
+    "source_options",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def format_option(*choices: str, default: str | None = None) -> Callable[[F], F]:
+    """``--format`` (stored as ``fmt``) over ``choices``; the first is the default."""
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(choices),
+        default=default or choices[0],
+        show_default=True,
+        help="Output format.",
+    )
+
+
+def scope_options(function: F) -> F:
+    """``--where``, ``--environment`` and ``--data-mode``: the scope every view keeps."""
+    function = click.option(
+        "--data-mode", default="real", show_default=True, help="real, test, demo or all."
+    )(function)
+    function = click.option("--environment", help="Only this environment.")(function)
+    return click.option("--where", multiple=True, help="Filter dim=value (repeatable).")(function)
+
+
+def source_options(function: F) -> F:
+    """``--db`` and ``--url``: read the local store or ask a running receiver."""
+    function = click.option("--url", help="Ask a running receiver instead, e.g. http://127.0.0.1:4318.")(
+        function
+    )
+    return click.option("--db", help="SQLite store to read [env SPANMETER_DB_PATH; default spanmeter.db].")(
+        function
+    )
+
+
+def data_mode_value(data_mode: str) -> str | None:
+    """``all`` lifts the data-mode filter."""
+    return None if data_mode == "all" else data_mode
+
+
+@contextmanager
+def open_store(db: str | None) -> Iterator[SQLiteStore]:
+    """The store at ``db`` (or ``SPANMETER_DB_PATH``, or ``spanmeter.db``); it must exist."""
+    path = db or os.environ.get(SPANMETER_DB_PATH) or "spanmeter.db"
+    if not os.path.exists(path):
+        raise click.ClickException(f"no store at {path}: run `spanmeter serve` first, or pass --db or --url")
+    store = SQLiteStore(path)
+    try:
+        yield store
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        store.close()
+
+
+def api_request(url: str, *, body: dict[str, Any] | None = None, raw: bool = False) -> Any:
+    """GET ``url`` (or POST ``body`` as JSON); the decoded JSON answer (or the text with ``raw``).
+
+    HTTP and connection errors become ``ClickException`` with the receiver's own message.
+    """
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        url, data=data, method="GET" if body is None else "POST", headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            answer = response.read()
+    except urllib.error.HTTPError as error:
+        detail = error.read().decode(errors="replace")
+        raise click.ClickException(f"{url}: HTTP {error.code}: {detail}") from None
+    except (urllib.error.URLError, OSError) as error:
+        raise click.ClickException(f"{url}: {error}") from None
+    return answer.decode() if raw else json.loads(answer)
+
+
+def api_get(url: str, path: str, params: Sequence[tuple[str, str | None]], *, raw: bool = False) -> Any:
+    """GET ``path`` on a receiver with the non-empty ``params``."""
+    query = urllib.parse.urlencode([(key, value) for key, value in params if value not in (None, "")])
+    return api_request(url.rstrip("/") + path + ("?" + query if query else ""), raw=raw)
