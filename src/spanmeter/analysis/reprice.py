@@ -25,7 +25,7 @@ from typing import Any, Final
 import genai_prices
 
 from ..pricing import PriceBook
-from ..store import RepriceAudit, RepricedRow, SpanRow, SpanStore
+from ..store import PRICING_FIELDS, RepriceAudit, RepricedRow, SpanRow, SpanStore, pricing_fields
 from .common import usd
 from .window import TimeWindow
 
@@ -64,42 +64,11 @@ def _reprice(row: SpanRow, book: PriceBook) -> SpanRow:
         reasoning_tokens=row.reasoning_tokens or 0,
         at=datetime.fromtimestamp(at // _NS, tz=timezone.utc),
     )
-    effective = price.effective_date
-    return dataclasses.replace(
-        row,
-        cost_nano_usd=price.total_nano_usd,
-        input_cost_nano_usd=price.input_nano_usd,
-        output_cost_nano_usd=price.output_nano_usd,
-        cache_read_cost_nano_usd=price.cache_read_nano_usd,
-        cache_write_cost_nano_usd=price.cache_write_nano_usd,
-        reasoning_cost_nano_usd=price.reasoning_nano_usd,
-        pricing_status=price.status.value,
-        pricing_source=price.source,
-        pricing_source_version=price.source_version,
-        pricing_provider=price.matched_provider,
-        pricing_model=price.matched_model,
-        pricing_effective_date=None if effective is None else effective.isoformat(),
-    )
+    return dataclasses.replace(row, **pricing_fields(price))  # type: ignore[arg-type]
 
 
 def _changed(old: SpanRow, new: SpanRow) -> bool:
-    return any(getattr(old, name) != getattr(new, name) for name in _PRICING)
-
-
-_PRICING: Final = (
-    "cost_nano_usd",
-    "input_cost_nano_usd",
-    "output_cost_nano_usd",
-    "cache_read_cost_nano_usd",
-    "cache_write_cost_nano_usd",
-    "reasoning_cost_nano_usd",
-    "pricing_status",
-    "pricing_source",
-    "pricing_source_version",
-    "pricing_provider",
-    "pricing_model",
-    "pricing_effective_date",
-)
+    return any(getattr(old, name) != getattr(new, name) for name in PRICING_FIELDS)
 
 
 def plan_repricing(

@@ -27,6 +27,7 @@ from .analysis_types import (
     RepricedRow,
     RevenueRow,
     StaleRepricing,
+    pricing_fields,
 )
 from .api import (
     BatchWriter,
@@ -110,4 +111,5 @@ __all__ = [
     "TopResult",
     "WriteResult",
     "WriterClosed",
+    "pricing_fields",
 ]

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from .rows import SpanRow
+
+if TYPE_CHECKING:
+    from ..pricing import PriceResult
 
 __all__ = [
     "PRICING_FIELDS",
@@ -21,6 +24,7 @@ __all__ = [
     "RepricedRow",
     "RevenueRow",
     "StaleRepricing",
+    "pricing_fields",
 ]
 
 
@@ -113,6 +117,25 @@ PRICING_FIELDS: Final = (
     "pricing_effective_date",
 )
 """The row fields a re-pricing may change; everything else must stay as stored."""
+
+
+def pricing_fields(price: PriceResult) -> dict[str, object]:
+    """The :data:`PRICING_FIELDS` of a row priced by ``price`` (keyword arguments of ``SpanRow``)."""
+    effective = price.effective_date
+    return {
+        "cost_nano_usd": price.total_nano_usd,
+        "input_cost_nano_usd": price.input_nano_usd,
+        "output_cost_nano_usd": price.output_nano_usd,
+        "cache_read_cost_nano_usd": price.cache_read_nano_usd,
+        "cache_write_cost_nano_usd": price.cache_write_nano_usd,
+        "reasoning_cost_nano_usd": price.reasoning_nano_usd,
+        "pricing_status": price.status.value,
+        "pricing_source": price.source,
+        "pricing_source_version": price.source_version,
+        "pricing_provider": price.matched_provider,
+        "pricing_model": price.matched_model,
+        "pricing_effective_date": None if effective is None else effective.isoformat(),
+    }
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ from itertools import accumulate
 from typing import TYPE_CHECKING, Final
 
 from ..pricing import PriceBook
+from ..store.analysis_types import pricing_fields
 from ..store.rows import SpanRow
 from .incidents import ModelFallback, PromptDeploy, RetryStorm, TenantBurst, UnknownModel, to_ns
 from .profile import EndpointProfile, SyntheticConfig
@@ -327,7 +328,6 @@ class _Generator:
             cache_read_tokens=cache_read or 0,
             at=datetime.fromtimestamp(end // _NS, tz=timezone.utc),
         )
-        effective = price.effective_date
         return SpanRow(
             trace_id=trace_id,
             span_id=self.ids.getrandbits(64).to_bytes(8, "big"),
@@ -356,18 +356,7 @@ class _Generator:
             outcome="success" if outcome == "success" else "error",
             error_type=error_type,
             latency_ms=request.latency_ms if has_usage else 40.0,
-            cost_nano_usd=price.total_nano_usd,
-            input_cost_nano_usd=price.input_nano_usd,
-            output_cost_nano_usd=price.output_nano_usd,
-            cache_read_cost_nano_usd=price.cache_read_nano_usd,
-            cache_write_cost_nano_usd=price.cache_write_nano_usd,
-            reasoning_cost_nano_usd=price.reasoning_nano_usd,
-            pricing_status=price.status.value,
-            pricing_source=price.source,
-            pricing_source_version=price.source_version,
-            pricing_provider=price.matched_provider,
-            pricing_model=price.matched_model,
-            pricing_effective_date=None if effective is None else effective.isoformat(),
+            **pricing_fields(price),  # type: ignore[arg-type]
         )
 
 
