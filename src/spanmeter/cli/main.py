@@ -9,6 +9,7 @@ import click
 
 from .alerts import alerts
 from .budgets import budgets
+from .collector_config import collector_config
 from .compare import compare
 from .doctor import doctor
 from .economics import economics
@@ -34,6 +35,7 @@ def main(verbose: int) -> None:
 
 main.add_command(alerts)
 main.add_command(budgets)
+main.add_command(collector_config)
 main.add_command(quickstart)
 main.add_command(serve)
 main.add_command(top)

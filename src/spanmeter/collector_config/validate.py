@@ -1,0 +1,231 @@
+"""Structural checks of an OTel Collector configuration, before a Collector ever sees it.
+
+No Collector binary is needed (none is packaged for pip, apt or npm), so this checks what
+the Collector itself would refuse at start-up, plus spanmeter's own operating rules::
+
+    >>> problems = validate(yaml.safe_load(open("fanout.yaml")))
+    >>> problems  # one readable line per problem, empty when the file is fine
+    []
+
+Structure (what ``otelcol validate`` also rejects): every component named in
+``service.pipelines`` and ``service.extensions`` is defined in its section, with a type the
+Collector contrib distribution has, and only documented keys (see
+:mod:`~spanmeter.collector_config.components`); each pipeline has receivers and exporters;
+each connector used is an exporter in one pipeline and a receiver in another; a routing
+connector only routes to pipelines that receive from it.
+
+Policy (``policy=True``, the default; what keeps a cost pipeline from losing or dropping
+data under load): ``memory_limiter`` is the first processor of every pipeline, every pipeline
+that ends at a network exporter batches, and the ``health_check`` extension is enabled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Final
+
+import yaml
+
+from .components import KNOWN_COMPONENTS, SECTIONS, ComponentSpec
+
+__all__ = ["CollectorConfigError", "check_file", "validate", "validate_text"]
+
+_TOP_LEVEL: Final = frozenset({*SECTIONS, "service"})
+_SERVICE_KEYS: Final = frozenset({"extensions", "pipelines", "telemetry"})
+_PIPELINE_KEYS: Final = frozenset({"receivers", "processors", "exporters"})
+_SIGNALS: Final = frozenset({"traces", "metrics", "logs", "profiles"})
+_ROUTE_KEYS: Final = frozenset({"statement", "condition", "context", "pipelines", "action"})
+
+
+class CollectorConfigError(ValueError):
+    """A configuration failed validation; ``problems`` lists every reason."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid Collector configuration:\n  " + "\n  ".join(problems))
+        self.problems = problems
+
+
+def _type(component_id: str) -> str:
+    """``otlp/spanmeter`` -> ``otlp``: the part before the first slash names the type."""
+    return component_id.split("/", 1)[0]
+
+
+def _as_list(value: object) -> list[Any] | None:
+    return list(value) if isinstance(value, list) else None  # pyright: ignore[reportUnknownArgumentType]
+
+
+def _check_keys(where: str, value: object, allowed: frozenset[str], problems: list[str]) -> None:
+    if not isinstance(value, Mapping):
+        return
+    for key in value:  # pyright: ignore[reportUnknownVariableType]
+        if key not in allowed:
+            problems.append(
+                f"{where}: unknown key {key!r} (documented keys: {', '.join(sorted(allowed)) or 'none'})"
+            )
+
+
+def _nested(config: Mapping[str, Any], path: str) -> object:
+    value: object = config
+    for part in path.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)  # pyright: ignore[reportUnknownMemberType]
+    return value
+
+
+def _check_component(section: str, component_id: str, value: object, problems: list[str]) -> None:
+    where = f"{section}.{component_id}"
+    kind = _type(component_id)
+    spec: ComponentSpec | None = KNOWN_COMPONENTS[section].get(kind)
+    if spec is None:
+        known = ", ".join(sorted(KNOWN_COMPONENTS[section]))
+        problems.append(f"{where}: unknown {section[:-1]} type {kind!r} (known: {known})")
+        return
+    if value is not None and not isinstance(value, Mapping):
+        problems.append(f"{where}: must be a mapping, not {type(value).__name__}")
+        return
+    config: Mapping[str, Any] = value or {}
+    _check_keys(where, config, spec.keys, problems)
+    for options in spec.required:
+        if not any(key in config for key in options):
+            problems.append(f"{where}: needs {' or '.join(repr(k) for k in sorted(options))}")
+    for path, allowed in spec.nested.items():
+        _check_keys(f"{where}.{path}", _nested(config, path), allowed, problems)
+
+
+def _check_routes(
+    connector_id: str, config: Mapping[str, Any], receives_from: dict[str, set[str]], problems: list[str]
+) -> None:
+    """A routing connector may only name pipelines that list it as a receiver."""
+    where = f"connectors.{connector_id}"
+    targets: list[tuple[str, object]] = []
+    for index, row in enumerate(_as_list(config.get("table")) or []):
+        row_where = f"{where}.table[{index}]"
+        if not isinstance(row, Mapping):
+            problems.append(f"{row_where}: must be a mapping")
+            continue
+        _check_keys(row_where, row, _ROUTE_KEYS, problems)  # pyright: ignore[reportUnknownArgumentType]
+        if "statement" not in row and "condition" not in row:
+            problems.append(f"{row_where}: needs 'statement' or 'condition'")
+        targets += [(row_where, p) for p in _as_list(row.get("pipelines")) or []]  # pyright: ignore[reportUnknownMemberType]
+    targets += [(f"{where}.default_pipelines", p) for p in _as_list(config.get("default_pipelines")) or []]
+    for row_where, pipeline in targets:
+        if not isinstance(pipeline, str) or connector_id not in receives_from.get(pipeline, set()):
+            problems.append(
+                f"{row_where}: routes to {pipeline!r}, which does not receive from {connector_id!r}"
+            )
+
+
+def validate(config: object, *, policy: bool = True) -> list[str]:
+    """Every problem found in a parsed Collector configuration, one readable line each.
+
+    Args:
+        config: The configuration as parsed from YAML.
+        policy: Also apply spanmeter's operating rules (memory_limiter first, batch, health_check).
+
+    Returns:
+        The problems; an empty list means the configuration passed.
+    """
+    if not isinstance(config, Mapping):
+        return ["the configuration must be a mapping of sections"]
+    problems: list[str] = []
+    _check_keys("(top level)", config, _TOP_LEVEL, problems)  # pyright: ignore[reportUnknownArgumentType]
+    defined: dict[str, dict[str, object]] = {}
+    for section in SECTIONS:
+        components = config.get(section) or {}  # pyright: ignore[reportUnknownMemberType]
+        if not isinstance(components, Mapping):
+            problems.append(f"{section}: must be a mapping of components")
+            components = {}
+        defined[section] = {str(k): v for k, v in components.items()}  # pyright: ignore[reportUnknownVariableType]
+        for component_id, value in defined[section].items():
+            _check_component(section, component_id, value, problems)
+
+    service = config.get("service")  # pyright: ignore[reportUnknownMemberType]
+    if not isinstance(service, Mapping):
+        return [*problems, "service: missing (it names the pipelines to run)"]
+    _check_keys("service", service, _SERVICE_KEYS, problems)  # pyright: ignore[reportUnknownArgumentType]
+    extensions = _as_list(service.get("extensions") or [])  # pyright: ignore[reportUnknownMemberType]
+    for name in extensions or []:
+        if name not in defined["extensions"]:
+            problems.append(f"service.extensions: {name!r} is not defined in extensions")
+    if policy and not any(_type(str(n)) == "health_check" for n in extensions or []):
+        problems.append(
+            "service.extensions: enable the health_check extension (load balancers and probes need it)"
+        )
+
+    pipelines = service.get("pipelines")  # pyright: ignore[reportUnknownMemberType]
+    if not isinstance(pipelines, Mapping) or not pipelines:
+        return [*problems, "service.pipelines: at least one pipeline is needed"]
+    connectors = defined["connectors"]
+    exported_by: dict[str, set[str]] = {c: set() for c in connectors}
+    received_by: dict[str, set[str]] = {c: set() for c in connectors}
+    receives_from: dict[str, set[str]] = {}
+    for pipeline_id, pipeline in pipelines.items():  # pyright: ignore[reportUnknownVariableType]
+        name = str(pipeline_id)  # pyright: ignore[reportUnknownArgumentType]
+        where = f"service.pipelines.{name}"
+        if _type(name) not in _SIGNALS:
+            problems.append(f"{where}: the pipeline's signal must be one of {', '.join(sorted(_SIGNALS))}")
+        if not isinstance(pipeline, Mapping):
+            problems.append(f"{where}: must be a mapping with receivers, processors, exporters")
+            continue
+        _check_keys(where, pipeline, _PIPELINE_KEYS, problems)  # pyright: ignore[reportUnknownArgumentType]
+        lists: dict[str, list[str]] = {}
+        for role in ("receivers", "processors", "exporters"):
+            items = _as_list(pipeline.get(role) or [])  # pyright: ignore[reportUnknownMemberType]
+            if items is None:
+                problems.append(f"{where}.{role}: must be a list")
+                items = []
+            lists[role] = [str(i) for i in items]
+            if len(set(lists[role])) != len(lists[role]):
+                problems.append(f"{where}.{role}: lists a component twice")
+        for role in ("receivers", "exporters"):
+            if not lists[role]:
+                problems.append(f"{where}: has no {role}")
+            for component in lists[role]:
+                if component in connectors:
+                    (received_by if role == "receivers" else exported_by)[component].add(name)
+                elif component not in defined[role]:
+                    problems.append(f"{where}.{role}: {component!r} is not defined in {role} or connectors")
+        receives_from[name] = {c for c in lists["receivers"] if c in connectors}
+        for component in lists["processors"]:
+            if component not in defined["processors"]:
+                problems.append(f"{where}.processors: {component!r} is not defined in processors")
+        if policy:
+            processors = lists["processors"]
+            if not processors or _type(processors[0]) != "memory_limiter":
+                problems.append(
+                    f"{where}.processors: memory_limiter must come first (it refuses data before memory runs out)"
+                )
+            network = [e for e in lists["exporters"] if e not in connectors]
+            if network and not any(_type(p) == "batch" for p in processors):
+                problems.append(f"{where}.processors: add batch before the exporters {network!r}")
+
+    for connector_id in connectors:
+        exp, rec = exported_by[connector_id], received_by[connector_id]
+        if exp and not rec:
+            problems.append(
+                f"connectors.{connector_id}: exported to by {sorted(exp)!r} but no pipeline receives from it"
+            )
+        if rec and not exp:
+            problems.append(
+                f"connectors.{connector_id}: received from by {sorted(rec)!r} but no pipeline exports to it"
+            )
+        value = connectors[connector_id]
+        if _type(connector_id) == "routing" and isinstance(value, Mapping):
+            _check_routes(connector_id, value, receives_from, problems)  # pyright: ignore[reportUnknownArgumentType]
+    return problems
+
+
+def validate_text(text: str, *, policy: bool = True) -> list[str]:
+    """:func:`validate` on YAML text; a YAML syntax error is reported as a problem."""
+    try:
+        config = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        return [f"not valid YAML: {error}"]
+    return validate(config, policy=policy)
+
+
+def check_file(path: str | Path, *, policy: bool = True) -> list[str]:
+    """:func:`validate` on a YAML file."""
+    return validate_text(Path(path).read_text(encoding="utf-8"), policy=policy)
