@@ -31,9 +31,8 @@ from typing import Final
 
 # The alias tables are the normaliser's private data; they are read here (not copied) so a
 # key added for the receiver reaches the Collector configuration in the same change.
-from spanmeter.semantic_conventions._aliases import CANDIDATE_MARKERS, SLOT_KEYS
-from spanmeter.semantic_conventions._keys import Key, Slot
-from spanmeter.semantic_conventions._providers import canonical_provider
+from ..semantic_conventions import canonical_provider
+from ..semantic_conventions.alias_table import CANDIDATE_MARKERS, SLOT_KEYS, Key, Slot
 
 __all__ = [
     "GENAI_MARKER_KEYS",
