@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system-deps run test lint typecheck bench clean
+.PHONY: setup system-deps run test lint typecheck bench clean dashboards
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,9 +18,9 @@ setup: $(STAMP)
 system-deps:
 	./scripts/install-system-deps
 
-## run: the main job on the embedded default (see README)
+## run: the demo: a receiver with budgets, two days of traffic with an incident, the investigation (see README)
 run: $(STAMP)
-	$(BIN)/spanmeter quickstart
+	$(BIN)/spanmeter demo
 
 ## test: lint + the whole test suite
 test: $(STAMP) system-deps
@@ -37,6 +37,10 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/processor_overhead.py
+
+## dashboards: regenerate the Grafana dashboards (deploy/grafana/dashboards) from deploy/grafana/generate.py
+dashboards: $(STAMP)
+	$(BIN)/python deploy/grafana/generate.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -82,3 +82,7 @@ budgets are counted; the alerts API still answers."""
 SPANMETER_URL: Final = "SPANMETER_URL"
 """Base URL of a running receiver's API (``http://spanmeter:4318``), used by
 :class:`spanmeter.BudgetGuard` and by the CLI's ``--url`` options when they are not given."""
+
+SPANMETER_METRICS_TOP_TENANTS: Final = "SPANMETER_METRICS_TOP_TENANTS"
+"""Tenants that get their own ``tenant`` label on the cost counters of ``/metrics``; every
+other tenant is counted under ``tenant="other"``. Default: ``20``; ``0`` labels none."""

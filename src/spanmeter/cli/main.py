@@ -11,6 +11,7 @@ from .alerts import alerts
 from .budgets import budgets
 from .collector_config import collector_config
 from .compare import compare
+from .demo import demo
 from .doctor import doctor
 from .economics import economics
 from .export import export
@@ -36,6 +37,7 @@ def main(verbose: int) -> None:
 main.add_command(alerts)
 main.add_command(budgets)
 main.add_command(collector_config)
+main.add_command(demo)
 main.add_command(quickstart)
 main.add_command(serve)
 main.add_command(top)

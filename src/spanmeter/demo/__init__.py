@@ -1,0 +1,51 @@
+"""``spanmeter demo``: the whole product on a laptop in seconds, with a real incident in it.
+
+A receiver on the embedded store, with budgets and an alert rule, receives two days of
+GenAI traffic from an app instrumented with the real OTel SDK and ``spanmeter.configure()``
+(spans carry their own past times, so two days take seconds). In the second day a prompt
+deploy doubles the tokens per call of one endpoint; the demo then shows what an operator
+would see: the spend ranking, the exceeded budget, the alerts, and the investigation that
+names the deploy.
+
+Example::
+
+    from pathlib import Path
+    from spanmeter.demo import DemoSession, DemoSettings, render_result
+
+    with DemoSession(DemoSettings(db=Path("demo.db"))) as session:
+        session.drive()
+        session.settle()
+        print(render_result(session.results()))
+"""
+
+from __future__ import annotations
+
+from .render import live_urls, next_commands, render_intro, render_result
+from .scenario import (
+    ENDPOINT_BUDGET,
+    INCIDENT_ENDPOINT,
+    NEW_VERSION,
+    PREVIOUS_VERSION,
+    TENANT_BUDGET,
+    DemoScenario,
+)
+from .session import DemoError, DemoResult, DemoSession, DemoSettings
+from .webhook import AlertSink
+
+__all__ = [
+    "ENDPOINT_BUDGET",
+    "INCIDENT_ENDPOINT",
+    "NEW_VERSION",
+    "PREVIOUS_VERSION",
+    "TENANT_BUDGET",
+    "AlertSink",
+    "DemoError",
+    "DemoResult",
+    "DemoScenario",
+    "DemoSession",
+    "DemoSettings",
+    "live_urls",
+    "next_commands",
+    "render_intro",
+    "render_result",
+]

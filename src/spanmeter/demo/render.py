@@ -1,0 +1,216 @@
+"""The demo's output: short sections an operator reads top to bottom, and the commands to run next.
+
+Every figure comes from the documents in :class:`~spanmeter.demo.session.DemoResult` (the
+API's shapes); the ranking is printed by :func:`spanmeter.analysis.render_top`, exactly as
+``spanmeter top`` prints it. Commands are quoted for a POSIX shell so they can be copied.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any, Final
+
+from ..analysis import TimeWindow, render_top
+from .scenario import INCIDENT_ENDPOINT, NEW_VERSION, PREVIOUS_VERSION, DemoScenario
+from .session import DemoResult
+
+__all__ = ["live_urls", "next_commands", "render_intro", "render_result"]
+
+_RULE: Final = "-" * 78
+_OK_STATES_SHOWN: Final = 3
+_ALERTS_SHOWN: Final = 10
+
+
+def _usd(text: str | None) -> str:
+    return "-" if text is None else f"{Decimal(text):.2f}"
+
+
+def _minute(iso: str) -> str:
+    """``2026-03-04T05:00:00+00:00`` -> ``2026-03-04 05:00Z``."""
+    return iso[:16].replace("T", " ") + "Z"
+
+
+def _heading(number: int, title: str) -> str:
+    return f"\n{number}. {title}\n{_RULE}\n"
+
+
+def render_intro(scenario: DemoScenario, *, db: str, budgets_file: str, http_url: str, grpc: str) -> str:
+    """What runs and what is about to happen."""
+    start, end = TimeWindow(scenario.start_ns, scenario.end_ns).iso()
+    deploy = TimeWindow(scenario.deploy_ns, scenario.end_ns).iso()[0]
+    return (
+        "spanmeter demo: two days of an app's GenAI traffic, sent in seconds\n"
+        f"  receiver  OTLP/HTTP + API + /metrics {http_url}, OTLP/gRPC {grpc}\n"
+        f"  store     {db}\n"
+        f"  budgets   {budgets_file}\n"
+        "  app       5 endpoints, 40 tenants, 240 users; OTel SDK -> spanmeter.configure() -> OTLP/HTTP\n"
+        f"  traffic   {_minute(start)} .. {_minute(end)}, each span at its own time\n"
+        f"  incident  {_minute(deploy)}: {INCIDENT_ENDPOINT} ships prompt {NEW_VERSION}"
+        f" (was {PREVIOUS_VERSION}), twice the tokens per call\n"
+    )
+
+
+def render_result(result: DemoResult) -> str:
+    """The four sections: where the money went, budgets, alerts, the investigation."""
+    parts = [
+        f"sent {result.spans_sent:,} spans in {result.traffic_seconds:.1f} s;"
+        f" stored {result.spans_stored:,}; alerts delivered to the demo webhook: {result.webhook_received}\n",
+        _heading(1, "Where the money went: the last 24 hours by endpoint"),
+        render_top(result.top, "table"),
+        _heading(2, "Budget posture (now)"),
+        _budgets(result.budgets),
+        _heading(3, "Alerts inbox"),
+        _alerts(result.alerts),
+        _heading(4, "Investigation: the last 24 hours against the 24 before"),
+        _investigation(result.investigation),
+    ]
+    return "".join(part if part.endswith("\n") else part + "\n" for part in parts)
+
+
+def _budgets(document: Mapping[str, Any]) -> str:
+    states: list[dict[str, Any]] = sorted(document["states"], key=lambda s: (-s["ratio"], s["budget"]))
+    shown = [s for s in states if s["state"] != "ok"] + [s for s in states if s["state"] == "ok"][
+        :_OK_STATES_SHOWN
+    ]
+    header = f"{'budget':<22}{'scope':<30}{'spend USD':>11}{'limit USD':>11}{'used':>7}  state"
+    lines = [header, "-" * len(header)]
+    for item in shown:
+        scope = ", ".join(f"{d}={v}" for d, v in sorted(item["scope"].items()) if d != "data_mode")
+        lines.append(
+            f"{item['budget'][:21]:<22}{scope[:29]:<30}{_usd(item['spend_usd']):>11}{_usd(item['limit_usd']):>11}"
+            f"{item['ratio']:>7.0%}  {item['state']}"
+        )
+    hidden = len(states) - len(shown)
+    if hidden:
+        lines.append(f"... and {hidden} more states, all ok")
+    counts = document["counts"]
+    window = states[0]["window"] if states else None
+    lines.append(
+        f"{counts['exceeded']} exceeded, {counts['warning']} warning, {counts['ok']} ok"
+        + (f"  (window {_minute(window['from'])} .. {_minute(window['to'])}, rolling 24h)" if window else "")
+    )
+    return "\n".join(lines)
+
+
+def _alerts(alerts: Sequence[Mapping[str, Any]]) -> str:
+    header = f"{'id':>4}  {'state':<9}{'kind':<34}title"
+    lines = [header, "-" * 78]
+    for alert in alerts[:_ALERTS_SHOWN]:
+        lines.append(f"{alert['id']:>4}  {alert['state']:<9}{alert['kind'][:33]:<34}{alert['title']}")
+    if len(alerts) > _ALERTS_SHOWN:
+        lines.append(f"... and {len(alerts) - _ALERTS_SHOWN} more (spanmeter alerts list)")
+    if not alerts:
+        lines.append("no alerts")
+    exceeded = next((a for a in alerts if a["kind"] == "budget.exceeded"), None)
+    if exceeded is not None:
+        lines += [
+            "",
+            f"alert {exceeded['id']} ({exceeded['kind']}, {exceeded['severity']}): {exceeded['title']}",
+        ]
+        context = exceeded.get("context") or {}
+        for dimension, info in context.get("drivers", {}).items():
+            lines.append(
+                f"  driver {dimension}: {info['value']} ${_usd(info['cost_usd'])}"
+                f" ({info['share']:.0%} of the window), baseline ${_usd(info['baseline_cost_usd'])}"
+            )
+        for delivery in exceeded.get("deliveries", []):
+            lines.append(
+                f"  delivered to {delivery['channel']}: {delivery['state']} after {delivery['attempts']} attempt(s)"
+            )
+    return "\n".join(lines)
+
+
+def _investigation(report: Mapping[str, Any]) -> str:
+    totals = report["totals"]
+    base, current = totals["baseline"], totals["current"]
+    classification = report["classification"]
+    driver = classification.get("driver") or {}
+    versions = next((d for d in report["dimensions"] if d["dimension"] == "prompt_version"), None)
+    top_version = versions["drivers"][0] if versions and versions.get("drivers") else None
+    pct = totals["delta_pct"]
+    lines = [
+        f"window {_minute(report['window']['from'])} .. {_minute(report['window']['to'])}"
+        f" vs baseline {_minute(report['baseline']['from'])} .. {_minute(report['baseline']['to'])}",
+        f"cost {_usd(base['cost_usd'])} -> {_usd(current['cost_usd'])} USD"
+        f" (delta {_usd(totals['delta_usd'])} USD" + (f", {pct:+.1f}%)" if pct is not None else ")"),
+        f"classification: {classification['type']} ({classification['label']})",
+    ]
+    if driver:
+        share = driver.get("share")
+        lines.append(
+            f"top driver: {driver['dimension']}={driver['value']}, delta {_usd(driver.get('delta_usd'))} USD"
+            + (f" ({share:.0%} of the delta)" if share is not None else "")
+        )
+    deploy = classification.get("facts", {}).get("deploy")
+    if deploy:
+        lines.append(
+            f"deploy: prompt_version={deploy['version']} (previous {deploy['previous']}),"
+            f" first seen {deploy['first_seen']}"
+        )
+    if top_version is not None:
+        lines.append(
+            f"top prompt version: {top_version['value']}, delta {_usd(top_version['delta_usd'])} USD"
+        )
+    lines += [f"  - {line}" for line in classification.get("evidence", [])]
+    lines.append(f"contain:   {classification['containment']}")
+    lines.append(f"guardrail: {classification['durable_control']}")
+    return "\n".join(lines)
+
+
+def _command(*words: str) -> str:
+    return " ".join(shlex.quote(word) for word in words)
+
+
+def next_commands(result: DemoResult) -> list[str]:
+    """Commands that ask the same store again, ready to paste.
+
+    ``doctor`` is not among them: it rightly reports the demo's spans as clock-skewed, since
+    they arrive up to two days after their span time, which is the demo's trick, not a
+    tracking problem to fix.
+    """
+    db = str(result.db)
+    start, end = result.scenario.incident_window.iso()
+    window = f"{start}..{end}"
+    exceeded = next((a for a in result.alerts if a["kind"] == "budget.exceeded"), None)
+    commands = [
+        _command("spanmeter", "top", "--db", db, "--by", "prompt_version", "--from", start, "--to", end),
+        _command("spanmeter", "investigate", "--db", db, "--window", window),
+        _command("spanmeter", "investigate", "--db", db, "--window", window, "--format", "triage"),
+        _command(
+            "spanmeter",
+            "compare",
+            "prompt-versions",
+            "--db",
+            db,
+            "--endpoint",
+            INCIDENT_ENDPOINT,
+            "--window",
+            window,
+        ),
+        _command("spanmeter", "alerts", "list", "--db", db),
+    ]
+    if exceeded is not None:
+        commands.append(_command("spanmeter", "alerts", "show", str(exceeded["id"]), "--db", db))
+    commands += [
+        _command("spanmeter", "budgets", "status", "--db", db, "--file", str(result.budgets_file)),
+        _command("spanmeter", "economics", "--db", db, "--window", window),
+    ]
+    return commands
+
+
+def live_urls(result: DemoResult) -> list[tuple[str, str]]:
+    """(what, URL) of a running demo receiver, for Prometheus, Grafana and curl."""
+    base = result.http_url
+    start, end = result.scenario.incident_window.iso()
+    return [
+        ("OTLP/HTTP (point an SDK or Collector here)", f"{base}  (traces: {base}/v1/traces)"),
+        ("OTLP/gRPC", result.grpc_endpoint),
+        ("Prometheus scrape target", f"{base}/metrics"),
+        ("top by endpoint", f"{base}/api/v1/top?by=endpoint_tag&since=48h"),
+        ("budget status", f"{base}/api/v1/budgets/status"),
+        ("alerts inbox", f"{base}/api/v1/alerts"),
+        ("investigation", f"{base}/api/v1/investigate?window={start}..{end}".replace("+", "%2B")),
+        ("health", f"{base}/healthz"),
+    ]
