@@ -38,6 +38,12 @@ __all__ = ["serve"]
     help="Commit in a separate store process, so decoding and storing use two cores "
     "[env SPANMETER_STORE_PROCESS; default on].",
 )
+@click.option(
+    "--metrics-top-tenants",
+    type=int,
+    help="Tenants with their own label on the /metrics cost counters; the rest is 'other' "
+    "[env SPANMETER_METRICS_TOP_TENANTS; default 20].",
+)
 def serve(config_file: str | None, **options: Any) -> None:
     """Receive OTLP traces, price and store every GenAI span, answer queries."""
     try:

@@ -3,6 +3,10 @@
 Query parameters mirror the CLI options: ``GET /api/v1/top?by=endpoint_tag&since=24h
 &where=tenant_id=t1&environment=prod&data_mode=real&limit=20``. ``data_mode`` defaults to
 ``real``; ``data_mode=all`` lifts the filter. Errors are JSON ``{"error": ...}`` with 400.
+
+A parameter (or a ``where`` filter) whose value is ``.*`` is dropped: that is the "All"
+value of the shipped Grafana dashboards' variables, which feed PromQL regex matchers and
+these URLs alike, and here it means "no filter".
 """
 
 from __future__ import annotations
@@ -10,8 +14,8 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterable
-from typing import Any
-from urllib.parse import parse_qs
+from typing import Any, Final
+from urllib.parse import parse_qs, parse_qsl, urlencode
 
 from ..analysis import parse_filters, parse_window, top_report
 from ..analysis.api import make_analysis_api_app
@@ -31,6 +35,16 @@ def _json(start_response: StartResponse, status: str, body: Any) -> list[bytes]:
     return [data]
 
 
+_ALL: Final = ".*"
+"""The "All" value of the Grafana dashboards' variables (see the module docstring)."""
+
+
+def _without_all(query_string: str) -> str:
+    pairs = parse_qsl(query_string, keep_blank_values=True)
+    kept = [(k, v) for k, v in pairs if v != _ALL and not (k == "where" and v.partition("=")[2] == _ALL)]
+    return query_string if len(kept) == len(pairs) else urlencode(kept)
+
+
 def make_api_app(store: SpanStore) -> WSGIApp:
     """``/api/v1/*`` over ``store`` (read-only)."""
     analysis = make_analysis_api_app(store)  # every route but top: see spanmeter.analysis.api
@@ -39,6 +53,8 @@ def make_api_app(store: SpanStore) -> WSGIApp:
         if environ.get("REQUEST_METHOD", "GET") != "GET":
             return _json(start_response, "405 Method Not Allowed", {"error": "use GET"})
         path = environ.get("PATH_INFO", "")
+        if ".%2A" in environ.get("QUERY_STRING", "").upper() or ".*" in environ.get("QUERY_STRING", ""):
+            environ = {**environ, "QUERY_STRING": _without_all(environ["QUERY_STRING"])}
         if path.rstrip("/") != "/api/v1/top":
             return analysis(environ, start_response)
         query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)

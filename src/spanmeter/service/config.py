@@ -29,6 +29,7 @@ _ENV: Mapping[str, str] = {
     "pricing_file": env.SPANMETER_PRICING_FILE,
     "budgets_file": env.SPANMETER_BUDGETS_FILE,  # budgets and alerts
     "store_process": env.SPANMETER_STORE_PROCESS,
+    "metrics_top_tenants": env.SPANMETER_METRICS_TOP_TENANTS,  # Prometheus cost counters
 }
 
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
@@ -55,6 +56,11 @@ class ServeConfig:
     store_process: bool = True
     """Commit in a separate store process (decoding and storing then use two cores); off:
     a writer thread in the receiver process (one process, for tests and small loads)."""
+    metrics_top_tenants: int = 20
+    """Tenants with their own label on the ``/metrics`` cost counters; the rest is ``other``."""
+    metrics_promotion_delay_s: int = 300
+    """Seconds of traffic ranked before free tenant slots are filled (see
+    :mod:`spanmeter.prometheus.cost_metrics`); slots seeded from the store need none."""
 
     @classmethod
     def load(

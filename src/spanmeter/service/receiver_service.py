@@ -35,6 +35,7 @@ from ..budgets import attach_budgets, budgets_store_factory  # budgets and alert
 from ..identity import default_hasher
 from ..ingest import IngestMetrics, IngestPipeline, LocalRowSink, RowSink
 from ..pricing import PriceBook
+from ..prometheus import BudgetMetrics, CostMetrics
 from ..receiver import OTLPServer
 from ..store import GroupCommitWriter, SpanStore, SQLiteStore
 from .api import make_api_app, make_health_app
@@ -101,12 +102,22 @@ class ReceiverService:
             self._retention = RetentionLoop(
                 self.store, raw_days=config.raw_retention_days, rollup_days=config.rollup_retention_days
             )
+        # Prometheus cost counters: the one hook into ingest, counting each batch once its
+        # commit answer says what was stored as new (spanmeter.prometheus.cost_metrics).
+        self.cost_metrics = CostMetrics(
+            top_tenants=config.metrics_top_tenants,
+            store=self.store,
+            promotion_delay_s=config.metrics_promotion_delay_s,
+        )
+        self.sink = self.cost_metrics.metered(self.sink)
+        self.metrics.registry.register(self.cost_metrics)
         self.metrics.track_queue(lambda: self.sink.pending_rows)
         self.pipeline = IngestPipeline(
             self.sink, self.price_book, metrics=self.metrics, user_id_hasher=default_hasher()
         )
         self._accepting = False
         self.budgets = attach_budgets(self, config)  # budgets and alerts (spanmeter.budgets)
+        self.metrics.registry.register(BudgetMetrics(self.budgets, top_states=config.metrics_top_tenants))
         self.server = OTLPServer(
             self.pipeline,
             host=config.host,

@@ -178,6 +178,11 @@ class BudgetStore(Protocol):
         """One event with its history and deliveries."""
         ...
 
+    def alert_counts(self) -> list[tuple[str, str, str, str, int]]:
+        """Stored events per ``(kind, source, state, severity)``, as ``(..., count)`` tuples
+        (the Prometheus alert gauges)."""
+        ...
+
     def acknowledge(self, alert_id: int, *, actor: str, note: str = "", now_ns: int) -> AlertRecord:
         """Mark acknowledged (a no-op on a resolved event, still recorded in its history).
 

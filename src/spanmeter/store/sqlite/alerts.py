@@ -19,6 +19,7 @@ from ..ledger import NewAlert
 
 __all__ = [
     "SYSTEM_ACTOR",
+    "alert_counts",
     "apply_rule_outcomes",
     "change_state",
     "due_deliveries",
@@ -123,6 +124,18 @@ def _record(row: Sequence[Any]) -> AlertRecord:
         details=json.loads(details),
         context=None if context is None else json.loads(context),
     )
+
+
+def alert_counts(conn: sqlite3.Connection) -> list[tuple[str, str, str, str, int]]:
+    """``(kind, source, state, severity, count)`` over every stored event: one grouped scan,
+    for the Prometheus gauges (a few thousand events at most after retention)."""
+    return [
+        (str(kind), str(source), str(state), str(severity), int(count))
+        for kind, source, state, severity, count in conn.execute(
+            "SELECT kind, source, state, severity, count(*) FROM alert_events"
+            " GROUP BY kind, source, state, severity ORDER BY kind, source, state, severity"
+        )
+    ]
 
 
 def list_alerts(

@@ -92,6 +92,10 @@ class SQLiteBudgetStore:
         """One event with history and deliveries."""
         return inbox.get_alert(self._reader(), alert_id)
 
+    def alert_counts(self) -> list[tuple[str, str, str, str, int]]:
+        """Events per (kind, source, state, severity)."""
+        return inbox.alert_counts(self._reader())
+
     def _change(self, alert_id: int, state: str, actor: str, note: str, now_ns: int) -> AlertRecord:
         with self._transaction() as conn:
             inbox.change_state(conn, alert_id, state, actor=actor, note=note, now_ns=now_ns)
