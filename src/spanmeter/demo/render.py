@@ -7,7 +7,10 @@ API's shapes); the ranking is printed by :func:`spanmeter.analysis.render_top`, 
 
 from __future__ import annotations
 
+import os
 import shlex
+import shutil
+import sys
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Final
@@ -159,7 +162,26 @@ def _investigation(report: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def program() -> list[str]:
+    """How the user's shell can run spanmeter again, so the printed commands paste as they are.
+
+    ``spanmeter`` when it is on ``PATH`` (an activated virtualenv, pipx); otherwise the
+    console script next to this interpreter (``make run`` calls ``.venv/bin/spanmeter``
+    without activating the virtualenv), relative to the current directory when it lies
+    below it; failing that, ``python -m spanmeter`` with this interpreter.
+    """
+    if shutil.which("spanmeter"):
+        return ["spanmeter"]
+    script = os.path.join(os.path.dirname(sys.executable), "spanmeter")
+    if os.path.exists(script):
+        relative = os.path.relpath(script)
+        return [relative if not relative.startswith("..") else script]
+    return [sys.executable, "-m", "spanmeter"]
+
+
 def _command(*words: str) -> str:
+    if words and words[0] == "spanmeter":
+        words = (*program(), *words[1:])
     return " ".join(shlex.quote(word) for word in words)
 
 
