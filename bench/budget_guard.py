@@ -10,7 +10,10 @@ its 10 s default, to show that polling never reaches the caller). Reported, best
 * ``check`` for a combination already seen (the steady state of an app: its tenants and
   endpoints recur), next to a bare Python function call with the same keyword arguments
   (the floor for any in-process check);
-* ``check`` for a combination never seen in this snapshot (worked out once, then memoised);
+* the same with a raw ``user_id`` too (hashed with the deployment's key when a combination
+  is first worked out, so a seen one costs no hashing);
+* ``check`` for a combination never seen in this snapshot (worked out once, then memoised),
+  and the same with a raw ``user_id`` (one keyed hash more);
 * socket and file events on the caller's thread during all the calls (``sys.addaudithook``).
 """
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 import time
@@ -25,6 +29,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import spanmeter
+
+os.environ.setdefault("SPANMETER_USER_ID_HASH_KEY", "bench-key")  # as a deployment sets it
 
 
 def status_document() -> bytes:
@@ -100,6 +106,10 @@ def main() -> None:
         for _ in range(calls):
             check(tenant_id="t42", endpoint_tag="e7")
 
+    def seen_user(calls: int) -> None:
+        for _ in range(calls):
+            check(tenant_id="t42", endpoint_tag="e7", user_id="alice@example.com")
+
     def floor(calls: int) -> None:
         def bare(
             *, tenant_id: str | None = None, endpoint_tag: str | None = None, model: str | None = None
@@ -116,10 +126,19 @@ def main() -> None:
             check(tenant_id=tenant, endpoint_tag="e7")
         tenants.reverse()  # next round: new snapshot or not, different keys first
 
+    users = [f"user-{i}@example.com" for i in range(args.calls // 10)]
+
+    def unseen_user(calls: int) -> None:
+        for user in users[:calls]:
+            check(tenant_id="t42", endpoint_tag="e7", user_id=user)
+        users.reverse()
+
     polls_before = hits[0]
     recording.set()
     hit = best_ns(seen, args.calls)
+    hit_user = best_ns(seen_user, args.calls)
     miss = best_ns(unseen, len(tenants))
+    miss_user = best_ns(unseen_user, len(users))
     recording.clear()
     bare = best_ns(floor, args.calls)
     polls = hits[0] - polls_before
@@ -128,8 +147,10 @@ def main() -> None:
     server.shutdown()
     print(f"BudgetGuard.check, {args.calls:,} calls, best of 5 (1,051 budget states, polled every 10 ms)")
     print(f"  combination already seen:    {hit:7.0f} ns per call")
+    print(f"  ... with a raw user_id:      {hit_user:7.0f} ns per call")
     print(f"  bare function call, floor:   {bare:7.0f} ns per call")
     print(f"  combination never seen:      {miss:7.0f} ns per call (worked out once per snapshot)")
+    print(f"  ... with a new raw user_id:  {miss_user:7.0f} ns per call (plus one keyed hash)")
     print(f"  background polls meanwhile:  {polls:7d}")
     print(f"  I/O events on the caller's thread: {len(io_events)}")
     print(f"  sample decision: {decision.state} ({decision.budget}, {decision.ratio:.0%})")

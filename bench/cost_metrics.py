@@ -5,6 +5,10 @@ pays once per batch (the rows cross to the store process as pickled tuples). Bat
 realistic rows over 1,000 tenants (20 labelled), 3 endpoints, 3 models, 3 prompt versions,
 half of them with an external request id. Also measured: one scrape of the exposition.
 
+Second part, a hostile client: the same batches with a unique prompt version on every span,
+with the default label-set cap (2,000) and, for comparison, with no effective cap. Every row
+is then a new label set, so this is the worst case of the cap's fold path.
+
 Usage: ``python bench/cost_metrics.py [--batches 200] [--repeats 7]``
 """
 
@@ -18,14 +22,14 @@ import time
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from spanmeter.prometheus import CostMetrics
+from spanmeter.prometheus import DEFAULT_MAX_LABEL_SETS, CostMetrics
 from spanmeter.store import SpanRow, WriteResult
 from spanmeter.store.rows import RowValues, row_values
 
 BATCH = 512
 
 
-def make_batches(count: int, seed: int = 7) -> list[list[RowValues]]:
+def make_batches(count: int, seed: int = 7, *, unique_prompt_versions: bool = False) -> list[list[RowValues]]:
     rng = random.Random(seed)
     batches = []
     n = 0
@@ -43,7 +47,9 @@ def make_batches(count: int, seed: int = 7) -> list[list[RowValues]]:
                         provider="openai",
                         model=rng.choice(("gpt-4o", "gpt-4o-mini", "o3")),
                         endpoint_tag=rng.choice(("search", "support.reply", "checkout")),
-                        prompt_version=rng.choice(("v1", "v2", "v3")),
+                        prompt_version=f"pv-{n}"
+                        if unique_prompt_versions
+                        else rng.choice(("v1", "v2", "v3")),
                         tenant_id=f"tenant-{rng.randrange(1000)}",
                         user_id=f"user-{rng.randrange(10_000)}",
                         environment="prod",
@@ -96,6 +102,36 @@ def main() -> None:
     print(f"count_committed:                          {count:.3f} us/row  (x{count / base:.2f} the baseline)")
     lines = text.count(b"\n")
     print(f"one scrape: {statistics.median(scrape_ms):.1f} ms, {len(text) / 1024:.0f} KiB, {lines} lines")
+    hostile(make_batches(args.batches, unique_prompt_versions=True), args.repeats, base)
+
+
+def hostile(batches: list[list[RowValues]], repeats: int, base: float) -> None:
+    """A unique prompt version per span, capped (default) and uncapped."""
+    rows = len(batches) * BATCH
+    print(f"hostile client: a unique prompt version on each of {rows} rows")
+    for name, cap in (("cap 2,000 (default)", DEFAULT_MAX_LABEL_SETS), ("no cap", 10**9)):
+        count_us: list[float] = []
+        scrape_ms: list[float] = []
+        text = b""
+        for _ in range(repeats):
+            metrics = CostMetrics(top_tenants=20, promotion_delay_s=0, max_label_sets=cap)
+            registry = CollectorRegistry()
+            registry.register(metrics)
+            metrics.count_committed(batches[0], WriteResult(inserted=BATCH))
+            generate_latest(registry)
+            started = time.perf_counter()
+            for batch in batches[1:]:
+                metrics.count_committed(batch, WriteResult(inserted=BATCH))
+            count_us.append((time.perf_counter() - started) / (rows - BATCH) * 1e6)
+            started = time.perf_counter()
+            text = generate_latest(registry)
+            scrape_ms.append((time.perf_counter() - started) * 1e3)
+        count = statistics.median(count_us)
+        print(
+            f"  {name:20} count_committed {count:.3f} us/row (x{count / base:.2f} the baseline); "
+            f"scrape {statistics.median(scrape_ms):.0f} ms, {len(text) / 1024:.0f} KiB, "
+            f"{text.count(b'spanmeter_attempts_total{')} label sets"
+        )
 
 
 if __name__ == "__main__":

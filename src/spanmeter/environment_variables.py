@@ -86,3 +86,9 @@ SPANMETER_URL: Final = "SPANMETER_URL"
 SPANMETER_METRICS_TOP_TENANTS: Final = "SPANMETER_METRICS_TOP_TENANTS"
 """Tenants that get their own ``tenant`` label on the cost counters of ``/metrics``; every
 other tenant is counted under ``tenant="other"``. Default: ``20``; ``0`` labels none."""
+
+SPANMETER_METRICS_MAX_LABEL_SETS: Final = "SPANMETER_METRICS_MAX_LABEL_SETS"
+"""Label sets of the ``/metrics`` cost counters before new ones are folded into ``other``
+(endpoint, prompt version, provider, model and environment come from clients, so one client
+could otherwise add a series per span). Default: ``2000``; the overflow is counted in
+``spanmeter_metrics_label_overflow_total``."""

@@ -6,9 +6,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import pty
+import select
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -223,17 +227,48 @@ def test_export_rollups_add_up_to_the_rows(built: tuple[SQLiteStore, SyntheticDa
     assert sum(int(r["attempts"]) for r in rows) == acc.attempts and "prompt_version" in rows[0]
 
 
-@pytest.mark.skipif(shutil.which("script") is None, reason="needs script(1) for a pseudo-terminal")
+def run_on_a_terminal(args: list[str], timeout_s: float = 120.0) -> bytes:
+    """Run ``args`` with a pseudo-terminal as stdin, stdout and stderr; returns what it showed.
+
+    The standard library's ``pty`` rather than ``script(1)``: no system binary to depend on,
+    and the same on every POSIX system.
+    """
+    controller, terminal = pty.openpty()
+    try:
+        process = subprocess.Popen(args, stdin=terminal, stdout=terminal, stderr=terminal, close_fds=True)
+    finally:
+        os.close(terminal)  # the child holds its copies; the end of output is then EOF (EIO)
+    shown = bytearray()
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([controller], [], [], 0.5)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:  # EIO: every terminal copy is closed, the child is done
+                break
+            if not chunk:
+                break
+            shown += chunk
+        assert process.wait(max(1.0, deadline - time.monotonic())) == 0, bytes(shown).decode(errors="replace")
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        os.close(controller)
+    return bytes(shown)
+
+
 def test_export_progress_bar_on_a_terminal(
     built: tuple[SQLiteStore, SyntheticDataset], tmp_path: Path
 ) -> None:
     store, _ = built
     out = tmp_path / "all.csv"
-    command = f"{sys.executable} -m spanmeter export requests --db {store.path} --window 2026-03-02..2026-03-16 -o {out}"
-    shown = subprocess.run(
-        ["script", "-qec", command, "/dev/null"], capture_output=True, timeout=120, check=True
-    )
-    assert b"exporting requests" in shown.stdout
+    args = [sys.executable, "-m", "spanmeter", "export", "requests", "--db", str(store.path)]
+    shown = run_on_a_terminal([*args, "--window", "2026-03-02..2026-03-16", "-o", str(out)])
+    assert b"exporting requests" in shown
     assert (
         out.read_text().count("\n")
         == store.count_requests(to_ns(MONDAY), to_ns(MONDAY) + 14 * 86_400 * 10**9) + 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -10,6 +11,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from click.testing import CliRunner
@@ -19,6 +21,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 from spanmeter.cli import main
+from spanmeter.identity import default_hasher
 from spanmeter.service import ReceiverService, ServeConfig
 from support.budget_helpers import genai_attributes
 
@@ -195,7 +198,12 @@ def test_a_changed_budgets_file_is_reloaded_and_a_broken_one_ignored(
     wait_for(lambda: any(a["source"] == "global" for a in request(f"{base}/api/v1/alerts")[1]["alerts"]))
     (alert,) = [a for a in request(f"{base}/api/v1/alerts")[1]["alerts"] if a["source"] == "global"]
     assert alert["kind"] == "budget.exceeded"  # judged again at once, without new spend
-    time.sleep(2.5)  # the store process polls the file every 2 s
+    # The API shows the new budgets only once the store process's ledger counts with them:
+    # the receiver had it reload first, and both report the new file's fingerprint.
+    _, definitions = request(f"{base}/api/v1/budgets")
+    assert "gamma-only" in [b["name"] for b in definitions["budgets"]]
+    new_fingerprint = hashlib.sha256(budgets.read_bytes()).hexdigest()
+    assert definitions["fingerprint"] == definitions["ledger_fingerprint"] == new_fingerprint
 
     def gamma_spend() -> int:
         states = request(f"{base}/api/v1/budgets/status?budget=gamma-only")[1]["states"]
@@ -216,3 +224,43 @@ def test_a_changed_budgets_file_is_reloaded_and_a_broken_one_ignored(
     _, definitions = request(f"{base}/api/v1/budgets")
     assert [b["name"] for b in definitions["budgets"]] == ["global", "per-tenant", "gamma-only"]  # in force
     assert "window: required" in definitions["config_error"]
+
+
+def test_user_budgets_and_filters_take_the_raw_or_the_hashed_user_id(tmp_path: Path) -> None:
+    budgets = tmp_path / "budgets.yaml"
+    budgets.write_text(
+        """
+budgets:
+  - {name: per-user, scope: {user_id: "*"}, window: {rolling: 24h}, limit_usd: "0.005"}
+  - {name: alice-only, scope: {user_id: "alice@example.com"}, window: {rolling: 24h}, limit_usd: 1}
+"""
+    )
+    db = str(tmp_path / "cost.db")
+    config = ServeConfig(db=db, grpc_port=0, http_port=0, budgets_file=str(budgets))
+    alice = default_hasher()("alice@example.com")
+    with ReceiverService(config) as service:
+        base = f"http://127.0.0.1:{service.http_port}"
+        provider = TracerProvider(resource=Resource.create({"service.name": "api"}))
+        provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"{base}/v1/traces")))
+        for user in ("alice@example.com", "alice@example.com", "bob@example.com"):
+            attributes = {**genai_attributes("gpt-4o", 1000, 100), "user.id": user}
+            with provider.get_tracer("api").start_as_current_span("chat", attributes=attributes):
+                pass
+        provider.shutdown()
+        for user in ("alice@example.com", alice):
+            _, document = request(f"{base}/api/v1/budgets/status?{urlencode({'user_id': user})}&match=exact")
+            assert [(s["budget"], s["scope"]["user_id"], s["state"]) for s in document["states"]] == [
+                ("alice-only", alice, "ok"),
+                ("per-user", alice, "exceeded"),
+            ]
+            assert document["states"][0]["spend_nano_usd"] == 7_000_000  # the raw id in the file counts
+        assert "alice@example.com" not in json.dumps(request(f"{base}/api/v1/budgets")[1])
+    runner = CliRunner()
+    for user in ("alice@example.com", alice):
+        result = runner.invoke(
+            main,
+            ["budgets", "status", "--db", db, "--file", str(budgets), "--where", f"user_id={user}",
+             "--exact", "--format", "json"],
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        assert [s["budget"] for s in json.loads(result.output)["states"]] == ["alice-only", "per-user"]

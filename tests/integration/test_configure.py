@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Iterator
 
@@ -13,6 +12,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import spanmeter
 from spanmeter.otel_exporter import SpanmeterPipeline
+from support.audit import io_on_this_thread
 from support.otlp_capture import otlp_capture
 
 GENAI = {
@@ -59,6 +59,9 @@ def test_configure_adds_to_the_apps_provider_and_sends_cost(
     pipeline.shutdown()
 
 
+EXPORT_TIMEOUT_S = 5
+
+
 def _span_times(provider: TracerProvider, count: int) -> list[float]:
     tracer = provider.get_tracer("app")
     times = []
@@ -70,13 +73,19 @@ def _span_times(provider: TracerProvider, count: int) -> list[float]:
     return times
 
 
-def _run_against(url: str, provider: TracerProvider, rounds: int) -> tuple[list[float], SpanmeterPipeline]:
-    pipeline = spanmeter.configure(url, tracer_provider=provider, timeout_s=1)
+def _run_against(
+    url: str, provider: TracerProvider, rounds: int
+) -> tuple[list[float], list[str], SpanmeterPipeline]:
+    """Spans on this (the app's) thread while the batch thread exports; their durations and
+    the I/O audit events this thread raised."""
+    pipeline = spanmeter.configure(url, tracer_provider=provider, timeout_s=EXPORT_TIMEOUT_S)
+    _span_times(provider, 20)  # warm-up: first-use imports read files, and that is not export I/O
     times: list[float] = []
-    for _ in range(rounds):
-        times += _span_times(provider, 200)
-        time.sleep(0.3)  # let the batch thread try (and fail) to export meanwhile
-    return times, pipeline
+    with io_on_this_thread() as io_events:
+        for _ in range(rounds):
+            times += _span_times(provider, 200)
+            time.sleep(0.3)  # let the batch thread try (and fail) to export meanwhile
+    return times, io_events, pipeline
 
 
 def test_receiver_down_app_keeps_its_speed_and_nothing_raises(
@@ -85,16 +94,15 @@ def test_receiver_down_app_keeps_its_speed_and_nothing_raises(
     provider, _ = app_provider
     with otlp_capture() as receiver:
         url = receiver.url  # a port that is closed once the block ends
-    times, pipeline = _run_against(url, provider, rounds=5)
+    times, io_events, pipeline = _run_against(url, provider, rounds=5)
     pipeline.force_flush(3000)
     stats = pipeline.stats()
     pipeline.shutdown()
-    # the app's thread never waits for the network: no span comes near the 1 s export
-    # timeout (a busy CI machine may still stall a thread for some ms), and the typical
-    # span takes microseconds
-    assert max(times) < 0.5
-    assert statistics.quantiles(times, n=100)[98] < 0.01
-    assert statistics.median(times) < 0.002
+    # the app's thread never does the export's I/O (the batch thread does), and no span
+    # comes anywhere near the export timeout (the bound leaves a busy machine room to stall
+    # a thread; how fast a span is, is measured in bench/processor_overhead.py)
+    assert io_events == []
+    assert max(times) < EXPORT_TIMEOUT_S / 5
     assert stats["export.failed_exports"] >= 1
     assert stats["export.exported_spans"] == 0
 
@@ -105,13 +113,13 @@ def test_receiver_answering_503_is_backed_off_with_retry_after(
     provider, _ = app_provider
     with otlp_capture() as receiver:
         receiver.status, receiver.retry_after = 503, "30"
-        times, pipeline = _run_against(receiver.url, provider, rounds=5)
+        times, io_events, pipeline = _run_against(receiver.url, provider, rounds=5)
         pipeline.force_flush(3000)
         requests_while_throttled = receiver.requests
         stats = pipeline.stats()
         pipeline.shutdown()
-    assert max(times) < 0.5
-    assert statistics.quantiles(times, n=100)[98] < 0.01
+    assert io_events == []
+    assert max(times) < EXPORT_TIMEOUT_S / 5
     assert stats["export.throttled_responses"] >= 1
     # after the first refused batch, the guard honours Retry-After: 30 s of silence,
     # batches dropped and counted instead of hammering the receiver

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
+import uuid
 
 import pytest
 from opentelemetry import baggage, context
@@ -118,7 +120,18 @@ def test_baggage_carries_attribution_to_a_downstream_service(
     assert attrs["user.id"] == UserIdHasher(b"test-key")("carol")
 
 
-def test_bad_values_are_dropped_with_a_warning_not_raised(caplog: pytest.LogCaptureFixture) -> None:
+attribution_module = importlib.import_module("spanmeter.processor.attribution")  # the class shadows it
+
+
+@pytest.fixture
+def fresh_warnings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Warnings are once per process: start each test as a new process would."""
+    monkeypatch.setattr(attribution_module, "_warned", set())
+
+
+def test_bad_values_are_dropped_with_a_warning_not_raised(
+    caplog: pytest.LogCaptureFixture, fresh_warnings: None
+) -> None:
     with (
         caplog.at_level(logging.WARNING),
         attribution(
@@ -134,3 +147,22 @@ def test_bad_values_are_dropped_with_a_warning_not_raised(caplog: pytest.LogCapt
     assert "spanmeter.data_mode" not in dims
     assert len(dims["gen_ai.prompt.version"]) == 256
     assert "data_mode" in caplog.text
+
+
+def test_a_bad_value_warns_once_per_parameter_and_reason_and_never_shows_the_value(
+    caplog: pytest.LogCaptureFixture, fresh_warnings: None
+) -> None:
+    secret = uuid.uuid4()
+    with caplog.at_level(logging.WARNING, logger="spanmeter.processor.attribution"):
+        for _ in range(50):  # an app passing a UUID object on every request
+            with attribution(tenant_id=secret, user_id=secret, data_mode="prod"):  # type: ignore[arg-type]
+                assert "spanmeter.tenant_id" not in current_attribution()
+        with attribution(tenant_id="x" * 300), attribution(tenant_id="y" * 300):
+            pass
+    messages = [record.getMessage() for record in caplog.records]
+    assert len(messages) == 4, messages  # tenant_id type, user_id type, data_mode value, tenant_id length
+    assert sum("tenant_id must be a string, got UUID" in m for m in messages) == 1
+    assert sum("user_id must be a string" in m for m in messages) == 1
+    assert sum("data_mode must be one of" in m for m in messages) == 1
+    assert sum("tenant_id longer than 256" in m for m in messages) == 1
+    assert not any(str(secret) in m or "prod" in m.split("one of")[0] or "xxx" in m for m in messages)

@@ -1,6 +1,8 @@
 """``/api/v1/budgets`` and ``/api/v1/alerts``: status for apps, the inbox for people.
 
-* ``GET /api/v1/budgets``: definitions (rules and channels too; never secrets).
+* ``GET /api/v1/budgets``: definitions (rules and channels too; never secrets), with the
+  ``fingerprint`` (SHA-256) of the budgets file shown and the ``ledger_fingerprint`` of the
+  one the ledger counts with: after editing the file, wait until both are the new file's.
 * ``GET /api/v1/budgets/status?tenant_id=acme&endpoint_tag=search``: states of the current
   windows that apply to that traffic (``match=exact`` for states naming the values;
   ``budget=``, ``state=ok|warning|exceeded``). Sends an ``ETag``: an unchanged status
@@ -154,7 +156,11 @@ def make_budgets_api(runtime: BudgetsRuntime) -> WSGIApp:
             route = path.rstrip("/")
             if route == "/api/v1/budgets":
                 error = runtime.watcher.last_error if runtime.watcher is not None else None
-                return _json(start_response, "200 OK", budgets_document(runtime.config, config_error=error))
+                snapshot = runtime.snapshot
+                document = budgets_document(snapshot.config, config_error=error)
+                document["fingerprint"] = snapshot.fingerprint
+                document["ledger_fingerprint"] = runtime.ledger_fingerprint
+                return _json(start_response, "200 OK", document)
             if route == "/api/v1/budgets/status":
                 return status(environ, query, start_response)
             if route == "/api/v1/alerts":

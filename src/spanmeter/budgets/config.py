@@ -41,8 +41,9 @@ from typing import Any, Final, cast
 
 import yaml
 
+from ..identity import default_hasher
 from ._values import BudgetConfigError, ConfigErrors, duration_ns, fraction, usd
-from .model import DIMENSIONS, Budget, BudgetsConfig, Channel, RetryPolicy
+from .model import DIMENSIONS, WILDCARD, Budget, BudgetsConfig, Channel, RetryPolicy
 from .rule_config import parse_rules
 from .windows import WindowSpec, zone
 
@@ -105,6 +106,10 @@ def _scope(errors: ConfigErrors, where: str, value: object) -> dict[str, str]:
             errors.add(f"{where}.{dim}", f"expected a value or '*', got {raw!r}")
             continue
         scope[dim] = str(raw)
+        if dim == "user_id" and scope[dim] != WILDCARD:
+            # Spans carry hashed user ids: a raw id here would never match (an id already
+            # hashed is kept as is).
+            scope[dim] = default_hasher()(scope[dim])
     scope.setdefault("data_mode", "real")  # test and demo traffic never spend a real budget
     return scope
 

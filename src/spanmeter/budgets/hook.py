@@ -4,6 +4,14 @@ It holds one immutable snapshot (config, compiled index, judge) and swaps it who
 reload, so a transaction is judged by exactly one version of the budgets file: the plan
 captures the snapshot it started with.
 
+When the ledger counts in another process (``spanmeter serve``'s store process), the
+receiver's hook is the one people see (the API) and the store process's is the one that
+counts. So that the API never shows budgets the ledger does not count yet, the receiver's
+hook has that process reload first (:attr:`BudgetLedgerHook.peers`, which answer with their
+fingerprint), and only then puts the new budgets in force itself.
+:attr:`BudgetLedgerHook.ledger_fingerprint` says which version of the file is counting (the
+SHA-256 of its content), next to :attr:`Snapshot.fingerprint` of the version shown.
+
 Example::
 
     hook = BudgetLedgerHook(config, clock=time.time_ns)
@@ -38,12 +46,14 @@ class Snapshot:
     config: BudgetsConfig
     index: BudgetIndex
     judge: BudgetJudge
+    fingerprint: str | None = None
+    """SHA-256 of the budgets file this was loaded from (None: not from a file)."""
 
     @classmethod
-    def of(cls, config: BudgetsConfig) -> Snapshot:
+    def of(cls, config: BudgetsConfig, fingerprint: str | None = None) -> Snapshot:
         """Compile ``config``."""
         index = BudgetIndex(config.budgets)
-        return cls(config, index, BudgetJudge(config, index))
+        return cls(config, index, BudgetJudge(config, index), fingerprint)
 
 
 class _Plan:
@@ -95,7 +105,7 @@ class BudgetLedgerHook:
             if self.watcher is None:
                 raise ValueError("BudgetLedgerHook needs a config or a path")
             config = self.watcher.load()
-        self._snapshot = Snapshot.of(config)
+        self._snapshot = Snapshot.of(config, self.watcher.digest if self.watcher is not None else None)
         self._clock = clock
         self._reload_lock = threading.Lock()
         self._stop = threading.Event()
@@ -104,16 +114,41 @@ class BudgetLedgerHook:
         """Called (inside the transaction, so it must be quick) when a batch raises alerts."""
         self.on_reload: list[Callable[[Snapshot, Snapshot], object]] = []
         """Called with (old, new) snapshots after a reload put new budgets in force."""
+        self.peers: list[Callable[[], str | None]] = []
+        """The ledgers that count for this hook elsewhere (a store process): each reloads
+        the file when asked and returns its fingerprint; asked before a reload here."""
+        self._peer_fingerprint: str | None = None
+
+    @property
+    def ledger_fingerprint(self) -> str | None:
+        """Fingerprint of the budgets the ledger counts with: this hook's, or with
+        :attr:`peers`, what they answered last (None before they answered)."""
+        return self._peer_fingerprint if self.peers else self._snapshot.fingerprint
+
+    def sync_peers(self) -> str | None:
+        """Ask the peers to reload now; their fingerprint (errors logged, never raised)."""
+        for peer in list(self.peers):
+            try:
+                self._peer_fingerprint = peer()
+            except Exception as error:
+                _logger.warning("spanmeter: the ledger elsewhere did not reload the budgets: %r", error)
+        return self.ledger_fingerprint
+
+    def sync(self) -> str | None:
+        """Reload the budgets file now if it changed; the fingerprint counted with (what a
+        store process runs when the receiver asks, see :attr:`peers`)."""
+        self.poll_config()
+        return self._snapshot.fingerprint
 
     @property
     def snapshot(self) -> Snapshot:
         """The budgets in force."""
         return self._snapshot
 
-    def update(self, config: BudgetsConfig) -> Snapshot:
+    def update(self, config: BudgetsConfig, fingerprint: str | None = None) -> Snapshot:
         """Put ``config`` in force for the next transactions; returns the new snapshot."""
         old = self._snapshot
-        snapshot = Snapshot.of(config)
+        snapshot = Snapshot.of(config, fingerprint)
         self._snapshot = snapshot
         for listener in list(self.on_reload):
             try:
@@ -130,7 +165,8 @@ class BudgetLedgerHook:
             config = self.watcher.poll()
             if config is None:
                 return False
-            self.update(config)
+            self.sync_peers()  # the ledger elsewhere first: never show what is not counted
+            self.update(config, self.watcher.digest)
             return True
 
     def watch(self, every_s: float = 2.0) -> BudgetLedgerHook:

@@ -104,6 +104,16 @@ class BudgetsRuntime:
         """The budgets in force, compiled."""
         return self.hook.snapshot
 
+    def count_elsewhere(self, sync: Callable[[], str | None]) -> None:
+        """The ledger counts in another process (a store process); ``sync`` makes it reload
+        the budgets file now and returns its fingerprint. Reloads here call it first."""
+        self.hook.peers.append(sync)
+
+    @property
+    def ledger_fingerprint(self) -> str | None:
+        """Fingerprint (SHA-256 of the file) of the budgets the ledger counts with."""
+        return self.hook.ledger_fingerprint
+
     def api_base(self) -> str | None:
         """Base URL for links in alerts."""
         return self.config.public_url or self._api_base()
@@ -111,7 +121,9 @@ class BudgetsRuntime:
     # -- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> BudgetsRuntime:
-        """Start the scheduler and the outbox worker."""
+        """Start the scheduler and the outbox worker (after the store, and its process, started)."""
+        if self.hook.peers:
+            self.hook.sync_peers()  # what the ledger elsewhere loaded at its start
         self.scheduler.start()
         self.outbox.start()
         return self

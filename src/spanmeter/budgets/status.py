@@ -10,6 +10,10 @@ with tenant_id=acme?": by default a state matches a filter when its scope has th
 *or does not constrain that dimension* (a global budget applies to every tenant).
 ``match="exact"`` keeps only states whose scope names the value.
 
+States name hashed user ids (``uh_...``, as stored), so a ``user_id`` filter is hashed here
+with :func:`spanmeter.identity.default_hasher` (keyed by ``SPANMETER_USER_ID_HASH_KEY``,
+which must match the receiver's); an id that is already hashed is used as is.
+
 Example::
 
     states = budget_states(store.budget_store, snapshot.index, time.time_ns(),
@@ -23,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ..identity import default_hasher
 from ..store import BudgetSpend, BudgetStore
 from .judge import iso, usd_text
 from .matcher import BudgetIndex, full_scope
@@ -96,6 +101,8 @@ def budget_states(
 ) -> list[BudgetState]:
     """Every budget state of the current windows, filtered; sorted by budget then scope.
 
+    A ``user_id`` filter may be the raw id or the hashed one (see the module doc).
+
     A plain budget (no ``*``) always has a state, at zero if nothing was spent yet; a ``*``
     budget has one per value that spent something in the window.
 
@@ -107,6 +114,8 @@ def budget_states(
     if state is not None and state not in ("ok", "warning", "exceeded"):
         raise ValueError(f"unknown state {state!r}: use ok, warning or exceeded")
     filters = dict(filters or {})
+    if filters.get("user_id"):
+        filters["user_id"] = default_hasher()(filters["user_id"])  # raw in, hashed as stored
     exact = match == "exact"
     states: list[BudgetState] = []
     for definition in index.by_name.values():

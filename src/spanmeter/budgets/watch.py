@@ -35,6 +35,11 @@ class ConfigWatcher:
         self.last_error: str | None = None
         """The problems of the last version that failed to load (None once one loads)."""
 
+    @property
+    def digest(self) -> str | None:
+        """SHA-256 (hex) of the file's content as last loaded: the config's fingerprint."""
+        return self._digest
+
     def _stat(self) -> tuple[int, int, int] | None:
         try:
             stat = os.stat(self.path)

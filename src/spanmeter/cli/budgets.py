@@ -1,7 +1,10 @@
-"""``spanmeter budgets list|status|check-config``: budget definitions and where they stand.
+"""``spanmeter budgets list|status|check-config|add|remove``: budget definitions and where they stand.
 
 ``status`` reads a running receiver (``--url``) or a store file (``--db`` plus the budgets
 file, which holds the limits); both answer from :func:`spanmeter.budgets.budget_states`.
+``add`` and ``remove`` edit the budgets file (see :mod:`spanmeter.budgets.edit`: validated
+as a whole before it is written, written atomically, comments kept); a running receiver
+picks the change up like any other edit.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import click
 from ..analysis import parse_filters
 from ..budgets import BudgetConfigError, BudgetIndex, budget_states, load_config, status_document
 from ..budgets.documents import budgets_document
+from ..budgets.edit import add_budget, remove_budget
 from ..budgets.model import BudgetsConfig
 from ..environment_variables import SPANMETER_BUDGETS_FILE, SPANMETER_URL
 from .common import api_request, format_option, open_store
@@ -75,7 +79,11 @@ def list_budgets(path: str | None, url: str | None, fmt: str) -> None:
 
 
 @budgets.command("status")
-@click.option("--where", multiple=True, help="Only states applying to dim=value (repeatable).")
+@click.option(
+    "--where",
+    multiple=True,
+    help="Only states applying to dim=value (repeatable; user_id: the raw id or the hashed one).",
+)
 @click.option("--exact", is_flag=True, help="Only states whose scope names the --where values.")
 @click.option("--budget", "budget_name", help="Only this budget.")
 @click.option("--state", type=click.Choice(("ok", "warning", "exceeded")), help="Only this state.")
@@ -165,3 +173,84 @@ def check_config(path: str | None) -> None:
         click.echo(f"  budget {budget.name}: {scope}, {budget.window.describe()}, limit ${budget.limit_usd}")
     for rule in config.rules:
         click.echo(f"  rule {rule.name}: {rule.kind}, threshold {rule.threshold}")
+
+
+def _file(path: str | None) -> str:
+    path = path or os.environ.get(SPANMETER_BUDGETS_FILE)
+    if not path:
+        raise click.UsageError("give the budgets file with --file (or set SPANMETER_BUDGETS_FILE)")
+    return path
+
+
+def _limit(text: str) -> int | str:
+    """An integral amount as a YAML number, anything else as an exact decimal string."""
+    try:
+        amount = Decimal(text)
+    except ArithmeticError:
+        return text  # the loader reports it, with the rest
+    return int(amount) if amount == amount.to_integral_value() and "." not in text else text
+
+
+@budgets.command("add")
+@click.argument("name")
+@click.option(
+    "--scope", "scopes", multiple=True, help="dim=value, or dim=* for one state per value (repeatable)."
+)
+@click.option("--window", required=True, help="day, week, month, or rolling:6h.")
+@click.option("--limit", "limit_usd", required=True, help="The limit in USD, e.g. 25 or 0.50.")
+@click.option("--warn", help="Warning thresholds in percent of the limit, e.g. 50,80 [default: 50,80].")
+@click.option("--timezone", help="IANA zone of a calendar window [default: the file's, else UTC].")
+@click.option("--description", help="What the budget is for.")
+@click.option("--file", "path", type=click.Path(dir_okay=False), help=_FILE_HELP)
+def add(
+    name: str,
+    scopes: tuple[str, ...],
+    window: str,
+    limit_usd: str,
+    warn: str | None,
+    timezone: str | None,
+    description: str | None,
+    path: str | None,
+) -> None:
+    """Add a budget to the budgets file (created if missing); the whole file is validated first."""
+    path = _file(path)
+    entry: dict[str, Any] = {"name": name}
+    if description:
+        entry["description"] = description
+    scope: dict[str, str] = {}
+    for item in scopes:
+        dim, sep, value = item.partition("=")
+        if not sep or not dim.strip() or not value.strip():
+            raise click.BadParameter(f"expected dim=value, got {item!r}", param_hint="--scope")
+        scope[dim.strip()] = value.strip()
+    if scope:
+        entry["scope"] = scope
+    kind, _, hours = window.partition(":")
+    entry["window"] = {"rolling": hours} if kind == "rolling" and hours else window
+    entry["limit_usd"] = _limit(limit_usd)
+    if warn is not None:
+        entry["warn_at"] = [f"{part.strip().rstrip('%')}%" for part in warn.split(",") if part.strip()]
+    if timezone:
+        entry["timezone"] = timezone
+    try:
+        config = add_budget(path, entry)
+    except BudgetConfigError as error:
+        raise click.ClickException(str(error)) from None
+    (budget,) = [b for b in config.budgets if b.name == name]
+    click.echo(
+        f"{path}: added budget {name}: {_scope_text(dict(budget.scope))}, {budget.window.describe()}, "
+        f"limit ${budget.limit_usd}; {len(config.budgets)} budgets"
+    )
+
+
+@budgets.command("remove")
+@click.argument("name")
+@click.option("--file", "path", type=click.Path(dir_okay=False), help=_FILE_HELP)
+def remove(name: str, path: str | None) -> None:
+    """Remove a budget from the budgets file (its counters and alerts stay in the store)."""
+    path = _file(path)
+    try:
+        config = remove_budget(path, name)
+    except BudgetConfigError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"{path}: removed budget {name}; {len(config.budgets)} budgets left")

@@ -44,6 +44,12 @@ __all__ = ["serve"]
     help="Tenants with their own label on the /metrics cost counters; the rest is 'other' "
     "[env SPANMETER_METRICS_TOP_TENANTS; default 20].",
 )
+@click.option(
+    "--metrics-max-label-sets",
+    type=int,
+    help="Label sets of the /metrics cost counters before new ones are folded into 'other' "
+    "[env SPANMETER_METRICS_MAX_LABEL_SETS; default 2000].",
+)
 def serve(config_file: str | None, **options: Any) -> None:
     """Receive OTLP traces, price and store every GenAI span, answer queries."""
     try:
@@ -64,9 +70,13 @@ def serve(config_file: str | None, **options: Any) -> None:
         service.stop(0)
         raise click.ClickException(f"cannot start the receiver: {error}") from None
     tune_gc()  # a server process from here on: see spanmeter.service.maintenance
+    listeners = [
+        f"{scheme}://{config.host}:{port}"
+        for scheme, port in (("grpc", service.grpc_port), ("http", service.http_port))
+        if port is not None
+    ]
     click.echo(
-        f"spanmeter receiving OTLP on grpc://{config.host}:{service.grpc_port} and "
-        f"http://{config.host}:{service.http_port} (store {config.db}); Ctrl-C to stop",
+        f"spanmeter receiving OTLP on {' and '.join(listeners)} (store {config.db}); Ctrl-C to stop",
         err=True,
     )
     while not stop.wait(0.5):

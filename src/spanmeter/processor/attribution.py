@@ -11,7 +11,9 @@ external request id, data mode...) into the current OTel context *and* into W3C 
 
 User ids are hashed here, where they enter, so a raw id never reaches a span, a header or
 a log. Invalid values are dropped with a warning instead of raising: telemetry must not
-break the app.
+break the app. The warning is logged once per parameter and reason in a process (an app
+passing a UUID object as ``tenant_id`` does so on every request), and never shows the
+value, which may be personal data.
 
 Example::
 
@@ -29,6 +31,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from types import MappingProxyType, TracebackType
 from typing import Any, Final, TypeVar, cast
@@ -81,25 +84,60 @@ _CONTEXT_KEY: Final = context.create_key("spanmeter-attribution")
 _EMPTY: Final[Mapping[str, str]] = MappingProxyType({})
 
 
+_warned: set[tuple[str, str]] = set()
+_warned_lock = threading.Lock()
+
+
+def _warn_once(parameter: str, reason: str, message: str, *args: object) -> None:
+    """Log ``message`` the first time ``parameter`` is dropped or cut for ``reason``.
+
+    The keys are a fixed parameter name and a fixed reason, so the set stays tiny; the
+    message never carries the value (a user id or an email, maybe).
+    """
+    key = (parameter, reason)
+    if key in _warned:
+        return
+    with _warned_lock:
+        if key in _warned:
+            return
+        _warned.add(key)
+    _logger.warning(message, *args)
+
+
 def _clean(parameter: str, value: object) -> str | None:
-    """Validate one dimension value; None (with a warning) when it cannot be used."""
+    """Validate one dimension value; None (with a warning, once) when it cannot be used."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (str, int)):
-        _logger.warning("spanmeter: attribution %s must be a string, got %s", parameter, type(value).__name__)
+        _warn_once(
+            parameter,
+            "type",
+            "spanmeter: attribution %s must be a string, got %s; dropped (logged once)",
+            parameter,
+            type(value).__name__,
+        )
         return None
     text = str(value).strip()
     if not text:
         return None
     if len(text) > _MAX_VALUE_CHARS:
-        _logger.warning(
-            "spanmeter: attribution %s longer than %d characters, cut", parameter, _MAX_VALUE_CHARS
+        _warn_once(
+            parameter,
+            "length",
+            "spanmeter: attribution %s longer than %d characters, cut (logged once)",
+            parameter,
+            _MAX_VALUE_CHARS,
         )
         text = text[:_MAX_VALUE_CHARS]
     if parameter == "data_mode":
         text = text.lower()
         if text not in DATA_MODES:
-            _logger.warning("spanmeter: data_mode must be one of %s", sorted(DATA_MODES))
+            _warn_once(
+                parameter,
+                "value",
+                "spanmeter: data_mode must be one of %s; dropped (logged once)",
+                sorted(DATA_MODES),
+            )
             return None
     if parameter == "user_id":
         text = default_hasher()(text)

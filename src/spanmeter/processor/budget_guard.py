@@ -6,9 +6,25 @@ only reads that snapshot, so the caller's thread never does I/O, never waits, an
 an exception. A call with the same dimensions as an earlier one is one tuple and one dict
 lookup (well under a microsecond); a new combination is worked out once per snapshot.
 
-If the receiver cannot be reached for ``stale_after_s``, checks answer ``unknown`` and,
-by default, allow the call (``fail_closed=True`` blocks instead): an outage of the cost
-system must not become an outage of the product.
+User ids are hashed the way spans' are (:func:`spanmeter.identity.default_hasher`, keyed by
+``SPANMETER_USER_ID_HASH_KEY``), since per-user budget states name hashed ids: pass the raw
+id (or one already hashed). The hash is worked out with the rest of a new combination, so
+a combination already seen costs the same with or without a user.
+
+If the receiver cannot be reached for ``stale_after_s``, the status is *stale*; what a check
+answers then is the ``on_stale`` policy, and every answer says ``fresh=False``:
+
+* ``"last_known"`` (the default): the last state received for the call, e.g. still
+  ``exceeded`` (spend in a window only grows until the window ends; a state whose calendar
+  window has ended meanwhile is dropped, so it answers ``ok``). Never polled yet:
+  ``unknown``, allowed;
+* ``"allow"``: ``unknown``, allowed (fail open: an outage of the cost system must not
+  become an outage of the product);
+* ``"block"``: ``unknown``, not allowed (fail closed; ``fail_closed=True`` is the same).
+
+The last good status is kept apart from the staleness, so when the receiver answers again
+with an unchanged status (a ``304``: its ETag is a hash of the content, so the same after a
+restart) the states it confirms are fresh again.
 
 Example::
 
@@ -32,14 +48,16 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Final
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Final, Literal, cast
 from urllib.parse import urlencode, urlsplit
 
 from .. import environment_variables as env
+from ..identity import default_hasher
 
-__all__ = ["BudgetDecision", "BudgetGuard"]
+__all__ = ["BudgetDecision", "BudgetGuard", "StalePolicy"]
 
 _logger = logging.getLogger(__name__)
 
@@ -53,8 +71,13 @@ _DIMENSIONS: Final = (
     "environment",
 )
 """The order of the values in a check's memo key (``data_mode`` is the guard's own)."""
+_USER: Final = _DIMENSIONS.index("user_id")
 _RANK: Final = {"ok": 0, "warning": 1, "exceeded": 2}
 _MEMO_LIMIT: Final = 50_000
+
+StalePolicy = Literal["last_known", "allow", "block"]
+"""What :meth:`BudgetGuard.check` answers while the status is stale (see the module doc)."""
+_POLICIES: Final = ("last_known", "allow", "block")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +85,9 @@ class BudgetDecision:
     """What :meth:`BudgetGuard.check` answers. Shared between calls: never mutate it."""
 
     state: str
-    """``ok``, ``warning``, ``exceeded``, or ``unknown`` (no fresh status)."""
+    """``ok``, ``warning``, ``exceeded``, or ``unknown`` (no status to answer from)."""
     allowed: bool
-    """False when exceeded (or unknown with ``fail_closed``)."""
+    """False when exceeded (or unknown under the ``block`` policy)."""
     budget: str | None = None
     """The budget behind the state (the worst one applying)."""
     scope: Mapping[str, str] = field(default_factory=dict)
@@ -72,6 +95,8 @@ class BudgetDecision:
     """Spend / limit of that budget."""
     forecast_exceeds: bool = False
     """Some applicable budget is projected to exceed its limit by its window's end."""
+    fresh: bool = True
+    """From a status polled within ``stale_after_s`` (False: the last known one, or none)."""
 
     @property
     def ok(self) -> bool:
@@ -90,6 +115,7 @@ class BudgetDecision:
 
 
 _OK: Final = BudgetDecision("ok", True)
+_STALE_OK: Final = BudgetDecision("ok", True, fresh=False)
 
 
 @dataclass(frozen=True)
@@ -98,6 +124,11 @@ class _Entry:
     """(position in the memo key, value) of each dimension the state's scope fixes."""
     decision: BudgetDecision
     rank: int
+    ends_at: float | None = None
+    """Unix time the state's calendar window ends (None: rolling, or not said)."""
+
+    def stale(self) -> _Entry:
+        return replace(self, decision=replace(self.decision, fresh=False))
 
 
 def _better(entry: _Entry, than: _Entry | None) -> bool:
@@ -145,9 +176,7 @@ class _Snapshot:
             return self.default
         decision = best.decision
         if forecast and not decision.forecast_exceeds:
-            decision = BudgetDecision(
-                decision.state, decision.allowed, decision.budget, decision.scope, decision.ratio, True
-            )
+            decision = replace(decision, forecast_exceeds=True)
         return decision
 
 
@@ -158,16 +187,19 @@ class BudgetGuard:
         url: Base URL of the receiver's API (``http://spanmeter:4318``). Default:
             ``SPANMETER_URL``, else ``SPANMETER_ENDPOINT`` when it is an HTTP endpoint.
         refresh_s: Seconds between polls.
-        stale_after_s: After this long without a successful poll, checks answer ``unknown``.
+        stale_after_s: After this long without a successful poll the status is stale.
         timeout_s: Per poll.
         filters: Only fetch states applying to these dimensions (e.g. this service's
             ``endpoint_tag``): smaller polls when there are many per-tenant budgets.
         data_mode: The traffic this app sends (budgets of other data modes never apply).
-        fail_closed: Answer ``unknown`` with ``allowed=False`` instead of True.
+        on_stale: What checks answer while stale: ``last_known`` (default), ``allow``, or
+            ``block`` (see the module doc).
+        fail_closed: Shorthand for ``on_stale="block"``.
         start: Start the background thread now (False: call :meth:`refresh` yourself).
 
     Raises:
-        ValueError: no URL given or configured, or a non-positive interval.
+        ValueError: no URL given or configured, a non-positive interval, or an unknown
+            ``on_stale`` (or one contradicting ``fail_closed``).
     """
 
     def __init__(
@@ -179,6 +211,7 @@ class BudgetGuard:
         timeout_s: float = 2.0,
         filters: Mapping[str, str] | None = None,
         data_mode: str = "real",
+        on_stale: StalePolicy | None = None,
         fail_closed: bool = False,
         start: bool = True,
     ) -> None:
@@ -189,15 +222,25 @@ class BudgetGuard:
             raise ValueError("BudgetGuard needs the receiver's URL: pass url= or set SPANMETER_URL")
         if refresh_s <= 0 or stale_after_s <= 0 or timeout_s <= 0:
             raise ValueError("refresh_s, stale_after_s and timeout_s must be positive")
+        if on_stale is None:
+            on_stale = "block" if fail_closed else "last_known"
+        if on_stale not in _POLICIES or (fail_closed and on_stale != "block"):
+            raise ValueError(f"on_stale must be one of {', '.join(_POLICIES)} (block with fail_closed)")
         query = urlencode(sorted((filters or {}).items()))
         self.url = base.rstrip("/") + "/api/v1/budgets/status" + (f"?{query}" if query else "")
         self._refresh_s = refresh_s
         self._stale_after_s = stale_after_s
         self._timeout_s = timeout_s
         self._data_mode = data_mode
-        self._unknown = BudgetDecision("unknown", not fail_closed)
+        self._on_stale: StalePolicy = on_stale
+        self._unknown = BudgetDecision("unknown", on_stale != "block", fresh=False)
         self._snapshot = _Snapshot((), self._unknown)
+        self._stale = True  # nothing received yet
+        self._good: tuple[_Entry, ...] | None = None
+        """The states of the last successful poll, kept through staleness (for 304s)."""
         self._etag: str | None = None
+        """The ETag of ``_good``."""
+        self._hash_user: Callable[[str], str] | None = None
         self._last_success: float | None = None
         self.last_error: str | None = None
         """Why the last poll failed (None after a success)."""
@@ -221,19 +264,36 @@ class BudgetGuard:
     ) -> BudgetDecision:
         """The worst state of the budgets applying to a call with these dimensions.
 
+        ``user_id`` is the raw id (hashed here, as spans' are) or one already hashed.
         Memory only: no I/O, no lock, no clock read; never raises.
         """
         try:
             snapshot = self._snapshot
             key = (endpoint_tag, prompt_version, tenant_id, user_id, provider, model, environment)
-            decision = snapshot.memo.get(key)
+            decision = snapshot.memo.get(key)  # keyed by the raw id: no hashing when seen
             if decision is None:
-                decision = snapshot.decide(key)
+                if user_id is not None:
+                    hashed = self._hashed_user(user_id)
+                    key_hashed = (*key[:_USER], hashed, *key[_USER + 1 :])
+                    decision = snapshot.decide(key_hashed)
+                else:
+                    decision = snapshot.decide(key)
                 if len(snapshot.memo) < _MEMO_LIMIT:
                     snapshot.memo[key] = decision
             return decision
         except Exception:  # an unhashable value, say: never break the app
             return self._unknown
+
+    def _hashed_user(self, user_id: str) -> str:
+        hasher = self._hash_user
+        if hasher is None:  # created on first use: its warning about a missing key is logged once
+            hasher = self._hash_user = default_hasher()
+        return hasher(user_id if isinstance(user_id, str) else str(user_id))
+
+    @property
+    def stale(self) -> bool:
+        """Whether checks answer from no status or a stale one (``fresh=False`` decisions)."""
+        return self._stale
 
     # -- the background side --------------------------------------------------------------
 
@@ -265,35 +325,48 @@ class BudgetGuard:
         """Poll once now (on the calling thread); True on success. Never raises."""
         try:
             request = urllib.request.Request(self.url, headers={"Accept": "application/json"})
-            if self._etag:
+            if self._etag and self._good is not None:
                 request.add_header("If-None-Match", self._etag)
             try:
                 with urllib.request.urlopen(request, timeout=self._timeout_s) as response:
-                    document = json.loads(response.read())
+                    entries = self._entries(json.loads(response.read()))
                     etag = response.headers.get("ETag")
             except urllib.error.HTTPError as error:
-                if error.code != 304:
+                if error.code != 304 or self._good is None:
                     raise
-                if self._snapshot.default is self._unknown:  # was stale: the same states are fresh again
-                    self._snapshot = _Snapshot(self._snapshot.entries, _OK)
-                self._last_success = time.monotonic()
-                self.last_error = None
-                return True
-            self._snapshot = self._build(document)
-            self._etag = etag
+                entries, etag = self._good, self._etag  # unchanged, even across an outage
+            if entries is not self._good or self._stale:
+                self._snapshot = _Snapshot(entries, _OK)
+            self._good, self._etag, self._stale = entries, etag, False
             self._last_success = time.monotonic()
             self.last_error = None
             return True
         except Exception as error:
             self.last_error = f"{type(error).__name__}: {error}"
-            if not self.fresh and self._snapshot.default is not self._unknown:
-                _logger.warning(
-                    "spanmeter: budget status is stale (%s); checks answer unknown", self.last_error
-                )
-                self._snapshot = _Snapshot((), self._unknown)
+            if not self.fresh:
+                self._go_stale()
             return False
 
-    def _build(self, document: Mapping[str, Any]) -> _Snapshot:
+    def _go_stale(self) -> None:
+        """Swap in the snapshot of the stale policy (on the polling thread, after a failure)."""
+        if not self._stale:
+            _logger.warning(
+                "spanmeter: budget status is stale (%s); checks answer %s",
+                self.last_error,
+                "the last known states" if self._on_stale == "last_known" else "unknown",
+            )
+        if self._on_stale != "last_known" or self._good is None:
+            if not self._stale:
+                self._snapshot = _Snapshot((), self._unknown)
+            self._stale = True
+            return
+        now = time.time()
+        kept = tuple(e.stale() for e in self._good if e.ends_at is None or e.ends_at > now)
+        if not self._stale or len(kept) != len(self._snapshot.entries):  # first time, or a window ended
+            self._snapshot = _Snapshot(kept, _STALE_OK)
+        self._stale = True
+
+    def _entries(self, document: Mapping[str, Any]) -> tuple[_Entry, ...]:
         entries: list[_Entry] = []
         positions = {dim: i for i, dim in enumerate(_DIMENSIONS)}
         for state in document.get("states", []):
@@ -313,13 +386,27 @@ class BudgetGuard:
                 ratio=float(state.get("ratio") or 0.0),
                 forecast_exceeds=bool(state.get("forecast_exceeds")),
             )
-            entries.append(_Entry(fixed, decision, rank))
-        return _Snapshot(tuple(entries), _OK)
+            entries.append(_Entry(fixed, decision, rank, _window_end(state.get("window"))))
+        return tuple(entries)
 
     def _run(self) -> None:
         while not self._stop.is_set():
             self.refresh()
             self._stop.wait(self._refresh_s)
+
+
+def _window_end(window: object) -> float | None:
+    """The end of a calendar window of the status document, as Unix time (None: rolling)."""
+    if not isinstance(window, Mapping):
+        return None
+    window = dict(cast(Mapping[str, Any], window))
+    end = window.get("to")
+    if window.get("kind") == "rolling" or not isinstance(end, str):
+        return None
+    try:  # Python 3.10's fromisoformat does not read a "Z" suffix
+        return datetime.fromisoformat(end.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
 
 
 def _from_endpoint(endpoint: str | None) -> str | None:

@@ -1,7 +1,8 @@
 """Prometheus exposition of cost, budgets and alerts (``/metrics`` of ``spanmeter serve``).
 
 * :class:`CostMetrics`: counters of committed spend, requests, attempts and tokens with
-  bounded labels (tenants capped to the top N + ``other``; never user ids), fed once per
+  bounded labels (tenants capped to the top N + ``other``, label sets capped with the
+  overflow folded into ``other``; never user ids), fed once per
   committed batch through :meth:`CostMetrics.metered`;
 * :class:`BudgetMetrics`: gauges of budget spend, limit, utilisation and state, and alert
   counts, read from the store at scrape time.
@@ -21,14 +22,17 @@ from .cost_metrics import (
     CostMetrics,
     MeteredSink,
 )
+from .label_sets import DEFAULT_MAX_LABEL_SETS, LabelSetCap
 
 __all__ = [
     "COST_LABELS",
+    "DEFAULT_MAX_LABEL_SETS",
     "DEFAULT_PROMOTION_DELAY_S",
     "DEFAULT_TOP_TENANTS",
     "OTHER_TENANT",
     "TOKEN_TYPES",
     "BudgetMetrics",
     "CostMetrics",
+    "LabelSetCap",
     "MeteredSink",
 ]

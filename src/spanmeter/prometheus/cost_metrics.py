@@ -14,7 +14,11 @@ the transport; see ``bench/cost_metrics.py`` and ``bench/README.md`` for the fig
 Labels: ``endpoint_tag``, ``prompt_version``, ``provider``, ``model``, ``environment``,
 ``data_mode`` and ``tenant``. User ids are never a label. Tenants are capped: at most
 ``top_tenants`` tenants get their own series, everything else goes to ``tenant="other"``;
-spans without a tenant have no ``tenant`` label at all.
+spans without a tenant have no ``tenant`` label at all. The label sets themselves are
+capped too (``max_label_sets``, default 2,000): the other five labels come from clients, and
+past the cap a new label set's unseen values are folded into ``other``
+(:mod:`spanmeter.prometheus.label_sets`); ``spanmeter_metrics_label_overflow_total`` counts
+the attempts folded, per label.
 
 Why sticky promotion (and not a top-N recomputed at each scrape): a counter series must
 never go backwards. If a tenant could leave the top N, either its series would vanish
@@ -56,6 +60,7 @@ from prometheus_client.registry import Collector
 from ..ingest.sink import RowSink
 from ..store import SpanStore, WriteResult
 from ..store.rows import FIELD_NAMES, RowValues
+from .label_sets import CLIENT_DIMENSIONS, DEFAULT_MAX_LABEL_SETS, LabelSetCap
 
 __all__ = [
     "COST_LABELS",
@@ -144,10 +149,12 @@ class CostMetrics(Collector):
         top_tenants: Tenants that get a series of their own (0: every tenant is ``other``).
         store: Read access to the store: seeds the tenant slots and resolves mixed batches.
         promotion_delay_s: Seconds of traffic ranked before free slots are filled.
+        max_label_sets: Label sets with client values before overflow is folded into
+            ``other`` (see :mod:`spanmeter.prometheus.label_sets`).
         clock: Monotonic seconds (tests inject one).
 
     Raises:
-        ValueError: A negative ``top_tenants`` or ``promotion_delay_s``.
+        ValueError: A negative ``top_tenants``, ``promotion_delay_s`` or ``max_label_sets``.
     """
 
     def __init__(
@@ -156,6 +163,7 @@ class CostMetrics(Collector):
         top_tenants: int = DEFAULT_TOP_TENANTS,
         store: SpanStore | None = None,
         promotion_delay_s: float = DEFAULT_PROMOTION_DELAY_S,
+        max_label_sets: int = DEFAULT_MAX_LABEL_SETS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if top_tenants < 0:
@@ -169,6 +177,7 @@ class CostMetrics(Collector):
         self._started = clock()
         self._lock = threading.Lock()
         self._series: dict[tuple[str, ...], list[int]] = {}
+        self._cap = LabelSetCap(max_label_sets)
         self._labelled: set[str] = set()
         self._labelled_view: frozenset[str] = frozenset()
         """A copy of ``_labelled`` read without the lock on the ingest path (swapped whole)."""
@@ -253,11 +262,14 @@ class CostMetrics(Collector):
                         if len(recent) > _RECENT_REQUEST_IDS:
                             recent.popitem(last=False)
                 totals = series.get(labels)
-                if totals is None:
-                    series[labels] = measures
-                else:
-                    for position, value in enumerate(measures):
-                        totals[position] += value
+                if totals is None:  # a new label set: the cap decides where it is counted
+                    labels = self._cap.admit(labels, measures[_M_ATTEMPTS], series)
+                    totals = series.get(labels)
+                    if totals is None:
+                        series[labels] = measures
+                        continue
+                for position, value in enumerate(measures):
+                    totals[position] += value
             tally = self._tally
             for tenant, cost in spend.items():
                 tally[tenant] = tally.get(tenant, 0) + cost
@@ -331,6 +343,7 @@ class CostMetrics(Collector):
             self._promote()
             snapshot = [(labels, list(measures)) for labels, measures in self._series.items()]
             labelled = len(self._labelled)
+            overflow = list(self._cap.overflow)
         cost = CounterMetricFamily(
             "spanmeter_cost_usd",
             "Cost of committed GenAI attempts in USD (exact nano-USD sums; tenants capped to the top N + other).",
@@ -375,7 +388,21 @@ class CostMetrics(Collector):
         )
         slots.add_metric(["total"], self.top_tenants)
         slots.add_metric(["used"], labelled)
-        yield from (cost, attempts, requests, failed, unpriced, tokens, slots)
+        label_sets = GaugeMetricFamily(
+            "spanmeter_metrics_label_sets",
+            "Label sets of the cost counters: the configured cap (total) and the series used.",
+            labels=("sets",),
+        )
+        label_sets.add_metric(["total"], self._cap.max_label_sets)
+        label_sets.add_metric(["used"], len(snapshot))
+        folded = CounterMetricFamily(
+            "spanmeter_metrics_label_overflow",
+            "Attempts whose label value was folded into 'other' because the label sets were at their cap.",
+            labels=("label",),
+        )
+        for label, count in zip(CLIENT_DIMENSIONS, overflow, strict=True):
+            folded.add_metric([label], count)
+        yield from (cost, attempts, requests, failed, unpriced, tokens, slots, label_sets, folded)
 
     def describe(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
         """Nothing: the registry then calls :meth:`collect` only at scrape time."""
@@ -396,20 +423,34 @@ class MeteredSink:
         return self.sink.pending_rows
 
     def submit(self, rows: Sequence[RowValues]) -> Future[WriteResult]:
-        """Submit to the wrapped sink; count the batch when its commit answer arrives."""
+        """Submit to the wrapped sink; the returned future resolves once the batch is counted.
+
+        Why a future of our own rather than a callback on the sink's: a waiter on the sink's
+        future wakes *before* its callbacks run, so the export could be acknowledged and a
+        scrape right after it miss the batch. Resolving after counting makes every
+        acknowledged export visible on the next scrape.
+        """
         future = self.sink.submit(rows)
+        counted: Future[WriteResult] = Future()
         count = self._metrics.count_committed
 
         def committed(done: Future[WriteResult]) -> None:
-            if done.cancelled() or done.exception() is not None:
-                return  # nothing stored, nothing acknowledged: the client retries
+            if done.cancelled():
+                counted.cancel()
+                return
+            error = done.exception()
+            if error is not None:  # nothing stored, nothing acknowledged: the client retries
+                counted.set_exception(error)
+                return
+            result = done.result()
             try:
-                count(rows, done.result())
+                count(rows, result)
             except Exception:  # metrics must never fail an export
                 _logger.exception("cost metrics: could not count a committed batch")
+            counted.set_result(result)
 
         future.add_done_callback(committed)
-        return future
+        return counted
 
     def close(self) -> object:
         """Close the wrapped sink."""

@@ -30,6 +30,7 @@ _ENV: Mapping[str, str] = {
     "budgets_file": env.SPANMETER_BUDGETS_FILE,  # budgets and alerts
     "store_process": env.SPANMETER_STORE_PROCESS,
     "metrics_top_tenants": env.SPANMETER_METRICS_TOP_TENANTS,  # Prometheus cost counters
+    "metrics_max_label_sets": env.SPANMETER_METRICS_MAX_LABEL_SETS,
 }
 
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
@@ -61,6 +62,9 @@ class ServeConfig:
     metrics_promotion_delay_s: int = 300
     """Seconds of traffic ranked before free tenant slots are filled (see
     :mod:`spanmeter.prometheus.cost_metrics`); slots seeded from the store need none."""
+    metrics_max_label_sets: int = 2_000
+    """Label sets of the ``/metrics`` cost counters before new ones are folded into ``other``
+    (see :mod:`spanmeter.prometheus.label_sets`)."""
 
     @classmethod
     def load(
@@ -93,7 +97,11 @@ class ServeConfig:
                 if isinstance(default, bool):
                     value = _boolean(raw)
                 elif isinstance(default, int) or name.endswith("_port"):
-                    value = None if raw in (None, "", "off") else int(raw)
+                    if isinstance(raw, bool) and not (name.endswith("_port") and raw is False):
+                        raise ValueError("expected a number")
+                    # YAML reads a bare ``off`` as False: for a port that means "disabled",
+                    # never int(False), which would be 0, "any free port".
+                    value = None if raw is False or raw in (None, "", "off") else int(raw)
                     if value is not None and value < 0:
                         raise ValueError("must not be negative")
                 else:

@@ -108,6 +108,7 @@ class ReceiverService:
             top_tenants=config.metrics_top_tenants,
             store=self.store,
             promotion_delay_s=config.metrics_promotion_delay_s,
+            max_label_sets=config.metrics_max_label_sets,
         )
         self.sink = self.cost_metrics.metered(self.sink)
         self.metrics.registry.register(self.cost_metrics)
@@ -116,7 +117,11 @@ class ReceiverService:
             self.sink, self.price_book, metrics=self.metrics, user_id_hasher=default_hasher()
         )
         self._accepting = False
+        self._stopped = False
+        self._stop_lock = threading.Lock()
         self.budgets = attach_budgets(self, config)  # budgets and alerts (spanmeter.budgets)
+        if self._store_process is not None:  # budgets: the ledger counts there; reload it first
+            self.budgets.count_elsewhere(self._store_process.sync_ledger)
         self.metrics.registry.register(BudgetMetrics(self.budgets, top_states=config.metrics_top_tenants))
         self.server = OTLPServer(
             self.pipeline,
@@ -129,20 +134,27 @@ class ReceiverService:
                 "/metrics": make_wsgi_app(self.metrics.registry),
                 "/api/v1/": make_api_app(self.store),
                 "/healthz": make_health_app(lambda: self._accepting),
-                "/readyz": make_health_app(self._ready),
+                "/readyz": make_health_app(lambda: self.ready),
                 **self.budgets.routes(),  # budgets and alerts
             },
         )
 
     @property
     def grpc_port(self) -> int | None:
-        """Bound OTLP/gRPC port (after start)."""
-        return self.server.grpc_port
+        """Bound OTLP/gRPC port (after start); None when not listening (``grpc_port: off``)."""
+        try:
+            return self.server.grpc_port
+        except RuntimeError:  # the server's way of saying "this listener is not running"
+            return None
 
     @property
     def http_port(self) -> int | None:
-        """Bound OTLP/HTTP port (after start); also serves the API and /metrics."""
-        return self.server.http_port
+        """Bound OTLP/HTTP port (after start), also serving the API and /metrics; None when
+        not listening."""
+        try:
+            return self.server.http_port
+        except RuntimeError:
+            return None
 
     @property
     def store_process_pid(self) -> int | None:
@@ -179,8 +191,16 @@ class ReceiverService:
         return self
 
     def stop(self, grace_s: float = 10.0) -> None:
-        """Stop accepting, finish in-flight exports, commit everything, close the store."""
+        """Stop accepting, finish in-flight exports, commit everything, close the store.
+
+        Idempotent: a second call (a signal handler and a ``with`` block both stopping)
+        returns at once, since the parts it stops cannot all be stopped twice.
+        """
         self._accepting = False
+        with self._stop_lock:
+            if self._stopped:
+                return
+            self._stopped = True
         self.server.stop(grace_s)
         if self._retention is not None:
             self._retention.stop()
@@ -197,7 +217,11 @@ class ReceiverService:
     ) -> None:
         self.stop()
 
-    def _ready(self) -> bool:
+    @property
+    def ready(self) -> bool:
+        """What ``/readyz`` answers: serving and able to store (false before :meth:`start`
+        has bound the ports, from the moment :meth:`stop` begins, and once the store process
+        died)."""
         return self._accepting and not self.failed.is_set()
 
     def _on_store_process_exit(self, code: int | None) -> None:

@@ -53,7 +53,7 @@ from typing import Final
 
 from ..store import StoreBusy, WriterClosed, WriteResult
 from ..store.rows import RowValues
-from .store_worker import BUSY, CLOSED, PROTOCOL, READY, StoreProcessSettings
+from .store_worker import BUSY, CLOSED, PROTOCOL, READY, SYNC_LEDGER, StoreProcessSettings
 
 __all__ = ["StoreError", "StoreProcessClient", "StoreProcessSettings"]
 
@@ -93,6 +93,7 @@ class StoreProcessClient:
         self._outbox_ready = threading.Condition(self._lock)
         self._ids = itertools.count(1)
         self._waiting: dict[int, tuple[Future[WriteResult], int]] = {}
+        self._syncs: dict[int, Future[str | None]] = {}  # budgets ledger syncs waiting
         self._pending_rows = 0
         self._closing = False
         self._ended = False
@@ -190,6 +191,24 @@ class StoreProcessClient:
                 self._outbox_ready.notify()
         return future
 
+    def sync_ledger(self, timeout_s: float = 10.0) -> str | None:
+        """Budgets ledger sync: the child's ledger reloads its config now (in order with the
+        batches sent before); returns its fingerprint (None: no ledger that can say).
+
+        Raises:
+            WriterClosed: The child is closing or gone.
+            TimeoutError: No answer within ``timeout_s``.
+        """
+        future: Future[str | None] = Future()
+        with self._lock:
+            if self._closing or self._ended or self._conn is None:
+                raise WriterClosed("store process is not running", retry_after_s=self._settings.retry_after_s)
+            request_id = next(self._ids)
+            self._syncs[request_id] = future
+            self._outbox.append(pickle.dumps((SYNC_LEDGER, request_id), PROTOCOL))
+            self._outbox_ready.notify()
+        return future.result(timeout_s)
+
     def close(self, timeout: float | None = 60.0) -> int | None:
         """Ask the child to commit everything it received and exit; wait for it. Idempotent.
 
@@ -256,6 +275,12 @@ class StoreProcessClient:
                 if batch_id == CLOSED:
                     clean = True
                     break
+                if batch_id == SYNC_LEDGER:  # budgets ledger sync
+                    with self._lock:
+                        sync = self._syncs.pop(answer[1], None)
+                    if sync is not None:
+                        sync.set_result(answer[2])
+                    continue
                 future = self._resolve(batch_id)
                 if future is None:  # pragma: no cover - the child answers each batch once
                     continue
@@ -271,6 +296,7 @@ class StoreProcessClient:
             with self._lock:
                 self._ended = True
                 waiting, self._waiting = self._waiting, {}
+                syncs, self._syncs = self._syncs, {}
                 self._pending_rows = 0
                 self._outbox.clear()
                 self._outbox_ready.notify()
@@ -279,6 +305,8 @@ class StoreProcessClient:
                 future.set_exception(
                     WriterClosed("store process ended", retry_after_s=self._settings.retry_after_s)
                 )
+            for sync in syncs.values():
+                sync.set_exception(WriterClosed("store process ended"))
             if not (clean and expected):
                 code = None if self._process is None else self._process.poll()
                 _logger.error("spanmeter: store process ended unexpectedly (exit code %s)", code)

@@ -8,10 +8,12 @@ module and :mod:`spanmeter.service.maintenance` stay clear of gRPC and the trans
 Protocol, one pickled message per ``Connection.send_bytes`` frame:
 
 * parent -> child: :class:`StoreProcessSettings` once, then ``(batch_id, [row tuples])``
-  per batch, then ``None`` to close;
+  per batch, then ``None`` to close; ``(SYNC_LEDGER, request_id)`` any time: the store's
+  ledger reloads its config now (budgets; see ``_sync_ledger``);
 * child -> parent: ``("ready", pid)`` or ``("failed", reason)`` once; per batch
   ``(batch_id, inserted, duplicates)`` after its commit, or ``(batch_id, None, "busy" |
-  "error", reason)``; ``("closed",)`` after the last commit of a requested close.
+  "error", reason)``; ``("closed",)`` after the last commit of a requested close;
+  ``(SYNC_LEDGER, request_id, fingerprint)`` per ledger sync.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ __all__ = [
     "FAILED",
     "PROTOCOL",
     "READY",
+    "SYNC_LEDGER",
     "StoreProcessSettings",
     "worker_main",
 ]
@@ -49,6 +52,7 @@ FAILED: Final = "failed"
 CLOSED: Final = "closed"
 BUSY: Final = "busy"
 ERROR: Final = "error"
+SYNC_LEDGER: Final = "sync-ledger"
 
 
 @dataclass(frozen=True)
@@ -151,6 +155,9 @@ def _serve(conn: Connection, store: SpanStore) -> bool:
             if message is None:
                 ending = True
                 continue
+            if message[0] == SYNC_LEDGER:  # budgets ledger sync (see _sync_ledger)
+                _send(conn, (SYNC_LEDGER, message[1], _sync_ledger(store)))
+                continue
             batch_id, values = message
             try:
                 rows = [row_from_values(item) for item in values]
@@ -182,6 +189,24 @@ def _commit(conn: Connection, store: SpanStore, taken: list[tuple[int, list[Span
         return
     for (batch_id, _), result in zip(taken, results, strict=True):
         _send(conn, (batch_id, result.inserted, result.duplicates))
+
+
+def _sync_ledger(store: SpanStore) -> str | None:
+    """Budgets ledger sync: the store's ledger reloads its config now, if it can (a
+    :class:`~spanmeter.budgets.hook.BudgetLedgerHook` has ``sync()``); its fingerprint.
+
+    The receiver asks before it shows new budgets, so the API never shows budgets that
+    this process does not count yet. Never fatal.
+    """
+    sync = getattr(getattr(store, "ledger", None), "sync", None)
+    if not callable(sync):
+        return None
+    try:
+        result = sync()
+    except Exception:
+        _logger.exception("ledger sync failed")
+        return None
+    return result if isinstance(result, str) else None
 
 
 def _maintain(store: SpanStore) -> None:
