@@ -19,6 +19,7 @@ from spanmeter.analysis.investigate_render import render_investigate
 from spanmeter.cli import main
 from spanmeter.store import SpanRow, SQLiteStore
 from spanmeter.synthetic import (
+    ContextGrowth,
     Incident,
     ModelFallback,
     PromptDeploy,
@@ -27,6 +28,7 @@ from spanmeter.synthetic import (
     SyntheticDataset,
     TenantBurst,
     UnknownModel,
+    VolumeSurge,
     generate,
     to_ns,
 )
@@ -68,6 +70,20 @@ CASES: dict[str, tuple[Incident, str, tuple[str, str], list[tuple[str, str]]]] =
         "unknown_model",
         ("model", "acme-llm-2"),
         [],
+    ),
+    # more requests on one endpoint from everyone: same tokens, same prompt, no retries
+    "volume": (
+        VolumeSurge("support.reply", DAY4, DAY5, requests_per_hour=40),
+        "volume",
+        ("endpoint_tag", "support.reply"),
+        [("endpoint_tag", "support.reply"), ("prompt_version", "support_v5")],
+    ),
+    # longer inputs on one endpoint with no new prompt version (context creep)
+    "token": (
+        ContextGrowth("docs.summarize", DAY4, DAY5, input_factor=2.5),
+        "token",
+        ("endpoint_tag", "docs.summarize"),
+        [("endpoint_tag", "docs.summarize"), ("prompt_version", "docs_v2")],
     ),
 }
 

@@ -124,3 +124,33 @@ def integer_effects(base: Acc, current: Acc) -> list[int]:
 def nearest_rank(values: Iterable[int], percent: int) -> int:
     ordered = sorted(values)
     return ordered[max(1, math.ceil(len(ordered) * percent / 100)) - 1]
+
+
+def unit_figures(acc: Acc, hours: float) -> dict[str, float | int | None]:
+    """Per-unit figures of a group, rounded as reports show them (ratios) or exact (money)."""
+    return {
+        "logical_requests": acc.logical,
+        "attempts": acc.attempts,
+        "requests_per_hour": round(acc.logical / hours, 2),
+        "input_tokens_per_call": round(acc.input / acc.attempts, 1) if acc.attempts else None,
+        "output_tokens_per_call": round(acc.output / acc.attempts, 1) if acc.attempts else None,
+        "cost_per_request_nano_usd": acc.cost // acc.logical if acc.logical else None,
+        "attempts_per_request": round(acc.attempts / acc.logical, 3) if acc.logical else None,
+    }
+
+
+def billable_real(rows: Sequence[SpanRow], start_ns: int, end_ns: int, **where: str) -> list[SpanRow]:
+    """Billable ``real`` rows with event time in the window and the given attribution."""
+    return [
+        row
+        for row in rows
+        if row.billable
+        and row.data_mode == "real"
+        and start_ns <= row.event_time_ns < end_ns
+        and all(getattr(row, key) == value for key, value in where.items())
+    ]
+
+
+def first_start(rows: Sequence[SpanRow], start_ns: int, end_ns: int, **where: str) -> int | None:
+    """Earliest start time of the matching rows (when a version was first seen)."""
+    return min((row.start_time_ns for row in billable_real(rows, start_ns, end_ns, **where)), default=None)

@@ -10,7 +10,9 @@ import pytest
 
 from spanmeter.pricing import PriceBook
 from spanmeter.semantic_conventions import normalize
+from spanmeter.store import SpanRow
 from spanmeter.synthetic import (
+    ContextGrowth,
     DataFaults,
     ModelFallback,
     PromptDeploy,
@@ -18,6 +20,7 @@ from spanmeter.synthetic import (
     SyntheticConfig,
     TenantBurst,
     UnknownModel,
+    VolumeSurge,
     generate,
     span_attributes,
     to_ns,
@@ -101,6 +104,55 @@ def test_each_incident_leaves_its_mark() -> None:
     assert unknown and all(r.cost_nano_usd is None for r in unknown)
     assert {r.pricing_status for r in unknown if r.input_tokens} == {"unknown_model"}
     assert all(r.model != "acme-llm-2" for r in rows if r.start_time_ns < to_ns(NOON))
+
+
+def test_volume_surge_adds_plain_requests_from_everyone() -> None:
+    plain = generate(small()).rows
+    surged = generate(small(incidents=(VolumeSurge("support.reply", NOON, END, requests_per_hour=60),))).rows
+    extra = len(surged) - len(plain)
+    assert extra == 12 * 60  # one attempt each
+    assert Counter(r.endpoint_tag for r in surged if r.start_time_ns < to_ns(NOON)) == Counter(
+        r.endpoint_tag for r in plain if r.start_time_ns < to_ns(NOON)
+    )
+    late = Counter(r.endpoint_tag for r in surged if r.start_time_ns >= to_ns(NOON))
+    late_plain = Counter(r.endpoint_tag for r in plain if r.start_time_ns >= to_ns(NOON))
+    assert late - late_plain == Counter({"support.reply": extra})
+
+    # same prompt version, tokens and no retries: only more requests, from many tenants
+    # (ids and retry gaps come from a shared stream, so tell the added requests by content)
+    def key(r: SpanRow) -> tuple[object, ...]:
+        return (r.tenant_id, r.user_id, r.input_tokens, r.output_tokens, r.endpoint_tag, r.outcome)
+
+    new_keys = Counter(key(r) for r in surged) - Counter(key(r) for r in plain)
+    added = [r for r in surged if key(r) in new_keys]
+    assert len(added) == extra == new_keys.total() and {r.endpoint_tag for r in added} == {"support.reply"}
+    assert {r.prompt_version for r in surged if r.endpoint_tag == "support.reply"} == {"support_v5"}
+    assert len({r.tenant_id for r in added}) >= 15 and len({r.user_id for r in added}) >= 40
+    ids = Counter(r.external_request_id for r in surged if r.external_request_id)
+    assert all(ids[r.external_request_id] == 1 for r in added if r.external_request_id)
+    assert all(r.outcome == "success" for r in added)
+    median = sorted(r.input_tokens or 0 for r in added)[len(added) // 2]
+    assert 0.8 * 2400 < median < 1.2 * 2400
+
+
+def test_context_growth_ramps_input_without_a_new_version() -> None:
+    plain = generate(small()).rows
+    grown = generate(small(incidents=(ContextGrowth("docs.summarize", NOON, END, input_factor=3.0),))).rows
+    assert len(plain) == len(grown)
+    factors: list[tuple[int, float]] = []
+    for before, after in zip(plain, grown, strict=True):
+        if after.endpoint_tag != "docs.summarize" or after.start_time_ns < to_ns(NOON):
+            assert before == after
+            continue
+        assert after.prompt_version == before.prompt_version == "docs_v2"
+        assert after.output_tokens == before.output_tokens
+        if before.input_tokens:
+            assert after.input_tokens is not None
+            factors.append((after.start_time_ns, after.input_tokens / before.input_tokens))
+    factors.sort()
+    assert factors and all(1.0 <= f <= 3.0 + 1e-3 for _, f in factors)
+    assert factors[0][1] < 1.3 and factors[-1][1] > 2.7  # ramps from 1x at NOON towards 3x at END
+    assert ContextGrowth("x", NOON, END, 3.0).factors(to_ns(END) + 1) == (3.0, 1.0)
 
 
 def test_data_faults() -> None:

@@ -15,11 +15,20 @@ The rules, in order (each threshold is a constant below, so a report can cite it
 
    * retry -> **retries** (driver: the endpoint with the largest retry effect);
    * price -> **routing** (driver: the endpoint with the largest price effect; evidence:
-     its models and how many calls were answered by another model than requested);
+     its models and how many calls were answered by another model than requested),
+     unless that endpoint kept its models, no call fell back and its tokens per call
+     rose: then cost per token moved only with the token mix (output tokens cost several
+     times input ones, so longer answers raise it) and the efficiency rule below applies;
    * efficiency -> **deploy** when the driving endpoint has a prompt version not seen in
      the baseline, else **token**;
    * volume -> **abuse** when one tenant (or user) holds at least
      :data:`CONCENTRATION_SHARE` of the delta, else **volume**.
+
+Every endpoint-driven type also reports the driving endpoint's requests/hour, tokens per
+call in and out and cost per request in both windows (:mod:`.spike_figures`, as
+``facts["endpoint"]``). **volume** and **token** add the prompt versions that ran on that
+endpoint (``facts["prompt_versions"]``), so the reader sees why it is not a deploy, and
+**volume** adds how spread the delta is over tenants and users (``facts["spread"]``).
 """
 
 from __future__ import annotations
@@ -29,8 +38,18 @@ from fractions import Fraction
 from typing import Any, Final
 
 from ..store import SpanStore
-from .common import drilldown, per, usd
-from .evidence import HOUR_NS, fallback_share, first_seen, new_versions_on, recent_mix
+from .common import money_text, per
+from .evidence import HOUR_NS, fallback_share, new_versions_on, recent_mix
+from .next_step import next_step
+from .spike_figures import (
+    deploy_facts,
+    endpoint_figures,
+    endpoint_line,
+    spread,
+    spread_line,
+    version_facts,
+    version_line,
+)
 from .window import TimeWindow
 
 __all__ = ["CONCENTRATION_SHARE", "CONTAINMENT", "UNKNOWN_RISE_MIN", "UNKNOWN_SHARE_MIN", "classify"]
@@ -63,9 +82,11 @@ _LABELS: Final = {
     "none": "no spike: spend did not rise",
 }
 CONTAINMENT: Final = {
-    "volume": "Throttle non-critical traffic on {endpoint}.",
+    "volume": "Rate-limit or queue non-critical traffic on {endpoint}{spread}; confirm whether the growth"
+    " is expected (a launch, a campaign, a new client) before raising its budget.",
     "abuse": "Enforce a per-{dimension} limit on {value} and check its traffic for abuse.",
-    "token": "Cap output tokens (max_tokens) on {endpoint} and review prompt/context growth.",
+    "token": "Cap {grown} on {endpoint} ({how}) and find what made its calls longer without a prompt"
+    " change (history, retrieved documents, tool output).",
     "deploy": "Roll {endpoint} back to prompt version {previous} (or cap output tokens) until {version}'s "
     "cost per request is accepted.",
     "retries": "Cap attempts per request and add backoff on {endpoint}; fix the failing dependency first.",
@@ -148,7 +169,7 @@ def classify(
         facts["dominant_effect"] = dominant
         evidence.append(
             "within-endpoint effects: "
-            + ", ".join(f"{name} {usd(value)} USD" for name, value in effects.items())
+            + ", ".join(f"{name} {money_text(value, signed=True)} USD" for name, value in effects.items())
             + f" (dominant: {dominant})"
         )
         top = _top(endpoints, dominant) or endpoints[0]
@@ -156,89 +177,132 @@ def classify(
         fill["endpoint"] = endpoint or "(untagged)"
         driver = ("endpoint_tag", top["value"], top)
         b, c = top["baseline"], top["current"]
-        if dominant == "retry":
+        figures = facts["endpoint"] = endpoint_figures(top, window, baseline_window)
+        evidence.append(endpoint_line(figures))
+        mechanism = dominant
+        if dominant == "price":
+            piece_before, before = recent_mix(store, "model", top["value"], baseline_window, scope)
+            piece_now, now = recent_mix(store, "model", top["value"], window, scope)
+            answered = sorted(k[0] or "" for k in now if k not in before)
+            differing_before, calls_before = fallback_share(store, top["value"], piece_before, scope)
+            differing, calls = fallback_share(store, top["value"], piece_now, scope)
+            label = _slice_label(piece_now, window)
+            models = f"{', '.join(sorted(k[0] or '' for k in before))} -> {', '.join(sorted(k[0] or '' for k in now))}"
+            change = figures["tokens_per_call_change_pct"]
+            if not answered and not differing and max(change["input"] or 0, change["output"] or 0) > 0:
+                # Same models, no fallback, more tokens per call: cost per token rose only
+                # because the mix moved (output tokens cost several times input ones), so
+                # the price effect is the token change's, not a routing one.
+                mechanism = "efficiency"
+                facts["token_mix"] = {
+                    "models": sorted(k[0] or "" for k in now),
+                    "calls_falling_back": differing,
+                }
+                evidence.append(
+                    f"cost per 1k tokens on {fill['endpoint']}: {_per_k(b)} -> {_per_k(c)} USD with the same"
+                    f" models ({models}, {label} of each window) and no fallback: the token mix moved"
+                    f" (per call {_signed(change['input'])} in, {_signed(change['output'])} out)"
+                )
+            else:
+                fill["answered"] = ", ".join(answered) or ", ".join(sorted(k[0] or "" for k in now))
+                facts["fallback"] = {
+                    "baseline": [differing_before, calls_before],
+                    "current": [differing, calls],
+                }
+                facts["slices"] = {"baseline": _span(piece_before), "current": _span(piece_now)}
+                evidence.append(
+                    f"cost per 1k tokens on {fill['endpoint']}: {_per_k(b)} -> {_per_k(c)} USD;"
+                    f" models {models} ({label} of each window)"
+                )
+                evidence.append(
+                    f"calls answered by another model than requested: {differing_before}/{calls_before}"
+                    f" -> {differing}/{calls} ({label} of each window)"
+                )
+        if mechanism == "retry":
             kind = "retries"
             evidence.append(
                 f"attempts per logical request on {fill['endpoint']}: "
                 f"{per(b['attempts'], b['logical_requests'], 3)} -> {per(c['attempts'], c['logical_requests'], 3)};"
                 f" errors {b['errors']} -> {c['errors']}"
             )
-        elif dominant == "price":
+        elif mechanism == "price":
             kind = "routing"
-            piece_before, before = recent_mix(store, "model", top["value"], baseline_window, scope)
-            piece_now, now = recent_mix(store, "model", top["value"], window, scope)
-            answered = sorted(k[0] or "" for k in now if k not in before)
-            fill["answered"] = ", ".join(answered) or ", ".join(sorted(k[0] or "" for k in now))
-            differing_before, calls_before = fallback_share(store, top["value"], piece_before, scope)
-            differing, calls = fallback_share(store, top["value"], piece_now, scope)
-            facts["fallback"] = {"baseline": [differing_before, calls_before], "current": [differing, calls]}
-            facts["slices"] = {"baseline": _span(piece_before), "current": _span(piece_now)}
-            evidence.append(
-                f"cost per 1k tokens on {fill['endpoint']}: {_per_k(b)} -> {_per_k(c)} USD;"
-                f" models {', '.join(sorted(k[0] or '' for k in before))} -> {', '.join(sorted(k[0] or '' for k in now))}"
-                f" ({_slice_label(piece_now, window)} of each window)"
-            )
-            evidence.append(
-                f"calls answered by another model than requested: {differing_before}/{calls_before}"
-                f" -> {differing}/{calls} ({_slice_label(piece_now, window)} of each window)"
-            )
-        elif dominant == "efficiency":
+        elif mechanism == "efficiency":
             kind = "token"
-            evidence.append(
-                f"tokens per call on {fill['endpoint']}: {per(b['input_tokens'], b['attempts'], 1)} in /"
-                f" {per(b['output_tokens'], b['attempts'], 1)} out -> {per(c['input_tokens'], c['attempts'], 1)}"
-                f" / {per(c['output_tokens'], c['attempts'], 1)}"
-            )
             versions = rankings.get("prompt_version", [])
             found = new_versions_on(store, endpoint, versions, window, scope) if top["value"] else []
             if found:
                 kind = "deploy"
-                version, hour = found[0]
-                _, before = recent_mix(store, "prompt_version", endpoint, baseline_window, scope)
-                previous = max(
-                    (k for k in before if k[0]),
-                    key=lambda k: (before[k].logical_requests, k[0] or ""),
-                    default=(None,),
-                )[0]
-                fill["version"], fill["previous"] = version, previous or "the previous version"
-                first = first_seen(store, {"endpoint_tag": endpoint, "prompt_version": version}, hour, scope)
-                seen = TimeWindow(first, first + 1).iso()[0] if first else None
-                facts["deploy"] = {"version": version, "previous": previous, "first_seen": seen}
-                by_value = {d["value"]: d for d in versions}
-                new_figures = by_value[version]["current"]
-                old_figures = by_value[previous]["baseline"] if previous in by_value else None
-                evidence.append(
-                    f"prompt version {version} first seen {seen} on {fill['endpoint']} (baseline: {previous});"
-                    f" tokens per call {_tokens(old_figures)} -> {_tokens(new_figures)}"
+                facts["deploy"] = deploy_facts(store, found[0], endpoint, versions, baseline_window, scope)
+                deploy = facts["deploy"]
+                fill["version"], fill["previous"] = (
+                    deploy["version"],
+                    deploy["previous"] or "the previous version",
                 )
+                tokens = deploy["tokens_per_call"]
+                evidence.append(
+                    f"prompt version {deploy['version']} first seen {deploy['first_seen']} on {fill['endpoint']}"
+                    f" (baseline: {deploy['previous']}); tokens per call {tokens['previous']} -> {tokens['new']}"
+                )
+            else:
+                change = figures["tokens_per_call_change_pct"]
+                facts["prompt_versions"] = version_facts(
+                    store, top["value"], [], window, baseline_window, scope
+                )
+                evidence.append(
+                    version_line(
+                        facts["prompt_versions"],
+                        f"tokens per call {_signed(change['total'])} with no new prompt version"
+                        " (input or context growth, not a deploy)",
+                    )
+                )
+                facts["spread"] = spread(rankings, delta)
+                evidence.append(spread_line(facts["spread"], CONCENTRATION_SHARE))
+                if (change["output"] or 0) > (change["input"] or 0):
+                    fill["grown"], fill["how"] = "output tokens", "max_tokens"
         else:
             kind = "volume"
             evidence.append(
-                f"logical requests per hour: {base['requests_per_hour']} -> {current['requests_per_hour']};"
-                f" on {fill['endpoint']}: {b['logical_requests']} -> {c['logical_requests']}"
+                f"logical requests per hour in total: {base['requests_per_hour']} -> {current['requests_per_hour']};"
+                f" logical requests on {fill['endpoint']}: {b['logical_requests']} -> {c['logical_requests']}"
             )
-            for dimension in ("tenant_id", "user_id"):
-                ranked = rankings.get(dimension)
-                if not ranked:
-                    continue
-                lead = ranked[0]
+            leads = facts["spread"] = spread(rankings, delta)
+            for dimension, lead in leads.items():
                 if Fraction(lead["delta_nano_usd"], delta) >= CONCENTRATION_SHARE:
                     kind = "abuse"
-                    driver = (dimension, lead["value"], lead)
+                    ranked = rankings[dimension][0]
+                    driver = (dimension, lead["value"], ranked)
                     fill["dimension"] = dimension.removesuffix("_id")
                     fill["value"] = lead["value"] or "(none)"
                     evidence.append(
                         f"{dimension} {lead['value']} holds {lead['share']:.0%} of the delta: logical requests "
-                        f"{lead['baseline']['logical_requests']} -> {lead['current']['logical_requests']}"
+                        f"{ranked['baseline']['logical_requests']} -> {ranked['current']['logical_requests']}"
                     )
                     break
-    return _result(kind, driver, evidence, facts, fill, window, scope, report)
+            else:
+                evidence.append(spread_line(leads, CONCENTRATION_SHARE))
+                largest = max((lead["share"] for lead in leads.values()), default=0.0)
+                fill["spread"] = (
+                    f" (no tenant or user holds more than {largest:.0%} of the delta,"
+                    " so per-tenant caps would not hold it)"
+                )
+                versions = rankings.get("prompt_version", [])
+                found = new_versions_on(store, endpoint, versions, window, scope) if top["value"] else []
+                facts["prompt_versions"] = version_facts(
+                    store, top["value"], found, window, baseline_window, scope
+                )
+                change = figures["tokens_per_call_change_pct"]["total"]
+                evidence.append(
+                    version_line(
+                        facts["prompt_versions"],
+                        f"tokens per call {_signed(change)}, so the prompt is not what drove the spike",
+                    )
+                )
+    return _result(kind, driver, evidence, facts, fill, window, scope)
 
 
-def _tokens(figures: Mapping[str, int] | None) -> float | None:
-    if not figures:
-        return None
-    return per(figures["input_tokens"] + figures["output_tokens"], figures["attempts"], 1)
+def _signed(pct: float | None) -> str:
+    return "n/a" if pct is None else f"{pct:+.1f}%"
 
 
 def _span(piece: TimeWindow) -> dict[str, str]:
@@ -255,7 +319,7 @@ def _slice_label(piece: TimeWindow, window: TimeWindow) -> str:
 
 def _per_k(figures: Mapping[str, int]) -> str | None:
     tokens = figures["input_tokens"] + figures["output_tokens"]
-    return usd(figures["cost_nano_usd"] * 1000 // tokens) if tokens else None
+    return money_text(figures["cost_nano_usd"] * 1000 // tokens) if tokens else None
 
 
 def _result(
@@ -266,11 +330,19 @@ def _result(
     fill: dict[str, str],
     window: TimeWindow,
     scope: Mapping[str, Any],
-    report: dict[str, Any],
 ) -> dict[str, Any]:
-    defaults = {"endpoint": "the top endpoint", "previous": "", "version": "", "answered": "", "models": ""}
+    defaults = {
+        "endpoint": "the top endpoint",
+        "previous": "",
+        "version": "",
+        "answered": "",
+        "models": "",
+        "spread": "",
+        "grown": "the input context",
+        "how": "truncate or summarise history and retrieved documents to a token budget",
+    }
     values = {**defaults, "dimension": "tenant", "value": "", **fill}
-    next_step = _next_step(kind, driver, window, scope, report)
+    step = next_step(kind, driver, window, scope)
     return {
         "type": kind,
         "label": _LABELS[kind],
@@ -287,64 +359,5 @@ def _result(
         "facts": facts,
         "containment": CONTAINMENT[kind].format(**values),
         "durable_control": _CONTROLS[kind].format(**values),
-        "next_step": next_step,
+        "next_step": step,
     }
-
-
-def _next_step(
-    kind: str,
-    driver: tuple[str, str | None, dict[str, Any] | None] | None,
-    window: TimeWindow,
-    scope: Mapping[str, Any],
-    report: dict[str, Any],
-) -> dict[str, str]:
-    common = {"environment": scope["environment"], "data_mode": scope["data_mode"]}
-    where = dict(scope["where"])
-    value = driver[1] or "" if driver else ""
-    if kind == "deploy":
-        view = drilldown(
-            ["spanmeter", "compare", "prompt-versions"],
-            "/api/v1/compare/prompt-versions",
-            window,
-            where={},
-            extra={"endpoint": value},
-            **common,
-        )
-        text = "Compare cost per request by prompt version on the endpoint, same window."
-    elif kind == "abuse" and driver:
-        inner = "user_id" if driver[0] == "tenant_id" else "endpoint_tag"
-        view = drilldown(
-            ["spanmeter", "top"],
-            "/api/v1/top",
-            window,
-            where={**where, driver[0]: value},
-            extra={"by": inner},
-            **common,
-        )
-        text = f"Rank {inner} within {driver[0]} {value} to find who sends the traffic."
-    elif kind == "unknown_model":
-        start, end = window.iso()
-        view = {  # re-pricing covers every data mode and environment: no scope to keep
-            "cli": f"spanmeter reprice --from {start} --to {end} --dry-run",
-            "api": drilldown(
-                [], "/api/v1/reprice/preview", window, where={}, environment=None, data_mode=None
-            )["api"],
-        }
-        text = "Add the prices, then preview the re-pricing of the window (--dry-run) and apply it."
-    elif driver:
-        by = "model" if kind == "routing" else "tenant_id"
-        view = drilldown(
-            ["spanmeter", "top"],
-            "/api/v1/top",
-            window,
-            where={**where, driver[0]: value},
-            extra={"by": by},
-            **common,
-        )
-        text = (
-            f"Rank {by} on {driver[0]} {value} in the same window, then re-run investigate after containment."
-        )
-    else:
-        view = {"cli": "", "api": ""}
-        text = "Nothing to verify."
-    return {"text": text, **view}

@@ -21,6 +21,7 @@ __all__ = [
     "NS_PER_HOUR",
     "drilldown",
     "measures_summary",
+    "money_text",
     "nearest_rank",
     "parse_range",
     "per",
@@ -36,6 +37,28 @@ _QUANTUM: Final = Decimal("0.000000001")
 def usd(nano: int | None) -> str | None:
     """Exact USD as a decimal string with nano-USD precision; None stays None."""
     return None if nano is None else f"{(Decimal(nano) / _NANO).quantize(_QUANTUM):f}"
+
+
+def money_text(nano: int | None, *, signed: bool = False) -> str:
+    """USD for people to read: cents from 1 USD up, 4 decimals from 1 cent, and 4
+    significant digits below that; ``-`` for None.
+
+    Why not one fixed precision: reports hold both totals (where a tenth of a cent is
+    noise) and per-request costs of a few hundredths of a cent (where 4 decimals would
+    print ``0.0002 -> 0.0002`` for a 30% change). Machine formats keep :func:`usd`.
+    """
+    if nano is None:
+        return "-"
+    amount = Decimal(nano) / _NANO
+    size = abs(amount)
+    if size >= 1 or size == 0:
+        quantum = Decimal("0.01")
+    elif size >= Decimal("0.01"):
+        quantum = Decimal("0.0001")
+    else:
+        quantum = Decimal(1).scaleb(max(size.adjusted() - 3, -9))  # never past the nano-USD
+    text = f"{amount.quantize(quantum, ROUND_HALF_EVEN):f}"
+    return f"+{text}" if signed and not text.startswith("-") else text
 
 
 def usd_fraction(value: Fraction | None) -> str | None:

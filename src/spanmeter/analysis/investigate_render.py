@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Final
 
-from .common import usd
+from .common import money_text, usd
 
 __all__ = ["INVESTIGATE_FORMATS", "render_investigate", "render_triage"]
 
@@ -24,6 +24,7 @@ _EFFECTS: Final = ("volume", "retry", "efficiency", "price")
 
 
 def _money(nano: int) -> str:
+    """Table columns keep one precision (4 decimals) so that they line up."""
     return f"{Decimal(usd(nano) or 0):+.4f}"
 
 
@@ -97,8 +98,9 @@ def _table(report: Mapping[str, Any], limit: int) -> str:
             else ""
         ),
         "",
-        f"cost      {Decimal(base['cost_usd']):.4f} -> {Decimal(current['cost_usd']):.4f} USD"
-        f"  delta {_money(totals['delta_nano_usd'])} USD" + (f" ({pct:+.1f}%)" if pct is not None else ""),
+        f"cost      {money_text(base['cost_nano_usd'])} -> {money_text(current['cost_nano_usd'])} USD"
+        f"  delta {money_text(totals['delta_nano_usd'], signed=True)} USD"
+        + (f" ({pct:+.1f}%)" if pct is not None else ""),
         f"requests  {base['logical_requests']} -> {current['logical_requests']} logical,"
         f" {base['attempts']} -> {current['attempts']} attempts",
         "effects   "
@@ -136,12 +138,18 @@ def _table(report: Mapping[str, Any], limit: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _per_request(summary: Mapping[str, Any]) -> str:
+    """Cost per request for people (the summary's exact figure, rounded for reading)."""
+    logical = summary["logical_requests"]
+    return money_text(summary["cost_nano_usd"] // logical if logical else None)
+
+
 def _first(report: Mapping[str, Any], dimension: str) -> str:
     for entry in report["dimensions"]:
         if entry["dimension"] == dimension and entry.get("drivers"):
             top = entry["drivers"][0]
             share = f", {top['share']:.0%} of the delta" if top["share"] is not None else ""
-            return f"{top['value'] or '(none)'} ({_money(top['delta_nano_usd'])} USD{share})"
+            return f"{top['value'] or '(none)'} ({money_text(top['delta_nano_usd'], signed=True)} USD{share})"
     return "n/a"
 
 
@@ -163,10 +171,24 @@ def render_triage(report: Mapping[str, Any]) -> str:
         for d in entry["drivers"]
         if d["value"] and d["baseline"]["logical_requests"] == 0 and d["current"]["logical_requests"] > 0
     ]
+    on_endpoint = facts.get("prompt_versions")
     if deploy:
+        tokens = deploy.get("tokens_per_call") or {}
         correlation = (
-            f"{deploy['version']} first seen {deploy['first_seen']} (previous {deploy['previous']}): "
-            + classification["evidence"][-1].split("; ")[-1]
+            f"{deploy['version']} first seen {deploy['first_seen']} (previous {deploy['previous']}):"
+            f" tokens per call {tokens.get('previous')} -> {tokens.get('new')}"
+        )
+    elif on_endpoint:
+        change = facts["endpoint"]["tokens_per_call_change_pct"]["total"]
+        found = ", ".join(f"{n['version']} (first seen {n['first_seen']})" for n in on_endpoint["new"])
+        correlation = (
+            f"on {on_endpoint['endpoint'] or '(untagged)'}: "
+            + " -> ".join(
+                ", ".join(v or "(none)" for v in on_endpoint[side]) or "-" for side in ("baseline", "current")
+            )
+            + (f"; new: {found}" if found else "; no new version on this endpoint")
+            + f"; tokens per call there {'n/a' if change is None else f'{change:+.1f}%'}"
+            + (f" (new elsewhere: {', '.join(new_versions)})" if new_versions and not found else "")
         )
     elif new_versions:
         correlation = "new in window: " + ", ".join(new_versions) + " (no token change attributed to them)"
@@ -185,7 +207,8 @@ def render_triage(report: Mapping[str, Any]) -> str:
         f"Baseline window: {report['baseline']['from']} .. {report['baseline']['to']} ({report['baseline']['spec']})",
         f"Scope: data_mode={report['data_mode'] or 'all'}, environment={report['environment'] or 'all'},"
         f" filters: {filters}",
-        f"Cost: {base['cost_usd']} -> {current['cost_usd']} USD (delta {totals['delta_usd']} USD"
+        f"Cost: {money_text(base['cost_nano_usd'])} -> {money_text(current['cost_nano_usd'])} USD"
+        f" (delta {money_text(totals['delta_nano_usd'], signed=True)} USD"
         + (f", {totals['delta_pct']:+.1f}%)" if totals["delta_pct"] is not None else ")"),
         "",
         f"Hypothesis (pick one): {picks}",
@@ -195,7 +218,8 @@ def render_triage(report: Mapping[str, Any]) -> str:
         f"- requests/hour: {pair('requests_per_hour')}",
         f"- tokens/request (in/out, per call): {base['input_tokens_per_call']}/{base['output_tokens_per_call']}"
         f" -> {current['input_tokens_per_call']}/{current['output_tokens_per_call']}",
-        f"- cost/request: {pair('cost_per_request_usd')} USD (attempts/request {pair('attempts_per_request')})",
+        f"- cost/request: {_per_request(base)} -> {_per_request(current)} USD"
+        f" (attempts/request {pair('attempts_per_request')})",
         f"- top endpointTag: {_first(report, 'endpoint_tag')}",
         f"- top tenant/user: {tenant} / {user}",
         f"- promptVersion correlation: {correlation}",

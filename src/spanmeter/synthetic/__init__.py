@@ -18,11 +18,22 @@ from __future__ import annotations
 
 from .attributes import span_attributes
 from .generator import SyntheticDataset, generate, iter_rows, rows_between
-from .incidents import Incident, ModelFallback, PromptDeploy, RetryStorm, TenantBurst, UnknownModel, to_ns
+from .incidents import (
+    ContextGrowth,
+    Incident,
+    ModelFallback,
+    PromptDeploy,
+    RetryStorm,
+    TenantBurst,
+    UnknownModel,
+    VolumeSurge,
+    to_ns,
+)
 from .profile import DEFAULT_ENDPOINTS, DataFaults, EndpointProfile, SyntheticConfig
 
 __all__ = [
     "DEFAULT_ENDPOINTS",
+    "ContextGrowth",
     "DataFaults",
     "EndpointProfile",
     "Incident",
@@ -33,6 +44,7 @@ __all__ = [
     "SyntheticDataset",
     "TenantBurst",
     "UnknownModel",
+    "VolumeSurge",
     "generate",
     "iter_rows",
     "rows_between",

@@ -29,7 +29,16 @@ from typing import TYPE_CHECKING, Final
 from ..pricing import PriceBook
 from ..store.analysis_types import pricing_fields
 from ..store.rows import SpanRow
-from .incidents import ModelFallback, PromptDeploy, RetryStorm, TenantBurst, UnknownModel, to_ns
+from .incidents import (
+    ContextGrowth,
+    ModelFallback,
+    PromptDeploy,
+    RetryStorm,
+    TenantBurst,
+    UnknownModel,
+    VolumeSurge,
+    to_ns,
+)
 from .profile import EndpointProfile, SyntheticConfig
 
 if TYPE_CHECKING:
@@ -117,6 +126,8 @@ class _Generator:
         self.bursts = random.Random(config.seed * 7919 + 1)
         self.incident_rng = random.Random(config.seed * 104_729 + 2)
         self.ids = random.Random(config.seed * 15_485_863 + 3)
+        # Its own stream, so a surge leaves the base traffic and the bursts as they were.
+        self.surges = random.Random(config.seed * 32_452_843 + 4)
         self.tenants = config.tenant_ids
         self.tenant_cdf = _zipf_cdf(len(self.tenants))
         self.users = {
@@ -223,8 +234,16 @@ class _Generator:
                     request.cache_read_tokens = round(request.cache_read_tokens * incident.input_factor)
                     request.output_tokens = max(1, round(request.output_tokens * incident.output_factor))
                 continue
-            if isinstance(incident, TenantBurst):
-                continue  # bursts add requests; see hour()
+            if isinstance(incident, ContextGrowth):
+                if request.endpoint.tag == incident.endpoint:
+                    in_factor, out_factor = incident.factors(at)
+                    request.input_tokens = max(
+                        request.cache_read_tokens, 1, round(request.input_tokens * in_factor)
+                    )
+                    request.output_tokens = max(1, round(request.output_tokens * out_factor))
+                continue
+            if isinstance(incident, TenantBurst | VolumeSurge):
+                continue  # bursts and surges add requests; see hour()
             if not to_ns(incident.start) <= at < to_ns(incident.end):
                 continue
             if isinstance(incident, RetryStorm):
@@ -272,12 +291,29 @@ class _Generator:
                     )
                     for _ in range(count)
                 ]
+            elif isinstance(incident, VolumeSurge):
+                requests += self._surge(incident, hour_start, hour_end)
         requests.sort(key=lambda request: request.start_ns)
         rows: list[SpanRow] = []
         for request in requests:
             self._apply_incidents(request)
             rows += self._attempts(request)
         return rows
+
+    def _surge(self, incident: VolumeSurge, hour_start: int, hour_end: int) -> list[_Request]:
+        """The surge's extra requests in one hour: usual tenants, users and tokens, one attempt."""
+        lo, hi = max(hour_start, to_ns(incident.start)), min(hour_end, to_ns(incident.end))
+        if lo >= hi:
+            return []
+        endpoint = self.config.endpoint(incident.endpoint)
+        rng = self.surges
+        planned = [
+            self._plan(rng, lo + int(rng.random() * (hi - lo)), endpoint=endpoint)
+            for _ in range(round(incident.requests_per_hour * (hi - lo) / _HOUR_NS))
+        ]
+        for request in planned:
+            request.kind = "ok"
+        return planned
 
     # -- attempts ---------------------------------------------------------------------
 

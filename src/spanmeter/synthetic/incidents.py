@@ -17,12 +17,14 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 __all__ = [
+    "ContextGrowth",
     "Incident",
     "ModelFallback",
     "PromptDeploy",
     "RetryStorm",
     "TenantBurst",
     "UnknownModel",
+    "VolumeSurge",
     "to_ns",
 ]
 
@@ -73,6 +75,55 @@ class TenantBurst:
     """All burst requests from this user id (None: spread over the tenant's users)."""
     endpoint: str | None = None
     """All burst requests on this endpoint tag (None: the tenant's usual mix)."""
+
+
+@dataclass(frozen=True, slots=True)
+class VolumeSurge:
+    """More logical requests on one endpoint, from the whole customer base (a launch, a campaign).
+
+    Classified as *volume*: logical requests rise on ``endpoint`` while tokens per call,
+    prompt version and attempts per request stay as they were, and the extra requests are
+    spread over tenants and users the way normal traffic is (Zipf over tenants, uniform
+    over a tenant's users), so no single tenant holds most of the delta. Each extra
+    request succeeds at its first attempt: a surge adds requests, not retries.
+    """
+
+    endpoint: str
+    """Endpoint tag that gets the extra traffic."""
+    start: datetime
+    end: datetime
+    requests_per_hour: float
+    """Extra logical requests per hour on ``endpoint`` during ``[start, end)``."""
+
+
+@dataclass(frozen=True, slots=True)
+class ContextGrowth:
+    """Calls on one endpoint carry more and more input with no prompt change (context creep).
+
+    Think of a chat history or a retrieval step that stuffs more documents into each call:
+    the prompt version stays the same, yet tokens per call climb. Classified as *token*
+    (not *deploy*: no new prompt version appears). The input-token multiplier grows
+    linearly from 1 at ``start`` to ``input_factor`` at ``end`` and stays there afterwards
+    (context does not shrink by itself). Cache reads are left as they were: the added
+    context is new text the provider has not cached.
+    """
+
+    endpoint: str
+    """Endpoint tag whose calls grow."""
+    start: datetime
+    end: datetime
+    input_factor: float = 2.0
+    """Multiplier on input tokens per call reached at ``end``."""
+    output_factor: float = 1.0
+    """Multiplier on output tokens per call reached at ``end`` (1.0: answers stay as long)."""
+
+    def factors(self, at_ns: int) -> tuple[float, float]:
+        """(input, output) multipliers for a logical request starting at ``at_ns``."""
+        start, end = to_ns(self.start), to_ns(self.end)
+        if at_ns < start:
+            return 1.0, 1.0
+        progress = 1.0 if at_ns >= end or end <= start else (at_ns - start) / (end - start)
+        return 1 + (self.input_factor - 1) * progress, 1 + (self.output_factor - 1) * progress
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,5 +185,7 @@ class UnknownModel:
     """Fraction of the affected calls that use the unknown model."""
 
 
-Incident = PromptDeploy | TenantBurst | RetryStorm | ModelFallback | UnknownModel
+Incident = (
+    PromptDeploy | TenantBurst | VolumeSurge | ContextGrowth | RetryStorm | ModelFallback | UnknownModel
+)
 """Any injectable incident."""

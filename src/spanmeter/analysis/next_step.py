@@ -1,0 +1,82 @@
+"""The next verification step of a classified spike: which focused view to open next.
+
+Each driver type has its own check (a deploy: compare prompt versions on the endpoint; a
+token spike: tokens per request of the endpoint's version; abuse: who inside the tenant
+sends the traffic; a pricing gap: preview the re-pricing), and the view keeps the window,
+environment and data mode of the investigation, so following it never widens the question.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .common import drilldown
+from .window import TimeWindow
+
+__all__ = ["next_step"]
+
+
+def next_step(
+    kind: str,
+    driver: tuple[str, str | None, dict[str, Any] | None] | None,
+    window: TimeWindow,
+    scope: Mapping[str, Any],
+) -> dict[str, str]:
+    """The next verification step for a spike of ``kind``: a sentence and the command (and
+    API URL) of the focused view, on the same window, environment and data mode."""
+    common = {"environment": scope["environment"], "data_mode": scope["data_mode"]}
+    where = dict(scope["where"])
+    value = driver[1] or "" if driver else ""
+    if kind in ("deploy", "token"):
+        view = drilldown(
+            ["spanmeter", "compare", "prompt-versions"],
+            "/api/v1/compare/prompt-versions",
+            window,
+            where={},
+            extra={"endpoint": value},
+            **common,
+        )
+        text = (
+            "Compare cost per request by prompt version on the endpoint, same window."
+            if kind == "deploy"
+            else "Check tokens per request (p50/p95/p99) of the endpoint's prompt version against the"
+            " baseline: growth within one version is input or context growth."
+        )
+    elif kind == "abuse" and driver:
+        inner = "user_id" if driver[0] == "tenant_id" else "endpoint_tag"
+        view = drilldown(
+            ["spanmeter", "top"],
+            "/api/v1/top",
+            window,
+            where={**where, driver[0]: value},
+            extra={"by": inner},
+            **common,
+        )
+        text = f"Rank {inner} within {driver[0]} {value} to find who sends the traffic."
+    elif kind == "unknown_model":
+        start, end = window.iso()
+        view = {  # re-pricing covers every data mode and environment: no scope to keep
+            "cli": f"spanmeter reprice --from {start} --to {end} --dry-run",
+            "api": drilldown(
+                [], "/api/v1/reprice/preview", window, where={}, environment=None, data_mode=None
+            )["api"],
+        }
+        text = "Add the prices, then preview the re-pricing of the window (--dry-run) and apply it."
+    elif driver:
+        by = "model" if kind == "routing" else "tenant_id"
+        view = drilldown(
+            ["spanmeter", "top"],
+            "/api/v1/top",
+            window,
+            where={**where, driver[0]: value},
+            extra={"by": by},
+            **common,
+        )
+        text = (
+            f"Rank {by} on {driver[0]} {value} in the same window, then re-run investigate after containment."
+        )
+    else:
+        view = {"cli": "", "api": ""}
+        text = "Nothing to verify."
+    return {"text": text, **view}
