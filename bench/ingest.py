@@ -378,20 +378,31 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICK
 
 
+last_cpu: list[tuple[float, float]] = []
+"""Per server process (the receiver first, then its children) during the last
+:func:`measured` call: CPU microseconds per span, and the share of one core it kept busy."""
+
+
 def measured(
     server_pid: int, transport: str, port: int, bodies: list[bytes], inflight: int
 ) -> tuple[float, float]:
     """``drive`` plus the other load on the machine meanwhile, in cores.
 
     The machine is shared: whatever else ran during the measurement (in cores, averaged
-    over it) is printed next to the figure, so a disturbed run shows as one.
+    over it) is printed next to the figure, so a disturbed run shows as one. Each server
+    process's CPU per span is left in :data:`last_cpu`: which process is near 100% busy is
+    the one bounding the rate.
     """
     pids = [server_pid, *_children(server_pid)]
-    ours_before = sum(map(_cpu_s, pids)) + _own_and_children_cpu_s()
+    each_before = [_cpu_s(pid) for pid in pids]
+    own_before = _own_and_children_cpu_s()
     busy_before, started = _busy_cpu_s(), time.perf_counter()
     rate, _ = drive(transport, port, bodies, inflight)
     elapsed = time.perf_counter() - started
-    ours = sum(map(_cpu_s, pids)) + _own_and_children_cpu_s() - ours_before
+    each = [_cpu_s(pid) - before for pid, before in zip(pids, each_before, strict=True)]
+    ours = sum(each) + _own_and_children_cpu_s() - own_before
+    spans = len(bodies) * SPANS_PER_REQUEST
+    last_cpu[:] = [(cpu / spans * 1e6, cpu / elapsed) for cpu in each]
     return rate, max(0.0, (_busy_cpu_s() - busy_before - ours) / elapsed)
 
 
@@ -450,6 +461,11 @@ def main() -> None:
                     port = grpc_port if transport == "grpc" else http_port
                     drive(transport, port, warm_up, 2)  # other spans: nothing deduplicated later
                     durable, other = measured(process.pid, transport, port, bodies, args.inflight)
+                    names = ["receiver", "store process"]
+                    cpu = ", ".join(
+                        f"{names[min(i, 1)]} {us:.1f} us ({busy:.0%} busy)"
+                        for i, (us, busy) in enumerate(last_cpu)
+                    )
                     half = durable / 2
                     paced_bodies = build_requests(
                         max(int(half * 6 / SPANS_PER_REQUEST), 20), seed=99 + len(transport)
@@ -466,6 +482,7 @@ def main() -> None:
                     f"    at half that rate ({half:,.0f} spans/s): export latency"
                     f" p50 {quantiles[49] * 1000:.0f} ms, p99 {quantiles[98] * 1000:.0f} ms"
                 )
+                print(f"    CPU per span while at full rate: {cpu}")
                 print(f"    peak RSS, all its processes: {rss:.0f} MB", flush=True)
 
 

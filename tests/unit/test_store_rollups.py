@@ -256,10 +256,12 @@ def test_split_window(lo: int, hi: int, expected: list[tuple[object, int, int]])
     assert split_window(lo, hi, tiers) == [Segment(t, a, b) for t, a, b in expected]  # type: ignore[arg-type]
 
 
-def test_tiers_for_users_skip_the_hour_tier() -> None:
-    assert tiers_for("user_id", HOUR) == [DIM_DAY]
+def test_tiers_for_users_read_whole_hours_from_the_hour_tier() -> None:
+    tiers = tiers_for("user_id", HOUR)
+    assert tiers == [DIM_DAY, DIM_HOUR]
     assert tiers_for("user_id", MINUTE) == []
-    assert split_window(0, DAY_S + HOUR_S, [DIM_DAY]) == [
+    # the hourly rollup's buckets are hours, so the hour tier covers every edge
+    assert split_window(0, DAY_S + 3 * HOUR_S, tiers) == [
         Segment(DIM_DAY, 0, DAY_S),
-        Segment(None, DAY_S, DAY_S + HOUR_S),
+        Segment(DIM_HOUR, DAY_S, DAY_S + 3 * HOUR_S),
     ]

@@ -3,7 +3,8 @@
 For one dirty, closed bucket of a rollup, in one transaction:
 
 1. the rows appended since the last compaction (``seq > 0``) are summed per tier group and
-   upserted into every tier that takes a dimension from this rollup (the tiers are small
+   upserted into every tier that takes a dimension from this rollup (the filter tiers
+   too, one group per filter value and dimension) (the tiers are small
    and this runs off the ingest path, so here the upsert's scattered writes are fine);
 2. all the bucket's rows are summed per rollup group, deleted, and written back as one
    row per group with a negative ``seq`` (meaning: already folded into the tiers);
@@ -21,7 +22,7 @@ from operator import add
 from typing import Any, Final
 
 from ..rollups import MEASURES, ROLLUPS, RollupSpec
-from ..tiers import TIERS
+from ..tiers import FILTER_DIMENSIONS, FILTER_TIERS, TIERS
 from .maintenance import Transaction
 from .writer import RowWriter
 
@@ -45,7 +46,26 @@ def _upsert_sql(table: str, bucket_column: str) -> str:
     )
 
 
-_UPSERTS: Final = {tier.table: _upsert_sql(tier.table, tier.bucket_column) for tier in TIERS}
+def _pair_upsert_sql(table: str, bucket_column: str) -> str:
+    columns = (
+        "filter_dimension",
+        "filter_value",
+        "dimension",
+        bucket_column,
+        "value",
+        "environment",
+        "data_mode",
+    )
+    return (
+        f"INSERT INTO {table} ({', '.join((*columns, *MEASURES))})"
+        f" VALUES ({','.join('?' * (len(columns) + len(MEASURES)))}) ON CONFLICT DO UPDATE SET {_UPDATE}"
+    )
+
+
+_UPSERTS: Final = {
+    **{tier.table: _upsert_sql(tier.table, tier.bucket_column) for tier in TIERS},
+    **{tier.table: _pair_upsert_sql(tier.table, tier.bucket_column) for tier in FILTER_TIERS},
+}
 
 
 def _add(
@@ -72,6 +92,17 @@ class _Layout:
         self.fold_positions = [
             (d, positions[d]) for d in dict.fromkeys(d for t in TIERS for d in t.dimensions_from(spec))
         ]
+        self.pair_folds = [
+            (tier, set(tier.dimensions_from(spec))) for tier in FILTER_TIERS if tier.dimensions_from(spec)
+        ]
+        pair_dimensions = dict.fromkeys(d for t in FILTER_TIERS for d in t.dimensions_from(spec))
+        self.pair_positions = [
+            (f, positions[f], d, positions[d])
+            for f in FILTER_DIMENSIONS
+            if f in positions
+            for d in pair_dimensions
+            if d != f
+        ]
         table, bucket = spec.table, spec.bucket_column
         columns = (bucket, *spec.dimensions, *MEASURES, "seq")
         self.select = (
@@ -91,12 +122,26 @@ def _fold_and_merge(
     width = layout.width
     merged: dict[tuple[object, ...], tuple[Any, ...]] = {}
     folded: dict[tuple[object, ...], tuple[Any, ...]] = {}
+    pairs: dict[tuple[object, ...], tuple[Any, ...]] = {}
     for row in rows:
         key, sums = row[:width], row[width:-1]
         _add(merged, key, sums)
         if row[-1] > 0:  # not folded into the tiers yet
+            environment, data_mode = key[layout.environment], key[layout.data_mode]
             for dimension, index in layout.fold_positions:
-                _add(folded, (dimension, key[index], key[layout.environment], key[layout.data_mode]), sums)
+                _add(folded, (dimension, key[index], environment, data_mode), sums)
+            for name, at, dimension, index in layout.pair_positions:
+                _add(pairs, (name, key[at], dimension, key[index], environment, data_mode), sums)
+    for tier, dimensions in layout.pair_folds:
+        tier_bucket = bucket // tier.bucket_seconds * tier.bucket_seconds
+        conn.executemany(
+            _UPSERTS[tier.table],
+            [
+                (name, filter_value, dimension, tier_bucket, value, env, mode, *sums)
+                for (name, filter_value, dimension, value, env, mode), sums in pairs.items()
+                if dimension in dimensions
+            ],
+        )
     for tier, dimensions in layout.folds:
         tier_bucket = bucket // tier.bucket_seconds * tier.bucket_seconds
         conn.executemany(

@@ -15,7 +15,8 @@ from typing import Final
 
 from ..api import RetentionResult
 from ..rollups import ROLLUPS
-from ..tiers import TIERS
+from ..tiers import FILTER_TIERS, TIERS
+from .tier_migrations import delete_expired
 
 __all__ = ["DEFAULT_CHUNK_ROWS", "Transaction", "apply_retention"]
 
@@ -106,4 +107,6 @@ def apply_retention(
                 (dimension, last_bucket),
                 chunk_rows,
             )
+    for tier in FILTER_TIERS:
+        rollup_rows += delete_expired(transaction, tier, rollup_cutoff_s - tier.bucket_seconds)
     return RetentionResult(requests=requests, logical_requests=logical, rollup_rows=rollup_rows)

@@ -29,6 +29,11 @@ Tables (all amounts integer nano-USD, all times Unix ns unless the name says sec
     The per-dimension tiers of :mod:`spanmeter.store.tiers`, one row per group, kept with
     ``INSERT ... ON CONFLICT DO UPDATE`` by compaction: off the ingest path, where the
     upsert's scattered page writes do not matter.
+``rollup_pair_day`` (m003, :mod:`.tier_migrations`)
+    The filter tier of :mod:`spanmeter.store.tiers`: per day, one row per (filter
+    dimension, filter value, dimension, value, environment, data_mode), kept by compaction
+    like the other tiers. m004 adds ``user_id`` rows (from the hourly rollup) to
+    ``rollup_dim_hour``; both migrations fold in the rows compaction had already folded.
 ``budget_spend`` / ``budget_rolling`` / ``budget_episode`` / ``budget_counters`` (m002)
     Budget counters kept inside the ingest transaction (:mod:`.budget_ledger`): one row per
     (counter, calendar window, scope key), keyed in that order so a status page reads one

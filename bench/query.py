@@ -1,0 +1,139 @@
+"""``top`` latency over 30 days holding 10 million spans, by every dimension and window.
+
+Run: ``python bench/query.py`` (``--help`` for sizes; ``--db`` keeps and reuses the filled
+store between runs: filling it takes minutes). The store holds ``--spans`` spans over
+``--days`` days as compacted rollups written directly (raw rows are not what ``top``
+reads; :func:`store.fill_rollups` explains the shortcut), with the realistic cardinality of
+``bench/store.py``: 50 endpoint tags, 20 models over 3 providers, 1,000 Zipf tenants,
+10,000 users.
+
+Timed, median of ``--repeats`` runs each: ``top`` by each of the six dimensions over the
+last 30 days, 7 days and 24 hours, unfiltered and with a ``where`` filter on an endpoint tag
+and on a tenant (the two filters the CLI and the investigation workflow use). Baselines
+from the same run, so the figures can be read against this machine's speed at the time:
+
+* ``count(*)`` over the minute rollup rows of the window (what a filtered ``top`` had to
+  scan before the filter tiers): the price of touching every rollup row once;
+* ``count(*)`` over the day tier's rows of one dimension in the window: the floor of a
+  tiered read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Final
+
+sys.path.insert(0, str(Path(__file__).parent))
+from spanmeter.store import SQLiteStore
+from spanmeter.store.rollups import TopDimension
+from store import DAY_NS, RealisticRows, fill_rollups
+
+END_NS: Final = 1_772_668_800 * 10**9 + 13 * 3_600 * 10**9
+"""2026-03-05T13:00Z: on an hour boundary but not a day boundary, so every window has
+partial days at its edges, as a window ending "now" has."""
+DIMENSIONS: Final[tuple[TopDimension, ...]] = (
+    "endpoint_tag",
+    "prompt_version",
+    "tenant_id",
+    "user_id",
+    "model",
+    "provider",
+)
+WINDOWS: Final = (("30d", 30 * DAY_NS), ("7d", 7 * DAY_NS), ("24h", DAY_NS))
+FILTERS: Final[tuple[tuple[str, dict[str, str]], ...]] = (
+    ("", {}),
+    ("endpoint_tag=endpoint-07", {"endpoint_tag": "endpoint-07"}),
+    ("tenant_id=tenant-0003", {"tenant_id": "tenant-0003"}),
+)
+
+
+def median_ms(run: Callable[[], object], repeats: int) -> tuple[float, object]:
+    """Median wall time of ``repeats`` calls, in ms, and the last result."""
+    times: list[float] = []
+    result: object = None
+    for _ in range(repeats):
+        began = time.perf_counter()
+        result = run()
+        times.append(time.perf_counter() - began)
+    return statistics.median(times) * 1000, result
+
+
+def baselines(path: Path, repeats: int) -> None:
+    """The same-run floors: one pass over the window's minute rows, and over a tier's rows."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    conn.execute("PRAGMA mmap_size = 268435456")
+    for label, span_ns in WINDOWS:
+        lo = (END_NS - span_ns) // 10**9
+        hi = END_NS // 10**9
+        ms, (count,) = median_ms(  # type: ignore[misc]
+            lambda lo=lo, hi=hi: conn.execute(
+                "SELECT count(*) FROM rollup_minute WHERE minute >= ? AND minute < ?", (lo, hi)
+            ).fetchone(),
+            repeats,
+        )
+        print(f"  baseline: count(*) of the minute rollup, {label:>4}: {ms:8.1f} ms ({count:,} rows)")
+        ms, (count,) = median_ms(  # type: ignore[misc]
+            lambda lo=lo, hi=hi: conn.execute(
+                "SELECT count(*) FROM rollup_dim_day WHERE dimension = 'user_id' AND day >= ? AND day < ?",
+                (lo, hi),
+            ).fetchone(),
+            repeats,
+        )
+        print(f"  baseline: count(*) of the day tier by user,   {label:>4}: {ms:8.1f} ms ({count:,} rows)")
+    conn.close()
+
+
+def bench_top(store: SQLiteStore, repeats: int) -> list[float]:
+    """Print one line per question; returns every median, in ms."""
+    medians: list[float] = []
+    print(f"  {'by':<15} {'where':<26} {'window':>6} {'median ms':>10} {'groups':>7}")
+    for label, where in FILTERS:
+        for by in DIMENSIONS:
+            if by in where:
+                continue
+            for window, span_ns in WINDOWS:
+                ms, result = median_ms(
+                    lambda by=by, where=where, span_ns=span_ns: store.top(
+                        by, END_NS - span_ns, END_NS, where=where
+                    ),
+                    repeats,
+                )
+                medians.append(ms)
+                groups = getattr(result, "group_count", 0)
+                flag = "" if ms < 100 else "  > 100 ms"
+                print(f"  {by:<15} {label:<26} {window:>6} {ms:>10.1f} {groups:>7}{flag}")
+    return medians
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="top latency over 30 days holding 10 million spans")
+    parser.add_argument("--spans", type=int, default=10_000_000, help="spans in the store")
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--db", type=Path, help="store to fill (or reuse when it exists)")
+    args = parser.parse_args()
+    path: Path = args.db or Path(tempfile.mkdtemp()) / "query.db"
+    if not path.exists():
+        began = time.perf_counter()
+        fill_rollups(path, RealisticRows(seed=11), args.spans, args.days, END_NS)
+        print(f"filled {args.spans:,} spans over {args.days} days in {time.perf_counter() - began:.0f} s")
+    with SQLiteStore(path) as store:  # opening applies pending migrations (and their backfills)
+        total = store.top("provider", END_NS - args.days * DAY_NS, END_NS, data_mode=None)
+        print(f"store: {total.attempts:,} spans in {args.days} days")
+        print(f"  rollup and tier rows: {store.stats().rollup_rows}")
+        baselines(path, args.repeats)
+        medians = bench_top(store, args.repeats)
+    over = sum(ms >= 100 for ms in medians)
+    print(f"{len(medians)} questions: median {statistics.median(medians):.1f} ms, max {max(medians):.1f} ms,")
+    print(f"  {over} at or over 100 ms")
+
+
+if __name__ == "__main__":
+    main()

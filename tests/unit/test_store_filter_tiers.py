@@ -1,0 +1,158 @@
+"""Filter tiers: filtered rankings read them, stay exact at every stage, survive an upgrade."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from pathlib import Path
+
+from test_store import DAY_NS, NS, T0, random_rows
+from test_store_rollups import check
+
+from spanmeter.store import MEASURES, TOP_DIMENSIONS, SpanRow, SQLiteStore
+from spanmeter.store.tiers import FILTER_TIERS
+
+HOUR_NS = 3600 * NS
+FAR_FUTURE = T0 + 30 * DAY_NS
+
+
+def filtered_queries(rng: random.Random) -> list[tuple[object, ...]]:
+    """Every dimension, filtered by one endpoint tag or tenant (a value, or '' for none)."""
+    windows = [
+        (T0 - DAY_NS, T0 + 5 * DAY_NS),
+        (T0 + 7 * HOUR_NS, T0 + 2 * DAY_NS + 5 * HOUR_NS),
+    ]
+    for _ in range(3):
+        start = T0 + rng.randrange(3 * DAY_NS)
+        windows.append((start, start + rng.randrange(1, 3 * DAY_NS)))
+    filters: list[tuple[dict[str, str], str | None, str | None]] = [
+        ({"endpoint_tag": "search"}, None, "real"),
+        ({"endpoint_tag": ""}, "prod", None),
+        ({"tenant_id": "t2"}, None, None),
+        ({"tenant_id": ""}, "staging", "real"),
+    ]
+    return [
+        (by, start, end, where, environment, data_mode)
+        for by in sorted(TOP_DIMENSIONS)
+        for start, end in windows
+        for where, environment, data_mode in filters
+        if by not in where
+    ]
+
+
+def fill(store: SQLiteStore, rng: random.Random, count: int) -> list[SpanRow]:
+    rows = random_rows(rng, count)
+    for position in range(0, len(rows), 50):
+        store.write_batch(rows[position : position + 50])
+    return rows
+
+
+def compact_all(store: SQLiteStore) -> None:
+    while store.compact_rollups(FAR_FUTURE, max_buckets=500):
+        pass
+
+
+def test_filtered_rankings_stay_exact_and_read_the_filter_tiers(tmp_path: Path) -> None:
+    rng = random.Random(7)
+    queries = filtered_queries(rng)
+    with SQLiteStore(tmp_path / "spanmeter.db") as store:
+        stored = fill(store, rng, 600)
+        assert check(store, stored, queries) > 50  # nothing compacted: the rollups answer
+        assert store.compact_rollups(FAR_FUTURE, max_buckets=30) == 30
+        check(store, stored, queries)  # partly folded
+        compact_all(store)
+        rows = store.stats().rollup_rows
+        assert rows["rollup_pair_day"] > 0
+        check(store, stored, queries)
+        late = random_rows(rng, 100)  # into compacted buckets: read from the rollup until folded
+        store.write_batch(late)
+        stored += late
+        check(store, stored, queries)
+        compact_all(store)
+        check(store, stored, queries)
+
+        # the whole-day part of a filtered ranking comes from the filter tier: change it
+        # behind the store's back and the answer follows
+        window = (T0 - DAY_NS, T0 + 5 * DAY_NS)
+        before = store.top("model", *window, where={"endpoint_tag": "search"}, data_mode=None)
+        conn = sqlite3.connect(tmp_path / "spanmeter.db")
+        with conn:
+            changed = conn.execute(
+                "UPDATE rollup_pair_day SET cost_nano_usd = cost_nano_usd + 1 WHERE filter_dimension ="
+                " 'endpoint_tag' AND filter_value = 'search' AND dimension = 'model'"
+            ).rowcount
+        conn.close()
+        assert changed > 0
+        after = store.top("model", *window, where={"endpoint_tag": "search"}, data_mode=None)
+        assert after.cost_nano_usd == before.cost_nano_usd + changed
+
+
+def test_an_upgraded_store_backfills_the_new_tiers(tmp_path: Path) -> None:
+    path = tmp_path / "spanmeter.db"
+    rng = random.Random(11)
+    queries = filtered_queries(rng)
+    user_queries = [
+        ("user_id", T0 + start_h * HOUR_NS, T0 + end_h * HOUR_NS, {}, environment, "real")
+        for start_h, end_h in ((0, 24), (5, 29), (3, 75), (-24, 96))
+        for environment in (None, "prod")
+    ]
+    with SQLiteStore(path) as store:
+        stored = fill(store, rng, 500)
+        compact_all(store)
+        stored += fill(store, rng, 100)  # not compacted yet: left to compaction after the upgrade
+    # the store as it was before the filter tiers and the hour tier's users existed
+    conn = sqlite3.connect(path)
+    with conn:
+        for table in ("rollup_minute", "rollup_hour"):
+            folded, unfolded = conn.execute(f"SELECT sum(seq < 0), sum(seq > 0) FROM {table}").fetchone()
+            assert folded > 0 and unfolded > 0
+        conn.execute("DROP TABLE rollup_pair_day")
+        conn.execute("DELETE FROM rollup_dim_hour WHERE dimension = 'user_id'")
+        conn.execute(
+            "DELETE FROM _sqlite_migrations WHERE name IN ('m003_filter_tiers', 'm004_hourly_user_tier')"
+        )
+    conn.close()
+    with SQLiteStore(path) as store:  # the migrations fold in what compaction had folded
+        assert store.stats().rollup_rows["rollup_pair_day"] > 0
+        check(store, stored, queries)
+        check(store, stored, user_queries)
+        compact_all(store)  # the rest is folded by compaction, once
+        check(store, stored, queries)
+        check(store, stored, user_queries)
+
+
+def test_retention_deletes_old_filter_tier_rows(tmp_path: Path) -> None:
+    now = T0 + 10 * DAY_NS
+    with SQLiteStore(tmp_path / "spanmeter.db") as store:
+        rows = random_rows(random.Random(3), 300)  # spread over T0 .. T0 + 3 days
+        store.write_batch(rows)
+        while store.compact_rollups(now, max_buckets=500):
+            pass
+        count = store.stats().rollup_rows["rollup_pair_day"]
+        assert count > 0
+        result = store.apply_retention(now, raw_days=30, rollup_days=5)
+        assert result.rollup_rows >= count
+        assert store.stats().rollup_rows["rollup_pair_day"] == 0
+        assert store.top("model", T0 - DAY_NS, now, where={"tenant_id": "t1"}).attempts == 0
+
+
+def test_filter_tier_schema(tmp_path: Path) -> None:
+    with SQLiteStore(tmp_path / "spanmeter.db") as store:
+        conn = sqlite3.connect(store.path)
+        try:
+            for tier in FILTER_TIERS:
+                columns = tuple(row[1] for row in conn.execute(f"PRAGMA table_info({tier.table})"))
+                assert columns == (
+                    "filter_dimension",
+                    "filter_value",
+                    "dimension",
+                    tier.bucket_column,
+                    "value",
+                    "environment",
+                    "data_mode",
+                    *MEASURES,
+                )
+                key = [row[1] for row in conn.execute(f"PRAGMA table_info({tier.table})") if row[5]]
+                assert key == list(columns[:7])  # the filter leads: one filter value is one range
+        finally:
+            conn.close()
