@@ -2,6 +2,11 @@
 
 Run: ``python bench/ingest.py [--requests 300] [--inflight 8] [--serve-mode process|thread|both]``
 
+A/B of two source trees, same session: ``python bench/ingest.py --ab OTHER_SRC [--pairs 3]``
+runs only ``spanmeter serve`` (store process, OTLP/gRPC), alternately from ``OTHER_SRC``
+(e.g. ``git archive HEAD src | tar -x -C /tmp/before``, then ``/tmp/before/src``) and from
+this tree, and prints each run's spans/s, CPU per span of each process and the other load.
+
 What it measures, all in one run (these machines are noisy: compare ratios, not runs):
 
 * ceiling 1: ``ExportTraceServiceRequest.FromString`` plus reading the attributes the
@@ -229,8 +234,11 @@ def _serve_nostore(mode: str, grpc_port: int, http_port: int) -> None:
 
 
 @contextlib.contextmanager
-def server(kind: str, db: Path) -> Iterator[tuple[subprocess.Popen[bytes], int, int]]:
-    """``kind``: ``noop`` / ``read`` (no store), ``serve`` / ``serve-thread`` (spanmeter serve)."""
+def server(
+    kind: str, db: Path, src: Path | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], int, int]]:
+    """``kind``: ``noop`` / ``read`` (no store), ``serve`` / ``serve-thread`` (spanmeter serve);
+    ``src``: import spanmeter from this source tree (its child processes too)."""
     grpc_port, http_port = free_port(), free_port()
     if kind in ("noop", "read"):
         command = [sys.executable, __file__, "--serve-nostore", kind, str(grpc_port), str(http_port)]
@@ -239,6 +247,8 @@ def server(kind: str, db: Path) -> Iterator[tuple[subprocess.Popen[bytes], int, 
         command += ["--grpc-port", str(grpc_port), "--http-port", str(http_port)]
         command += ["--no-store-process"] if kind == "serve-thread" else ["--store-process"]
     env = {**os.environ, "SPANMETER_USER_ID_HASH_KEY": "bench"}
+    if src is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(src), os.environ.get("PYTHONPATH")]))
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 30
@@ -421,11 +431,18 @@ def main() -> None:
         default="process",
         help="spanmeter serve with its store process, with a writer thread, or both",
     )
+    parser.add_argument(
+        "--ab", metavar="OTHER_SRC", type=Path, help="A/B: spanmeter serve from OTHER_SRC vs this tree"
+    )
+    parser.add_argument("--pairs", type=int, default=3, help="interleaved pairs of runs with --ab")
     parser.add_argument("--serve-nostore", nargs=3, metavar=("MODE", "GRPC", "HTTP"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_nostore:
         mode, grpc_port, http_port = args.serve_nostore
         _serve_nostore(mode, int(grpc_port), int(http_port))
+        return
+    if args.ab:
+        ab_runs(args.ab, args.requests, args.inflight, args.pairs)
         return
 
     print(f"building {args.requests} requests x {SPANS_PER_REQUEST} spans ...", flush=True)
@@ -484,6 +501,27 @@ def main() -> None:
                 )
                 print(f"    CPU per span while at full rate: {cpu}")
                 print(f"    peak RSS, all its processes: {rss:.0f} MB", flush=True)
+
+
+def ab_runs(other: Path, requests: int, inflight: int, pairs: int) -> None:
+    """Interleaved runs of ``spanmeter serve`` from ``other`` and from this tree, OTLP/gRPC."""
+    bodies = build_requests(requests)
+    warm_up = build_requests(20, seed=7)
+    this = Path(__file__).resolve().parents[1] / "src"
+    print(f"A/B over OTLP/gRPC, {requests} requests x {SPANS_PER_REQUEST} spans, {inflight} in flight")
+    with tempfile.TemporaryDirectory() as tmp:
+        for pair in range(pairs):
+            for name, src in (("A " + str(other), other), ("B this tree", this)):
+                db = Path(tmp) / f"ab-{pair}-{name[0]}.db"
+                with server("serve", db, src) as (process, grpc_port, _):
+                    drive("grpc", grpc_port, warm_up, 2)
+                    rate, other_load = measured(process.pid, "grpc", grpc_port, bodies, inflight)
+                cpu = ", ".join(f"{us:.1f} us ({busy:.0%} busy)" for us, busy in last_cpu)
+                print(
+                    f"  {name:40.40s} {rate:>8,.0f} spans/s  receiver, store process: {cpu};"
+                    f" other load {other_load:.2f} cores",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

@@ -17,10 +17,16 @@ from prometheus_client.parser import text_string_to_metric_families
 from spanmeter.ingest import LocalRowSink
 from spanmeter.prometheus import OTHER_TENANT, CostMetrics
 from spanmeter.store import GroupCommitWriter, SpanRow, SQLiteStore, WriteResult
-from spanmeter.store.rows import FIELD_NAMES, RowValues, row_values
+from spanmeter.store.rows import FIELD_NAMES, RowValues, row_from_values, row_values
 
 NANO = 1_000_000_000
 _next_id = iter(range(1, 10**9))
+
+
+def committed(rows: list[RowValues]) -> WriteResult:
+    """What a store answers for a batch it stored whole, each row its own logical request."""
+    new = [row_from_values(values) for values in rows]
+    return WriteResult(inserted=len(new), new_rows=new, first_attempts=[True] * len(new))
 
 
 def make_row(tenant: str | None, cost_nano: int | None, *, received_at: int, **fields: Any) -> RowValues:
@@ -102,6 +108,7 @@ def test_only_committed_new_rows_count_including_mixed_batches(store: SQLiteStor
     assert round(math.fsum(tenant_totals(registry).values()) * NANO) == expected_nano
     attempts = sum(samples(registry, "spanmeter_attempts_total").values())
     assert attempts == 15
+    assert sum(samples(registry, "spanmeter_requests_total").values()) == 15  # no external ids
     tokens = samples(registry, "spanmeter_tokens_total")
     by_type: dict[str, float] = {}
     for labels, value in tokens.items():
@@ -123,7 +130,7 @@ def test_tenant_labels_are_capped_sticky_and_never_go_backwards() -> None:
 
     def feed(spend: dict[str, int]) -> None:
         rows = [make_row(tenant, nano, received_at=1) for tenant, nano in spend.items()]
-        metrics.count_committed(rows, WriteResult(inserted=len(rows)))
+        metrics.count([committed(rows)])
 
     total = 0
     history: list[dict[tuple[tuple[str, str], ...], float]] = []
@@ -155,7 +162,7 @@ def test_promotion_waits_for_ranked_traffic_and_store_seeds_slots(store: SQLiteS
     registry = CollectorRegistry()
     registry.register(metrics)
     rows = [make_row("newcomer", 5, received_at=1)]
-    metrics.count_committed(rows, WriteResult(inserted=1))
+    metrics.count([committed(rows)])
     generate_latest(registry)
     assert "newcomer" not in metrics.labelled_tenants  # not ranked long enough yet
     clock[0] = 61.0
@@ -182,7 +189,7 @@ def test_user_ids_never_become_labels() -> None:
     registry = CollectorRegistry()
     registry.register(metrics)
     rows = [make_row("acme", 10, received_at=1, user_id="u-hashed-0123456789abcdef")]
-    metrics.count_committed(rows, WriteResult(inserted=1))
+    metrics.count([committed(rows)])
     text = generate_latest(registry).decode()
     assert "u-hashed-0123456789abcdef" not in text
     assert "user" not in {

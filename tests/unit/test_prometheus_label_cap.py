@@ -16,12 +16,18 @@ from prometheus_client.parser import text_string_to_metric_families
 from spanmeter.prometheus import COST_LABELS, CostMetrics, LabelSetCap
 from spanmeter.prometheus.label_sets import CLIENT_DIMENSIONS, OTHER_VALUE
 from spanmeter.store import SpanRow, WriteResult
-from spanmeter.store.rows import FIELD_NAMES, RowValues, row_values
+from spanmeter.store.rows import FIELD_NAMES, RowValues, row_from_values, row_values
 
 NANO = 1_000_000_000
 _ids = itertools.count(1)
 
 Samples = dict[tuple[tuple[str, str], ...], float]
+
+
+def committed(rows: list[RowValues]) -> WriteResult:
+    """What a store answers for a batch it stored whole, each row its own logical request."""
+    new = [row_from_values(values) for values in rows]
+    return WriteResult(inserted=len(new), new_rows=new, first_attempts=[True] * len(new))
 
 
 def row(cost_nano: int, **fields: str) -> RowValues:
@@ -80,7 +86,7 @@ def test_ten_thousand_prompt_versions_stay_bounded_exact_and_counted() -> None:
     expected_nano = sum(values[FIELD_NAMES.index("cost_nano_usd")] for values in rows)
     for start in range(0, len(rows), 512):
         batch = rows[start : start + 512]
-        metrics.count_committed(batch, WriteResult(inserted=len(batch)))
+        metrics.count([committed(batch)])
     found = scrape(registry)
 
     cost = found["spanmeter_cost_usd_total"]
@@ -127,7 +133,7 @@ def test_past_the_cap_every_client_dimension_folds_and_series_never_go_backwards
             for i in range(8)
         ]
         total += sum(1_000 + step for _ in batch)
-        metrics.count_committed(batch, WriteResult(inserted=len(batch)))
+        metrics.count([committed(batch)])
         found = scrape(registry)
         history.append(found["spanmeter_cost_usd_total"])
         assert exact_nano(found["spanmeter_cost_usd_total"]) == total
@@ -151,7 +157,7 @@ def test_below_the_cap_nothing_folds() -> None:
     registry = CollectorRegistry()
     registry.register(metrics)
     batch = [row(10, prompt_version=f"v{i}") for i in range(50)]
-    metrics.count_committed(batch, WriteResult(inserted=len(batch)))
+    metrics.count([committed(batch)])
     found = scrape(registry)
     assert len(found["spanmeter_cost_usd_total"]) == 50
     assert set(found["spanmeter_metrics_label_overflow_total"].values()) == {0.0}

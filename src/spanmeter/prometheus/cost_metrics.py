@@ -1,15 +1,19 @@
 """Cost counters on ``/metrics``: spend, requests, attempts and tokens, with bounded labels.
 
-What is counted: every row the store *committed as new*. The hook is a
-:class:`~spanmeter.ingest.sink.RowSink` wrapper (:meth:`CostMetrics.metered`) that adds a
-batch's rows when its commit answer arrives: an answer with no duplicates counts the whole
-batch, an all-duplicates answer (an OTLP retry after a lost ack, the common case) counts
-nothing, and the rare mixed answer is resolved against the store (rows this request
-inserted carry its arrival time), so a re-delivered span never counts twice.
+What is counted: every row the store *committed as new*, as the store itself says: its
+write result carries the rows it inserted (re-deliveries left out, exactly, whatever the
+mix in a batch) and, per row, whether it started a logical request by the store's own
+dedupe of external request ids (the one the rollups and the JSON API use, so it holds
+across restarts and replicas sharing a store).
 
-Cost of the hook: one grouping pass per committed batch (C-level ``itemgetter`` keys and
-``sum(map(...))`` per label set), on the thread that resolves commits, never per span in
-the transport; see ``bench/cost_metrics.py`` and ``bench/README.md`` for the figure.
+Where the per-row work runs: not on the receiver's ingest path. A
+:class:`~spanmeter.prometheus.cost_sums.CostSummer` sums each commit's rows per label set
+where the commit happens (in the store process, or on the writer thread in the one-process
+mode) and this collector only :meth:`CostMetrics.merge` s those compact sums, a few hundred
+label sets per transaction at most; see :mod:`spanmeter.prometheus.cost_sums` for why, and
+``bench/cost_metrics.py`` and ``bench/README.md`` for the figures. Either way the sums are
+merged *before* the batch's future resolves, so an acknowledged export is counted by the
+next scrape.
 
 Labels: ``endpoint_tag``, ``prompt_version``, ``provider``, ``model``, ``environment``,
 ``data_mode`` and ``tenant``. User ids are never a label. Tenants are capped: at most
@@ -17,8 +21,8 @@ Labels: ``endpoint_tag``, ``prompt_version``, ``provider``, ``model``, ``environ
 spans without a tenant have no ``tenant`` label at all. The label sets themselves are
 capped too (``max_label_sets``, default 2,000): the other five labels come from clients, and
 past the cap a new label set's unseen values are folded into ``other``
-(:mod:`spanmeter.prometheus.label_sets`); ``spanmeter_metrics_label_overflow_total`` counts
-the attempts folded, per label.
+(:mod:`spanmeter.prometheus.label_sets`, applied here on merge, once per new label set);
+``spanmeter_metrics_label_overflow_total`` counts the attempts folded, per label.
 
 Why sticky promotion (and not a top-N recomputed at each scrape): a counter series must
 never go backwards. If a tenant could leave the top N, either its series would vanish
@@ -31,6 +35,10 @@ the sum over all tenant series equals the total at every instant. Slots are fill
 * at scrape time, once the process has ranked ``promotion_delay_s`` of traffic, with the
   biggest unlabelled spenders since start (never on the ingest path).
 
+Each change of the labelled set is a new :class:`~spanmeter.prometheus.cost_sums.TenantView`,
+handed to whoever sums (:meth:`CostMetrics.watch_tenants`: the store process gets it in
+order with the batches).
+
 Money: sums are integer nano-USD here; the float in the exposition is ``nano / 1e9``,
 correctly rounded, so the series of one scrape add up to the store's total exactly (to the
 float representation).
@@ -39,7 +47,10 @@ Example::
 
     metrics = CostMetrics(top_tenants=20, store=store)
     registry.register(metrics)
-    sink = metrics.metered(sink)          # the one call site, in ReceiverService
+    sink = metrics.metered(LocalRowSink(writer))      # one process: sums on the writer thread
+    # or, with a store process (ReceiverService wires it): the child sums with
+    # metrics.summer_factory(), the client hands its sums to metrics.merge, and
+    # metrics.watch_tenants(client.configure_observer) keeps the child's tenant view current
 """
 
 from __future__ import annotations
@@ -48,9 +59,9 @@ import heapq
 import logging
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
+from functools import partial
 from operator import itemgetter
 from typing import Final
 
@@ -59,7 +70,21 @@ from prometheus_client.registry import Collector
 
 from ..ingest.sink import RowSink
 from ..store import SpanStore, WriteResult
-from ..store.rows import FIELD_NAMES, RowValues
+from ..store.rows import RowValues
+from .cost_sums import (
+    COST_LABELS,
+    M_ATTEMPTS,
+    M_COST,
+    M_FAILED,
+    M_REQUESTS,
+    M_TOKENS,
+    M_UNPRICED,
+    OTHER_TENANT,
+    TOKEN_TYPES,
+    CostSummer,
+    CostSums,
+    TenantView,
+)
 from .label_sets import CLIENT_DIMENSIONS, DEFAULT_MAX_LABEL_SETS, LabelSetCap
 
 __all__ = [
@@ -78,76 +103,18 @@ DEFAULT_TOP_TENANTS: Final = 20
 """Tenants with their own series by default."""
 DEFAULT_PROMOTION_DELAY_S: Final = 300.0
 """Traffic ranked before free tenant slots are filled at scrape time (5 minutes)."""
-OTHER_TENANT: Final = "other"
-"""The ``tenant`` label of every tenant without a slot (a tenant literally named ``other``
-is counted there too)."""
-COST_LABELS: Final = (
-    "endpoint_tag",
-    "prompt_version",
-    "provider",
-    "model",
-    "environment",
-    "data_mode",
-    "tenant",
-)
-"""Labels of every cost counter, in order."""
-TOKEN_TYPES: Final = ("input", "cache_read_input", "cache_write_input", "output", "reasoning_output")
-"""Values of the ``type`` label of ``spanmeter_tokens_total``. They overlap as in OTel:
-``input`` includes both cache kinds, ``output`` includes reasoning."""
 
-_MAX_LABEL_CHARS: Final = 128
 _SEED_WINDOW_NS: Final = 7 * 86_400 * 1_000_000_000
-_RECENT_REQUEST_IDS: Final = 200_000
-"""External request ids remembered to count logical requests (~20 MB at most)."""
 _TALLY_LIMIT: Final = 100_000
 """Unlabelled tenants whose spend is ranked; past it the smaller half is forgotten."""
-_MAX_DEFERRED: Final = 256
-"""Mixed (partly duplicate) batches held for resolution at scrape time before resolving inline."""
-
-_idx = FIELD_NAMES.index
-_label_values: Final = itemgetter(
-    _idx("endpoint_tag"),
-    _idx("prompt_version"),
-    _idx("provider"),
-    _idx("model"),
-    _idx("environment"),
-    _idx("data_mode"),
-)
-_TENANT: Final = _idx("tenant_id")
-_COST: Final = _idx("cost_nano_usd")
-_MEASURE_FIELDS: Final = (
-    _idx("input_tokens"),
-    _idx("cache_read_tokens"),
-    _idx("cache_write_tokens"),
-    _idx("output_tokens"),
-    _idx("reasoning_tokens"),
-)
-_OUTCOME: Final = _idx("outcome")
-_EXTERNAL_ID: Final = _idx("external_request_id")
-_RECEIVED_AT: Final = _idx("received_at_ns")
-_delivery_key: Final = itemgetter(_idx("trace_id"), _idx("span_id"), _idx("start_time_ns"))
-_START: Final = _idx("start_time_ns")
-
-# Positions in a series' measure list.
-_M_COST, _M_ATTEMPTS, _M_REQUESTS, _M_FAILED, _M_UNPRICED = range(5)
-_M_TOKENS: Final = 5  # then one per TOKEN_TYPES entry
-_MEASURE_COUNT: Final = _M_TOKENS + len(TOKEN_TYPES)
-
-
-def _nonzero(values: Iterable[int | None]) -> int:
-    return sum(filter(None, values))
-
-
-def _label(value: str | None) -> str:
-    return "" if value is None else value[:_MAX_LABEL_CHARS]
 
 
 class CostMetrics(Collector):
-    """The cost counters of one receiver: fed per committed batch, collected per scrape.
+    """The cost counters of one receiver: fed per committed transaction, collected per scrape.
 
     Args:
         top_tenants: Tenants that get a series of their own (0: every tenant is ``other``).
-        store: Read access to the store: seeds the tenant slots and resolves mixed batches.
+        store: Read access to the store: seeds the tenant slots.
         promotion_delay_s: Seconds of traffic ranked before free slots are filled.
         max_label_sets: Label sets with client values before overflow is folded into
             ``other`` (see :mod:`spanmeter.prometheus.label_sets`).
@@ -171,7 +138,6 @@ class CostMetrics(Collector):
         if promotion_delay_s < 0:
             raise ValueError(f"promotion_delay_s must not be negative, got {promotion_delay_s!r}")
         self.top_tenants = top_tenants
-        self._store = store
         self._promotion_delay_s = promotion_delay_s
         self._clock = clock
         self._started = clock()
@@ -179,132 +145,83 @@ class CostMetrics(Collector):
         self._series: dict[tuple[str, ...], list[int]] = {}
         self._cap = LabelSetCap(max_label_sets)
         self._labelled: set[str] = set()
-        self._labelled_view: frozenset[str] = frozenset()
-        """A copy of ``_labelled`` read without the lock on the ingest path (swapped whole)."""
         self._tally: dict[str, int] = {}
-        self._recent_ids: OrderedDict[str, None] = OrderedDict()
-        self._deferred: list[Sequence[RowValues]] = []
+        self._watchers: list[Callable[[TenantView], object]] = []
+        self._watch_lock = threading.Lock()
         if store is not None and top_tenants:
             self._seed(store)
+        self._view = self._make_view()
+        self._summer = CostSummer(self._view)
+        """Sums on the committing thread in the one-process mode (:meth:`metered`)."""
 
     @property
     def labelled_tenants(self) -> frozenset[str]:
         """Tenants with their own series (sticky for the life of this object)."""
-        return self._labelled_view
+        return self._view.labelled
+
+    @property
+    def tenant_view(self) -> TenantView:
+        """The tenant labels as a summer needs them (a new object at each change)."""
+        return self._view
+
+    def summer_factory(self) -> Callable[[], CostSummer]:
+        """A picklable factory of a summer that starts from the current tenant view (for
+        the store process's settings; follow it up with :meth:`watch_tenants`)."""
+        return partial(CostSummer, self._view)
+
+    def watch_tenants(self, watcher: Callable[[TenantView], object]) -> None:
+        """Call ``watcher`` with each new tenant view from now on (on the scrape thread).
+
+        The store process's summer learns of promotions this way, in order with the batches:
+        rows summed before it learns count under ``other``, as sticky promotion promises.
+        """
+        self._watchers.append(watcher)
 
     def metered(self, sink: RowSink) -> MeteredSink:
-        """``sink``, counting each batch once its commit answer arrives."""
+        """``sink`` (in this process), counting each batch before its future resolves."""
         return MeteredSink(sink, self)
 
     # -- ingest side ------------------------------------------------------------------------
 
-    def count_committed(self, rows: Sequence[RowValues], result: WriteResult) -> None:
-        """Count the rows a commit stored as new (see the module docstring)."""
-        if not result.inserted:
-            return  # a full re-delivery: nothing new
-        if not result.duplicates:
-            self._add(rows)
-            return
-        with self._lock:
-            if len(self._deferred) < _MAX_DEFERRED:
-                self._deferred.append(rows)
-                return
-        self._add(self._resolve(rows))
+    def count(self, results: Sequence[WriteResult]) -> None:
+        """Sum what ``results`` stored, in this thread, and merge it (the one-process mode)."""
+        self.merge(self._summer.observe(results))
 
-    def _add(self, rows: Sequence[RowValues]) -> None:
-        # Tenants are capped per row first, so a batch over 1,000 tenants makes a handful of
-        # groups rather than one per row (the per-group work is what costs).
-        labelled = self._labelled_view
-        spend: dict[str, int] = {}  # this batch's spend of tenants without a label
-        groups: dict[tuple[tuple[str | None, ...], str], list[RowValues]] = {}
-        for row in rows:
-            tenant = row[_TENANT]
-            if tenant is None:
-                tenant = ""
-            elif tenant not in labelled:
-                cost = row[_COST]
-                if cost:
-                    spend[tenant] = spend.get(tenant, 0) + cost
-                tenant = OTHER_TENANT
-            key = (_label_values(row), tenant)
-            group = groups.get(key)
-            if group is None:
-                groups[key] = [row]
-            else:
-                group.append(row)
-        sums: list[tuple[tuple[str, ...], list[int], list[str]]] = []
-        for (values, tenant), members in groups.items():
-            costs = [row[_COST] for row in members]
-            measures = [0] * _MEASURE_COUNT
-            measures[_M_COST] = _nonzero(costs)
-            measures[_M_ATTEMPTS] = len(members)
-            measures[_M_FAILED] = sum(1 for row in members if row[_OUTCOME] == "error")
-            measures[_M_UNPRICED] = costs.count(None)
-            for offset, field in enumerate(_MEASURE_FIELDS):
-                measures[_M_TOKENS + offset] = _nonzero([row[field] for row in members])
-            ids = [row[_EXTERNAL_ID] for row in members]
-            without_id = ids.count(None)
-            measures[_M_REQUESTS] = without_id
-            labels = (*map(_label, values), tenant[:_MAX_LABEL_CHARS])
-            sums.append(
-                (labels, measures, [i for i in ids if i is not None] if without_id < len(ids) else [])
-            )
+    def merge(self, sums: CostSums | None) -> None:
+        """Add one commit's sums (from a :class:`~spanmeter.prometheus.cost_sums.CostSummer`).
+
+        The label-set cap is applied here, once per label set without a series yet; a
+        transaction whose label sets all have series costs one dict lookup and ten
+        additions per label set.
+        """
+        if not sums:
+            return
+        added, spend = sums
         with self._lock:
-            recent = self._recent_ids
             series = self._series
-            for labels, measures, external_ids in sums:
-                for external_id in external_ids:  # first sight in this process = a logical request
-                    if external_id in recent:
-                        recent.move_to_end(external_id)
-                    else:
-                        recent[external_id] = None
-                        measures[_M_REQUESTS] += 1
-                        if len(recent) > _RECENT_REQUEST_IDS:
-                            recent.popitem(last=False)
+            for labels, measures in added.items():
                 totals = series.get(labels)
                 if totals is None:  # a new label set: the cap decides where it is counted
-                    labels = self._cap.admit(labels, measures[_M_ATTEMPTS], series)
+                    labels = self._cap.admit(labels, measures[M_ATTEMPTS], series)
                     totals = series.get(labels)
                     if totals is None:
-                        series[labels] = measures
+                        series[labels] = list(measures)
                         continue
-                for position, value in enumerate(measures):
-                    totals[position] += value
-            tally = self._tally
-            for tenant, cost in spend.items():
-                tally[tenant] = tally.get(tenant, 0) + cost
-            if len(tally) > _TALLY_LIMIT:
-                self._tally = dict(heapq.nlargest(_TALLY_LIMIT // 2, tally.items(), key=itemgetter(1)))
-
-    def _resolve(self, rows: Sequence[RowValues]) -> list[RowValues]:
-        """The rows of a mixed batch that this request stored: they carry its arrival time
-        (one per request), earlier deliveries carry theirs. Rare (an OTLP retry resends the
-        same request, which is all duplicates), so one store read per mixed batch is fine."""
-        store = self._store
-        if store is None or not rows:
-            _logger.warning("cost metrics: a partly duplicate batch cannot be resolved without a store")
-            return []
-        received_at = rows[0][_RECEIVED_AT]
-        events = [row[_START] if row[_START] > 0 else row[_RECEIVED_AT] for row in rows]
-        stored: set[tuple[bytes, bytes, int]] = set()
-        for trace_id, span_id, start, arrival in store.scan_requests(
-            min(events),
-            max(events) + 1,
-            columns=("trace_id", "span_id", "start_time_ns", "received_at_ns"),
-            data_mode=None,
-            billable_only=False,
-        ):
-            if arrival == received_at:
-                stored.add((trace_id, span_id, start))
-        new: list[RowValues] = []
-        for row in rows:
-            key = _delivery_key(row)
-            if key in stored:
-                stored.discard(key)  # a span repeated inside the batch is stored once
-                new.append(row)
-        return new
+                totals[:] = map(int.__add__, totals, measures)
+            if spend and len(self._labelled) < self.top_tenants:
+                tally = self._tally
+                labelled = self._labelled
+                for tenant, cost in spend.items():
+                    # Summed before the summer learned of this tenant's promotion: ranked no more.
+                    if tenant not in labelled:
+                        tally[tenant] = tally.get(tenant, 0) + cost
+                if len(tally) > _TALLY_LIMIT:
+                    self._tally = dict(heapq.nlargest(_TALLY_LIMIT // 2, tally.items(), key=itemgetter(1)))
 
     # -- scrape side ------------------------------------------------------------------------
+
+    def _make_view(self) -> TenantView:
+        return TenantView(frozenset(self._labelled), rank_unlabelled=len(self._labelled) < self.top_tenants)
 
     def _seed(self, store: SpanStore) -> None:
         now = time.time_ns()
@@ -318,32 +235,47 @@ class CostMetrics(Collector):
         self._labelled.update(
             group.key for group in ranking.groups if group.key is not None and group.key != OTHER_TENANT
         )
-        self._labelled_view = frozenset(self._labelled)
 
-    def _promote(self) -> None:
+    def _promote(self) -> TenantView | None:
+        """Fill free slots (under the lock); the new view if the labels changed."""
         free = self.top_tenants - len(self._labelled)
         if free <= 0 or not self._tally or self._clock() - self._started < self._promotion_delay_s:
-            return
+            return None
+        promoted = False
         for tenant, spend in heapq.nlargest(free, self._tally.items(), key=itemgetter(1)):
             if spend > 0 and tenant != OTHER_TENANT:
                 self._labelled.add(tenant)
                 del self._tally[tenant]
-        self._labelled_view = frozenset(self._labelled)
+                promoted = True
+        if not promoted:
+            return None
+        if len(self._labelled) >= self.top_tenants:
+            self._tally = {}  # every slot is used: nothing is ranked any more
+        self._view = view = self._make_view()
+        self._summer.view = view
+        return view
+
+    def _hand_on_view(self) -> None:
+        # Under a lock of its own and reading the view only here: two scrapes promoting at
+        # once must not hand on their views out of order (the last one handed on is the
+        # latest, so a summer never keeps an older labelled set).
+        with self._watch_lock:
+            view = self._view
+            for watcher in self._watchers:
+                try:
+                    watcher(view)
+                except Exception:  # a closed store process: metrics must never fail a scrape
+                    _logger.exception("cost metrics: could not hand on the new tenant labels")
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
-        """Resolve deferred batches, fill free tenant slots, then expose every series."""
+        """Fill free tenant slots, then expose every series."""
         with self._lock:
-            deferred, self._deferred = self._deferred, []
-        for rows in deferred:
-            try:
-                self._add(self._resolve(rows))
-            except Exception:
-                _logger.exception("cost metrics: could not resolve a partly duplicate batch")
-        with self._lock:
-            self._promote()
+            view = self._promote()
             snapshot = [(labels, list(measures)) for labels, measures in self._series.items()]
             labelled = len(self._labelled)
             overflow = list(self._cap.overflow)
+        if view is not None:
+            self._hand_on_view()
         cost = CounterMetricFamily(
             "spanmeter_cost_usd",
             "Cost of committed GenAI attempts in USD (exact nano-USD sums; tenants capped to the top N + other).",
@@ -374,13 +306,13 @@ class CostMetrics(Collector):
         )
         for labels, measures in snapshot:
             values = list(labels)
-            cost.add_metric(values, measures[_M_COST] / 1_000_000_000)
-            attempts.add_metric(values, measures[_M_ATTEMPTS])
-            requests.add_metric(values, measures[_M_REQUESTS])
-            failed.add_metric(values, measures[_M_FAILED])
-            unpriced.add_metric(values, measures[_M_UNPRICED])
+            cost.add_metric(values, measures[M_COST] / 1_000_000_000)
+            attempts.add_metric(values, measures[M_ATTEMPTS])
+            requests.add_metric(values, measures[M_REQUESTS])
+            failed.add_metric(values, measures[M_FAILED])
+            unpriced.add_metric(values, measures[M_UNPRICED])
             for offset, token_type in enumerate(TOKEN_TYPES):
-                tokens.add_metric([*values, token_type], measures[_M_TOKENS + offset])
+                tokens.add_metric([*values, token_type], measures[M_TOKENS + offset])
         slots = GaugeMetricFamily(
             "spanmeter_metrics_tenant_slots",
             "Tenant label slots of the cost counters: total (the configured N) and used.",
@@ -410,8 +342,10 @@ class CostMetrics(Collector):
 
 
 class MeteredSink:
-    """A :class:`~spanmeter.ingest.sink.RowSink` that tells :class:`CostMetrics` what each
-    commit stored. Everything else is the wrapped sink's."""
+    """A :class:`~spanmeter.ingest.sink.RowSink` in this process whose batches are counted by
+    :class:`CostMetrics` (summed on the committing thread) before their futures resolve.
+    Everything else is the wrapped sink's. The store process does not need it: its sums
+    arrive with its answers and are merged before the batches' futures resolve."""
 
     def __init__(self, sink: RowSink, metrics: CostMetrics) -> None:
         self.sink = sink
@@ -432,7 +366,7 @@ class MeteredSink:
         """
         future = self.sink.submit(rows)
         counted: Future[WriteResult] = Future()
-        count = self._metrics.count_committed
+        count = self._metrics.count
 
         def committed(done: Future[WriteResult]) -> None:
             if done.cancelled():
@@ -444,7 +378,7 @@ class MeteredSink:
                 return
             result = done.result()
             try:
-                count(rows, result)
+                count((result,))
             except Exception:  # metrics must never fail an export
                 _logger.exception("cost metrics: could not count a committed batch")
             counted.set_result(result)

@@ -79,6 +79,16 @@ class ReceiverService:
         self.failed = threading.Event()
         """Set when the store process died: the service no longer stores, and its owner
         should stop it and exit non-zero so that a supervisor restarts it."""
+        # Prometheus cost counters (spanmeter.prometheus.cost_metrics): what each commit stored
+        # is summed per label set where the commit happens (the store process, or the writer
+        # thread) and merged here before the batch's future resolves, so the per-row work stays
+        # off this process, which bounds ingest.
+        self.cost_metrics = CostMetrics(
+            top_tenants=config.metrics_top_tenants,
+            store=self.store,
+            promotion_delay_s=config.metrics_promotion_delay_s,
+            max_label_sets=config.metrics_max_label_sets,
+        )
         self._store_process: StoreProcessClient | None = None
         self._retention: RetentionLoop | None = None
         self.sink: RowSink
@@ -90,27 +100,21 @@ class ReceiverService:
                     raw_retention_days=config.raw_retention_days,
                     rollup_retention_days=config.rollup_retention_days,
                     log_level=logging.getLogger().getEffectiveLevel(),
+                    commit_observer=self.cost_metrics.summer_factory(),
                 ),
                 on_exit=self._on_store_process_exit,
+                on_observed=self.cost_metrics.merge,
             )
+            self.cost_metrics.watch_tenants(self._store_process.configure_observer)
             self.sink = self._store_process
         else:
             writer = GroupCommitWriter(
                 self.store, max_pending_rows=config.max_pending_rows, on_idle=self.store.compact_rollups
             )
-            self.sink = LocalRowSink(writer)
+            self.sink = self.cost_metrics.metered(LocalRowSink(writer))
             self._retention = RetentionLoop(
                 self.store, raw_days=config.raw_retention_days, rollup_days=config.rollup_retention_days
             )
-        # Prometheus cost counters: the one hook into ingest, counting each batch once its
-        # commit answer says what was stored as new (spanmeter.prometheus.cost_metrics).
-        self.cost_metrics = CostMetrics(
-            top_tenants=config.metrics_top_tenants,
-            store=self.store,
-            promotion_delay_s=config.metrics_promotion_delay_s,
-            max_label_sets=config.metrics_max_label_sets,
-        )
-        self.sink = self.cost_metrics.metered(self.sink)
         self.metrics.registry.register(self.cost_metrics)
         self.metrics.track_queue(lambda: self.sink.pending_rows)
         self.pipeline = IngestPipeline(

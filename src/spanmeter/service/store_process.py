@@ -18,6 +18,10 @@ Guarantees kept across the process boundary:
 * **shutdown**: :meth:`StoreProcessClient.close` asks the child to commit everything it
   received and exit; the child ignores SIGINT/SIGTERM (a terminal or a service manager
   signals the whole group) and follows its parent instead;
+* **counted before ack**: an optional commit observer (``settings.commit_observer``: the
+  Prometheus cost counters' summer) runs in the child on what each commit stored; its
+  payload arrives before that commit's answers and ``on_observed`` handles it on the reader
+  thread before any of those batches' futures resolve;
 * **crashes**: if the parent dies, the child reads end-of-file, commits what it has (never
   acknowledged, so the clients resend it and the store deduplicates) and exits; if the
   child dies, every waiting export fails retryably and ``on_exit`` tells the owner.
@@ -49,11 +53,20 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from multiprocessing.connection import Connection
-from typing import Final
+from typing import Any, Final
 
 from ..store import StoreBusy, WriterClosed, WriteResult
 from ..store.rows import RowValues
-from .store_worker import BUSY, CLOSED, PROTOCOL, READY, SYNC_LEDGER, StoreProcessSettings
+from .store_worker import (
+    BUSY,
+    CLOSED,
+    CONFIGURE_OBSERVER,
+    OBSERVED,
+    PROTOCOL,
+    READY,
+    SYNC_LEDGER,
+    StoreProcessSettings,
+)
 
 __all__ = ["StoreError", "StoreProcessClient", "StoreProcessSettings"]
 
@@ -73,6 +86,9 @@ class StoreProcessClient:
         settings: The child's store and limits.
         on_exit: Called once, on the reader thread, if the child ends without being asked
             to (its exit code, or None if unknown).
+        on_observed: Called on the reader thread with each payload of the child's commit
+            observer, before the answers of the same commit resolve their futures; its
+            errors are logged (it must never fail an export).
         start_timeout_s: Longest wait for the child to open the store.
     """
 
@@ -81,12 +97,14 @@ class StoreProcessClient:
         settings: StoreProcessSettings,
         *,
         on_exit: Callable[[int | None], object] | None = None,
+        on_observed: Callable[[Any], object] | None = None,
         start_timeout_s: float = 60.0,
     ) -> None:
         if settings.max_pending_rows < 1:
             raise ValueError(f"max_pending_rows must be at least 1, got {settings.max_pending_rows!r}")
         self._settings = settings
         self._on_exit = on_exit
+        self._on_observed = on_observed
         self._start_timeout_s = start_timeout_s
         self._lock = threading.Lock()
         self._outbox: collections.deque[bytes] = collections.deque()
@@ -209,6 +227,19 @@ class StoreProcessClient:
             self._outbox_ready.notify()
         return future.result(timeout_s)
 
+    def configure_observer(self, message: object) -> None:
+        """Send ``message`` to the child's commit observer, in order with the batches.
+
+        Before :meth:`start` it is queued and sent first thing; once the child is closing or
+        gone it is dropped (nothing more will be committed).
+        """
+        data = pickle.dumps((CONFIGURE_OBSERVER, message), PROTOCOL)
+        with self._lock:
+            if self._closing or self._ended:
+                return
+            self._outbox.append(data)
+            self._outbox_ready.notify()
+
     def close(self, timeout: float | None = 60.0) -> int | None:
         """Ask the child to commit everything it received and exit; wait for it. Idempotent.
 
@@ -275,6 +306,13 @@ class StoreProcessClient:
                 if batch_id == CLOSED:
                     clean = True
                     break
+                if batch_id == OBSERVED:  # before the answers of the same commit
+                    if self._on_observed is not None:
+                        try:
+                            self._on_observed(answer[1])
+                        except Exception:
+                            _logger.exception("spanmeter: the commit observer's payload was not handled")
+                    continue
                 if batch_id == SYNC_LEDGER:  # budgets ledger sync
                     with self._lock:
                         sync = self._syncs.pop(answer[1], None)

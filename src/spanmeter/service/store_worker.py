@@ -9,11 +9,13 @@ Protocol, one pickled message per ``Connection.send_bytes`` frame:
 
 * parent -> child: :class:`StoreProcessSettings` once, then ``(batch_id, [row tuples])``
   per batch, then ``None`` to close; ``(SYNC_LEDGER, request_id)`` any time: the store's
-  ledger reloads its config now (budgets; see ``_sync_ledger``);
-* child -> parent: ``("ready", pid)`` or ``("failed", reason)`` once; per batch
-  ``(batch_id, inserted, duplicates)`` after its commit, or ``(batch_id, None, "busy" |
-  "error", reason)``; ``("closed",)`` after the last commit of a requested close;
-  ``(SYNC_LEDGER, request_id, fingerprint)`` per ledger sync.
+  ledger reloads its config now (budgets; see ``_sync_ledger``); ``(CONFIGURE_OBSERVER,
+  message)`` any time: handed to the commit observer, in order with the batches;
+* child -> parent: ``("ready", pid)`` or ``("failed", reason)`` once; per transaction, when
+  there is a commit observer and it has something to say, ``(OBSERVED, payload)`` *before*
+  that transaction's answers; per batch ``(batch_id, inserted, duplicates)`` after its
+  commit, or ``(batch_id, None, "busy" | "error", reason)``; ``("closed",)`` after the last
+  commit of a requested close; ``(SYNC_LEDGER, request_id, fingerprint)`` per ledger sync.
 """
 
 from __future__ import annotations
@@ -23,23 +25,26 @@ import os
 import pickle
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
-from ..store import DEFAULT_MAX_PENDING_ROWS, SpanRow, SpanStore
+from ..store import DEFAULT_MAX_PENDING_ROWS, SpanRow, SpanStore, WriteResult
 from ..store.rows import row_from_values
 from .maintenance import RetentionLoop, tune_gc
 
 __all__ = [
     "BUSY",
     "CLOSED",
+    "CONFIGURE_OBSERVER",
     "ERROR",
     "FAILED",
+    "OBSERVED",
     "PROTOCOL",
     "READY",
     "SYNC_LEDGER",
+    "CommitObserver",
     "StoreProcessSettings",
     "worker_main",
 ]
@@ -53,6 +58,22 @@ CLOSED: Final = "closed"
 BUSY: Final = "busy"
 ERROR: Final = "error"
 SYNC_LEDGER: Final = "sync-ledger"
+OBSERVED: Final = "observed"
+CONFIGURE_OBSERVER: Final = "configure-observer"
+
+
+class CommitObserver(Protocol):
+    """Runs in the child after each commit, on the rows the commit stored, and answers with a
+    compact payload for the parent (the Prometheus cost counters' per-label-set sums: per-row
+    work that would otherwise load the receiver, which bounds ingest)."""
+
+    def observe(self, results: Sequence[WriteResult]) -> object | None:
+        """The payload for one committed transaction's results (None: nothing to send)."""
+        ...
+
+    def configure(self, message: object) -> None:
+        """Take a message the parent sent (in order with the batches)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -69,6 +90,9 @@ class StoreProcessSettings:
     retry_after_s: float = 1.0
     """The back-off hint carried by ``StoreBusy``."""
     log_level: int = logging.WARNING
+    commit_observer: Callable[[], CommitObserver] | None = None
+    """Builds the child's :class:`CommitObserver` (picklable, like ``store_factory``); its
+    payloads reach the parent's ``on_observed`` before the answers of the same commit."""
 
 
 _MAX_TRANSACTION_ROWS: Final = 8192
@@ -114,8 +138,9 @@ def worker_main(fd: int | None = None) -> int:
     ).start()
     _send(conn, (READY, os.getpid()))
     tune_gc()  # after the store is open: what exists now lives as long as the process
+    observer = settings.commit_observer() if settings.commit_observer is not None else None
     try:
-        closed = _serve(conn, store)
+        closed = _serve(conn, store, observer)
     finally:
         retention.stop()
         store.close()
@@ -133,7 +158,7 @@ def _send(conn: Connection, message: tuple[Any, ...]) -> bool:
     return True
 
 
-def _serve(conn: Connection, store: SpanStore) -> bool:
+def _serve(conn: Connection, store: SpanStore, observer: CommitObserver | None = None) -> bool:
     """Commit what arrives until close (True) or end-of-file (False), answering each batch.
 
     Batches that arrived during a commit go into the next transaction together (group
@@ -158,6 +183,13 @@ def _serve(conn: Connection, store: SpanStore) -> bool:
             if message[0] == SYNC_LEDGER:  # budgets ledger sync (see _sync_ledger)
                 _send(conn, (SYNC_LEDGER, message[1], _sync_ledger(store)))
                 continue
+            if message[0] == CONFIGURE_OBSERVER:
+                if observer is not None:
+                    try:
+                        observer.configure(message[1])
+                    except Exception:
+                        _logger.exception("commit observer refused its configuration")
+                continue
             batch_id, values = message
             try:
                 rows = [row_from_values(item) for item in values]
@@ -167,7 +199,7 @@ def _serve(conn: Connection, store: SpanStore) -> bool:
             taken.append((batch_id, rows))
             taken_rows += len(rows)
         elif taken:
-            _commit(conn, store, taken)
+            _commit(conn, store, taken, observer)
             taken, taken_rows = [], 0
         elif ending is not None:
             return ending
@@ -175,8 +207,14 @@ def _serve(conn: Connection, store: SpanStore) -> bool:
             _maintain(store)  # a second without work
 
 
-def _commit(conn: Connection, store: SpanStore, taken: list[tuple[int, list[SpanRow]]]) -> None:
-    """One transaction for every batch taken, then one answer per batch."""
+def _commit(
+    conn: Connection,
+    store: SpanStore,
+    taken: list[tuple[int, list[SpanRow]]],
+    observer: CommitObserver | None = None,
+) -> None:
+    """One transaction for every batch taken, then the observer's payload, then one answer
+    per batch (the parent handles the payload before it resolves any of them)."""
     try:
         results = store.write_batches([rows for _, rows in taken])
         if len(results) != len(taken):
@@ -187,6 +225,14 @@ def _commit(conn: Connection, store: SpanStore, taken: list[tuple[int, list[Span
         for batch_id, _ in taken:
             _send(conn, (batch_id, None, ERROR, message))
         return
+    if observer is not None:
+        try:
+            payload = observer.observe(results)
+        except Exception:  # committed all the same: the answers must go
+            _logger.exception("commit observer failed")
+            payload = None
+        if payload is not None:
+            _send(conn, (OBSERVED, payload))
     for (batch_id, _), result in zip(taken, results, strict=True):
         _send(conn, (batch_id, result.inserted, result.duplicates))
 

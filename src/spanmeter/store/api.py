@@ -27,7 +27,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from .analysis_types import AggregateResult, RepriceAudit, RepricedRow, RevenueRow
@@ -75,6 +75,13 @@ class WriteResult:
     """Rows stored."""
     duplicates: int = 0
     """Rows skipped as re-deliveries of an already stored span (or repeated in the batch)."""
+    new_rows: Sequence[SpanRow] = field(default=(), compare=False, repr=False)
+    """The rows of the batch that were stored (re-deliveries left out), in order; filled by
+    stores that can say, for whoever counts what was stored (the Prometheus cost counters)
+    without asking the store again."""
+    first_attempts: Sequence[bool] = field(default=(), compare=False, repr=False)
+    """Per row of :attr:`new_rows`: whether it counts a logical request (no external request
+    id, or the first stored attempt of its id), as the rollups count it."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,6 +62,29 @@ def _check_ids(rows: Sequence[SpanRow]) -> None:
             )
 
 
+def _results(
+    batches: Sequence[Sequence[SpanRow]],
+    new_by_batch: Sequence[Sequence[SpanRow]],
+    first_attempt: Sequence[bool],
+) -> list[WriteResult]:
+    """One result per batch, carrying the batch's stored rows and their logical-request flags
+    (slices of the transaction's: a few list copies per transaction, nothing per row in Python)."""
+    results: list[WriteResult] = []
+    offset = 0
+    for batch, fresh in zip(batches, new_by_batch, strict=True):
+        end = offset + len(fresh)
+        results.append(
+            WriteResult(
+                inserted=len(fresh),
+                duplicates=len(batch) - len(fresh),
+                new_rows=fresh,
+                first_attempts=first_attempt[offset:end],
+            )
+        )
+        offset = end
+    return results
+
+
 def _placeholders(count: int) -> str:
     return ",".join("?" * count)
 
@@ -104,19 +127,19 @@ class RowWriter:
         """
         rows = [row for batch in batches for row in batch]
         _check_ids(rows)
+        new_by_batch: Sequence[Sequence[SpanRow]]
         if self._insert_all(conn, rows):
-            new_rows = rows
-            results = [WriteResult(inserted=len(batch)) for batch in batches]
+            new_rows, new_by_batch = rows, batches
         else:
-            new_rows, results = self._insert_new(conn, batches, rows)
+            new_rows, new_by_batch = self._insert_new(conn, batches, rows)
         if not new_rows:
-            return results
+            return [WriteResult(duplicates=len(batch)) for batch in batches]
         first_attempt = self._first_attempts(conn, new_rows)
         for spec, groups in zip(ROLLUPS, aggregate(new_rows, first_attempt), strict=True):
             self._append_rollup(conn, spec, groups)
         if on_new_rows is not None:
             on_new_rows(conn, new_rows)
-        return results
+        return _results(batches, new_by_batch, first_attempt)
 
     @staticmethod
     def _insert_all(conn: sqlite3.Connection, rows: Sequence[SpanRow]) -> bool:
@@ -142,24 +165,25 @@ class RowWriter:
 
     def _insert_new(
         self, conn: sqlite3.Connection, batches: Sequence[Sequence[SpanRow]], rows: Sequence[SpanRow]
-    ) -> tuple[list[SpanRow], list[WriteResult]]:
-        """Insert the rows not stored yet (nor earlier in ``batches``); one result per batch."""
+    ) -> tuple[list[SpanRow], list[list[SpanRow]]]:
+        """Insert the rows not stored yet (nor earlier in ``batches``): all of them, and each
+        batch's."""
         seen = self._existing_deliveries(conn, rows)
         new_rows: list[SpanRow] = []
-        results: list[WriteResult] = []
+        new_by_batch: list[list[SpanRow]] = []
         for batch in batches:
-            inserted = 0
+            fresh: list[SpanRow] = []
             for row in batch:
                 key = (row.start_time_ns, row.span_id, row.trace_id)
                 if key in seen:
                     continue
                 seen.add(key)
-                new_rows.append(row)
-                inserted += 1
-            results.append(WriteResult(inserted=inserted, duplicates=len(batch) - inserted))
+                fresh.append(row)
+            new_rows.extend(fresh)
+            new_by_batch.append(fresh)
         if new_rows:
             conn.executemany(_INSERT_REQUEST, map(row_values, new_rows))
-        return new_rows, results
+        return new_rows, new_by_batch
 
     @staticmethod
     def _existing_deliveries(
