@@ -321,3 +321,49 @@ def test_a_deploy_that_only_lengthens_answers_is_still_a_deploy(tmp_path: Path) 
     assert first is not None
     assert classification["facts"]["deploy"]["first_seen"] == TimeWindow(first, first + 1).iso()[0]
     assert "Roll docs.summarize back to prompt version docs_v2" in classification["containment"]
+
+
+def _per_call_change(rows: list[SpanRow], side: str) -> float:
+    """Tokens per call on ``side`` of docs_v3 (window) against docs_v2 (baseline), in percent."""
+    before = group(rows, BASELINE.start_ns, BASELINE.end_ns, [], {"prompt_version": "docs_v2"})[()]
+    now = group(rows, WINDOW.start_ns, WINDOW.end_ns, [], {"prompt_version": "docs_v3"})[()]
+    ratio = (getattr(now, side) / now.attempts) / (getattr(before, side) / before.attempts)
+    return round(100 * (ratio - 1), 1)
+
+
+# input factor, output factor, the sides whose growth the containment must act on
+DEPLOY_GROWTH = {
+    "longer_prompt": (2.5, 1.0, ["input"]),
+    "longer_answers": (1.0, 6.0, ["output"]),
+    "both": (2.0, 2.0, ["input", "output"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DEPLOY_GROWTH))
+def test_deploy_containment_fits_what_grew(name: str, tmp_path: Path) -> None:
+    """max_tokens caps answers only: a deploy that lengthened the prompt is told to trim
+    the prompt or context, one that lengthened answers to cap output tokens, and each
+    suggestion cites the growth it acts on, as recomputed from the raw rows."""
+    input_factor, output_factor, grown = DEPLOY_GROWTH[name]
+    deploy = PromptDeploy(
+        "docs.summarize", "docs_v3", at=DAY4, input_factor=input_factor, output_factor=output_factor
+    )
+    dataset = generate(SyntheticConfig(start=DAY3, days=2, requests_per_hour=120, incidents=(deploy,)))
+    with SQLiteStore(tmp_path / "store.db") as store:
+        dataset.write_to(store)
+        report = investigate(store, WINDOW, "previous")
+    classification = report["classification"]
+    assert classification["type"] == "deploy", classification["evidence"]
+    change = classification["facts"]["deploy"]["tokens_per_call_change_pct"]
+    for side in ("input", "output"):
+        assert change[side] == _per_call_change(dataset.rows, side), side
+    containment = classification["containment"]
+    assert containment.startswith("Roll docs.summarize back to prompt version docs_v2, or ")
+    assert ("trim the prompt or context docs_v3 sends" in containment) == ("input" in grown)
+    assert ("cap output tokens with max_tokens" in containment) == ("output" in grown)
+    for side in ("input", "output"):
+        cited = f"{side} tokens per call {change[side]:+.1f}%"
+        assert (cited in containment) == (side in grown), containment
+    # the growth cited is growth, and a side left out did not grow enough to act on
+    assert all(change[side] >= 10 for side in grown)
+    assert all(abs(change[side]) < 10 for side in ("input", "output") if side not in grown)

@@ -9,6 +9,7 @@ import sqlite3
 import statistics
 from collections.abc import Iterator
 from datetime import datetime, timezone
+from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from spanmeter.analysis.common import parse_range
-from spanmeter.analysis.economics import unit_economics
-from spanmeter.analysis.prompt_versions import compare_prompt_versions
+from spanmeter.analysis.common import money_text, parse_range
+from spanmeter.analysis.economics import render_economics, unit_economics
+from spanmeter.analysis.prompt_versions import compare_prompt_versions, render_prompt_versions
 from spanmeter.analysis.quality import CHECKS, quality_report
 from spanmeter.analysis.reprice import apply_plan, plan_repricing
 from spanmeter.analysis.revenue import parse_revenue_csv
@@ -103,6 +104,32 @@ def _api(store: SQLiteStore, path: str, query: str) -> Any:
     return json.loads(body)
 
 
+def _decimals(text: str) -> int:
+    return -int(Decimal(text).as_tuple().exponent)
+
+
+def _assert_money_column(texts: list[str], nanos: list[int | None]) -> None:
+    """A printed USD column: each figure is the exact amount rounded to the column's one
+    precision, the finest a person would get for any figure alone (cents from 1 USD up,
+    4 decimals from a cent, 4 significant digits below), never the raw nano-USD string."""
+    decimals = max(_decimals(money_text(n)) for n in nanos if n is not None)
+    assert decimals < 9 or any(n is not None and abs(n) < 10_000 for n in nanos)
+    for text, nano in zip(texts, nanos, strict=True):
+        if nano is None:
+            assert text == "-"
+            continue
+        assert _decimals(text) == decimals, (text, nano)
+        assert abs(Decimal(text) - Decimal(nano) / 10**9) <= Decimal(5).scaleb(-decimals - 1), (text, nano)
+
+
+def _table_rows(text: str, heading: str) -> list[list[str]]:
+    """The whitespace-split data lines of the table under ``heading`` (up to a blank line)."""
+    lines = text.splitlines()
+    start = lines.index(heading) + 2  # the heading, then the column header
+    end = next((i for i in range(start, len(lines)) if not lines[i].strip()), len(lines))
+    return [line.split() for line in lines[start:end]]
+
+
 # -- compare prompt-versions -------------------------------------------------------------
 
 
@@ -177,6 +204,14 @@ def test_compare_prompt_versions_matches_the_raw_rows(store: SQLiteStore, datase
     late = next(v for v in early["versions"] if v["prompt_version"] == "support_v6")
     assert late["delta"]["significant"] is False and "fewer than 30" in late["delta"]["note"]
     assert _api(store, "/api/v1/compare/prompt-versions", f"window={WINDOW}&endpoint=support.reply") == report
+    # the table shows each version's cost per request, recomputed above, at a readable precision
+    table = render_prompt_versions(report, "table").splitlines()[2:]
+    printed = {(None if cells[1] == "(none)" else cells[1]): cells[3] for cells in map(str.split, table)}
+    assert set(printed) == set(expected)
+    order = list(printed)
+    _assert_money_column(
+        [printed[v] for v in order], [expected[v]["cost"] // len(expected[v]["requests"]) for v in order]
+    )
 
 
 # -- unit economics ----------------------------------------------------------------------
@@ -233,6 +268,24 @@ def test_unit_economics_matches_the_raw_rows(store: SQLiteStore, dataset: Synthe
         == 900_500_000_000 - group(rows, week.start_ns, week.end_ns, ["tenant_id"])[("t_0003",)].cost
     )
     assert _api(store, "/api/v1/economics", f"window={WINDOW}&limit=1000") == report
+    # the table: money per tenant at a readable precision, checked against the raw rows
+    table = render_economics(report, "table")
+    tenants = group(rows, window.start_ns, window.end_ns, ["tenant_id"])
+    printed = {cells[0]: cells for cells in _table_rows(table, "per tenant_id")}
+    assert set(printed) == {key[0] for key in tenants}
+    order = sorted(printed)
+    accs = [tenants[(tenant,)] for tenant in order]
+    _assert_money_column([printed[t][1] for t in order], [acc.cost for acc in accs])
+    _assert_money_column([printed[t][4] for t in order], [acc.cost // acc.logical for acc in accs])
+    _assert_money_column(
+        [printed[t][5] for t in order],
+        [acc.cost // (acc.attempts - acc.errors) if acc.attempts > acc.errors else None for acc in accs],
+    )
+    summary = table.splitlines()[1].split()
+    _assert_money_column([summary[1]], [total.cost])
+    margins = [line.split() for line in table.splitlines() if " margin " in line]
+    by_period = {(cells[-9], cells[-8]): cells for cells in margins}
+    _assert_money_column([by_period[("t_0000", "2026-03-04")][-2]], [20 * 10**9 - day])
 
 
 def test_revenue_csv_is_validated() -> None:
@@ -325,6 +378,34 @@ def test_reprice_dry_run_changes_nothing(store: SQLiteStore, tmp_path: Path) -> 
     assert result.exit_code == 0, result.output
     assert "unknown_model -> priced" in result.output
     assert _snapshot(store.path) == before
+    # the diff's figures, recomputed from the planned changes, at a readable precision
+    old_total = sum(c.old.cost_nano_usd or 0 for c in plan.changes)
+    new_total = sum(c.new.cost_nano_usd or 0 for c in plan.changes)
+    lines = result.output.splitlines()
+    summary = lines[1].split()
+    for text, nano in zip(
+        (summary[5], summary[7], summary[10].strip(")")),
+        (old_total, new_total, new_total - old_total),
+        strict=True,
+    ):
+        _assert_money_column([text], [nano])  # a sentence: each figure at its own precision
+    per_model: dict[str, list[int]] = {}
+    for change in plan.changes:
+        entry = per_model.setdefault(change.old.model or "(none)", [0, 0])
+        entry[0] += change.old.cost_nano_usd or 0
+        entry[1] += change.new.cost_nano_usd or 0
+    start = lines.index("  by model:") + 1
+    shown = [line.split() for line in lines[start : start + min(5, len(per_model))]]
+    assert {cells[0] for cells in shown} <= set(per_model)
+    # before and after are one column (read against each other), the delta its own
+    _assert_money_column(
+        [cells[3] for cells in shown] + [cells[5] for cells in shown],
+        [per_model[cells[0]][0] for cells in shown] + [per_model[cells[0]][1] for cells in shown],
+    )
+    _assert_money_column(
+        [cells[6].strip("()") for cells in shown],
+        [per_model[cells[0]][1] - per_model[cells[0]][0] for cells in shown],
+    )
 
 
 def test_reprice_changes_exactly_the_rows_and_rollups_of_the_diff(store: SQLiteStore, tmp_path: Path) -> None:

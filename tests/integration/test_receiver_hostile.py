@@ -19,10 +19,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from spanmeter.service import ReceiverService, ServeConfig
+from support.otlp_values import kv
 
 
 @pytest.fixture
@@ -30,20 +30,6 @@ def receiver(tmp_path: Path) -> Iterator[ReceiverService]:
     config = ServeConfig(db=str(tmp_path / "cost.db"), grpc_port=0, http_port=0, max_body_mb=8)
     with ReceiverService(config) as service:
         yield service
-
-
-def kv(key: str, value: Any) -> KeyValue:
-    if isinstance(value, bool):
-        return KeyValue(key=key, value=AnyValue(bool_value=value))
-    if isinstance(value, int):
-        return KeyValue(key=key, value=AnyValue(int_value=value))
-    if isinstance(value, float):
-        return KeyValue(key=key, value=AnyValue(double_value=value))
-    if isinstance(value, list):
-        return KeyValue(
-            key=key, value=AnyValue(array_value={"values": [AnyValue(int_value=v) for v in value]})
-        )
-    return KeyValue(key=key, value=AnyValue(string_value=value))
 
 
 def span(

@@ -3,9 +3,12 @@ below that, never past the nano-USD, and exact half-even rounding of the integer
 
 from __future__ import annotations
 
+import random
+from decimal import Decimal
+
 import pytest
 
-from spanmeter.analysis.common import money_text, usd
+from spanmeter.analysis.common import money_column, money_text, nano_usd, usd
 
 
 @pytest.mark.parametrize(
@@ -34,3 +37,31 @@ def test_signed_and_exact_stays_exact() -> None:
     assert money_text(-26_157_486, signed=True) == "-0.0262"
     assert money_text(0, signed=True) == "+0.00"
     assert usd(1_930_745_731) == "1.930745731"  # machine formats keep the nano-USD
+
+
+def test_a_column_shares_the_finest_precision_and_lines_up() -> None:
+    # a total, a per-request cost and a sub-cent one: each alone would get 2, 4 and 7 decimals
+    column = money_column([14_286_900_000, 19_870_500, 190_000, None])
+    assert column == ["14.2869000", " 0.0198705", " 0.0001900", "-".rjust(10)]
+    assert len({len(text) for text in column}) == 1  # right-aligned to the widest
+    assert money_column([1_930_745_731, -26_157_486], signed=True) == ["+1.9307", "-0.0262"]
+    assert money_column([]) == [] and money_column([None]) == ["-"]
+
+
+def test_a_column_rounds_each_figure_exactly() -> None:
+    rng = random.Random(7)
+    values = [rng.randrange(-(10**12), 10**12) // 10 ** rng.randrange(0, 12) for _ in range(200)]
+    column = money_column(values)
+    decimals = {-int(Decimal(text).as_tuple().exponent) for text in column}
+    assert len(decimals) == 1
+    (places,) = decimals
+    assert places == max(-int(Decimal(money_text(v)).as_tuple().exponent) for v in values)
+    for text, value in zip(column, values, strict=True):
+        assert abs(Decimal(text) * 10**9 - value) <= Decimal(5).scaleb(8 - places)
+
+
+def test_nano_usd_reads_back_what_usd_wrote() -> None:
+    rng = random.Random(11)
+    for value in [0, 1, -1, 10**9, *(rng.randrange(-(10**15), 10**15) for _ in range(500))]:
+        assert nano_usd(usd(value)) == value
+    assert nano_usd(None) is None

@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from spanmeter.identity import UserIdHasher
 from spanmeter.ingest import IngestMetrics, IngestPipeline, iter_spans
@@ -28,6 +27,7 @@ from spanmeter.semantic_conventions.normalizer import _COST_KEYS
 from spanmeter.semantic_conventions.record import GenAIRecord
 from spanmeter.store import SpanRow
 from spanmeter.store.rows import FIELD_NAMES, record_values, row_from_values, row_values
+from support.otlp_values import kv
 
 
 def full_row() -> SpanRow:
@@ -56,33 +56,32 @@ def test_row_values_round_trip() -> None:
 
 
 def test_from_record_fills_every_field() -> None:
-    record = GenAIRecord(
-        provider="openai",
-        request_model="gpt-4o",
-        response_model="gpt-4o-2024-08-06",
-        operation="chat",
-        input_tokens=1200,
-        output_tokens=300,
-        cache_read_tokens=200,
-        cache_write_tokens=10,
-        reasoning_tokens=20,
-        endpoint_tag="search",
-        prompt_name="p",
-        prompt_version="v3",
-        tenant_id="t1",
-        user_id="uh_x",
-        external_request_id="req-1",
-        data_mode=None,
-        environment="prod",
-        session_id="s1",
-        outcome="error",
-        error_type="Timeout",
-        latency_ms=1500.0,
-        start_time_ns=-5,
-        end_time_ns=99,
-        billable=False,
-        issues=["a: b", "c"],
-    )
+    # fields the row carries over from the record as they are
+    carried: dict[str, Any] = {
+        "provider": "openai",
+        "request_model": "gpt-4o",
+        "response_model": "gpt-4o-2024-08-06",
+        "operation": "chat",
+        "input_tokens": 1200,
+        "output_tokens": 300,
+        "cache_read_tokens": 200,
+        "cache_write_tokens": 10,
+        "reasoning_tokens": 20,
+        "endpoint_tag": "search",
+        "prompt_name": "p",
+        "prompt_version": "v3",
+        "tenant_id": "t1",
+        "user_id": "uh_x",
+        "external_request_id": "req-1",
+        "environment": "prod",
+        "session_id": "s1",
+        "outcome": "error",
+        "error_type": "Timeout",
+        "latency_ms": 1500.0,
+        "end_time_ns": 99,
+        "billable": False,
+    }
+    record = GenAIRecord(**carried, data_mode=None, start_time_ns=-5, issues=["a: b", "c"])
     price = PriceResult(
         PricingStatus.PRICED, 10, 1, 2, 3, 4, 0, "genai-prices", "0.2", "openai", "gpt-4o", date(2025, 1, 2)
     )
@@ -90,34 +89,14 @@ def test_from_record_fills_every_field() -> None:
         record, price, trace_id=b"t" * 16, span_id=b"s" * 8, received_at_ns=7, service_name="svc"
     )
     assert row == SpanRow(
+        **carried,
         trace_id=b"t" * 16,
         span_id=b"s" * 8,
-        start_time_ns=0,
-        end_time_ns=99,
+        start_time_ns=0,  # clamped: a negative start is no time
         received_at_ns=7,
         service_name="svc",
-        provider="openai",
-        request_model="gpt-4o",
-        response_model="gpt-4o-2024-08-06",
-        model="gpt-4o-2024-08-06",
-        operation="chat",
-        input_tokens=1200,
-        output_tokens=300,
-        cache_read_tokens=200,
-        cache_write_tokens=10,
-        reasoning_tokens=20,
-        endpoint_tag="search",
-        prompt_name="p",
-        prompt_version="v3",
-        tenant_id="t1",
-        user_id="uh_x",
-        external_request_id="req-1",
-        data_mode="real",
-        environment="prod",
-        session_id="s1",
-        outcome="error",
-        error_type="Timeout",
-        latency_ms=1500.0,
+        model="gpt-4o-2024-08-06",  # the response model when there is one
+        data_mode="real",  # the default data mode
         cost_nano_usd=10,
         input_cost_nano_usd=1,
         output_cost_nano_usd=2,
@@ -130,26 +109,9 @@ def test_from_record_fills_every_field() -> None:
         pricing_provider="openai",
         pricing_model="gpt-4o",
         pricing_effective_date="2025-01-02",
-        billable=False,
-        issues="a: b; c",
+        issues="a: b; c",  # joined
     )
     assert record_values(record, price, b"t" * 16, b"s" * 8, 7, "svc") == row_values(row)
-
-
-def kv(key: str, value: Any) -> KeyValue:
-    if isinstance(value, bool):
-        return KeyValue(key=key, value=AnyValue(bool_value=value))
-    if isinstance(value, int):
-        return KeyValue(key=key, value=AnyValue(int_value=value))
-    if isinstance(value, float):
-        return KeyValue(key=key, value=AnyValue(double_value=value))
-    if isinstance(value, list):
-        return KeyValue(
-            key=key, value=AnyValue(array_value={"values": [AnyValue(string_value=v) for v in value]})
-        )
-    if value is None:
-        return KeyValue(key=key)
-    return KeyValue(key=key, value=AnyValue(string_value=value))
 
 
 def mixed_request() -> ExportTraceServiceRequest:

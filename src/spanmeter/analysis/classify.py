@@ -52,7 +52,14 @@ from .spike_figures import (
 )
 from .window import TimeWindow
 
-__all__ = ["CONCENTRATION_SHARE", "CONTAINMENT", "UNKNOWN_RISE_MIN", "UNKNOWN_SHARE_MIN", "classify"]
+__all__ = [
+    "CONCENTRATION_SHARE",
+    "CONTAINMENT",
+    "TOKEN_GROWTH_MIN_PCT",
+    "UNKNOWN_RISE_MIN",
+    "UNKNOWN_SHARE_MIN",
+    "classify",
+]
 
 CONCENTRATION_SHARE: Final = Fraction(1, 2)
 """Share of the delta one tenant or user must hold for a volume spike to count as abuse."""
@@ -60,6 +67,9 @@ UNKNOWN_SHARE_MIN: Final = Fraction(1, 100)
 """Share of attempts on unpriced models that makes the cost numbers untrustworthy."""
 UNKNOWN_RISE_MIN: Final = Fraction(1, 200)
 """Rise of that share against the baseline that makes it this spike's story."""
+TOKEN_GROWTH_MIN_PCT: Final = 10.0
+"""Rise of input or output tokens per call (percent) that a deploy's containment treats as
+growth to act on; when neither side reaches it, the side that rose more is acted on."""
 
 _HYPOTHESIS: Final = {
     "volume": "volume",
@@ -87,8 +97,8 @@ CONTAINMENT: Final = {
     "abuse": "Enforce a per-{dimension} limit on {value} and check its traffic for abuse.",
     "token": "Cap {grown} on {endpoint} ({how}) and find what made its calls longer without a prompt"
     " change (history, retrieved documents, tool output).",
-    "deploy": "Roll {endpoint} back to prompt version {previous} (or cap output tokens) until {version}'s "
-    "cost per request is accepted.",
+    "deploy": "Roll {endpoint} back to prompt version {previous}, or {mitigation}, until {version}'s"
+    " cost per request is accepted.",
     "retries": "Cap attempts per request and add backoff on {endpoint}; fix the failing dependency first.",
     "routing": "Pin {endpoint} to the requested model or fix the fallback route ({answered} answers instead).",
     "unknown_model": "Add prices for {models} to the override file before finance reconciliation.",
@@ -239,6 +249,11 @@ def classify(
                     deploy["version"],
                     deploy["previous"] or "the previous version",
                 )
+                fill["mitigation"] = _deploy_mitigation(
+                    deploy["tokens_per_call_change_pct"],
+                    figures["tokens_per_call_change_pct"],
+                    deploy["version"],
+                )
                 tokens = deploy["tokens_per_call"]
                 evidence.append(
                     f"prompt version {deploy['version']} first seen {deploy['first_seen']} on {fill['endpoint']}"
@@ -301,6 +316,29 @@ def classify(
     return _result(kind, driver, evidence, facts, fill, window, scope)
 
 
+def _deploy_mitigation(
+    versions: Mapping[str, float | None], endpoint: Mapping[str, float | None], version: str
+) -> str:
+    """What to do short of a rollback, from which tokens grew: a longer prompt or context
+    is trimmed, longer answers are capped (max_tokens caps output only, so suggesting it
+    for input growth would contain nothing).
+
+    ``versions`` compares the new version with the one it replaced; without a previous
+    version, ``endpoint`` (the endpoint's change between the windows) stands in.
+    """
+    change = versions if any(v is not None for v in versions.values()) else endpoint
+    rise = {side: change.get(side) or 0.0 for side in ("input", "output")}
+    grown = [side for side, pct in rise.items() if pct >= TOKEN_GROWTH_MIN_PCT]
+    if not grown:
+        grown = [max(rise, key=lambda side: (rise[side], side == "output"))]
+    actions = {
+        "input": f"trim the prompt or context {version} sends",
+        "output": "cap output tokens with max_tokens",
+    }
+    figures = ", ".join(f"{side} tokens per call {_signed(change.get(side))}" for side in grown)
+    return f"{' and '.join(actions[side] for side in grown)} ({figures})"
+
+
 def _signed(pct: float | None) -> str:
     return "n/a" if pct is None else f"{pct:+.1f}%"
 
@@ -338,6 +376,7 @@ def _result(
         "answered": "",
         "models": "",
         "spread": "",
+        "mitigation": "trim the prompt or cap output tokens",
         "grown": "the input context",
         "how": "truncate or summarise history and retrieved documents to a token budget",
     }

@@ -21,7 +21,9 @@ __all__ = [
     "NS_PER_HOUR",
     "drilldown",
     "measures_summary",
+    "money_column",
     "money_text",
+    "nano_usd",
     "nearest_rank",
     "parse_range",
     "per",
@@ -49,15 +51,46 @@ def money_text(nano: int | None, *, signed: bool = False) -> str:
     """
     if nano is None:
         return "-"
-    amount = Decimal(nano) / _NANO
-    size = abs(amount)
+    return _quantized(nano, _quantum(nano), signed=signed)
+
+
+def money_column(values: Sequence[int | None], *, signed: bool = False) -> list[str]:
+    """:func:`money_text` for a table column: every value at the finest precision
+    :func:`money_text` would give any of them, right-aligned to the widest; ``-`` for None.
+
+    Why one precision per column: right-aligned figures only line up on the decimal point
+    when they share a precision, and taking the finest one means no figure shows fewer
+    digits than it would on its own (a column of per-request costs is not flattened to
+    ``0.0002`` the way a fixed 4 decimals would). Padding to the widest keeps the column
+    aligned even when a figure is wider than the table's header allows for.
+    """
+    quanta = [_quantum(value) for value in values if value is not None]
+    quantum = min(quanta, default=Decimal("0.01"))
+    texts = ["-" if value is None else _quantized(value, quantum, signed=signed) for value in values]
+    width = max(map(len, texts), default=0)
+    return [text.rjust(width) for text in texts]
+
+
+def nano_usd(text: str | None) -> int | None:
+    """Nano-USD back from a :func:`usd` string (as in a report document); None stays None.
+
+    Exact: :func:`usd` strings hold every nano-USD, so renderers that only have the
+    document (it may have come from the API as JSON) lose nothing.
+    """
+    return None if text is None else int(Decimal(text) * _NANO)
+
+
+def _quantum(nano: int) -> Decimal:
+    size = abs(Decimal(nano) / _NANO)
     if size >= 1 or size == 0:
-        quantum = Decimal("0.01")
-    elif size >= Decimal("0.01"):
-        quantum = Decimal("0.0001")
-    else:
-        quantum = Decimal(1).scaleb(max(size.adjusted() - 3, -9))  # never past the nano-USD
-    text = f"{amount.quantize(quantum, ROUND_HALF_EVEN):f}"
+        return Decimal("0.01")
+    if size >= Decimal("0.01"):
+        return Decimal("0.0001")
+    return Decimal(1).scaleb(max(size.adjusted() - 3, -9))  # never past the nano-USD
+
+
+def _quantized(nano: int, quantum: Decimal, *, signed: bool) -> str:
+    text = f"{(Decimal(nano) / _NANO).quantize(quantum, ROUND_HALF_EVEN):f}"
     return f"+{text}" if signed and not text.startswith("-") else text
 
 

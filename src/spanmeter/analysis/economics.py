@@ -22,12 +22,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from typing import Any, Final
 
 from ..store import Measures, SpanStore
-from .common import nearest_rank, per, usd
+from .common import money_column, money_text, nano_usd, nearest_rank, per, usd
 from .window import TimeWindow
 
 __all__ = ["DEFAULT_MAX_COST_SHARE", "ECONOMICS_FORMATS", "render_economics", "unit_economics"]
@@ -250,14 +250,16 @@ def render_economics(report: Mapping[str, Any], fmt: str) -> str:
     if fmt != "table":
         raise ValueError(f"unknown format {fmt!r}: use one of {', '.join(ECONOMICS_FORMATS)}")
     totals, window = report["totals"], report["window"]
+    tails = report["tails"]
     lines = [
         f"unit economics {window['from']} .. {window['to']}"
         f"  (data_mode={report['data_mode'] or 'all'}, environment={report['environment'] or 'all'})",
-        f"cost {totals['cost_usd']} USD; per request {totals['cost_per_request_usd']},"
-        f" per successful request {totals['cost_per_successful_request_usd']} USD;"
+        f"cost {money_text(totals['cost_nano_usd'])} USD;"
+        f" per request {money_text(nano_usd(totals['cost_per_request_usd']))},"
+        f" per successful request {money_text(nano_usd(totals['cost_per_successful_request_usd']))} USD;"
         f" retry ratio {totals['retry_ratio']}; fallback rate {report['fallbacks']['rate']};"
-        f" p95/p99 tokens per call {report['tails']['tokens_p95']}/{report['tails']['tokens_p99']}"
-        f" ({report['tails']['outlier_calls']} calls above p99, {report['tails']['outlier_cost_usd']} USD)",
+        f" p95/p99 tokens per call {tails['tokens_p95']}/{tails['tokens_p99']}"
+        f" ({tails['outlier_calls']} calls above p99, {money_text(nano_usd(tails['outlier_cost_usd']))} USD)",
     ]
     header = f"  {'value':<30}{'cost USD':>14}{'share':>8}{'requests':>10}{'USD/request':>13}{'USD/success':>13}{'retry':>8}"
     for dimension, section in sections:
@@ -265,13 +267,16 @@ def render_economics(report: Mapping[str, Any], fmt: str) -> str:
         if not section["available"]:
             continue
         lines.append(header)
-        for row in section["rows"]:
+        rows = section["rows"]
+        costs = money_column([row["cost_nano_usd"] for row in rows])
+        per_request = _money_column(rows, "cost_per_request_usd")
+        per_success = _money_column(rows, "cost_per_successful_request_usd")
+        for row, cost, request, success in zip(rows, costs, per_request, per_success, strict=True):
             share = row["share"]
             lines.append(
-                f"  {(row[dimension] or '(none)')[:29]:<30}{row['cost_usd']:>14.14}"
+                f"  {(row[dimension] or '(none)')[:29]:<30}{cost:>14}"
                 f"{(f'{share:.1%}' if share is not None else '-'):>8}{row['logical_requests']:>10}"
-                f"{row['cost_per_request_usd'] or '-':>13.11}{row['cost_per_successful_request_usd'] or '-':>13.11}"
-                f"{row['retry_ratio'] or 0:>8.3f}"
+                f"{request:>13}{success:>13}{row['retry_ratio'] or 0:>8.3f}"
             )
     profit = report["profitability"]
     lines.append("")
@@ -279,11 +284,24 @@ def render_economics(report: Mapping[str, Any], fmt: str) -> str:
         lines.append("tenant profitability: no revenue imported (spanmeter economics --revenue FILE)")
     else:
         lines.append(f"tenant profitability (flag: cost above {profit['max_cost_share']:.0%} of revenue)")
-        for row in profit["rows"]:
+        rows = profit["rows"]
+        # revenue - cost = margin on every line, so the three share one precision
+        amounts = money_column(
+            [nano_usd(row["revenue_usd"]) for row in rows]
+            + [nano_usd(row["cost_usd"]) for row in rows]
+            + [row["margin_nano_usd"] for row in rows]
+        )
+        columns = (amounts[: len(rows)], amounts[len(rows) : 2 * len(rows)], amounts[2 * len(rows) :])
+        for row, revenue, cost, margin in zip(rows, *columns, strict=True):
             share = row["cost_share"]
             lines.append(
                 f"  {'!' if row['flagged'] else ' '} {row['tenant_id'][:24]:<25}{row['period']:<12}"
-                f" revenue {row['revenue_usd']:>16} cost {row['cost_usd']:>16} margin {row['margin_usd']:>16}"
+                f" revenue {revenue:>14} cost {cost:>14} margin {margin:>14}"
                 f" ({f'{share:.1%}' if share is not None else 'no revenue'})"
             )
     return "\n".join(lines) + "\n"
+
+
+def _money_column(rows: Sequence[Mapping[str, Any]], key: str) -> list[str]:
+    """One table column of the USD strings under ``key``, at a precision people read."""
+    return money_column([nano_usd(row[key]) for row in rows])

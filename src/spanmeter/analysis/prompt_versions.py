@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from ..store import SpanStore
-from .common import nearest_rank, per, usd
+from .common import money_column, nearest_rank, per, usd
 from .window import TimeWindow
 
 __all__ = ["COMPARE_FORMATS", "MIN_SAMPLES", "Z_95", "compare_prompt_versions", "render_prompt_versions"]
@@ -259,7 +259,9 @@ def render_prompt_versions(report: Mapping[str, Any], fmt: str) -> str:
         f"{'endpoint':<22}{'version':<14}{'requests':>9}{'USD/request':>13}{'in/call':>9}{'out/call':>9}"
         f"{'p50':>7}{'p95':>7}{'p99':>7}{'success':>8}  {'first seen':<20}delta vs previous",
     ]
-    for row in report["versions"]:
+    versions = report["versions"]
+    per_request = money_column([row["cost_per_request_nano_usd"] for row in versions])
+    for row, cost in zip(versions, per_request, strict=True):
         delta = row["delta"]
         change = ""
         if delta:
@@ -269,7 +271,7 @@ def render_prompt_versions(report: Mapping[str, Any], fmt: str) -> str:
         rate = row["success_rate"]
         lines.append(
             f"{(row['endpoint_tag'] or '(none)')[:21]:<22}{(row['prompt_version'] or '(none)')[:13]:<14}"
-            f"{row['logical_requests']:>9}{row['cost_per_request_usd'] or '-':>13.13}"
+            f"{row['logical_requests']:>9}{cost:>13}"
             f"{row['input_tokens_per_call'] or 0:>9.0f}{row['output_tokens_per_call'] or 0:>9.0f}"
             f"{row['tokens_p50'] or 0:>7}{row['tokens_p95'] or 0:>7}{row['tokens_p99'] or 0:>7}"
             f"{(f'{rate:.1%}' if rate is not None else '-'):>8}  {row['first_seen'][:19]:<20}{change}"

@@ -26,7 +26,7 @@ import genai_prices
 
 from ..pricing import PriceBook
 from ..store import PRICING_FIELDS, RepriceAudit, RepricedRow, SpanRow, SpanStore, pricing_fields
-from .common import usd
+from .common import money_column, money_text, nano_usd, usd
 from .window import TimeWindow
 
 __all__ = ["DIFF_DIMENSIONS", "RepricePlan", "apply_plan", "plan_repricing", "price_source", "render_reprice"]
@@ -159,17 +159,25 @@ def render_reprice(diff: Mapping[str, Any], fmt: str, *, limit: int = 5) -> str:
         return json.dumps(diff, indent=2) + "\n"
     lines = [
         f"re-pricing {diff['window']['from']} .. {diff['window']['to']} with {diff['price_source']}",
-        f"  {diff['rows_changed']} of {diff['rows_scanned']} rows change: {diff['cost_before_usd']} ->"
-        f" {diff['cost_after_usd']} USD (delta {diff['delta_usd']})",
+        f"  {diff['rows_changed']} of {diff['rows_scanned']} rows change:"
+        f" {money_text(nano_usd(diff['cost_before_usd']))} -> {money_text(nano_usd(diff['cost_after_usd']))}"
+        f" USD (delta {money_text(diff['delta_nano_usd'], signed=True)})",
     ]
     lines += [f"  {change}: {count} rows" for change, count in diff["status_changes"].items()]
     for dimension, groups in diff["dimensions"].items():
         if not groups:
             continue
         lines.append(f"  by {dimension}:")
-        for group in groups[:limit]:
+        shown = groups[:limit]
+        # before and after are read against each other, so they share one precision
+        amounts = money_column(
+            [nano_usd(group[key]) for key in ("before_usd", "after_usd") for group in shown]
+        )
+        before, after = amounts[: len(shown)], amounts[len(shown) :]
+        delta = money_column([group["delta_nano_usd"] for group in shown], signed=True)
+        for group, old, new, change in zip(shown, before, after, delta, strict=True):
             lines.append(
                 f"    {(group['value'] or '(none)')[:28]:<30}{group['rows']:>8} rows"
-                f"  {group['before_usd']:>16} -> {group['after_usd']:>16}  ({group['delta_usd']})"
+                f"  {old:>12} -> {new:>12}  ({change})"
             )
     return "\n".join(lines) + "\n"

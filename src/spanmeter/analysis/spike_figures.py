@@ -192,7 +192,8 @@ def deploy_facts(
 ) -> dict[str, Any]:
     """A deploy's facts: the new version (``found``: it and the hour it first ran), the
     version it replaced (the busiest in the baseline's latest traffic), when it first ran,
-    and tokens per call of each."""
+    tokens per call of each, and how input and output tokens per call changed between
+    them (what the containment is chosen from: a longer prompt or longer answers)."""
     version, hour = found
     _, before = recent_mix(store, "prompt_version", endpoint, baseline_window, scope)
     previous = max(
@@ -206,7 +207,24 @@ def deploy_facts(
     new_figures = by_value[version]["current"]
     old_figures = by_value[previous]["baseline"] if previous in by_value else None
     tokens = {"previous": _tokens(old_figures), "new": _tokens(new_figures)}
-    return {"version": version, "previous": previous, "first_seen": seen, "tokens_per_call": tokens}
+    change = {
+        side: None
+        if old_figures is None
+        else _change_pct(
+            old_figures[f"{side}_tokens"],
+            old_figures["attempts"],
+            new_figures[f"{side}_tokens"],
+            new_figures["attempts"],
+        )
+        for side in ("input", "output")
+    }
+    return {
+        "version": version,
+        "previous": previous,
+        "first_seen": seen,
+        "tokens_per_call": tokens,
+        "tokens_per_call_change_pct": change,
+    }
 
 
 def _tokens(figures: Mapping[str, int] | None) -> float | None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Sequence
-from dataclasses import fields
+from dataclasses import fields, replace
 from operator import attrgetter
 from typing import Final
 
@@ -35,10 +35,9 @@ in another process caches its next number per bucket and would otherwise collide
 _COST: Final = MEASURES.index("cost_nano_usd")
 _UNPRICED: Final = MEASURES.index("unpriced")
 _IDENTITY: Final = frozenset(f.name for f in fields(SpanRow)) - frozenset(PRICING_FIELDS)
-_AUDIT_COLUMNS: Final = (
-    "id, applied_at_ns, reason, window_start_ns, window_end_ns, rows_changed,"
-    " cost_before_nano_usd, cost_after_nano_usd, price_source, details"
-)
+_AUDIT_FIELDS: Final = tuple(f.name for f in fields(RepriceAudit) if f.name != "id")
+"""The audit's columns but its id (which the insert assigns), in the dataclass's order."""
+_AUDIT_COLUMNS: Final = ", ".join(("id", *_AUDIT_FIELDS))
 
 
 @MIGRATIONS(name="m_analysis_001_reprice_audit_and_revenue")
@@ -171,8 +170,18 @@ def apply_repricing(
     for change in changes:
         _check(change)
     applied = time.time_ns() if applied_at_ns is None else applied_at_ns
-    before = sum(change.old.cost_nano_usd or 0 for change in changes)
-    after = sum(change.new.cost_nano_usd or 0 for change in changes)
+    audit = RepriceAudit(
+        0,  # assigned by the insert below
+        applied,
+        reason,
+        window_start_ns,
+        window_end_ns,
+        len(changes),
+        sum(change.old.cost_nano_usd or 0 for change in changes),
+        sum(change.new.cost_nano_usd or 0 for change in changes),
+        price_source,
+        details,
+    )
     with transaction() as conn:
         for change in changes:
             old = change.old
@@ -194,27 +203,16 @@ def apply_repricing(
                 )
         _append_deltas(conn, writer, changes)
         cursor = conn.execute(
-            "INSERT INTO reprice_audit (applied_at_ns, reason, window_start_ns, window_end_ns, rows_changed,"
-            " cost_before_nano_usd, cost_after_nano_usd, price_source, details)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                applied,
-                reason,
-                window_start_ns,
-                window_end_ns,
-                len(changes),
-                before,
-                after,
-                price_source,
-                details,
-            ),
+            f"INSERT INTO reprice_audit ({', '.join(_AUDIT_FIELDS)})"
+            f" VALUES ({', '.join('?' * len(_AUDIT_FIELDS))})",
+            tuple(getattr(audit, name) for name in _AUDIT_FIELDS),
         )
-        audit_id = int(cursor.lastrowid or 0)
+        audit = replace(audit, id=int(cursor.lastrowid or 0))
         conn.executemany(
             "INSERT INTO reprice_audit_rows VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
-                    audit_id,
+                    audit.id,
                     change.old.start_time_ns,
                     change.old.span_id,
                     change.old.trace_id,
@@ -226,18 +224,7 @@ def apply_repricing(
                 for change in changes
             ],
         )
-    return RepriceAudit(
-        audit_id,
-        applied,
-        reason,
-        window_start_ns,
-        window_end_ns,
-        len(changes),
-        before,
-        after,
-        price_source,
-        details,
-    )
+    return audit
 
 
 def list_audits(conn: sqlite3.Connection, limit: int) -> list[RepriceAudit]:

@@ -30,10 +30,10 @@ import hashlib
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Final
+from typing import Any, Final
 
 from ..ledger import BudgetSpend, LedgerDecision, LedgerHook, SpendIncrement, SpendTotal
 from ..rows import SpanRow
@@ -254,31 +254,34 @@ def budget_spend(
     conn: sqlite3.Connection, counter: str, bucket_start_ns: int, bucket_end_ns: int
 ) -> list[BudgetSpend]:
     """Every scope key's row of one calendar window: one primary-key range."""
-    return [
-        BudgetSpend(
-            scope_key=scope_key,
-            bucket_start_ns=bucket_start_ns,
-            bucket_end_ns=bucket_end_ns,
-            cost_nano_usd=int(cost),
-            attempts=int(attempts),
-            unpriced=int(unpriced),
-            alerted_level=int(level),
-            forecast_alerted=bool(forecast),
-        )
-        for scope_key, cost, attempts, unpriced, level, forecast in conn.execute(
-            "SELECT scope_key, cost_nano_usd, attempts, unpriced, alerted_level, forecast_alerted"
-            " FROM budget_spend WHERE counter_id = ? AND bucket_start_ns = ?",
-            (counter_id(counter), bucket_start_ns),
-        )
-    ]
+    cursor = conn.execute(
+        "SELECT scope_key, cost_nano_usd, attempts, unpriced, alerted_level, forecast_alerted"
+        " FROM budget_spend WHERE counter_id = ? AND bucket_start_ns = ?",
+        (counter_id(counter), bucket_start_ns),
+    )
+    return _spend_rows(cursor, bucket_start_ns, bucket_end_ns)
 
 
 def rolling_spend(conn: sqlite3.Connection, counter: str, since_ns: int, end_ns: int) -> list[BudgetSpend]:
     """Per scope key, the rolling buckets since ``since_ns`` summed, with the open episode."""
+    cursor = conn.execute(
+        "SELECT r.scope_key, sum(r.cost_nano_usd), sum(r.attempts), sum(r.unpriced),"
+        " coalesce(max(e.alerted_level), 0), coalesce(max(e.forecast_alerted), 0)"
+        " FROM budget_rolling r LEFT JOIN budget_episode e"
+        " ON e.counter_id = r.counter_id AND e.scope_key = r.scope_key"
+        " WHERE r.counter_id = ? AND r.bucket_start_ns >= ? GROUP BY r.scope_key",
+        (counter_id(counter), since_ns),
+    )
+    return _spend_rows(cursor, since_ns, end_ns)
+
+
+def _spend_rows(rows: Iterable[tuple[Any, ...]], start_ns: int, end_ns: int) -> list[BudgetSpend]:
+    """Spend rows of one window from ``(scope_key, cost, attempts, unpriced, alerted level,
+    forecast alerted)`` tuples, as both the calendar and the rolling query return them."""
     return [
         BudgetSpend(
             scope_key=scope_key,
-            bucket_start_ns=since_ns,
+            bucket_start_ns=start_ns,
             bucket_end_ns=end_ns,
             cost_nano_usd=int(cost),
             attempts=int(attempts),
@@ -286,14 +289,7 @@ def rolling_spend(conn: sqlite3.Connection, counter: str, since_ns: int, end_ns:
             alerted_level=int(level),
             forecast_alerted=bool(forecast),
         )
-        for scope_key, cost, attempts, unpriced, level, forecast in conn.execute(
-            "SELECT r.scope_key, sum(r.cost_nano_usd), sum(r.attempts), sum(r.unpriced),"
-            " coalesce(max(e.alerted_level), 0), coalesce(max(e.forecast_alerted), 0)"
-            " FROM budget_rolling r LEFT JOIN budget_episode e"
-            " ON e.counter_id = r.counter_id AND e.scope_key = r.scope_key"
-            " WHERE r.counter_id = ? AND r.bucket_start_ns >= ? GROUP BY r.scope_key",
-            (counter_id(counter), since_ns),
-        )
+        for scope_key, cost, attempts, unpriced, level, forecast in rows
     ]
 
 
