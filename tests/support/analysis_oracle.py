@@ -53,6 +53,7 @@ def group(
     dimensions: Sequence[str],
     where: Mapping[str, str] | None = None,
     data_mode: str | None = "real",
+    environment: str | None = None,
 ) -> dict[tuple[str | None, ...], Acc]:
     """Rollup-equivalent sums per group of rows whose event time lies in the (bucket-aligned) window."""
     out: dict[tuple[str | None, ...], Acc] = {}
@@ -60,6 +61,8 @@ def group(
         if not row.billable or not start_ns <= row.event_time_ns < end_ns:
             continue
         if data_mode is not None and row.data_mode != data_mode:
+            continue
+        if environment is not None and (row.environment or "") != environment:
             continue
         if where and any((getattr(row, k) or "") != v for k, v in where.items()):
             continue

@@ -1,4 +1,4 @@
-"""Filter tiers: filtered rankings read them, stay exact at every stage, survive an upgrade."""
+"""Filter tiers: filtered rankings and aggregations read them, stay exact at every stage, survive an upgrade."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from pathlib import Path
 from test_store import DAY_NS, NS, T0, random_rows
 from test_store_rollups import check
 
-from spanmeter.store import MEASURES, TOP_DIMENSIONS, SpanRow, SQLiteStore
+from spanmeter.store import MEASURES, TOP_DIMENSIONS, AggregateResult, Measures, SpanRow, SQLiteStore
 from spanmeter.store.tiers import FILTER_TIERS
+from support.analysis_oracle import Acc, group
 
 HOUR_NS = 3600 * NS
 FAR_FUTURE = T0 + 30 * DAY_NS
@@ -85,6 +86,126 @@ def test_filtered_rankings_stay_exact_and_read_the_filter_tiers(tmp_path: Path) 
         assert changed > 0
         after = store.top("model", *window, where={"endpoint_tag": "search"}, data_mode=None)
         assert after.cost_nano_usd == before.cost_nano_usd + changed
+
+
+AGGREGATED = ("endpoint_tag", "tenant_id", "user_id", "prompt_version", "model", "provider")
+"""The dimensions ``investigate`` groups by, one at a time under one filter."""
+
+
+def _figures(measures: Measures) -> tuple[int, ...]:
+    m = measures
+    return (
+        m.cost_nano_usd,
+        m.logical_requests,
+        m.attempts,
+        m.input_tokens,
+        m.output_tokens,
+        m.unpriced,
+        m.errors,
+    )
+
+
+def _acc_figures(acc: Acc) -> tuple[int, ...]:
+    return (acc.cost, acc.logical, acc.attempts, acc.input, acc.output, acc.unpriced, acc.errors)
+
+
+def _scan(
+    store: SQLiteStore, by: str, start: int, end: int, **scope: object
+) -> dict[str | None, tuple[int, ...]]:
+    """The rollup-scan answer: a grouping by two dimensions never reads a tier; summed per ``by``."""
+    other = "endpoint_tag" if by != "endpoint_tag" else "tenant_id"
+    result: AggregateResult = store.aggregate((by, other), start, end, **scope)  # type: ignore[arg-type]
+    out: dict[str | None, Measures] = {}
+    for entry in result.groups:
+        key = entry.key[0]
+        out[key] = entry.measures if key not in out else out[key] + entry.measures
+    return {key: _figures(measures) for key, measures in out.items()}
+
+
+def check_aggregations(store: SQLiteStore, stored: list[SpanRow], queries: list[tuple[object, ...]]) -> int:
+    """Each filtered aggregation equals the oracle over raw rows and the rollup scan's answer."""
+    checked = 0
+    for by, start, end, where, environment, data_mode in queries:
+        assert (
+            isinstance(by, str)
+            and isinstance(start, int)
+            and isinstance(end, int)
+            and isinstance(where, dict)
+        )
+        scope = {"where": where, "environment": environment, "data_mode": data_mode}
+        result = store.aggregate((by,), start, end, **scope)  # type: ignore[arg-type]
+        got = {entry.key[0]: _figures(entry.measures) for entry in result.groups}
+        oracle = group(stored, start, end, [by], where, data_mode, environment)  # type: ignore[arg-type]
+        want = {key[0]: _acc_figures(acc) for key, acc in oracle.items()}
+        context = (by, start, end, where, environment, data_mode)
+        assert got == want, context
+        assert got == _scan(store, by, start, end, **scope), context
+        alone = store.aggregate((), start, end, **scope)  # type: ignore[arg-type]
+        assert _figures(alone.total) == _figures(result.total), context
+        summed = [sum(column) for column in zip(*want.values(), strict=True)] or [0] * 7
+        assert list(_figures(alone.total)) == summed, context
+        checked += bool(want)
+    return checked
+
+
+def aggregation_queries(rng: random.Random) -> list[tuple[object, ...]]:
+    """Every investigated dimension under one endpoint or tenant filter, over hour-aligned windows."""
+    windows = [(T0 - DAY_NS, T0 + 5 * DAY_NS), (T0 + 7 * HOUR_NS, T0 + 2 * DAY_NS + 5 * HOUR_NS)]
+    for _ in range(2):
+        start = T0 + rng.randrange(72) * HOUR_NS
+        windows.append((start, start + rng.randrange(1, 72) * HOUR_NS))
+    filters: list[tuple[dict[str, str], str | None, str | None]] = [
+        ({"endpoint_tag": "search"}, None, "real"),
+        ({"endpoint_tag": ""}, "prod", None),
+        ({"tenant_id": "t2"}, None, None),
+        ({"tenant_id": ""}, "staging", "real"),
+    ]
+    return [
+        (by, start, end, where, environment, data_mode)
+        for by in AGGREGATED
+        for start, end in windows
+        for where, environment, data_mode in filters
+        if by not in where
+    ]
+
+
+def test_filtered_aggregations_stay_exact_and_read_the_filter_tier(tmp_path: Path) -> None:
+    """What a filtered ``investigate`` reads, at every compaction stage: oracle = scan = tier."""
+    rng = random.Random(5)
+    queries = aggregation_queries(rng)
+    with SQLiteStore(tmp_path / "spanmeter.db") as store:
+        stored = fill(store, rng, 500)
+        assert check_aggregations(store, stored, queries) > 50  # nothing compacted
+        assert store.compact_rollups(FAR_FUTURE, max_buckets=30) == 30
+        check_aggregations(store, stored, queries)  # partly folded
+        compact_all(store)
+        assert store.stats().rollup_rows["rollup_pair_day"] > 0
+        check_aggregations(store, stored, queries)  # fully folded
+        late = random_rows(rng, 80)  # into compacted buckets: read from the rollup until folded
+        store.write_batch(late)
+        stored += late
+        check_aggregations(store, stored, queries)
+
+        # whole days come from the filter tier (the grouping and the filtered total): change
+        # it behind the store's back and both answers follow
+        window = (T0 - DAY_NS, T0 + 5 * DAY_NS)
+        scope = {"where": {"tenant_id": "t2"}, "data_mode": None}
+        before = store.aggregate(("user_id",), *window, **scope).total  # type: ignore[arg-type]
+        before_models = store.aggregate((), *window, **scope).total  # type: ignore[arg-type]
+        conn = sqlite3.connect(tmp_path / "spanmeter.db")
+        with conn:
+            users = conn.execute(
+                "UPDATE rollup_pair_day SET attempts = attempts + 1 WHERE filter_dimension = 'tenant_id'"
+                " AND filter_value = 't2' AND dimension = 'user_id'"
+            ).rowcount
+            providers = conn.execute(
+                "UPDATE rollup_pair_day SET attempts = attempts + 1 WHERE filter_dimension = 'tenant_id'"
+                " AND filter_value = 't2' AND dimension = 'provider'"
+            ).rowcount
+        conn.close()
+        assert users > 0 and providers > 0
+        assert store.aggregate(("user_id",), *window, **scope).total.attempts == before.attempts + users  # type: ignore[arg-type]
+        assert store.aggregate((), *window, **scope).total.attempts == before_models.attempts + providers  # type: ignore[arg-type]
 
 
 def test_an_upgraded_store_backfills_the_new_tiers(tmp_path: Path) -> None:

@@ -272,7 +272,8 @@ class SpanStore(BatchWriter, Protocol):
 
         Windows are aligned as in :meth:`top`. ``user_id`` (as a dimension or filter) is
         answered from the hourly rollup, everything else from the minute rollup; one
-        dimension without filters reads the coarse tiers, with the same answer.
+        dimension (or none) without filters reads the coarse tiers, and under one filter on
+        ``endpoint_tag`` or ``tenant_id`` the filter tier, with the same answer.
 
         Args:
             dimensions: Zero or more dimensions of one rollup (``outcome`` included); none

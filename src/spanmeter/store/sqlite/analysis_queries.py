@@ -2,7 +2,9 @@
 
 Same rules as :mod:`.queries`: each answer is one statement (one snapshot) on a reader
 connection; rollup answers are exact at any stage of compaction, reading whole days and
-hours from the coarse tiers when one dimension is asked for without filters.
+hours from the coarse tiers when one dimension is asked for without filters, and whole days
+from the filter tier when it is asked for under one filter on an endpoint tag or a tenant
+(the rule of :mod:`.window_parts`, shared with ``top``).
 """
 
 from __future__ import annotations
@@ -14,14 +16,13 @@ from typing import Any, Final
 from ..analysis_types import AggregateResult, GroupMeasures, Measures
 from ..rollups import HOUR, MEASURES, MINUTE, RollupSpec, aligned_window
 from ..rows import FIELD_NAMES
-from ..tiers import Segment, split_window, tiers_for
+from .window_parts import usable_tiers, window_parts
 
 __all__ = ["aggregate", "iter_rollup_groups", "rollup_for_dimensions", "scan_requests"]
 
 _NS_PER_S: Final = 1_000_000_000
 _FETCH: Final = 2000
 _SUMS: Final = ", ".join(f"sum({name})" for name in MEASURES)
-_COLUMNS: Final = ", ".join(MEASURES)
 _OWN_PARAMETERS: Final = ("environment", "data_mode")
 _TEXT_COLUMNS: Final = frozenset(
     {
@@ -47,7 +48,8 @@ _TEXT_COLUMNS: Final = frozenset(
 )
 """Raw-row columns a scan may filter on (exact match)."""
 _TOTAL_PROXY: Final = "provider"
-"""A dimension every tier holds: summing all its values gives a window total from the tiers."""
+"""A dimension every tier holds: summing all its values gives a window total from the tiers
+(the filter tier too, under one filter on an endpoint tag or a tenant)."""
 
 
 def rollup_for_dimensions(dimensions: Sequence[str], where: Mapping[str, str]) -> RollupSpec:
@@ -72,41 +74,6 @@ def rollup_for_dimensions(dimensions: Sequence[str], where: Mapping[str, str]) -
     return spec
 
 
-def _parts(
-    spec: RollupSpec, dimensions: Sequence[str], lo: int, hi: int, filters: Mapping[str, str]
-) -> tuple[list[str], list[object]]:
-    """SELECTs whose rows together cover ``[lo, hi)`` once (see :mod:`spanmeter.store.tiers`)."""
-    conditions = "".join(f" AND {column} = ?" for column in filters)  # names validated above
-    values = list(filters.values())
-    bucket = spec.bucket_column
-    keys = ", ".join(dimensions)
-    base = f"SELECT {keys}, {_COLUMNS} FROM {spec.table} WHERE "
-    tiered = len(dimensions) == 1 and not (set(filters) - set(_OWN_PARAMETERS))
-    segments = split_window(lo, hi, tiers_for(dimensions[0], spec) if tiered else [])
-    parts: list[str] = []
-    params: list[object] = []
-    middle: list[Segment] = []
-    for segment in segments:
-        if segment.tier is None:
-            parts.append(f"{base}{bucket} >= ? AND {bucket} < ?{conditions}")
-            params += [segment.lo, segment.hi, *values]
-        else:
-            tier = segment.tier
-            parts.append(
-                f"SELECT value AS {dimensions[0]}, {_COLUMNS} FROM {tier.table} WHERE dimension = ?"
-                f" AND {tier.bucket_column} >= ? AND {tier.bucket_column} < ?{conditions}"
-            )
-            params += [dimensions[0], segment.lo, segment.hi, *values]
-            middle.append(segment)
-    if middle:
-        parts.append(
-            f"{base}{bucket} IN (SELECT bucket FROM rollup_dirty WHERE table_name = ?"
-            f" AND bucket >= ? AND bucket < ?) AND seq > 0{conditions}"
-        )
-        params += [spec.table, middle[0].lo, middle[-1].hi, *values]
-    return parts, params
-
-
 def aggregate(
     conn: sqlite3.Connection,
     dimensions: Sequence[str],
@@ -120,17 +87,19 @@ def aggregate(
     """See :meth:`SpanStore.aggregate <spanmeter.store.api.SpanStore.aggregate>`."""
     dimensions = tuple(dimensions)
     spec = rollup_for_dimensions(dimensions, where)
-    grouping = dimensions or ((_TOTAL_PROXY,) if not where else ())
+    proxied = not where or bool(usable_tiers(spec, (_TOTAL_PROXY,), where))
+    grouping = dimensions or ((_TOTAL_PROXY,) if proxied else ())
     lo, hi = aligned_window(start_ns, end_ns, spec.bucket_seconds)
-    filters = dict(where)
+    own: dict[str, str] = {}
     if environment is not None:
-        filters["environment"] = environment
+        own["environment"] = environment
     if data_mode is not None:
-        filters["data_mode"] = data_mode
+        own["data_mode"] = data_mode
+    filters = {**where, **own}
     fetched: list[tuple[Any, ...]] = []
     if lo < hi:
         if grouping:
-            parts, params = _parts(spec, grouping, lo, hi, filters)
+            parts, params = window_parts(spec, grouping, lo, hi, where, own, MEASURES)
             names = ", ".join(grouping)
             sql = f"SELECT {names}, {_SUMS} FROM ({' UNION ALL '.join(parts)}) GROUP BY {names}"
         else:  # a filtered total: one range of the rollup

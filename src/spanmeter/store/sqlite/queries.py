@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any, Final
 
 from ..api import StoreStats, TopGroup, TopResult
-from ..rollups import ROLLUPS, RollupSpec, TopDimension, aligned_window, rollup_for
+from ..rollups import ROLLUPS, TopDimension, aligned_window, rollup_for
 from ..rows import FIELD_NAMES, SpanRow
-from ..tiers import FILTER_TIERS, TIERS, Segment, split_window, tiers_for
+from ..tiers import FILTER_TIERS, TIERS
+from .window_parts import window_parts
 
 __all__ = ["count_requests", "iter_requests", "stats", "top"]
 
@@ -23,64 +24,14 @@ _FETCH: Final = 1000
 
 
 _ROLLUP_TABLES: Final = (*(spec.table for spec in ROLLUPS), *(tier.table for tier in (*TIERS, *FILTER_TIERS)))
-_MEASURE_SUMS: Final = "cost_nano_usd, logical_requests, attempts, input_tokens, output_tokens, unpriced"
-
-
-def _window_parts(
-    spec: RollupSpec, by: str, lo: int, hi: int, where: Mapping[str, str], own: Mapping[str, str]
-) -> tuple[list[str], list[object]]:
-    """``SELECT`` statements (and their parameters) whose rows together cover the window once.
-
-    Without tiers: one range of the rollup. With tiers: whole days and hours from the
-    tiers, the edges from the rollup, plus the rollup rows inside the tiered part that
-    compaction has not folded in yet (positive ``seq`` in a dirty bucket). ``where`` are the
-    caller's filters, ``own`` the environment and data mode (columns of every tier).
-    """
-    filters = {**where, **own}
-    conditions = "".join(f" AND {column} = ?" for column in filters)  # names from rollup_for
-    values = list(filters.values())
-    own_conditions = "".join(f" AND {column} = ?" for column in own)
-    own_values = list(own.values())
-    bucket = spec.bucket_column
-    base = f"SELECT {by} AS key, {_MEASURE_SUMS} FROM {spec.table} WHERE "
-    if not where:
-        tiers = tiers_for(by, spec)
-    elif len(where) == 1:
-        tiers = tiers_for(by, spec, next(iter(where)))
-    else:
-        tiers = []
-    segments = split_window(lo, hi, tiers)
-    parts: list[str] = []
-    params: list[object] = []
-    middle: list[Segment] = []
-    for segment in segments:
-        if segment.tier is None:
-            parts.append(f"{base}{bucket} >= ? AND {bucket} < ?{conditions}")
-            params += [segment.lo, segment.hi, *values]
-            continue
-        tier = segment.tier
-        column = tier.bucket_column
-        if tier.filtered:
-            ((filter_dimension, filter_value),) = where.items()
-            parts.append(
-                f"SELECT value AS key, {_MEASURE_SUMS} FROM {tier.table} WHERE filter_dimension = ?"
-                f" AND filter_value = ? AND dimension = ? AND {column} >= ? AND {column} < ?{own_conditions}"
-            )
-            params += [filter_dimension, filter_value, by, segment.lo, segment.hi, *own_values]
-        else:
-            parts.append(
-                f"SELECT value AS key, {_MEASURE_SUMS} FROM {tier.table} WHERE dimension = ?"
-                f" AND {column} >= ? AND {column} < ?{own_conditions}"
-            )
-            params += [by, segment.lo, segment.hi, *own_values]
-        middle.append(segment)
-    if middle:
-        parts.append(
-            f"{base}{bucket} IN (SELECT bucket FROM rollup_dirty WHERE table_name = ?"
-            f" AND bucket >= ? AND bucket < ?) AND seq > 0{conditions}"
-        )
-        params += [spec.table, middle[0].lo, middle[-1].hi, *values]
-    return parts, params
+_TOP_MEASURES: Final = (
+    "cost_nano_usd",
+    "logical_requests",
+    "attempts",
+    "input_tokens",
+    "output_tokens",
+    "unpriced",
+)
 
 
 def top(
@@ -109,11 +60,11 @@ def top(
         own["environment"] = environment
     if data_mode is not None:
         own["data_mode"] = data_mode
-    parts, params = _window_parts(spec, by, lo, hi, where, own)
+    parts, params = window_parts(spec, (by,), lo, hi, where, own, _TOP_MEASURES)
     fetched: list[tuple[Any, ...]] = []
     if parts:
         sql = f"""
-            SELECT key,
+            SELECT {by} AS key,
                    sum(cost_nano_usd), sum(logical_requests), sum(attempts),
                    sum(input_tokens), sum(output_tokens), sum(unpriced),
                    sum(sum(cost_nano_usd)) OVER (), sum(sum(logical_requests)) OVER (),
