@@ -13,8 +13,8 @@ why. Each problem is logged once per request, never per span, and never with val
 
 Cost per span is what bounds a Python receiver (see bench/README.md), so the hot loop is
 flat: attributes are filtered while iterating them (string values read first), rows are
-built as plain tuples (:func:`~spanmeter.store.rows.record_values`) that cross to a store
-process cheaply, metrics are counted once per request, and one request at a time holds
+built as plain tuples (:func:`~spanmeter.store.rows.priced_values`, from the price's cost
+columns without a ``PriceResult``) that cross to a store process cheaply, metrics are counted once per request, and one request at a time holds
 the CPU part (the commits of several requests still overlap, which feeds group commit).
 """
 
@@ -36,7 +36,7 @@ from ..pricing import CostPolicy, PriceBook
 from ..receiver.contract import IngestResult, Overloaded
 from ..semantic_conventions import NORMALIZER_KEYS, is_genai_candidate, normalize
 from ..store import GroupCommitWriter, StoreBusy, WriteResult
-from ..store.rows import FIELD_NAMES, RowValues, record_values
+from ..store.rows import FIELD_NAMES, RowValues, priced_values
 from .extract import RESOURCE_WANTED, SERVICE_NAME, any_value, wanted_attributes
 from .metrics import IngestMetrics
 from .sink import LocalRowSink, RowSink
@@ -165,7 +165,7 @@ class IngestPipeline:
         wanted = NORMALIZER_KEYS
         hasher = self._hasher
         policy = self._policy
-        price_record = self._prices.price_record
+        price_fields = self._prices.price_record_fields
         for resource_spans in request.resource_spans:
             resource = wanted_attributes(resource_spans.resource.attributes, RESOURCE_WANTED)
             service: Any = resource.get(SERVICE_NAME)
@@ -194,10 +194,11 @@ class IngestPipeline:
                             text = value.string_value
                             if text:
                                 attributes[key] = text
-                            elif value.WhichOneof("value") == "int_value":  # token counts
-                                attributes[key] = value.int_value
                             else:
-                                attributes[key] = any_value(value)
+                                # A non-zero int_value can only be the oneof's member (token
+                                # counts): one read instead of WhichOneof plus a read.
+                                number = value.int_value
+                                attributes[key] = number if number else any_value(value)
                     if not attributes or not is_genai_candidate(attributes):
                         non_genai += 1
                         continue
@@ -220,8 +221,8 @@ class IngestPipeline:
                     if record.issues:
                         for issue in record.issues:
                             problems[issue.split(":", 1)[-1].strip() or issue] += 1
-                    price = price_record(record, policy)
-                    append(record_values(record, price, trace_id, span_id, received_at, service))
+                    cost = price_fields(record, policy)
+                    append(priced_values(record, cost, trace_id, span_id, received_at, service))
         return rows, (seen, non_genai, not_billable, rejected), problems
 
     def _submit(self, rows: list[RowValues]) -> Future[WriteResult]:

@@ -26,6 +26,7 @@ from typing import Final
 from genai_prices.types import ModelInfo, ModelPrice, StartDateConstraint, TieredPrices, TimeOfDateConstraint
 
 from .overrides import OverridePrice
+from .result import PricingStatus
 
 __all__ = [
     "ATTO_PER_NANO",
@@ -86,6 +87,7 @@ class Rates:
         "matched_provider",
         "nano",
         "output",
+        "provenance_fields",
         "reasoning",
         "request",
         "source",
@@ -131,6 +133,16 @@ class Rates:
         self.matched_model = provenance.matched_model
         self.effective_date = effective_date
         self.discount = provenance.discount
+        # The tail of a priced span's cost columns (see ``result.CostFields``), built once
+        # per rate rather than once per span.
+        self.provenance_fields: tuple[str, str | None, str | None, str | None, str | None, str | None] = (
+            PricingStatus.PRICED.value,
+            self.source,
+            self.source_version,
+            self.matched_provider,
+            self.matched_model,
+            None if effective_date is None else effective_date.isoformat(),
+        )
 
 
 def _atto(price: Decimal | None, scale: int, keep: Decimal | None) -> int:

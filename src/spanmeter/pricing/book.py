@@ -36,18 +36,18 @@ import time
 from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, Literal
+from typing import TYPE_CHECKING, Final, Literal, cast
 
 import genai_prices
 from genai_prices.data_snapshot import DataSnapshot, get_snapshot
 
 from ..environment_variables import SPANMETER_PRICING_FILE
-from ._rates import ATTO_PER_NANO, PriceEntry
+from ._rates import ATTO_PER_NANO, PriceEntry, Rates
 from ._resolve import Resolver
 from ._stats import PricingStats, StatusCounter
 from .overrides import PriceOverrides
 from .policy import CostPolicy
-from .result import NANO_PER_USD, PriceResult, PricingStatus
+from .result import NANO_PER_USD, CostFields, PriceResult, PricingStatus, cost_fields
 
 if TYPE_CHECKING:  # only read by attribute: pricing does not import the normaliser
     from ..semantic_conventions.record import GenAIRecord
@@ -79,6 +79,9 @@ _RESULT_NO_MODEL: Final = PriceResult(PricingStatus.NO_MODEL)
 _RESULT_NO_USAGE: Final = PriceResult(PricingStatus.NO_USAGE)
 _RESULT_INVALID_USAGE: Final = PriceResult(PricingStatus.INVALID_USAGE)
 _RESULT_NOT_BILLABLE: Final = PriceResult(PricingStatus.NOT_BILLABLE)
+
+_Amounts = tuple[Rates, int, int, int, int, int, int]
+"""A priced call: the rates applied, then the total and the parts in nano-USD."""
 
 
 def _nano(atto: int) -> int:
@@ -267,6 +270,43 @@ class PriceBook:
         self._counter.cells()[result.status] += 1
         return result
 
+    def price_record_fields(
+        self, record: GenAIRecord, policy: CostPolicy = CostPolicy.PREFER_PROVIDER
+    ) -> CostFields:
+        """:meth:`price_record` as the stored row's cost columns (:data:`CostFields`), what
+        ingest stores; the same prices, statuses and counts.
+
+        Why a second entry point: the common span (billable, usable counts, no cost of its
+        own, a known model) is priced here without building a :class:`PriceResult` and
+        reading it back (~1.5 us a span at ingest, see ``bench/README.md``); every other
+        span goes through :meth:`price_record` itself, so the two cannot disagree on them.
+        """
+        if record.billable and record.reported_cost_usd is None and not record.usage_invalid:
+            ns = record.end_time_ns
+            if ns is None:
+                ns = record.start_time_ns if record.start_time_ns is not None else time.time_ns()
+            model = record.response_model or record.request_model
+            entry = self._entries.get((record.provider, model, ns // _NS_PER_DAY)) if model else None
+            # Only a cached, known (provider, model, day) takes this path: then _amounts has
+            # no side effect (no resolution, no unknown-model count) and may be run again
+            # by price_record below if it does not price the span.
+            if entry is not None and entry is not False:
+                amounts = self._amounts(
+                    record.provider,
+                    model,
+                    record.input_tokens,
+                    record.output_tokens,
+                    record.cache_read_tokens,
+                    record.cache_write_tokens,
+                    record.reasoning_tokens,
+                    ns,
+                )
+                if amounts.__class__ is tuple:
+                    priced = cast(_Amounts, amounts)
+                    self._counter.cells()[_PRICED] += 1
+                    return priced[1:] + priced[0].provenance_fields  # type: ignore[return-value]
+        return cost_fields(self.price_record(record, policy))
+
     def stats(self) -> PricingStats:
         """Results so far by status, and the unknown models with their counts."""
         return self._counter.snapshot()
@@ -291,6 +331,45 @@ class PriceBook:
         reasoning: int,
         ns: int,
     ) -> PriceResult:
+        amounts = self._amounts(
+            provider, model, input_tokens, output_tokens, cache_read, cache_write, reasoning, ns
+        )
+        if amounts.__class__ is PriceResult:
+            return cast(PriceResult, amounts)
+        rates, total, input_part, output_part, cache_read_part, cache_write_part, reasoning_part = cast(
+            _Amounts, amounts
+        )
+        # positional for speed (a frozen dataclass __init__ costs per keyword); the order is
+        # PriceResult's field order, checked by a test
+        return PriceResult(
+            _PRICED,
+            total,
+            input_part,
+            output_part,
+            cache_read_part,
+            cache_write_part,
+            reasoning_part,
+            rates.source,
+            rates.source_version,
+            rates.matched_provider,
+            rates.matched_model,
+            rates.effective_date,
+            rates.discount,
+        )
+
+    def _amounts(
+        self,
+        provider: str | None,
+        model: str | None,
+        input_tokens: int | None,
+        output_tokens: int | None,
+        cache_read: int,
+        cache_write: int,
+        reasoning: int,
+        ns: int,
+    ) -> _Amounts | PriceResult:
+        """The rates applied and the exact parts (total first) of a priced call, or the
+        shared result without amounts that says why it is not priced."""
         if not model:
             return _RESULT_NO_MODEL
         if input_tokens is None:
@@ -339,22 +418,14 @@ class PriceBook:
             cache_read_part = _nano(cache_read * rates.cache_read)
             cache_write_part = _nano(cache_write * rates.cache_write)
             reasoning_part = _nano(reasoning * rates.reasoning)
-        # positional for speed (a frozen dataclass __init__ costs per keyword); the order is
-        # PriceResult's field order, checked by a test
-        return PriceResult(
-            _PRICED,
+        return (
+            rates,
             input_part + output_part + cache_read_part + cache_write_part + reasoning_part,
             input_part,
             output_part,
             cache_read_part,
             cache_write_part,
             reasoning_part,
-            rates.source,
-            rates.source_version,
-            rates.matched_provider,
-            rates.matched_model,
-            rates.effective_date,
-            rates.discount,
         )
 
     def _resolve(self, key: tuple[str | None, str, int]) -> PriceEntry | Literal[False]:

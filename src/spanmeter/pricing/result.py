@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass
 from datetime import date
 
-__all__ = ["NANO_PER_USD", "PriceResult", "PricingStatus"]
+__all__ = ["NANO_PER_USD", "CostFields", "PriceResult", "PricingStatus", "cost_fields"]
 
 NANO_PER_USD = 1_000_000_000
 """Amounts are integers in nano-USD (1e-9 USD) so that sums are exact."""
@@ -65,3 +65,46 @@ class PriceResult:
     def total_usd(self) -> float | None:
         """The total as a float, for span attributes and Prometheus only (never sum it)."""
         return None if self.total_nano_usd is None else self.total_nano_usd / NANO_PER_USD
+
+
+CostFields = tuple[
+    int | None,
+    int | None,
+    int | None,
+    int | None,
+    int | None,
+    int | None,
+    str,
+    str | None,
+    str | None,
+    str | None,
+    str | None,
+    str | None,
+]
+"""A result as the stored row's cost columns, in their order: total, input, output, cache
+read, cache write and reasoning nano-USD, then the status value, source, source version,
+matched provider, matched model and effective date (ISO text).
+
+What ingest needs of a result, as one tuple: building a frozen :class:`PriceResult` per
+span, then reading it back field by field, cost ~1.5 us of a receiver's ~18 a span
+(``bench/README.md``, ingest); :meth:`PriceBook.price_record_fields
+<spanmeter.pricing.PriceBook.price_record_fields>` returns this directly."""
+
+
+def cost_fields(result: PriceResult) -> CostFields:
+    """``result`` as :data:`CostFields` (the stored row's cost columns)."""
+    effective = result.effective_date
+    return (
+        result.total_nano_usd,
+        result.input_nano_usd,
+        result.output_nano_usd,
+        result.cache_read_nano_usd,
+        result.cache_write_nano_usd,
+        result.reasoning_nano_usd,
+        result.status.value,
+        result.source,
+        result.source_version,
+        result.matched_provider,
+        result.matched_model,
+        None if effective is None else effective.isoformat(),
+    )
