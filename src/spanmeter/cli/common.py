@@ -28,6 +28,7 @@ __all__ = [
     "open_store",
     "scope_options",
     "source_options",
+    "window_options",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -43,6 +44,25 @@ def format_option(*choices: str, default: str | None = None) -> Callable[[F], F]
         show_default=True,
         help="Output format.",
     )
+
+
+def window_options(default_since: str, *, noun: str = "Window") -> Callable[[F], F]:
+    """``--window FROM..TO``, or ``--since`` (ending now), or ``--from``/``--to``: the time
+    range every analysis view takes, resolved by :func:`spanmeter.analysis.window_range.resolve_window`."""
+
+    def decorate(function: F) -> F:
+        function = click.option("--to", "end", help="Window end (exclusive) [default now].")(function)
+        function = click.option("--from", "start", help="Or: window start (ISO 8601 UTC or Unix seconds).")(
+            function
+        )
+        function = click.option(
+            "--since", help=f"Or: the window ending now, e.g. {default_since} [default {default_since}]."
+        )(function)
+        return click.option(
+            "--window", "window_text", help=f"{noun} FROM..TO (ISO 8601 UTC or Unix seconds)."
+        )(function)
+
+    return decorate
 
 
 def scope_options(function: F) -> F:

@@ -12,7 +12,15 @@ from ..analysis.prompt_versions import (
     render_prompt_versions,
 )
 from ..analysis.window_range import resolve_window
-from .common import api_get, data_mode_value, format_option, open_store, scope_options, source_options
+from .common import (
+    api_get,
+    data_mode_value,
+    format_option,
+    open_store,
+    scope_options,
+    source_options,
+    window_options,
+)
 
 __all__ = ["compare"]
 
@@ -24,10 +32,7 @@ def compare() -> None:
 
 @compare.command("prompt-versions")
 @click.option("--endpoint", help="Only this endpoint tag.")
-@click.option("--window", "window_text", help="Window FROM..TO (ISO 8601 UTC or Unix seconds).")
-@click.option("--since", help="Or: the window ending now, e.g. 7d [default 7d].")
-@click.option("--from", "start", help="Or: window start.")
-@click.option("--to", "end", help="Window end (exclusive) [default now].")
+@window_options("7d")
 @scope_options
 @click.option(
     "--min-samples",

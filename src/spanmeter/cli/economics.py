@@ -11,16 +11,21 @@ from ..analysis import parse_filters
 from ..analysis.economics import DEFAULT_MAX_COST_SHARE, ECONOMICS_FORMATS, render_economics, unit_economics
 from ..analysis.revenue import parse_revenue_csv
 from ..analysis.window_range import resolve_window
-from .common import api_get, data_mode_value, format_option, open_store, scope_options, source_options
+from .common import (
+    api_get,
+    data_mode_value,
+    format_option,
+    open_store,
+    scope_options,
+    source_options,
+    window_options,
+)
 
 __all__ = ["economics"]
 
 
 @click.command()
-@click.option("--window", "window_text", help="Window FROM..TO (ISO 8601 UTC or Unix seconds).")
-@click.option("--since", help="Or: the window ending now, e.g. 30d [default 7d].")
-@click.option("--from", "start", help="Or: window start.")
-@click.option("--to", "end", help="Window end (exclusive) [default now].")
+@window_options("7d")
 @scope_options
 @click.option(
     "--revenue",

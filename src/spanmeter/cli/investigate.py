@@ -8,16 +8,21 @@ from ..analysis import parse_filters
 from ..analysis.investigate import investigate as run_investigation
 from ..analysis.investigate_render import INVESTIGATE_FORMATS, render_investigate
 from ..analysis.window_range import resolve_window
-from .common import api_get, data_mode_value, format_option, open_store, scope_options, source_options
+from .common import (
+    api_get,
+    data_mode_value,
+    format_option,
+    open_store,
+    scope_options,
+    source_options,
+    window_options,
+)
 
 __all__ = ["investigate"]
 
 
 @click.command()
-@click.option("--window", "window_text", help="Spike window FROM..TO (ISO 8601 UTC or Unix seconds).")
-@click.option("--since", help="Or: the window ending now, e.g. 6h [default 24h].")
-@click.option("--from", "start", help="Or: window start (ISO 8601 UTC or Unix seconds).")
-@click.option("--to", "end", help="Window end (exclusive) [default now].")
+@window_options("24h", noun="Spike window")
 @click.option(
     "--baseline",
     default="previous",
