@@ -12,13 +12,25 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from google.protobuf.descriptor import FileDescriptor
+from google.protobuf.message import Message
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from ..semantic_conventions import NORMALIZER_KEYS, RESOURCE_KEYS
 
-__all__ = ["RESOURCE_WANTED", "SERVICE_NAME", "ExtractedSpan", "any_value", "iter_spans", "wanted_attributes"]
+__all__ = [
+    "INGEST_REQUEST_TYPE",
+    "RESOURCE_WANTED",
+    "SERVICE_NAME",
+    "ExtractedSpan",
+    "any_value",
+    "as_ingest_request",
+    "iter_spans",
+    "wanted_attributes",
+]
 
 SERVICE_NAME: Final = "service.name"
 RESOURCE_WANTED: Final = RESOURCE_KEYS | {SERVICE_NAME}
@@ -26,6 +38,82 @@ RESOURCE_WANTED: Final = RESOURCE_KEYS | {SERVICE_NAME}
 
 # Arrays longer than this are not labels or token counts; they are skipped, not read.
 _MAX_ARRAY: Final = 64
+
+
+def _file_closure(root: FileDescriptor) -> list[FileDescriptor]:
+    """``root`` and its transitive dependencies, dependencies first."""
+    seen: set[str] = set()
+    ordered: list[FileDescriptor] = []
+
+    def visit(fd: FileDescriptor) -> None:
+        if fd.name not in seen:
+            seen.add(fd.name)
+            for dep in fd.dependencies:
+                visit(dep)
+            ordered.append(fd)
+
+    visit(root)
+    return ordered
+
+
+def _build_ingest_request_type() -> type[Message]:
+    """A twin of ``ExportTraceServiceRequest`` whose ``Span.attributes`` is a map.
+
+    Why: iterating ``repeated KeyValue`` makes upb create a ``KeyValue`` and an ``AnyValue``
+    wrapper object for every attribute before its key can be compared (~1.4 us a span of
+    ~15 attributes, measured). A ``KeyValue`` is ``{1: string key, 2: AnyValue value}``,
+    byte for byte the wire format of a ``map<string, AnyValue>`` entry, so the same bytes
+    parse into a map whose iteration yields plain key strings; only the wanted keys' values
+    become objects. A map keeps the *last* entry of a repeated key, which is what the
+    attribute filter did with repeated keys anyway (tests/unit/test_ingest_shadow.py checks
+    the rows are identical, duplicates and hostile bodies included).
+
+    Built at import from the generated descriptors in a private pool (no protoc, no
+    generated file to keep in step with the OTLP package).
+    """
+    pool = descriptor_pool.DescriptorPool()
+    field_type = descriptor_pb2.FieldDescriptorProto
+    span_name = Span.DESCRIPTOR.full_name
+    for fd in _file_closure(ExportTraceServiceRequest.DESCRIPTOR.file):
+        proto = descriptor_pb2.FileDescriptorProto.FromString(fd.serialized_pb)
+        for message in proto.message_type:
+            if f"{proto.package}.{message.name}" != span_name:
+                continue
+            entry = message.nested_type.add(name="AttributesMapEntry")
+            entry.options.map_entry = True
+            entry.field.add(
+                name="key", number=1, label=field_type.LABEL_OPTIONAL, type=field_type.TYPE_STRING
+            )
+            entry.field.add(
+                name="value",
+                number=2,
+                label=field_type.LABEL_OPTIONAL,
+                type=field_type.TYPE_MESSAGE,
+                type_name="." + AnyValue.DESCRIPTOR.full_name,
+            )
+            (attributes,) = [field for field in message.field if field.name == "attributes"]
+            attributes.type_name = f".{span_name}.AttributesMapEntry"
+        pool.Add(proto)
+    return message_factory.GetMessageClass(
+        pool.FindMessageTypeByName(ExportTraceServiceRequest.DESCRIPTOR.full_name)
+    )
+
+
+INGEST_REQUEST_TYPE: Final = _build_ingest_request_type()
+"""``ExportTraceServiceRequest`` as ingest parses it: the same fields, except that
+``Span.attributes`` is a ``map<string, AnyValue>`` (same wire format; the last of a repeated
+key wins). Use only for reading: resource and scope attributes stay ``KeyValue`` lists."""
+
+
+def as_ingest_request(request: Message) -> Any:
+    """``request`` as an :data:`INGEST_REQUEST_TYPE` (re-parsed unless it is one already).
+
+    Requests decoded by the receiver's protobuf path already are; OTLP/JSON bodies and
+    callers holding an ``ExportTraceServiceRequest`` pay one serialise-and-parse here.
+    """
+    if type(request) is INGEST_REQUEST_TYPE:
+        return request
+    return INGEST_REQUEST_TYPE.FromString(request.SerializeToString())
 
 
 def any_value(value: AnyValue) -> Any:

@@ -25,6 +25,7 @@ import math
 from dataclasses import dataclass
 from typing import Final, Protocol
 
+from google.protobuf.message import Message
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "IngestResult",
     "InvalidRequest",
     "Overloaded",
+    "handler_request_type",
 ]
 
 DEFAULT_MAX_BODY_BYTES: Final = 64 * 1024 * 1024
@@ -84,7 +86,13 @@ class InvalidRequest(Exception):
 
 
 class IngestHandler(Protocol):
-    """The single plug point behind the transport."""
+    """The single plug point behind the transport.
+
+    A handler may also carry a ``request_type`` attribute: a message class with the wire
+    format of ``ExportTraceServiceRequest`` (a descriptor twin) that protobuf bodies are then
+    parsed into instead, so the handler can read them more cheaply (see
+    :func:`handler_request_type`). OTLP/JSON bodies still arrive as ``ExportTraceServiceRequest``.
+    """
 
     def __call__(self, request: ExportTraceServiceRequest) -> IngestResult:
         """Ingest one decoded export request.
@@ -97,3 +105,15 @@ class IngestHandler(Protocol):
             InvalidRequest: the data is permanently bad.
         """
         ...
+
+
+def handler_request_type(handler: object) -> type[Message] | None:
+    """The message class ``handler`` wants protobuf bodies parsed into, or None for the default.
+
+    An optional attribute rather than a Protocol member, so that plain functions stay valid
+    handlers.
+    """
+    wanted = getattr(handler, "request_type", None)
+    if isinstance(wanted, type) and issubclass(wanted, Message):
+        return wanted
+    return None

@@ -175,14 +175,19 @@ def _repair(msg: Any) -> int:
     return repaired
 
 
-def decode_protobuf_detailed(body: bytes) -> DecodedRequest:
+def decode_protobuf_detailed(body: bytes, request_type: type[Message] | None = None) -> DecodedRequest:
     """Parse a binary OTLP trace export, repairing invalid UTF-8 instead of dropping the batch.
+
+    ``request_type`` is a message type with the wire format of ``ExportTraceServiceRequest``
+    to parse into instead (a handler's ``request_type``, see
+    :class:`~spanmeter.receiver.contract.IngestHandler`); the lenient repair is the same.
 
     Raises:
         InvalidRequest: the bytes are not an ``ExportTraceServiceRequest`` (truncated, random, ...).
     """
+    strict: Any = ExportTraceServiceRequest if request_type is None else request_type
     try:
-        return DecodedRequest(ExportTraceServiceRequest.FromString(body))
+        return DecodedRequest(strict.FromString(body))
     except DecodeError:
         pass  # maybe only invalid UTF-8 in a string: try the lenient twin below
     try:
@@ -191,7 +196,7 @@ def decode_protobuf_detailed(body: bytes) -> DecodedRequest:
         raise InvalidRequest("request body is not a valid protobuf ExportTraceServiceRequest") from None
     repaired = _repair(lenient)
     try:
-        request = ExportTraceServiceRequest.FromString(lenient.SerializeToString())
+        request = strict.FromString(lenient.SerializeToString())
     except DecodeError:  # pragma: no cover - repaired strings are valid UTF-8 by construction
         raise InvalidRequest("request body is not a valid protobuf ExportTraceServiceRequest") from None
     return DecodedRequest(request, repaired)

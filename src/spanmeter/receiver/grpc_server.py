@@ -44,6 +44,7 @@ from spanmeter.receiver.contract import (
     IngestResult,
     InvalidRequest,
     Overloaded,
+    handler_request_type,
 )
 from spanmeter.receiver.decode import DecodedRequest, decode_protobuf_detailed
 
@@ -115,6 +116,7 @@ class OTLPTraceServicer(trace_service_pb2_grpc.TraceServiceServicer):
 
     def __init__(self, handler: IngestHandler) -> None:
         self._handler = handler
+        self._request_type = handler_request_type(handler)
 
     def Export(self, request: Any, context: grpc.ServicerContext) -> bytes:
         """Decode, ingest and answer one export; ``request`` is raw bytes (or an already parsed message)."""
@@ -124,7 +126,7 @@ class OTLPTraceServicer(trace_service_pb2_grpc.TraceServiceServicer):
             decoded = DecodedRequest(request)
         else:
             try:
-                decoded = decode_protobuf_detailed(request)
+                decoded = decode_protobuf_detailed(request, self._request_type)
             except InvalidRequest as exc:
                 _log_rejected(context, str(exc))
                 status = _invalid_argument(exc)

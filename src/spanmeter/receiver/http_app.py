@@ -41,6 +41,7 @@ from spanmeter.receiver.contract import (
     IngestResult,
     InvalidRequest,
     Overloaded,
+    handler_request_type,
 )
 from spanmeter.receiver.decode import decode_json, decode_protobuf_detailed
 
@@ -270,6 +271,8 @@ def make_otlp_wsgi_app(handler: IngestHandler, *, max_body_bytes: int = DEFAULT_
     if max_body_bytes <= 0:
         raise ValueError(f"max_body_bytes must be positive, got {max_body_bytes!r}")
 
+    request_type = handler_request_type(handler)
+
     def otlp_traces_app(environ: WSGIEnviron, start_response: StartResponse) -> list[bytes]:
         content_type = _media_type(environ)
         if environ.get("REQUEST_METHOD") != "POST":
@@ -280,7 +283,7 @@ def make_otlp_wsgi_app(handler: IngestHandler, *, max_body_bytes: int = DEFAULT_
         try:
             body = _read_body(environ, max_body_bytes)
             if content_type == _PROTOBUF:
-                request, repaired = decode_protobuf_detailed(body)
+                request, repaired = decode_protobuf_detailed(body, request_type)
             else:
                 request, repaired = decode_json(body), 0
         except _Reject as exc:
