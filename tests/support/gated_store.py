@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from spanmeter.store import SpanRow, SQLiteStore, WriteResult
+from spanmeter.store.rows import RowValues
 
 __all__ = ["GatedSQLiteStore"]
 
@@ -27,9 +28,11 @@ class GatedSQLiteStore(SQLiteStore):
         self.gate = Path(gate)
         self.delay_s = delay_s
 
-    def write_batches(self, batches: Sequence[Sequence[SpanRow]]) -> list[WriteResult]:
+    def write_batches(
+        self, batches: Sequence[Sequence[SpanRow]], received: Sequence[Sequence[RowValues]] | None = None
+    ) -> list[WriteResult]:
         deadline = time.monotonic() + _LONGEST_WAIT_S
         while self.gate.exists() and time.monotonic() < deadline:
             time.sleep(0.01)
         time.sleep(self.delay_s)
-        return super().write_batches(batches)
+        return super().write_batches(batches, received)

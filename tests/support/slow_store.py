@@ -10,6 +10,7 @@ import time
 from collections.abc import Sequence
 
 from spanmeter.store import RetentionResult, SpanRow, WriteResult
+from spanmeter.store.rows import RowValues
 
 __all__ = ["SlowStore"]
 
@@ -22,7 +23,9 @@ class SlowStore:
         self.fail = fail
         self.seen: set[tuple[bytes, bytes]] = set()
 
-    def write_batches(self, batches: Sequence[Sequence[SpanRow]]) -> list[WriteResult]:
+    def write_batches(
+        self, batches: Sequence[Sequence[SpanRow]], received: Sequence[Sequence[RowValues]] | None = None
+    ) -> list[WriteResult]:
         time.sleep(self.delay_s)
         if self.fail:
             raise OSError(self.fail)

@@ -17,7 +17,7 @@ import pytest
 from spanmeter.pricing.result import PriceResult, PricingStatus
 from spanmeter.semantic_conventions.record import GenAIRecord
 from spanmeter.store import MEASURES, ROLLUPS, SpanRow, SpanStore, SQLiteStore, WriteResult
-from spanmeter.store.rows import FIELD_NAMES
+from spanmeter.store.rows import FIELD_NAMES, row_values
 from spanmeter.store.tiers import TIERS
 
 NS: int = 1_000_000_000
@@ -330,3 +330,37 @@ def test_closed_store_refuses_calls(tmp_path: Path) -> None:
         store.count_requests()
     with pytest.raises(ValueError, match="file"):
         SQLiteStore(":memory:")
+
+
+def test_received_value_tuples_store_exactly_what_the_rows_store(tmp_path: Path) -> None:
+    """The store process hands over the tuples its rows were built from; binding those must
+    store the same rows, rollups, logical requests and results as reading the rows back,
+    on the common path and on the re-delivery path alike."""
+    rng = random.Random(5)
+    rows = random_rows(rng, 900)
+    transactions = [
+        [rows[0:300], rows[300:600]],
+        [rows[600:900], rows[250:350]],  # re-deliveries: the careful path
+    ]
+    dumps: list[tuple[Any, ...]] = []
+    for use_received in (False, True):
+        with SQLiteStore(tmp_path / f"received-{use_received}.db") as store:
+            results = [
+                store.write_batches(
+                    batches,
+                    [[row_values(row) for row in batch] for batch in batches] if use_received else None,
+                )
+                for batches in transactions
+            ]
+            conn = sqlite3.connect(tmp_path / f"received-{use_received}.db")
+            try:
+                tables = tuple(
+                    sorted(conn.execute(f"SELECT * FROM {table}").fetchall(), key=repr)
+                    for table in ("requests", "logical_requests", *(spec.table for spec in ROLLUPS))
+                )
+            finally:
+                conn.close()
+            dumps.append((results, list(store.iter_requests()), tables))
+    assert dumps[0] == dumps[1]
+    assert [result.inserted for result in dumps[1][0][1]] == [300, 0]
+    assert len(dumps[1][1]) == 900

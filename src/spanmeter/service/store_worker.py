@@ -31,7 +31,7 @@ from multiprocessing.connection import Connection
 from typing import Any, Final, Protocol
 
 from ..store import DEFAULT_MAX_PENDING_ROWS, SpanRow, SpanStore, WriteResult
-from ..store.rows import row_from_values
+from ..store.rows import RowValues, row_from_values
 from .maintenance import RetentionLoop, tune_gc
 
 __all__ = [
@@ -165,7 +165,7 @@ def _serve(conn: Connection, store: SpanStore, observer: CommitObserver | None =
     commit), up to :data:`_MAX_TRANSACTION_ROWS`. Waiting on purpose for more (a linger of
     5-10 ms) was measured too: no fewer CPU seconds per row, only more latency.
     """
-    taken: list[tuple[int, list[SpanRow]]] = []
+    taken: list[tuple[int, list[SpanRow], list[RowValues]]] = []
     taken_rows = 0
     ending: bool | None = None  # True: asked to close; False: the parent is gone
     while True:
@@ -196,7 +196,7 @@ def _serve(conn: Connection, store: SpanStore, observer: CommitObserver | None =
             except Exception as error:  # malformed rows: refuse the batch, keep the process
                 _send(conn, (batch_id, None, ERROR, f"{type(error).__name__}: {error}"))
                 continue
-            taken.append((batch_id, rows))
+            taken.append((batch_id, rows, values))
             taken_rows += len(rows)
         elif taken:
             _commit(conn, store, taken, observer)
@@ -210,19 +210,21 @@ def _serve(conn: Connection, store: SpanStore, observer: CommitObserver | None =
 def _commit(
     conn: Connection,
     store: SpanStore,
-    taken: list[tuple[int, list[SpanRow]]],
+    taken: list[tuple[int, list[SpanRow], list[RowValues]]],
     observer: CommitObserver | None = None,
 ) -> None:
     """One transaction for every batch taken, then the observer's payload, then one answer
-    per batch (the parent handles the payload before it resolves any of them)."""
+    per batch (the parent handles the payload before it resolves any of them).
+
+    The store also gets the value tuples each row was built from, to bind as they are."""
     try:
-        results = store.write_batches([rows for _, rows in taken])
+        results = store.write_batches([rows for _, rows, _ in taken], [values for _, _, values in taken])
         if len(results) != len(taken):
             raise RuntimeError(f"store returned {len(results)} results for {len(taken)} batches")
     except Exception as error:  # nothing was committed: every sender must learn it
         _logger.warning("store write of %d batches failed: %r", len(taken), error)
         message = f"{type(error).__name__}: {error}"
-        for batch_id, _ in taken:
+        for batch_id, _, _ in taken:
             _send(conn, (batch_id, None, ERROR, message))
         return
     if observer is not None:
@@ -233,7 +235,7 @@ def _commit(
             payload = None
         if payload is not None:
             _send(conn, (OBSERVED, payload))
-    for (batch_id, _), result in zip(taken, results, strict=True):
+    for (batch_id, _, _), result in zip(taken, results, strict=True):
         _send(conn, (batch_id, result.inserted, result.duplicates))
 
 

@@ -32,7 +32,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from .analysis_types import AggregateResult, RepriceAudit, RepricedRow, RevenueRow
 from .rollups import TopDimension
-from .rows import SpanRow
+from .rows import RowValues, SpanRow
 
 __all__ = [
     "BatchWriter",
@@ -176,6 +176,22 @@ class BatchWriter(Protocol):
 @runtime_checkable
 class SpanStore(BatchWriter, Protocol):
     """Durable storage of GenAI attempts and their rollups, plus the queries over them."""
+
+    def write_batches(
+        self, batches: Sequence[Sequence[SpanRow]], received: Sequence[Sequence[RowValues]] | None = None
+    ) -> list[WriteResult]:
+        """Store several batches in ONE transaction; one result per batch, in order.
+
+        A span repeated across the batches counts once, in the first batch holding it.
+        Raises whatever the commit raised, in which case nothing was stored.
+
+        ``received``, when given, holds each batch's rows as the value tuples they were
+        built from (:func:`~spanmeter.store.rows.row_from_values`; what the store process
+        receives): a store may bind those as they are rather than read every row back
+        into a tuple (~0.6 us a row at 43 columns). They must be exactly ``row_values``
+        of ``batches``, batch by batch and row by row.
+        """
+        ...
 
     def write_batch(self, rows: Sequence[SpanRow]) -> WriteResult:
         """Store one batch atomically (rows, rollups and dedupe state together)."""

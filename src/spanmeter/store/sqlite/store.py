@@ -28,7 +28,7 @@ from typing import Final
 from ..api import RetentionResult, StoreStats, TopResult, WriteResult
 from ..ledger import LedgerHook
 from ..rollups import TopDimension
-from ..rows import SpanRow
+from ..rows import RowValues, SpanRow
 from . import budget_ledger, compaction, maintenance, queries
 from .analysis import SQLiteAnalysisMixin  # analysis queries and re-pricing (issue 5)
 from .budget_store import SQLiteBudgetStore
@@ -103,12 +103,18 @@ class SQLiteStore(SQLiteAnalysisMixin):
         """Store one batch atomically; see :class:`~spanmeter.store.api.SpanStore`."""
         return self.write_batches([rows])[0]
 
-    def write_batches(self, batches: Sequence[Sequence[SpanRow]]) -> list[WriteResult]:
-        """Store several batches in one transaction; one result per batch, in order."""
+    def write_batches(
+        self, batches: Sequence[Sequence[SpanRow]], received: Sequence[Sequence[RowValues]] | None = None
+    ) -> list[WriteResult]:
+        """Store several batches in one transaction; one result per batch, in order (see
+        :meth:`SpanStore.write_batches <spanmeter.store.api.SpanStore.write_batches>` for
+        ``received``)."""
         if not any(batches):
             return [WriteResult() for _ in batches]
         with self._transaction() as conn:
-            return self._writer.write(conn, batches, self._apply_ledger if self._ledger is not None else None)
+            return self._writer.write(
+                conn, batches, self._apply_ledger if self._ledger is not None else None, received
+            )
 
     # -- budgets and alerts (spanmeter.budgets) ---------------------------------------------
 

@@ -20,12 +20,13 @@ the lock; everything here runs inside them.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import chain
 from typing import Final, TypeVar, cast
 
 from ..api import WriteResult
 from ..rollups import MEASURES, ROLLUPS, Aggregates, RollupSpec, aggregate
-from ..rows import FIELD_NAMES, SPAN_ID_BYTES, TRACE_ID_BYTES, SpanRow, row_values
+from ..rows import FIELD_NAMES, SPAN_ID_BYTES, TRACE_ID_BYTES, RowValues, SpanRow, row_values
 
 __all__ = ["RowWriter", "chunked"]
 
@@ -119,16 +120,22 @@ class RowWriter:
         conn: sqlite3.Connection,
         batches: Sequence[Sequence[SpanRow]],
         on_new_rows: Callable[[sqlite3.Connection, list[SpanRow]], None] | None = None,
+        received: Sequence[Sequence[RowValues]] | None = None,
     ) -> list[WriteResult]:
         """Store ``batches`` inside the caller's open transaction; one result per batch.
 
         ``on_new_rows`` (the budget ledger) runs last, in the same transaction, with the rows
-        actually inserted: re-deliveries never reach it.
+        actually inserted: re-deliveries never reach it. ``received``: the batches' rows as
+        the value tuples they were built from, bound as they are by the common insert
+        (reading 43 attributes back into a tuple is ~0.6 us a row).
         """
         rows = [row for batch in batches for row in batch]
         _check_ids(rows)
         new_by_batch: Sequence[Sequence[SpanRow]]
-        if self._insert_all(conn, rows):
+        values: Iterable[RowValues] = (
+            map(row_values, rows) if received is None else chain.from_iterable(received)
+        )
+        if self._insert_all(conn, values):
             new_rows, new_by_batch = rows, batches
         else:
             new_rows, new_by_batch = self._insert_new(conn, batches, rows)
@@ -142,8 +149,9 @@ class RowWriter:
         return _results(batches, new_by_batch, first_attempt)
 
     @staticmethod
-    def _insert_all(conn: sqlite3.Connection, rows: Sequence[SpanRow]) -> bool:
-        """Insert every row, betting that none is a re-delivery; False (nothing inserted) if one is.
+    def _insert_all(conn: sqlite3.Connection, values: Iterable[RowValues]) -> bool:
+        """Insert every row (``values``: theirs, in :data:`FIELD_NAMES` order), betting that
+        none is a re-delivery; False (nothing inserted) if one is.
 
         Re-deliveries are rare (a retry after a lost answer), so the common transaction
         skips the dedupe lookup altogether and lets the unique delivery index find them: a
@@ -155,7 +163,7 @@ class RowWriter:
         """
         conn.execute("SAVEPOINT deliveries")
         try:
-            conn.executemany(_INSERT_REQUEST, map(row_values, rows))
+            conn.executemany(_INSERT_REQUEST, values)
         except sqlite3.IntegrityError:
             conn.execute("ROLLBACK TO deliveries")
             conn.execute("RELEASE deliveries")
