@@ -42,7 +42,11 @@ def _ns(text: str) -> int:
 
 
 def _stamp(ns: int) -> str:
-    return iso(ns).replace("+00:00", "Z")
+    """``ns`` as ISO text to the second, rounded *up*: a bucket counts iff it starts inside
+    a window (:func:`spanmeter.store.rollups.aligned_window`), and buckets start on whole
+    seconds, so a bound rounded up selects the same buckets as the exact one (rounded down,
+    an end in the first second of a minute would drop that whole minute)."""
+    return iso(-(-ns // _NS) * _NS).replace("+00:00", "Z")
 
 
 def focused_view(
@@ -72,12 +76,19 @@ def focused_view(
 
 
 def _windows(alert: AlertRecord) -> tuple[int, int, int, int]:
-    """(start, end, baseline start, baseline end) of an alert, in ns."""
+    """(start, end, baseline start, baseline end) of an alert, in ns.
+
+    The end includes the alert's own moment: a window still running (a rolling budget's
+    always is) covers the spend up to and including the alert. Details hold the window
+    as text to the second, rounded down, so a text end stands for the whole second after it;
+    the alert's moment then gives the exact end. Read as is, a rolling window raised in the
+    first second of a minute would end on the minute and miss the spans that raised it.
+    """
     details = alert.details
     window = cast(Mapping[str, Any], details.get("window") or {})
     start = alert.window_start_ns if alert.window_start_ns is not None else _ns(str(window["from"]))
-    end = alert.window_end_ns if alert.window_end_ns is not None else _ns(str(window["to"]))
-    end = min(end, max(alert.occurred_at_ns, start + 60 * _NS))  # a window still running: up to the alert
+    end = alert.window_end_ns if alert.window_end_ns is not None else _ns(str(window["to"])) + _NS
+    end = min(end, max(alert.occurred_at_ns + 1, start + 60 * _NS))  # still running: up to the alert
     baseline = details.get("baseline")
     if isinstance(baseline, Mapping):
         baseline = cast(Mapping[str, Any], baseline)
