@@ -63,13 +63,6 @@ class IngestMetrics:
         )
         self._status_children: dict[str, Counter] = {}
 
-    def count_pricing(self, status: str) -> None:
-        """Count one GenAI span under its pricing status."""
-        child = self._status_children.get(status)
-        if child is None:
-            child = self._status_children[status] = self._pricing.labels(pricing_status=status)
-        child.inc()
-
     def count_pricing_many(self, counts: Mapping[str, int]) -> None:
         """Count GenAI spans by pricing status, once per request rather than per span."""
         for status, count in counts.items():

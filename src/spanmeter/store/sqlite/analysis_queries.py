@@ -16,7 +16,7 @@ from typing import Any, Final
 from ..analysis_types import AggregateResult, GroupMeasures, Measures
 from ..rollups import HOUR, MEASURES, MINUTE, RollupSpec, aligned_window
 from ..rows import FIELD_NAMES
-from .window_parts import usable_tiers, window_parts
+from .window_parts import scope_filters, usable_tiers, window_parts
 
 __all__ = ["aggregate", "iter_rollup_groups", "rollup_for_dimensions", "scan_requests"]
 
@@ -90,11 +90,7 @@ def aggregate(
     proxied = not where or bool(usable_tiers(spec, (_TOTAL_PROXY,), where))
     grouping = dimensions or ((_TOTAL_PROXY,) if proxied else ())
     lo, hi = aligned_window(start_ns, end_ns, spec.bucket_seconds)
-    own: dict[str, str] = {}
-    if environment is not None:
-        own["environment"] = environment
-    if data_mode is not None:
-        own["data_mode"] = data_mode
+    own = scope_filters(environment, data_mode)
     filters = {**where, **own}
     fetched: list[tuple[Any, ...]] = []
     if lo < hi:
@@ -150,11 +146,7 @@ def scan_requests(
     unknown = [name for name in columns if name not in FIELD_NAMES]
     if unknown or not columns:
         raise ValueError(f"unknown or no columns {unknown or list(columns)!r}")
-    filters = dict(where)
-    if environment is not None:
-        filters["environment"] = environment
-    if data_mode is not None:
-        filters["data_mode"] = data_mode
+    filters = {**where, **scope_filters(environment, data_mode)}
     conditions: list[str] = []
     params: list[object] = []
     for name, value in filters.items():
@@ -202,11 +194,7 @@ def iter_rollup_groups(
 ) -> Iterator[dict[str, Any]]:
     """Merged rollup groups, a few buckets per statement so memory stays flat."""
     lo, hi = aligned_window(start_ns, end_ns, spec.bucket_seconds)
-    filters: dict[str, str] = {}
-    if environment is not None:
-        filters["environment"] = environment
-    if data_mode is not None:
-        filters["data_mode"] = data_mode
+    filters = scope_filters(environment, data_mode)
     conditions = "".join(f" AND {column} = ?" for column in filters)
     keys = ", ".join((spec.bucket_column, *spec.dimensions))
     names = (spec.bucket_column, *spec.dimensions, *MEASURES)

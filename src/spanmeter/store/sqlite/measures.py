@@ -15,6 +15,7 @@ from typing import Final
 
 from ..inbox import MeasureGroup
 from ..rollups import HOUR, MINUTE, RollupSpec, aligned_window
+from .window_parts import scope_filters
 
 __all__ = ["measures", "rollup_for_dimensions"]
 
@@ -53,11 +54,7 @@ def measures(
 
     ``''`` in ``where`` selects attempts without the dimension, as in ``top``.
     """
-    filters = dict(where)
-    if environment is not None:
-        filters["environment"] = environment
-    if data_mode is not None:
-        filters["data_mode"] = data_mode
+    filters = {**where, **scope_filters(environment, data_mode)}
     spec = rollup_for_dimensions([*by, *filters])
     lo, hi = aligned_window(start_ns, end_ns, spec.bucket_seconds)
     if lo >= hi:

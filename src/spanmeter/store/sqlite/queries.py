@@ -15,7 +15,7 @@ from ..api import StoreStats, TopGroup, TopResult
 from ..rollups import ROLLUPS, TopDimension, aligned_window, rollup_for
 from ..rows import FIELD_NAMES, SpanRow
 from ..tiers import FILTER_TIERS, TIERS
-from .window_parts import window_parts
+from .window_parts import scope_filters, window_parts
 
 __all__ = ["count_requests", "iter_requests", "stats", "top"]
 
@@ -55,11 +55,7 @@ def top(
         raise ValueError(f"limit must be at least 1, got {limit!r}")
     spec = rollup_for(by, where)
     lo, hi = aligned_window(start_ns, end_ns, spec.bucket_seconds)
-    own: dict[str, str] = {}
-    if environment is not None:
-        own["environment"] = environment
-    if data_mode is not None:
-        own["data_mode"] = data_mode
+    own = scope_filters(environment, data_mode)
     parts, params = window_parts(spec, (by,), lo, hi, where, own, _TOP_MEASURES)
     fetched: list[tuple[Any, ...]] = []
     if parts:

@@ -15,7 +15,18 @@ from collections.abc import Mapping, Sequence
 from ..rollups import RollupSpec
 from ..tiers import DimensionTier, Segment, split_window, tiers_for
 
-__all__ = ["usable_tiers", "window_parts"]
+__all__ = ["scope_filters", "usable_tiers", "window_parts"]
+
+
+def scope_filters(environment: str | None, data_mode: str | None) -> dict[str, str]:
+    """The environment and data-mode conditions of a read (columns of every rollup and tier);
+    None leaves one out."""
+    scope: dict[str, str] = {}
+    if environment is not None:
+        scope["environment"] = environment
+    if data_mode is not None:
+        scope["data_mode"] = data_mode
+    return scope
 
 
 def usable_tiers(
