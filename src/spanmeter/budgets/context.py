@@ -18,10 +18,10 @@ from __future__ import annotations
 import logging
 import shlex
 from collections.abc import Mapping
-from datetime import datetime, timezone
 from typing import Any, Final, cast
 from urllib.parse import urlencode
 
+from ..analysis.window import parse_instant
 from ..store import AlertRecord, SpanStore, TopDimension
 from .judge import iso, usd_text
 
@@ -32,13 +32,6 @@ _logger = logging.getLogger(__name__)
 DRIVER_DIMENSIONS: Final = ("endpoint_tag", "tenant_id", "user_id", "prompt_version", "model", "provider")
 """Dimensions searched for a driver, in the order people investigate them."""
 _NS: Final = 1_000_000_000
-
-
-def _ns(text: str) -> int:
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return int(moment.timestamp()) * _NS
 
 
 def _stamp(ns: int) -> str:
@@ -86,13 +79,13 @@ def _windows(alert: AlertRecord) -> tuple[int, int, int, int]:
     """
     details = alert.details
     window = cast(Mapping[str, Any], details.get("window") or {})
-    start = alert.window_start_ns if alert.window_start_ns is not None else _ns(str(window["from"]))
-    end = alert.window_end_ns if alert.window_end_ns is not None else _ns(str(window["to"])) + _NS
+    start = alert.window_start_ns if alert.window_start_ns is not None else parse_instant(str(window["from"]))
+    end = alert.window_end_ns if alert.window_end_ns is not None else parse_instant(str(window["to"])) + _NS
     end = min(end, max(alert.occurred_at_ns + 1, start + 60 * _NS))  # still running: up to the alert
     baseline = details.get("baseline")
     if isinstance(baseline, Mapping):
         baseline = cast(Mapping[str, Any], baseline)
-        return start, end, _ns(str(baseline["from"])), _ns(str(baseline["to"]))
+        return start, end, parse_instant(str(baseline["from"])), parse_instant(str(baseline["to"]))
     return start, end, start - (end - start), start  # the same length just before
 
 
@@ -101,6 +94,7 @@ def alert_context(store: SpanStore, alert: AlertRecord, *, api_base: str | None 
     start, end, base_start, base_end = _windows(alert)
     filters = {str(k): str(v) for k, v in cast(Mapping[str, Any], alert.details.get("filters") or {}).items()}
     data_mode = filters.get("data_mode", "real")
+    mode = None if data_mode == "all" else data_mode
     environment = filters.get("environment")
     where = {d: v for d, v in filters.items() if d not in ("environment", "data_mode")}
     drivers: dict[str, Any] = {}
@@ -115,7 +109,7 @@ def alert_context(store: SpanStore, alert: AlertRecord, *, api_base: str | None 
                 end,
                 where=where,
                 environment=environment,
-                data_mode=None if data_mode == "all" else data_mode,
+                data_mode=mode,
                 limit=1,
             )
         except ValueError:  # a combination the rollups cannot answer (user_id x model)
@@ -133,7 +127,7 @@ def alert_context(store: SpanStore, alert: AlertRecord, *, api_base: str | None 
                     base_end,
                     where={**where, dim: top.key},
                     environment=environment,
-                    data_mode=None if data_mode == "all" else data_mode,
+                    data_mode=mode,
                     limit=1,
                 )
                 baseline_cost = before.cost_nano_usd

@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 
 import click
 
+from ..analysis import TimeWindow, parse_filters
+from ..analysis.window_range import resolve_window
 from ..environment_variables import SPANMETER_DB_PATH
 from ..store import SQLiteStore
 
@@ -26,7 +28,9 @@ __all__ = [
     "data_mode_value",
     "format_option",
     "open_store",
+    "parse_scope",
     "scope_options",
+    "scope_params",
     "source_options",
     "window_options",
 ]
@@ -82,6 +86,39 @@ def source_options(function: F) -> F:
     return click.option("--db", help="SQLite store to read [env SPANMETER_DB_PATH; default spanmeter.db].")(
         function
     )
+
+
+def parse_scope(
+    window_text: str | None,
+    since: str | None,
+    start: str | None,
+    end: str | None,
+    where: Sequence[str],
+    *,
+    default_since: str = "24h",
+) -> tuple[TimeWindow, dict[str, str]]:
+    """The window and ``--where`` filters of a view; an invalid one is a usage error."""
+    try:
+        window = resolve_window(window_text, since, start, end, default_since=default_since)
+        return window, parse_filters(where)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+
+
+def scope_params(
+    window_text: str | None,
+    since: str | None,
+    start: str | None,
+    end: str | None,
+    where: Sequence[str],
+    environment: str | None,
+    data_mode: str,
+) -> list[tuple[str, str | None]]:
+    """The API query parameters carrying a view's window and scope (the options as given:
+    the receiver resolves them exactly as :func:`parse_scope` does here)."""
+    params: list[tuple[str, str | None]] = [("window", window_text), ("since", since), ("from", start)]
+    params += [("to", end), ("environment", environment), ("data_mode", data_mode)]
+    return params + [("where", pair) for pair in where]
 
 
 def data_mode_value(data_mode: str) -> str | None:

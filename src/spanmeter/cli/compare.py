@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import click
 
-from ..analysis import parse_filters
 from ..analysis.prompt_versions import (
     COMPARE_FORMATS,
     MIN_SAMPLES,
     compare_prompt_versions,
     render_prompt_versions,
 )
-from ..analysis.window_range import resolve_window
 from .common import (
     api_get,
     data_mode_value,
     format_option,
     open_store,
+    parse_scope,
     scope_options,
+    scope_params,
     source_options,
     window_options,
 )
@@ -59,21 +59,11 @@ def prompt_versions(
 ) -> None:
     """Per prompt version: cost/request, tokens/call, p50/p95/p99 tokens, success rate, first and
     last seen, and the delta against the previous version (marked when samples are small)."""
-    try:
-        window = resolve_window(window_text, since, start, end, default_since="7d")
-        filters = parse_filters(where)
-    except ValueError as error:
-        raise click.BadParameter(str(error)) from None
+    window, filters = parse_scope(window_text, since, start, end, where, default_since="7d")
     if url:
-        params = [
-            ("endpoint", endpoint),
-            ("window", window_text),
-            ("since", since),
-            ("from", start),
-            ("to", end),
-        ]
-        params += [("environment", environment), ("data_mode", data_mode), ("min_samples", str(min_samples))]
-        report = api_get(url, "/api/v1/compare/prompt-versions", params + [("where", w) for w in where])
+        params = [("endpoint", endpoint), ("min_samples", str(min_samples))]
+        params += scope_params(window_text, since, start, end, where, environment, data_mode)
+        report = api_get(url, "/api/v1/compare/prompt-versions", params)
     else:
         with open_store(db) as store:
             report = compare_prompt_versions(

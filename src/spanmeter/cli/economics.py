@@ -7,16 +7,16 @@ from pathlib import Path
 
 import click
 
-from ..analysis import parse_filters
 from ..analysis.economics import DEFAULT_MAX_COST_SHARE, ECONOMICS_FORMATS, render_economics, unit_economics
 from ..analysis.revenue import parse_revenue_csv
-from ..analysis.window_range import resolve_window
 from .common import (
     api_get,
     data_mode_value,
     format_option,
     open_store,
+    parse_scope,
     scope_options,
+    scope_params,
     source_options,
     window_options,
 )
@@ -61,9 +61,8 @@ def economics(
 ) -> None:
     """Cost per tenant, user, endpoint and successful request; retry ratio, fallback rate,
     token tails; tenant margins when revenue is imported."""
+    window, filters = parse_scope(window_text, since, start, end, where, default_since="7d")
     try:
-        window = resolve_window(window_text, since, start, end, default_since="7d")
-        filters = parse_filters(where)
         share = Fraction(max_cost_share)
         revenue = parse_revenue_csv(revenue_file.read_text()) if revenue_file else []
     except ValueError as error:
@@ -71,15 +70,9 @@ def economics(
     if url:
         if revenue:
             raise click.UsageError("--revenue imports into a local store: use it with --db")
-        params = [
-            ("window", window_text),
-            ("since", since),
-            ("from", start),
-            ("to", end),
-            ("limit", str(limit)),
-        ]
-        params += [("environment", environment), ("data_mode", data_mode), ("max_cost_share", max_cost_share)]
-        report = api_get(url, "/api/v1/economics", params + [("where", w) for w in where])
+        params = [("limit", str(limit)), ("max_cost_share", max_cost_share)]
+        params += scope_params(window_text, since, start, end, where, environment, data_mode)
+        report = api_get(url, "/api/v1/economics", params)
     else:
         with open_store(db) as store:
             if revenue:

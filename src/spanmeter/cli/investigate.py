@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import click
 
-from ..analysis import parse_filters
 from ..analysis.investigate import investigate as run_investigation
 from ..analysis.investigate_render import INVESTIGATE_FORMATS, render_investigate
-from ..analysis.window_range import resolve_window
 from .common import (
     api_get,
     data_mode_value,
     format_option,
     open_store,
+    parse_scope,
     scope_options,
+    scope_params,
     source_options,
     window_options,
 )
@@ -51,16 +51,11 @@ def investigate(
 ) -> None:
     """Total delta, drivers per dimension split into volume/retry/efficiency/price effects,
     and a classification with evidence; --format triage writes the triage note."""
-    try:
-        window = resolve_window(window_text, since, start, end)
-        filters = parse_filters(where)
-    except ValueError as error:
-        raise click.BadParameter(str(error)) from None
+    window, filters = parse_scope(window_text, since, start, end, where)
     if url:
-        params = [("window", window_text), ("since", since), ("from", start), ("to", end)]
-        params += [("baseline", baseline), ("limit", str(limit))]
-        params += [("environment", environment), ("data_mode", data_mode)]
-        report = api_get(url, "/api/v1/investigate", params + [("where", pair) for pair in where])
+        params = [("baseline", baseline), ("limit", str(limit))]
+        params += scope_params(window_text, since, start, end, where, environment, data_mode)
+        report = api_get(url, "/api/v1/investigate", params)
     else:
         with open_store(db) as store:
             report = run_investigation(

@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import click
 
-from ..analysis import DIMENSIONS, FORMATS, parse_filters, parse_window, render_top, top_report
-from .common import api_get, data_mode_value, format_option, open_store, scope_options, source_options
+from ..analysis import DIMENSIONS, FORMATS, render_top, top_report
+from .common import (
+    api_get,
+    data_mode_value,
+    format_option,
+    open_store,
+    parse_scope,
+    scope_options,
+    scope_params,
+    source_options,
+)
 
 __all__ = ["top"]
 
@@ -39,22 +48,11 @@ def top(
     url: str | None,
 ) -> None:
     """Cost, logical requests, attempts and tokens per value of a dimension."""
-    try:
-        window = parse_window(since, start, end)
-        filters = parse_filters(where)
-    except ValueError as error:
-        raise click.BadParameter(str(error)) from None
+    window, filters = parse_scope(None, since, start, end, where)
     if url:
-        params: list[tuple[str, str | None]] = [
-            ("by", by),
-            ("data_mode", data_mode),
-            ("limit", str(limit)),
-            ("since", since),
-            ("from", start),
-            ("to", end),
-            ("environment", environment),
-        ]
-        report = api_get(url, "/api/v1/top", params + [("where", pair) for pair in where])
+        params = [("by", by), ("limit", str(limit))]
+        params += scope_params(None, since, start, end, where, environment, data_mode)
+        report = api_get(url, "/api/v1/top", params)
     else:
         with open_store(db) as store:
             report = top_report(
