@@ -25,6 +25,7 @@ from ..demo import (
     DemoError,
     DemoSession,
     DemoSettings,
+    keep_running_command,
     live_urls,
     next_commands,
     render_intro,
@@ -135,7 +136,7 @@ def demo(db: str | None, force: bool, grpc_port: int, http_port: int, keep_runni
                 click.echo(f"  {command}")
             if not keep_running:
                 click.echo(
-                    "\nRun `spanmeter demo --keep-running` to keep the receiver up for Grafana and Prometheus."
+                    f"\nRun `{keep_running_command()}` to keep the receiver up for Grafana and Prometheus."
                 )
                 return
             click.echo("\nThe receiver keeps running (Ctrl-C or SIGTERM to stop):")

@@ -20,7 +20,7 @@ Example::
 
 from __future__ import annotations
 
-from .render import live_urls, next_commands, render_intro, render_result
+from .render import keep_running_command, live_urls, next_commands, render_intro, render_result
 from .scenario import (
     ENDPOINT_BUDGET,
     INCIDENT_ENDPOINT,
@@ -44,6 +44,7 @@ __all__ = [
     "DemoScenario",
     "DemoSession",
     "DemoSettings",
+    "keep_running_command",
     "live_urls",
     "next_commands",
     "render_intro",

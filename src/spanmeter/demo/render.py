@@ -19,7 +19,7 @@ from ..analysis import TimeWindow, render_top
 from .scenario import INCIDENT_ENDPOINT, NEW_VERSION, PREVIOUS_VERSION, DemoScenario
 from .session import DemoResult
 
-__all__ = ["live_urls", "next_commands", "render_intro", "render_result"]
+__all__ = ["keep_running_command", "live_urls", "next_commands", "render_intro", "render_result"]
 
 _RULE: Final = "-" * 78
 _OK_STATES_SHOWN: Final = 3
@@ -183,6 +183,11 @@ def _command(*words: str) -> str:
     if words and words[0] == "spanmeter":
         words = (*program(), *words[1:])
     return " ".join(shlex.quote(word) for word in words)
+
+
+def keep_running_command() -> str:
+    """The demo again with the receiver left up, as the user's shell can run it."""
+    return _command("spanmeter", "demo", "--keep-running")
 
 
 def next_commands(result: DemoResult) -> list[str]:
