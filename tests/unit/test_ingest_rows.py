@@ -16,17 +16,17 @@ import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from spanmeter.identity import UserIdHasher
-from spanmeter.ingest import IngestMetrics, IngestPipeline, iter_spans
-from spanmeter.ingest.extract import SERVICE_NAME
+from spanmeter.ingest import IngestMetrics, IngestPipeline
 from spanmeter.pricing import CostPolicy, PriceBook
 from spanmeter.pricing.result import PriceResult, PricingStatus
-from spanmeter.semantic_conventions import NORMALIZER_KEYS, normalize
+from spanmeter.semantic_conventions import NORMALIZER_KEYS
 from spanmeter.semantic_conventions._classify import outcome
 from spanmeter.semantic_conventions._cost import reported_cost
 from spanmeter.semantic_conventions.normalizer import _COST_KEYS
 from spanmeter.semantic_conventions.record import GenAIRecord
 from spanmeter.store import SpanRow
 from spanmeter.store.rows import FIELD_NAMES, record_values, row_from_values, row_values
+from support.ingest_plain import NoSink, plain_records
 from support.otlp_values import kv
 
 
@@ -191,50 +191,23 @@ def test_the_fused_loop_builds_what_the_plain_path_builds() -> None:
     book = PriceBook.from_env()
     hasher = UserIdHasher(b"k")
     request = mixed_request()
-    expected: list[SpanRow] = []
-    for item in iter_spans(request):
-        span = item.span
-        if len(span.trace_id) != 16 or span.span_id == b"\x00" * 8:
-            continue
-        record = normalize(
-            item.attributes,
-            item.resource,
-            span_name=span.name,
-            start_time_ns=span.start_time_unix_nano or None,
-            end_time_ns=span.end_time_unix_nano or None,
-            status_code=span.status.code,
-            scope_name=item.scope_name,
-            user_id_hasher=hasher,
+    expected = [
+        SpanRow.from_record(
+            record,
+            book.price_record(record, CostPolicy.PREFER_PROVIDER),
+            trace_id=span.trace_id,
+            span_id=span.span_id,
+            received_at_ns=5,
+            service_name=service,
         )
-        if record is None or not record.billable:
-            continue
-        service = item.resource.get(SERVICE_NAME)
-        expected.append(
-            SpanRow.from_record(
-                record,
-                book.price_record(record, CostPolicy.PREFER_PROVIDER),
-                trace_id=span.trace_id,
-                span_id=span.span_id,
-                received_at_ns=5,
-                service_name=service if isinstance(service, str) else None,
-            )
-        )
-    pipeline = IngestPipeline(LocalNull(), book, metrics=IngestMetrics(), user_id_hasher=hasher)
+        for span, record, service in plain_records(request, hasher)
+    ]
+    pipeline = IngestPipeline(NoSink(), book, metrics=IngestMetrics(), user_id_hasher=hasher)
     rows, counts, problems = pipeline._rows(request, 5)
     assert [row_from_values(values) for values in rows] == expected
     assert len(expected) > 10
     assert counts[3] == 2  # the bad span ids, one per resource
     assert problems["invalid trace or span id"] == 2
-
-
-class LocalNull:
-    pending_rows = 0
-
-    def submit(self, rows: Any) -> Any:
-        raise AssertionError("not used")
-
-    def close(self) -> None:
-        pass
 
 
 VALUES: tuple[object, ...] = ("error", "ERROR", "failed", "ok", "", 0, 1, 2.5, True, ("a",), Decimal("1"))

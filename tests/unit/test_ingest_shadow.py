@@ -23,13 +23,14 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from test_normalize import ALL_CASES, Case
 
 from spanmeter.identity import UserIdHasher
-from spanmeter.ingest import IngestMetrics, IngestPipeline, iter_spans
-from spanmeter.ingest.extract import INGEST_REQUEST_TYPE, SERVICE_NAME, as_ingest_request
+from spanmeter.ingest import IngestMetrics, IngestPipeline
+from spanmeter.ingest.extract import INGEST_REQUEST_TYPE, as_ingest_request
 from spanmeter.pricing import CostPolicy, PriceBook
 from spanmeter.receiver.contract import InvalidRequest, handler_request_type
 from spanmeter.receiver.decode import decode_protobuf_detailed
-from spanmeter.semantic_conventions import NORMALIZER_KEYS, normalize
+from spanmeter.semantic_conventions import NORMALIZER_KEYS
 from spanmeter.store.rows import RowValues, priced_values
+from support.ingest_plain import NoSink, plain_records
 from support.otlp_values import kv
 
 BENCH_INGEST = Path(__file__).resolve().parents[2] / "bench" / "ingest.py"
@@ -38,48 +39,23 @@ HASHER = UserIdHasher(b"shadow-test-key")
 RECEIVED_AT = 1_760_000_000_000_000_000
 
 
-class _NoSink:
-    pending_rows = 0
-
-    def submit(self, rows: Any) -> Any:
-        raise AssertionError("not used")
-
-    def close(self) -> None:
-        pass
-
-
 def pipeline() -> IngestPipeline:
-    return IngestPipeline(_NoSink(), BOOK, metrics=IngestMetrics(), user_id_hasher=HASHER)
+    return IngestPipeline(NoSink(), BOOK, metrics=IngestMetrics(), user_id_hasher=HASHER)
 
 
 def plain_rows(request: ExportTraceServiceRequest) -> list[RowValues]:
     """Rows built from the ``KeyValue`` lists with the plain helpers, no map involved."""
-    rows: list[RowValues] = []
-    for item in iter_spans(request):
-        span = item.span
-        trace_id, span_id = span.trace_id, span.span_id
-        if len(trace_id) != 16 or len(span_id) != 8 or not any(trace_id) or not any(span_id):
-            continue
-        record = normalize(
-            item.attributes,
-            item.resource,
-            span_name=span.name,
-            start_time_ns=span.start_time_unix_nano or None,
-            end_time_ns=span.end_time_unix_nano or None,
-            status_code=span.status.code,
-            scope_name=item.scope_name,
-            user_id_hasher=HASHER,
+    return [
+        priced_values(
+            record,
+            BOOK.price_record_fields(record, CostPolicy.PREFER_PROVIDER),
+            span.trace_id,
+            span.span_id,
+            RECEIVED_AT,
+            service,
         )
-        if record is None or not record.billable:
-            continue
-        service = item.resource.get(SERVICE_NAME)
-        cost = BOOK.price_record_fields(record, CostPolicy.PREFER_PROVIDER)
-        rows.append(
-            priced_values(
-                record, cost, trace_id, span_id, RECEIVED_AT, service if isinstance(service, str) else None
-            )
-        )
-    return rows
+        for span, record, service in plain_records(request, HASHER)
+    ]
 
 
 def shadow_rows(body: bytes) -> list[RowValues]:

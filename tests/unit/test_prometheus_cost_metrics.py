@@ -18,6 +18,7 @@ from spanmeter.ingest import LocalRowSink
 from spanmeter.prometheus import OTHER_TENANT, CostMetrics
 from spanmeter.store import GroupCommitWriter, SpanRow, SQLiteStore, WriteResult
 from spanmeter.store.rows import FIELD_NAMES, RowValues, row_from_values, row_values
+from support.prometheus_samples import Samples, scrape
 
 NANO = 1_000_000_000
 _next_id = iter(range(1, 10**9))
@@ -56,14 +57,8 @@ def _with_received_at(values: RowValues, received_at: int) -> RowValues:
     return (*values[:position], received_at, *values[position + 1 :])
 
 
-def samples(registry: CollectorRegistry, name: str) -> dict[tuple[tuple[str, str], ...], float]:
-    text = generate_latest(registry).decode()
-    found: dict[tuple[tuple[str, str], ...], float] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name:
-                found[tuple(sorted(sample.labels.items()))] = sample.value
-    return found
+def samples(registry: CollectorRegistry, name: str) -> Samples:
+    return scrape(registry).get(name, {})
 
 
 def tenant_totals(registry: CollectorRegistry) -> dict[str, float]:

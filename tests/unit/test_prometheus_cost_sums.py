@@ -14,19 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client import CollectorRegistry
 
 from spanmeter.prometheus import OTHER_TENANT, CostMetrics, CostSummer, TenantView
 from spanmeter.service.store_process import StoreProcessClient, StoreProcessSettings
 from spanmeter.store import SpanRow, SQLiteStore, WriteResult
 from spanmeter.store.rows import FIELD_NAMES, RowValues, row_values
+from support.prometheus_samples import Samples, scrape
 
 NANO = 1_000_000_000
 NOW = time.time_ns()
 _ids = iter(range(1, 10**9))
-
-Samples = dict[tuple[tuple[str, str], ...], float]
 
 
 def span(tenant: str, cost: int | None, *, external_id: str | None = None, **fields: Any) -> RowValues:
@@ -49,14 +47,6 @@ def span(tenant: str, cost: int | None, *, external_id: str | None = None, **fie
             **fields,
         )
     )
-
-
-def scrape(registry: CollectorRegistry) -> dict[str, Samples]:
-    found: dict[str, Samples] = {}
-    for family in text_string_to_metric_families(generate_latest(registry).decode()):
-        for sample in family.samples:
-            found.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
-    return found
 
 
 def by_tenant(samples: Samples) -> dict[str, float]:

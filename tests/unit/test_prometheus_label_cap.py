@@ -10,18 +10,16 @@ import time
 from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client import CollectorRegistry
 
 from spanmeter.prometheus import COST_LABELS, CostMetrics, LabelSetCap
 from spanmeter.prometheus.label_sets import CLIENT_DIMENSIONS, OTHER_VALUE
 from spanmeter.store import SpanRow, WriteResult
 from spanmeter.store.rows import FIELD_NAMES, RowValues, row_from_values, row_values
+from support.prometheus_samples import Samples, scrape
 
 NANO = 1_000_000_000
 _ids = itertools.count(1)
-
-Samples = dict[tuple[tuple[str, str], ...], float]
 
 
 def committed(rows: list[RowValues]) -> WriteResult:
@@ -54,14 +52,6 @@ def row(cost_nano: int, **fields: str) -> RowValues:
             **values,
         )
     )
-
-
-def scrape(registry: CollectorRegistry) -> dict[str, Samples]:
-    found: dict[str, Samples] = {}
-    for family in text_string_to_metric_families(generate_latest(registry).decode()):
-        for sample in family.samples:
-            found.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
-    return found
 
 
 def exact_nano(values: Samples) -> int:

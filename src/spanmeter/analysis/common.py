@@ -27,6 +27,7 @@ __all__ = [
     "nearest_rank",
     "parse_range",
     "per",
+    "scope_text",
     "usd",
     "usd_fraction",
 ]
@@ -105,6 +106,12 @@ def usd_fraction(value: Fraction | None) -> str | None:
 def per(numerator: int | float, denominator: int | float, digits: int = 2) -> float | None:
     """A display ratio rounded to ``digits``; None when the denominator is 0."""
     return round(numerator / denominator, digits) if denominator else None
+
+
+def scope_text(report: Mapping[str, Any]) -> str:
+    """``data_mode=..., environment=...`` of a report, ``all`` where it did not filter, so
+    every table says alike which spans it counted."""
+    return f"data_mode={report['data_mode'] or 'all'}, environment={report['environment'] or 'all'}"
 
 
 def parse_range(text: str) -> TimeWindow:

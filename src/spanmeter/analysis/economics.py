@@ -27,7 +27,7 @@ from fractions import Fraction
 from typing import Any, Final
 
 from ..store import Measures, SpanStore
-from .common import money_column, money_text, nano_usd, nearest_rank, per, usd
+from .common import money_column, money_text, nano_usd, nearest_rank, per, scope_text, usd
 from .window import TimeWindow
 
 __all__ = ["DEFAULT_MAX_COST_SHARE", "ECONOMICS_FORMATS", "render_economics", "unit_economics"]
@@ -252,8 +252,7 @@ def render_economics(report: Mapping[str, Any], fmt: str) -> str:
     totals, window = report["totals"], report["window"]
     tails = report["tails"]
     lines = [
-        f"unit economics {window['from']} .. {window['to']}"
-        f"  (data_mode={report['data_mode'] or 'all'}, environment={report['environment'] or 'all'})",
+        f"unit economics {window['from']} .. {window['to']}  ({scope_text(report)})",
         f"cost {money_text(totals['cost_nano_usd'])} USD;"
         f" per request {money_text(nano_usd(totals['cost_per_request_usd']))},"
         f" per successful request {money_text(nano_usd(totals['cost_per_successful_request_usd']))} USD;"

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from ..store import SpanStore
-from .common import money_column, nearest_rank, per, usd
+from .common import money_column, nearest_rank, per, scope_text, usd
 from .window import TimeWindow
 
 __all__ = ["COMPARE_FORMATS", "MIN_SAMPLES", "Z_95", "compare_prompt_versions", "render_prompt_versions"]
@@ -254,8 +254,7 @@ def render_prompt_versions(report: Mapping[str, Any], fmt: str) -> str:
         raise ValueError(f"unknown format {fmt!r}: use one of {', '.join(COMPARE_FORMATS)}")
     window = report["window"]
     lines = [
-        f"prompt versions {window['from']} .. {window['to']}"
-        f"  (data_mode={report['data_mode'] or 'all'}, environment={report['environment'] or 'all'})",
+        f"prompt versions {window['from']} .. {window['to']}  ({scope_text(report)})",
         f"{'endpoint':<22}{'version':<14}{'requests':>9}{'USD/request':>13}{'in/call':>9}{'out/call':>9}"
         f"{'p50':>7}{'p95':>7}{'p99':>7}{'success':>8}  {'first seen':<20}delta vs previous",
     ]

@@ -34,7 +34,7 @@ from typing import Any, Final
 
 from ..store import SpanStore
 from ..store.rollups import MINUTE, aligned_window
-from .common import nearest_rank
+from .common import nearest_rank, scope_text
 from .window import TimeWindow
 
 __all__ = ["CHECKS", "CheckSpec", "looks_like_pii", "quality_report", "render_quality"]
@@ -330,8 +330,7 @@ def render_quality(report: dict[str, Any], fmt: str, *, preamble: list[str] | No
     lines = [*(preamble or [])]
     lines.append(
         f"tracking quality {window['from']} .. {window['to']}: score {report['score']}/100"
-        f" over {report['attempts']} attempts (data_mode={report['data_mode'] or 'all'},"
-        f" environment={report['environment'] or 'all'})"
+        f" over {report['attempts']} attempts ({scope_text(report)})"
     )
     for check in report["checks"]:
         lines.append(

@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any, Final, cast
 
 from ..store import SpanStore, TopDimension, TopResult
+from .common import scope_text
 from .window import DIMENSIONS, TimeWindow
 
 __all__ = ["FORMATS", "render_top", "top_report"]
@@ -117,8 +118,7 @@ def render_top(report: Mapping[str, Any], fmt: str) -> str:
         raise ValueError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
     window = report["window"]
     lines = [
-        f"top {by} from {window['from']} to {window['to']}"
-        f"  (data_mode={report['data_mode'] or 'all'}, environment={report['environment'] or 'all'})",
+        f"top {by} from {window['from']} to {window['to']}  ({scope_text(report)})",
     ]
     header = f"{by:<32}{'cost USD':>14}{'share':>8}{'requests':>10}{'attempts':>10}"
     header += f"{'in tokens':>12}{'out tokens':>12}{'USD/request':>13}"
