@@ -16,6 +16,10 @@ from the same run, so the figures can be read against this machine's speed at th
   scan before the filter tiers): the price of touching every rollup row once;
 * ``count(*)`` over the day tier's rows of one dimension in the window: the floor of a
   tiered read.
+
+``--verify`` also checks every unfiltered answer against the same ranking summed straight
+from the rollup (a plain ``GROUP BY``, no tier: seconds per question): the groups, their
+order and the totals must be equal.
 """
 
 from __future__ import annotations
@@ -31,13 +35,17 @@ from pathlib import Path
 from typing import Final
 
 sys.path.insert(0, str(Path(__file__).parent))
-from spanmeter.store import SQLiteStore
-from spanmeter.store.rollups import TopDimension
+from spanmeter.store import SQLiteStore, TopResult
+from spanmeter.store.rollups import TopDimension, aligned_window, rollup_for
 from store import DAY_NS, RealisticRows, fill_rollups
 
 END_NS: Final = 1_772_668_800 * 10**9 + 13 * 3_600 * 10**9
 """2026-03-05T13:00Z: on an hour boundary but not a day boundary, so every window has
 partial days at its edges, as a window ending "now" has."""
+ENDS: Final = (("now", END_NS), ("past", END_NS - 2 * 86_400 * 10**9 - 5 * 3_600 * 10**9))
+"""Where windows end: at the last span ("now": nothing after the window, as when ranking up
+to now) and 2 days 5 hours before it ("past": spans on both sides of the window, as with
+``--from``/``--to``), since a signed cover's choices depend on where the data lies."""
 DIMENSIONS: Final[tuple[TopDimension, ...]] = (
     "endpoint_tag",
     "prompt_version",
@@ -90,25 +98,62 @@ def baselines(path: Path, repeats: int) -> None:
     conn.close()
 
 
-def bench_top(store: SQLiteStore, repeats: int) -> list[float]:
+def plain_top(
+    path: Path, by: str, start_ns: int, end_ns: int, limit: int
+) -> tuple[list[tuple[object, ...]], tuple[int, ...]]:
+    """The ranking summed straight from the rollup, without tiers: (top groups, totals)."""
+    spec = rollup_for(by, {})
+    lo, hi = aligned_window(start_ns, end_ns, spec.bucket_seconds)
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        rows = conn.execute(
+            f"SELECT {by}, sum(cost_nano_usd), sum(logical_requests), sum(attempts) FROM {spec.table}"
+            f" WHERE {spec.bucket_column} >= ? AND {spec.bucket_column} < ? AND data_mode = 'real'"
+            f" GROUP BY {by} ORDER BY 2 DESC, 1",
+            (lo, hi),
+        ).fetchall()
+    finally:
+        conn.close()
+    totals = (sum(r[1] for r in rows), sum(r[2] for r in rows), sum(r[3] for r in rows), len(rows))
+    return [(key or None, cost, logical, attempts) for key, cost, logical, attempts in rows[:limit]], totals
+
+
+def verify(path: Path, by: str, start_ns: int, end_ns: int, result: object) -> None:
+    """Raise if ``result`` (a TopResult) differs from the plain ranking."""
+    assert isinstance(result, TopResult)
+    groups, totals = plain_top(path, by, start_ns, end_ns, len(result.groups))
+    got = [(g.key, g.cost_nano_usd, g.logical_requests, g.attempts) for g in result.groups]
+    got_totals = (result.cost_nano_usd, result.logical_requests, result.attempts, result.group_count)
+    if got != groups or got_totals != totals:
+        raise SystemExit(f"top by {by} over [{start_ns}, {end_ns}) differs from the plain ranking")
+
+
+def bench_top(store: SQLiteStore, repeats: int, check: bool = False) -> list[float]:
     """Print one line per question; returns every median, in ms."""
     medians: list[float] = []
-    print(f"  {'by':<15} {'where':<26} {'window':>6} {'median ms':>10} {'groups':>7}")
+    print(f"  {'by':<15} {'where':<26} {'window':>6} {'ends':>5} {'median ms':>10} {'groups':>7}")
+    verified = 0
     for label, where in FILTERS:
         for by in DIMENSIONS:
             if by in where:
                 continue
             for window, span_ns in WINDOWS:
-                ms, result = median_ms(
-                    lambda by=by, where=where, span_ns=span_ns: store.top(
-                        by, END_NS - span_ns, END_NS, where=where
-                    ),
-                    repeats,
-                )
-                medians.append(ms)
-                groups = getattr(result, "group_count", 0)
-                flag = "" if ms < 100 else "  > 100 ms"
-                print(f"  {by:<15} {label:<26} {window:>6} {ms:>10.1f} {groups:>7}{flag}")
+                for ends, end_ns in ENDS:
+                    ms, result = median_ms(
+                        lambda by=by, where=where, span_ns=span_ns, end_ns=end_ns: store.top(
+                            by, end_ns - span_ns, end_ns, where=where
+                        ),
+                        repeats,
+                    )
+                    medians.append(ms)
+                    if check and not where:
+                        verify(store.path, by, end_ns - span_ns, end_ns, result)
+                        verified += 1
+                    groups = getattr(result, "group_count", 0)
+                    flag = "" if ms < 100 else "  > 100 ms"
+                    print(f"  {by:<15} {label:<26} {window:>6} {ends:>5} {ms:>10.1f} {groups:>7}{flag}")
+    if check:
+        print(f"  {verified} unfiltered answers equal the plain rankings from the rollups")
     return medians
 
 
@@ -118,6 +163,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--db", type=Path, help="store to fill (or reuse when it exists)")
+    parser.add_argument("--verify", action="store_true", help="check unfiltered answers against the rollup")
     args = parser.parse_args()
     path: Path = args.db or Path(tempfile.mkdtemp()) / "query.db"
     if not path.exists():
@@ -129,7 +175,7 @@ def main() -> None:
         print(f"store: {total.attempts:,} spans in {args.days} days")
         print(f"  rollup and tier rows: {store.stats().rollup_rows}")
         baselines(path, args.repeats)
-        medians = bench_top(store, args.repeats)
+        medians = bench_top(store, args.repeats, args.verify)
     over = sum(ms >= 100 for ms in medians)
     print(f"{len(medians)} questions: median {statistics.median(medians):.1f} ms, max {max(medians):.1f} ms,")
     print(f"  {over} at or over 100 ms")

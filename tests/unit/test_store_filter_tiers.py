@@ -214,27 +214,33 @@ def test_an_upgraded_store_backfills_the_new_tiers(tmp_path: Path) -> None:
     queries = filtered_queries(rng)
     user_queries = [
         ("user_id", T0 + start_h * HOUR_NS, T0 + end_h * HOUR_NS, {}, environment, "real")
-        for start_h, end_h in ((0, 24), (5, 29), (3, 75), (-24, 96))
+        for start_h, end_h in ((0, 24), (5, 29), (3, 75), (-24, 96), (1, 167), (13, 61))
         for environment in (None, "prod")
     ]
     with SQLiteStore(path) as store:
         stored = fill(store, rng, 500)
         compact_all(store)
         stored += fill(store, rng, 100)  # not compacted yet: left to compaction after the upgrade
-    # the store as it was before the filter tiers and the hour tier's users existed
+    # the store as it was before the filter tiers, the hour tier's users and the 6-hour and
+    # week tiers existed
     conn = sqlite3.connect(path)
     with conn:
         for table in ("rollup_minute", "rollup_hour"):
             folded, unfolded = conn.execute(f"SELECT sum(seq < 0), sum(seq > 0) FROM {table}").fetchone()
             assert folded > 0 and unfolded > 0
-        conn.execute("DROP TABLE rollup_pair_day")
+        for table in ("rollup_pair_day", "rollup_dim_6h", "rollup_dim_week"):
+            conn.execute(f"DROP TABLE {table}")
         conn.execute("DELETE FROM rollup_dim_hour WHERE dimension = 'user_id'")
         conn.execute(
-            "DELETE FROM _sqlite_migrations WHERE name IN ('m003_filter_tiers', 'm004_hourly_user_tier')"
+            "DELETE FROM _sqlite_migrations WHERE name IN"
+            " ('m003_filter_tiers', 'm004_hourly_user_tier', 'm005_user_rank_tiers')"
         )
     conn.close()
     with SQLiteStore(path) as store:  # the migrations fold in what compaction had folded
-        assert store.stats().rollup_rows["rollup_pair_day"] > 0
+        rollup_rows = store.stats().rollup_rows
+        assert (
+            min(rollup_rows[table] for table in ("rollup_pair_day", "rollup_dim_6h", "rollup_dim_week")) > 0
+        )
         check(store, stored, queries)
         check(store, stored, user_queries)
         compact_all(store)  # the rest is folded by compaction, once
@@ -243,7 +249,7 @@ def test_an_upgraded_store_backfills_the_new_tiers(tmp_path: Path) -> None:
 
 
 def test_retention_deletes_old_filter_tier_rows(tmp_path: Path) -> None:
-    now = T0 + 10 * DAY_NS
+    now = T0 + 12 * DAY_NS  # the rollup cutoff, 5 days before, is a week boundary
     with SQLiteStore(tmp_path / "spanmeter.db") as store:
         rows = random_rows(random.Random(3), 300)  # spread over T0 .. T0 + 3 days
         store.write_batch(rows)

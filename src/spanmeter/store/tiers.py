@@ -9,7 +9,10 @@ day). So compaction, off the ingest path, folds every closed rollup bucket into:
 
 * ``rollup_dim_hour``: per hour, per (dimension, value, environment, data_mode), for the
   dimensions of the minute rollup and ``user_id`` from the hourly one;
-* ``rollup_dim_day``: the same per day, plus ``user_id`` from the hourly rollup.
+* ``rollup_dim_day``: the same per day, plus ``user_id`` from the hourly rollup;
+* ``rollup_dim_6h`` and ``rollup_dim_week``: ``user_id`` only, per 6 hours and per week
+  (epoch-aligned: weeks start on Thursdays, 00:00 UTC), so that a ranking of users reads a
+  window as a few coarse buckets, added and subtracted (:mod:`spanmeter.store.window_cover`).
 
 A query then reads whole days from the day tier, whole hours at the edges from the hour
 tier, and only the leftover minutes (or hours) from the rollup itself, so a 30-day ranking
@@ -35,8 +38,10 @@ from typing import Final
 from .rollups import HOUR, MINUTE, RollupSpec
 
 __all__ = [
+    "DIM_6H",
     "DIM_DAY",
     "DIM_HOUR",
+    "DIM_WEEK",
     "FILTER_DIMENSIONS",
     "FILTER_TIERS",
     "PAIR_DAY",
@@ -85,8 +90,22 @@ DIM_DAY: Final = DimensionTier(
     bucket_seconds=86_400,
     sources=((MINUTE, _MINUTE_DIMENSIONS), (HOUR, ("user_id",))),
 )
-TIERS: Final = (DIM_HOUR, DIM_DAY)
-"""The unfiltered tiers."""
+DIM_6H: Final = DimensionTier(
+    table="rollup_dim_6h",
+    bucket_column="six_hours",
+    bucket_seconds=21_600,
+    # users only (like the week tier): the one dimension whose rankings read enough rows
+    # to need them (see spanmeter.store.window_cover); the others answer in milliseconds
+    sources=((HOUR, ("user_id",)),),
+)
+DIM_WEEK: Final = DimensionTier(
+    table="rollup_dim_week",
+    bucket_column="week",
+    bucket_seconds=604_800,
+    sources=((HOUR, ("user_id",)),),
+)
+TIERS: Final = (DIM_HOUR, DIM_6H, DIM_DAY, DIM_WEEK)
+"""The unfiltered tiers (see tier_migrations.m005_user_rank_tiers for the 6-hour and week ones)."""
 
 FILTER_DIMENSIONS: Final = ("endpoint_tag", "tenant_id")
 """Dimensions a filter tier is keyed by: both are in the minute and the hourly rollup."""
@@ -114,9 +133,9 @@ def tiers_for(by: str, base: RollupSpec, filter_dimension: str | None = None) ->
             only a filter tier keyed by it can answer.
 
     A tier only takes dimensions from rollups with buckets no coarser than its own.
-    Called without a filter for ``user_id`` over the hourly rollup, this gives the day
-    tier and then the hour tier: the edges of a window come from the hour tier, and
-    nothing from the rollup itself except rows not compacted yet.
+    Called without a filter for ``user_id`` over the hourly rollup, this gives the week,
+    day, 6-hour and hour tiers: the edges of a window come from the hour tier at the
+    finest, and nothing from the rollup itself except rows not compacted yet.
     """
     if filter_dimension is None:
         candidates: tuple[DimensionTier, ...] = TIERS
@@ -130,11 +149,13 @@ def tiers_for(by: str, base: RollupSpec, filter_dimension: str | None = None) ->
 
 @dataclass(frozen=True, slots=True)
 class Segment:
-    """``[lo, hi)`` in Unix seconds, read from ``tier`` (None: from the base rollup)."""
+    """``[lo, hi)`` in Unix seconds, read from ``tier`` (None: from the base rollup), added
+    (``sign`` 1) or subtracted (-1: see :mod:`spanmeter.store.window_cover`)."""
 
     tier: DimensionTier | None
     lo: int
     hi: int
+    sign: int = 1
 
 
 def split_window(lo: int, hi: int, tiers: Sequence[DimensionTier]) -> list[Segment]:

@@ -49,8 +49,11 @@ def apply_retention(
     """See :meth:`SpanStore.apply_retention <spanmeter.store.api.SpanStore.apply_retention>`.
 
     Raw rows go by start time (their dedupe keys are their index entries and go with them);
-    logical-request keys go by the time of their first attempt; a rollup bucket goes once
-    it has *ended* more than ``rollup_days`` ago, so a partly expired bucket is kept whole.
+    logical-request keys go by the time of their first attempt; a rollup or tier bucket
+    goes once it has *ended* before the rollup cutoff, ``rollup_days`` ago rounded down to
+    the widest tier's bucket (a week). Rounded, so that every rollup and tier keeps exactly
+    the same spans: a signed cover (:mod:`spanmeter.store.window_cover`) subtracts a finer
+    tier's rows from a coarser tier's bucket, which is only exact if both still hold them.
 
     Raises:
         ValueError: ``raw_days`` or ``rollup_days`` below 1, or ``chunk_rows`` below 1.
@@ -78,7 +81,8 @@ def apply_retention(
         (raw_cutoff_ns,),
         chunk_rows,
     )
-    rollup_cutoff_s = (now_ns - rollup_days * _NS_PER_DAY) // 1_000_000_000
+    widest = max(tier.bucket_seconds for tier in TIERS)
+    rollup_cutoff_s = (now_ns - rollup_days * _NS_PER_DAY) // 1_000_000_000 // widest * widest
     rollup_rows = 0
     for spec in ROLLUPS:
         last_bucket = rollup_cutoff_s - spec.bucket_seconds  # buckets ending at or before the cutoff

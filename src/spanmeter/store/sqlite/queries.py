@@ -15,7 +15,7 @@ from ..api import StoreStats, TopGroup, TopResult
 from ..rollups import ROLLUPS, TopDimension, aligned_window, rollup_for
 from ..rows import FIELD_NAMES, SpanRow
 from ..tiers import FILTER_TIERS, TIERS
-from .window_parts import scope_filters, window_parts
+from .window_parts import data_extent, scope_filters, usable_tiers, window_parts
 
 __all__ = ["count_requests", "iter_requests", "stats", "top"]
 
@@ -56,7 +56,11 @@ def top(
     spec = rollup_for(by, where)
     lo, hi = aligned_window(start_ns, end_ns, spec.bucket_seconds)
     own = scope_filters(environment, data_mode)
-    parts, params = window_parts(spec, (by,), lo, hi, where, own, _TOP_MEASURES)
+    # the measures are integers: the window may be read as whole buckets minus their parts
+    # outside it (spanmeter.store.window_cover), whose cancelled-out groups HAVING drops
+    tiers = usable_tiers(spec, (by,), where)
+    extent = data_extent(conn, spec, tiers, by) if len(tiers) > 1 else None
+    parts, params = window_parts(spec, (by,), lo, hi, where, own, _TOP_MEASURES, subtract=True, extent=extent)
     fetched: list[tuple[Any, ...]] = []
     if parts:
         sql = f"""
@@ -68,6 +72,7 @@ def top(
                    sum(sum(output_tokens)) OVER (), sum(sum(unpriced)) OVER (), count(*) OVER ()
             FROM ({" UNION ALL ".join(parts)})
             GROUP BY key
+            HAVING sum(attempts) > 0
             ORDER BY 2 DESC, 1
             LIMIT ?
         """

@@ -5,17 +5,21 @@ pick tiers by the same rule and stay exact at every stage of compaction in the s
 (see :mod:`spanmeter.store.tiers`): one grouping dimension with no filter reads the
 per-dimension tiers; one grouping dimension with exactly one filter on
 :data:`~spanmeter.store.tiers.FILTER_DIMENSIONS` (other than itself) reads the filter tier;
-anything else reads the rollup's range.
+anything else reads the rollup's range. Callers summing integers only may ask for a
+signed cover (:mod:`spanmeter.store.window_cover`): whole buckets around the window's edges,
+minus their parts outside it, when that reads fewer rows.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Mapping, Sequence
 
 from ..rollups import RollupSpec
-from ..tiers import DimensionTier, Segment, split_window, tiers_for
+from ..tiers import DimensionTier, split_window, tiers_for
+from ..window_cover import Extent, signed_cover, tiered_range
 
-__all__ = ["scope_filters", "usable_tiers", "window_parts"]
+__all__ = ["data_extent", "scope_filters", "usable_tiers", "window_parts"]
 
 
 def scope_filters(environment: str | None, data_mode: str | None) -> dict[str, str]:
@@ -46,6 +50,32 @@ def usable_tiers(
     return []
 
 
+def data_extent(
+    conn: sqlite3.Connection, spec: RollupSpec, tiers: Sequence[DimensionTier], dimension: str
+) -> Extent | None:
+    """Where ``dimension``'s data lies: the first and last bucket of the finest tier and of
+    the rollup (a few index seeks). For a signed cover's estimates only, so it may be read
+    outside the query's snapshot. None when the store holds none."""
+    finest = tiers[-1]
+    tier_column, column = finest.bucket_column, spec.bucket_column
+    # names come from the rollup and tier definitions, never from input
+    row = conn.execute(
+        f"SELECT (SELECT min({tier_column}) FROM {finest.table} WHERE dimension = ?),"
+        f" (SELECT max({tier_column}) FROM {finest.table} WHERE dimension = ?),"
+        f" (SELECT min({column}) FROM {spec.table}), (SELECT max({column}) FROM {spec.table})",
+        (dimension, dimension),
+    ).fetchone()
+    starts = [value for value in (row[0], row[2]) if value is not None]
+    ends = [
+        value + width
+        for value, width in ((row[1], finest.bucket_seconds), (row[3], spec.bucket_seconds))
+        if value is not None
+    ]
+    if not starts or not ends:
+        return None
+    return Extent(min(starts), max(ends))
+
+
 def window_parts(
     spec: RollupSpec,
     dimensions: Sequence[str],
@@ -54,6 +84,9 @@ def window_parts(
     where: Mapping[str, str],
     own: Mapping[str, str],
     measures: Sequence[str],
+    *,
+    subtract: bool = False,
+    extent: Extent | None = None,
 ) -> tuple[list[str], list[object]]:
     """``SELECT`` statements (and their parameters) whose rows together cover ``[lo, hi)`` once.
 
@@ -71,6 +104,11 @@ def window_parts(
         where: The caller's filters (rollup dimensions).
         own: The environment and data-mode conditions (columns of every tier too).
         measures: Measure columns to select, in the order the caller sums them.
+        subtract: Allow a signed cover: some parts then select their measures negated
+            (under the same names). Only for integer measures; the caller must drop the
+            groups that sum to nothing (a value seen only outside the window: its rows
+            cancel out exactly), e.g. with ``HAVING sum(attempts) > 0``.
+        extent: Where the data lies (:func:`data_extent`), for the signed cover's estimates.
     """
     filters = {**where, **own}
     # every name below comes from a rollup or tier definition, validated by the caller
@@ -79,19 +117,21 @@ def window_parts(
     own_conditions = "".join(f" AND {column} = ?" for column in own)
     own_values = list(own.values())
     columns = ", ".join(measures)
+    negated = ", ".join(f"-{name} AS {name}" for name in measures)
     bucket = spec.bucket_column
     base = f"SELECT {', '.join(dimensions)}, {columns} FROM {spec.table} WHERE "
     parts: list[str] = []
     params: list[object] = []
-    middle: list[Segment] = []
-    for segment in split_window(lo, hi, usable_tiers(spec, dimensions, where)):
+    tiers = usable_tiers(spec, dimensions, where)
+    segments = signed_cover(lo, hi, tiers, extent) if subtract else split_window(lo, hi, tiers)
+    for segment in segments:
         if segment.tier is None:
             parts.append(f"{base}{bucket} >= ? AND {bucket} < ?{conditions}")
             params += [segment.lo, segment.hi, *values]
             continue
         tier = segment.tier
         column = tier.bucket_column
-        select = f"SELECT value AS {dimensions[0]}, {columns} FROM {tier.table} WHERE "
+        select = f"SELECT value AS {dimensions[0]}, {columns if segment.sign > 0 else negated} FROM {tier.table} WHERE "
         if tier.filtered:
             ((filter_dimension, filter_value),) = where.items()
             parts.append(
@@ -102,11 +142,11 @@ def window_parts(
         else:
             parts.append(f"{select}dimension = ? AND {column} >= ? AND {column} < ?{own_conditions}")
             params += [dimensions[0], segment.lo, segment.hi, *own_values]
-        middle.append(segment)
-    if middle:
+    tiered = tiered_range(lo, hi, segments)
+    if tiered is not None:
         parts.append(
             f"{base}{bucket} IN (SELECT bucket FROM rollup_dirty WHERE table_name = ?"
             f" AND bucket >= ? AND bucket < ?) AND seq > 0{conditions}"
         )
-        params += [spec.table, middle[0].lo, middle[-1].hi, *values]
+        params += [spec.table, *tiered, *values]
     return parts, params
