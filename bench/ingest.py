@@ -21,6 +21,11 @@ What it measures, all in one run (these machines are noisy: compare ratios, not 
   only``: the transport and ``FromString``, no attribute touched). It runs several times
   faster than any receiver that reads a single attribute per span, so a ratio against it
   says more about upb than about ingest;
+* and spanmeter's own pipeline without its store: the real ingest handler (decode into the
+  map-typed request, normalise, hash user ids, price, build the row tuples) answering as
+  soon as the rows are built, into a sink that keeps nothing. The durable figure against
+  it is what storing costs: the transaction, the dedupe, the rollups, the wait for the
+  commit, and the second process sharing the two cores;
 * ``spanmeter serve``: the real receiver (normalise, price, dedupe, group commit to SQLite,
   answer only after the commit), in its own process(es), warmed up with 20 other requests,
   then fed the same way; by default with its store process (``--serve-mode thread`` runs
@@ -216,9 +221,30 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class _NullSink:
+    """A row sink that stores nothing: every batch is answered as stored at once."""
+
+    pending_rows = 0
+
+    def submit(self, rows: Any) -> Any:
+        from concurrent.futures import Future
+
+        from spanmeter.store import WriteResult
+
+        done: Future[WriteResult] = Future()
+        done.set_result(WriteResult(inserted=len(rows)))
+        return done
+
+    def close(self) -> None:
+        pass
+
+
 def _serve_nostore(mode: str, grpc_port: int, http_port: int) -> None:
-    """A receiver that answers without storing: ``read`` walks the attributes, ``noop`` not."""
-    from spanmeter.ingest import iter_spans
+    """A receiver that answers without storing: ``read`` walks the attributes, ``noop`` not,
+    ``pipeline`` runs spanmeter's whole ingest pipeline (normalise, hash, price, row tuples)
+    into a sink that stores nothing."""
+    from spanmeter.ingest import IngestMetrics, IngestPipeline, iter_spans
+    from spanmeter.pricing import PriceBook
     from spanmeter.receiver import IngestResult, OTLPServer
 
     def read(request: Any) -> IngestResult:
@@ -229,7 +255,10 @@ def _serve_nostore(mode: str, grpc_port: int, http_port: int) -> None:
     def noop(request: Any) -> IngestResult:
         return IngestResult()
 
-    with OTLPServer(read if mode == "read" else noop, grpc_port=grpc_port, http_port=http_port):
+    handler: Any = {"read": read, "noop": noop}.get(mode)
+    if mode == "pipeline":
+        handler = IngestPipeline(_NullSink(), PriceBook.from_env(), metrics=IngestMetrics())
+    with OTLPServer(handler, grpc_port=grpc_port, http_port=http_port):
         threading.Event().wait()
 
 
@@ -237,10 +266,11 @@ def _serve_nostore(mode: str, grpc_port: int, http_port: int) -> None:
 def server(
     kind: str, db: Path, src: Path | None = None
 ) -> Iterator[tuple[subprocess.Popen[bytes], int, int]]:
-    """``kind``: ``noop`` / ``read`` (no store), ``serve`` / ``serve-thread`` (spanmeter serve);
+    """``kind``: ``noop`` / ``read`` / ``pipeline`` (no store), ``serve`` / ``serve-thread``
+    (spanmeter serve);
     ``src``: import spanmeter from this source tree (its child processes too)."""
     grpc_port, http_port = free_port(), free_port()
-    if kind in ("noop", "read"):
+    if kind in ("noop", "read", "pipeline"):
         command = [sys.executable, __file__, "--serve-nostore", kind, str(grpc_port), str(http_port)]
     else:
         command = [sys.executable, "-m", "spanmeter", "serve", "--db", str(db)]
@@ -457,7 +487,7 @@ def main() -> None:
             print(f"\nOTLP/{transport} ({args.inflight} requests in flight)")
             nostore: dict[str, float] = {}
             others: dict[str, float] = {}
-            for kind in ("noop", "read"):
+            for kind in ("noop", "read", "pipeline"):
                 with server(kind, Path(tmp) / "unused.db") as (process, grpc_port, http_port):
                     port = grpc_port if transport == "grpc" else http_port
                     drive(transport, port, bodies[:20], 2)  # warm-up
@@ -471,6 +501,10 @@ def main() -> None:
             print(
                 f"  ceiling 2, no store, parse + attr read:  {nostore['read']:>10,.0f} spans/s"
                 f"  (other load {others['read']:.2f} cores)"
+            )
+            print(
+                f"  no store, spanmeter's whole pipeline:    {nostore['pipeline']:>10,.0f} spans/s"
+                f"  (normalise, price, rows; other load {others['pipeline']:.2f} cores)"
             )
             for kind in modes[args.serve_mode]:
                 db = Path(tmp) / f"{transport}-{kind}.db"
@@ -493,7 +527,8 @@ def main() -> None:
                 name = "spanmeter serve" if kind == "serve" else "serve --no-store-process"
                 print(
                     f"  {name + ', durable:':40s} {durable:>10,.0f} spans/s"
-                    f"  ({durable / nostore['read']:.0%} of ceiling 2; other load {other:.2f} cores)"
+                    f"  ({durable / nostore['read']:.0%} of ceiling 2, {durable / nostore['pipeline']:.0%} of the"
+                    f" pipeline without store; other load {other:.2f} cores)"
                 )
                 print(
                     f"    at half that rate ({half:,.0f} spans/s): export latency"
