@@ -34,22 +34,21 @@ _PREFIXES_PER_TRANSACTION: Final = 200
 
 
 def _create(db: Database, tier: DimensionTier) -> None:
+    """The tier's table: its key (led by the filter for a filter tier), then the measures."""
     measures = ",\n".join(
         f"    {name} {'REAL' if name == 'latency_ms_sum' else 'INTEGER'} NOT NULL" for name in MEASURES
     )
     bucket = tier.bucket_column
+    key = ("filter_dimension", "filter_value") if tier.filtered else ()
+    key += ("dimension", bucket, "value", "environment", "data_mode")
+    columns = "".join(
+        f"            {name} {'INTEGER' if name == bucket else 'TEXT'} NOT NULL,\n" for name in key
+    )
     db.execute(
         f"""
         CREATE TABLE {tier.table} (
-            filter_dimension TEXT NOT NULL,
-            filter_value TEXT NOT NULL,
-            dimension TEXT NOT NULL,
-            {bucket} INTEGER NOT NULL,
-            value TEXT NOT NULL,
-            environment TEXT NOT NULL,
-            data_mode TEXT NOT NULL,
-{measures},
-            PRIMARY KEY (filter_dimension, filter_value, dimension, {bucket}, value, environment, data_mode)
+{columns}{measures},
+            PRIMARY KEY ({", ".join(key)})
         ) WITHOUT ROWID
         """
     )
@@ -116,25 +115,10 @@ def m005_user_rank_tiers(db: Database) -> None:
     as a few weeks, days and 6-hour buckets, added and subtracted
     (:mod:`spanmeter.store.window_cover`). Same shape as the other per-dimension tiers.
     """
-    measures = ",\n".join(
-        f"    {name} {'REAL' if name == 'latency_ms_sum' else 'INTEGER'} NOT NULL" for name in MEASURES
-    )
     sums = ", ".join(f"sum({name})" for name in MEASURES)
     for tier in (DIM_6H, DIM_WEEK):
+        _create(db, tier)
         bucket, width = tier.bucket_column, tier.bucket_seconds
-        db.execute(
-            f"""
-            CREATE TABLE {tier.table} (
-                dimension TEXT NOT NULL,
-                {bucket} INTEGER NOT NULL,
-                value TEXT NOT NULL,
-                environment TEXT NOT NULL,
-                data_mode TEXT NOT NULL,
-{measures},
-                PRIMARY KEY (dimension, {bucket}, value, environment, data_mode)
-            ) WITHOUT ROWID
-            """
-        )
         columns = ", ".join(("dimension", bucket, "value", "environment", "data_mode", *MEASURES))
         for spec in ROLLUPS:
             for dimension in tier.dimensions_from(spec):
