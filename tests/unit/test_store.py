@@ -263,7 +263,7 @@ def test_top_validates_its_arguments(store: SQLiteStore) -> None:
 
 
 def test_retention_deletes_only_old_data(tmp_path: Path) -> None:
-    now = T0 + 12 * DAY_NS  # T0 starts a week (epoch weeks start on Thursdays): so does now - 5 days
+    now = T0 + 19 * DAY_NS  # now - 5 days starts a 4-week bucket (epoch-aligned, as T0 + 14 days)
     with SQLiteStore(tmp_path / "spanmeter.db") as store:
         ages = [9.5, 6, 4, 1, 0.5]  # days before now
         rows = [
@@ -281,8 +281,8 @@ def test_retention_deletes_only_old_data(tmp_path: Path) -> None:
         top = store.top("endpoint_tag", now - 30 * DAY_NS, now, data_mode=None)
         assert top.cost_nano_usd == 100 + 1_000 + 10_000
         assert store.top("user_id", now - 30 * DAY_NS, now).cost_nano_usd == 100 + 1_000 + 10_000
-        # the rollup cutoff rounds down to a week, so that every tier keeps the same spans:
-        # 3 days before now rounds to T0 + 7 days, and the 4-day-old bucket stays
+        # the rollup cutoff rounds down to 4 weeks, so that every tier keeps the same spans:
+        # 3 days before now rounds to T0 + 14 days, and the 4-day-old bucket stays
         assert store.apply_retention(now, raw_days=3, rollup_days=3).rollup_rows == 0
         assert store.top("user_id", now - 30 * DAY_NS, now).cost_nano_usd == 100 + 1_000 + 10_000
         # a logical key older than raw retention is forgotten: a late retry counts again

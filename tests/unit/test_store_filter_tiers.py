@@ -228,7 +228,7 @@ def test_an_upgraded_store_backfills_the_new_tiers(tmp_path: Path) -> None:
         for table in ("rollup_minute", "rollup_hour"):
             folded, unfolded = conn.execute(f"SELECT sum(seq < 0), sum(seq > 0) FROM {table}").fetchone()
             assert folded > 0 and unfolded > 0
-        for table in ("rollup_pair_day", "rollup_dim_6h", "rollup_dim_week"):
+        for table in ("rollup_pair_day", "rollup_dim_6h", "rollup_dim_week", "rollup_dim_4w"):
             conn.execute(f"DROP TABLE {table}")
         conn.execute("DELETE FROM rollup_dim_hour WHERE dimension = 'user_id'")
         conn.execute(
@@ -239,7 +239,11 @@ def test_an_upgraded_store_backfills_the_new_tiers(tmp_path: Path) -> None:
     with SQLiteStore(path) as store:  # the migrations fold in what compaction had folded
         rollup_rows = store.stats().rollup_rows
         assert (
-            min(rollup_rows[table] for table in ("rollup_pair_day", "rollup_dim_6h", "rollup_dim_week")) > 0
+            min(
+                rollup_rows[t]
+                for t in ("rollup_pair_day", "rollup_dim_6h", "rollup_dim_week", "rollup_dim_4w")
+            )
+            > 0
         )
         check(store, stored, queries)
         check(store, stored, user_queries)
@@ -249,7 +253,7 @@ def test_an_upgraded_store_backfills_the_new_tiers(tmp_path: Path) -> None:
 
 
 def test_retention_deletes_old_filter_tier_rows(tmp_path: Path) -> None:
-    now = T0 + 12 * DAY_NS  # the rollup cutoff, 5 days before, is a week boundary
+    now = T0 + 19 * DAY_NS  # the rollup cutoff, 5 days before, starts a 4-week bucket
     with SQLiteStore(tmp_path / "spanmeter.db") as store:
         rows = random_rows(random.Random(3), 300)  # spread over T0 .. T0 + 3 days
         store.write_batch(rows)

@@ -13,7 +13,16 @@ from test_store import DAY_NS, NS, T0, make_row, random_rows
 from spanmeter.store import HOUR, MINUTE, TOP_DIMENSIONS, SpanRow, SQLiteStore, TopResult
 from spanmeter.store.rollups import aligned_window
 from spanmeter.store.sqlite import compaction
-from spanmeter.store.tiers import DIM_6H, DIM_DAY, DIM_HOUR, DIM_WEEK, Segment, split_window, tiers_for
+from spanmeter.store.tiers import (
+    DIM_4W,
+    DIM_6H,
+    DIM_DAY,
+    DIM_HOUR,
+    DIM_WEEK,
+    Segment,
+    split_window,
+    tiers_for,
+)
 
 HOUR_S = 3600
 DAY_S = 86_400
@@ -258,7 +267,7 @@ def test_split_window(lo: int, hi: int, expected: list[tuple[object, int, int]])
 
 def test_tiers_for_users_read_whole_hours_from_the_hour_tier() -> None:
     tiers = tiers_for("user_id", HOUR)
-    assert tiers == [DIM_WEEK, DIM_DAY, DIM_6H, DIM_HOUR]
+    assert tiers == [DIM_4W, DIM_WEEK, DIM_DAY, DIM_6H, DIM_HOUR]
     assert tiers_for("user_id", MINUTE) == []
     assert tiers_for("tenant_id", MINUTE) == [DIM_DAY, DIM_HOUR]  # 6-hour and week tiers: users only
     # the hourly rollup's buckets are hours, so the hour tier covers every edge

@@ -10,7 +10,16 @@ from test_store import DAY_NS, NS, T0, make_row, random_rows
 from test_store_rollups import check
 
 from spanmeter.store import HOUR, MINUTE, SpanRow, SQLiteStore
-from spanmeter.store.tiers import DIM_6H, DIM_DAY, DIM_HOUR, DIM_WEEK, PAIR_DAY, split_window, tiers_for
+from spanmeter.store.tiers import (
+    DIM_4W,
+    DIM_6H,
+    DIM_DAY,
+    DIM_HOUR,
+    DIM_WEEK,
+    PAIR_DAY,
+    split_window,
+    tiers_for,
+)
 from spanmeter.store.window_cover import Extent, estimated_rows, signed_cover, tiered_range
 
 HOUR_S = 3600
@@ -60,12 +69,13 @@ def test_every_bucket_of_the_window_counts_once_and_none_outside(by: str, spec: 
 
 def test_a_window_ending_now_reads_whole_buckets_and_subtracts_the_empty_future() -> None:
     tiers = tiers_for("user_id", HOUR)
-    assert tiers == [DIM_WEEK, DIM_DAY, DIM_6H, DIM_HOUR]
+    assert tiers == [DIM_4W, DIM_WEEK, DIM_DAY, DIM_6H, DIM_HOUR]
     now = T0_S + 3 * WEEK_S + 2 * DAY_S + 13 * HOUR_S
     extent = Extent(T0_S, now)  # nothing after now, nothing before T0
     cover = signed_cover(now - 30 * DAY_S, now, tiers, extent)
-    # weeks around the whole window; what they hold beyond it is subtracted, from empty ranges
-    assert [(s.tier, s.sign) for s in cover if s.sign > 0] == [(DIM_WEEK, 1)]
+    # 4-week buckets around the whole window; what they hold beyond it is subtracted, from
+    # empty ranges
+    assert [(s.tier, s.sign) for s in cover if s.sign > 0] == [(DIM_4W, 1)]
     assert all(s.lo >= now or s.hi <= now - 30 * DAY_S for s in cover if s.sign < 0)
     before = split_window(now - 30 * DAY_S, now, [DIM_DAY, DIM_HOUR])  # days, hours, all added
 
@@ -156,7 +166,7 @@ def test_user_rankings_over_weeks_equal_recomputed_sums_at_every_compaction_stag
         while store.compact_rollups(far_future, max_buckets=1000):
             pass
         counts = store.stats().rollup_rows
-        assert counts["rollup_dim_week"] > 0 and counts["rollup_dim_6h"] > 0
+        assert min(counts[t] for t in ("rollup_dim_6h", "rollup_dim_week", "rollup_dim_4w")) > 0
         assert check(store, stored, queries) == len(queries)  # fully folded
         late = user_rows(rng, 60, T0 + DAY_NS, 20 * DAY_NS, ["u1", "late", "early"])
         store.write_batch(late)

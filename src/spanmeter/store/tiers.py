@@ -10,9 +10,10 @@ day). So compaction, off the ingest path, folds every closed rollup bucket into:
 * ``rollup_dim_hour``: per hour, per (dimension, value, environment, data_mode), for the
   dimensions of the minute rollup and ``user_id`` from the hourly one;
 * ``rollup_dim_day``: the same per day, plus ``user_id`` from the hourly rollup;
-* ``rollup_dim_6h`` and ``rollup_dim_week``: ``user_id`` only, per 6 hours and per week
-  (epoch-aligned: weeks start on Thursdays, 00:00 UTC), so that a ranking of users reads a
-  window as a few coarse buckets, added and subtracted (:mod:`spanmeter.store.window_cover`).
+* ``rollup_dim_6h``, ``rollup_dim_week`` and ``rollup_dim_4w``: ``user_id`` only, per 6
+  hours, per week and per 4 weeks (epoch-aligned: weeks start on Thursdays, 00:00 UTC), so
+  that a ranking of users reads a window as a few coarse buckets, added and subtracted
+  (:mod:`spanmeter.store.window_cover`).
 
 A query then reads whole days from the day tier, whole hours at the edges from the hour
 tier, and only the leftover minutes (or hours) from the rollup itself, so a 30-day ranking
@@ -38,6 +39,7 @@ from typing import Final
 from .rollups import HOUR, MINUTE, RollupSpec
 
 __all__ = [
+    "DIM_4W",
     "DIM_6H",
     "DIM_DAY",
     "DIM_HOUR",
@@ -104,8 +106,15 @@ DIM_WEEK: Final = DimensionTier(
     bucket_seconds=604_800,
     sources=((HOUR, ("user_id",)),),
 )
-TIERS: Final = (DIM_HOUR, DIM_6H, DIM_DAY, DIM_WEEK)
-"""The unfiltered tiers (see tier_migrations.m005_user_rank_tiers for the 6-hour and week ones)."""
+DIM_4W: Final = DimensionTier(
+    table="rollup_dim_4w",
+    bucket_column="four_weeks",
+    bucket_seconds=2_419_200,
+    sources=((HOUR, ("user_id",)),),
+)
+TIERS: Final = (DIM_HOUR, DIM_6H, DIM_DAY, DIM_WEEK, DIM_4W)
+"""The unfiltered tiers (see tier_migrations.m005_user_rank_tiers for the users' 6-hour,
+week and 4-week ones). Retention rounds to the widest (see sqlite.maintenance)."""
 
 FILTER_DIMENSIONS: Final = ("endpoint_tag", "tenant_id")
 """Dimensions a filter tier is keyed by: both are in the minute and the hourly rollup."""
@@ -133,8 +142,8 @@ def tiers_for(by: str, base: RollupSpec, filter_dimension: str | None = None) ->
             only a filter tier keyed by it can answer.
 
     A tier only takes dimensions from rollups with buckets no coarser than its own.
-    Called without a filter for ``user_id`` over the hourly rollup, this gives the week,
-    day, 6-hour and hour tiers: the edges of a window come from the hour tier at the
+    Called without a filter for ``user_id`` over the hourly rollup, this gives the 4-week,
+    week, day, 6-hour and hour tiers: the edges of a window come from the hour tier at the
     finest, and nothing from the rollup itself except rows not compacted yet.
     """
     if filter_dimension is None:

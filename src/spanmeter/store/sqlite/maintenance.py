@@ -51,7 +51,7 @@ def apply_retention(
     Raw rows go by start time (their dedupe keys are their index entries and go with them);
     logical-request keys go by the time of their first attempt; a rollup or tier bucket
     goes once it has *ended* before the rollup cutoff, ``rollup_days`` ago rounded down to
-    the widest tier's bucket (a week). Rounded, so that every rollup and tier keeps exactly
+    the widest tier's bucket (4 weeks). Rounded, so that every rollup and tier keeps exactly
     the same spans: a signed cover (:mod:`spanmeter.store.window_cover`) subtracts a finer
     tier's rows from a coarser tier's bucket, which is only exact if both still hold them.
 

@@ -11,8 +11,8 @@ one.
 
 * ``m003_filter_tiers``: ``rollup_pair_day``, the filter tier of :mod:`spanmeter.store.tiers`;
 * ``m004_hourly_user_tier``: ``user_id`` rows in ``rollup_dim_hour``, from the hourly rollup;
-* ``m005_user_rank_tiers``: ``rollup_dim_6h`` and ``rollup_dim_week``, users per 6 hours
-  and per week, from the hourly rollup.
+* ``m005_user_rank_tiers``: ``rollup_dim_6h``, ``rollup_dim_week`` and ``rollup_dim_4w``,
+  users per 6 hours, per week and per 4 weeks, from the hourly rollup.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Final
 from sqlite_utils import Database
 
 from ..rollups import MEASURES, ROLLUPS
-from ..tiers import DIM_6H, DIM_HOUR, DIM_WEEK, FILTER_DIMENSIONS, FILTER_TIERS, DimensionTier
+from ..tiers import DIM_4W, DIM_6H, DIM_HOUR, DIM_WEEK, FILTER_DIMENSIONS, FILTER_TIERS, DimensionTier
 from .schema import MIGRATIONS
 
 __all__ = ["delete_expired", "m003_filter_tiers", "m004_hourly_user_tier", "m005_user_rank_tiers"]
@@ -107,16 +107,16 @@ def m004_hourly_user_tier(db: Database) -> None:
 
 @MIGRATIONS(name="m005_user_rank_tiers")
 def m005_user_rank_tiers(db: Database) -> None:
-    """Create ``rollup_dim_6h`` and ``rollup_dim_week`` and fold the compacted rows of the
-    hourly rollup into them.
+    """Create ``rollup_dim_6h``, ``rollup_dim_week`` and ``rollup_dim_4w`` and fold the
+    compacted rows of the hourly rollup into them.
 
     Why: a ranking of 10,000 users over 30 days read ~490k day-tier rows plus the window's
     edge hours (over 300 ms on ``bench/query.py``'s store). With these, the window is read
-    as a few weeks, days and 6-hour buckets, added and subtracted
+    as a few 4-week, week, day and 6-hour buckets, added and subtracted
     (:mod:`spanmeter.store.window_cover`). Same shape as the other per-dimension tiers.
     """
     sums = ", ".join(f"sum({name})" for name in MEASURES)
-    for tier in (DIM_6H, DIM_WEEK):
+    for tier in (DIM_6H, DIM_WEEK, DIM_4W):
         _create(db, tier)
         bucket, width = tier.bucket_column, tier.bucket_seconds
         columns = ", ".join(("dimension", bucket, "value", "environment", "data_mode", *MEASURES))
