@@ -18,7 +18,9 @@ FAR_FUTURE = T0 + 30 * DAY_NS
 
 
 def filtered_queries(rng: random.Random) -> list[tuple[object, ...]]:
-    """Every dimension, filtered by one endpoint tag or tenant (a value, or '' for none)."""
+    """Every dimension, filtered by one value (or '' for none) of each dimension a ``where``
+    may name: rankings the rollups cannot answer (a model under a user filter) are skipped
+    by ``check``, which expects their error."""
     windows = [
         (T0 - DAY_NS, T0 + 5 * DAY_NS),
         (T0 + 7 * HOUR_NS, T0 + 2 * DAY_NS + 5 * HOUR_NS),
@@ -31,6 +33,12 @@ def filtered_queries(rng: random.Random) -> list[tuple[object, ...]]:
         ({"endpoint_tag": ""}, "prod", None),
         ({"tenant_id": "t2"}, None, None),
         ({"tenant_id": ""}, "staging", "real"),
+        ({"prompt_version": "v1"}, None, "real"),
+        ({"model": "gpt-4o"}, "prod", None),
+        ({"provider": ""}, None, None),
+        ({"outcome": "error"}, None, "real"),
+        ({"user_id": "u2"}, None, "real"),
+        ({"user_id": ""}, "staging", None),
     ]
     return [
         (by, start, end, where, environment, data_mode)
@@ -86,6 +94,28 @@ def test_filtered_rankings_stay_exact_and_read_the_filter_tiers(tmp_path: Path) 
         assert changed > 0
         after = store.top("model", *window, where={"endpoint_tag": "search"}, data_mode=None)
         assert after.cost_nano_usd == before.cost_nano_usd + changed
+        # so does a ranking under each of the other filters, users' from the hourly rollup
+        for by, where in (
+            ("tenant_id", {"model": "gpt-4o"}),
+            ("endpoint_tag", {"prompt_version": "v2"}),
+            ("model", {"provider": "openai"}),
+            ("tenant_id", {"outcome": "error"}),
+            ("endpoint_tag", {"user_id": "u3"}),
+            ("tenant_id", {"user_id": "u3"}),
+        ):
+            ((name, value),) = where.items()
+            before = store.top(by, *window, where=where, data_mode=None)  # type: ignore[arg-type]
+            conn = sqlite3.connect(tmp_path / "spanmeter.db")
+            with conn:
+                changed = conn.execute(
+                    "UPDATE rollup_pair_day SET cost_nano_usd = cost_nano_usd + 1"
+                    " WHERE filter_dimension = ? AND filter_value = ? AND dimension = ?",
+                    (name, value, by),
+                ).rowcount
+            conn.close()
+            assert changed > 0, (by, where)
+            after = store.top(by, *window, where=where, data_mode=None)  # type: ignore[arg-type]
+            assert after.cost_nano_usd == before.cost_nano_usd + changed, (by, where)
 
 
 AGGREGATED = ("endpoint_tag", "tenant_id", "user_id", "prompt_version", "model", "provider")
@@ -149,7 +179,8 @@ def check_aggregations(store: SQLiteStore, stored: list[SpanRow], queries: list[
 
 
 def aggregation_queries(rng: random.Random) -> list[tuple[object, ...]]:
-    """Every investigated dimension under one endpoint or tenant filter, over hour-aligned windows."""
+    """Every investigated dimension under one filter on each dimension a ``where`` may name,
+    over hour-aligned windows (a user combines only with a tenant and an endpoint tag)."""
     windows = [(T0 - DAY_NS, T0 + 5 * DAY_NS), (T0 + 7 * HOUR_NS, T0 + 2 * DAY_NS + 5 * HOUR_NS)]
     for _ in range(2):
         start = T0 + rng.randrange(72) * HOUR_NS
@@ -159,13 +190,20 @@ def aggregation_queries(rng: random.Random) -> list[tuple[object, ...]]:
         ({"endpoint_tag": ""}, "prod", None),
         ({"tenant_id": "t2"}, None, None),
         ({"tenant_id": ""}, "staging", "real"),
+        ({"prompt_version": "v1"}, None, "real"),
+        ({"model": "gpt-4o"}, "prod", None),
+        ({"provider": ""}, None, None),
+        ({"outcome": "error"}, None, "real"),
+        ({"user_id": "u2"}, None, "real"),
+        ({"user_id": ""}, "staging", None),
     ]
+    with_users = {"user_id", "tenant_id", "endpoint_tag"}
     return [
         (by, start, end, where, environment, data_mode)
         for by in AGGREGATED
         for start, end in windows
         for where, environment, data_mode in filters
-        if by not in where
+        if by not in where and ("user_id" not in {by, *where} or {by, *where} <= with_users)
     ]
 
 
@@ -233,7 +271,7 @@ def test_an_upgraded_store_backfills_the_new_tiers(tmp_path: Path) -> None:
         conn.execute("DELETE FROM rollup_dim_hour WHERE dimension = 'user_id'")
         conn.execute(
             "DELETE FROM _sqlite_migrations WHERE name IN"
-            " ('m003_filter_tiers', 'm004_hourly_user_tier', 'm005_user_rank_tiers')"
+            " ('m003_filter_tiers', 'm004_hourly_user_tier', 'm005_user_rank_tiers', 'm006_every_filter')"
         )
     conn.close()
     with SQLiteStore(path) as store:  # the migrations fold in what compaction had folded

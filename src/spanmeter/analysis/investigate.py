@@ -264,11 +264,11 @@ def investigate(
     results: dict[str, tuple[AggregateResult, AggregateResult]] = {}
     windows = (base_window, window)
     if len(filters) == 1 and next(iter(filters)) in FILTER_DIMENSIONS:
-        # One filter on an endpoint tag or a tenant: each dimension alone reads whole days
-        # from the filter tier (a few thousand rows) instead of every rollup row of the
-        # window (measured on 10 million spans a week: 2.9 s for the whole investigation
-        # before, see bench/README.md). The filtered dimension itself has one group, the
-        # filter value, holding the window's total: taken from another dimension's read.
+        # One filter: each dimension alone reads whole days from the filter tier (a few
+        # thousand rows) instead of every rollup row of the window (measured on 10 million
+        # spans a week: 2.9 s for the whole investigation before, see bench/README.md). The
+        # filtered dimension itself has one group, the filter value, holding the window's
+        # total: taken from another dimension's read.
         ((name, value),) = filters.items()
         for dimension in available:
             if dimension != name:
@@ -279,7 +279,7 @@ def investigate(
             _only_group(name, value, results[source][1]),
         )
     elif filters:
-        # Other filters cannot use the tiers: each read scans the window's rollup rows. One
+        # Several filters cannot use the tiers: each read scans the window's rollup rows. One
         # scan grouped by every dimension of a rollup, projected per dimension below, costs
         # about what one dimension does (measured: 1.2 s vs 1.0 s a week).
         for spec in (MINUTE, HOUR):

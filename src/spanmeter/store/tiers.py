@@ -21,13 +21,12 @@ reads tens of thousands of rows instead of millions. Exactness never depends on 
 compaction got: rollup rows not yet folded into a tier (still marked dirty) are read from
 the rollup directly, inside the tiered part of the window too.
 
-Filtered rankings have tiers of their own, for the two filters that questions start from
-(:data:`FILTER_DIMENSIONS`: an endpoint tag, a tenant): ``rollup_pair_day`` holds, per
-day, one row per (filter dimension, filter value, dimension, value, environment,
-data_mode). Their keys lead with the filter, so "top models
-on endpoint X over 30 days" reads that endpoint's rows only, instead of every minute row of
-the window (0.7-1 s over 10 million spans before, see ``bench/query.py``). Other filters,
-and several at once, still read the rollup.
+Filtered rankings have a tier of their own, for one filter on any dimension a ``where``
+may name (:data:`FILTER_DIMENSIONS`): ``rollup_pair_day`` holds, per day, one row per
+(filter dimension, filter value, dimension, value, environment, data_mode). Its key leads
+with the filter, so "top models on endpoint X over 30 days" reads that endpoint's rows
+only, instead of every minute row of the window (0.7-3.5 s over 10 million spans before,
+see ``bench/query.py``). Several filters at once still read the rollup.
 """
 
 from __future__ import annotations
@@ -64,15 +63,44 @@ class DimensionTier:
     bucket_seconds: int
     sources: tuple[tuple[RollupSpec, tuple[str, ...]], ...]
     """Which rollup feeds which of its dimensions into this tier."""
-    filtered: bool = False
-    """True for a filter tier: rows are also keyed by one of :data:`FILTER_DIMENSIONS` and
-    its value (``filter_dimension``, ``filter_value``), for every dimension but that one."""
+    filters: tuple[str, ...] = ()
+    """A filter tier's filter dimensions (empty: not a filter tier). Its rows are also keyed
+    by one of them and its value (``filter_dimension``, ``filter_value``): see
+    :meth:`pairs_from` for which (filter, dimension) pairs it holds."""
+
+    @property
+    def filtered(self) -> bool:
+        """True for a filter tier."""
+        return bool(self.filters)
 
     def dimensions_from(self, spec: RollupSpec) -> tuple[str, ...]:
         """Dimensions this tier takes from ``spec`` (empty if none)."""
         for source, dimensions in self.sources:
             if source == spec:
                 return dimensions
+        return ()
+
+    def pairs_from(self, spec: RollupSpec) -> tuple[tuple[str, str], ...]:
+        """(filter, dimension) pairs a filter tier takes from ``spec``.
+
+        Every pair of one of its filters and one of the dimensions it takes from ``spec``
+        that ``spec`` holds both of, unless an earlier source holds both (each pair comes
+        from one rollup, so nothing is counted twice): the minute rollup's pairs come from
+        it, those with a user from the hourly rollup, which is also the rollup a query
+        involving a user reads.
+        """
+        claimed: set[tuple[str, str]] = set()
+        for source, dimensions in self.sources:
+            pairs = tuple(
+                (name, dimension)
+                for name in self.filters
+                if name in source.dimensions
+                for dimension in dimensions
+                if dimension != name and (name, dimension) not in claimed
+            )
+            if source == spec:
+                return pairs
+            claimed.update(pairs)
         return ()
 
 
@@ -116,14 +144,23 @@ TIERS: Final = (DIM_HOUR, DIM_6H, DIM_DAY, DIM_WEEK, DIM_4W)
 """The unfiltered tiers (see tier_migrations.m005_user_rank_tiers for the users' 6-hour,
 week and 4-week ones). Retention rounds to the widest (see sqlite.maintenance)."""
 
-FILTER_DIMENSIONS: Final = ("endpoint_tag", "tenant_id")
-"""Dimensions a filter tier is keyed by: both are in the minute and the hourly rollup."""
+FILTER_DIMENSIONS: Final = (
+    "endpoint_tag",
+    "tenant_id",
+    "prompt_version",
+    "model",
+    "provider",
+    "outcome",
+    "user_id",
+)
+"""Dimensions a filter tier is keyed by: every one a ``where`` may name. The first two since
+``m003_filter_tiers``, the others since ``m006_every_filter``."""
 PAIR_DAY: Final = DimensionTier(
     table="rollup_pair_day",
     bucket_column="day",
     bucket_seconds=86_400,
-    sources=((MINUTE, _MINUTE_DIMENSIONS), (HOUR, ("user_id",))),
-    filtered=True,
+    sources=((MINUTE, _MINUTE_DIMENSIONS), (HOUR, ("user_id", "tenant_id", "endpoint_tag"))),
+    filters=FILTER_DIMENSIONS,
 )
 FILTER_TIERS: Final = (PAIR_DAY,)
 """Filter tiers. Only a day tier: a filtered ranking reads the window's partial days from
@@ -139,7 +176,8 @@ def tiers_for(by: str, base: RollupSpec, filter_dimension: str | None = None) ->
         by: The ranked dimension.
         base: The rollup the ranking would otherwise read.
         filter_dimension: None for an unfiltered ranking; else the one ``where`` key, and
-            only a filter tier keyed by it can answer.
+            only a filter tier holding the pair (``filter_dimension``, ``by``) from
+            ``base`` can answer.
 
     A tier only takes dimensions from rollups with buckets no coarser than its own.
     Called without a filter for ``user_id`` over the hourly rollup, this gives the 4-week,
@@ -147,12 +185,9 @@ def tiers_for(by: str, base: RollupSpec, filter_dimension: str | None = None) ->
     finest, and nothing from the rollup itself except rows not compacted yet.
     """
     if filter_dimension is None:
-        candidates: tuple[DimensionTier, ...] = TIERS
-    elif filter_dimension in FILTER_DIMENSIONS and filter_dimension != by:
-        candidates = FILTER_TIERS
+        usable = [tier for tier in TIERS if by in tier.dimensions_from(base)]
     else:
-        return []
-    usable = [tier for tier in candidates if by in tier.dimensions_from(base)]
+        usable = [tier for tier in FILTER_TIERS if (filter_dimension, by) in tier.pairs_from(base)]
     return sorted(usable, key=lambda tier: tier.bucket_seconds, reverse=True)
 
 

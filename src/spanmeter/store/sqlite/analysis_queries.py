@@ -3,8 +3,8 @@
 Same rules as :mod:`.queries`: each answer is one statement (one snapshot) on a reader
 connection; rollup answers are exact at any stage of compaction, reading whole days and
 hours from the coarse tiers when one dimension is asked for without filters, and whole days
-from the filter tier when it is asked for under one filter on an endpoint tag or a tenant
-(the rule of :mod:`.window_parts`, shared with ``top``).
+from the filter tier when it is asked for under one filter (the rule of :mod:`.window_parts`,
+shared with ``top``).
 """
 
 from __future__ import annotations
@@ -47,9 +47,10 @@ _TEXT_COLUMNS: Final = frozenset(
     }
 )
 """Raw-row columns a scan may filter on (exact match)."""
-_TOTAL_PROXY: Final = "provider"
-"""A dimension every tier holds: summing all its values gives a window total from the tiers
-(the filter tier too, under one filter on an endpoint tag or a tenant)."""
+_TOTAL_PROXIES: Final = ("provider", "tenant_id")
+"""Dimensions whose values, summed, give a window total from the tiers: the provider for the
+minute rollup's readings (unfiltered, or under one filter other than a provider), a tenant
+for the hourly rollup's (under a user filter)."""
 
 
 def rollup_for_dimensions(dimensions: Sequence[str], where: Mapping[str, str]) -> RollupSpec:
@@ -87,8 +88,8 @@ def aggregate(
     """See :meth:`SpanStore.aggregate <spanmeter.store.api.SpanStore.aggregate>`."""
     dimensions = tuple(dimensions)
     spec = rollup_for_dimensions(dimensions, where)
-    proxied = not where or bool(usable_tiers(spec, (_TOTAL_PROXY,), where))
-    grouping = dimensions or ((_TOTAL_PROXY,) if proxied else ())
+    proxy = next((d for d in _TOTAL_PROXIES if d not in where and usable_tiers(spec, (d,), where)), None)
+    grouping = dimensions or ((proxy,) if proxy is not None else ())
     lo, hi = aligned_window(start_ns, end_ns, spec.bucket_seconds)
     own = scope_filters(environment, data_mode)
     filters = {**where, **own}

@@ -22,7 +22,7 @@ from operator import add
 from typing import Any, Final
 
 from ..rollups import MEASURES, ROLLUPS, RollupSpec
-from ..tiers import FILTER_DIMENSIONS, FILTER_TIERS, TIERS
+from ..tiers import FILTER_TIERS, TIERS
 from .maintenance import Transaction
 from .writer import RowWriter
 
@@ -93,15 +93,9 @@ class _Layout:
             (d, positions[d]) for d in dict.fromkeys(d for t in TIERS for d in t.dimensions_from(spec))
         ]
         self.pair_folds = [
-            (tier, set(tier.dimensions_from(spec))) for tier in FILTER_TIERS if tier.dimensions_from(spec)
-        ]
-        pair_dimensions = dict.fromkeys(d for t in FILTER_TIERS for d in t.dimensions_from(spec))
-        self.pair_positions = [
-            (f, positions[f], d, positions[d])
-            for f in FILTER_DIMENSIONS
-            if f in positions
-            for d in pair_dimensions
-            if d != f
+            (tier, [(f, positions[f], d, positions[d]) for f, d in tier.pairs_from(spec)])
+            for tier in FILTER_TIERS
+            if tier.pairs_from(spec)
         ]
         table, bucket = spec.table, spec.bucket_column
         columns = (bucket, *spec.dimensions, *MEASURES, "seq")
@@ -122,7 +116,7 @@ def _fold_and_merge(
     width = layout.width
     merged: dict[tuple[object, ...], tuple[Any, ...]] = {}
     folded: dict[tuple[object, ...], tuple[Any, ...]] = {}
-    pairs: dict[tuple[object, ...], tuple[Any, ...]] = {}
+    pairs: list[dict[tuple[object, ...], tuple[Any, ...]]] = [{} for _ in layout.pair_folds]
     for row in rows:
         key, sums = row[:width], row[width:-1]
         _add(merged, key, sums)
@@ -130,16 +124,16 @@ def _fold_and_merge(
             environment, data_mode = key[layout.environment], key[layout.data_mode]
             for dimension, index in layout.fold_positions:
                 _add(folded, (dimension, key[index], environment, data_mode), sums)
-            for name, at, dimension, index in layout.pair_positions:
-                _add(pairs, (name, key[at], dimension, key[index], environment, data_mode), sums)
-    for tier, dimensions in layout.pair_folds:
+            for (_, positions), groups in zip(layout.pair_folds, pairs, strict=True):
+                for name, at, dimension, index in positions:
+                    _add(groups, (name, key[at], dimension, key[index], environment, data_mode), sums)
+    for (tier, _), groups in zip(layout.pair_folds, pairs, strict=True):
         tier_bucket = bucket // tier.bucket_seconds * tier.bucket_seconds
         conn.executemany(
             _UPSERTS[tier.table],
             [
                 (name, filter_value, dimension, tier_bucket, value, env, mode, *sums)
-                for (name, filter_value, dimension, value, env, mode), sums in pairs.items()
-                if dimension in dimensions
+                for (name, filter_value, dimension, value, env, mode), sums in groups.items()
             ],
         )
     for tier, dimensions in layout.folds:

@@ -3,9 +3,9 @@
 Shared by ``top`` (:mod:`.queries`) and ``aggregate`` (:mod:`.analysis_queries`), so both
 pick tiers by the same rule and stay exact at every stage of compaction in the same way
 (see :mod:`spanmeter.store.tiers`): one grouping dimension with no filter reads the
-per-dimension tiers; one grouping dimension with exactly one filter on
-:data:`~spanmeter.store.tiers.FILTER_DIMENSIONS` (other than itself) reads the filter tier;
-anything else reads the rollup's range. Callers summing integers only may ask for a
+per-dimension tiers; one grouping dimension with exactly one filter (on another
+dimension, one the same rollup holds) reads the filter tier; anything else reads the
+rollup's range. Callers summing integers only may ask for a
 signed cover (:mod:`spanmeter.store.window_cover`): whole buckets around the window's edges,
 minus their parts outside it, when that reads fewer rows.
 """
