@@ -108,18 +108,19 @@ def baselines(path: Path, repeats: int) -> None:
 
 
 def plain_top(
-    path: Path, by: str, start_ns: int, end_ns: int, limit: int
+    path: Path, by: str, start_ns: int, end_ns: int, where: dict[str, str], limit: int
 ) -> tuple[list[tuple[object, ...]], tuple[int, ...]]:
     """The ranking summed straight from the rollup, without tiers: (top groups, totals)."""
-    spec = rollup_for(by, {})
+    spec = rollup_for(by, where)
     lo, hi = aligned_window(start_ns, end_ns, spec.bucket_seconds)
+    conditions = "".join(f" AND {name} = ?" for name in where)
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         rows = conn.execute(
             f"SELECT {by}, sum(cost_nano_usd), sum(logical_requests), sum(attempts) FROM {spec.table}"
             f" WHERE {spec.bucket_column} >= ? AND {spec.bucket_column} < ? AND data_mode = 'real'"
-            f" GROUP BY {by} ORDER BY 2 DESC, 1",
-            (lo, hi),
+            f"{conditions} GROUP BY {by} ORDER BY 2 DESC, 1",
+            (lo, hi, *where.values()),
         ).fetchall()
     finally:
         conn.close()
@@ -146,8 +147,9 @@ def bench_top(store: SQLiteStore, repeats: int, check: bool = False) -> list[flo
     verified = 0
     for label, where in FILTERS:
         for by in DIMENSIONS:
-            if by in where or ("user_id" in where and by not in ("tenant_id", "endpoint_tag")):
-                continue  # the hourly rollup, which a user filter reads, has no other dimension
+            with_user = {"user_id", "tenant_id", "endpoint_tag"}
+            if by in where or ("user_id" in {by, *where} and not {by, *where} <= with_user):
+                continue  # users are in the hourly rollup, which has no other dimension
             for window, span_ns in WINDOWS:
                 for ends, end_ns in ENDS:
                     ms, result = median_ms(

@@ -55,16 +55,19 @@ def test_every_bucket_of_the_window_counts_once_and_none_outside(by: str, spec: 
         assert coverage(segments, step) == {bucket: 1 for bucket in range(lo, hi, step)}, (lo, hi, extent)
         for segment in segments:
             assert segment.lo < segment.hi and segment.sign in (1, -1)
-            if segment.tier is None:  # the base rollup: only added, only at the window's ends
-                assert segment.sign == 1 and lo <= segment.lo < segment.hi <= hi
-                assert segment.lo == lo or segment.hi == hi
+            if segment.tier is None:  # the base rollup: added inside the window, subtracted beyond it
+                inside = lo <= segment.lo < segment.hi <= hi
+                assert inside if segment.sign > 0 else segment.hi <= lo or segment.lo >= hi
             else:
                 width = segment.tier.bucket_seconds
                 assert segment.lo % width == 0 and segment.hi % width == 0
+        # the tiers add up to one range, counted once: where rows not compacted yet are read
         tiered = tiered_range(lo, hi, segments)
-        if tiered is not None:  # what the tiers add up to: the window without its base edges
-            base = sum(s.hi - s.lo for s in segments if s.tier is None)
-            assert lo <= tiered[0] < tiered[1] <= hi and tiered[1] - tiered[0] == hi - lo - base
+        tier_count = coverage([s for s in segments if s.tier is not None], step)
+        if tiered is None:
+            assert not tier_count
+        else:
+            assert tier_count == {bucket: 1 for bucket in range(tiered[0], tiered[1], step)}
 
 
 def test_a_window_ending_now_reads_whole_buckets_and_subtracts_the_empty_future() -> None:
@@ -99,9 +102,15 @@ def test_the_cheapest_of_inward_and_outward_is_taken_at_each_edge() -> None:
     assert [(s.tier, s.lo - T0_S, s.hi - T0_S, s.sign) for s in cover] == [
         (DIM_HOUR, 22 * HOUR_S, DAY_S + 2 * HOUR_S, 1)
     ]
-    # one filter tier (days over minutes): nothing to choose, the unsigned cover
+    # the filter tier (days over minutes): 90 s into a day, the day minus those 90 s from the
+    # minute rollup; 10 minutes into the last day, those minutes
+    cover = signed_cover(T0_S + 90, T0_S + 3 * DAY_S + 600, [PAIR_DAY])
+    assert [(s.tier, s.lo - T0_S, s.hi - T0_S, s.sign) for s in cover] == [
+        (PAIR_DAY, 0, 3 * DAY_S, 1),
+        (None, 0, 90, -1),
+        (None, 3 * DAY_S, 3 * DAY_S + 600, 1),
+    ]
     lo, hi = T0_S + 90, T0_S + 3 * DAY_S + 600
-    assert signed_cover(lo, hi, [PAIR_DAY]) == split_window(lo, hi, [PAIR_DAY])
     assert signed_cover(lo, lo, tiers) == [] and signed_cover(lo, hi, []) == split_window(lo, hi, [])
 
 
@@ -194,3 +203,37 @@ def test_a_user_seen_only_outside_the_window_is_not_a_group(tmp_path: Path) -> N
         assert [(g.key, g.cost_nano_usd) for g in result.groups] == [("inside", 7)]
         assert (result.group_count, result.cost_nano_usd, result.attempts) == (1, 7, 1)
         assert store.top("user_id", T0, T0 + 7 * DAY_NS).group_count == 3
+
+
+def test_a_filtered_ranking_subtracts_rollup_minutes_beyond_the_window(tmp_path: Path) -> None:
+    day = T0 + 3 * DAY_NS
+    lo, hi = day + 5 * 60 * NS, day + DAY_NS - 10 * 60 * NS  # the day but its first 5 and last 10 minutes
+    cover = signed_cover(lo // NS, hi // NS, [PAIR_DAY], Extent(day // NS, (day + DAY_NS) // NS))
+    assert [(s.tier, s.sign) for s in cover] == [(PAIR_DAY, 1), (None, -1), (None, -1)]
+    with SQLiteStore(tmp_path / "spanmeter.db") as store:
+        store.write_batch(
+            [
+                make_row(start_time_ns=day + 60 * NS, tenant_id="t1", model="m1", cost_nano_usd=3),  # before
+                make_row(start_time_ns=day + 10 * 3600 * NS, tenant_id="t1", model="m1", cost_nano_usd=5),
+                make_row(start_time_ns=day + 10 * 3600 * NS, tenant_id="t1", model="m2", cost_nano_usd=7),
+            ]
+        )
+        while store.compact_rollups(day + 30 * DAY_NS, max_buckets=100):
+            pass
+        # after compaction: rows not folded into the filter tier yet, inside and beyond the window
+        store.write_batch(
+            [
+                make_row(start_time_ns=day + 12 * 3600 * NS, tenant_id="t1", model="m1", cost_nano_usd=11),
+                make_row(
+                    start_time_ns=hi + 5 * 60 * NS, tenant_id="t1", model="m1", cost_nano_usd=13
+                ),  # after
+                make_row(
+                    start_time_ns=day + 2 * 60 * NS, tenant_id="t2", model="m1", cost_nano_usd=17
+                ),  # before
+            ]
+        )
+        result = store.top("tenant_id", lo, hi, where={"model": "m1"})
+        assert [(g.key, g.cost_nano_usd, g.attempts) for g in result.groups] == [("t1", 16, 2)]
+        assert result.group_count == 1  # t2, only before the window, cancels out
+        whole = store.top("tenant_id", day, day + DAY_NS, where={"model": "m1"})
+        assert [(g.key, g.cost_nano_usd) for g in whole.groups] == [("t1", 32), ("t2", 17)]

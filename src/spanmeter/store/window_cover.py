@@ -14,6 +14,12 @@ or outward (the whole bucket is read and the part outside, from finer tiers, sub
 or the tier is skipped. Every combination is costed with :func:`estimated_rows` and the
 cheapest kept: a few dozen candidates, memoised, microseconds of Python.
 
+The base rollup is the finest level: it covers what no tier bucket fits, added inside the
+window or subtracted beyond it (a filtered ranking ending now reads today's whole day from
+the filter tier and subtracts the empty rest of the day from the rollup). Rows not folded
+into the tiers yet are read from the rollup over the range the tier segments add up to
+(:func:`tiered_range`), which a subtracted base range cancels exactly.
+
 Exactness never depends on the estimate: every segment of the chosen cover is read, even
 one expected to be empty, so the signed sum counts each bucket of the window exactly once
 and every bucket outside it exactly zero times, whatever the data. Subtraction is exact for
@@ -25,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Final
 
 from .tiers import DimensionTier, Segment
@@ -34,6 +41,12 @@ __all__ = ["Extent", "estimated_rows", "signed_cover", "tiered_range"]
 _SEGMENT_COST: Final = 0.05
 """The fixed cost of one more segment (one more index seek and ``UNION ALL`` branch), in
 rows of an hour bucket: small, but it makes the cheaper of two equal covers the shorter."""
+_BASE_ROWS_PER_HOUR: Final = 10.0
+"""A base rollup range's cost per hour, in rows of a tier's hour bucket. A range of the
+rollup is read whole, every group of it, with any filter applied row by row: ~12k minute
+rows an hour on ``bench/query.py``'s store against ~1k rows for one filter value's day in
+the filter tier, or 5k user rows in the hour tier. High enough that the base is read only
+where no tier bucket fits, and where it must be, for as short a range as possible."""
 _GROWTH: Final = 1 / 3
 """How rows per bucket grow with the bucket's width: ``width ** _GROWTH``. Measured for
 users on ``bench/query.py``'s store: 5.6k an hour, 16k a day (24 times as wide, 2.9 times
@@ -49,15 +62,15 @@ class Extent:
     hi: int
 
 
-def estimated_rows(tier: DimensionTier, lo: int, hi: int, extent: Extent | None) -> float:
-    """Rows expected in ``tier``'s buckets of ``[lo, hi)``, in rows of an hour bucket.
-
-    Buckets outside ``extent`` count for nothing.
-    """
-    width = tier.bucket_seconds
+def estimated_rows(tier: DimensionTier | None, lo: int, hi: int, extent: Extent | None) -> float:
+    """Rows expected in ``tier``'s buckets of ``[lo, hi)`` (None: the base rollup's range),
+    in rows of a tier's hour bucket. Buckets outside ``extent`` count for nothing."""
+    width = 3600 if tier is None else tier.bucket_seconds
     if extent is not None:
         lo = max(lo, extent.lo // width * width)
         hi = min(hi, -(-extent.hi // width) * width)
+    if tier is None:
+        return max(0, hi - lo) / 3600 * _BASE_ROWS_PER_HOUR
     buckets = max(0, -(-(hi - lo) // width))
     return buckets * (width / 3600) ** _GROWTH
 
@@ -67,42 +80,46 @@ def _negated(segments: tuple[Segment, ...]) -> tuple[Segment, ...]:
 
 
 class _Planner:
-    """The cheapest signed cover of ranges aligned to the finest tier, memoised per range."""
+    """The cheapest signed cover of a range, memoised per range and level.
+
+    Levels are the tiers, coarsest first, then the base rollup, which covers any range its
+    own buckets align to (every range here does: the window is aligned to them, and so is
+    every tier boundary).
+    """
 
     def __init__(self, tiers: Sequence[DimensionTier], extent: Extent | None) -> None:
-        self._tiers = tiers
+        self._levels: tuple[DimensionTier | None, ...] = (*tiers, None)
         self._extent = extent
         self._memo: dict[tuple[int, int, int], tuple[float, tuple[Segment, ...]]] = {}
 
     def best(self, lo: int, hi: int, level: int = 0) -> tuple[float, tuple[Segment, ...]]:
-        """Cost and segments covering ``[lo, hi)`` (``lo < hi``) with ``tiers[level:]``."""
+        """Cost and segments covering ``[lo, hi)`` (``lo < hi``) from ``levels[level:]``."""
         key = (lo, hi, level)
         found = self._memo.get(key)
         if found is not None:
             return found
-        tier = self._tiers[level]
-        whole = (estimated_rows(tier, lo, hi, self._extent) + _SEGMENT_COST, (Segment(tier, lo, hi),))
-        if level == len(self._tiers) - 1:
-            self._memo[key] = whole
-            return whole
-        options = [self.best(lo, hi, level + 1)]
-        width = tier.bucket_seconds
-        starts = {lo // width * width, -(-lo // width) * width}
-        ends = {hi // width * width, -(-hi // width) * width}
-        for start in starts:
-            for end in ends:
-                if start < end:
-                    options.append(self._rounded(lo, hi, start, end, level))
-        chosen = min(options, key=lambda option: (option[0], len(option[1])))
+        tier = self._levels[level]
+        if tier is None:
+            chosen = (estimated_rows(None, lo, hi, self._extent) + _SEGMENT_COST, (Segment(None, lo, hi),))
+        else:
+            options = [self.best(lo, hi, level + 1)]
+            width = tier.bucket_seconds
+            starts = {lo // width * width, -(-lo // width) * width}
+            ends = {hi // width * width, -(-hi // width) * width}
+            for start in starts:
+                for end in ends:
+                    if start < end:
+                        options.append(self._rounded(lo, hi, start, end, level))
+            chosen = min(options, key=lambda option: (option[0], len(option[1])))
         self._memo[key] = chosen
         return chosen
 
     def _rounded(
         self, lo: int, hi: int, start: int, end: int, level: int
     ) -> tuple[float, tuple[Segment, ...]]:
-        """``tiers[level]``'s buckets ``[start, end)``, with finer tiers adding what of
+        """``levels[level]``'s buckets ``[start, end)``, with finer levels adding what of
         ``[lo, hi)`` they miss and subtracting what they hold beyond it."""
-        tier = self._tiers[level]
+        tier = self._levels[level]
         cost = estimated_rows(tier, start, end, self._extent) + _SEGMENT_COST
         segments: list[Segment] = [Segment(tier, start, end)]
         for inner_lo, inner_hi in ((lo, start), (end, hi)):
@@ -121,13 +138,8 @@ class _Planner:
 def signed_cover(
     lo: int, hi: int, tiers: Sequence[DimensionTier], extent: Extent | None = None
 ) -> list[Segment]:
-    """Cover ``[lo, hi)`` with signed tier buckets at the lowest estimated read, and the
-    base rollup (tier None, always added) for what no tier bucket fits.
-
-    The base rollup is read only at the window's two ends, for the parts finer than the
-    finest tier, exactly as :func:`~spanmeter.store.tiers.split_window` does; between them
-    the window is aligned to the finest tier and covered by tiers alone, so a subtracted
-    segment is always a tier's (and :func:`tiered_range` is one range).
+    """Cover ``[lo, hi)`` with signed tier buckets and base rollup ranges (tier None) at the
+    lowest estimated read.
 
     Args:
         lo: Window start, Unix seconds, on a base bucket boundary.
@@ -137,29 +149,35 @@ def signed_cover(
     """
     if lo >= hi:
         return []
-    if not tiers:
-        return [Segment(None, lo, hi)]
-    width = tiers[-1].bucket_seconds
-    first, last = -(-lo // width) * width, hi // width * width
-    if first >= last:
-        return [Segment(None, lo, hi)]
-    _, middle = _Planner(tiers, extent).best(first, last)
-    edges_lo = [Segment(None, lo, first)] if lo < first else []
-    edges_hi = [Segment(None, last, hi)] if last < hi else []
-    return [*edges_lo, *sorted(middle, key=lambda s: (s.lo, -s.hi)), *edges_hi]
+    _, segments = _Planner(tiers, extent).best(lo, hi)
+    return sorted(segments, key=lambda s: (s.lo, -s.hi, s.sign))
 
 
 def tiered_range(lo: int, hi: int, segments: Sequence[Segment]) -> tuple[int, int] | None:
-    """The part of ``[lo, hi)`` that the tier segments of a cover of it add up to (None: no
-    tier segment): where rows not yet folded into the tiers must be read from the rollup.
+    """The range the tier segments of a cover of ``[lo, hi)`` add up to (None: no tier
+    segment): where rows not yet folded into the tiers must be read from the rollup.
 
-    Works for both kinds of cover, whose base segments lie only at the window's two ends.
+    With the base rollup's segments it makes the window: the tiers' range is the window
+    less what the base adds at its ends and plus what the base subtracts beyond them, one
+    contiguous range. Works for both kinds of cover.
+
+    Raises:
+        ValueError: The tier segments do not add up to one range counted once.
     """
-    if all(segment.tier is None for segment in segments):
+    tiered = [segment for segment in segments if segment.tier is not None]
+    if not tiered:
         return None
-    for segment in segments:
-        if segment.tier is None and segment.lo == lo:
-            lo = segment.hi
-        elif segment.tier is None and segment.hi == hi:
-            hi = segment.lo
-    return lo, hi
+    edges = sorted({point for segment in tiered for point in (segment.lo, segment.hi)})
+    covered: list[tuple[int, int]] = []
+    for left, right in pairwise(edges):
+        count = sum(s.sign for s in tiered if s.lo <= left and right <= s.hi)
+        if count not in (0, 1):
+            raise ValueError(f"tier segments count [{left}, {right}) {count} times")
+        if count:
+            covered.append((left, right))
+    if not covered:
+        return None
+    for (_, right), (left, _) in pairwise(covered):
+        if right != left:
+            raise ValueError("tier segments do not add up to one range")
+    return covered[0][0], covered[-1][1]

@@ -58,8 +58,7 @@ def top(
     own = scope_filters(environment, data_mode)
     # the measures are integers: the window may be read as whole buckets minus their parts
     # outside it (spanmeter.store.window_cover), whose cancelled-out groups HAVING drops
-    tiers = usable_tiers(spec, (by,), where)
-    extent = data_extent(conn, spec, tiers, by) if len(tiers) > 1 else None
+    extent = data_extent(conn, spec) if usable_tiers(spec, (by,), where) else None
     parts, params = window_parts(spec, (by,), lo, hi, where, own, _TOP_MEASURES, subtract=True, extent=extent)
     fetched: list[tuple[Any, ...]] = []
     if parts:

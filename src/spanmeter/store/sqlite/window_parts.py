@@ -50,30 +50,19 @@ def usable_tiers(
     return []
 
 
-def data_extent(
-    conn: sqlite3.Connection, spec: RollupSpec, tiers: Sequence[DimensionTier], dimension: str
-) -> Extent | None:
-    """Where ``dimension``'s data lies: the first and last bucket of the finest tier and of
-    the rollup (a few index seeks). For a signed cover's estimates only, so it may be read
-    outside the query's snapshot. None when the store holds none."""
-    finest = tiers[-1]
-    tier_column, column = finest.bucket_column, spec.bucket_column
-    # names come from the rollup and tier definitions, never from input
-    row = conn.execute(
-        f"SELECT (SELECT min({tier_column}) FROM {finest.table} WHERE dimension = ?),"
-        f" (SELECT max({tier_column}) FROM {finest.table} WHERE dimension = ?),"
-        f" (SELECT min({column}) FROM {spec.table}), (SELECT max({column}) FROM {spec.table})",
-        (dimension, dimension),
+def data_extent(conn: sqlite3.Connection, spec: RollupSpec) -> Extent | None:
+    """Where the data lies: the rollup's first and last bucket (two index seeks; the rollup
+    keeps every bucket, compacted or not, for as long as any tier does). For a signed
+    cover's estimates only, so it may be read outside the query's snapshot. None when the
+    store holds none."""
+    column = spec.bucket_column
+    # names come from the rollup definitions, never from input
+    first, last = conn.execute(
+        f"SELECT (SELECT min({column}) FROM {spec.table}), (SELECT max({column}) FROM {spec.table})"
     ).fetchone()
-    starts = [value for value in (row[0], row[2]) if value is not None]
-    ends = [
-        value + width
-        for value, width in ((row[1], finest.bucket_seconds), (row[3], spec.bucket_seconds))
-        if value is not None
-    ]
-    if not starts or not ends:
+    if first is None or last is None:
         return None
-    return Extent(min(starts), max(ends))
+    return Extent(int(first), int(last) + spec.bucket_seconds)
 
 
 def window_parts(
@@ -120,13 +109,16 @@ def window_parts(
     negated = ", ".join(f"-{name} AS {name}" for name in measures)
     bucket = spec.bucket_column
     base = f"SELECT {', '.join(dimensions)}, {columns} FROM {spec.table} WHERE "
+    base_negated = f"SELECT {', '.join(dimensions)}, {negated} FROM {spec.table} WHERE "
     parts: list[str] = []
     params: list[object] = []
     tiers = usable_tiers(spec, dimensions, where)
     segments = signed_cover(lo, hi, tiers, extent) if subtract else split_window(lo, hi, tiers)
     for segment in segments:
         if segment.tier is None:
-            parts.append(f"{base}{bucket} >= ? AND {bucket} < ?{conditions}")
+            parts.append(
+                f"{base_negated if segment.sign < 0 else base}{bucket} >= ? AND {bucket} < ?{conditions}"
+            )
             params += [segment.lo, segment.hi, *values]
             continue
         tier = segment.tier
