@@ -17,6 +17,21 @@ HOUR_NS = 3600 * NS
 FAR_FUTURE = T0 + 30 * DAY_NS
 
 
+ONE_FILTER: list[tuple[dict[str, str], str | None, str | None]] = [
+    ({"endpoint_tag": "search"}, None, "real"),
+    ({"endpoint_tag": ""}, "prod", None),
+    ({"tenant_id": "t2"}, None, None),
+    ({"tenant_id": ""}, "staging", "real"),
+    ({"prompt_version": "v1"}, None, "real"),
+    ({"model": "gpt-4o"}, "prod", None),
+    ({"provider": ""}, None, None),
+    ({"outcome": "error"}, None, "real"),
+    ({"user_id": "u2"}, None, "real"),
+    ({"user_id": ""}, "staging", None),
+]
+"""One filter on each dimension a ``where`` may name (a value, or '' for none), with scopes."""
+
+
 def filtered_queries(rng: random.Random) -> list[tuple[object, ...]]:
     """Every dimension, filtered by one value (or '' for none) of each dimension a ``where``
     may name: rankings the rollups cannot answer (a model under a user filter) are skipped
@@ -28,23 +43,11 @@ def filtered_queries(rng: random.Random) -> list[tuple[object, ...]]:
     for _ in range(3):
         start = T0 + rng.randrange(3 * DAY_NS)
         windows.append((start, start + rng.randrange(1, 3 * DAY_NS)))
-    filters: list[tuple[dict[str, str], str | None, str | None]] = [
-        ({"endpoint_tag": "search"}, None, "real"),
-        ({"endpoint_tag": ""}, "prod", None),
-        ({"tenant_id": "t2"}, None, None),
-        ({"tenant_id": ""}, "staging", "real"),
-        ({"prompt_version": "v1"}, None, "real"),
-        ({"model": "gpt-4o"}, "prod", None),
-        ({"provider": ""}, None, None),
-        ({"outcome": "error"}, None, "real"),
-        ({"user_id": "u2"}, None, "real"),
-        ({"user_id": ""}, "staging", None),
-    ]
     return [
         (by, start, end, where, environment, data_mode)
         for by in sorted(TOP_DIMENSIONS)
         for start, end in windows
-        for where, environment, data_mode in filters
+        for where, environment, data_mode in ONE_FILTER
         if by not in where
     ]
 
@@ -185,24 +188,12 @@ def aggregation_queries(rng: random.Random) -> list[tuple[object, ...]]:
     for _ in range(2):
         start = T0 + rng.randrange(72) * HOUR_NS
         windows.append((start, start + rng.randrange(1, 72) * HOUR_NS))
-    filters: list[tuple[dict[str, str], str | None, str | None]] = [
-        ({"endpoint_tag": "search"}, None, "real"),
-        ({"endpoint_tag": ""}, "prod", None),
-        ({"tenant_id": "t2"}, None, None),
-        ({"tenant_id": ""}, "staging", "real"),
-        ({"prompt_version": "v1"}, None, "real"),
-        ({"model": "gpt-4o"}, "prod", None),
-        ({"provider": ""}, None, None),
-        ({"outcome": "error"}, None, "real"),
-        ({"user_id": "u2"}, None, "real"),
-        ({"user_id": ""}, "staging", None),
-    ]
     with_users = {"user_id", "tenant_id", "endpoint_tag"}
     return [
         (by, start, end, where, environment, data_mode)
         for by in AGGREGATED
         for start, end in windows
-        for where, environment, data_mode in filters
+        for where, environment, data_mode in ONE_FILTER
         if by not in where and ("user_id" not in {by, *where} or {by, *where} <= with_users)
     ]
 

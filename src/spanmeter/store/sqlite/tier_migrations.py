@@ -94,6 +94,22 @@ def _backfill_pairs(
         )
 
 
+def _backfill_dimension(db: Database, tier: DimensionTier, spec: RollupSpec, dimension: str) -> None:
+    """Fold ``spec``'s compacted rows (``seq < 0``) into per-dimension tier ``tier``, for
+    ``dimension``."""
+    sums = ", ".join(f"sum({name})" for name in MEASURES)
+    width = tier.bucket_seconds
+    columns = ", ".join(("dimension", tier.bucket_column, "value", "environment", "data_mode", *MEASURES))
+    start = f"{spec.bucket_column} / {width} * {width}"
+    # names come from the rollup and tier definitions, never from input
+    db.execute(
+        f"INSERT INTO {tier.table} ({columns})"
+        f" SELECT '{dimension}', {start}, {dimension}, environment, data_mode, {sums}"
+        f" FROM {spec.table} WHERE seq < 0"
+        f" GROUP BY {start}, {dimension}, environment, data_mode"
+    )
+
+
 @MIGRATIONS(name="m003_filter_tiers")
 def m003_filter_tiers(db: Database) -> None:
     """Create ``rollup_pair_day`` and fold the compacted rollup rows into it (the pairs of
@@ -112,19 +128,11 @@ def m004_hourly_user_tier(db: Database) -> None:
     hourly rollup (5.6k vs 9.5k at 10 million spans a month), in a narrower table; a
     24-hour ranking of users read ~3.4 times faster from it than from the rollup.
     """
-    sums = ", ".join(f"sum({name})" for name in MEASURES)
-    columns = ", ".join(("dimension", DIM_HOUR.bucket_column, "value", "environment", "data_mode", *MEASURES))
     for spec in ROLLUPS:
+        if spec.bucket_seconds != DIM_HOUR.bucket_seconds:
+            continue  # finer rollups were folded in by compaction all along
         for dimension in DIM_HOUR.dimensions_from(spec):
-            if spec.bucket_seconds != DIM_HOUR.bucket_seconds:
-                continue  # finer rollups were folded in by compaction all along
-            # names come from the rollup and tier definitions, never from input
-            db.execute(
-                f"INSERT INTO {DIM_HOUR.table} ({columns})"
-                f" SELECT '{dimension}', {spec.bucket_column}, {dimension}, environment, data_mode, {sums}"
-                f" FROM {spec.table} WHERE seq < 0"
-                f" GROUP BY {spec.bucket_column}, {dimension}, environment, data_mode"
-            )
+            _backfill_dimension(db, DIM_HOUR, spec, dimension)
 
 
 @MIGRATIONS(name="m005_user_rank_tiers")
@@ -137,21 +145,11 @@ def m005_user_rank_tiers(db: Database) -> None:
     as a few 4-week, week, day and 6-hour buckets, added and subtracted
     (:mod:`spanmeter.store.window_cover`). Same shape as the other per-dimension tiers.
     """
-    sums = ", ".join(f"sum({name})" for name in MEASURES)
     for tier in (DIM_6H, DIM_WEEK, DIM_4W):
         _create(db, tier)
-        bucket, width = tier.bucket_column, tier.bucket_seconds
-        columns = ", ".join(("dimension", bucket, "value", "environment", "data_mode", *MEASURES))
         for spec in ROLLUPS:
             for dimension in tier.dimensions_from(spec):
-                start = f"{spec.bucket_column} / {width} * {width}"
-                # names come from the rollup and tier definitions, never from input
-                db.execute(
-                    f"INSERT INTO {tier.table} ({columns})"
-                    f" SELECT '{dimension}', {start}, {dimension}, environment, data_mode, {sums}"
-                    f" FROM {spec.table} WHERE seq < 0"
-                    f" GROUP BY {start}, {dimension}, environment, data_mode"
-                )
+                _backfill_dimension(db, tier, spec, dimension)
 
 
 @MIGRATIONS(name="m006_every_filter")
