@@ -33,7 +33,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Final
 
 from ..store import AlertRecord
-from .judge import iso
+from .documents import alert_fields, alert_window
 from .model import Channel
 
 __all__ = [
@@ -106,17 +106,8 @@ def webhook_payload(alert: AlertRecord) -> dict[str, Any]:
     return {
         "id": idempotency_key(alert),
         "alert_id": alert.id,
-        "kind": alert.kind,
-        "severity": alert.severity,
-        "source": alert.source,
-        "subject": alert.subject,
-        "title": alert.title,
-        "state": alert.state,
-        "occurred_at": iso(alert.occurred_at_ns),
-        "window": {
-            "from": None if alert.window_start_ns is None else iso(alert.window_start_ns),
-            "to": None if alert.window_end_ns is None else iso(alert.window_end_ns),
-        },
+        **alert_fields(alert),
+        "window": alert_window(alert),
         "details": alert.details,
         "context": alert.context,
     }

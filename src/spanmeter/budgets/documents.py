@@ -8,7 +8,7 @@ from ..store import AlertRecord
 from .judge import iso, usd_text
 from .model import Budget, BudgetsConfig, percent
 
-__all__ = ["alert_document", "budget_document", "budgets_document"]
+__all__ = ["alert_document", "alert_fields", "alert_window", "budget_document", "budgets_document"]
 
 
 def budget_document(budget: Budget) -> dict[str, Any]:
@@ -55,10 +55,10 @@ def budgets_document(config: BudgetsConfig, *, config_error: str | None = None) 
     }
 
 
-def alert_document(alert: AlertRecord) -> dict[str, Any]:
-    """One alert with its history and deliveries."""
+def alert_fields(alert: AlertRecord) -> dict[str, Any]:
+    """What every document about an alert says first: its kind, severity, source, subject,
+    title, state and when it occurred (the API's document and the webhook's payload)."""
     return {
-        "id": alert.id,
         "kind": alert.kind,
         "severity": alert.severity,
         "source": alert.source,
@@ -66,11 +66,24 @@ def alert_document(alert: AlertRecord) -> dict[str, Any]:
         "title": alert.title,
         "state": alert.state,
         "occurred_at": iso(alert.occurred_at_ns),
+    }
+
+
+def alert_window(alert: AlertRecord) -> dict[str, str | None]:
+    """The alert's window, ISO 8601 bounds (None where it has none)."""
+    return {
+        "from": None if alert.window_start_ns is None else iso(alert.window_start_ns),
+        "to": None if alert.window_end_ns is None else iso(alert.window_end_ns),
+    }
+
+
+def alert_document(alert: AlertRecord) -> dict[str, Any]:
+    """One alert with its history and deliveries."""
+    return {
+        "id": alert.id,
+        **alert_fields(alert),
         "updated_at": iso(alert.updated_at_ns),
-        "window": {
-            "from": None if alert.window_start_ns is None else iso(alert.window_start_ns),
-            "to": None if alert.window_end_ns is None else iso(alert.window_end_ns),
-        },
+        "window": alert_window(alert),
         "details": dict(alert.details),
         "context": None if alert.context is None else dict(alert.context),
         "history": [
