@@ -171,6 +171,18 @@ def api_table(
     return panel.description(description) if description else panel
 
 
+def top_columns(key: str, label: str, *, share: bool = True) -> list[tuple[str, str, str]]:
+    """The columns of a ranking table from ``/api/v1/top``: the ranked value, then its figures."""
+    columns = [
+        (key, label, "string"),
+        ("cost_usd", "Cost (USD)", "number"),
+        ("logical_requests", "Logical requests", "number"),
+        ("attempts", "Attempts", "number"),
+        ("cost_per_logical_request_usd", "Cost / request (USD)", "number"),
+    ]
+    return [*columns, ("share", "Share", "number")] if share else columns
+
+
 def variable_option(value: str, text: str | None = None) -> dm.VariableOption:
     return dm.VariableOption(selected=True, text=text or value, value=value)
 
@@ -404,14 +416,7 @@ def endpoints() -> db.Dashboard:
                 "Endpoint ranking (exact, from the store)",
                 f"/api/v1/top?by=endpoint_tag&limit=50&{API_FILTER}",
                 "groups",
-                [
-                    ("endpoint_tag", "Endpoint tag", "string"),
-                    ("cost_usd", "Cost (USD)", "number"),
-                    ("logical_requests", "Logical requests", "number"),
-                    ("attempts", "Attempts", "number"),
-                    ("cost_per_logical_request_usd", "Cost / request (USD)", "number"),
-                    ("share", "Share", "number"),
-                ],
+                top_columns("endpoint_tag", "Endpoint tag"),
             ).data_links(
                 [link("Prompt versions", "prompts", endpoint_tag='${__data.fields["Endpoint tag"]}')]
             )
@@ -420,13 +425,6 @@ def endpoints() -> db.Dashboard:
 
 
 def tenants() -> db.Dashboard:
-    users_columns = [
-        ("user_id", "User (hashed)", "string"),
-        ("cost_usd", "Cost (USD)", "number"),
-        ("logical_requests", "Logical requests", "number"),
-        ("attempts", "Attempts", "number"),
-        ("cost_per_logical_request_usd", "Cost / request (USD)", "number"),
-    ]
     return (
         base(
             "tenants",
@@ -457,7 +455,7 @@ def tenants() -> db.Dashboard:
                 "Tenant ranking (every tenant, from the store)",
                 f"/api/v1/top?by=tenant_id&limit=100&{API_FILTER}",
                 "groups",
-                [("tenant_id", "Tenant", "string"), *users_columns[1:]],
+                top_columns("tenant_id", "Tenant", share=False),
             ).data_links(
                 [link("Tenant in Prometheus panels", "tenants", tenant='${__data.fields["Tenant"]}')]
             )
@@ -467,7 +465,7 @@ def tenants() -> db.Dashboard:
                 "User ranking (hashed ids; never in Prometheus)",
                 f"/api/v1/top?by=user_id&limit=100&{API_FILTER}",
                 "groups",
-                users_columns,
+                top_columns("user_id", "User (hashed)", share=False),
             )
         )
     )
@@ -506,14 +504,7 @@ def prompts() -> db.Dashboard:
                 "Prompt versions (exact, from the store)",
                 f"/api/v1/top?by=prompt_version&limit=100&{API_FILTER}",
                 "groups",
-                [
-                    ("prompt_version", "Prompt version", "string"),
-                    ("cost_usd", "Cost (USD)", "number"),
-                    ("logical_requests", "Logical requests", "number"),
-                    ("attempts", "Attempts", "number"),
-                    ("cost_per_logical_request_usd", "Cost / request (USD)", "number"),
-                    ("share", "Share", "number"),
-                ],
+                top_columns("prompt_version", "Prompt version"),
             )
         )
         .with_panel(
