@@ -6,6 +6,7 @@ very same JSON document, then render it locally: the CLI and the API can never d
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import urllib.error
@@ -13,6 +14,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import click
@@ -23,6 +25,7 @@ from ..environment_variables import SPANMETER_DB_PATH
 from ..store import SQLiteStore
 
 __all__ = [
+    "ViewScope",
     "api_get",
     "api_request",
     "data_mode_value",
@@ -32,6 +35,7 @@ __all__ = [
     "scope_options",
     "scope_params",
     "source_options",
+    "view_options",
     "window_options",
 ]
 
@@ -50,21 +54,75 @@ def format_option(*choices: str, default: str | None = None) -> Callable[[F], F]
     )
 
 
-def window_options(default_since: str, *, noun: str = "Window") -> Callable[[F], F]:
-    """``--window FROM..TO``, or ``--since`` (ending now), or ``--from``/``--to``: the time
-    range every analysis view takes, resolved by :func:`spanmeter.analysis.window_range.resolve_window`."""
+def window_options(default_since: str, *, noun: str = "Window", window: bool = True) -> Callable[[F], F]:
+    """``--window FROM..TO`` (unless ``window`` is false), or ``--since`` (ending now), or
+    ``--from``/``--to``: the time range every analysis view takes, resolved by
+    :func:`spanmeter.analysis.window_range.resolve_window`."""
+    since_help = f"the window ending now, e.g. {default_since} [default {default_since}]."
+    start_help = "window start (ISO 8601 UTC or Unix seconds)."
 
     def decorate(function: F) -> F:
         function = click.option("--to", "end", help="Window end (exclusive) [default now].")(function)
-        function = click.option("--from", "start", help="Or: window start (ISO 8601 UTC or Unix seconds).")(
+        function = click.option(
+            "--from", "start", help=f"Or: {start_help}" if window else "W" + start_help[1:]
+        )(function)
+        function = click.option("--since", help=f"Or: {since_help}" if window else "T" + since_help[1:])(
             function
         )
-        function = click.option(
-            "--since", help=f"Or: the window ending now, e.g. {default_since} [default {default_since}]."
-        )(function)
+        if not window:
+            return function
         return click.option(
             "--window", "window_text", help=f"{noun} FROM..TO (ISO 8601 UTC or Unix seconds)."
         )(function)
+
+    return decorate
+
+
+@dataclass(frozen=True)
+class ViewScope:
+    """What a view reads: its window, ``--where`` filters, environment and data mode, and
+    the same as the API's query parameters (the options as given: the receiver resolves
+    them exactly as they are resolved here)."""
+
+    window: TimeWindow
+    where: dict[str, str]
+    environment: str | None
+    data_mode: str | None
+    """None: every data mode (``--data-mode all``)."""
+    params: list[tuple[str, str | None]]
+
+
+def view_options(default_since: str, *, noun: str = "Window", window: bool = True) -> Callable[[F], F]:
+    """:func:`window_options` and :func:`scope_options`, handed to the command as one
+    ``scope`` argument (a :class:`ViewScope`); a window or filter that cannot be read is a
+    usage error."""
+
+    def decorate(function: F) -> F:
+        @functools.wraps(function)
+        def command(
+            *args: Any,
+            since: str | None,
+            start: str | None,
+            end: str | None,
+            where: tuple[str, ...],
+            environment: str | None,
+            data_mode: str,
+            window_text: str | None = None,
+            **kwargs: Any,
+        ) -> Any:
+            resolved, filters = parse_scope(
+                window_text, since, start, end, where, default_since=default_since
+            )
+            scope = ViewScope(
+                window=resolved,
+                where=filters,
+                environment=environment,
+                data_mode=data_mode_value(data_mode),
+                params=scope_params(window_text, since, start, end, where, environment, data_mode),
+            )
+            return function(*args, scope=scope, **kwargs)
+
+        return window_options(default_since, noun=noun, window=window)(scope_options(command))  # type: ignore[return-value]
 
     return decorate
 

@@ -10,17 +10,7 @@ from ..analysis.prompt_versions import (
     compare_prompt_versions,
     render_prompt_versions,
 )
-from .common import (
-    api_get,
-    data_mode_value,
-    format_option,
-    open_store,
-    parse_scope,
-    scope_options,
-    scope_params,
-    source_options,
-    window_options,
-)
+from .common import ViewScope, api_get, format_option, open_store, source_options, view_options
 
 __all__ = ["compare"]
 
@@ -32,8 +22,7 @@ def compare() -> None:
 
 @compare.command("prompt-versions")
 @click.option("--endpoint", help="Only this endpoint tag.")
-@window_options("7d")
-@scope_options
+@view_options("7d")
 @click.option(
     "--min-samples",
     default=MIN_SAMPLES,
@@ -45,13 +34,7 @@ def compare() -> None:
 @source_options
 def prompt_versions(
     endpoint: str | None,
-    window_text: str | None,
-    since: str | None,
-    start: str | None,
-    end: str | None,
-    where: tuple[str, ...],
-    environment: str | None,
-    data_mode: str,
+    scope: ViewScope,
     min_samples: int,
     fmt: str,
     db: str | None,
@@ -59,20 +42,18 @@ def prompt_versions(
 ) -> None:
     """Per prompt version: cost/request, tokens/call, p50/p95/p99 tokens, success rate, first and
     last seen, and the delta against the previous version (marked when samples are small)."""
-    window, filters = parse_scope(window_text, since, start, end, where, default_since="7d")
     if url:
-        params = [("endpoint", endpoint), ("min_samples", str(min_samples))]
-        params += scope_params(window_text, since, start, end, where, environment, data_mode)
+        params = [("endpoint", endpoint), ("min_samples", str(min_samples)), *scope.params]
         report = api_get(url, "/api/v1/compare/prompt-versions", params)
     else:
         with open_store(db) as store:
             report = compare_prompt_versions(
                 store,
-                window,
+                scope.window,
                 endpoint=endpoint,
-                where=filters,
-                environment=environment,
-                data_mode=data_mode_value(data_mode),
+                where=scope.where,
+                environment=scope.environment,
+                data_mode=scope.data_mode,
                 min_samples=min_samples,
             )
     click.echo(render_prompt_versions(report, fmt), nl=False)

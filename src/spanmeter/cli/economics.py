@@ -9,24 +9,13 @@ import click
 
 from ..analysis.economics import DEFAULT_MAX_COST_SHARE, ECONOMICS_FORMATS, render_economics, unit_economics
 from ..analysis.revenue import parse_revenue_csv
-from .common import (
-    api_get,
-    data_mode_value,
-    format_option,
-    open_store,
-    parse_scope,
-    scope_options,
-    scope_params,
-    source_options,
-    window_options,
-)
+from .common import ViewScope, api_get, format_option, open_store, source_options, view_options
 
 __all__ = ["economics"]
 
 
 @click.command()
-@window_options("7d")
-@scope_options
+@view_options("7d")
 @click.option(
     "--revenue",
     "revenue_file",
@@ -45,13 +34,7 @@ __all__ = ["economics"]
 @format_option(*ECONOMICS_FORMATS, default="table")
 @source_options
 def economics(
-    window_text: str | None,
-    since: str | None,
-    start: str | None,
-    end: str | None,
-    where: tuple[str, ...],
-    environment: str | None,
-    data_mode: str,
+    scope: ViewScope,
     revenue_file: Path | None,
     max_cost_share: str,
     limit: int,
@@ -61,7 +44,6 @@ def economics(
 ) -> None:
     """Cost per tenant, user, endpoint and successful request; retry ratio, fallback rate,
     token tails; tenant margins when revenue is imported."""
-    window, filters = parse_scope(window_text, since, start, end, where, default_since="7d")
     try:
         share = Fraction(max_cost_share)
         revenue = parse_revenue_csv(revenue_file.read_text()) if revenue_file else []
@@ -70,8 +52,7 @@ def economics(
     if url:
         if revenue:
             raise click.UsageError("--revenue imports into a local store: use it with --db")
-        params = [("limit", str(limit)), ("max_cost_share", max_cost_share)]
-        params += scope_params(window_text, since, start, end, where, environment, data_mode)
+        params = [("limit", str(limit)), ("max_cost_share", max_cost_share), *scope.params]
         report = api_get(url, "/api/v1/economics", params)
     else:
         with open_store(db) as store:
@@ -79,10 +60,10 @@ def economics(
                 click.echo(f"imported {store.put_revenue(revenue)} revenue rows", err=True)
             report = unit_economics(
                 store,
-                window,
-                where=filters,
-                environment=environment,
-                data_mode=data_mode_value(data_mode),
+                scope.window,
+                where=scope.where,
+                environment=scope.environment,
+                data_mode=scope.data_mode,
                 limit=limit,
                 max_cost_share=share,
             )
