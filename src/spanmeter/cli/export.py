@@ -9,7 +9,6 @@ from typing import Any, TextIO
 
 import click
 
-from ..analysis import parse_filters
 from ..analysis.export import (
     EXPORT_FORMATS,
     REQUEST_COLUMNS,
@@ -18,8 +17,7 @@ from ..analysis.export import (
     rollup_columns,
     rollup_records,
 )
-from ..analysis.window_range import resolve_window
-from .common import data_mode_value, format_option, open_store
+from .common import ViewScope, format_option, open_store, view_options
 
 __all__ = ["export"]
 
@@ -28,13 +26,7 @@ _WHAT = ("requests", "rollups")
 
 @click.command()
 @click.argument("what", type=click.Choice(_WHAT))
-@click.option("--window", "window_text", help="Window FROM..TO (ISO 8601 UTC or Unix seconds).")
-@click.option("--from", "start", help="Or: window start.")
-@click.option("--to", "end", help="Window end (exclusive) [default now].")
-@click.option("--since", help="Or: the window ending now, e.g. 7d [default 24h].")
-@click.option("--where", multiple=True, help="Filter dim=value (repeatable; requests only).")
-@click.option("--environment", help="Only this environment.")
-@click.option("--data-mode", default="real", show_default=True, help="real, test, demo or all.")
+@view_options("24h")  # --where applies to requests only
 @click.option(
     "--granularity",
     type=click.Choice(("minute", "hour")),
@@ -49,29 +41,18 @@ _WHAT = ("requests", "rollups")
 @click.option("--db", help="SQLite store to read [env SPANMETER_DB_PATH; default spanmeter.db].")
 def export(
     what: str,
-    window_text: str | None,
-    start: str | None,
-    end: str | None,
-    since: str | None,
-    where: tuple[str, ...],
-    environment: str | None,
-    data_mode: str,
+    scope: ViewScope,
     granularity: str,
     fmt: str,
     output: Path | None,
     db: str | None,
 ) -> None:
     """Stream raw requests or rollup rows of a window (progress bar only on a terminal)."""
-    try:
-        window = resolve_window(window_text, since, start, end)
-        filters = parse_filters(where)
-    except ValueError as error:
-        raise click.BadParameter(str(error)) from None
-    mode = data_mode_value(data_mode)
+    window, environment, mode = scope.window, scope.environment, scope.data_mode
     with open_store(db) as store:
         if what == "requests":
             records: Iterable[Sequence[Any]] = request_records(
-                store, window, where=filters, environment=environment, data_mode=mode
+                store, window, where=scope.where, environment=environment, data_mode=mode
             )
             columns: Sequence[str] = REQUEST_COLUMNS
             total = store.count_requests(window.start_ns, window.end_ns, data_mode=mode)
