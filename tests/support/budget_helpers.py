@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import itertools
 import json
 import textwrap
 import threading
@@ -19,14 +18,13 @@ import yaml
 from spanmeter.budgets.config import parse_config
 from spanmeter.budgets.model import BudgetsConfig
 from spanmeter.store import SpanRow
+from support.rows import span_row
 
 NS = 1_000_000_000
 HOUR_NS = 3600 * NS
 DAY_NS = 24 * HOUR_NS
 USD = 1_000_000_000
 """Nano-USD per USD."""
-
-_ids = itertools.count(1)
 
 
 def at(text: str) -> int:
@@ -55,28 +53,10 @@ class Clock:
 
 def row(when: int | str, cost_usd: float | None = 0.1, **overrides: Any) -> SpanRow:
     """A billable attempt starting at ``when`` costing ``cost_usd`` (None: unpriced)."""
-    n = next(_ids)
     start = at(when) if isinstance(when, str) else when
-    fields: dict[str, Any] = {
-        "trace_id": n.to_bytes(16, "big"),
-        "span_id": (n * 7919 + 1).to_bytes(8, "big"),
-        "start_time_ns": start,
-        "end_time_ns": start + NS,
-        "received_at_ns": start + 2 * NS,
-        "provider": "openai",
-        "model": "gpt-4o",
-        "input_tokens": 100,
-        "output_tokens": 10,
-        "endpoint_tag": "search",
-        "tenant_id": "t1",
-        "user_id": "u1",
-        "environment": "prod",
-        "outcome": "success",
-        "cost_nano_usd": None if cost_usd is None else round(cost_usd * USD),
-        "pricing_status": "priced" if cost_usd is not None else "unknown_model",
-    }
-    fields.update(overrides)
-    return SpanRow(**fields)
+    cost = None if cost_usd is None else round(cost_usd * USD)
+    status = "priced" if cost_usd is not None else "unknown_model"
+    return span_row(start, **{"cost_nano_usd": cost, "pricing_status": status, **overrides})
 
 
 def config(text: str, **environ: str) -> BudgetsConfig:

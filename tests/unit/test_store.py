@@ -5,7 +5,6 @@ The row helpers here are shared with the other ``test_store_*`` modules.
 
 from __future__ import annotations
 
-import itertools
 import random
 import sqlite3
 from datetime import date
@@ -19,39 +18,24 @@ from spanmeter.semantic_conventions.record import GenAIRecord
 from spanmeter.store import MEASURES, ROLLUPS, SpanRow, SpanStore, SQLiteStore, WriteResult
 from spanmeter.store.rows import FIELD_NAMES, row_values
 from spanmeter.store.tiers import TIERS
+from support.rows import span_row
 
 NS: int = 1_000_000_000
 DAY_NS: int = 86_400 * NS
 T0: int = 1_767_225_600 * NS
 """2026-01-01T00:00:00Z: on a day boundary, so windows from it align with every bucket."""
 
-_ids = itertools.count(1)
-
 
 def make_row(**overrides: Any) -> SpanRow:
     """A priced, billable attempt at ``T0`` with fresh ids; any field can be overridden."""
-    n = next(_ids)
     fields: dict[str, Any] = {
-        "trace_id": n.to_bytes(16, "big"),
-        "span_id": (n * 7919).to_bytes(8, "big"),
-        "start_time_ns": T0 + 1000 * NS,
         "end_time_ns": T0 + 1002 * NS,
         "received_at_ns": T0 + 1005 * NS,
-        "provider": "openai",
-        "model": "gpt-4o",
-        "input_tokens": 100,
-        "output_tokens": 10,
-        "endpoint_tag": "search",
-        "tenant_id": "t1",
-        "user_id": "u1",
-        "environment": "prod",
-        "outcome": "success",
         "latency_ms": 2000.0,
         "cost_nano_usd": 1_000,
         "pricing_status": "priced",
     }
-    fields.update(overrides)
-    return SpanRow(**fields)
+    return span_row(T0 + 1000 * NS, **{**fields, **overrides})
 
 
 def random_rows(
