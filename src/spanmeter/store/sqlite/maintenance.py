@@ -81,7 +81,7 @@ def apply_retention(
         (raw_cutoff_ns,),
         chunk_rows,
     )
-    widest = max(tier.bucket_seconds for tier in TIERS)
+    widest = max(tier.bucket_seconds for tier in (*TIERS, *FILTER_TIERS))
     rollup_cutoff_s = (now_ns - rollup_days * _NS_PER_DAY) // 1_000_000_000 // widest * widest
     rollup_rows = 0
     for spec in ROLLUPS:

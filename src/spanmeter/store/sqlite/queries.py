@@ -15,7 +15,7 @@ from ..api import StoreStats, TopGroup, TopResult
 from ..rollups import ROLLUPS, TopDimension, aligned_window, rollup_for
 from ..rows import FIELD_NAMES, SpanRow
 from ..tiers import FILTER_TIERS, TIERS
-from .window_parts import data_extent, scope_filters, usable_tiers, window_parts
+from .window_parts import data_extent, scope_filters, window_parts
 
 __all__ = ["count_requests", "iter_requests", "stats", "top"]
 
@@ -58,7 +58,7 @@ def top(
     own = scope_filters(environment, data_mode)
     # the measures are integers: the window may be read as whole buckets minus their parts
     # outside it (spanmeter.store.window_cover), whose cancelled-out groups HAVING drops
-    extent = data_extent(conn, spec) if usable_tiers(spec, (by,), where) else None
+    extent = data_extent(conn, spec)
     parts, params = window_parts(spec, (by,), lo, hi, where, own, _TOP_MEASURES, subtract=True, extent=extent)
     fetched: list[tuple[Any, ...]] = []
     if parts:
