@@ -25,7 +25,8 @@ __all__ = ["NoSink", "plain_records"]
 def plain_records(
     request: ExportTraceServiceRequest, hasher: UserIdHasher
 ) -> Iterator[tuple[Span, GenAIRecord, str | None]]:
-    """Each billable span with valid ids in ``request``: the span, its record and its service."""
+    """Each stored span with valid ids in ``request`` (billable, or marked by the app as
+    describing another span's call): the span, its record and its service."""
     for item in iter_spans(request):
         span = item.span
         trace_id, span_id = span.trace_id, span.span_id
@@ -41,7 +42,7 @@ def plain_records(
             scope_name=item.scope_name,
             user_id_hasher=hasher,
         )
-        if record is None or not record.billable:
+        if record is None or (not record.billable and record.duplicate_of is None):
             continue
         service = item.resource.get(SERVICE_NAME)
         yield span, record, service if isinstance(service, str) else None

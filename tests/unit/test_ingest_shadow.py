@@ -29,6 +29,7 @@ from spanmeter.pricing import CostPolicy, PriceBook
 from spanmeter.receiver.contract import InvalidRequest, handler_request_type
 from spanmeter.receiver.decode import decode_protobuf_detailed
 from spanmeter.semantic_conventions import NORMALIZER_KEYS
+from spanmeter.semantic_conventions.same_call import SameCallIndex
 from spanmeter.store.rows import RowValues, priced_values
 from support.ingest_plain import NoSink, plain_records
 from support.otlp_values import kv
@@ -44,7 +45,19 @@ def pipeline() -> IngestPipeline:
 
 
 def plain_rows(request: ExportTraceServiceRequest) -> list[RowValues]:
-    """Rows built from the ``KeyValue`` lists with the plain helpers, no map involved."""
+    """Rows built from the ``KeyValue`` lists with the plain helpers, no map involved; spans
+    of one provider call demoted as the same-call rule says (its own tests are elsewhere)."""
+    found = list(plain_records(request, HASHER))
+    index: SameCallIndex[int] = SameCallIndex(replace_earlier=True)
+    for position, (span, record, _) in enumerate(found):
+        if not (record.billable and record.has_usage):
+            continue
+        verdict = index.add(position, record, span.trace_id, span.span_id, span.parent_span_id)
+        if verdict is not None:
+            duplicate = found[verdict.duplicate][1]
+            duplicate.billable = False
+            duplicate.duplicate_of = verdict.kept_span_id.hex()
+            duplicate.not_billable_reason = verdict.reason
     return [
         priced_values(
             record,
@@ -54,7 +67,7 @@ def plain_rows(request: ExportTraceServiceRequest) -> list[RowValues]:
             RECEIVED_AT,
             service,
         )
-        for span, record, service in plain_records(request, HASHER)
+        for span, record, service in found
     ]
 
 

@@ -180,6 +180,31 @@ def test_unusable_reported_cost_is_ignored(book: PriceBook, bad: Decimal) -> Non
     assert book.price_record(record, CostPolicy.TRUST_REPORTED).total_nano_usd == GPT_4O_COST_NANO
 
 
+@pytest.mark.parametrize("policy", list(CostPolicy))
+@pytest.mark.parametrize("source", ["local", "provider", None])
+def test_reported_zero_with_tokens_is_no_price(
+    book: PriceBook, policy: CostPolicy, source: str | None
+) -> None:
+    # OpenLIT writes gen_ai.usage.cost = 0 for every model it cannot price
+    unknown = gpt_4o(
+        request_model="gpt-nobody-knows", reported_cost_usd=Decimal(0), reported_cost_source=source
+    )
+    assert book.price_record(unknown, policy) == PriceResult(PricingStatus.UNKNOWN_MODEL)
+    assert book.price_record_fields(unknown, policy)[6] == "unknown_model"
+    known = gpt_4o(reported_cost_usd=Decimal(0), reported_cost_source=source)
+    assert book.price_record(known, policy).total_nano_usd == GPT_4O_COST_NANO
+    # without tokens a reported 0 is a true $0 (a call that failed before the model ran)
+    empty = gpt_4o(
+        request_model="gpt-nobody-knows",
+        input_tokens=0,
+        output_tokens=0,
+        reported_cost_usd=Decimal(0),
+        reported_cost_source=source,
+    )
+    if policy is not CostPolicy.ALWAYS_COMPUTE:
+        assert book.price_record(empty, policy) == PriceResult(PricingStatus.REPORTED, 0, source="reported")
+
+
 def test_not_billable_ignores_reported_cost(book: PriceBook) -> None:
     record = gpt_4o(billable=False, reported_cost_usd=Decimal("1"), reported_cost_source="provider")
     for policy in CostPolicy:

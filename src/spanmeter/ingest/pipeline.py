@@ -35,6 +35,8 @@ from ..identity import UserIdHasher, default_hasher
 from ..pricing import CostPolicy, PriceBook
 from ..receiver.contract import IngestResult, Overloaded
 from ..semantic_conventions import NORMALIZER_KEYS, is_genai_candidate, normalize
+from ..semantic_conventions.record import GenAIRecord
+from ..semantic_conventions.same_call import SameCallIndex
 from ..store import GroupCommitWriter, StoreBusy, WriteResult
 from ..store.rows import FIELD_NAMES, RowValues, priced_values
 from .extract import (
@@ -55,6 +57,8 @@ _logger = logging.getLogger(__name__)
 _ZERO_TRACE: Final = bytes(16)
 _ZERO_SPAN: Final = bytes(8)
 _pricing_status_of: Final = itemgetter(FIELD_NAMES.index("pricing_status"))
+_RECEIVED_AT: Final = FIELD_NAMES.index("received_at_ns")
+_SERVICE: Final = FIELD_NAMES.index("service_name")
 _USER_MEMO_LIMIT: Final = 65_536
 """Hashed user ids remembered (~10 MB at most); cleared when full."""
 
@@ -178,6 +182,7 @@ class IngestPipeline:
         append = rows.append
         problems: Counter[str] = Counter()
         seen = non_genai = not_billable = rejected = 0
+        calls: list[tuple[int, GenAIRecord, bytes, bytes, bytes]] = []
         wanted = NORMALIZER_KEYS
         hasher = self._hasher
         policy = self._policy
@@ -233,13 +238,52 @@ class IngestPipeline:
                         continue
                     if not record.billable:
                         not_billable += 1
-                        continue
+                        if record.duplicate_of is None:
+                            continue  # an outer span summing its children: not stored
+                        # the app's processor found it describes another span's call: kept,
+                        # not billable, with the id of the span that carries the cost
+                    elif record.has_usage:
+                        calls.append((len(rows), record, trace_id, span_id, span.parent_span_id))
                     if record.issues:
                         for issue in record.issues:
                             problems[issue.split(":", 1)[-1].strip() or issue] += 1
                     cost = price_fields(record, policy)
                     append(priced_values(record, cost, trace_id, span_id, received_at, service))
+        if len(calls) > 1:
+            not_billable += self._same_calls(rows, calls, policy)
         return rows, (seen, non_genai, not_billable, rejected), problems
+
+    def _same_calls(
+        self,
+        rows: list[RowValues],
+        calls: list[tuple[int, GenAIRecord, bytes, bytes, bytes]],
+        policy: CostPolicy,
+    ) -> int:
+        """Demote the spans of this request that describe a call another span carries (see
+        :mod:`~spanmeter.semantic_conventions.same_call`): their rows are rebuilt not
+        billable, with the reason and the kept span's id. Returns how many."""
+        index: SameCallIndex[int] = SameCallIndex(replace_earlier=True)
+        by_row = {position: (record, trace_id, span_id) for position, record, trace_id, span_id, _ in calls}
+        demoted = 0
+        for position, record, trace_id, span_id, parent in calls:
+            verdict = index.add(position, record, trace_id, span_id, parent)
+            if verdict is None:
+                continue
+            duplicate, dup_trace, dup_span = by_row[verdict.duplicate]
+            duplicate.billable = False
+            duplicate.duplicate_of = verdict.kept_span_id.hex()
+            duplicate.not_billable_reason = verdict.reason
+            old = rows[verdict.duplicate]
+            rows[verdict.duplicate] = priced_values(
+                duplicate,
+                self._prices.price_record_fields(duplicate, policy),
+                dup_trace,
+                dup_span,
+                old[_RECEIVED_AT],
+                old[_SERVICE],
+            )
+            demoted += 1
+        return demoted
 
     def _submit(self, rows: list[RowValues]) -> Future[WriteResult]:
         try:

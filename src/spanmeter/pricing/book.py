@@ -240,7 +240,7 @@ class PriceBook:
                 policy is CostPolicy.TRUST_REPORTED
                 or (policy is CostPolicy.PREFER_PROVIDER and record.reported_cost_source == _PROVIDER)
             ):
-                result = _reported(reported)
+                result = _reported(reported, record)
                 if result is not None:
                     self._counter.cells()[_REPORTED] += 1
                     return result
@@ -266,7 +266,7 @@ class PriceBook:
                 and policy is not CostPolicy.ALWAYS_COMPUTE
                 and result.status in _FALLBACK_TO_REPORTED
             ):
-                result = _reported(reported) or result
+                result = _reported(reported, record) or result
         self._counter.cells()[result.status] += 1
         return result
 
@@ -437,9 +437,18 @@ class PriceBook:
         return value
 
 
-def _reported(cost: Decimal) -> PriceResult | None:
-    """A reported USD cost as a result; None when it is not a usable amount."""
+def _reported(cost: Decimal, record: GenAIRecord) -> PriceResult | None:
+    """A reported USD cost as a result; None when it is not a usable amount.
+
+    A reported 0 on a span that used tokens is not a price but the absence of one: OpenLIT
+    writes ``gen_ai.usage.cost = 0`` for every model it cannot price. Taking it would store
+    an unknown model at $0 and hide it from every "attempts without a price" count, so the
+    span keeps the status its own pricing gave it (``unknown_model``...). A 0 on a span
+    without tokens (a call that failed before the model ran) is a true $0.
+    """
     if not cost.is_finite() or cost < 0:
+        return None
+    if not cost and ((record.input_tokens or 0) > 0 or (record.output_tokens or 0) > 0):
         return None
     nano = int(_WIDE.multiply(cost, Decimal(NANO_PER_USD)).to_integral_value(rounding=ROUND_HALF_EVEN))
     return PriceResult(_REPORTED, nano, source=_REPORTED_SOURCE)

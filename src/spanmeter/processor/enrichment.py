@@ -29,6 +29,8 @@ from ..semantic_conventions.attributes import (
     SPANMETER_COST_REASONING_USD,
     SPANMETER_COST_REPORTED_USD,
     SPANMETER_DATA_MODE,
+    SPANMETER_DUPLICATE_OF,
+    SPANMETER_NOT_BILLABLE_REASON,
     SPANMETER_PRICING_EFFECTIVE_DATE,
     SPANMETER_PRICING_MODEL,
     SPANMETER_PRICING_PROVIDER,
@@ -38,6 +40,7 @@ from ..semantic_conventions.attributes import (
     USER_ID,
 )
 from ..semantic_conventions.record import DATA_MODES, GenAIRecord
+from ..semantic_conventions.same_call import SameCallIndex
 from .cost_metrics import CostMetrics
 
 __all__ = ["SpanEnricher"]
@@ -45,6 +48,9 @@ __all__ = ["SpanEnricher"]
 _logger = logging.getLogger(__name__)
 
 _NANO: Final = 1_000_000_000
+_SAME_CALL_MEMORY: Final = 4096
+"""GenAI spans remembered to pair the spans of one provider call: far more than one export
+batch (512), which is where the two spans of a call almost always travel together."""
 
 # Keys under which instrumentations put a user identifier. Raw values are replaced by
 # their keyed hash on the copy that leaves the app (no PII by default).
@@ -102,6 +108,11 @@ class SpanEnricher:
         self._metrics = metrics
         self._lock = threading.Lock()
         self._counts: dict[str, int] = {}
+        # recent GenAI spans, to find two spans of one provider call; bounded (restarts when
+        # full), and ~200 bytes a span
+        self._same_calls: SameCallIndex[None] = SameCallIndex(
+            replace_earlier=False, max_spans=_SAME_CALL_MEMORY
+        )
         self._failed_once = False
 
     @property
@@ -119,9 +130,17 @@ class SpanEnricher:
             self._counts[key] = self._counts.get(key, 0) + 1
 
     def extra_attributes_for(self, span: ReadableSpan) -> dict[str, Any] | None:
-        """The attributes to add to ``span`` (None when it is not a GenAI span)."""
+        """The attributes to add to ``span`` (None when it is not a GenAI span).
+
+        A span that describes a provider call an earlier span already carries (the
+        anthropic SDK's own span beside an instrumentation's, see
+        :mod:`~spanmeter.semantic_conventions.same_call`) gets ``not_billable`` with the
+        kept span's id, so that neither the receiver nor any other backend counts it.
+        """
         status = span.status
         scope = span.instrumentation_scope
+        context = span.context
+        parent = span.parent
         return self.extra_attributes(
             span.attributes or {},
             span.resource.attributes,
@@ -130,6 +149,11 @@ class SpanEnricher:
             end_time_ns=span.end_time,
             status_code=int(status.status_code.value) if status is not None else None,
             scope_name=scope.name if scope is not None else None,
+            span_ids=(
+                None
+                if context is None
+                else (context.trace_id, context.span_id, parent.span_id if parent is not None else None)
+            ),
         )
 
     def extra_attributes(
@@ -142,8 +166,12 @@ class SpanEnricher:
         end_time_ns: int | None = None,
         status_code: int | None = None,
         scope_name: str | None = None,
+        span_ids: tuple[int, int, int | None] | None = None,
     ) -> dict[str, Any] | None:
-        """The attributes to add to a span with these attributes; None when none apply."""
+        """The attributes to add to a span with these attributes; None when none apply.
+
+        ``span_ids`` (trace id, span id, parent span id, as the SDK's ints) let the span be
+        checked against the spans seen before for the same provider call."""
         try:
             if SPANMETER_PRICING_STATUS in attributes:
                 return None  # priced upstream by spanmeter: keep that cost, do not re-price
@@ -159,6 +187,8 @@ class SpanEnricher:
             )
             if record is None:
                 return None
+            if span_ids is not None and record.billable and record.has_usage:
+                self._check_same_call(record, span_ids)
             result = self._price_book.price_record(record, self._policy)
             self._count(result.status.value)
             if self._metrics is not None:
@@ -171,10 +201,31 @@ class SpanEnricher:
                 _logger.exception("spanmeter: could not price a span (logged once)")
             return None
 
+    def _check_same_call(self, record: GenAIRecord, span_ids: tuple[int, int, int | None]) -> None:
+        """Demote ``record`` when an earlier span carries its provider call (that one has
+        already been handed to the exporter, so the first one stays billable)."""
+        trace_id, span_id, parent_id = span_ids
+        span_bytes = span_id.to_bytes(8, "big")
+        with self._lock:
+            verdict = self._same_calls.add(
+                None,
+                record,
+                trace_id.to_bytes(16, "big"),
+                span_bytes,
+                parent_id.to_bytes(8, "big") if parent_id else None,
+            )
+        if verdict is not None:
+            record.billable = False
+            record.duplicate_of = verdict.kept_span_id.hex()
+            record.not_billable_reason = verdict.reason
+
     def _attributes(
         self, attributes: Mapping[str, Any], record: GenAIRecord, result: PriceResult
     ) -> dict[str, Any]:
         extra: dict[str, Any] = {SPANMETER_PRICING_STATUS: result.status.value}
+        if record.duplicate_of is not None:
+            extra[SPANMETER_DUPLICATE_OF] = record.duplicate_of
+            extra[SPANMETER_NOT_BILLABLE_REASON] = record.not_billable_reason or "same_response_id"
         if result.total_nano_usd is not None:
             extra[GEN_AI_USAGE_COST] = result.total_nano_usd / _NANO
             extra[SPANMETER_COST_NANO_USD] = result.total_nano_usd

@@ -283,6 +283,9 @@ _SINGLE_KEYS: Final[tuple[tuple[str, int], ...]] = (
     (Key.COST, _N),
     (Key.PRICING_STATUS, _N),
     (Key.COST_NANO_USD, _N),
+    (Key.RESPONSE_ID, _N),
+    (Key.DUPLICATE_OF, _N),
+    (Key.NOT_BILLABLE_REASON, _N),
 )
 
 SLOT_KEYS: Final[tuple[tuple[str, ...], ...]] = tuple(

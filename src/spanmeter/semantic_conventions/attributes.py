@@ -77,8 +77,10 @@ __all__ = [
     "SPANMETER_COST_REASONING_USD",
     "SPANMETER_COST_REPORTED_USD",
     "SPANMETER_DATA_MODE",
+    "SPANMETER_DUPLICATE_OF",
     "SPANMETER_ENDPOINT_TAG",
     "SPANMETER_EXTERNAL_REQUEST_ID",
+    "SPANMETER_NOT_BILLABLE_REASON",
     "SPANMETER_PRICING_EFFECTIVE_DATE",
     "SPANMETER_PRICING_MODEL",
     "SPANMETER_PRICING_PROVIDER",
@@ -151,6 +153,16 @@ pricing policy chose spanmeter's own price over it. USD (double)."""
 SPANMETER_PRICING_STATUS: Final = "spanmeter.pricing.status"
 """How the cost was obtained: ``priced``, ``reported``, ``unknown_model``, ``no_model``,
 ``no_usage`` or ``invalid_usage`` (see :class:`spanmeter.pricing.PricingStatus`)."""
+
+SPANMETER_DUPLICATE_OF: Final = "spanmeter.duplicate_of"
+"""On a span that describes the same provider call as another one (an SDK's own span beside
+an instrumentation's): the hex span id of the span that carries the call's cost. Such a
+span has ``spanmeter.pricing.status`` ``not_billable``."""
+
+SPANMETER_NOT_BILLABLE_REASON: Final = "spanmeter.not_billable.reason"
+"""Why a span that describes a provider call is not billable: ``same_response_id``,
+``sdk_span_under_instrumentation``, ``same_usage_as_parent`` (see
+:mod:`spanmeter.semantic_conventions.same_call`)."""
 
 SPANMETER_PRICING_SOURCE: Final = "spanmeter.pricing.source"
 """Where the price came from: ``genai-prices``, ``override`` or ``reported``."""

@@ -44,6 +44,7 @@ from .attributes import (
     SPANMETER_TENANT_ID,
 )
 from .record import DATA_MODES, GenAIRecord
+from .same_call import DUPLICATE_REASONS, NATIVE_SDK_SCOPES
 
 __all__ = ["NORMALIZER_KEYS", "RESOURCE_KEYS", "canonical_provider", "is_genai_candidate", "normalize"]
 
@@ -187,6 +188,9 @@ def normalize(
         else:
             issues.append("span ends before it starts: no latency")
 
+    response_id = get(Key.RESPONSE_ID)
+    duplicate_of = get(Key.DUPLICATE_OF)
+    reason = get(Key.NOT_BILLABLE_REASON)
     # Slots the span does not fill are None without a call (~0.1 us each, several a span).
     return GenAIRecord(
         provider=provider,
@@ -233,6 +237,12 @@ def normalize(
         reported_cost_source=cost_source,
         reported_cost_key=cost_key,
         billable=is_billable(found, op, oi_kind, vercel_op, families & Family.AGGREGATED_USAGE != 0),
+        response_id=(
+            response_id.strip()[:MAX_DIMENSION_CHARS] or None if response_id.__class__ is str else None
+        ),
+        native_sdk=scope_name in NATIVE_SDK_SCOPES if scope_name else False,
+        duplicate_of=duplicate_of[:32] if duplicate_of.__class__ is str and duplicate_of else None,
+        not_billable_reason=reason if reason.__class__ is str and reason in DUPLICATE_REASONS else None,
         instrumentation=instrumentation,
         issues=issues,
     )

@@ -94,6 +94,19 @@ class GenAIRecord:
     """False for spans whose usage is the sum of child spans (Vercel ``ai.generateText``,
     pydantic-ai agent runs, agent/workflow spans): they carry no cost of their own, so
     counting them would double count."""
+    response_id: str | None = None
+    """The provider's id of the call (``gen_ai.response.id``, e.g. ``chatcmpl-...``,
+    ``msg_...``): two spans with the same provider and response id describe one call."""
+    native_sdk: bool = False
+    """The span comes from a provider SDK's own tracing (see
+    :data:`~spanmeter.semantic_conventions.same_call.NATIVE_SDK_SCOPES`), which describes
+    the same call as an instrumentation's span around or beside it."""
+    duplicate_of: str | None = None
+    """Hex span id of the span that carries this call's cost, when this span describes the
+    same provider call (then ``billable`` is False and ``not_billable_reason`` says why)."""
+    not_billable_reason: str | None = None
+    """Why a span describing a provider call is not billable (a
+    :data:`~spanmeter.semantic_conventions.same_call.DuplicateReason`)."""
     instrumentation: str | None = None
     """Which naming family was recognised (``otel``, ``traceloop``, ``openinference``,
     ``openlit``, ``vercel``, ``langfuse``, ``pydantic_ai``, ``payload``)."""

@@ -117,6 +117,13 @@ class SpanRow:
     """False for outer spans whose usage repeats their children's: stored, never summed."""
     issues: str | None = None
     """Data-quality problems found while normalising, ``; ``-joined, or None."""
+    response_id: str | None = None
+    """The provider's id of the call (``gen_ai.response.id``), when the span carries one."""
+    duplicate_of: str | None = None
+    """Hex span id of the span that carries this call's cost, when this (not billable) span
+    describes the same provider call (see :mod:`spanmeter.semantic_conventions.same_call`)."""
+    not_billable_reason: str | None = None
+    """Why this span of a provider call is not billable (``same_response_id``...)."""
 
     @property
     def event_time_ns(self) -> int:
@@ -218,6 +225,9 @@ _FROM_RECORD: Final[dict[str, str]] = {
     "pricing_effective_date": "cost[11]",
     "billable": "record.billable",
     "issues": '"; ".join(record.issues) if record.issues else None',
+    "response_id": "record.response_id",
+    "duplicate_of": "record.duplicate_of",
+    "not_billable_reason": "record.not_billable_reason",
 }
 
 

@@ -374,3 +374,13 @@ def m002_budgets_alerts(db: Database) -> None:
         ) WITHOUT ROWID
         """
     )
+
+
+@MIGRATIONS(name="m007_same_call_columns")
+def m007_same_call_columns(db: Database) -> None:
+    """``requests`` gains the provider's response id and, for a span that describes the same
+    provider call as another one, the id of that span and the reason
+    (:mod:`spanmeter.semantic_conventions.same_call`). Added columns are NULL in old rows:
+    SQLite adds them without rewriting the table."""
+    for column in ("response_id", "duplicate_of", "not_billable_reason"):
+        db.execute(f"ALTER TABLE requests ADD COLUMN {column} TEXT")
