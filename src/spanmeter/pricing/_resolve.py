@@ -17,6 +17,7 @@ from genai_prices.types import ModelInfo, Provider
 
 from ._rates import PriceEntry, Provenance, entry_for_model, entry_for_override
 from .matching import name_variants, provider_ids
+from .overlay import OVERLAY, PriceOverlay
 from .overrides import Discount, OverrideModel, PriceOverrides
 
 __all__ = ["GENAI_PRICES", "OVERRIDE", "Match", "Resolver"]
@@ -48,17 +49,25 @@ class Resolver:
     """Matching and per-day rate building over one genai-prices snapshot plus overrides."""
 
     def __init__(
-        self, snapshot: DataSnapshot, overrides: PriceOverrides | None, version: str, max_cached: int
+        self,
+        snapshot: DataSnapshot,
+        overrides: PriceOverrides | None,
+        version: str,
+        max_cached: int,
+        overlay: PriceOverlay | None = None,
     ) -> None:
         """Create a resolver.
 
         Args:
-            snapshot: genai-prices data (the bundled one, or one set by ``UpdatePrices``).
+            snapshot: genai-prices data (the bundled one, or one set by ``UpdatePrices``),
+                with ``overlay`` applied when there is one.
             overrides: Parsed override file, if any.
             version: genai-prices version, for provenance.
             max_cached: Distinct names whose match is remembered before the memo restarts.
+            overlay: spanmeter's shipped corrections, already applied to ``snapshot``.
         """
         self._snapshot = snapshot
+        self._overlay = overlay
         self._overrides = overrides
         self._version = version
         self._max_cached = max_cached
@@ -93,11 +102,21 @@ class Resolver:
                     OVERRIDE, overrides.source_version, override.provider_id, override.model, label, keep
                 )
                 return entry_for_override(price, provenance)
-        if match.genai_model is not None:
-            provenance = Provenance(
-                GENAI_PRICES, self._version, match.genai_provider, match.genai_model.id, label, keep
-            )
-            return entry_for_model(match.genai_model, when, provenance)
+        model = match.genai_model
+        if model is not None:
+            fix = self._overlay.entry_for(model) if self._overlay is not None else None
+            if fix is None:
+                provenance = Provenance(
+                    GENAI_PRICES, self._version, match.genai_provider, model.id, label, keep
+                )
+            elif when >= fix.effective_from:
+                assert self._overlay is not None
+                provenance = Provenance(OVERLAY, self._overlay.version, fix.provider, fix.model, label, keep)
+            elif fix.upstream is not None:  # a correction: before it, genai-prices' price was right
+                provenance = Provenance(GENAI_PRICES, self._version, fix.provider, fix.upstream, label, keep)
+            else:  # an addition: no price of ours before its date
+                return None
+            return entry_for_model(model, when, provenance)
         return None
 
     def match(self, provider: str | None, model: str) -> Match | None:

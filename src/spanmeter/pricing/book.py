@@ -45,6 +45,7 @@ from ..environment_variables import SPANMETER_PRICING_FILE
 from ._rates import ATTO_PER_NANO, PriceEntry, Rates
 from ._resolve import Resolver
 from ._stats import PricingStats, StatusCounter
+from .overlay import PriceOverlay
 from .overrides import PriceOverrides
 from .policy import CostPolicy
 from .result import NANO_PER_USD, CostFields, PriceResult, PricingStatus, cost_fields
@@ -100,6 +101,7 @@ class PriceBook:
         overrides: PriceOverrides | None = None,
         *,
         snapshot: DataSnapshot | None = None,
+        overlay: PriceOverlay | Literal["bundled"] | None = "bundled",
         max_cache_entries: int = 100_000,
         max_unknown_names: int = 1_000,
     ) -> None:
@@ -109,6 +111,9 @@ class PriceBook:
             overrides: Aliases, custom prices and discounts (see :mod:`.overrides`).
             snapshot: genai-prices data. Default: the current snapshot (the bundled data,
                 or what ``genai_prices.UpdatePrices`` installed), taken now.
+            overlay: spanmeter's checked corrections and additions, applied on top of
+                ``snapshot`` (below the overrides). Default: the one shipped in the package;
+                None prices with genai-prices alone.
             max_cache_entries: Cached (provider, model, day) resolutions; the cache restarts
                 when full, which bounds memory however many junk model names arrive.
             max_unknown_names: Distinct unknown (provider, model) names itemised in stats.
@@ -119,11 +124,14 @@ class PriceBook:
         if max_cache_entries < 1 or max_unknown_names < 1:
             raise ValueError("max_cache_entries and max_unknown_names must be positive")
         self._overrides = overrides
+        self._overlay = PriceOverlay.bundled() if overlay == "bundled" else overlay
+        base = snapshot if snapshot is not None else get_snapshot()
         self._resolver = Resolver(
-            snapshot if snapshot is not None else get_snapshot(),
+            self._overlay.apply(base) if self._overlay is not None else base,
             overrides,
             genai_prices.__version__,
             max_cache_entries,
+            self._overlay,
         )
         self._entries: dict[tuple[str | None, str, int], PriceEntry | Literal[False]] = {}
         self._max_entries = max_cache_entries
@@ -172,6 +180,11 @@ class PriceBook:
     def overrides(self) -> PriceOverrides | None:
         """The overrides in use."""
         return self._overrides
+
+    @property
+    def overlay(self) -> PriceOverlay | None:
+        """spanmeter's shipped price corrections in use (None: genai-prices alone)."""
+        return self._overlay
 
     @property
     def overrides_error(self) -> str | None:
