@@ -188,8 +188,8 @@ def _model_info(entry: OverlayEntry, table: Provider) -> ModelInfo:
         constraint=StartDateConstraint(start_date=entry.effective_from), prices=entry.prices
     )
     if entry.upstream is None:
-        # an addition: its price is the one we know, before its date too ("when no price is
-        # active, the first applies", as genai-prices reads conditional prices)
+        # an addition: one dated price; before its date the resolver gives no price (the
+        # model was not sold, or at another price nobody has checked)
         return ModelInfo(id=entry.model, match=entry.match, name=entry.note or None, prices=[since])
     upstream = next((model for model in table.models if model.id == entry.upstream), None)
     if upstream is None:
