@@ -26,6 +26,7 @@ run: $(STAMP)
 test: $(STAMP) system-deps
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/spanmeter prices check
 	$(BIN)/pytest -q
 
 lint: $(STAMP)

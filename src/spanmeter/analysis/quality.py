@@ -35,6 +35,7 @@ from typing import Any, Final
 from ..store import SpanStore
 from ..store.rollups import MINUTE, aligned_window
 from .common import nearest_rank, scope_text
+from .unknown_models import override_snippet
 from .window import TimeWindow
 
 __all__ = ["CHECKS", "CheckSpec", "looks_like_pii", "quality_report", "render_quality"]
@@ -241,7 +242,7 @@ def quality_report(
             "unknown_models": [
                 {"provider": p, "model": m, "attempts": n} for (p, m), n in unknown.most_common(50)
             ],
-            "override_snippet": _override_snippet(unknown),
+            "override_snippet": override_snippet(unknown),
         },
         "data_mode": lambda: {"examples": [{"what": k, "attempts": n} for k, n in suspicious.most_common(5)]},
         "pii": lambda: {"examples": [{"value": k, "attempts": n} for k, n in pii_examples.most_common(5)]},
@@ -296,23 +297,6 @@ def _seconds(ns: int | None) -> float | None:
 def _mask(value: str) -> str:
     """Enough of a leaked id to find it, not enough to repeat the leak in a report."""
     return value[:2] + "***" + value[-2:] if len(value) > 6 else "***"
-
-
-def _override_snippet(unknown: Counter[tuple[str, str]]) -> str:
-    """YAML to paste into the override file: one entry per unknown model, prices to fill in."""
-    if not unknown:
-        return ""
-    lines = ["models:"]
-    for provider, model in sorted(unknown):
-        lines += [
-            f"  - provider: {provider or 'unknown'}",
-            f"    model: {model}",
-            "    prices:",
-            "      - effective_from: 2025-01-01",
-            '        input_mtok: "0.00"   # USD per million input tokens',
-            '        output_mtok: "0.00"  # USD per million output tokens',
-        ]
-    return "\n".join(lines) + "\n"
 
 
 _MARKS: Final = {"ok": "[ok]  ", "warn": "[warn]", "fail": "[FAIL]"}

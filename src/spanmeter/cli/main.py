@@ -16,6 +16,7 @@ from .doctor import doctor
 from .economics import economics
 from .export import export
 from .investigate import investigate
+from .prices import prices
 from .quickstart import quickstart
 from .report import report
 from .reprice import reprice
@@ -48,3 +49,4 @@ main.add_command(doctor)
 main.add_command(reprice)
 main.add_command(report)
 main.add_command(export)
+main.add_command(prices)

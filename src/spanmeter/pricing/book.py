@@ -320,6 +320,15 @@ class PriceBook:
                     return priced[1:] + priced[0].provenance_fields  # type: ignore[return-value]
         return cost_fields(self.price_record(record, policy))
 
+    def entry_at(self, provider: str | None, model: str, at: datetime) -> PriceEntry | None:
+        """The rates that price ``model`` for spans ending at ``at`` (naive: UTC), with
+        their provenance; None when nothing prices it. For explaining a price
+        (``spanmeter prices show``), not for pricing spans: it bypasses the caches."""
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=timezone.utc)
+        day = (at - _EPOCH) // timedelta(days=1)
+        return self._resolver.entry(provider, model, day)
+
     def stats(self) -> PricingStats:
         """Results so far by status, and the unknown models with their counts."""
         return self._counter.snapshot()
