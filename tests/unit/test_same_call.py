@@ -24,7 +24,7 @@ from spanmeter.processor import CostSpanProcessor
 from spanmeter.processor.enrichment import SpanEnricher
 from spanmeter.semantic_conventions import normalize
 from spanmeter.semantic_conventions.same_call import SameCallIndex
-from spanmeter.store.rows import FIELD_NAMES, RowValues
+from spanmeter.store.rows import FIELD_NAMES
 from support.ingest_plain import NoSink
 from support.otlp_values import kv
 
