@@ -146,3 +146,65 @@ def test_api_error_is_the_apps_error_and_span_has_no_cost(
     assert attrs["spanmeter.pricing.status"] == "no_usage"
     assert "gen_ai.usage.cost" not in attrs
     assert attrs["spanmeter.endpoint_tag"] == "checkout.ai_summary"
+
+
+def test_stream_usage_fills_a_span_that_records_none(
+    tracer_provider: TracerProvider, span_exporter: InMemorySpanExporter
+) -> None:
+    # OpenLLMetry's streaming span names the provider and model but records no token counts;
+    # its span is current while the client posts, as here (its real package runs in the
+    # instrumentation matrix, tests/instrumentations)
+    assert instrument_openai_usage()
+    tracer = tracer_provider.get_tracer("opentelemetry.instrumentation.openai.v1")
+    try:
+        with openai_stub(StubUsage(prompt_tokens=3000, cached_tokens=2048, completion_tokens=64)) as (url, _):
+            with openai.OpenAI(base_url=url, api_key="test", max_retries=0) as client:
+                with (
+                    attribution(**SCOPE),
+                    tracer.start_as_current_span(
+                        "openai.chat",
+                        attributes={"gen_ai.system": "openai", "gen_ai.request.model": "gpt-4o-mini"},
+                    ),
+                ):
+                    stream = client.chat.completions.create(
+                        model="gpt-4o-mini",
+                        messages=[{"role": "user", "content": "hi"}],
+                        stream=True,
+                        stream_options={"include_usage": True},
+                    )
+                    for _ in stream:
+                        pass
+    finally:
+        uninstrument_openai_usage()
+    spans = span_exporter.get_finished_spans()
+    assert len(spans) == 1
+    attrs = spans[0].attributes or {}
+    assert attrs["gen_ai.usage.input_tokens"] == 3000
+    assert attrs["gen_ai.usage.output_tokens"] == 64
+    parts = expected_parts(3000, 2048, 64)
+    assert attrs["spanmeter.cost.nano_usd"] == sum(parts.values())
+
+
+def test_stream_usage_never_overwrites_the_instrumentations_counts(
+    tracer_provider: TracerProvider, span_exporter: InMemorySpanExporter
+) -> None:
+    assert instrument_openai_usage()
+    tracer = tracer_provider.get_tracer("some.instrumentation")
+    try:
+        with openai_stub(StubUsage(prompt_tokens=3000, completion_tokens=64)) as (url, _):
+            with openai.OpenAI(base_url=url, api_key="test", max_retries=0) as client:
+                with tracer.start_as_current_span(
+                    "chat", attributes={"gen_ai.system": "openai", "gen_ai.usage.prompt_tokens": 7}
+                ):
+                    for _ in client.chat.completions.create(
+                        model="gpt-4o-mini",
+                        messages=[{"role": "user", "content": "hi"}],
+                        stream=True,
+                        stream_options={"include_usage": True},
+                    ):
+                        pass
+    finally:
+        uninstrument_openai_usage()
+    attrs = span_exporter.get_finished_spans()[0].attributes or {}
+    assert attrs["gen_ai.usage.prompt_tokens"] == 7
+    assert "gen_ai.usage.input_tokens" not in attrs and "gen_ai.usage.output_tokens" not in attrs

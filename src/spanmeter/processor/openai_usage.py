@@ -10,8 +10,11 @@ README documents ``client.post`` for raw requests). It runs *inside* the instrum
 span whatever the patch order, so when the response (or, for a stream, the final usage
 chunk) arrives, it sets ``gen_ai.usage.cache_read.input_tokens`` and
 ``gen_ai.usage.reasoning.output_tokens`` on that span, before the span ends, and only when
-the instrumentation did not set them. Every step is guarded: the app's call and its result
-are never affected.
+the instrumentation did not set them. A span with no token counts at all (OpenLLMetry's
+streaming span) gets the input and output totals too. A stream reports usage only when the
+caller asks for it (``stream_options={"include_usage": True}``): the wrapper does not add
+it, since the extra final chunk has no ``choices`` and code reading ``chunk.choices[0]``
+would break on it. Every step is guarded: the app's call and its result are never affected.
 """
 
 from __future__ import annotations
@@ -23,10 +26,14 @@ from typing import Any
 
 from opentelemetry import trace
 
+from ..semantic_conventions._aliases import SLOT_KEYS
+from ..semantic_conventions._keys import Slot
 from ..semantic_conventions.attributes import (
     GEN_AI_PROVIDER_NAME,
     GEN_AI_SYSTEM,
     GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+    GEN_AI_USAGE_INPUT_TOKENS,
+    GEN_AI_USAGE_OUTPUT_TOKENS,
     GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
 )
 
@@ -35,6 +42,14 @@ __all__ = ["instrument_openai_usage", "uninstrument_openai_usage"]
 _logger = logging.getLogger(__name__)
 _lock = threading.Lock()
 _installed = False
+_INPUT_KEYS = frozenset(SLOT_KEYS[Slot.INPUT])
+_OUTPUT_KEYS = frozenset(SLOT_KEYS[Slot.OUTPUT])
+"""Every name an instrumentation may record the token totals under."""
+
+
+def _count(usage: Any, name: str) -> int | None:
+    value = getattr(usage, name, None)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 def _detail(obj: Any, container: str, name: str) -> int | None:
@@ -44,11 +59,25 @@ def _detail(obj: Any, container: str, name: str) -> int | None:
 
 
 def _record_usage(span: trace.Span, usage: Any) -> None:
-    """Set the cache/reasoning counts of ``usage`` on ``span`` where still missing."""
+    """Set the counts of ``usage`` on ``span`` where still missing.
+
+    The input and output totals are set only when the span carries no token count at all
+    under any instrumentation's name: OpenLLMetry's streaming span records none (with
+    ``stream_options.include_usage`` the final chunk has them, and this sees it go by).
+    """
     try:
         if usage is None or not span.is_recording():
             return
         existing = getattr(span, "attributes", None) or {}
+        if _INPUT_KEYS.isdisjoint(existing) and _OUTPUT_KEYS.isdisjoint(existing):
+            prompt = _count(usage, "prompt_tokens")
+            completion = _count(usage, "completion_tokens")
+            if prompt is None and completion is None:  # the Responses API's names
+                prompt, completion = _count(usage, "input_tokens"), _count(usage, "output_tokens")
+            if prompt is not None:
+                span.set_attribute(GEN_AI_USAGE_INPUT_TOKENS, prompt)
+            if completion is not None:
+                span.set_attribute(GEN_AI_USAGE_OUTPUT_TOKENS, completion)
         cached = _detail(usage, "prompt_tokens_details", "cached_tokens")
         if cached is None:
             cached = _detail(usage, "input_tokens_details", "cached_tokens")
