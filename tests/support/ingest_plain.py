@@ -40,6 +40,7 @@ def plain_records(
             end_time_ns=span.end_time_unix_nano or None,
             status_code=span.status.code,
             scope_name=item.scope_name,
+            scope_version=item.scope_version,
             user_id_hasher=hasher,
         )
         if record is None or (not record.billable and record.duplicate_of is None):

@@ -86,7 +86,8 @@ MATCHES = [
     ),
     ("azure.ai.openai", "gpt-4o-mini-2024-07-18", ("openai", "gpt-4o-mini")),
     ("x_ai", "xai/grok-3", ("x-ai", "grok-3")),
-    ("mistral_ai", "mistral/mistral-large-latest", ("mistral", "mistral-large")),
+    # the alias moved to Mistral Large 3: spanmeter's overlay prices it (genai-prices: Large 2)
+    ("mistral_ai", "mistral/mistral-large-latest", ("mistral", "mistral-large-latest")),
     ("moonshot_ai", "kimi-k2", ("moonshotai", "kimi-k2")),
 ]
 

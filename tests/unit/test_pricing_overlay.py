@@ -17,6 +17,7 @@ from genai_prices.data_snapshot import get_snapshot
 from genai_prices.types import TieredPrices, Usage
 
 from spanmeter.pricing import PriceBook, PricingStatus
+from spanmeter.pricing.explain import check_overlay
 from spanmeter.pricing.overlay import OVERLAY, OverlayEntry, PriceOverlay
 from spanmeter.pricing.overrides import PriceOverrides
 
@@ -161,11 +162,16 @@ def test_a_bad_overlay_is_refused_with_where(text: str, named: str) -> None:
         PriceOverlay.parse(text, "overlay.yaml")
 
 
-def test_an_entry_for_an_unknown_upstream_is_refused() -> None:
+def test_an_entry_that_no_longer_applies_is_left_out_never_fatal() -> None:
+    # a newer genai-prices may rename the upstream model: the app keeps running on list
+    # prices, and `spanmeter prices check` reports the entry broken
     overlay = PriceOverlay.parse(
         "entries: [{provider: openai, model: m, upstream: no-such-model, effective_from: 2026-01-01,"
-        ' checked: 2026-01-02, source: "https://x", prices: {input_mtok: "1", output_mtok: "1"}}]',
+        ' checked: 2026-01-02, source: "https://x", prices: {input_mtok: "1", output_mtok: "1"}, examples: [m]}]',
         "overlay.yaml",
     )
-    with pytest.raises(ValueError, match="no-such-model"):
-        PriceBook(overlay=overlay)
+    book = PriceBook(overlay=overlay)
+    assert overlay.problems == ["m: no genai-prices model openai/no-such-model"]
+    assert book.price("openai", "gpt-4o", input_tokens=1, output_tokens=1).status is PricingStatus.PRICED
+    (verdict,) = check_overlay(overlay, at(date(2026, 2, 1)))
+    assert verdict.verdict == "broken"

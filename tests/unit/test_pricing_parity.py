@@ -101,7 +101,7 @@ def test_sample_is_broad() -> None:
 
 @pytest.fixture(scope="module")
 def book() -> PriceBook:
-    return PriceBook()
+    return PriceBook(overlay=None)  # parity with genai-prices alone: the overlay is tested apart
 
 
 def check(
@@ -198,7 +198,7 @@ def test_time_and_date_constraints_match_genai_prices() -> None:
         ],
     )
     provider = Provider(id="acme", name="Acme", api_pattern="acme", models=[model])
-    book = PriceBook(snapshot=DataSnapshot(providers=[provider], from_auto_update=False))
+    book = PriceBook(snapshot=DataSnapshot(providers=[provider], from_auto_update=False), overlay=None)
     usage = genai_prices.Usage(input_tokens=1000, output_tokens=100)
     start = datetime(2024, 12, 31, 0, 0, tzinfo=timezone.utc)
     seen = set()

@@ -162,6 +162,7 @@ class ExtractedSpan:
     attributes: dict[str, Any]
     resource: dict[str, Any]
     scope_name: str
+    scope_version: str = ""
 
 
 def iter_spans(request: ExportTraceServiceRequest) -> Iterator[ExtractedSpan]:
@@ -169,6 +170,8 @@ def iter_spans(request: ExportTraceServiceRequest) -> Iterator[ExtractedSpan]:
     for resource_spans in request.resource_spans:
         resource = wanted_attributes(resource_spans.resource.attributes, RESOURCE_WANTED)
         for scope_spans in resource_spans.scope_spans:
-            scope_name = scope_spans.scope.name
+            scope_name, scope_version = scope_spans.scope.name, scope_spans.scope.version
             for span in scope_spans.spans:
-                yield ExtractedSpan(span, wanted_attributes(span.attributes), resource, scope_name)
+                yield ExtractedSpan(
+                    span, wanted_attributes(span.attributes), resource, scope_name, scope_version
+                )

@@ -193,7 +193,8 @@ class IngestPipeline:
             if not isinstance(service, str):
                 service = None
             for scope_spans in resource_spans.scope_spans:
-                scope_name = scope_spans.scope.name
+                scope = scope_spans.scope
+                scope_name, scope_version = scope.name, scope.version
                 spans = scope_spans.spans
                 seen += len(spans)
                 for span in spans:
@@ -231,6 +232,7 @@ class IngestPipeline:
                         end_time_ns=span.end_time_unix_nano or None,
                         status_code=span.status.code,
                         scope_name=scope_name,
+                        scope_version=scope_version,
                         user_id_hasher=hasher,
                     )
                     if record is None:

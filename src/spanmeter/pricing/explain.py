@@ -191,8 +191,8 @@ def check_overlay(overlay: PriceOverlay, at: datetime) -> list[OverlayCheck]:
       which is right;
     * ``needed``: genai-prices still lacks it or prices it otherwise.
 
-    Raises:
-        ValueError: The overlay cannot be applied (a provider or upstream model is gone).
+    An entry the overlay could not apply (its provider or upstream model is gone) is
+    ``broken`` too.
     """
     with_overlay = PriceBook(overlay=overlay)
     plain = PriceBook(overlay=None)

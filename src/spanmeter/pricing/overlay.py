@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -50,6 +51,8 @@ from genai_prices.types import (
 from ._yaml import Where, as_date, as_decimal, as_list, as_mapping, as_str, load_yaml
 
 __all__ = ["OVERLAY", "OverlayEntry", "PriceOverlay"]
+
+_logger = logging.getLogger(__name__)
 
 OVERLAY: Final = "spanmeter-overlay"
 """``pricing_source`` of a span priced by an overlay entry."""
@@ -117,6 +120,8 @@ class PriceOverlay:
         self.version = version
         """Content hash of the overlay file: provenance of the prices it gave."""
         self._by_model: dict[int, OverlayEntry] = {}
+        self.problems: list[str] = []
+        """Entries :meth:`apply` had to leave out, and why."""
 
     @classmethod
     def bundled(cls) -> PriceOverlay:
@@ -161,16 +166,24 @@ class PriceOverlay:
     def apply(self, snapshot: DataSnapshot) -> DataSnapshot:
         """A snapshot whose provider tables start with the overlay's models.
 
-        Raises:
-            ValueError: An entry names a provider or an upstream model genai-prices lacks.
+        An entry whose provider or upstream model the snapshot lacks (a newer genai-prices
+        renamed it) is left out and listed in :attr:`problems`, logged once: this runs in
+        the app's process, where a price table must never stop the app.
+        ``spanmeter prices check`` fails on it.
         """
         by_provider: dict[str, list[ModelInfo]] = {}
         by_model: dict[int, OverlayEntry] = {}
+        problems: list[str] = []
         for entry in self.entries:
             table = find_provider_by_id(snapshot.providers, entry.provider)
             if table is None:
-                raise ValueError(f"price overlay: {entry.model}: no genai-prices provider {entry.provider!r}")
-            model = _model_info(entry, table)
+                problems.append(f"{entry.model}: no genai-prices provider {entry.provider!r}")
+                continue
+            try:
+                model = _model_info(entry, table)
+            except ValueError as error:
+                problems.append(str(error))
+                continue
             by_provider.setdefault(entry.provider, []).append(model)
             by_model[id(model)] = entry
         providers = [
@@ -180,6 +193,9 @@ class PriceOverlay:
             for table in snapshot.providers
         ]
         self._by_model.update(by_model)
+        if problems and problems != self.problems:
+            _logger.warning("spanmeter: price overlay entries left out: %s", "; ".join(problems))
+        self.problems = problems
         return DataSnapshot(providers=providers, from_auto_update=snapshot.from_auto_update)
 
 
@@ -193,9 +209,7 @@ def _model_info(entry: OverlayEntry, table: Provider) -> ModelInfo:
         return ModelInfo(id=entry.model, match=entry.match, name=entry.note or None, prices=[since])
     upstream = next((model for model in table.models if model.id == entry.upstream), None)
     if upstream is None:
-        raise ValueError(
-            f"price overlay: {entry.model}: no genai-prices model {entry.provider}/{entry.upstream}"
-        )
+        raise ValueError(f"{entry.model}: no genai-prices model {entry.provider}/{entry.upstream}")
     earlier = upstream.prices
     history = (
         [ConditionalPrice(constraint=None, prices=earlier)]

@@ -99,6 +99,7 @@ def normalize(
     end_time_ns: int | None = None,
     status_code: int | None = None,
     scope_name: str | None = None,
+    scope_version: str | None = None,
     user_id_hasher: Callable[[str], str] | None = None,
 ) -> GenAIRecord | None:
     """Read one span's attributes into a :class:`GenAIRecord`.
@@ -111,6 +112,7 @@ def normalize(
         end_time_ns: Span end, Unix nanoseconds.
         status_code: OTel status code value: 0 UNSET, 1 OK, 2 ERROR.
         scope_name: Instrumentation scope name, which selects some token rules.
+        scope_version: Instrumentation scope version, kept on the record.
         user_id_hasher: Applied to the user id; it decides itself whether a value is
             already hashed. If it raises, the user id is dropped (never stored raw).
 
@@ -241,6 +243,8 @@ def normalize(
             response_id.strip()[:MAX_DIMENSION_CHARS] or None if response_id.__class__ is str else None
         ),
         native_sdk=scope_name in NATIVE_SDK_SCOPES if scope_name else False,
+        scope_name=scope_name or None,
+        scope_version=scope_version or None,
         duplicate_of=duplicate_of[:32] if duplicate_of.__class__ is str and duplicate_of else None,
         not_billable_reason=reason if reason.__class__ is str and reason in DUPLICATE_REASONS else None,
         instrumentation=instrumentation,

@@ -107,6 +107,10 @@ class GenAIRecord:
     not_billable_reason: str | None = None
     """Why a span describing a provider call is not billable (a
     :data:`~spanmeter.semantic_conventions.same_call.DuplicateReason`)."""
+    scope_name: str | None = None
+    """The emitting instrumentation scope (``opentelemetry.instrumentation.openai.v1``...)."""
+    scope_version: str | None = None
+    """Its version: with the name, what ``spanmeter doctor`` names behind spans without usage."""
     instrumentation: str | None = None
     """Which naming family was recognised (``otel``, ``traceloop``, ``openinference``,
     ``openlit``, ``vercel``, ``langfuse``, ``pydantic_ai``, ``payload``)."""

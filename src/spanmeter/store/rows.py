@@ -124,6 +124,10 @@ class SpanRow:
     describes the same provider call (see :mod:`spanmeter.semantic_conventions.same_call`)."""
     not_billable_reason: str | None = None
     """Why this span of a provider call is not billable (``same_response_id``...)."""
+    scope_name: str | None = None
+    """Instrumentation scope that emitted the span (which instrumentation, for doctor)."""
+    scope_version: str | None = None
+    """Its version."""
 
     @property
     def event_time_ns(self) -> int:
@@ -228,6 +232,8 @@ _FROM_RECORD: Final[dict[str, str]] = {
     "response_id": "record.response_id",
     "duplicate_of": "record.duplicate_of",
     "not_billable_reason": "record.not_billable_reason",
+    "scope_name": "record.scope_name",
+    "scope_version": "record.scope_version",
 }
 
 

@@ -378,9 +378,10 @@ def m002_budgets_alerts(db: Database) -> None:
 
 @MIGRATIONS(name="m007_same_call_columns")
 def m007_same_call_columns(db: Database) -> None:
-    """``requests`` gains the provider's response id and, for a span that describes the same
+    """``requests`` gains the provider's response id; for a span that describes the same
     provider call as another one, the id of that span and the reason
-    (:mod:`spanmeter.semantic_conventions.same_call`). Added columns are NULL in old rows:
-    SQLite adds them without rewriting the table."""
-    for column in ("response_id", "duplicate_of", "not_billable_reason"):
+    (:mod:`spanmeter.semantic_conventions.same_call`); and the instrumentation scope (name,
+    version) that emitted the span. Added columns are NULL in old rows: SQLite adds them
+    without rewriting the table."""
+    for column in ("response_id", "duplicate_of", "not_billable_reason", "scope_name", "scope_version"):
         db.execute(f"ALTER TABLE requests ADD COLUMN {column} TEXT")
