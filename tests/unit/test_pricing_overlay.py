@@ -171,7 +171,7 @@ def test_an_entry_that_no_longer_applies_is_left_out_never_fatal() -> None:
         "overlay.yaml",
     )
     book = PriceBook(overlay=overlay)
-    assert overlay.problems == ["m: no genai-prices model openai/no-such-model"]
+    assert book.overlay_problems == ["m: no genai-prices model openai/no-such-model"]
     assert book.price("openai", "gpt-4o", input_tokens=1, output_tokens=1).status is PricingStatus.PRICED
     (verdict,) = check_overlay(overlay, at(date(2026, 2, 1)))
     assert verdict.verdict == "broken"

@@ -17,7 +17,7 @@ from genai_prices.types import ModelInfo, Provider
 
 from ._rates import PriceEntry, Provenance, entry_for_model, entry_for_override
 from .matching import name_variants, provider_ids
-from .overlay import OVERLAY, PriceOverlay
+from .overlay import OVERLAY, AppliedOverlay
 from .overrides import Discount, OverrideModel, PriceOverrides
 
 __all__ = ["GENAI_PRICES", "OVERRIDE", "Match", "Resolver"]
@@ -54,19 +54,19 @@ class Resolver:
         overrides: PriceOverrides | None,
         version: str,
         max_cached: int,
-        overlay: PriceOverlay | None = None,
+        overlay: AppliedOverlay | None = None,
     ) -> None:
         """Create a resolver.
 
         Args:
-            snapshot: genai-prices data (the bundled one, or one set by ``UpdatePrices``),
-                with ``overlay`` applied when there is one.
+            snapshot: genai-prices data (the bundled one, or one set by ``UpdatePrices``);
+                ``overlay.snapshot`` instead when there is an overlay.
             overrides: Parsed override file, if any.
             version: genai-prices version, for provenance.
             max_cached: Distinct names whose match is remembered before the memo restarts.
             overlay: spanmeter's shipped corrections, already applied to ``snapshot``.
         """
-        self._snapshot = snapshot
+        self._snapshot = overlay.snapshot if overlay is not None else snapshot
         self._overlay = overlay
         self._overrides = overrides
         self._version = version
@@ -111,7 +111,8 @@ class Resolver:
                 )
             elif when >= fix.effective_from:
                 assert self._overlay is not None
-                provenance = Provenance(OVERLAY, self._overlay.version, fix.provider, fix.model, label, keep)
+                version = self._overlay.overlay.version
+                provenance = Provenance(OVERLAY, version, fix.provider, fix.model, label, keep)
             elif fix.upstream is not None:  # a correction: before it, genai-prices' price was right
                 provenance = Provenance(GENAI_PRICES, self._version, fix.provider, fix.upstream, label, keep)
             else:  # an addition: no price of ours before its date

@@ -126,13 +126,8 @@ class PriceBook:
         self._overrides = overrides
         self._overlay = PriceOverlay.bundled() if overlay == "bundled" else overlay
         base = snapshot if snapshot is not None else get_snapshot()
-        self._resolver = Resolver(
-            self._overlay.apply(base) if self._overlay is not None else base,
-            overrides,
-            genai_prices.__version__,
-            max_cache_entries,
-            self._overlay,
-        )
+        self._applied = self._overlay.apply(base) if self._overlay is not None else None
+        self._resolver = Resolver(base, overrides, genai_prices.__version__, max_cache_entries, self._applied)
         self._entries: dict[tuple[str | None, str, int], PriceEntry | Literal[False]] = {}
         self._max_entries = max_cache_entries
         self._counter = StatusCounter(max_unknown_names)
@@ -185,6 +180,11 @@ class PriceBook:
     def overlay(self) -> PriceOverlay | None:
         """spanmeter's shipped price corrections in use (None: genai-prices alone)."""
         return self._overlay
+
+    @property
+    def overlay_problems(self) -> list[str]:
+        """Overlay entries left out because genai-prices lacks their provider or model."""
+        return list(self._applied.problems) if self._applied is not None else []
 
     @property
     def overrides_error(self) -> str | None:

@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, Final, cast
@@ -50,7 +51,7 @@ from genai_prices.types import (
 
 from ._yaml import Where, as_date, as_decimal, as_list, as_mapping, as_str, load_yaml
 
-__all__ = ["OVERLAY", "OverlayEntry", "PriceOverlay"]
+__all__ = ["OVERLAY", "AppliedOverlay", "OverlayEntry", "PriceOverlay"]
 
 _logger = logging.getLogger(__name__)
 
@@ -119,15 +120,11 @@ class PriceOverlay:
         self.entries: tuple[OverlayEntry, ...] = tuple(entries)
         self.version = version
         """Content hash of the overlay file: provenance of the prices it gave."""
-        self._by_model: dict[int, OverlayEntry] = {}
-        self.problems: list[str] = []
-        """Entries :meth:`apply` had to leave out, and why."""
 
     @classmethod
     def bundled(cls) -> PriceOverlay:
-        """The overlay shipped in the package."""
-        text = resources.files(__package__).joinpath("data", _DATA).read_text(encoding="utf-8")
-        return cls.parse(text, f"spanmeter/pricing/data/{_DATA}")
+        """The overlay shipped in the package (parsed once per process: ~40 ms)."""
+        return _bundled()
 
     @classmethod
     def from_file(cls, path: str | Path) -> PriceOverlay:
@@ -159,17 +156,13 @@ class PriceOverlay:
         version = hashlib.sha256(text.encode()).hexdigest()[:_HASH_CHARS]
         return cls(entries, version)
 
-    def entry_for(self, model: ModelInfo) -> OverlayEntry | None:
-        """The entry behind a model of :meth:`apply`'s snapshot, or None for genai-prices' own."""
-        return self._by_model.get(id(model))
-
-    def apply(self, snapshot: DataSnapshot) -> DataSnapshot:
+    def apply(self, snapshot: DataSnapshot) -> AppliedOverlay:
         """A snapshot whose provider tables start with the overlay's models.
 
         An entry whose provider or upstream model the snapshot lacks (a newer genai-prices
-        renamed it) is left out and listed in :attr:`problems`, logged once: this runs in
-        the app's process, where a price table must never stop the app.
-        ``spanmeter prices check`` fails on it.
+        renamed it) is left out and listed in :attr:`AppliedOverlay.problems`, logged once
+        per price book: this runs in the app's process, where a price table must never stop
+        the app. ``spanmeter prices check`` fails on it.
         """
         by_provider: dict[str, list[ModelInfo]] = {}
         by_model: dict[int, OverlayEntry] = {}
@@ -192,11 +185,32 @@ class PriceOverlay:
             else table
             for table in snapshot.providers
         ]
-        self._by_model.update(by_model)
-        if problems and problems != self.problems:
+        if problems:
             _logger.warning("spanmeter: price overlay entries left out: %s", "; ".join(problems))
-        self.problems = problems
-        return DataSnapshot(providers=providers, from_auto_update=snapshot.from_auto_update)
+        applied = DataSnapshot(providers=providers, from_auto_update=snapshot.from_auto_update)
+        return AppliedOverlay(self, applied, by_model, problems)
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedOverlay:
+    """An overlay applied to one snapshot: the snapshot, and which of its models are ours."""
+
+    overlay: PriceOverlay
+    snapshot: DataSnapshot
+    by_model: Mapping[int, OverlayEntry]
+    """``id()`` of each overlay model in :attr:`snapshot` (alive as long as it is) -> entry."""
+    problems: list[str]
+    """Entries left out, and why."""
+
+    def entry_for(self, model: ModelInfo) -> OverlayEntry | None:
+        """The entry behind a model of :attr:`snapshot`, or None for genai-prices' own."""
+        return self.by_model.get(id(model))
+
+
+@cache
+def _bundled() -> PriceOverlay:
+    text = resources.files(__package__).joinpath("data", _DATA).read_text(encoding="utf-8")
+    return PriceOverlay.parse(text, f"spanmeter/pricing/data/{_DATA}")
 
 
 def _model_info(entry: OverlayEntry, table: Provider) -> ModelInfo:

@@ -16,6 +16,7 @@ from typing import Final
 from ..api import RetentionResult
 from ..rollups import ROLLUPS
 from ..tiers import FILTER_TIERS, TIERS
+from .provider_calls import DELETE_EXPIRED as PROVIDER_CALLS_EXPIRED
 from .tier_migrations import delete_expired
 
 __all__ = ["DEFAULT_CHUNK_ROWS", "Transaction", "apply_retention"]
@@ -24,6 +25,7 @@ Transaction = Callable[[], AbstractContextManager[sqlite3.Connection]]
 """Opens one write transaction under the store's write lock."""
 
 _NS_PER_DAY: Final = 86_400 * 1_000_000_000
+_NS_PER_MINUTE: Final = 60 * 1_000_000_000
 DEFAULT_CHUNK_ROWS: Final = 5000
 """Rows deleted per retention transaction: a few milliseconds of lock each."""
 
@@ -81,6 +83,7 @@ def apply_retention(
         (raw_cutoff_ns,),
         chunk_rows,
     )
+    _delete_in_chunks(transaction, PROVIDER_CALLS_EXPIRED, (raw_cutoff_ns // _NS_PER_MINUTE,), chunk_rows)
     widest = max(tier.bucket_seconds for tier in (*TIERS, *FILTER_TIERS))
     rollup_cutoff_s = (now_ns - rollup_days * _NS_PER_DAY) // 1_000_000_000 // widest * widest
     rollup_rows = 0

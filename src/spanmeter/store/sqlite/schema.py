@@ -382,6 +382,11 @@ def m007_same_call_columns(db: Database) -> None:
     provider call as another one, the id of that span and the reason
     (:mod:`spanmeter.semantic_conventions.same_call`); and the instrumentation scope (name,
     version) that emitted the span. Added columns are NULL in old rows: SQLite adds them
-    without rewriting the table."""
+    without rewriting the table. ``provider_calls`` remembers which span carries each
+    provider call (:mod:`.provider_calls`)."""
     for column in ("response_id", "duplicate_of", "not_billable_reason", "scope_name", "scope_version"):
         db.execute(f"ALTER TABLE requests ADD COLUMN {column} TEXT")
+    db.execute(
+        "CREATE TABLE provider_calls (minute INTEGER NOT NULL, call_key BLOB NOT NULL,"
+        " trace_id BLOB NOT NULL, span_id BLOB NOT NULL, PRIMARY KEY (minute, call_key)) WITHOUT ROWID"
+    )

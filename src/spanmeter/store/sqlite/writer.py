@@ -11,6 +11,9 @@ Per transaction, whatever its size:
    would add a second truth to keep right across restarts;
 3. one ``IN`` lookup and one ``executemany`` record the external request ids seen for
    the first time;
+0. before all that, rows carrying a provider response id claim their call
+   (:mod:`.provider_calls`): a later span of a call another span carries is demoted to
+   ``not_billable`` before it is inserted or counted;
 4. rollups are aggregated in memory and appended as one partial row per group and bucket.
 
 The caller (:class:`~spanmeter.store.sqlite.store.SQLiteStore`) owns the transaction and
@@ -27,6 +30,7 @@ from typing import Final, TypeVar, cast
 from ..api import WriteResult
 from ..rollups import MEASURES, ROLLUPS, Aggregates, RollupSpec, aggregate
 from ..rows import FIELD_NAMES, SPAN_ID_BYTES, TRACE_ID_BYTES, RowValues, SpanRow, row_values
+from .provider_calls import claim_provider_calls
 
 __all__ = ["RowWriter", "chunked"]
 
@@ -131,6 +135,8 @@ class RowWriter:
         """
         rows = [row for batch in batches for row in batch]
         _check_ids(rows)
+        if claim_provider_calls(conn, rows):
+            received = None  # demoted rows changed: bind them from the rows themselves
         new_by_batch: Sequence[Sequence[SpanRow]]
         values: Iterable[RowValues] = (
             map(row_values, rows) if received is None else chain.from_iterable(received)
