@@ -208,3 +208,18 @@ def test_stream_usage_never_overwrites_the_instrumentations_counts(
     attrs = span_exporter.get_finished_spans()[0].attributes or {}
     assert attrs["gen_ai.usage.prompt_tokens"] == 7
     assert "gen_ai.usage.input_tokens" not in attrs and "gen_ai.usage.output_tokens" not in attrs
+
+
+def test_a_wrapped_stream_is_still_an_openai_stream(instrumented: TracerProvider) -> None:
+    # OpenLLMetry ends its span at once, without usage, on an answer that is not a Stream
+    with openai_stub(StubUsage()) as (url, _):
+        with openai.OpenAI(base_url=url, api_key="test", max_retries=0) as client:
+            stream = client.chat.completions.create(
+                model="gpt-4o-mini",
+                messages=[{"role": "user", "content": "hi"}],
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+            with stream:
+                assert isinstance(stream, openai.Stream)
+                assert sum(1 for _ in stream) > 1

@@ -24,6 +24,7 @@ import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import wrapt
 from opentelemetry import trace
 
 from ..semantic_conventions._aliases import SLOT_KEYS
@@ -102,60 +103,58 @@ def _genai_span() -> trace.Span | None:
     return None
 
 
-class _StreamProxy:
-    """Passes a sync stream through unchanged, noting the usage chunk as it goes by."""
+class _StreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
+    """Passes a sync stream through unchanged, noting the usage chunk as it goes by.
+
+    An ``ObjectProxy``, so that it still *is* an ``openai.Stream`` to whoever checks
+    (OpenLLMetry's wrapper does ``isinstance(response, openai.Stream)``, and ends its span
+    at once, without usage, when the answer is not a stream)."""
 
     def __init__(self, stream: Any, span: trace.Span) -> None:
-        self._stream = stream
-        self._span = span
+        super().__init__(stream)
+        self._self_span = span
 
     def __iter__(self) -> Iterator[Any]:
         return self
 
     def __next__(self) -> Any:
-        chunk = next(self._stream)
+        chunk = self.__wrapped__.__next__()
         usage = getattr(chunk, "usage", None)
         if usage is not None:
-            _record_usage(self._span, usage)
+            _record_usage(self._self_span, usage)
         return chunk
 
     def __enter__(self) -> _StreamProxy:
-        self._stream.__enter__()
+        self.__wrapped__.__enter__()
         return self
 
     def __exit__(self, *exc: Any) -> Any:
-        return self._stream.__exit__(*exc)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
+        return self.__wrapped__.__exit__(*exc)
 
 
-class _AsyncStreamProxy:
-    """The async twin of :class:`_StreamProxy`."""
+class _AsyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
+    """The async twin of :class:`_StreamProxy` (an ``openai.AsyncStream`` to ``isinstance``)."""
 
     def __init__(self, stream: Any, span: trace.Span) -> None:
-        self._stream = stream
-        self._span = span
+        super().__init__(stream)
+        self._self_span = span
 
     def __aiter__(self) -> AsyncIterator[Any]:
         return self
 
     async def __anext__(self) -> Any:
-        chunk = await self._stream.__anext__()
+        chunk = await self.__wrapped__.__anext__()
         usage = getattr(chunk, "usage", None)
         if usage is not None:
-            _record_usage(self._span, usage)
+            _record_usage(self._self_span, usage)
         return chunk
 
     async def __aenter__(self) -> _AsyncStreamProxy:
-        await self._stream.__aenter__()
+        await self.__wrapped__.__aenter__()
         return self
 
     async def __aexit__(self, *exc: Any) -> Any:
-        return await self._stream.__aexit__(*exc)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
+        return await self.__wrapped__.__aexit__(*exc)
 
 
 def _after(result: Any, span: trace.Span | None) -> Any:
@@ -189,11 +188,9 @@ def instrument_openai_usage() -> bool:
         if _installed:
             return True
         try:
-            import wrapt
-
             wrapt.wrap_function_wrapper("openai._base_client", "SyncAPIClient.post", _sync_post)
             wrapt.wrap_function_wrapper("openai._base_client", "AsyncAPIClient.post", _async_post)
-        except ImportError:
+        except ImportError:  # openai is not installed
             return False
         except Exception:  # an openai version we do not know: skip, never fail the app
             _logger.warning("spanmeter: OpenAI usage details not available for this openai version")
