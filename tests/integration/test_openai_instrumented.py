@@ -210,16 +210,28 @@ def test_stream_usage_never_overwrites_the_instrumentations_counts(
     assert "gen_ai.usage.input_tokens" not in attrs and "gen_ai.usage.output_tokens" not in attrs
 
 
-def test_a_wrapped_stream_is_still_an_openai_stream(instrumented: TracerProvider) -> None:
-    # OpenLLMetry ends its span at once, without usage, on an answer that is not a Stream
-    with openai_stub(StubUsage()) as (url, _):
-        with openai.OpenAI(base_url=url, api_key="test", max_retries=0) as client:
-            stream = client.chat.completions.create(
-                model="gpt-4o-mini",
-                messages=[{"role": "user", "content": "hi"}],
-                stream=True,
-                stream_options={"include_usage": True},
-            )
-            with stream:
-                assert isinstance(stream, openai.Stream)
-                assert sum(1 for _ in stream) > 1
+def test_a_wrapped_stream_is_still_an_openai_stream(tracer_provider: TracerProvider) -> None:
+    # OpenLLMetry ends its span at once, without usage, on an answer that is not a Stream;
+    # its span is current when the client posts, as this one is
+    assert instrument_openai_usage()
+    tracer = tracer_provider.get_tracer("opentelemetry.instrumentation.openai.v1")
+    try:
+        with openai_stub(StubUsage()) as (url, _):
+            with openai.OpenAI(base_url=url, api_key="test", max_retries=0) as client:
+                with tracer.start_as_current_span(
+                    "openai.chat", attributes={"gen_ai.system": "openai"}
+                ) as span:
+                    stream = client.chat.completions.create(
+                        model="gpt-4o-mini",
+                        messages=[{"role": "user", "content": "hi"}],
+                        stream=True,
+                        stream_options={"include_usage": True},
+                    )
+                    with stream as entered:
+                        assert isinstance(stream, openai.Stream) and isinstance(entered, openai.Stream)
+                        assert type(stream).__name__ == "_StreamProxy"  # it is ours, wrapped
+                        assert sum(1 for _ in entered) > 1
+                    assert span.attributes is not None
+                    assert span.attributes["gen_ai.usage.input_tokens"] == StubUsage().prompt_tokens
+    finally:
+        uninstrument_openai_usage()
