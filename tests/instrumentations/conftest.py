@@ -8,7 +8,6 @@ not collect this directory (``norecursedirs`` in pyproject.toml).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -25,10 +24,9 @@ def receiver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReceiverServi
 
 
 @pytest.fixture(scope="session")
-def app(receiver: ReceiverService, request: pytest.FixtureRequest) -> Iterator[MatrixApp]:
+def app(receiver: ReceiverService) -> Iterator[MatrixApp]:
     """The global TracerProvider with spanmeter's pipeline, exporting to ``receiver``."""
-    group = Path(str(request.config.args[0] if request.config.args else "matrix")).name
-    matrix_app = MatrixApp(receiver, service_name=f"matrix-{group}")
+    matrix_app = MatrixApp(receiver, service_name="matrix-app")
     yield matrix_app
     matrix_app.shutdown()
 
