@@ -105,7 +105,9 @@ def anthropic_cost(
     )
 
 
-def gemini_cost(price: Price, *, prompt_tokens: int, cached_tokens: int, candidates: int, thoughts: int) -> int:
+def gemini_cost(
+    price: Price, *, prompt_tokens: int, cached_tokens: int, candidates: int, thoughts: int
+) -> int:
     """Gemini: ``promptTokenCount`` includes the cached tokens; thinking is billed as output."""
     return _cost(
         price,

@@ -264,7 +264,11 @@ def _handler(stub: ProviderStub) -> type[BaseHTTPRequestHandler]:
             self._event({"type": "ping"}, "ping")
             for word in REPLY_WORDS:
                 self._event(
-                    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": word}},
+                    {
+                        "type": "content_block_delta",
+                        "index": 0,
+                        "delta": {"type": "text_delta", "text": word},
+                    },
                     "content_block_delta",
                 )
             self._event({"type": "content_block_stop", "index": 0}, "content_block_stop")

@@ -41,7 +41,9 @@ def test_generate_content_priced_once(app: MatrixApp, stub: ProviderStub, instru
     assert len(stored.rows) == 1
 
 
-def test_streamed_generate_content_priced_once(app: MatrixApp, stub: ProviderStub, instrumented: None) -> None:
+def test_streamed_generate_content_priced_once(
+    app: MatrixApp, stub: ProviderStub, instrumented: None
+) -> None:
     stub.gemini = USAGE
     with app.call("google-genai-stream") as tenant, client(stub) as gemini:
         chunks = gemini.models.generate_content_stream(model="gemini-2.5-flash", contents="hi")

@@ -20,7 +20,9 @@ SONNET = AnthropicUsage(
     output_tokens=250,
     model="claude-sonnet-4-5-20250929",
 )
-SONNET_COST = anthropic_cost(CLAUDE_SONNET_4_5, input_tokens=1000, cache_read=3000, cache_write=500, output_tokens=250)
+SONNET_COST = anthropic_cost(
+    CLAUDE_SONNET_4_5, input_tokens=1000, cache_read=3000, cache_write=500, output_tokens=250
+)
 
 
 def client(stub: ProviderStub) -> anthropic.Anthropic:
@@ -48,7 +50,9 @@ def test_message_with_cache_reads_and_writes_priced_once(app: MatrixApp, stub: P
 def test_streamed_message_priced_once(app: MatrixApp, stub: ProviderStub) -> None:
     stub.anthropic = SONNET
     with app.call("anthropic-sdk-stream") as tenant, client(stub) as sdk:
-        stream = sdk.messages.create(model="claude-sonnet-4-5", max_tokens=1024, messages=MESSAGES, stream=True)
+        stream = sdk.messages.create(
+            model="claude-sonnet-4-5", max_tokens=1024, messages=MESSAGES, stream=True
+        )
         text = "".join(event.delta.text for event in stream if event.type == "content_block_delta")
     assert text == "Hello from the stub."
     stored = app.stored(tenant)
@@ -60,7 +64,9 @@ def test_streamed_message_priced_once(app: MatrixApp, stub: ProviderStub) -> Non
 def test_stream_helper_priced_once(app: MatrixApp, stub: ProviderStub) -> None:
     stub.anthropic = AnthropicUsage(input_tokens=2000, output_tokens=400, model="claude-3-5-haiku-20241022")
     with app.call("anthropic-sdk-helper") as tenant, client(stub) as sdk:
-        with sdk.messages.stream(model="claude-3-5-haiku-20241022", max_tokens=1024, messages=MESSAGES) as stream:
+        with sdk.messages.stream(
+            model="claude-3-5-haiku-20241022", max_tokens=1024, messages=MESSAGES
+        ) as stream:
             assert stream.get_final_text() == "Hello from the stub."
     stored = app.stored(tenant)
     stored.assert_exactly_once(

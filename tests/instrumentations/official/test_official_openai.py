@@ -25,9 +25,10 @@ def instrumented(app: MatrixApp) -> Iterator[None]:
 
 def test_chat_completion_cached_prompt_priced_once(app: MatrixApp, stub: ProviderStub) -> None:
     stub.openai = OpenAIUsage(prompt_tokens=2048, cached_tokens=1536, completion_tokens=333)
-    with app.call("openai-v2") as tenant, openai.OpenAI(
-        base_url=stub.openai_base_url, api_key="test", max_retries=0
-    ) as client:
+    with (
+        app.call("openai-v2") as tenant,
+        openai.OpenAI(base_url=stub.openai_base_url, api_key="test", max_retries=0) as client,
+    ):
         reply = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
     assert reply.choices[0].message.content == "Hello from the stub."
     stored = app.stored(tenant)
@@ -41,9 +42,10 @@ def test_chat_completion_cached_prompt_priced_once(app: MatrixApp, stub: Provide
 
 def test_streamed_chat_completion_with_usage_chunk_priced_once(app: MatrixApp, stub: ProviderStub) -> None:
     stub.openai = OpenAIUsage(prompt_tokens=5000, cached_tokens=4096, completion_tokens=120)
-    with app.call("openai-v2-stream") as tenant, openai.OpenAI(
-        base_url=stub.openai_base_url, api_key="test", max_retries=0
-    ) as client:
+    with (
+        app.call("openai-v2-stream") as tenant,
+        openai.OpenAI(base_url=stub.openai_base_url, api_key="test", max_retries=0) as client,
+    ):
         stream = client.chat.completions.create(
             model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
         )
@@ -71,5 +73,7 @@ def test_async_streamed_chat_completion_priced_once(app: MatrixApp, stub: Provid
     with app.call("openai-v2-async") as tenant:
         asyncio.run(call())
     stored = app.stored(tenant)
-    stored.assert_exactly_once(openai_cost(GPT_4O_MINI, prompt_tokens=900, cached_tokens=0, completion_tokens=45))
+    stored.assert_exactly_once(
+        openai_cost(GPT_4O_MINI, prompt_tokens=900, cached_tokens=0, completion_tokens=45)
+    )
     assert len(stored.rows) == 1

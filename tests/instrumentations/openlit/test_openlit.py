@@ -34,7 +34,9 @@ ANTHROPIC_COST = anthropic_cost(
     CLAUDE_SONNET_4_5, input_tokens=1000, cache_read=3000, cache_write=500, output_tokens=250
 )
 GEMINI_USAGE = GeminiUsage(prompt_tokens=4000, cached_tokens=1000, candidates_tokens=200, thoughts_tokens=300)
-GEMINI_COST = gemini_cost(GEMINI_2_5_FLASH, prompt_tokens=4000, cached_tokens=1000, candidates=200, thoughts=300)
+GEMINI_COST = gemini_cost(
+    GEMINI_2_5_FLASH, prompt_tokens=4000, cached_tokens=1000, candidates=200, thoughts=300
+)
 
 
 def openai_client(stub: ProviderStub) -> openai.OpenAI:
@@ -114,7 +116,9 @@ def test_anthropic_streamed_message_loses_the_cache_tokens(app: MatrixApp, stub:
     call is under-counted. spanmeter prices what the span says; it cannot know better."""
     stub.anthropic = ANTHROPIC_USAGE
     with app.call("openlit-anthropic-stream") as tenant, anthropic_client(stub) as sdk:
-        stream = sdk.messages.create(model="claude-sonnet-4-5", max_tokens=1024, messages=MESSAGES, stream=True)
+        stream = sdk.messages.create(
+            model="claude-sonnet-4-5", max_tokens=1024, messages=MESSAGES, stream=True
+        )
         text = "".join(event.delta.text for event in stream if event.type == "content_block_delta")
     assert text == "Hello from the stub."
     stored = app.stored(tenant)
@@ -146,7 +150,8 @@ def test_gemini_streamed_generate_content(app: MatrixApp, stub: ProviderStub) ->
     stub.gemini = GEMINI_USAGE
     with app.call("openlit-gemini-stream") as tenant, gemini_client(stub) as gemini:
         text = "".join(
-            chunk.text or "" for chunk in gemini.models.generate_content_stream(model="gemini-2.5-flash", contents="hi")
+            chunk.text or ""
+            for chunk in gemini.models.generate_content_stream(model="gemini-2.5-flash", contents="hi")
         )
     assert text == "Hello from the stub."
     stored = app.stored(tenant)

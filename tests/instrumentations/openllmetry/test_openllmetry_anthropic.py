@@ -68,7 +68,9 @@ def test_message_priced_once(app: MatrixApp, stub: ProviderStub, sdk_span: bool)
 def stream_message(app: MatrixApp, stub: ProviderStub, name: str) -> str:
     stub.anthropic = USAGE
     with app.call(name) as tenant, client(stub) as sdk:
-        stream = sdk.messages.create(model="claude-sonnet-4-5", max_tokens=1024, messages=MESSAGES, stream=True)
+        stream = sdk.messages.create(
+            model="claude-sonnet-4-5", max_tokens=1024, messages=MESSAGES, stream=True
+        )
         text = "".join(event.delta.text for event in stream if event.type == "content_block_delta")
     assert text == "Hello from the stub."
     return tenant
