@@ -3,25 +3,14 @@ stub's Gemini API, through spanmeter.configure() to a real receiver."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from google import genai
 from google.genai import types
-from openinference.instrumentation.google_genai import GoogleGenAIInstrumentor
 
 from support.matrix import GEMINI_2_5_FLASH, MatrixApp, gemini_cost
 from support.provider_stub import GeminiUsage, ProviderStub
 
 USAGE = GeminiUsage(prompt_tokens=4000, cached_tokens=1000, candidates_tokens=200, thoughts_tokens=300)
 COST = gemini_cost(GEMINI_2_5_FLASH, prompt_tokens=4000, cached_tokens=1000, candidates=200, thoughts=300)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def instrumented(app: MatrixApp) -> Iterator[None]:
-    GoogleGenAIInstrumentor().instrument(tracer_provider=app.provider)
-    yield
-    GoogleGenAIInstrumentor().uninstrument()
 
 
 def client(stub: ProviderStub) -> genai.Client:

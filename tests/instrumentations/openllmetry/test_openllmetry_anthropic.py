@@ -3,11 +3,8 @@ beside the anthropic SDK's own span (on by default in anthropic 2.x)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import anthropic
 import pytest
-from opentelemetry.instrumentation.anthropic import AnthropicInstrumentor
 
 from support.matrix import CLAUDE_SONNET_4_5, MatrixApp, anthropic_cost
 from support.provider_stub import AnthropicUsage, ProviderStub
@@ -26,13 +23,6 @@ def cost(output_tokens: int = 250) -> int:
     return anthropic_cost(
         CLAUDE_SONNET_4_5, input_tokens=1000, cache_read=3000, cache_write=500, output_tokens=output_tokens
     )
-
-
-@pytest.fixture(scope="module", autouse=True)
-def instrumented(app: MatrixApp) -> Iterator[None]:
-    AnthropicInstrumentor().instrument(tracer_provider=app.provider)
-    yield
-    AnthropicInstrumentor().uninstrument()
 
 
 @pytest.fixture(params=[False, True], ids=["alone", "with-sdk-span"])

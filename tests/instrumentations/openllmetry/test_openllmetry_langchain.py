@@ -3,27 +3,13 @@ too (as ``Traceloop.init()`` installs them): langchain-openai's ChatOpenAI again
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from langchain_openai import ChatOpenAI
-from opentelemetry.instrumentation.langchain import LangchainInstrumentor
-from opentelemetry.instrumentation.openai import OpenAIInstrumentor
 
 from support.matrix import GPT_4O_MINI, MatrixApp, openai_cost
 from support.provider_stub import OpenAIUsage, ProviderStub
 
 USAGE = OpenAIUsage(prompt_tokens=2048, cached_tokens=1536, completion_tokens=333)
 COST = openai_cost(GPT_4O_MINI, prompt_tokens=2048, cached_tokens=1536, completion_tokens=333)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def instrumented(app: MatrixApp) -> Iterator[None]:
-    LangchainInstrumentor().instrument(tracer_provider=app.provider)
-    OpenAIInstrumentor().instrument(tracer_provider=app.provider)
-    yield
-    OpenAIInstrumentor().uninstrument()
-    LangchainInstrumentor().uninstrument()
 
 
 def chat(stub: ProviderStub) -> ChatOpenAI:

@@ -3,11 +3,7 @@ stub, through spanmeter.configure() to a real receiver."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import openai
-import pytest
-from opentelemetry.instrumentation.openai import OpenAIInstrumentor
 
 from support.matrix import GPT_4O_MINI, MatrixApp, openai_cost
 from support.provider_stub import OpenAIUsage, ProviderStub
@@ -15,13 +11,6 @@ from support.provider_stub import OpenAIUsage, ProviderStub
 MESSAGES = [{"role": "user", "content": "Summarise my cart"}]
 USAGE = OpenAIUsage(prompt_tokens=2048, cached_tokens=1536, completion_tokens=333)
 COST = openai_cost(GPT_4O_MINI, prompt_tokens=2048, cached_tokens=1536, completion_tokens=333)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def instrumented(app: MatrixApp) -> Iterator[None]:
-    OpenAIInstrumentor().instrument(tracer_provider=app.provider)
-    yield
-    OpenAIInstrumentor().uninstrument()
 
 
 def client(stub: ProviderStub) -> openai.OpenAI:
