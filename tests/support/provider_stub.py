@@ -27,6 +27,7 @@ instrumentations differ:
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -307,12 +308,20 @@ def _handler(stub: ProviderStub) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that drops its kept-alive connection is no error of the test's.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 @contextmanager
 def provider_stub(stub: ProviderStub | None = None) -> Iterator[ProviderStub]:
     """Run the stub on 127.0.0.1, a free port; yields the stub with ``url`` set."""
     stub = stub or ProviderStub()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(stub))
-    server.daemon_threads = True
+    server = _Server(("127.0.0.1", 0), _handler(stub))
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="provider-stub", daemon=True)
     thread.start()
     stub.url = f"http://127.0.0.1:{server.server_address[1]}"
