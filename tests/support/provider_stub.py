@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -175,6 +176,8 @@ def _handler(stub: ProviderStub) -> type[BaseHTTPRequestHandler]:
             request = json.loads(self.rfile.read(length) or b"{}")
             path = urlsplit(self.path).path
             stub.requests.append((self.path, request))
+            # each call its own response id, as the real APIs give (spans of one call share it)
+            self.call_id = uuid.uuid4().hex[:24]
             if path.endswith("/chat/completions"):
                 self._openai(request)
             elif path.endswith("/messages"):
@@ -194,7 +197,7 @@ def _handler(stub: ProviderStub) -> type[BaseHTTPRequestHandler]:
                 self._json(
                     200,
                     {
-                        "id": "chatcmpl-stub",
+                        "id": f"chatcmpl-{self.call_id}",
                         "object": "chat.completion",
                         "created": 1_700_000_000,
                         "model": usage.model,
@@ -214,7 +217,7 @@ def _handler(stub: ProviderStub) -> type[BaseHTTPRequestHandler]:
                 return
             self._start_events()
             base = {
-                "id": "chatcmpl-stub",
+                "id": f"chatcmpl-{self.call_id}",
                 "object": "chat.completion.chunk",
                 "created": 1_700_000_000,
                 "model": usage.model,
@@ -243,7 +246,7 @@ def _handler(stub: ProviderStub) -> type[BaseHTTPRequestHandler]:
         def _anthropic(self, request: dict[str, Any]) -> None:
             usage = stub.anthropic
             message: dict[str, Any] = {
-                "id": "msg_01StubStubStubStubStub",
+                "id": f"msg_01{self.call_id}",
                 "type": "message",
                 "role": "assistant",
                 "model": usage.model,
@@ -294,7 +297,7 @@ def _handler(stub: ProviderStub) -> type[BaseHTTPRequestHandler]:
                 "candidates": [candidate],
                 "usageMetadata": usage,
                 "modelVersion": stub.gemini.model,
-                "responseId": "stub-gemini-response",
+                "responseId": self.call_id,
             }
 
         def _gemini_stream(self) -> None:

@@ -30,8 +30,10 @@ def test_chat_completion_cached_prompt_priced_once(app: MatrixApp, stub: Provide
 
 
 def test_streamed_chat_completion_with_include_usage_priced_once(app: MatrixApp, stub: ProviderStub) -> None:
-    """OpenLLMetry 0.62.4's streaming span carries no usage, even with the usage chunk;
-    spanmeter's OpenAI wrapper (installed by configure()) is to fill it from that chunk."""
+    """OpenLLMetry alone records this stream's usage (its ``ChatStream`` reads the final
+    chunk). spanmeter's OpenAI wrapper must leave that intact: a stream proxy that is not an
+    ``openai.Stream`` fails OpenLLMetry's ``isinstance`` check, and OpenLLMetry then ends its
+    span at once, without usage (stored ``no_usage``)."""
     stub.openai = USAGE
     with app.call("openllmetry-openai-stream") as tenant, client(stub) as sdk:
         stream = sdk.chat.completions.create(
