@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system-deps run test lint typecheck bench clean dashboards
+.PHONY: setup system-deps run test test-instrumentations lint typecheck bench clean dashboards
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ test: $(STAMP) system-deps
 	$(BIN)/spanmeter prices check
 	$(BIN)/pytest -q
 
+## test-instrumentations: the instrumentation matrix (tests/instrumentations), one virtualenv per
+## group in .venv-instr/, made from PyPI and reused while its requirements file is unchanged
+test-instrumentations:
+	PYTHON=$(PYTHON) ./scripts/test-instrumentations
+
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
@@ -44,4 +49,4 @@ dashboards: $(STAMP)
 	$(BIN)/python deploy/grafana/generate.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-instr .pytest_cache .ruff_cache
