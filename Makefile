@@ -22,12 +22,13 @@ system-deps:
 run: $(STAMP)
 	$(BIN)/spanmeter demo
 
-## test: lint + the whole test suite
+## test: lint + the price overlay check + the whole test suite + the instrumentation matrix
 test: $(STAMP) system-deps
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/spanmeter prices check
 	$(BIN)/pytest -q
+	$(MAKE) --no-print-directory test-instrumentations
 
 ## test-instrumentations: the instrumentation matrix (tests/instrumentations), one virtualenv per
 ## group in .venv-instr/, made from PyPI and reused while its requirements file is unchanged
