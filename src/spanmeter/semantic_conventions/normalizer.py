@@ -71,6 +71,7 @@ _COST_KEYS: Final = frozenset(
 # Pure functions of a few client-supplied labels, called per span: remembered, bounded.
 _canonical_provider = lru_cache(maxsize=1024)(canonical_provider)
 _input_includes_cache = lru_cache(maxsize=1024)(input_includes_cache)
+_NATIVE_SCOPES: Final = frozenset(NATIVE_SDK_SCOPES)
 
 
 def is_genai_candidate(attributes: Mapping[str, object]) -> bool:
@@ -191,8 +192,10 @@ def normalize(
             issues.append("span ends before it starts: no latency")
 
     response_id = get(Key.RESPONSE_ID)
-    duplicate_of = get(Key.DUPLICATE_OF)
-    reason = get(Key.NOT_BILLABLE_REASON)
+    # only a span the app's processor priced can say it duplicates another
+    priced_in_app = Key.PRICING_STATUS in found
+    duplicate_of = get(Key.DUPLICATE_OF) if priced_in_app else None
+    reason = get(Key.NOT_BILLABLE_REASON) if priced_in_app else None
     # Slots the span does not fill are None without a call (~0.1 us each, several a span).
     return GenAIRecord(
         provider=provider,
@@ -242,7 +245,7 @@ def normalize(
         response_id=(
             response_id.strip()[:MAX_DIMENSION_CHARS] or None if response_id.__class__ is str else None
         ),
-        native_sdk=scope_name in NATIVE_SDK_SCOPES if scope_name else False,
+        native_sdk=scope_name in _NATIVE_SCOPES if scope_name else False,
         scope_name=scope_name or None,
         scope_version=scope_version or None,
         duplicate_of=duplicate_of[:32] if duplicate_of.__class__ is str and duplicate_of else None,

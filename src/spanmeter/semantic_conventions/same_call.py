@@ -35,6 +35,7 @@ from .record import GenAIRecord
 
 __all__ = [
     "DUPLICATE_REASONS",
+    "NATIVE_SDK_PROVIDERS",
     "NATIVE_SDK_SCOPES",
     "DuplicateReason",
     "SameCall",
@@ -49,6 +50,11 @@ NATIVE_SDK_SCOPES: Final[Mapping[str, str]] = MappingProxyType(
     }
 )
 """Instrumentation scope of a provider SDK's own tracing -> the provider it calls."""
+
+NATIVE_SDK_PROVIDERS: Final[frozenset[str]] = frozenset(NATIVE_SDK_SCOPES.values())
+"""Providers whose SDK traces its own calls: the only ones whose two spans of a call may
+travel apart (the SDK's span in a trace of its own), so the store pairs them across
+requests (:mod:`spanmeter.store.sqlite.provider_calls`); other pairs travel together."""
 
 DuplicateReason = Literal["same_response_id", "sdk_span_under_instrumentation", "same_usage_as_parent"]
 """Why a span is not billable although it describes a provider call."""

@@ -5,15 +5,21 @@ The ingest pipeline pairs the spans of one provider call within an OTLP request
 different requests: the anthropic SDK's own span lives in a trace of its own beside
 OpenLLMetry's, so a Collector's load-balancing exporter sends the two to different
 replicas, and an export batch boundary may fall between them. Here the store remembers, for
-every billable row carrying a provider response id, which span carries that call, and
-demotes a later span of the same call (same provider and response id, another span) to
-``not_billable`` with the kept span's id, before its row is inserted and counted.
+every billable row of a provider whose SDK traces itself
+(:data:`~spanmeter.semantic_conventions.same_call.NATIVE_SDK_PROVIDERS`) and that carries a
+response id, which span carries that call, and demotes a later span of the same call (same
+provider and response id, another span) to ``not_billable`` with the kept span's id, before
+its row is inserted and counted. Spans of other providers have no second span travelling
+apart: the per-request pairing covers them, and they pay nothing here.
 
 The table is keyed by (event minute, 8-byte hash of provider and response id), leading with
 the time as ``requests``' own delivery index does, so keys are appended at the right edge of
 the b-tree instead of on random pages (see :mod:`.schema` for what random keys cost). The
-spans of one call start within seconds of each other, so a key is looked for in its own
-minute and the ones either side. Keys go with the raw rows at retention.
+spans of one call start within a second of each other, so a key is looked for in its own
+minute, and in the minute next to it when it starts within ``_EDGE_NS`` of that one. The
+lookup is a join of the probed keys (a ``VALUES`` list) with the table, one primary-key
+seek per probe: ``(minute, call_key) IN (VALUES ...)`` scans the whole table instead.
+Keys go with the raw rows at retention.
 """
 
 from __future__ import annotations
@@ -23,11 +29,14 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Final
 
+from ...semantic_conventions.same_call import NATIVE_SDK_PROVIDERS
 from ..rows import SpanRow
 
 __all__ = ["DELETE_EXPIRED", "claim_provider_calls"]
 
 _NS_PER_MINUTE: Final = 60 * 1_000_000_000
+_EDGE_NS: Final = 10 * 1_000_000_000
+"""Within this of a minute's edge, the neighbouring minute is probed too."""
 _PROBES_PER_QUERY: Final = 999 // 2
 """Two bound values per probed key; under SQLite's oldest default limit on variables."""
 DELETE_EXPIRED: Final = (
@@ -46,30 +55,32 @@ def claim_provider_calls(conn: sqlite3.Connection, rows: Sequence[SpanRow]) -> i
     """Record the calls of ``rows`` (billable, with a response id) and demote each row whose
     call another span already carries, stored before or earlier in ``rows``. Returns how
     many rows were demoted; runs inside the caller's write transaction."""
-    claims: dict[bytes, tuple[int, SpanRow]] = {}
-    for row in rows:
-        if row.billable and row.response_id:
-            key = _call_key(row)
-            if key not in claims:
-                claims[key] = (row.event_time_ns // _NS_PER_MINUTE, row)
-    if not claims:
+    candidates = [
+        row for row in rows if row.provider in NATIVE_SDK_PROVIDERS and row.response_id and row.billable
+    ]
+    if not candidates:
         return 0
+    keys = [_call_key(row) for row in candidates]
+    probes: list[tuple[int, bytes]] = []
+    for row, key in zip(candidates, keys, strict=True):
+        minute, into = divmod(row.event_time_ns, _NS_PER_MINUTE)
+        probes.append((minute, key))
+        if into < _EDGE_NS:
+            probes.append((minute - 1, key))
+        elif into >= _NS_PER_MINUTE - _EDGE_NS:
+            probes.append((minute + 1, key))
     stored: dict[bytes, tuple[bytes, bytes]] = {}
-    probes = [(minute + shift, key) for key, (minute, _) in claims.items() for shift in (-1, 0, 1)]
     for start in range(0, len(probes), _PROBES_PER_QUERY):
         chunk = probes[start : start + _PROBES_PER_QUERY]
         sql = (
-            "SELECT call_key, trace_id, span_id FROM provider_calls WHERE (minute, call_key) IN"
-            f" (VALUES {','.join(['(?, ?)'] * len(chunk))})"
+            f"SELECT p.call_key, p.trace_id, p.span_id FROM (VALUES {','.join(['(?, ?)'] * len(chunk))})"
+            " AS v JOIN provider_calls AS p ON p.minute = v.column1 AND p.call_key = v.column2"
         )
         for key, trace_id, span_id in conn.execute(sql, [value for probe in chunk for value in probe]):
             stored[key] = (trace_id, span_id)
     demoted = 0
     fresh: list[tuple[int, bytes, bytes, bytes]] = []
-    for row in rows:
-        if not (row.billable and row.response_id):
-            continue
-        key = _call_key(row)
+    for row, key in zip(candidates, keys, strict=True):
         kept = stored.get(key)
         if kept is None:
             stored[key] = (row.trace_id, row.span_id)
