@@ -88,21 +88,23 @@ class _Remembering:
 
 
 def _may_pair(calls: list[tuple[int, GenAIRecord, bytes, bytes, bytes]]) -> bool:
-    """Whether two spans of the request could describe one call: a repeated (provider,
-    response id), or a span whose parent is another billable span of the request. Nearly
-    every request has neither, and then the pairing is skipped (~0.3 us a span here, against
-    several in :class:`~spanmeter.semantic_conventions.same_call.SameCallIndex`)."""
-    spans = {(trace_id, span_id) for _, _, trace_id, span_id, _ in calls}
-    seen: set[tuple[str | None, str]] = set()
-    for _, record, trace_id, _, parent in calls:
-        if parent and (trace_id, parent) in spans:
+    """Whether two spans of the request could describe one call: a repeated response id,
+    or a span whose parent is another billable span of the request. Nearly every request
+    has neither, and then the pairing is skipped: this costs a set insert or two a span,
+    :class:`~spanmeter.semantic_conventions.same_call.SameCallIndex` several microseconds.
+    Span ids alone (and response ids without their provider) may only over-report, which
+    the index then settles exactly."""
+    span_ids = {call[3] for call in calls}
+    response_ids: set[str] = set()
+    for call in calls:
+        parent = call[4]
+        if parent and parent in span_ids:
             return True
-        response_id = record.response_id
+        response_id = call[1].response_id
         if response_id:
-            key = (record.provider, response_id)
-            if key in seen:
+            if response_id in response_ids:
                 return True
-            seen.add(key)
+            response_ids.add(response_id)
     return False
 
 
