@@ -102,12 +102,12 @@ class Resolver:
                     OVERRIDE, overrides.source_version, override.provider_id, override.model, label, keep
                 )
                 return entry_for_override(price, provenance)
-        model = match.genai_model
-        if model is not None:
-            fix = self._overlay.entry_for(model) if self._overlay is not None else None
+        genai_model = match.genai_model
+        if genai_model is not None:
+            fix = self._overlay.entry_for(genai_model) if self._overlay is not None else None
             if fix is None:
                 provenance = Provenance(
-                    GENAI_PRICES, self._version, match.genai_provider, model.id, label, keep
+                    GENAI_PRICES, self._version, match.genai_provider, genai_model.id, label, keep
                 )
             elif when >= fix.effective_from:
                 assert self._overlay is not None
@@ -117,7 +117,7 @@ class Resolver:
                 provenance = Provenance(GENAI_PRICES, self._version, fix.provider, fix.upstream, label, keep)
             else:  # an addition: no price of ours before its date
                 return None
-            return entry_for_model(model, when, provenance)
+            return entry_for_model(genai_model, when, provenance)
         return None
 
     def match(self, provider: str | None, model: str) -> Match | None:

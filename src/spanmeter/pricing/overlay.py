@@ -209,7 +209,12 @@ class AppliedOverlay:
 
 @cache
 def _bundled() -> PriceOverlay:
-    text = resources.files(__package__).joinpath("data", _DATA).read_text(encoding="utf-8")
+    text = (
+        resources.files(__name__.rpartition(".")[0])
+        .joinpath("data")
+        .joinpath(_DATA)
+        .read_text(encoding="utf-8")
+    )
     return PriceOverlay.parse(text, f"spanmeter/pricing/data/{_DATA}")
 
 
