@@ -99,7 +99,6 @@ class _Seen(Generic[_Handle]):
     handle: _Handle
     record: GenAIRecord
     span_id: bytes
-    richness: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +158,7 @@ class SameCallIndex(Generic[_Handle]):
             self._by_call.clear()
             self._by_span.clear()
             self._by_parent.clear()
-        seen = _Seen(handle, record, span_id, attribution_richness(record))
+        seen = _Seen(handle, record, span_id)
         twin: _Seen[_Handle] | None = None
         reason: DuplicateReason | None = None
         call_key = (record.provider, record.response_id) if record.response_id else None
@@ -179,7 +178,8 @@ class SameCallIndex(Generic[_Handle]):
         if twin is None or reason is None:
             self._remember(seen, call_key, trace_id, parent_span_id)
             return None
-        if self._replace and seen.richness > twin.richness:
+        # richness only when it can decide: most verdicts have no earlier span to replace
+        if self._replace and attribution_richness(record) > attribution_richness(twin.record):
             self._remember(seen, call_key, trace_id, parent_span_id)
             return SameCall(twin.handle, handle, span_id, reason)
         return SameCall(handle, twin.handle, twin.span_id, reason)
