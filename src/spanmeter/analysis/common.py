@@ -1,4 +1,4 @@
-"""Helpers every analysis shares: money as text, window ranges, drill-down links, percentiles.
+"""Helpers every analysis shares (money is :mod:`spanmeter.money`, re-exported here): window ranges, drill-down links, percentiles.
 
 Money stays integer nano-USD inside; USD appears only as decimal strings in reports, so a
 JSON consumer never sums floats. Drill-down links carry the window, environment and data
@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from decimal import ROUND_HALF_EVEN, Decimal
-from fractions import Fraction
-from typing import Any, Final
+from typing import Any
 from urllib.parse import urlencode
 
+from ..money import money_column as money_column
+from ..money import money_text as money_text
+from ..money import nano_usd as nano_usd
+from ..money import usd as usd
+from ..money import usd_fraction as usd_fraction
 from ..store import Measures
+from ..timeunits import NS_PER_HOUR as NS_PER_HOUR
 from .window import TimeWindow, parse_instant
 
 __all__ = [
@@ -31,76 +35,6 @@ __all__ = [
     "usd",
     "usd_fraction",
 ]
-
-NS_PER_HOUR: Final = 3600 * 1_000_000_000
-_NANO: Final = Decimal(1_000_000_000)
-_QUANTUM: Final = Decimal("0.000000001")
-
-
-def usd(nano: int | None) -> str | None:
-    """Exact USD as a decimal string with nano-USD precision; None stays None."""
-    return None if nano is None else f"{(Decimal(nano) / _NANO).quantize(_QUANTUM):f}"
-
-
-def money_text(nano: int | None, *, signed: bool = False) -> str:
-    """USD for people to read: cents from 1 USD up, 4 decimals from 1 cent, and 4
-    significant digits below that; ``-`` for None.
-
-    Why not one fixed precision: reports hold both totals (where a tenth of a cent is
-    noise) and per-request costs of a few hundredths of a cent (where 4 decimals would
-    print ``0.0002 -> 0.0002`` for a 30% change). Machine formats keep :func:`usd`.
-    """
-    if nano is None:
-        return "-"
-    return _quantized(nano, _quantum(nano), signed=signed)
-
-
-def money_column(values: Sequence[int | None], *, signed: bool = False) -> list[str]:
-    """:func:`money_text` for a table column: every value at the finest precision
-    :func:`money_text` would give any of them, right-aligned to the widest; ``-`` for None.
-
-    Why one precision per column: right-aligned figures only line up on the decimal point
-    when they share a precision, and taking the finest one means no figure shows fewer
-    digits than it would on its own (a column of per-request costs is not flattened to
-    ``0.0002`` the way a fixed 4 decimals would). Padding to the widest keeps the column
-    aligned even when a figure is wider than the table's header allows for.
-    """
-    quanta = [_quantum(value) for value in values if value is not None]
-    quantum = min(quanta, default=Decimal("0.01"))
-    texts = ["-" if value is None else _quantized(value, quantum, signed=signed) for value in values]
-    width = max(map(len, texts), default=0)
-    return [text.rjust(width) for text in texts]
-
-
-def nano_usd(text: str | None) -> int | None:
-    """Nano-USD back from a :func:`usd` string (as in a report document); None stays None.
-
-    Exact: :func:`usd` strings hold every nano-USD, so renderers that only have the
-    document (it may have come from the API as JSON) lose nothing.
-    """
-    return None if text is None else int(Decimal(text) * _NANO)
-
-
-def _quantum(nano: int) -> Decimal:
-    size = abs(Decimal(nano) / _NANO)
-    if size >= 1 or size == 0:
-        return Decimal("0.01")
-    if size >= Decimal("0.01"):
-        return Decimal("0.0001")
-    return Decimal(1).scaleb(max(size.adjusted() - 3, -9))  # never past the nano-USD
-
-
-def _quantized(nano: int, quantum: Decimal, *, signed: bool) -> str:
-    text = f"{(Decimal(nano) / _NANO).quantize(quantum, ROUND_HALF_EVEN):f}"
-    return f"+{text}" if signed and not text.startswith("-") else text
-
-
-def usd_fraction(value: Fraction | None) -> str | None:
-    """A rational nano-USD amount as USD, rounded half-even to the nano-USD."""
-    if value is None:
-        return None
-    nano = (Decimal(value.numerator) / Decimal(value.denominator)).quantize(Decimal(1), ROUND_HALF_EVEN)
-    return usd(int(nano))
 
 
 def per(numerator: int | float, denominator: int | float, digits: int = 2) -> float | None:

@@ -16,11 +16,12 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from ..store import Measures, SpanStore
+from ..timeunits import NS_PER_HOUR
 from .window import TimeWindow
 
 __all__ = ["HOUR_NS", "fallback_share", "first_hour", "first_seen", "new_versions_on", "recent_mix"]
 
-HOUR_NS: Final = 3600 * 1_000_000_000
+HOUR_NS: Final = NS_PER_HOUR
 _SLICES: Final = (HOUR_NS, 24 * HOUR_NS)
 _CANDIDATES: Final = 3
 

@@ -34,13 +34,14 @@ from typing import Any, Final
 
 from ..store import SpanStore
 from ..store.rollups import MINUTE, aligned_window
+from ..timeunits import NS_PER_SECOND
 from .common import nearest_rank, scope_text
 from .unknown_models import override_snippet
 from .window import TimeWindow
 
 __all__ = ["CHECKS", "CheckSpec", "looks_like_pii", "quality_report", "render_quality"]
 
-_NS: Final = 1_000_000_000
+_NS: Final = NS_PER_SECOND
 SKEW_AHEAD_NS: Final = -60 * _NS
 SKEW_BEHIND_NS: Final = 15 * 60 * _NS
 _TEST_ENVIRONMENTS: Final = frozenset(

@@ -26,6 +26,7 @@ import genai_prices
 
 from ..pricing import PriceBook
 from ..store import PRICING_FIELDS, RepriceAudit, RepricedRow, SpanRow, SpanStore, pricing_fields
+from ..timeunits import NS_PER_SECOND
 from .common import money_column, money_text, nano_usd, usd
 from .window import TimeWindow
 
@@ -33,7 +34,7 @@ __all__ = ["DIFF_DIMENSIONS", "RepricePlan", "apply_plan", "plan_repricing", "pr
 
 DIFF_DIMENSIONS: Final = ("endpoint_tag", "tenant_id", "model", "provider", "prompt_version")
 _REPRICEABLE: Final = frozenset({"priced", "unknown_model"})
-_NS: Final = 1_000_000_000
+_NS: Final = NS_PER_SECOND
 
 
 @dataclass(frozen=True, slots=True)

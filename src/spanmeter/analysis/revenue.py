@@ -19,18 +19,17 @@ import io
 import re
 from datetime import date, datetime, timedelta, timezone
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
-from typing import Final
 
+from ..money import NANO_PER_USD
 from ..store import RevenueRow
+from ..timeunits import NS_PER_SECOND
 from .common import parse_range
 
 __all__ = ["parse_period", "parse_revenue_csv"]
 
-_NANO: Final = Decimal(1_000_000_000)
-
 
 def _ns(day: date) -> int:
-    return int(datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp()) * 1_000_000_000
+    return int(datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp()) * NS_PER_SECOND
 
 
 def parse_period(text: str) -> tuple[int, int]:
@@ -82,6 +81,6 @@ def parse_revenue_csv(text: str) -> list[RevenueRow]:
             raise ValueError(f"line {line}: {error or 'invalid revenue'}") from None
         if not tenant:
             raise ValueError(f"line {line}: empty tenant")
-        nano = int((amount * _NANO).quantize(Decimal(1), ROUND_HALF_EVEN))
+        nano = int((amount * NANO_PER_USD).quantize(Decimal(1), ROUND_HALF_EVEN))
         rows.append(RevenueRow(tenant, period, start, end, nano))
     return rows

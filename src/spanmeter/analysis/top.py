@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Final, cast
 
+from ..money import usd
 from ..store import SpanStore, TopDimension, TopResult
 from .common import scope_text
 from .window import DIMENSIONS, TimeWindow
@@ -19,12 +20,6 @@ from .window import DIMENSIONS, TimeWindow
 __all__ = ["FORMATS", "render_top", "top_report"]
 
 FORMATS: Final = ("table", "json", "csv")
-_NANO: Final = Decimal(1_000_000_000)
-
-
-def _usd(nano: int | None) -> str | None:
-    """Exact USD as a decimal string (nano-USD precision); None stays None."""
-    return None if nano is None else str((Decimal(nano) / _NANO).quantize(Decimal("0.000000001")))
 
 
 def top_report(
@@ -60,26 +55,26 @@ def top_report(
         "environment": environment,
         "data_mode": data_mode,
         "totals": {
-            "cost_usd": _usd(result.cost_nano_usd),
+            "cost_usd": usd(result.cost_nano_usd),
             "cost_nano_usd": result.cost_nano_usd,
             "logical_requests": result.logical_requests,
             "attempts": result.attempts,
             "input_tokens": result.input_tokens,
             "output_tokens": result.output_tokens,
-            "cost_per_logical_request_usd": _usd(result.cost_per_logical_request_nano_usd),
+            "cost_per_logical_request_usd": usd(result.cost_per_logical_request_nano_usd),
             "unpriced_attempts": result.unpriced,
             "groups": result.group_count,
         },
         "groups": [
             {
                 by: group.key,
-                "cost_usd": _usd(group.cost_nano_usd),
+                "cost_usd": usd(group.cost_nano_usd),
                 "cost_nano_usd": group.cost_nano_usd,
                 "logical_requests": group.logical_requests,
                 "attempts": group.attempts,
                 "input_tokens": group.input_tokens,
                 "output_tokens": group.output_tokens,
-                "cost_per_logical_request_usd": _usd(group.cost_per_logical_request_nano_usd),
+                "cost_per_logical_request_usd": usd(group.cost_per_logical_request_nano_usd),
                 "share": round(group.share, 6),
                 "unpriced_attempts": group.unpriced,
             }

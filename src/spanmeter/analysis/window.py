@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Final
 
+from ..timeunits import NS_PER_SECOND
+
 __all__ = ["DIMENSIONS", "TimeWindow", "parse_duration", "parse_filters", "parse_instant", "parse_window"]
 
 DIMENSIONS: Final = ("endpoint_tag", "prompt_version", "tenant_id", "user_id", "model", "provider")
@@ -23,7 +25,7 @@ _FILTERABLE: Final = frozenset(DIMENSIONS) | {"environment", "data_mode"}
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
 _UNIT_SECONDS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_NS: Final = 1_000_000_000
+_NS: Final = NS_PER_SECOND
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 from ..analysis.window import parse_duration
+from ..timeunits import NS_PER_SECOND
 
 __all__ = ["BudgetConfigError", "ConfigErrors", "duration_ns", "fraction", "usd"]
 
@@ -55,7 +56,7 @@ def duration_ns(value: object) -> int:
     if isinstance(value, (int, float)):
         if value <= 0:
             raise ValueError(f"a duration must be positive, got {value!r}")
-        return int(value * 1_000_000_000)
+        return int(value * NS_PER_SECOND)
     if not isinstance(value, str):
         raise ValueError(f"expected a duration such as 15m or 24h, got {value!r}")
     return parse_duration(value)

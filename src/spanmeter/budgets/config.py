@@ -42,6 +42,7 @@ from typing import Any, Final, cast
 import yaml
 
 from ..identity import default_hasher
+from ..timeunits import NS_PER_HOUR, NS_PER_MINUTE, NS_PER_SECOND
 from ._values import BudgetConfigError, ConfigErrors, duration_ns, fraction, usd
 from .model import DIMENSIONS, WILDCARD, Budget, BudgetsConfig, Channel, RetryPolicy
 from .rule_config import parse_rules
@@ -85,7 +86,7 @@ def _window(value: object, timezone_name: str) -> WindowSpec:
     if rolling is None:
         raise ValueError(f"unknown window {value!r}: use day, week, month, or {{rolling: 6h}}")
     ns = duration_ns(rolling)
-    hours, rest = divmod(ns, 3600 * 1_000_000_000)
+    hours, rest = divmod(ns, NS_PER_HOUR)
     if rest or hours < 1:
         raise ValueError(f"a rolling window is a whole number of hours (at least 1h), got {rolling!r}")
     return WindowSpec.rolling(hours)
@@ -284,7 +285,7 @@ def _retry(errors: ConfigErrors, value: object) -> RetryPolicy:
         if key in value:
             ns = errors.guard(f"delivery.retry.{key}", lambda key=key: duration_ns(value[key]))
             if ns is not None:
-                seconds[field_name] = ns / 1e9
+                seconds[field_name] = ns / NS_PER_SECOND
     return RetryPolicy(**seconds)
 
 
@@ -345,7 +346,7 @@ def parse_config(
         rules=tuple(rules),
         channels=tuple(channels),
         retry=retry,
-        evaluate_every_s=(every or 60_000_000_000) / 1e9,
+        evaluate_every_s=(every or NS_PER_MINUTE) / NS_PER_SECOND,
         public_url=None if public_url is None else str(public_url).rstrip("/"),
         timezone=timezone_name,
         source=source,

@@ -22,8 +22,10 @@ from typing import Any, Final, cast
 from urllib.parse import urlencode
 
 from ..analysis.window import parse_instant
+from ..money import usd
 from ..store import AlertRecord, SpanStore, TopDimension
-from .judge import iso, usd_text
+from ..timeunits import NS_PER_SECOND
+from .judge import iso
 
 __all__ = ["DRIVER_DIMENSIONS", "alert_context", "focused_view"]
 
@@ -31,7 +33,7 @@ _logger = logging.getLogger(__name__)
 
 DRIVER_DIMENSIONS: Final = ("endpoint_tag", "tenant_id", "user_id", "prompt_version", "model", "provider")
 """Dimensions searched for a driver, in the order people investigate them."""
-_NS: Final = 1_000_000_000
+_NS: Final = NS_PER_SECOND
 
 
 def _stamp(ns: int) -> str:
@@ -136,13 +138,13 @@ def alert_context(store: SpanStore, alert: AlertRecord, *, api_base: str | None 
         per_request = top.cost_per_logical_request_nano_usd
         drivers[dim] = {
             "value": top.key,
-            "cost_usd": usd_text(top.cost_nano_usd),
+            "cost_usd": usd(top.cost_nano_usd),
             "share": round(top.share, 6),
             "logical_requests": top.logical_requests,
             "attempts": top.attempts,
-            "cost_per_request_usd": None if per_request is None else usd_text(per_request),
-            "baseline_cost_usd": usd_text(baseline_cost),
-            "delta_usd": usd_text(top.cost_nano_usd - baseline_cost),
+            "cost_per_request_usd": None if per_request is None else usd(per_request),
+            "baseline_cost_usd": usd(baseline_cost),
+            "delta_usd": usd(top.cost_nano_usd - baseline_cost),
             "values_in_window": ranking.group_count,
         }
     focus = next((view for view in views if view["by"] in drivers), views[0] if views else None)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..money import usd
 from ..store import AlertRecord
-from .judge import iso, usd_text
+from ..timeunits import NS_PER_SECOND
+from .judge import iso
 from .model import Budget, BudgetsConfig, percent
 
 __all__ = ["alert_document", "alert_fields", "alert_window", "budget_document", "budgets_document"]
@@ -23,7 +25,7 @@ def budget_document(budget: Budget) -> dict[str, Any]:
             "hours": budget.window.hours,
         },
         "window_text": budget.window.describe(),
-        "limit_usd": usd_text(budget.limit_nano_usd),
+        "limit_usd": usd(budget.limit_nano_usd),
         "warn_at": [percent(f) for f in budget.warn_at],
         "forecast": budget.forecast,
         "channels": list(budget.channels) if budget.channels is not None else None,
@@ -42,8 +44,8 @@ def budgets_document(config: BudgetsConfig, *, config_error: str | None = None) 
                 "name": rule.name,
                 "kind": rule.kind,
                 "by": rule.by,
-                "window_s": rule.window_ns // 1_000_000_000,
-                "baseline_s": rule.baseline_ns // 1_000_000_000,
+                "window_s": rule.window_ns // NS_PER_SECOND,
+                "baseline_s": rule.baseline_ns // NS_PER_SECOND,
                 "threshold": str(rule.threshold),
                 "min_requests": rule.min_requests,
                 "severity": rule.severity,

@@ -20,32 +20,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timezone
-from decimal import Decimal
 
+from ..money import dollars, usd
 from ..store import LedgerDecision, LevelChange, NewAlert, SpendTotal
+from ..timeunits import NS_PER_SECOND
 from .matcher import BudgetIndex, full_scope
-from .model import NANO_PER_USD, Budget, BudgetsConfig, percent
+from .model import Budget, BudgetsConfig, percent
 
-__all__ = ["BudgetJudge", "iso", "money", "usd_text"]
+__all__ = ["BudgetJudge", "iso"]
 
 
 def iso(ns: int) -> str:
     """Unix ns -> ISO 8601 UTC, to the second."""
-    return datetime.fromtimestamp(ns // 1_000_000_000, tz=timezone.utc).isoformat(timespec="seconds")
-
-
-def usd_text(nano: int) -> str:
-    """Exact nano-USD -> a decimal string of USD (``12.500000000``)."""
-    return format((Decimal(nano) / NANO_PER_USD).quantize(Decimal("0.000000001")), "f")
-
-
-def money(nano: int) -> str:
-    """For people: ``$1,234.50``; amounts under a dollar keep their significant digits
-    (``$0.00105``), since small budgets are common in tests and per-user limits."""
-    amount = Decimal(nano) / NANO_PER_USD
-    if abs(amount) >= 1 or amount == 0:
-        return f"${amount:,.2f}"
-    return f"${amount.quantize(Decimal('0.000001')).normalize():f}"
+    return datetime.fromtimestamp(ns // NS_PER_SECOND, tz=timezone.utc).isoformat(timespec="seconds")
 
 
 class BudgetJudge:
@@ -106,7 +93,7 @@ class BudgetJudge:
                     new_level = level  # a raised limit: crossing the new thresholds alerts again
                 elif level == 0:
                     new_level, new_forecast = 0, False  # the episode ends, and its alerts resolve
-                    note = f"rolling spend {money(total.total_nano_usd)} is back under the first threshold"
+                    note = f"rolling spend {dollars(total.total_nano_usd)} is back under the first threshold"
                     resolve.append((budget.name, inc.scope_key, note))
             if not rolling and budget.forecast and not forecast_alerted and level < budget.exceeded_level:
                 projected = self._projection(budget, total.total_nano_usd, start, end, now_ns)
@@ -172,8 +159,8 @@ class BudgetJudge:
             tag = "forecast"
             assert projected_nano is not None
             title = (
-                f"Budget {budget.name} ({scope_text}) is on course to exceed its limit: {money(spend)} spent, "
-                f"{money(projected_nano)} projected by the window's end, limit {money(limit)} ({window_text})"
+                f"Budget {budget.name} ({scope_text}) is on course to exceed its limit: {dollars(spend)} spent, "
+                f"{dollars(projected_nano)} projected by the window's end, limit {dollars(limit)} ({window_text})"
             )
         else:
             name = budget.level_name(level)
@@ -183,7 +170,7 @@ class BudgetJudge:
             threshold = budget.threshold_of(level)
             what = "exceeded" if name == "exceeded" else f"reached {percent(threshold)} of"
             title = (
-                f"Budget {budget.name} ({scope_text}) {what} its limit: {money(spend)} of {money(limit)}"
+                f"Budget {budget.name} ({scope_text}) {what} its limit: {dollars(spend)} of {dollars(limit)}"
                 f" ({ratio:.0%}, {window_text})"
             )
         anchor = f"episode-{episode}" if rolling else str(inc.bucket_start_ns)
@@ -202,11 +189,11 @@ class BudgetJudge:
                 "from": iso(start),
                 "to": iso(end),
             },
-            "limit_usd": usd_text(limit),
-            "spend_usd": usd_text(spend),
+            "limit_usd": usd(limit),
+            "spend_usd": usd(spend),
             "spend_nano_usd": spend,
             "ratio": round(ratio, 6),
-            "projected_usd": None if projected_nano is None else usd_text(projected_nano),
+            "projected_usd": None if projected_nano is None else usd(projected_nano),
             "filters": scope,
         }
         return NewAlert(

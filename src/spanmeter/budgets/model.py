@@ -20,11 +20,11 @@ from fnmatch import fnmatchcase
 from functools import cached_property
 from typing import Final, Literal
 
+from ..money import usd_to_nano
 from .windows import WindowSpec
 
 __all__ = [
     "DIMENSIONS",
-    "NANO_PER_USD",
     "WILDCARD",
     "AlertRule",
     "Budget",
@@ -32,7 +32,6 @@ __all__ = [
     "Channel",
     "RetryPolicy",
     "percent",
-    "usd_to_nano",
 ]
 
 DIMENSIONS: Final = (
@@ -48,17 +47,11 @@ DIMENSIONS: Final = (
 """Dimensions a budget scope may name (columns of every stored attempt)."""
 WILDCARD: Final = "*"
 """Scope value meaning "one budget per value of this dimension"."""
-NANO_PER_USD: Final = 1_000_000_000
 
 
 def percent(fraction: Decimal) -> str:
     """``Decimal('0.5')`` -> ``50%``; ``Decimal('0.125')`` -> ``12.5%``."""
     return f"{(fraction * 100).normalize():f}%"
-
-
-def usd_to_nano(amount: Decimal) -> int:
-    """Exact USD -> integer nano-USD, rounding a sub-nano remainder down."""
-    return int(amount * NANO_PER_USD)
 
 
 @dataclass(frozen=True)

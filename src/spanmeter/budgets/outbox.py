@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Final
 
 from ..store import AlertRecord, BudgetStore, Delivery, SpanStore
+from ..timeunits import NS_PER_SECOND
 from .context import alert_context
 from .delivery import DeliveryError, send
 from .model import BudgetsConfig
@@ -140,11 +141,11 @@ class OutboxWorker:
             return
         policy = config.retry
         try:
-            send(channel, alert, timeout_s=policy.timeout_s, now_s=now / 1e9)
+            send(channel, alert, timeout_s=policy.timeout_s, now_s=now / NS_PER_SECOND)
         except DeliveryError as error:
             self.failed_attempts += 1
             now = self._clock()
-            age_s = (now - alert.occurred_at_ns) / 1e9
+            age_s = (now - alert.occurred_at_ns) / NS_PER_SECOND
             if not error.retryable or age_s >= policy.give_up_after_s:
                 self._record(delivery, "dead", now, error=str(error))
                 _logger.error(
@@ -158,7 +159,9 @@ class OutboxWorker:
             delay = policy.delay_s(delivery.attempts, self._random.random())
             if error.retry_after_s is not None:
                 delay = max(delay, min(error.retry_after_s, policy.max_s))
-            self._record(delivery, "pending", now, error=str(error), next_attempt_ns=now + int(delay * 1e9))
+            self._record(
+                delivery, "pending", now, error=str(error), next_attempt_ns=now + int(delay * NS_PER_SECOND)
+            )
             _logger.warning(
                 "spanmeter: alert %d to %s failed (%s); retry in %.1f s", alert.id, channel.name, error, delay
             )

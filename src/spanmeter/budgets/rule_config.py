@@ -27,12 +27,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final, cast
 
+from ..money import usd_to_nano
+from ..timeunits import NS_PER_SECOND
 from ._values import ConfigErrors, duration_ns, fraction, usd
-from .model import NANO_PER_USD, AlertRule
+from .model import AlertRule
 
 __all__ = ["RULE_KINDS", "parse_rules"]
 
-_S: Final = 1_000_000_000
+_S: Final = NS_PER_SECOND
 _M: Final = 60 * _S
 _H: Final = 60 * _M
 
@@ -133,7 +135,7 @@ def _rule(errors: ConfigErrors, index: int, entry: object) -> AlertRule | None:
         baseline_ns=baseline,
         threshold=threshold,
         min_requests=int(min_requests),
-        min_cost_nano_usd=int(min_cost * NANO_PER_USD),
+        min_cost_nano_usd=usd_to_nano(min_cost),
         environment=None if entry.get("environment") is None else str(entry["environment"]),
         data_mode=None if data_mode in ("all", None) else str(data_mode),
         severity=severity,

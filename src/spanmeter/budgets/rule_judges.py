@@ -11,8 +11,8 @@ from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Final
 
+from ..money import dollars, usd
 from ..store import MeasureGroup
-from .judge import usd_text
 from .matcher import encode_scope_key
 from .model import AlertRule, percent
 
@@ -73,13 +73,13 @@ def _drift(
                 dims,
                 {
                     "title": f"Cost per request of {name} up {percent(rise.quantize(Decimal('0.001')))}: "
-                    f"${now_cpr / 10**9:.6f} vs ${base_cpr / 10**9:.6f} in the baseline",
-                    "cost_per_request_usd": usd_text(int(now_cpr)),
-                    "baseline_cost_per_request_usd": usd_text(int(base_cpr)),
+                    f"{dollars(int(now_cpr))} vs {dollars(int(base_cpr))} in the baseline",
+                    "cost_per_request_usd": usd(int(now_cpr)),
+                    "baseline_cost_per_request_usd": usd(int(base_cpr)),
                     "rise": float(round(rise, 6)),
                     "logical_requests": group.logical_requests,
                     "baseline_logical_requests": before.logical_requests,
-                    "cost_usd": usd_text(group.cost_nano_usd),
+                    "cost_usd": usd(group.cost_nano_usd),
                 },
             )
         )
@@ -128,10 +128,10 @@ def _regression(
                     {
                         "title": f"Prompt version {version} of {_label(endpoint)} costs "
                         f"{percent(rise.quantize(Decimal('0.001')))} more per request than {previous.key[1]}: "
-                        f"${new_cpr / 10**9:.6f} vs ${old_cpr / 10**9:.6f}",
+                        f"{dollars(int(new_cpr))} vs {dollars(int(old_cpr))}",
                         "previous_version": previous.key[1],
-                        "cost_per_request_usd": usd_text(int(new_cpr)),
-                        "previous_cost_per_request_usd": usd_text(int(old_cpr)),
+                        "cost_per_request_usd": usd(int(new_cpr)),
+                        "previous_cost_per_request_usd": usd(int(old_cpr)),
                         "rise": float(round(rise, 6)),
                         "logical_requests": group.logical_requests,
                         "previous_logical_requests": reference.logical_requests,
@@ -165,10 +165,10 @@ def _share(
                 dims,
                 {
                     "title": f"{by[0]} {group.key[0]} took {percent(share.quantize(Decimal('0.001')))} of spend: "
-                    f"${group.cost_nano_usd / 10**9:.2f} of ${total / 10**9:.2f}",
+                    f"{dollars(group.cost_nano_usd)} of {dollars(total)}",
                     "share": float(round(share, 6)),
-                    "cost_usd": usd_text(group.cost_nano_usd),
-                    "total_cost_usd": usd_text(total),
+                    "cost_usd": usd(group.cost_nano_usd),
+                    "total_cost_usd": usd(total),
                     "logical_requests": group.logical_requests,
                     "values_in_window": len(cur),
                 },
@@ -262,7 +262,7 @@ def _retries(
                     else float(round(base_multiplier, 4)),
                     "attempts": group.attempts,
                     "logical_requests": group.logical_requests,
-                    "cost_usd": usd_text(group.cost_nano_usd),
+                    "cost_usd": usd(group.cost_nano_usd),
                 },
             )
         )

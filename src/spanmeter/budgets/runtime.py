@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from ..store import LedgerDecision, SpanStore, SpendTotal, SupportsBudgets
+from ..timeunits import NS_PER_DAY, NS_PER_HOUR
 from .hook import BudgetLedgerHook, Snapshot
 from .model import BudgetsConfig
 from .outbox import OutboxWorker
@@ -35,9 +36,9 @@ __all__ = ["BudgetsRuntime", "attach_budgets"]
 
 _logger = logging.getLogger(__name__)
 
-_RETENTION_NS: Final = 400 * 86_400 * 1_000_000_000
+_RETENTION_NS: Final = 400 * NS_PER_DAY
 """Calendar counters are kept this long after their window ends (like the rollups)."""
-_ROLLING_MARGIN_NS: Final = 2 * 3600 * 1_000_000_000
+_ROLLING_MARGIN_NS: Final = 2 * NS_PER_HOUR
 
 
 class BudgetsRuntime:
@@ -195,7 +196,7 @@ class BudgetsRuntime:
     def prune(self, now_ns: int) -> int:
         """Delete old counters."""
         longest = max((b.window.hours for b in self.snapshot.index.by_name.values()), default=0)
-        rolling_cutoff = now_ns - longest * 3600 * 1_000_000_000 - _ROLLING_MARGIN_NS
+        rolling_cutoff = now_ns - longest * NS_PER_HOUR - _ROLLING_MARGIN_NS
         return self.budget_store.prune_budget_spend(now_ns - _RETENTION_NS, rolling_cutoff)
 
     def tick(self, now_ns: int | None = None) -> None:

@@ -23,11 +23,13 @@ from typing import TYPE_CHECKING, Final
 if TYPE_CHECKING:
     from .runtime import BudgetsRuntime
 
+from ..timeunits import NS_PER_SECOND
+
 __all__ = ["BudgetScheduler"]
 
 _logger = logging.getLogger(__name__)
 
-_NS: Final = 1_000_000_000
+_NS: Final = NS_PER_SECOND
 _MAINTENANCE_NS: Final = 30 * _NS
 _PRUNE_NS: Final = 3600 * _NS
 _RELOAD_NS: Final = 2 * _NS

@@ -28,8 +28,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..identity import default_hasher
+from ..money import usd
 from ..store import BudgetSpend, BudgetStore
-from .judge import iso, usd_text
+from .judge import iso
 from .matcher import BudgetIndex, full_scope
 from .model import WILDCARD, Budget, percent
 
@@ -175,13 +176,13 @@ def state_document(item: BudgetState) -> dict[str, Any]:
         "state": item.state,
         "level": item.level,
         "threshold": percent(definition.threshold_of(item.level)) if item.level else None,
-        "limit_usd": usd_text(definition.limit_nano_usd),
+        "limit_usd": usd(definition.limit_nano_usd),
         "limit_nano_usd": definition.limit_nano_usd,
-        "spend_usd": usd_text(item.spend_nano_usd),
+        "spend_usd": usd(item.spend_nano_usd),
         "spend_nano_usd": item.spend_nano_usd,
-        "remaining_usd": usd_text(max(0, definition.limit_nano_usd - item.spend_nano_usd)),
+        "remaining_usd": usd(max(0, definition.limit_nano_usd - item.spend_nano_usd)),
         "ratio": round(item.ratio, 6),
-        "projected_usd": None if item.projected_nano_usd is None else usd_text(item.projected_nano_usd),
+        "projected_usd": None if item.projected_nano_usd is None else usd(item.projected_nano_usd),
         "forecast_exceeds": item.forecast_exceeds,
         "attempts": item.attempts,
         "unpriced_attempts": item.unpriced,

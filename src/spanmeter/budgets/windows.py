@@ -25,12 +25,14 @@ from datetime import datetime, timedelta, timezone
 from typing import Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ..timeunits import NS_PER_HOUR, NS_PER_SECOND
+
 __all__ = ["HOUR_NS", "WindowKind", "WindowSpec", "zone"]
 
 WindowKind = Literal["day", "week", "month", "rolling"]
 
-_NS: Final = 1_000_000_000
-HOUR_NS: Final = 3600 * _NS
+_NS: Final = NS_PER_SECOND
+HOUR_NS: Final = NS_PER_HOUR
 _UTC_NAMES: Final = frozenset({"UTC", "Etc/UTC", "Z", "utc"})
 
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from datetime import date, datetime, timezone
-from decimal import Decimal
 from typing import Any
 
 import click
 
 from ..analysis.unknown_models import override_snippet, unknown_models
+from ..money import usd
 from ..pricing import PriceBook
 from ..pricing.explain import PriceExplanation, check_overlay, explain, parse_usage
 from ..pricing.overlay import PriceOverlay
@@ -41,7 +41,7 @@ def _day(text: str | None) -> datetime:
 
 
 def _usd(nano: int | None) -> str:
-    return "-" if nano is None else f"{Decimal(nano).scaleb(-9):.9f}"
+    return "-" if nano is None else usd(nano)
 
 
 def _document(found: PriceExplanation) -> dict[str, Any]:

@@ -12,10 +12,10 @@ import shlex
 import shutil
 import sys
 from collections.abc import Mapping, Sequence
-from decimal import Decimal
 from typing import Any, Final
 
 from ..analysis import TimeWindow, render_top
+from ..money import money_text, nano_usd
 from .scenario import INCIDENT_ENDPOINT, NEW_VERSION, PREVIOUS_VERSION, DemoScenario
 from .session import DemoResult
 
@@ -27,7 +27,7 @@ _ALERTS_SHOWN: Final = 10
 
 
 def _usd(text: str | None) -> str:
-    return "-" if text is None else f"{Decimal(text):.2f}"
+    return money_text(nano_usd(text))
 
 
 def _minute(iso: str) -> str:

@@ -27,6 +27,7 @@ from typing import Final
 
 from ..analysis import TimeWindow
 from ..synthetic import PromptDeploy, SyntheticConfig
+from ..timeunits import NS_PER_HOUR, NS_PER_SECOND
 
 __all__ = [
     "ENDPOINT_BUDGET",
@@ -37,8 +38,8 @@ __all__ = [
     "DemoScenario",
 ]
 
-_NS: Final = 1_000_000_000
-_HOUR_NS: Final = 3600 * _NS
+_NS: Final = NS_PER_SECOND
+_HOUR_NS: Final = NS_PER_HOUR
 
 INCIDENT_ENDPOINT: Final = "support.reply"
 """The endpoint whose prompt deploy causes the incident."""

@@ -30,6 +30,7 @@ from ..budgets.documents import alert_document
 from ..service import ReceiverService, ServeConfig
 from ..store import SpanRow
 from ..synthetic import SyntheticConfig, iter_rows
+from ..timeunits import NS_PER_HOUR
 from .scenario import DemoScenario
 from .traffic import DemoApp
 from .webhook import AlertSink
@@ -37,7 +38,7 @@ from .webhook import AlertSink
 __all__ = ["DemoError", "DemoResult", "DemoSession", "DemoSettings"]
 
 _POLL_S: Final = 0.05
-_HOUR_NS: Final = 3600 * 1_000_000_000
+_HOUR_NS: Final = NS_PER_HOUR
 
 
 class DemoError(RuntimeError):

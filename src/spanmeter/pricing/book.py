@@ -42,6 +42,7 @@ import genai_prices
 from genai_prices.data_snapshot import DataSnapshot, get_snapshot
 
 from ..environment_variables import SPANMETER_PRICING_FILE
+from ..timeunits import NS_PER_DAY as _NS_PER_DAY
 from ._rates import ATTO_PER_NANO, PriceEntry, Rates
 from ._resolve import Resolver
 from ._stats import PricingStats, StatusCounter
@@ -57,7 +58,6 @@ __all__ = ["PriceBook"]
 
 _logger = logging.getLogger(__name__)
 
-_NS_PER_DAY: Final = 86_400 * 10**9
 _NS_PER_US: Final = 1_000
 _US_PER_DAY: Final = 86_400 * 10**6
 _HALF_NANO: Final = ATTO_PER_NANO // 2

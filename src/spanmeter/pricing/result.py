@@ -6,10 +6,9 @@ import enum
 from dataclasses import dataclass
 from datetime import date
 
-__all__ = ["NANO_PER_USD", "CostFields", "PriceResult", "PricingStatus", "cost_fields"]
+from ..money import NANO_PER_USD
 
-NANO_PER_USD = 1_000_000_000
-"""Amounts are integers in nano-USD (1e-9 USD) so that sums are exact."""
+__all__ = ["NANO_PER_USD", "CostFields", "PriceResult", "PricingStatus", "cost_fields"]
 
 
 class PricingStatus(str, enum.Enum):

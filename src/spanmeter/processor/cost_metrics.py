@@ -20,6 +20,7 @@ from typing import Final
 
 from opentelemetry.metrics import MeterProvider, get_meter
 
+from ..money import usd_float
 from ..pricing import PriceResult
 from ..semantic_conventions.attributes import (
     DEPLOYMENT_ENVIRONMENT_NAME,
@@ -35,7 +36,6 @@ from ..semantic_conventions.record import GenAIRecord
 
 __all__ = ["CostMetrics"]
 
-_NANO: Final = 1_000_000_000
 _TOKEN_TYPE: Final = "gen_ai.token.type"
 
 
@@ -71,7 +71,7 @@ class CostMetrics:
         }
         self._requests.add(1, {**attributes, SPANMETER_PRICING_STATUS: result.status.value})
         if result.total_nano_usd is not None:
-            self._cost.add(result.total_nano_usd / _NANO, attributes)
+            self._cost.add(usd_float(result.total_nano_usd), attributes)
         if record.input_tokens is None and record.output_tokens is None:
             return
         cache = record.cache_read_tokens + record.cache_write_tokens

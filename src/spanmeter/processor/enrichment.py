@@ -16,6 +16,7 @@ from typing import Any, Final
 from opentelemetry.sdk.trace import ReadableSpan
 
 from ..identity import default_hasher, looks_hashed
+from ..money import usd_float
 from ..pricing import CostPolicy, PriceBook, PriceResult, PricingStatus
 from ..semantic_conventions import normalize
 from ..semantic_conventions.attributes import (
@@ -47,7 +48,6 @@ __all__ = ["SpanEnricher"]
 
 _logger = logging.getLogger(__name__)
 
-_NANO: Final = 1_000_000_000
 _SAME_CALL_MEMORY: Final = 4096
 """GenAI spans remembered to pair the spans of one provider call: far more than one export
 batch (512), which is where the two spans of a call almost always travel together."""
@@ -227,12 +227,12 @@ class SpanEnricher:
             extra[SPANMETER_DUPLICATE_OF] = record.duplicate_of
             extra[SPANMETER_NOT_BILLABLE_REASON] = record.not_billable_reason or "same_response_id"
         if result.total_nano_usd is not None:
-            extra[GEN_AI_USAGE_COST] = result.total_nano_usd / _NANO
+            extra[GEN_AI_USAGE_COST] = usd_float(result.total_nano_usd)
             extra[SPANMETER_COST_NANO_USD] = result.total_nano_usd
             for key, field in _PARTS:
                 part = getattr(result, field)
                 if part is not None:
-                    extra[key] = part / _NANO
+                    extra[key] = usd_float(part)
         if record.reported_cost_usd is not None and result.status is PricingStatus.PRICED:
             extra[SPANMETER_COST_REPORTED_USD] = float(record.reported_cost_usd)
         effective = result.effective_date.isoformat() if result.effective_date else None

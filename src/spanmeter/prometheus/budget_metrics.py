@@ -26,6 +26,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from ..budgets.status import BudgetState, budget_states
+from ..money import NANO_PER_USD, usd_float
 
 if TYPE_CHECKING:
     from ..budgets import BudgetsRuntime
@@ -35,7 +36,6 @@ __all__ = ["BudgetMetrics"]
 _logger = logging.getLogger(__name__)
 
 _STATES: Final = ("ok", "warning", "exceeded")
-_NANO: Final = 1_000_000_000
 
 
 class BudgetMetrics(Collector):
@@ -108,15 +108,18 @@ class BudgetMetrics(Collector):
                 counts.add_metric([name, level], per_budget[(name, level)])
         for name, items in shown.items():
             items.sort(
-                key=lambda s: (-s.spend_nano_usd * _NANO // max(s.budget.limit_nano_usd, 1), s.scope_key)
+                key=lambda s: (
+                    -s.spend_nano_usd * NANO_PER_USD // max(s.budget.limit_nano_usd, 1),
+                    s.scope_key,
+                )
             )
             for item in items[: self._top_states]:
                 values = [name, item.scope_key]
-                spend.add_metric(values, item.spend_nano_usd / _NANO)
-                limit.add_metric(values, item.budget.limit_nano_usd / _NANO)
+                spend.add_metric(values, usd_float(item.spend_nano_usd))
+                limit.add_metric(values, usd_float(item.budget.limit_nano_usd))
                 utilisation.add_metric(values, item.ratio)
                 if item.projected_nano_usd is not None:
-                    projected.add_metric(values, item.projected_nano_usd / _NANO)
+                    projected.add_metric(values, usd_float(item.projected_nano_usd))
                 for level in _STATES:
                     state.add_metric([*values, level], 1.0 if item.state == level else 0.0)
         alerts = GaugeMetricFamily(

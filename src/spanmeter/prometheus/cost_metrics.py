@@ -69,8 +69,10 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from ..ingest.sink import RowSink
+from ..money import usd_float
 from ..store import SpanStore, WriteResult
 from ..store.rows import RowValues
+from ..timeunits import NS_PER_DAY
 from .cost_sums import (
     COST_LABELS,
     M_ATTEMPTS,
@@ -104,7 +106,7 @@ DEFAULT_TOP_TENANTS: Final = 20
 DEFAULT_PROMOTION_DELAY_S: Final = 300.0
 """Traffic ranked before free tenant slots are filled at scrape time (5 minutes)."""
 
-_SEED_WINDOW_NS: Final = 7 * 86_400 * 1_000_000_000
+_SEED_WINDOW_NS: Final = 7 * NS_PER_DAY
 _TALLY_LIMIT: Final = 100_000
 """Unlabelled tenants whose spend is ranked; past it the smaller half is forgotten."""
 
@@ -306,7 +308,7 @@ class CostMetrics(Collector):
         )
         for labels, measures in snapshot:
             values = list(labels)
-            cost.add_metric(values, measures[M_COST] / 1_000_000_000)
+            cost.add_metric(values, usd_float(measures[M_COST]))
             attempts.add_metric(values, measures[M_ATTEMPTS])
             requests.add_metric(values, measures[M_REQUESTS])
             failed.add_metric(values, measures[M_FAILED])

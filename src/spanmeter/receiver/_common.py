@@ -12,6 +12,8 @@ from google.rpc import error_details_pb2, status_pb2
 from spanmeter.receiver.contract import IngestResult
 from spanmeter.receiver.decode import repair_warning
 
+from ..timeunits import NS_PER_SECOND
+
 __all__ = ["MAX_MESSAGE_CHARS", "bad_request", "partial_success", "retry_info", "rpc_status"]
 
 MAX_MESSAGE_CHARS: Final = 16 * 1024
@@ -51,5 +53,5 @@ def bad_request(message: str, field: str) -> error_details_pb2.BadRequest:
 def retry_info(retry_after_s: float) -> error_details_pb2.RetryInfo:
     """``RetryInfo`` telling throttled clients how long to back off."""
     info = error_details_pb2.RetryInfo()
-    info.retry_delay.FromNanoseconds(int(retry_after_s * 1e9))
+    info.retry_delay.FromNanoseconds(int(retry_after_s * NS_PER_SECOND))
     return info

@@ -17,6 +17,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Final
 
+from ..money import NANO_PER_USD
 from ._keys import Key
 from ._langfuse import parse_cost_total
 from ._values import MAX_COST_USD, to_cost, to_count
@@ -25,7 +26,7 @@ from .record import CostSource
 __all__ = ["reported_cost"]
 
 _NANO_EXPONENT: Final = -9
-_MAX_NANO_USD: Final = int(MAX_COST_USD) * 1_000_000_000
+_MAX_NANO_USD: Final = int(MAX_COST_USD) * NANO_PER_USD
 _LOCAL_COST_KEYS: Final = (Key.COST, Key.OPERATION_COST, Key.LLM_COST_TOTAL)
 """Costs computed in the app by OpenLIT, Pydantic AI/Logfire and OpenInference, in order."""
 

@@ -38,6 +38,7 @@ from itertools import chain
 from operator import add, attrgetter
 from typing import Final, Literal, get_args
 
+from ..timeunits import NS_PER_SECOND
 from .rows import SpanRow
 
 __all__ = [
@@ -91,7 +92,7 @@ class RollupSpec:
     @property
     def bucket_ns(self) -> int:
         """Bucket width in nanoseconds."""
-        return self.bucket_seconds * 1_000_000_000
+        return self.bucket_seconds * NS_PER_SECOND
 
 
 MINUTE: Final = RollupSpec(
@@ -213,7 +214,7 @@ def aligned_window(start_ns: int, end_ns: int, bucket_seconds: int) -> tuple[int
     so back-to-back windows partition the buckets exactly (nothing counted twice, nothing
     lost). A window given on bucket boundaries is therefore answered exactly.
     """
-    width = bucket_seconds * 1_000_000_000
+    width = bucket_seconds * NS_PER_SECOND
     lo = -(-start_ns // width) * bucket_seconds
     hi = -(-end_ns // width) * bucket_seconds
     return lo, max(lo, hi)

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Final
 from ..pricing import PriceBook
 from ..store.analysis_types import pricing_fields
 from ..store.rows import SpanRow
+from ..timeunits import NS_PER_HOUR, NS_PER_SECOND
 from .incidents import (
     ContextGrowth,
     ModelFallback,
@@ -46,8 +47,8 @@ if TYPE_CHECKING:
 
 __all__ = ["SyntheticDataset", "generate", "iter_rows", "rows_between"]
 
-_NS: Final = 1_000_000_000
-_HOUR_NS: Final = 3600 * _NS
+_NS: Final = NS_PER_SECOND
+_HOUR_NS: Final = NS_PER_HOUR
 _EXPORT_DELAY_NS: Final = 2 * _NS
 """Typical delay between a span's end and its arrival (the SDK's batch interval)."""
 

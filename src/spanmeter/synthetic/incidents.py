@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from ..timeunits import NS_PER_DAY, NS_PER_SECOND
+
 __all__ = [
     "ContextGrowth",
     "Incident",
@@ -34,7 +36,7 @@ def to_ns(moment: datetime) -> int:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     delta = moment - datetime(1970, 1, 1, tzinfo=timezone.utc)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
+    return delta.days * NS_PER_DAY + delta.seconds * NS_PER_SECOND + delta.microseconds * 1000
 
 
 @dataclass(frozen=True, slots=True)

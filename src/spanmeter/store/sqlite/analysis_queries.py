@@ -13,6 +13,7 @@ import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Final
 
+from ...timeunits import NS_PER_SECOND
 from ..analysis_types import AggregateResult, GroupMeasures, Measures
 from ..rollups import HOUR, MEASURES, MINUTE, RollupSpec, aligned_window
 from ..rows import FIELD_NAMES
@@ -20,7 +21,7 @@ from .window_parts import scope_filters, usable_tiers, window_parts
 
 __all__ = ["aggregate", "iter_rollup_groups", "rollup_for_dimensions", "scan_requests"]
 
-_NS_PER_S: Final = 1_000_000_000
+_NS_PER_S: Final = NS_PER_SECOND
 _FETCH: Final = 2000
 _SUMS: Final = ", ".join(f"sum({name})" for name in MEASURES)
 _OWN_PARAMETERS: Final = ("environment", "data_mode")

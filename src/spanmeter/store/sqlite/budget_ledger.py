@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Final
 
+from ...timeunits import NS_PER_DAY
 from ..ledger import BudgetSpend, LedgerDecision, LedgerHook, SpendIncrement, SpendTotal
 from ..rows import SpanRow
 from .alerts import insert_alerts, resolve_episodes
@@ -54,7 +55,7 @@ _logger = logging.getLogger(__name__)
 
 _CHUNK: Final = 1000
 """Increments per statement: 6 parameters each, far below SQLite's 32,766 variables."""
-_LONGEST_CALENDAR_NS: Final = 32 * 86_400 * 1_000_000_000
+_LONGEST_CALENDAR_NS: Final = 32 * NS_PER_DAY
 """No calendar window (a month, a DST day) is longer: bounds the end of a window from its start."""
 
 _UPSERT_CALENDAR: Final = (

@@ -21,6 +21,7 @@ import sqlite3
 from operator import add
 from typing import Any, Final
 
+from ...timeunits import NS_PER_SECOND
 from ..rollups import MEASURES, ROLLUPS, RollupSpec
 from ..tiers import FILTER_TIERS, TIERS
 from .maintenance import Transaction
@@ -203,7 +204,7 @@ def compact_rollups(transaction: Transaction, writer: RowWriter, now_ns: int, *,
     """
     if max_buckets < 1:
         raise ValueError(f"max_buckets must be at least 1, got {max_buckets!r}")
-    now_s = now_ns // 1_000_000_000
+    now_s = now_ns // NS_PER_SECOND
     done = 0
     for spec in ROLLUPS:
         closed_before = now_s - COMPACTION_GRACE_S - spec.bucket_seconds

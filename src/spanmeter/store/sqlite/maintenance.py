@@ -13,6 +13,9 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Final
 
+from ...timeunits import NS_PER_DAY as _NS_PER_DAY
+from ...timeunits import NS_PER_MINUTE as _NS_PER_MINUTE
+from ...timeunits import NS_PER_SECOND
 from ..api import RetentionResult
 from ..rollups import ROLLUPS
 from ..tiers import FILTER_TIERS, TIERS
@@ -24,8 +27,6 @@ __all__ = ["DEFAULT_CHUNK_ROWS", "Transaction", "apply_retention"]
 Transaction = Callable[[], AbstractContextManager[sqlite3.Connection]]
 """Opens one write transaction under the store's write lock."""
 
-_NS_PER_DAY: Final = 86_400 * 1_000_000_000
-_NS_PER_MINUTE: Final = 60 * 1_000_000_000
 DEFAULT_CHUNK_ROWS: Final = 5000
 """Rows deleted per retention transaction: a few milliseconds of lock each."""
 
@@ -85,7 +86,7 @@ def apply_retention(
     )
     _delete_in_chunks(transaction, PROVIDER_CALLS_EXPIRED, (raw_cutoff_ns // _NS_PER_MINUTE,), chunk_rows)
     widest = max(tier.bucket_seconds for tier in (*TIERS, *FILTER_TIERS))
-    rollup_cutoff_s = (now_ns - rollup_days * _NS_PER_DAY) // 1_000_000_000 // widest * widest
+    rollup_cutoff_s = (now_ns - rollup_days * _NS_PER_DAY) // NS_PER_SECOND // widest * widest
     rollup_rows = 0
     for spec in ROLLUPS:
         last_bucket = rollup_cutoff_s - spec.bucket_seconds  # buckets ending at or before the cutoff

@@ -30,12 +30,13 @@ from collections.abc import Sequence
 from typing import Final
 
 from ...semantic_conventions.same_call import NATIVE_SDK_PROVIDERS
+from ...timeunits import NS_PER_MINUTE as _NS_PER_MINUTE
+from ...timeunits import NS_PER_SECOND
 from ..rows import SpanRow
 
 __all__ = ["DELETE_EXPIRED", "claim_provider_calls"]
 
-_NS_PER_MINUTE: Final = 60 * 1_000_000_000
-_EDGE_NS: Final = 10 * 1_000_000_000
+_EDGE_NS: Final = 10 * NS_PER_SECOND
 """Within this of a minute's edge, the neighbouring minute is probed too."""
 _PROBES_PER_QUERY: Final = 999 // 2
 """Two bound values per probed key; under SQLite's oldest default limit on variables."""

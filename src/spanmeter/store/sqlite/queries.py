@@ -11,6 +11,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final
 
+from ...timeunits import NS_PER_SECOND
 from ..api import StoreStats, TopGroup, TopResult
 from ..rollups import ROLLUPS, TopDimension, aligned_window, rollup_for
 from ..rows import FIELD_NAMES, SpanRow
@@ -19,7 +20,7 @@ from .window_parts import data_extent, scope_filters, window_parts
 
 __all__ = ["count_requests", "iter_requests", "stats", "top"]
 
-_NS_PER_S: Final = 1_000_000_000
+_NS_PER_S: Final = NS_PER_SECOND
 _FETCH: Final = 1000
 
 

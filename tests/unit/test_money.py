@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from spanmeter.analysis.common import money_column, money_text, nano_usd, usd
+from spanmeter.money import dollars, money_column, money_text, nano_usd, usd, usd_fraction, usd_to_nano
 
 
 @pytest.mark.parametrize(
@@ -65,3 +65,30 @@ def test_nano_usd_reads_back_what_usd_wrote() -> None:
     for value in [0, 1, -1, 10**9, *(rng.randrange(-(10**15), 10**15) for _ in range(500))]:
         assert nano_usd(usd(value)) == value
     assert nano_usd(None) is None
+
+
+@pytest.mark.parametrize(("nano", "text"), [(0, "0.000000000"), (7, "0.000000007"), (-7, "-0.000000007"), (12_500_000_000, "12.500000000")])
+def test_machine_format_is_fixed_point_with_every_nano(nano: int, text: str) -> None:
+    """JSON and CSV print every nano-USD, never an exponent (``0E-9``, ``7E-9``)."""
+    assert usd(nano) == text
+    assert nano_usd(text) == nano
+
+
+def test_usd_to_nano_rounds_toward_zero_and_fractions_half_even() -> None:
+    assert usd_to_nano(Decimal("1.0000000019")) == 1_000_000_001
+    assert usd_to_nano(Decimal("-0.0000000019")) == -1
+    from fractions import Fraction
+
+    assert usd_fraction(Fraction(5, 2)) == "0.000000002"  # 2.5 nano -> 2, half-even
+    assert usd_fraction(Fraction(7, 2)) == "0.000000004"
+
+
+def test_dollars_in_sentences() -> None:
+    assert dollars(1_234_500_000_000) == "$1,234.50"
+    assert dollars(1_050_000) == "$0.00105"
+    assert dollars(0) == "$0.00"
+
+
+def test_nano_usd_rejects_text_that_is_not_an_amount() -> None:
+    with pytest.raises(ValueError, match="not an amount"):
+        nano_usd("twelve")
