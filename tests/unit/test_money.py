@@ -67,7 +67,10 @@ def test_nano_usd_reads_back_what_usd_wrote() -> None:
     assert nano_usd(None) is None
 
 
-@pytest.mark.parametrize(("nano", "text"), [(0, "0.000000000"), (7, "0.000000007"), (-7, "-0.000000007"), (12_500_000_000, "12.500000000")])
+@pytest.mark.parametrize(
+    ("nano", "text"),
+    [(0, "0.000000000"), (7, "0.000000007"), (-7, "-0.000000007"), (12_500_000_000, "12.500000000")],
+)
 def test_machine_format_is_fixed_point_with_every_nano(nano: int, text: str) -> None:
     """JSON and CSV print every nano-USD, never an exponent (``0E-9``, ``7E-9``)."""
     assert usd(nano) == text

@@ -34,3 +34,21 @@ def test_money_formatters_are_the_money_modules() -> None:
 
     assert common.usd is money.usd and common.money_text is money.money_text
     assert top.usd is money.usd
+
+
+def test_every_rule_kind_is_judged_and_documented() -> None:
+    """One registry of alert rule kinds: the config accepts exactly the kinds that have a
+    judge, and both the config module's table and docs/budgets.md describe each of them."""
+    from spanmeter.budgets import rule_config
+    from spanmeter.budgets.rule_kinds import RULE_KINDS
+
+    docs = (_SRC.parents[1] / "docs" / "budgets.md").read_text()
+    for name, kind in RULE_KINDS.items():
+        assert callable(kind.judge), name
+        assert name in (rule_config.__doc__ or ""), name
+        assert name in docs, name
+    from spanmeter.budgets._values import ConfigErrors
+
+    errors = ConfigErrors("budgets.yaml")
+    assert rule_config.parse_rules(errors, [{"kind": "no_such_kind"}]) == []
+    assert any(all(name in error for name in RULE_KINDS) for error in errors.errors)

@@ -23,7 +23,6 @@ above the baseline's).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final, cast
 
@@ -31,32 +30,12 @@ from ..money import usd_to_nano
 from ..timeunits import NS_PER_SECOND
 from ._values import ConfigErrors, duration_ns, fraction, usd
 from .model import AlertRule
+from .rule_kinds import RULE_KINDS
 
-__all__ = ["RULE_KINDS", "parse_rules"]
+__all__ = ["parse_rules"]
 
 _S: Final = NS_PER_SECOND
-_M: Final = 60 * _S
-_H: Final = 60 * _M
 
-
-@dataclass(frozen=True)
-class _Kind:
-    by: tuple[str | None, ...]
-    window_ns: int
-    baseline_ns: int
-    threshold: str
-    threshold_above_one: bool = False
-
-
-RULE_KINDS: Final[Mapping[str, _Kind]] = {
-    "cost_per_request_drift": _Kind(("endpoint_tag", "prompt_version"), _H, 24 * _H, "30%"),
-    "prompt_version_regression": _Kind(("endpoint_tag",), 6 * _H, 7 * 24 * _H, "20%"),
-    "spend_share": _Kind(("tenant_id", "user_id"), _H, 0, "50%"),
-    "request_burst": _Kind((None, "endpoint_tag", "tenant_id"), 10 * _M, _H, "10%"),
-    "retry_multiplier": _Kind(("endpoint_tag", None), 15 * _M, 24 * _H, "1.5", threshold_above_one=True),
-    "unknown_model_ratio": _Kind((None,), _H, 0, "5%"),
-}
-"""Rule kinds with their allowed ``by`` values and defaults."""
 
 _KEYS: Final = frozenset(
     {

@@ -7,18 +7,29 @@ firing verdicts into alerts. What each kind means is described there.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any, Final
 
 from ..money import dollars, usd
 from ..store import MeasureGroup
+from ..timeunits import NS_PER_MINUTE
 from .matcher import encode_scope_key
 from .model import AlertRule, percent
 
-__all__ = ["JUDGES", "Verdict", "Windows"]
+__all__ = [
+    "Judge",
+    "Verdict",
+    "Windows",
+    "judge_burst",
+    "judge_drift",
+    "judge_regression",
+    "judge_retries",
+    "judge_share",
+    "judge_unknown",
+]
 
-_MINUTE_NS: Final = 60_000_000_000
+_MINUTE_NS: Final = NS_PER_MINUTE
 
 Windows = tuple[int, int, int, int]
 """(window start, window end, baseline start, baseline end), Unix ns."""
@@ -43,7 +54,7 @@ Verdict = tuple[str, bool | None, dict[str, str | None], dict[str, Any]]
 Judge = Callable[[AlertRule, tuple[str, ...], list[MeasureGroup], list[MeasureGroup], Windows], list[Verdict]]
 
 
-def _drift(
+def judge_drift(
     rule: AlertRule, by: tuple[str, ...], cur: list[MeasureGroup], base: list[MeasureGroup], _: Windows
 ) -> list[Verdict]:
     baseline = {g.key: g for g in base}
@@ -86,7 +97,7 @@ def _drift(
     return verdicts
 
 
-def _regression(
+def judge_regression(
     rule: AlertRule, by: tuple[str, ...], cur: list[MeasureGroup], base: list[MeasureGroup], _: Windows
 ) -> list[Verdict]:
     before: dict[str | None, dict[str | None, MeasureGroup]] = {}
@@ -144,7 +155,7 @@ def _regression(
     return verdicts
 
 
-def _share(
+def judge_share(
     rule: AlertRule, by: tuple[str, ...], cur: list[MeasureGroup], base: list[MeasureGroup], _: Windows
 ) -> list[Verdict]:
     total = sum(g.cost_nano_usd for g in cur)
@@ -186,7 +197,7 @@ def _totals(groups: list[MeasureGroup], by: tuple[str, ...]) -> list[MeasureGrou
     return [g for g in groups if g.attempts]
 
 
-def _burst(
+def judge_burst(
     rule: AlertRule, by: tuple[str, ...], cur: list[MeasureGroup], base: list[MeasureGroup], w: Windows
 ) -> list[Verdict]:
     start, end, base_start, base_end = w
@@ -228,7 +239,7 @@ def _burst(
     return verdicts
 
 
-def _retries(
+def judge_retries(
     rule: AlertRule, by: tuple[str, ...], cur: list[MeasureGroup], base: list[MeasureGroup], _: Windows
 ) -> list[Verdict]:
     baseline = {g.key: g for g in _totals(base, by)}
@@ -269,7 +280,7 @@ def _retries(
     return verdicts
 
 
-def _unknown(
+def judge_unknown(
     rule: AlertRule, by: tuple[str, ...], cur: list[MeasureGroup], base: list[MeasureGroup], _: Windows
 ) -> list[Verdict]:
     attempts = sum(g.attempts for g in cur)
@@ -295,13 +306,3 @@ def _unknown(
             },
         )
     ]
-
-
-JUDGES: Final[Mapping[str, Judge]] = {
-    "cost_per_request_drift": _drift,
-    "prompt_version_regression": _regression,
-    "spend_share": _share,
-    "request_burst": _burst,
-    "retry_multiplier": _retries,
-    "unknown_model_ratio": _unknown,
-}

@@ -35,7 +35,8 @@ from typing import Any, Final
 from ..store import BudgetStore, MeasureGroup, NewAlert, RuleOutcome
 from .judge import iso
 from .model import AlertRule, BudgetsConfig
-from .rule_judges import JUDGES, Windows
+from .rule_judges import Windows
+from .rule_kinds import RULE_KINDS
 
 __all__ = ["RuleEvaluator"]
 
@@ -97,7 +98,7 @@ class RuleEvaluator:
     def outcomes(self, rule: AlertRule, config: BudgetsConfig, now_ns: int) -> list[RuleOutcome]:
         """The verdict on every subject of ``rule`` at ``now_ns`` (nothing written)."""
         windows = self.windows(rule, now_ns)
-        judge = JUDGES[rule.kind]
+        judge = RULE_KINDS[rule.kind].judge
         by = (rule.by,) if rule.by else ()
         if (
             rule.kind == "cost_per_request_drift" and rule.by == "prompt_version"
