@@ -12,7 +12,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from spanmeter import attribution
-from spanmeter.processor import CostMetrics, CostSpanProcessor, SpanEnricher
+from spanmeter.processor import CostInstruments, CostSpanProcessor, SpanEnricher
 
 
 def points(reader: InMemoryMetricReader) -> dict[str, list[tuple[dict[str, Any], float]]]:
@@ -28,7 +28,7 @@ def points(reader: InMemoryMetricReader) -> dict[str, list[tuple[dict[str, Any],
 
 def test_cost_and_token_counters_add_up_and_stay_bounded() -> None:
     reader = InMemoryMetricReader()
-    metrics = CostMetrics(MeterProvider(metric_readers=[reader]))
+    metrics = CostInstruments(MeterProvider(metric_readers=[reader]))
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(

@@ -27,7 +27,7 @@ from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 
 from ..pricing import CostPolicy, PriceBook
-from ..processor import CostMetrics, CostSpanProcessor, SpanEnricher
+from ..processor import CostInstruments, CostSpanProcessor, SpanEnricher
 from ..processor.openai_usage import instrument_openai_usage
 from .batch import CountingBatchSpanProcessor
 from .exporters import make_guarded_exporter
@@ -123,7 +123,7 @@ def configure(
             price_book = PriceBook.from_file(pricing_file) if pricing_file else PriceBook.from_env()
         exporter = make_guarded_exporter(endpoint, protocol=protocol, headers=headers, timeout_s=timeout_s)
         batch = CountingBatchSpanProcessor(exporter, max_queue_size=max_queue_size)
-        metrics = CostMetrics(meter_provider) if record_metrics else None
+        metrics = CostInstruments(meter_provider) if record_metrics else None
         enricher = SpanEnricher(
             price_book, policy=policy, default_data_mode=default_data_mode, metrics=metrics
         )

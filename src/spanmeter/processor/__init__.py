@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .attribution import ATTRIBUTION_KEYS, attribution, current_attribution
 from .budget_guard import BudgetDecision, BudgetGuard
-from .cost_metrics import CostMetrics
+from .cost_metrics import CostInstruments
 from .cost_processor import AttributionSpanProcessor, CostSpanProcessor
 from .enriched_span import EnrichedSpan
 from .enrichment import SpanEnricher
@@ -14,7 +14,7 @@ __all__ = [
     "AttributionSpanProcessor",
     "BudgetDecision",
     "BudgetGuard",
-    "CostMetrics",
+    "CostInstruments",
     "CostSpanProcessor",
     "EnrichedSpan",
     "SpanEnricher",

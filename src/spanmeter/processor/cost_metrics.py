@@ -34,12 +34,12 @@ from ..semantic_conventions.attributes import (
 )
 from ..semantic_conventions.record import GenAIRecord
 
-__all__ = ["CostMetrics"]
+__all__ = ["CostInstruments"]
 
 _TOKEN_TYPE: Final = "gen_ai.token.type"
 
 
-class CostMetrics:
+class CostInstruments:
     """The cost, token and request counters; ``record`` never raises."""
 
     def __init__(self, meter_provider: MeterProvider | None = None) -> None:

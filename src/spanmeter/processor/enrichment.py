@@ -42,7 +42,7 @@ from ..semantic_conventions.attributes import (
 )
 from ..semantic_conventions.record import DATA_MODES, GenAIRecord
 from ..semantic_conventions.same_call import SameCallIndex
-from .cost_metrics import CostMetrics
+from .cost_metrics import CostInstruments
 
 __all__ = ["SpanEnricher"]
 
@@ -84,7 +84,7 @@ class SpanEnricher:
         user_id_hasher: Callable[[str], str] | None = None,
         hash_user_ids: bool = True,
         default_data_mode: str | None = None,
-        metrics: CostMetrics | None = None,
+        metrics: CostInstruments | None = None,
     ) -> None:
         """Create an enricher.
 
