@@ -1,4 +1,6 @@
-# Every target creates its own virtualenv, so a fresh machine needs only python3 (>= 3.10).
+# Every target creates its own virtualenv, so a fresh machine needs only python3 (>= 3.10);
+# `make test` also needs chromium and prometheus/promtool, which system-deps installs
+# (Debian: apt-get, as root or through sudo) or, when it cannot, names with what to run.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin

@@ -17,7 +17,9 @@ SPANMETER_ENDPOINT: Final = "SPANMETER_ENDPOINT"
 
 SPANMETER_PROTOCOL: Final = "SPANMETER_PROTOCOL"
 """``grpc`` or ``http/protobuf``. Default: ``OTEL_EXPORTER_OTLP_TRACES_PROTOCOL``, then
-``OTEL_EXPORTER_OTLP_PROTOCOL``, then ``http/protobuf``."""
+``OTEL_EXPORTER_OTLP_PROTOCOL``, then ``http/protobuf``; under
+``OTEL_PYTHON_CONFIGURATOR=spanmeter`` with none of them set, ``grpc`` for an endpoint on
+port 4317 (see :mod:`spanmeter.otel_exporter.env_plan`)."""
 
 SPANMETER_EXPORT_TIMEOUT: Final = "SPANMETER_EXPORT_TIMEOUT"
 """Seconds one export (retries included) may take before its batch is given up. Short by

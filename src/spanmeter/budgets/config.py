@@ -200,7 +200,11 @@ def _secret(
         name = str(entry[f"{key}_env"])
         value = environ.get(name)
         if not value:
-            errors.add(where, f"{key}_env: environment variable {name} is not set")
+            errors.add(
+                where,
+                f"{key}_env: environment variable {name} is not set "
+                f"(export {name}=... where spanmeter runs, or give {key} in the file)",
+            )
         return value or None
     value = entry.get(key)
     return None if value is None else str(value)

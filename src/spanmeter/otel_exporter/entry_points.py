@@ -1,8 +1,9 @@
 """Environment-only setup: the OTel SDK entry points spanmeter registers.
 
-* ``OTEL_PYTHON_CONFIGURATOR=spanmeter`` (with ``opentelemetry-instrument``) loads
-  :class:`SpanmeterConfigurator`: attribution is stamped on every span, and every exporter
-  named in ``OTEL_TRACES_EXPORTER`` receives GenAI spans with their cost.
+* ``OTEL_PYTHON_CONFIGURATOR=spanmeter`` (with ``opentelemetry-instrument``, from the
+  ``spanmeter[instrument]`` extra) loads :class:`SpanmeterConfigurator`: attribution is
+  stamped on every span, and every exporter named in ``OTEL_TRACES_EXPORTER`` (default:
+  OTLP/HTTP to ``OTEL_EXPORTER_OTLP_ENDPOINT``) receives GenAI spans with their cost.
 * ``OTEL_TRACES_EXPORTER=otlp,spanmeter`` adds :class:`SpanmeterSpanExporter`, which sends
   to ``SPANMETER_ENDPOINT`` with the never-break-prod guard, pricing on its own thread.
 
@@ -31,11 +32,15 @@ from ..environment_variables import SPANMETER_DATA_MODE, SPANMETER_OPENAI_USAGE_
 from ..processor import AttributionSpanProcessor, CostSpanProcessor, EnrichedSpan, SpanEnricher
 from ..processor.openai_usage import instrument_openai_usage
 from .batch import CountingBatchSpanProcessor
+from .env_plan import plan_trace_export
 from .exporters import make_guarded_exporter
 
 __all__ = ["SpanmeterConfigurator", "SpanmeterSpanExporter"]
 
 _logger = logging.getLogger(__name__)
+
+_announced = False
+"""Where spans go is logged once per process, however often the configurator runs."""
 
 
 def _enricher_from_env() -> SpanEnricher:
@@ -69,9 +74,30 @@ class SpanmeterSpanExporter(SpanExporter):
 
 
 class SpanmeterConfigurator(_OTelSDKConfigurator):
-    """SDK configurator: the standard OTel setup plus attribution and cost on every exporter."""
+    """SDK configurator: the standard OTel setup plus attribution and cost on every exporter.
+
+    Before the SDK's setup it fills the environment gaps that would otherwise send nothing
+    (see :mod:`.env_plan`), logs once where spans go (INFO) or that none will be exported
+    (WARNING), and it never raises into the app: a failure is logged and the app runs on.
+    """
 
     def _configure(self, **kwargs: Any) -> None:
+        try:
+            self._configure_spanmeter(**kwargs)
+        except Exception:
+            _logger.exception("spanmeter: configuring OpenTelemetry failed; the app runs without it")
+
+    def _configure_spanmeter(self, **kwargs: Any) -> None:
+        plan = plan_trace_export(os.environ)
+        for name, value in plan.environ_defaults.items():
+            os.environ.setdefault(name, value)
+        global _announced
+        if not _announced:
+            _announced = True
+            if plan.warning:
+                _logger.warning("%s", plan.warning)
+            else:
+                _logger.info("%s", plan.summary())
         enricher = _enricher_from_env()
         processors: list[SpanProcessor] = list(kwargs.get("span_processors") or [])
         if "export_span_processor" in inspect.signature(_initialize_components).parameters:
