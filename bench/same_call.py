@@ -16,10 +16,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from store import BATCH, RealisticRows, batches
-
 from spanmeter.store import SQLiteStore
 from spanmeter.store.sqlite import writer
+from store import BATCH, RealisticRows, batches
 
 
 def _write(path: Path, groups: list, claims: bool) -> float:
