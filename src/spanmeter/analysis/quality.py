@@ -20,26 +20,9 @@ data_mode             10      a ``real`` attempt does not look like test/demo tr
                               (staging-like environment, or a test/demo tenant or user id)
 pii                   10      its user and tenant ids look neither like an email nor a phone
 clock                 5       arrival minus end lies within [-60 s, +15 min] (host clock sane);
-                              back-filled spans are judged on the -60 s bound only (below)
+                              back-filled spans on the -60 s bound only (:mod:`.clock_skew`)
 reconciliation        5       window totals from the rollups equal the raw rows (all or nothing)
 ====================  ======  ==================================================================
-
-Clock skew and back-filled traffic: a span that ends more than 60 s after it arrived comes
-from a clock running ahead, whatever the transport did, so that bound applies to every
-span. A span arriving more than 15 minutes after its end is either from a clock running
-behind or late traffic: a replay, a back-fill, a Collector queue flushed after an outage,
-or the demo's two days of past spans sent in a few seconds. Arrival time alone cannot tell
-them apart, but the spans that arrived with it can: a live exporter sends spans that ended
-within seconds of each other, so the end times of what one service sent within a minute
-or so of arrival (its arrival minute and the two next to it) spread over seconds, and a
-clock running behind shifts them all alike (the spread stays small, and the lateness is
-flagged). A replay sends spans that ended hours apart together, so when those end times
-spread over more than :data:`BACKFILL_SPREAD_NS` (1 hour), the arrival cannot date the
-spans and they are judged on the ahead bound only (counted as passed, and reported as
-back-filled). One hour rather than 15 minutes keeps a service with one host 20 minutes
-behind among sane hosts flagged; the limit is a service whose hosts disagree by more than
-an hour while they send live traffic, which reads as a back-fill and is missed on the
-behind side (a clock ahead is still caught).
 """
 
 from __future__ import annotations
@@ -53,27 +36,14 @@ from typing import Any, Final
 
 from ..store import SpanStore
 from ..store.rollups import MINUTE, aligned_window
+from .clock_skew import ClockJudge
 from .common import nearest_rank, scope_text
 from .unknown_models import override_snippet
 from .window import TimeWindow
 
-__all__ = [
-    "BACKFILL_SPREAD_NS",
-    "CHECKS",
-    "SKEW_AHEAD_NS",
-    "SKEW_BEHIND_NS",
-    "CheckSpec",
-    "looks_like_pii",
-    "quality_report",
-    "render_quality",
-]
+__all__ = ["CHECKS", "CheckSpec", "looks_like_pii", "quality_report", "render_quality"]
 
 _NS: Final = 1_000_000_000
-SKEW_AHEAD_NS: Final = -60 * _NS
-SKEW_BEHIND_NS: Final = 15 * 60 * _NS
-BACKFILL_SPREAD_NS: Final = 3600 * _NS
-"""End times of one service's spans arriving together spread wider than this: a back-fill."""
-_MINUTE_NS: Final = 60 * _NS
 _TEST_ENVIRONMENTS: Final = frozenset(
     {"test", "testing", "staging", "stage", "dev", "development", "qa", "ci", "local", "demo", "sandbox"}
 )
@@ -211,11 +181,9 @@ def quality_report(
     unknown: Counter[tuple[str, str]] = Counter()
     suspicious: Counter[str] = Counter()
     pii_examples: Counter[str] = Counter()
-    skewed_services: Counter[str] = Counter()
     without_usage: Counter[str] = Counter()
     skews: list[int] = []
-    arrivals: dict[tuple[str, int], list[int]] = {}  # (service, arrival minute) -> [min end, max end]
-    behind: Counter[tuple[str, int]] = Counter()  # spans over the behind bound, per arrival group
+    clock = ClockJudge()
     raw_cost = raw_attempts = 0
 
     def tally(name: str, ok: bool) -> None:
@@ -271,22 +239,10 @@ def quality_report(
         for value in leaked:
             pii_examples[_mask(value)] += 1
         if start:
-            finished = end or start
-            skew = received - finished
-            skews.append(skew)
-            group = (service or "(unknown service)", received // _MINUTE_NS)
-            ends = arrivals.get(group)
-            if ends is None:
-                arrivals[group] = [finished, finished]
-            else:
-                ends[0], ends[1] = min(ends[0], finished), max(ends[1], finished)
-            if skew > SKEW_BEHIND_NS:
-                behind[group] += 1  # judged below, once the group's neighbours are known
-            else:
-                tally("clock", skew >= SKEW_AHEAD_NS)
-                if skew < SKEW_AHEAD_NS:
-                    skewed_services[group[0]] += 1
-    backfilled = _judge_behind(arrivals, behind, counts["clock"], skewed_services)
+            skews.append(received - (end or start))
+            clock.add(service or "(unknown service)", end or start, received)
+    clock.judge()
+    counts["clock"] = [clock.passed, clock.applicable]
     rolled = store.aggregate((), start_ns, end_ns, environment=environment, data_mode=data_mode).total
     reconciled = rolled.cost_nano_usd == raw_cost and rolled.attempts == raw_attempts
     counts["reconciliation"] = [int(reconciled), 1]
@@ -307,8 +263,8 @@ def quality_report(
         "clock": lambda: {
             "median_skew_s": _seconds(nearest_rank(sorted(skews), 50)),
             "p99_skew_s": _seconds(nearest_rank(sorted(skews), 99)),
-            "backfilled_attempts": backfilled,
-            "services": [{"service": k, "attempts": n} for k, n in skewed_services.most_common(5)],
+            "backfilled_attempts": clock.backfilled,
+            "services": [{"service": k, "attempts": n} for k, n in clock.skewed_services.most_common(5)],
         },
         "reconciliation": lambda: {
             "rollup_cost_nano_usd": rolled.cost_nano_usd,
@@ -347,29 +303,6 @@ def quality_report(
         "score": round(float(100 * weighted / total_weight), 1),
         "checks": checks,
     }
-
-
-def _judge_behind(
-    arrivals: dict[tuple[str, int], list[int]],
-    behind: Counter[tuple[str, int]],
-    tally: list[int],
-    skewed_services: Counter[str],
-) -> int:
-    """Judge the spans over the behind bound, per arrival group (module docstring): failed
-    when what their service sent around the same minute ended within
-    :data:`BACKFILL_SPREAD_NS`, passed as back-filled otherwise. Adds to ``tally``
-    ([passed, applicable]) and returns the back-filled count."""
-    backfilled = 0
-    for (service, minute), count in behind.items():
-        near = [arrivals[(service, m)] for m in (minute - 1, minute, minute + 1) if (service, m) in arrivals]
-        spread = max(ends[1] for ends in near) - min(ends[0] for ends in near)
-        tally[1] += count
-        if spread > BACKFILL_SPREAD_NS:
-            tally[0] += count
-            backfilled += count
-        else:
-            skewed_services[service] += count
-    return backfilled
 
 
 def _seconds(ns: int | None) -> float | None:

@@ -4,8 +4,11 @@ One document (the API's JSON) holds every number; the markdown and the HTML (wit
 are renderings of it (:mod:`.report_render`), so the report and the API cannot disagree.
 Sections follow the review template: window, top drivers by endpoint tag and by
 tenant/user (with the change against the week before), prompt-version changes in the
-window with their cost/request deltas, budgets and alerts of the week, decisions (the
-containment the week's classification calls for) and one durable control to add.
+window with their cost/request deltas against the version each replaced (a rise of
+:data:`REGRESSION_PCT` or more flagged as a regression), the budgets and alerts about the
+week's spend, decisions (the containment the week's classification calls for) and one
+durable control to add. The document keeps exact USD strings (:func:`.usd`); the
+renderings print them for people (:func:`.money_text`).
 """
 
 from __future__ import annotations

@@ -195,7 +195,7 @@ def next_commands(result: DemoResult) -> list[str]:
 
     They follow the incident. ``doctor`` is not among them: it checks tracking, which the
     demo sets up right (it passes the demo's spans, sent two days late on purpose, as a
-    back-fill rather than a skewed clock: see :mod:`spanmeter.analysis.quality`).
+    back-fill rather than a skewed clock: see :mod:`spanmeter.analysis.clock_skew`).
     """
     db = str(result.db)
     start, end = result.scenario.incident_window.iso()
