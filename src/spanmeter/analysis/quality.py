@@ -13,12 +13,14 @@ check                 weight  an attempt passes when
 ====================  ======  ==================================================================
 endpoint_tag          20      it carries an endpoint tag
 prompt_version        15      it carries a prompt version
-priced_models         20      its model is not unknown to the price list
+priced_models         20      its model is known to the price list (the share shown is the
+                              priced share: 100% means no unknown model)
 usage                 15      a successful attempt reports token usage (failed ones may not)
 data_mode             10      a ``real`` attempt does not look like test/demo traffic
                               (staging-like environment, or a test/demo tenant or user id)
 pii                   10      its user and tenant ids look neither like an email nor a phone
-clock                 5       arrival minus end lies within [-60 s, +15 min] (host clock sane)
+clock                 5       arrival minus end lies within [-60 s, +15 min] (host clock sane);
+                              back-filled spans on the -60 s bound only (:mod:`.clock_skew`)
 reconciliation        5       window totals from the rollups equal the raw rows (all or nothing)
 ====================  ======  ==================================================================
 """
@@ -35,6 +37,7 @@ from typing import Any, Final
 from ..store import SpanStore
 from ..store.rollups import MINUTE, aligned_window
 from ..timeunits import NS_PER_SECOND
+from .clock_skew import ClockJudge
 from .common import nearest_rank, scope_text
 from .unknown_models import override_snippet
 from .window import TimeWindow
@@ -42,8 +45,6 @@ from .window import TimeWindow
 __all__ = ["CHECKS", "CheckSpec", "looks_like_pii", "quality_report", "render_quality"]
 
 _NS: Final = NS_PER_SECOND
-SKEW_AHEAD_NS: Final = -60 * _NS
-SKEW_BEHIND_NS: Final = 15 * 60 * _NS
 _TEST_ENVIRONMENTS: Final = frozenset(
     {"test", "testing", "staging", "stage", "dev", "development", "qa", "ci", "local", "demo", "sandbox"}
 )
@@ -94,7 +95,7 @@ CHECKS: Final = (
     ),
     CheckSpec(
         "priced_models",
-        "unknown-model ratio",
+        "priced models (known to the price list)",
         20,
         Fraction(99, 100),
         Fraction(95, 100),
@@ -181,9 +182,9 @@ def quality_report(
     unknown: Counter[tuple[str, str]] = Counter()
     suspicious: Counter[str] = Counter()
     pii_examples: Counter[str] = Counter()
-    skewed_services: Counter[str] = Counter()
     without_usage: Counter[str] = Counter()
     skews: list[int] = []
+    clock = ClockJudge()
     raw_cost = raw_attempts = 0
 
     def tally(name: str, ok: bool) -> None:
@@ -239,12 +240,10 @@ def quality_report(
         for value in leaked:
             pii_examples[_mask(value)] += 1
         if start:
-            skew = received - (end or start)
-            skews.append(skew)
-            sane = SKEW_AHEAD_NS <= skew <= SKEW_BEHIND_NS
-            tally("clock", sane)
-            if not sane:
-                skewed_services[service or "(unknown service)"] += 1
+            skews.append(received - (end or start))
+            clock.add(service or "(unknown service)", end or start, received)
+    clock.judge()
+    counts["clock"] = [clock.passed, clock.applicable]
     rolled = store.aggregate((), start_ns, end_ns, environment=environment, data_mode=data_mode).total
     reconciled = rolled.cost_nano_usd == raw_cost and rolled.attempts == raw_attempts
     counts["reconciliation"] = [int(reconciled), 1]
@@ -265,7 +264,8 @@ def quality_report(
         "clock": lambda: {
             "median_skew_s": _seconds(nearest_rank(sorted(skews), 50)),
             "p99_skew_s": _seconds(nearest_rank(sorted(skews), 99)),
-            "services": [{"service": k, "attempts": n} for k, n in skewed_services.most_common(5)],
+            "backfilled_attempts": clock.backfilled,
+            "services": [{"service": k, "attempts": n} for k, n in clock.skewed_services.most_common(5)],
         },
         "reconciliation": lambda: {
             "rollup_cost_nano_usd": rolled.cost_nano_usd,
@@ -340,6 +340,11 @@ def render_quality(report: dict[str, Any], fmt: str, *, preamble: list[str] | No
         if check["remedy"]:
             lines.append(f"         -> {check['remedy']}")
         details = check["details"]
+        if details.get("backfilled_attempts"):
+            lines.append(
+                f"         {details['backfilled_attempts']} attempts arrived in back-filled batches"
+                " (spans ending hours apart sent together): judged only for a clock running ahead"
+            )
         for model in details.get("unknown_models", [])[:10] if check["status"] != "ok" else []:
             lines.append(f"            {model['provider']}/{model['model']}: {model['attempts']} attempts")
         for key in ("examples", "services", "instrumentations"):

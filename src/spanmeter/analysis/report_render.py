@@ -13,11 +13,15 @@ from decimal import Decimal
 from html import escape
 from typing import Any, Final
 
+from .common import money_column, money_text, nano_usd
+
 __all__ = ["REPORT_FORMATS", "render_html", "render_markdown", "render_report"]
 
 REPORT_FORMATS: Final = ("markdown", "html", "json")
 _BAR: Final = "#3b6fd8"
 _UP: Final = "#c8553d"
+_ALARM_BG: Final = "#fbe3dd"
+"""Background of the regressions box (a screenshot test finds the box by it)."""
 _CODE: Final = re.compile(r"`([^`]*)`")
 _FONT: Final = "font-family:DejaVu Sans,Helvetica,Arial,sans-serif"
 
@@ -27,12 +31,12 @@ def _num(value: str | None) -> Decimal:
 
 
 def _money(value: str | None) -> str:
-    return f"{_num(value):,.2f}"
+    """A document's USD string for people (:func:`.money_text`); ``-`` for None."""
+    return money_text(nano_usd(value))
 
 
 def _delta(entry: Mapping[str, Any]) -> str:
-    delta = _num(entry.get("delta_usd"))
-    return f"{delta:+,.2f}"
+    return money_text(nano_usd(entry.get("delta_usd")) or 0, signed=True)
 
 
 def render_report(report: Mapping[str, Any], fmt: str) -> str:
@@ -64,19 +68,50 @@ def _version_lines(report: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     if not changes:
         return ["- none"], ["- none"]
     names = [
-        f"`{c['prompt_version']}` on `{c['endpoint_tag']}` (replacing `{c['previous_version']}`)"
-        for c in changes
-    ]
-    deltas = [
-        f"`{c['prompt_version']}`: {c['cost_per_request_usd']} USD/request"
+        f"`{c['prompt_version']}` on `{c['endpoint_tag'] or '(untagged)'}` from {_hour(c)}"
         + (
-            f" vs {c['previous_cost_per_request_usd']} ({c['delta_pct']:+.1f}%)"
-            if c["delta_pct"] is not None
-            else " (no earlier version to compare)"
+            f" (replacing `{c['previous_version']}`)"
+            if c["previous_version"] is not None
+            else " (the first version seen on this endpoint)"
         )
         for c in changes
     ]
+    deltas = []
+    for c in changes:
+        new, old = money_column(
+            [nano_usd(c["cost_per_request_usd"]), nano_usd(c["previous_cost_per_request_usd"])]
+        )
+        if c["previous_version"] is None:
+            deltas.append(f"`{c['prompt_version']}`: {new.strip()} USD/request (nothing earlier to compare)")
+            continue
+        pct = "n/a" if c["delta_pct"] is None else f"{c['delta_pct']:+.1f}%"
+        deltas.append(
+            f"`{c['prompt_version']}`: {new.strip()} USD/request vs {old.strip()} for `{c['previous_version']}`"
+            f" ({pct}){': regression' if c['regression'] else ''}"
+        )
     return [f"- {n}" for n in names], [f"- {d}" for d in deltas]
+
+
+def _hour(change: Mapping[str, Any]) -> str:
+    """``2026-03-11 09:00 UTC`` from the change's ISO hour."""
+    return change["first_seen_hour"][:16].replace("T", " ") + " UTC"
+
+
+def _regression_lines(report: Mapping[str, Any]) -> list[str]:
+    """One line per prompt version that made its endpoint dearer per request (the week's
+    deploy incidents), named as ``old -> new``."""
+    lines = []
+    for c in report["prompt_version_changes"]:
+        if not c["regression"]:
+            continue
+        old, new = money_column(
+            [nano_usd(c["previous_cost_per_request_usd"]), nano_usd(c["cost_per_request_usd"])]
+        )
+        lines.append(
+            f"- `{c['previous_version']}` -> `{c['prompt_version']}` on `{c['endpoint_tag'] or '(untagged)'}`"
+            f" (from {_hour(c)}): cost/request {old.strip()} -> {new.strip()} USD ({c['delta_pct']:+.1f}%)"
+        )
+    return lines
 
 
 def _alert_lines(report: Mapping[str, Any]) -> list[str]:
@@ -84,14 +119,28 @@ def _alert_lines(report: Mapping[str, Any]) -> list[str]:
     if alerts is None:
         return ["- budgets are not configured on this store"]
     if not alerts:
-        return ["- no budget or alert events this week"]
-    return [f"- {a['at']} [{a['severity']}] {a['title']} ({a['state']})" for a in alerts]
+        return ["- no budget or alert events about this week's spend"]
+    return [
+        f"- {a['at'][:16].replace('T', ' ')} [{a['severity']}] {a['title']} ({a['state']});"
+        f" spend {_span(a['spend_window'])}"
+        for a in alerts
+    ]
+
+
+def _span(window: Mapping[str, str]) -> str:
+    return f"{window['from'][:16].replace('T', ' ')} .. {window['to'][:16].replace('T', ' ')} UTC"
+
+
+def _unpriced_note(totals: Mapping[str, Any]) -> str | None:
+    count = totals["unpriced_attempts"]
+    return f"Note: {count} attempts had no price; spend above undercounts them." if count else None
 
 
 def render_markdown(report: Mapping[str, Any]) -> str:
     """The weekly AI spend review template, filled."""
     totals, decisions = report["totals"], report["decisions"]
     names, deltas = _version_lines(report)
+    regressions = _regression_lines(report)
     pct = totals["delta_pct"]
     lines = [
         "# Weekly AI spend review",
@@ -102,7 +151,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         f"Spend: {_money(totals['cost_usd'])} USD ({_delta(totals)} USD"
         + (f", {pct:+.1f}%" if pct is not None else "")
         + f" vs the week before); {totals['logical_requests']} requests,"
-        f" {totals['cost_per_request_usd']} USD/request",
+        f" {_money(totals['cost_per_request_usd'])} USD/request",
         "",
         "Daily spend (USD):",
         *(f"- {d['date']}: {_money(d['cost_usd'])}" for d in report["daily"]),
@@ -115,12 +164,17 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         *_driver_lines(report["top_users"][:3], "user"),
         "",
         "Deploy correlation:",
+        *(
+            ["- cost/request regressions (prompt deploys):", *(f"  {line}" for line in regressions)]
+            if regressions
+            else []
+        ),
         "- promptVersion changes in window:",
         *(f"  {line}" for line in names),
         "- cost/request deltas:",
         *(f"  {line}" for line in deltas),
         "",
-        "Budgets and alerts this week:",
+        "Budgets and alerts about this week's spend:",
         *_alert_lines(report),
         "",
         "Decisions:",
@@ -132,11 +186,9 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         "One durable control to add this week:",
         f"- {report['durable_control']}",
     ]
-    if totals["unpriced_attempts"]:
-        lines += [
-            "",
-            f"Note: {totals['unpriced_attempts']} attempts had no price; spend above undercounts them.",
-        ]
+    note = _unpriced_note(totals)
+    if note:
+        lines += ["", note]
     return "\n".join(lines) + "\n"
 
 
@@ -192,7 +244,7 @@ def _bars_svg(entries: Sequence[Mapping[str, Any]], width: int = 640) -> str:
         parts.append(f'<rect x="{label_width}" y="{y}" width="{bar:.1f}" height="20" fill="{_BAR}"/>')
         parts.append(
             f'<text x="{label_width + bar + 6:.1f}" y="{y + 15}" font-size="12">{_money(entry["cost_usd"])}'
-            f' <tspan fill="{colour}">({delta:+,.2f})</tspan></text>'
+            f' <tspan fill="{colour}">({_delta(entry)})</tspan></text>'
         )
     parts.append("</svg>")
     return "".join(parts)
@@ -204,10 +256,18 @@ def _list(items: Sequence[str]) -> str:
     return "<ul>" + "".join(f"<li>{cell}</li>" for cell in cells) + "</ul>"
 
 
+def _regression_box(lines: Sequence[str]) -> str:
+    if not lines:
+        return ""
+    return f'<div class="regression"><b>Cost/request regressions (prompt deploys)</b>{_list(lines)}</div>'
+
+
 def render_html(report: Mapping[str, Any]) -> str:
     """A self-contained HTML page: the review with its charts."""
     totals, decisions = report["totals"], report["decisions"]
     names, deltas = _version_lines(report)
+    regressions = _regression_lines(report)
+    note = _unpriced_note(totals)
     pct = totals["delta_pct"]
     window = f"{report['window']['from']} .. {report['window']['to']}"
     change = f"{_delta(totals)} USD" + (f" ({pct:+.1f}%)" if pct is not None else "")
@@ -218,6 +278,9 @@ body {{ {_FONT}; margin: 24px auto; max-width: 720px; color: #1d2330; }}
 h1 {{ font-size: 22px; margin-bottom: 4px; }} h2 {{ font-size: 16px; margin-top: 26px; border-bottom: 1px solid #dde; }}
 .kpi {{ display: flex; gap: 24px; margin: 14px 0; }} .kpi div {{ background: #f2f5fb; padding: 8px 14px; border-radius: 6px; }}
 .kpi b {{ display: block; font-size: 18px; }} .muted {{ color: #667; font-size: 13px; }}
+.regression {{ background: {_ALARM_BG}; border-left: 6px solid {_UP}; padding: 6px 12px; margin: 10px 0; }}
+.regression ul {{ margin: 4px 0; padding-left: 18px; }}
+.note {{ background: #fff6dc; padding: 6px 12px; font-size: 13px; }}
 </style></head><body>
 <h1>Weekly AI spend review</h1>
 <div class="muted">Window (UTC): {escape(window)} &middot; Workspace: {escape(report["workspace"] or "spanmeter")}
@@ -225,7 +288,8 @@ h1 {{ font-size: 22px; margin-bottom: 4px; }} h2 {{ font-size: 16px; margin-top:
 <div class="kpi"><div>Spend<b>{_money(totals["cost_usd"])} USD</b></div>
 <div>vs week before<b>{escape(change)}</b></div>
 <div>Requests<b>{totals["logical_requests"]:,}</b></div>
-<div>Cost/request<b>{escape(totals["cost_per_request_usd"] or "-")}</b></div></div>
+<div>Cost/request<b>{escape(_money(totals["cost_per_request_usd"]))} USD</b></div></div>
+{f'<p class="note">{escape(note)}</p>' if note else ""}
 <h2>Daily spend (USD)</h2>
 {_columns_svg(report["daily"])}
 <h2>Top drivers (endpointTag)</h2>
@@ -234,9 +298,10 @@ h1 {{ font-size: 22px; margin-bottom: 4px; }} h2 {{ font-size: 16px; margin-top:
 {_bars_svg(report["top_tenants"])}
 {_list(_driver_lines(report["top_users"][:3], "user"))}
 <h2>Deploy correlation</h2>
+{_regression_box(regressions)}
 <p>promptVersion changes in window:</p>{_list(names)}
 <p>cost/request deltas:</p>{_list(deltas)}
-<h2>Budgets and alerts this week</h2>
+<h2>Budgets and alerts about this week's spend</h2>
 {_list(_alert_lines(report))}
 <h2>Decisions</h2>
 <p>Week classified as <b>{escape(decisions["classification"])}</b> ({escape(decisions["label"])})</p>

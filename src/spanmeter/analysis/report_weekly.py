@@ -4,8 +4,11 @@ One document (the API's JSON) holds every number; the markdown and the HTML (wit
 are renderings of it (:mod:`.report_render`), so the report and the API cannot disagree.
 Sections follow the review template: window, top drivers by endpoint tag and by
 tenant/user (with the change against the week before), prompt-version changes in the
-window with their cost/request deltas, budgets and alerts of the week, decisions (the
-containment the week's classification calls for) and one durable control to add.
+window with their cost/request deltas against the version each replaced (a rise of
+:data:`REGRESSION_PCT` or more flagged as a regression), the budgets and alerts about the
+week's spend, decisions (the containment the week's classification calls for) and one
+durable control to add. The document keeps exact USD strings (:func:`.usd`); the
+renderings print them for people (:func:`.money_text`).
 """
 
 from __future__ import annotations
@@ -17,14 +20,22 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any, Final
 
 from ..store import SpanStore
+from ..timeunits import NS_PER_SECOND
+from .alert_window import alert_spend_window
 from .common import usd
+from .evidence import first_hour, recent_mix
 from .investigate import investigate
 from .window import TimeWindow
 
-__all__ = ["parse_week", "week_alerts", "weekly_report"]
+__all__ = ["REGRESSION_PCT", "parse_week", "week_alerts", "weekly_report"]
 
-_NS: Final = 1_000_000_000
+_NS: Final = NS_PER_SECOND
 _DAY_NS: Final = 86_400 * _NS
+REGRESSION_PCT: Final = 20
+"""A new prompt version costing this much more per request (in percent) than the one it
+replaced is flagged as a regression: the default of the prompt_version_regression rule."""
+_INBOX_READ: Final = 10_000
+"""Newest events read from the inbox: those raised since the week began, ahead of the filter."""
 
 
 def _monday_ns(day: date) -> int:
@@ -54,26 +65,41 @@ def parse_week(text: str | None, *, now_ns: int | None = None) -> TimeWindow:
 
 
 def week_alerts(store: SpanStore, week: TimeWindow, limit: int = 200) -> list[dict[str, Any]] | None:
-    """The budget and alert events of the week, when the store keeps them (None otherwise)."""
+    """The budget and alert events about the week's spend, when the store keeps them (None
+    otherwise), oldest first, at most ``limit``.
+
+    An event belongs to every week its spend window (:func:`.alert_spend_window`) overlaps,
+    not to the week it was raised in: a daily budget crossed at 00:30 on a Monday is about
+    the Sunday before, and the demo raises today alerts about yesterday's incident. Events
+    are raised at or after the start of the spend they describe, and only a spend window
+    ending after the week's start overlaps it, so the inbox is read from the week's start
+    on; events raised later about the week are kept.
+    """
     try:  # budgets and alerts live in the same store when that side is installed
         from ..store import SupportsBudgets
     except ImportError:
         return None
     if not isinstance(store, SupportsBudgets):
         return None
-    events = store.budget_store.list_alerts(since_ns=week.start_ns, limit=limit)
-    return [
-        {
-            "at": TimeWindow(event.occurred_at_ns, event.occurred_at_ns + 1).iso()[0],
-            "kind": event.kind,
-            "severity": event.severity,
-            "state": event.state,
-            "subject": event.subject,
-            "title": event.title,
-        }
-        for event in sorted(events, key=lambda e: (e.occurred_at_ns, e.id))
-        if event.occurred_at_ns < week.end_ns
-    ]
+    events = store.budget_store.list_alerts(since_ns=week.start_ns, limit=_INBOX_READ)
+    found = []
+    for event in sorted(events, key=lambda e: (e.occurred_at_ns, e.id)):
+        spent = alert_spend_window(event)
+        if spent.start_ns >= week.end_ns or spent.end_ns <= week.start_ns:
+            continue
+        begin, end = spent.iso()
+        found.append(
+            {
+                "at": TimeWindow(event.occurred_at_ns, event.occurred_at_ns + 1).iso()[0],
+                "spend_window": {"from": begin, "to": end},
+                "kind": event.kind,
+                "severity": event.severity,
+                "state": event.state,
+                "subject": event.subject,
+                "title": event.title,
+            }
+        )
+    return found[:limit]
 
 
 def _top(report: Mapping[str, Any], dimension: str, limit: int) -> list[dict[str, Any]]:
@@ -100,42 +126,85 @@ def _top(report: Mapping[str, Any], dimension: str, limit: int) -> list[dict[str
 def _version_changes(
     store: SpanStore, week: TimeWindow, previous: TimeWindow, scope: Mapping[str, Any]
 ) -> list[dict[str, Any]]:
-    """Prompt versions first used this week, with cost/request against the endpoint's
-    main version of the week before (rollups: exact, and cheap over two weeks)."""
+    """Prompt versions first used this week, each with the version it replaced and the
+    change in cost per request.
+
+    The replaced version is the one serving the endpoint just before the new one first
+    appeared (the most requests in the hour before, else the day before, else since the
+    start of the week before), whether that was last week or earlier this week: a version
+    deployed on Tuesday and replaced on Friday is the Friday version's baseline, and a week
+    holding both deploys still shows the second one as a change. Cost per request compares
+    the new version's requests of the week with the replaced version's requests before the
+    new one appeared. Rollups and the hour tier only (:mod:`.evidence`), so cheap over two
+    weeks. A version with no versioned traffic before it on its endpoint is listed with
+    ``previous_version`` None: the first version seen there, nothing to compare.
+    """
     pairs = ("endpoint_tag", "prompt_version")
     now = store.aggregate(pairs, week.start_ns, week.end_ns, **scope).by_key()
     before = store.aggregate(pairs, previous.start_ns, previous.end_ns, **scope).by_key()
     changes = []
-    for (endpoint, version), measures in sorted(now.items(), key=lambda item: [k or "" for k in item[0]]):
+    for (endpoint, version), measures in now.items():
         if version is None or (endpoint, version) in before or not measures.logical_requests:
             continue
-        old = [
-            (k[1], m)
-            for k, m in before.items()
-            if k[0] == endpoint and k[1] is not None and m.logical_requests
-        ]
+        on_endpoint = {**scope, "where": {**scope["where"], "endpoint_tag": endpoint or ""}}
+        hour = first_hour(store, "prompt_version", version, week, on_endpoint)
+        first = week.start_ns if hour is None else hour
         per_request = measures.cost_nano_usd // measures.logical_requests
         entry: dict[str, Any] = {
             "endpoint_tag": endpoint,
             "prompt_version": version,
+            "first_seen_hour": TimeWindow(first, first + 1).iso()[0],
             "logical_requests": measures.logical_requests,
             "cost_per_request_usd": usd(per_request),
             "previous_version": None,
             "previous_cost_per_request_usd": None,
             "delta_pct": None,
+            "regression": False,
         }
-        if old:
-            old_version, old_measures = max(old, key=lambda item: (item[1].logical_requests, item[0] or ""))
-            old_per_request = old_measures.cost_nano_usd // old_measures.logical_requests
+        old = _replaced(store, endpoint, version, TimeWindow(previous.start_ns, first), scope)
+        if old is not None:
+            old_version, old_per_request = old
+            delta = (
+                round(100 * (per_request - old_per_request) / old_per_request, 1) if old_per_request else None
+            )
             entry.update(
                 previous_version=old_version,
                 previous_cost_per_request_usd=usd(old_per_request),
-                delta_pct=round(100 * (per_request - old_per_request) / old_per_request, 1)
-                if old_per_request
-                else None,
+                delta_pct=delta,
+                regression=delta is not None and delta >= REGRESSION_PCT,
             )
         changes.append(entry)
-    return changes
+    return sorted(changes, key=lambda c: (c["endpoint_tag"] or "", c["first_seen_hour"], c["prompt_version"]))
+
+
+def _replaced(
+    store: SpanStore, endpoint: str | None, version: str, before: TimeWindow, scope: Mapping[str, Any]
+) -> tuple[str, int] | None:
+    """(version, cost per request in ``before``) of the version serving ``endpoint`` at the
+    end of ``before`` (see :func:`_version_changes`), or None when none did."""
+    if before.end_ns <= before.start_ns:
+        return None
+    _, groups = recent_mix(store, "prompt_version", endpoint, before, scope)
+    candidates = [
+        (key[0], m.logical_requests)
+        for key, m in groups.items()
+        if key[0] is not None and key[0] != version and m.logical_requests
+    ]
+    if not candidates:
+        return None
+    old_version = max(candidates, key=lambda c: (c[1], c[0]))[0]
+    where = {**scope["where"], "endpoint_tag": endpoint or "", "prompt_version": old_version}
+    total = store.aggregate(
+        (),
+        before.start_ns,
+        before.end_ns,
+        where=where,
+        environment=scope["environment"],
+        data_mode=scope["data_mode"],
+    ).total
+    if not total.logical_requests:
+        return None
+    return old_version, total.cost_nano_usd // total.logical_requests
 
 
 def weekly_report(

@@ -88,18 +88,23 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{value:+.1f}%"
 
 
+def _figure(value: float | None) -> str:
+    """A ratio for people: ``-`` where it has no denominator (no calls on that side)."""
+    return "-" if value is None else str(value)
+
+
 def endpoint_line(figures: Mapping[str, Any]) -> str:
     """One evidence line with the endpoint's requests/hour, tokens per call and cost per request."""
     b, c = figures["baseline"], figures["current"]
     change = figures["tokens_per_call_change_pct"]
     return (
         f"on {figures['value'] or '(untagged)'}: requests/hour {b['requests_per_hour']} -> {c['requests_per_hour']};"
-        f" tokens per call in/out {b['input_tokens_per_call']}/{b['output_tokens_per_call']}"
-        f" -> {c['input_tokens_per_call']}/{c['output_tokens_per_call']}"
+        f" tokens per call in/out {_figure(b['input_tokens_per_call'])}/{_figure(b['output_tokens_per_call'])}"
+        f" -> {_figure(c['input_tokens_per_call'])}/{_figure(c['output_tokens_per_call'])}"
         f" ({_pct(change['input'])} in, {_pct(change['output'])} out);"
         f" cost per request {money_text(b['cost_per_request_nano_usd'])}"
         f" -> {money_text(c['cost_per_request_nano_usd'])} USD;"
-        f" attempts per request {b['attempts_per_request']} -> {c['attempts_per_request']}"
+        f" attempts per request {_figure(b['attempts_per_request'])} -> {_figure(c['attempts_per_request'])}"
     )
 
 

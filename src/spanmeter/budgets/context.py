@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from typing import Any, Final, cast
 from urllib.parse import urlencode
 
+from ..analysis.alert_window import alert_spend_window
 from ..analysis.window import parse_instant
 from ..money import usd
 from ..store import AlertRecord, SpanStore, TopDimension
@@ -71,19 +72,12 @@ def focused_view(
 
 
 def _windows(alert: AlertRecord) -> tuple[int, int, int, int]:
-    """(start, end, baseline start, baseline end) of an alert, in ns.
-
-    The end includes the alert's own moment: a window still running (a rolling budget's
-    always is) covers the spend up to and including the alert. Details hold the window
-    as text to the second, rounded down, so a text end stands for the whole second after it;
-    the alert's moment then gives the exact end. Read as is, a rolling window raised in the
-    first second of a minute would end on the minute and miss the spans that raised it.
-    """
+    """(start, end, baseline start, baseline end) of an alert, in ns: the spend it describes
+    (:func:`~spanmeter.analysis.alert_window.alert_spend_window`) and the baseline its
+    details name, else the same length just before."""
     details = alert.details
-    window = cast(Mapping[str, Any], details.get("window") or {})
-    start = alert.window_start_ns if alert.window_start_ns is not None else parse_instant(str(window["from"]))
-    end = alert.window_end_ns if alert.window_end_ns is not None else parse_instant(str(window["to"])) + _NS
-    end = min(end, max(alert.occurred_at_ns + 1, start + 60 * _NS))  # still running: up to the alert
+    spent = alert_spend_window(alert)
+    start, end = spent.start_ns, spent.end_ns
     baseline = details.get("baseline")
     if isinstance(baseline, Mapping):
         baseline = cast(Mapping[str, Any], baseline)

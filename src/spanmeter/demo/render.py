@@ -193,9 +193,9 @@ def keep_running_command() -> str:
 def next_commands(result: DemoResult) -> list[str]:
     """Commands that ask the same store again, ready to paste.
 
-    ``doctor`` is not among them: it rightly reports the demo's spans as clock-skewed, since
-    they arrive up to two days after their span time, which is the demo's trick, not a
-    tracking problem to fix.
+    They follow the incident. ``doctor`` is not among them: it checks tracking, which the
+    demo sets up right (it passes the demo's spans, sent two days late on purpose, as a
+    back-fill rather than a skewed clock: see :mod:`spanmeter.analysis.clock_skew`).
     """
     db = str(result.db)
     start, end = result.scenario.incident_window.iso()
