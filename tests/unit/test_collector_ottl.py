@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 import yaml
-from test_normalize import ALL_CASES, DOUBLE_COUNTING_CASES, INSTRUMENTATION_CASES, Case
 
 from spanmeter.collector_config import generate
 from spanmeter.semantic_conventions import NORMALIZER_KEYS, normalize
+from support.normalize_cases import ALL_CASES, DOUBLE_COUNTING_CASES, INSTRUMENTATION_CASES, Case
 from support.ottl import OTTLError, apply_statement, evaluate
 
 

@@ -20,7 +20,6 @@ import pytest
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
-from test_normalize import ALL_CASES, Case
 
 from spanmeter.identity import UserIdHasher
 from spanmeter.ingest import IngestMetrics, IngestPipeline
@@ -32,6 +31,7 @@ from spanmeter.semantic_conventions import NORMALIZER_KEYS
 from spanmeter.semantic_conventions.same_call import SameCallIndex
 from spanmeter.store.rows import RowValues, priced_values
 from support.ingest_plain import NoSink, plain_records
+from support.normalize_cases import ALL_CASES, Case
 from support.otlp_values import kv
 
 BENCH_INGEST = Path(__file__).resolve().parents[2] / "bench" / "ingest.py"

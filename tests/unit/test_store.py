@@ -1,7 +1,4 @@
-"""SQLite store: rows, dedupe, attempts vs logical requests, persistence, retention, schema.
-
-The row helpers here are shared with the other ``test_store_*`` modules.
-"""
+"""SQLite store: rows, dedupe, attempts vs logical requests, persistence, retention, schema."""
 
 from __future__ import annotations
 
@@ -18,56 +15,7 @@ from spanmeter.semantic_conventions.record import GenAIRecord
 from spanmeter.store import MEASURES, ROLLUPS, SpanRow, SpanStore, SQLiteStore, WriteResult
 from spanmeter.store.rows import FIELD_NAMES, row_values
 from spanmeter.store.tiers import TIERS
-from support.rows import span_row
-
-NS: int = 1_000_000_000
-DAY_NS: int = 86_400 * NS
-T0: int = 1_767_225_600 * NS
-"""2026-01-01T00:00:00Z: on a day boundary, so windows from it align with every bucket."""
-
-
-def make_row(**overrides: Any) -> SpanRow:
-    """A priced, billable attempt at ``T0`` with fresh ids; any field can be overridden."""
-    fields: dict[str, Any] = {
-        "end_time_ns": T0 + 1002 * NS,
-        "received_at_ns": T0 + 1005 * NS,
-        "latency_ms": 2000.0,
-        "cost_nano_usd": 1_000,
-        "pricing_status": "priced",
-    }
-    return span_row(T0 + 1000 * NS, **{**fields, **overrides})
-
-
-def random_rows(
-    rng: random.Random, count: int, *, start_ns: int = T0, span_ns: int = 3 * DAY_NS
-) -> list[SpanRow]:
-    """Rows with random dimensions (some missing), outcomes, costs and shared external ids."""
-    external_ids = [f"req-{i}" for i in range(count // 4)]
-    rows: list[SpanRow] = []
-    for _ in range(count):
-        cost = None if rng.random() < 0.1 else rng.randrange(0, 5_000_000)
-        start = start_ns + rng.randrange(span_ns)
-        rows.append(
-            make_row(
-                start_time_ns=0 if rng.random() < 0.03 else start,
-                received_at_ns=start + rng.randrange(5 * NS),
-                provider=rng.choice(["openai", "anthropic", None]),
-                model=rng.choice(["gpt-4o", "gpt-4o-mini", "claude", None]),
-                endpoint_tag=rng.choice(["search", "chat", "summary", None]),
-                prompt_version=rng.choice(["v1", "v2", None]),
-                tenant_id=rng.choice(["t1", "t2", "t3", "t4", None]),
-                user_id=rng.choice(["u1", "u2", "u3", "u4", "u5", None]),
-                environment=rng.choice(["prod", "staging", None]),
-                data_mode=rng.choice(["real", "real", "real", "test", "demo"]),
-                outcome=rng.choice(["success", "success", "error", "unknown"]),
-                external_request_id=rng.choice(external_ids) if rng.random() < 0.5 else None,
-                input_tokens=rng.choice([None, rng.randrange(10_000)]),
-                output_tokens=rng.randrange(1000),
-                cost_nano_usd=cost,
-                billable=rng.random() < 0.95,
-            )
-        )
-    return rows
+from support.store_rows import DAY_NS, NS, T0, make_row, random_rows
 
 
 @pytest.fixture

@@ -6,12 +6,11 @@ import random
 import sqlite3
 from pathlib import Path
 
-from test_store import DAY_NS, NS, T0, random_rows
-from test_store_rollups import check
-
 from spanmeter.store import MEASURES, TOP_DIMENSIONS, AggregateResult, Measures, SpanRow, SQLiteStore
 from spanmeter.store.tiers import FILTER_TIERS
 from support.analysis_oracle import Acc, group
+from support.store_rows import DAY_NS, NS, T0, random_rows
+from support.top_oracle import check
 
 HOUR_NS = 3600 * NS
 FAR_FUTURE = T0 + 30 * DAY_NS

@@ -8,10 +8,10 @@ from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
-from test_store import DAY_NS, T0, make_row
 
 from spanmeter.store import GroupCommitWriter, SpanRow, SQLiteStore, StoreBusy, WriterClosed, WriteResult
 from spanmeter.store.sqlite.writer import RowWriter
+from support.store_rows import DAY_NS, T0, make_row
 
 
 class CountingStore:

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import random
-from collections import defaultdict
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
-from test_store import DAY_NS, NS, T0, make_row, random_rows
 
-from spanmeter.store import HOUR, MINUTE, TOP_DIMENSIONS, SpanRow, SQLiteStore, TopResult
+from spanmeter.store import HOUR, MINUTE, TOP_DIMENSIONS, SpanRow, SQLiteStore
 from spanmeter.store.rollups import aligned_window
 from spanmeter.store.sqlite import compaction
 from spanmeter.store.tiers import (
@@ -23,98 +20,11 @@ from spanmeter.store.tiers import (
     split_window,
     tiers_for,
 )
+from support.store_rows import DAY_NS, NS, T0, make_row, random_rows
+from support.top_oracle import check
 
 HOUR_S = 3600
 DAY_S = 86_400
-
-
-def expected_top(
-    stored: Sequence[SpanRow],
-    by: str,
-    start_ns: int,
-    end_ns: int,
-    where: Mapping[str, str],
-    environment: str | None,
-    data_mode: str | None,
-) -> dict[str | None, tuple[int, int, int, int, int, int]]:
-    """(cost, logical, attempts, input, output, unpriced) per group, straight from the rows."""
-    spec = HOUR if by == "user_id" or "user_id" in where else MINUTE
-    width = spec.bucket_seconds * NS
-    filters = dict(where)
-    if environment is not None:
-        filters["environment"] = environment
-    if data_mode is not None:
-        filters["data_mode"] = data_mode
-    seen: set[str] = set()
-    sums: dict[str | None, list[int]] = defaultdict(lambda: [0] * 6)
-    for row in stored:
-        if not row.billable:
-            continue
-        first = row.external_request_id is None or row.external_request_id not in seen
-        if row.external_request_id is not None:
-            seen.add(row.external_request_id)
-        if not start_ns <= row.event_time_ns // width * width < end_ns:
-            continue
-        if any((getattr(row, column) or "") != value for column, value in filters.items()):
-            continue
-        group = sums[getattr(row, by) or None]
-        cost = row.cost_nano_usd
-        group[0] += cost or 0
-        group[1] += first
-        group[2] += 1
-        group[3] += row.input_tokens or 0
-        group[4] += row.output_tokens or 0
-        group[5] += cost is None
-    return {key: (v[0], v[1], v[2], v[3], v[4], v[5]) for key, v in sums.items()}
-
-
-def check(store: SQLiteStore, stored: Sequence[SpanRow], queries: list[tuple[object, ...]]) -> int:
-    checked = 0
-    for by, start_ns, end_ns, where, environment, data_mode in queries:
-        assert isinstance(by, str) and isinstance(start_ns, int) and isinstance(end_ns, int)
-        assert isinstance(where, dict)
-        try:
-            result: TopResult = store.top(
-                by,  # type: ignore[arg-type]
-                start_ns,
-                end_ns,
-                where=where,
-                environment=environment,  # type: ignore[arg-type]
-                data_mode=data_mode,  # type: ignore[arg-type]
-                limit=1000,
-            )
-        except ValueError:
-            hourly = by == "user_id" or "user_id" in where
-            assert hourly and not {by, *where} <= set(HOUR.dimensions), (by, where)
-            continue
-        want = expected_top(stored, by, start_ns, end_ns, where, environment, data_mode)  # type: ignore[arg-type]
-        got = {
-            g.key: (
-                g.cost_nano_usd,
-                g.logical_requests,
-                g.attempts,
-                g.input_tokens,
-                g.output_tokens,
-                g.unpriced,
-            )
-            for g in result.groups
-        }
-        context = (by, start_ns, end_ns, where, environment, data_mode)
-        assert got == want, context
-        assert [g.key for g in result.groups] == sorted(want, key=lambda k: (-want[k][0], k or "")), context
-        totals = [sum(column) for column in zip(*want.values(), strict=True)] or [0] * 6
-        assert [
-            result.cost_nano_usd,
-            result.logical_requests,
-            result.attempts,
-            result.input_tokens,
-            result.output_tokens,
-            result.unpriced,
-        ] == totals, context
-        assert result.group_count == len(want)
-        assert all(g.share == (g.cost_nano_usd / totals[0] if totals[0] else 0.0) for g in result.groups)
-        checked += 1
-    return checked
 
 
 def make_queries(rng: random.Random) -> list[tuple[object, ...]]:

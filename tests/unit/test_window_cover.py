@@ -6,8 +6,6 @@ import random
 from pathlib import Path
 
 import pytest
-from test_store import DAY_NS, NS, T0, make_row, random_rows
-from test_store_rollups import check
 
 from spanmeter.store import HOUR, MINUTE, SpanRow, SQLiteStore
 from spanmeter.store.tiers import (
@@ -21,6 +19,8 @@ from spanmeter.store.tiers import (
     tiers_for,
 )
 from spanmeter.store.window_cover import Extent, estimated_rows, signed_cover, tiered_range
+from support.store_rows import DAY_NS, NS, T0, make_row, random_rows
+from support.top_oracle import check
 
 HOUR_S = 3600
 DAY_S = 86_400
