@@ -33,7 +33,8 @@ SPANMETER_DATA_MODE: Final = "SPANMETER_DATA_MODE"
 """Default data mode stamped on spans with none: ``real``, ``test`` or ``demo``."""
 
 SPANMETER_ENVIRONMENT: Final = "SPANMETER_ENVIRONMENT"
-"""Deployment environment used when the resource has no ``deployment.environment.name``."""
+"""``deployment.environment.name`` stamped on GenAI spans whose span and resource carry none
+(see :mod:`spanmeter.otel_exporter.span_defaults`)."""
 
 SPANMETER_PRICING_FILE: Final = "SPANMETER_PRICING_FILE"
 """Path of the price override file (YAML): custom models, aliases, discounts; the shape is

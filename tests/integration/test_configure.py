@@ -125,3 +125,37 @@ def test_receiver_answering_503_is_backed_off_with_retry_after(
     # batches dropped and counted instead of hammering the receiver
     assert requests_while_throttled <= 2
     assert stats["export.dropped_spans"] > 0
+
+
+def test_span_defaults_come_from_the_environment_and_yield_to_the_span(
+    app_provider: tuple[TracerProvider, InMemorySpanExporter], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SPANMETER_DATA_MODE and SPANMETER_ENVIRONMENT (README's table) fill spans that carry
+    neither; a span's own environment (or its resource's) wins."""
+    monkeypatch.setenv("SPANMETER_DATA_MODE", "test")
+    monkeypatch.setenv("SPANMETER_ENVIRONMENT", "staging")
+    provider, _ = app_provider
+    with otlp_capture() as receiver:
+        pipeline = spanmeter.configure(receiver.url, tracer_provider=provider, timeout_s=5)
+        tracer = provider.get_tracer("app")
+        with tracer.start_as_current_span("plain", attributes=GENAI):
+            pass
+        own = {**GENAI, "deployment.environment.name": "prod"}
+        with tracer.start_as_current_span("own", attributes=own):
+            pass
+        assert pipeline.force_flush()
+        by_name = {s.name: s.attributes for s in receiver.spans}
+    pipeline.shutdown()
+    assert by_name["plain"]["deployment.environment.name"] == "staging"
+    assert by_name["plain"]["spanmeter.data_mode"] == "test"
+    assert by_name["own"]["deployment.environment.name"] == "prod"
+
+
+def test_an_invalid_data_mode_variable_is_ignored_with_one_warning(caplog: pytest.LogCaptureFixture) -> None:
+    from spanmeter.otel_exporter.span_defaults import span_defaults
+
+    defaults = span_defaults(environ={"SPANMETER_DATA_MODE": "bogus", "SPANMETER_ENVIRONMENT": " qa "})
+    assert defaults.data_mode is None and defaults.environment == "qa"
+    assert sum("SPANMETER_DATA_MODE" in r.getMessage() for r in caplog.records) == 1
+    with pytest.raises(ValueError, match="default_data_mode"):
+        spanmeter.configure("http://127.0.0.1:9", tracer_provider=TracerProvider(), default_data_mode="bogus")

@@ -32,6 +32,7 @@ from ..processor.openai_usage import instrument_openai_usage
 from .batch import CountingBatchSpanProcessor
 from .exporters import make_guarded_exporter
 from .guarded import GuardedSpanExporter
+from .span_defaults import span_defaults
 
 __all__ = ["SpanmeterPipeline", "configure"]
 
@@ -79,6 +80,7 @@ def configure(
     price_book: PriceBook | None = None,
     policy: CostPolicy = CostPolicy.PREFER_PROVIDER,
     default_data_mode: str | None = None,
+    default_environment: str | None = None,
     max_queue_size: int = 2048,
     tracer_provider: TracerProvider | None = None,
     openai_usage_details: bool = True,
@@ -101,7 +103,10 @@ def configure(
         pricing_file: Price override YAML (default ``SPANMETER_PRICING_FILE``).
         price_book: A ready price book (wins over ``pricing_file``).
         policy: What to do with a cost already on a span.
-        default_data_mode: Data mode for spans that carry none (``real``/``test``/``demo``).
+        default_data_mode: Data mode for spans that carry none (``real``/``test``/``demo``;
+            default ``SPANMETER_DATA_MODE``).
+        default_environment: ``deployment.environment.name`` for spans whose span and
+            resource carry none (default ``SPANMETER_ENVIRONMENT``).
         max_queue_size: Spans held while the exporter is busy; more are dropped and counted.
         tracer_provider: Provider to add to. Default: the global one, created if absent.
         openai_usage_details: Record the cached-prompt and reasoning token counts that the
@@ -124,8 +129,13 @@ def configure(
         exporter = make_guarded_exporter(endpoint, protocol=protocol, headers=headers, timeout_s=timeout_s)
         batch = CountingBatchSpanProcessor(exporter, max_queue_size=max_queue_size)
         metrics = CostInstruments(meter_provider) if record_metrics else None
+        defaults = span_defaults(default_data_mode, default_environment)
         enricher = SpanEnricher(
-            price_book, policy=policy, default_data_mode=default_data_mode, metrics=metrics
+            price_book,
+            policy=policy,
+            default_data_mode=defaults.data_mode,
+            default_environment=defaults.environment,
+            metrics=metrics,
         )
         processor = CostSpanProcessor(batch, enricher)
         provider.add_span_processor(processor)

@@ -28,12 +28,13 @@ from opentelemetry.sdk._configuration import (  # private, pinned <2 and covered
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from ..environment_variables import SPANMETER_DATA_MODE, SPANMETER_OPENAI_USAGE_DETAILS
+from ..environment_variables import SPANMETER_OPENAI_USAGE_DETAILS
 from ..processor import AttributionSpanProcessor, CostSpanProcessor, EnrichedSpan, SpanEnricher
 from ..processor.openai_usage import instrument_openai_usage
 from .batch import CountingBatchSpanProcessor
 from .env_plan import plan_trace_export
 from .exporters import make_guarded_exporter
+from .span_defaults import span_defaults
 
 __all__ = ["SpanmeterConfigurator", "SpanmeterSpanExporter"]
 
@@ -44,12 +45,8 @@ _announced = False
 
 
 def _enricher_from_env() -> SpanEnricher:
-    data_mode = os.environ.get(SPANMETER_DATA_MODE, "").strip().lower() or None
-    try:
-        return SpanEnricher(default_data_mode=data_mode)
-    except ValueError:
-        _logger.warning("spanmeter: ignoring invalid %s=%r", SPANMETER_DATA_MODE, data_mode)
-        return SpanEnricher()
+    defaults = span_defaults()
+    return SpanEnricher(default_data_mode=defaults.data_mode, default_environment=defaults.environment)
 
 
 class SpanmeterSpanExporter(SpanExporter):

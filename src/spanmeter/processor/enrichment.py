@@ -20,6 +20,7 @@ from ..money import usd_float
 from ..pricing import CostPolicy, PriceBook, PriceResult, PricingStatus
 from ..semantic_conventions import normalize
 from ..semantic_conventions.attributes import (
+    DEPLOYMENT_ENVIRONMENT_NAME,
     ENDUSER_ID,
     GEN_AI_USAGE_COST,
     SPANMETER_COST_CACHE_READ_USD,
@@ -84,6 +85,7 @@ class SpanEnricher:
         user_id_hasher: Callable[[str], str] | None = None,
         hash_user_ids: bool = True,
         default_data_mode: str | None = None,
+        default_environment: str | None = None,
         metrics: CostInstruments | None = None,
     ) -> None:
         """Create an enricher.
@@ -94,6 +96,8 @@ class SpanEnricher:
             user_id_hasher: Keyed hasher for user ids. Default: the process-wide one.
             hash_user_ids: Replace raw user ids on the exported copy by their hash.
             default_data_mode: Data mode stamped on GenAI spans that carry none.
+            default_environment: ``deployment.environment.name`` stamped on GenAI spans
+                whose span and resource carry no environment.
             metrics: Also count cost and tokens as OTel metrics (see :mod:`.cost_metrics`).
         """
         if default_data_mode is not None and default_data_mode not in DATA_MODES:
@@ -105,6 +109,7 @@ class SpanEnricher:
         self._hasher = user_id_hasher if user_id_hasher is not None else default_hasher()
         self._hash_user_ids = hash_user_ids
         self._default_data_mode = default_data_mode
+        self._default_environment = default_environment.strip() or None if default_environment else None
         self._metrics = metrics
         self._lock = threading.Lock()
         self._counts: dict[str, int] = {}
@@ -247,6 +252,8 @@ class SpanEnricher:
                 extra[key] = value
         if record.data_mode is None and self._default_data_mode is not None:
             extra[SPANMETER_DATA_MODE] = self._default_data_mode
+        if record.environment is None and self._default_environment is not None:
+            extra[DEPLOYMENT_ENVIRONMENT_NAME] = self._default_environment
         if self._hash_user_ids and record.user_id is not None:
             # Only spans that carry a user id pay for this scan (a .get on the SDK's
             # attribute mapping costs a caught KeyError when the key is absent).
