@@ -302,7 +302,8 @@ def test_triage_note_says_per_hour_and_uses_snake_case(build: Callable[[str], Bu
         assert "endpointTag" not in note and "promptVersion" not in note
         assert "- top endpoint_tag: support.reply (+" in note
         assert "- prompt_version correlation: " in note
-        assert "- largest drop (against the rise) in prompt_version: support_v5 (-" in note
+        drops = next(x for x in note.splitlines() if x.startswith("- largest drops (against the rise): "))
+        assert "prompt_version support_v5 (-" in drops
     assert "Compared per hour:" not in equal
     report = _report(store, "unequal")
     totals = report["totals"]

@@ -27,6 +27,11 @@ Why this split, and why exact:
   most three) go to the effects with the largest fractional parts (ties in the order
   volume, retry, efficiency, price), so the four integers add up to the integer delta.
 
+A baseline of another length than the window is compared per hour
+(:func:`split_scaled`): the baseline's counts are multiplied by window length / baseline
+length before the split. Every effect is linear in the two sides' counts together, so
+that split is still exact in integers, and it is rounded once, to the nano-USD.
+
 Degenerate groups: a ratio with no denominator (no attempts, or no tokens) takes the
 other window's value, so a group that appears or disappears is all volume and retries,
 and a side without tokens cannot create a fake efficiency effect. A group whose cost

@@ -239,20 +239,23 @@ def _first(report: Mapping[str, Any], dimension: str) -> str:
 
 
 def _drops(report: Mapping[str, Any]) -> list[str]:
-    """The largest move against the total per dimension, when one offsets at least a tenth
-    of the delta (smaller ones are noise in a triage note; the table lists them all)."""
+    """One line with the largest move against the total in each dimension where it offsets
+    at least a tenth of the delta (smaller ones are noise in a triage note; the table lists
+    them), or nothing."""
     delta = report["totals"]["delta_nano_usd"]
-    label = "largest rise (against the drop)" if delta < 0 else "largest drop (against the rise)"
     found = []
     for entry in report["dimensions"]:
         against = entry.get("offsetting_drivers") or []
         if against and delta and abs(against[0]["delta_nano_usd"]) * 10 >= abs(delta):
             top = against[0]
             found.append(
-                f"{label} in {entry['dimension']}: {top['value'] or '(none)'}"
+                f"{entry['dimension']} {top['value'] or '(none)'}"
                 f" ({money_text(top['delta_nano_usd'], signed=True)} USD)"
             )
-    return found
+    if not found:
+        return []
+    label = "largest rises (against the drop)" if delta < 0 else "largest drops (against the rise)"
+    return [f"{label}: {'; '.join(found)}"]
 
 
 def render_triage(report: Mapping[str, Any]) -> str:
