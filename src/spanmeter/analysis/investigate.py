@@ -45,7 +45,7 @@ from ..store.rollups import HOUR, MINUTE, RollupSpec
 from ..store.tiers import FILTER_DIMENSIONS
 from .classify import classify
 from .common import NS_PER_HOUR, drilldown, measures_summary, parse_range, usd, usd_fraction
-from .decompose import Effects, Side, scaled_delta, split_scaled
+from .decompose import Effects, Side, split_scaled
 from .window import TimeWindow, parse_duration
 
 __all__ = [
@@ -97,6 +97,15 @@ def baseline_scale(window: TimeWindow, baseline: TimeWindow) -> Fraction:
     return Fraction(window.end_ns - window.start_ns, baseline.end_ns - baseline.start_ns)
 
 
+def _rounded(numerator: int, denominator: int) -> int:
+    """``numerator / denominator`` rounded half-even to an integer (``round`` of the
+    Fraction, without building one: investigate rounds a figure of every group)."""
+    quotient, rest = divmod(numerator, denominator)
+    if 2 * rest > denominator or (2 * rest == denominator and quotient % 2):
+        quotient += 1
+    return quotient
+
+
 def _hours(window: TimeWindow) -> float:
     return round((window.end_ns - window.start_ns) / NS_PER_HOUR, 4)  # display only
 
@@ -142,15 +151,21 @@ def _driver(
     key: str | None,
     base: Measures | None,
     current: Measures | None,
-    total_delta: Fraction,
+    total_delta: int,
     scale: Fraction,
 ) -> dict[str, Any]:
-    """A driver's figures and delta (against the baseline scaled by ``scale``, exact until
-    reported); its effects and links are added by :func:`_detail`."""
+    """A driver's figures and delta against the baseline scaled by ``scale`` (``p/q``).
+
+    The exact delta ``current - p/q x baseline`` is kept as the integer ``q x current -
+    p x baseline`` (``_delta``, as ``total_delta`` is): ranking, signs and shares need no
+    Fraction, and each reported amount is rounded once. Effects and links are added by
+    :func:`_detail`.
+    """
     base_side, current_side = Side.of(base), Side.of(current)
-    exact = scaled_delta(base_side, current_side, scale)
-    delta = round(exact)
-    expected = round(scale * base_side.cost_nano_usd)
+    p, q = scale.numerator, scale.denominator
+    exact = q * current_side.cost_nano_usd - p * base_side.cost_nano_usd
+    delta = _rounded(exact, q)
+    expected = _rounded(p * base_side.cost_nano_usd, q)
     return {
         "value": key,
         "baseline": _side_dict(base_side, base),
@@ -159,7 +174,7 @@ def _driver(
         "baseline_scaled_cost_usd": usd(expected),
         "delta_nano_usd": delta,
         "delta_usd": usd(delta),
-        "share": round(float(exact / total_delta), 4) if total_delta else None,  # display only
+        "share": round(exact / total_delta, 4) if total_delta else None,  # display only
         "_sides": (base_side, current_side),
         "_delta": exact,
     }
@@ -275,7 +290,7 @@ def _rank(
     dimension: str,
     base: AggregateResult,
     current: AggregateResult,
-    total_delta: Fraction,
+    total_delta: int,
     context: dict[str, Any],
     detailed: int,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -370,7 +385,8 @@ def investigate(
         for dimension in available:
             results[dimension] = _both(store, (dimension,), windows, scope)
     base_total, current_total = results["endpoint_tag"][0].total, results["endpoint_tag"][1].total
-    total_delta = scaled_delta(Side.of(base_total), Side.of(current_total), scale)
+    p, q = scale.numerator, scale.denominator
+    total_delta = q * current_total.cost_nano_usd - p * base_total.cost_nano_usd  # q x the exact delta
     rankings: dict[str, list[dict[str, Any]]] = {}
     dimensions: list[dict[str, Any]] = []
     for dimension in INVESTIGATE_DIMENSIONS:
@@ -383,8 +399,8 @@ def investigate(
         drivers, offsetting = _rank(dimension, base, current, total_delta, context, detailed)
         rankings[dimension] = drivers
 
-        def unpriced_rise(driver: dict[str, Any]) -> Fraction:
-            return driver["current"]["unpriced_attempts"] - scale * driver["baseline"]["unpriced_attempts"]
+        def unpriced_rise(driver: dict[str, Any]) -> int:
+            return q * driver["current"]["unpriced_attempts"] - p * driver["baseline"]["unpriced_attempts"]
 
         unpriced = sorted(
             (d for d in drivers if unpriced_rise(d) > 0),
@@ -419,8 +435,8 @@ def investigate(
     for driver in rankings["endpoint_tag"]:
         effects = effects + Effects(**driver["effects_nano_usd"])
     (window_start, window_end), (base_start, base_end) = window.iso(), base_window.iso()
-    base_scaled = round(scale * base_total.cost_nano_usd)
-    delta = round(total_delta)
+    base_scaled = _rounded(p * base_total.cost_nano_usd, q)
+    delta = _rounded(total_delta, q)
     report: dict[str, Any] = {
         "window": {"from": window_start, "to": window_end},
         "baseline": {"from": base_start, "to": base_end, "spec": baseline},
@@ -435,7 +451,7 @@ def investigate(
             "baseline_scaled_cost_usd": usd(base_scaled),
             "delta_nano_usd": delta,
             "delta_usd": usd(delta),
-            "delta_pct": round(float(100 * total_delta / (scale * base_total.cost_nano_usd)), 2)
+            "delta_pct": round(100 * total_delta / (p * base_total.cost_nano_usd), 2)
             if base_total.cost_nano_usd
             else None,
             "effects_nano_usd": effects.as_dict(),
