@@ -292,6 +292,9 @@ def test_table_honours_limit_and_shows_the_largest_drops(build: Callable[[str], 
             r for r in versions.splitlines() if r.startswith("  support_v5")
         )
         assert all(len(d["drivers"]) <= 2 and len(d["offsetting_drivers"]) <= 2 for d in report["dimensions"])
+        # scripts reading the CSV see the drops too
+        lines = render_investigate(report, "csv").splitlines()
+        assert any(line.startswith("prompt_version,support_v5,") for line in lines)
 
 
 def test_triage_note_says_per_hour_and_uses_snake_case(build: Callable[[str], Built]) -> None:
