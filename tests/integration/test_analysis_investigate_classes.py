@@ -259,12 +259,12 @@ def test_triage_note_carries_the_workflow_numbers(scenario: tuple[str, Built]) -
     assert _close(cost[1], _usd(b["cost_per_request_nano_usd"]))
     assert _close(cost[2], _usd(c["cost_per_request_nano_usd"]))
     assert [float(cost[3]), float(cost[4])] == [b["attempts_per_request"], c["attempts_per_request"]]
-    assert line("- top endpointTag: ").startswith(f"- top endpointTag: {endpoint} (+")
+    assert line("- top endpoint_tag: ").startswith(f"- top endpoint_tag: {endpoint} (+")
     tenant = report["classification"]["facts"].get("spread", {}).get("tenant_id", {}).get("value")
     top_tenant = next(d for d in report["dimensions"] if d["dimension"] == "tenant_id")["drivers"][0]["value"]
     assert tenant in (None, top_tenant)
     assert line("- top tenant/user: ").startswith(f"- top tenant/user: {top_tenant} (")
-    correlation = line("- promptVersion correlation: ")
+    correlation = line("- prompt_version correlation: ")
     assert f"on {endpoint}: " in correlation
     assert (f"new: {new[0]}" in correlation) if new else ("no new version on this endpoint" in correlation)
     if name == "creep_with_deploy_elsewhere":

@@ -77,8 +77,12 @@ def group(
     return out
 
 
-def shapley_effects(base: Acc, current: Acc) -> list[Fraction]:
-    """Volume, retry, efficiency, price: Shapley values of cost = (L + R) * t * p, by enumeration."""
+def shapley_effects(base: Acc, current: Acc, scale: Fraction = Fraction(1)) -> list[Fraction]:
+    """Volume, retry, efficiency, price: Shapley values of cost = (L + R) * t * p, by enumeration.
+
+    ``scale`` multiplies the baseline's counts (L and R; t and p are ratios): a baseline of
+    another length compared per hour, over the window's length.
+    """
 
     def ratio(n: int, d: int) -> Fraction | None:
         return Fraction(n, d) if d else None
@@ -90,7 +94,12 @@ def shapley_effects(base: Acc, current: Acc) -> list[Fraction]:
 
     t0, t1 = both(ratio(base.tokens, base.attempts), ratio(current.tokens, current.attempts))
     p0, p1 = both(ratio(base.cost, base.tokens), ratio(current.cost, current.tokens))
-    old = {"L": Fraction(base.logical), "R": Fraction(base.attempts - base.logical), "t": t0, "p": p0}
+    old = {
+        "L": scale * base.logical,
+        "R": scale * (base.attempts - base.logical),
+        "t": t0,
+        "p": p0,
+    }
     new = {
         "L": Fraction(current.logical),
         "R": Fraction(current.attempts - current.logical),
@@ -120,8 +129,9 @@ def to_integers(values: Sequence[Fraction], total: int) -> list[int]:
     return floors
 
 
-def integer_effects(base: Acc, current: Acc) -> list[int]:
-    return to_integers(shapley_effects(base, current), current.cost - base.cost)
+def integer_effects(base: Acc, current: Acc, scale: Fraction = Fraction(1)) -> list[int]:
+    """The effects in nano-USD, adding up to the (scaled) delta rounded half-even."""
+    return to_integers(shapley_effects(base, current, scale), round(current.cost - scale * base.cost))
 
 
 def nearest_rank(values: Iterable[int], percent: int) -> int:

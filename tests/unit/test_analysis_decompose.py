@@ -7,8 +7,8 @@ from fractions import Fraction
 
 import pytest
 
-from spanmeter.analysis.decompose import Effects, Side, apportion, exact_effects, split_delta
-from support.analysis_oracle import Acc, shapley_effects, to_integers
+from spanmeter.analysis.decompose import Effects, Side, apportion, exact_effects, split_delta, split_scaled
+from support.analysis_oracle import Acc, integer_effects, shapley_effects, to_integers
 
 
 def test_pure_cases() -> None:
@@ -62,3 +62,49 @@ def test_apportion() -> None:
     assert apportion([Fraction(5, 2), Fraction(-3, 2)], 1) == [3, -2]
     with pytest.raises(ValueError):
         apportion([Fraction(1, 2)], 7)
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_scaled_baseline_matches_enumerated_shapley(seed: int) -> None:
+    """A baseline of another length, scaled by window/baseline length, splits as the
+    enumerated Shapley value of the scaled counts, rounded once to the scaled delta."""
+    rng = random.Random(seed)
+
+    def acc() -> Acc:
+        if rng.random() < 0.15:
+            return Acc()
+        logical = rng.randint(1, 400)
+        tokens = rng.choice([0, rng.randint(1, 10**6)])
+        return Acc(
+            attempts=logical + rng.randint(0, 60),
+            logical=logical,
+            cost=rng.randint(0, 10**9) if tokens or rng.random() < 0.5 else 0,
+            input=tokens,
+        )
+
+    base, current = acc(), acc()
+    scale = Fraction(rng.choice([1, 2, 5, 7, 24]), rng.choice([1, 3, 12, 24, 168]))
+    effects = split_scaled(
+        Side(base.logical, base.attempts, base.tokens, base.cost),
+        Side(current.logical, current.attempts, current.tokens, current.cost),
+        scale,
+    )
+    if (base.tokens == 0 and base.cost) or (current.tokens == 0 and current.cost):
+        # cost without tokens is split per attempt (no oracle for that branch): it adds up
+        assert effects.efficiency == 0
+    else:
+        assert list(effects.as_dict().values()) == integer_effects(base, current, scale)
+    assert effects.total == round(current.cost - scale * base.cost)
+
+
+def test_scaled_by_one_is_the_plain_split() -> None:
+    base, current = Side(100, 110, 55_000, 9_000_000), Side(300, 330, 110_000, 18_000_000)
+    assert split_scaled(base, current, Fraction(1)) == split_delta(base, current)
+    # a 24-hour baseline against a 2-hour window: 12 times the traffic at the same per-call
+    # figures is no change at all per hour
+    assert split_scaled(
+        Side(1200, 1320, 660_000, 108_000_000), Side(100, 110, 55_000, 9_000_000), Fraction(1, 12)
+    ) == Effects(0, 0, 0, 0)
+    # the same per hour, four times the requests in the window: all volume
+    effects = split_scaled(Side(1200, 1200, 12_000, 60_000), Side(400, 400, 4000, 20_000), Fraction(1, 12))
+    assert effects == Effects(15_000, 0, 0, 0)

@@ -29,6 +29,12 @@ call in and out and cost per request in both windows (:mod:`.spike_figures`, as
 ``facts["endpoint"]``). **volume** and **token** add the prompt versions that ran on that
 endpoint (``facts["prompt_versions"]``), so the reader sees why it is not a deploy, and
 **volume** adds how spread the delta is over tenants and users (``facts["spread"]``).
+
+Every threshold reads the report's normalised figures: with a baseline of another length
+than the window, the delta, the effects and each driver's share compare per-hour rates
+(see :mod:`.investigate`), the unknown-model shares are ratios of attempts (the same per
+hour as in total), and the counts the evidence quotes (logical requests, errors) are per
+hour, so no sentence sets a 2-hour count against a 24-hour one.
 """
 
 from __future__ import annotations
@@ -233,7 +239,7 @@ def classify(
             evidence.append(
                 f"attempts per logical request on {fill['endpoint']}: "
                 f"{per(b['attempts'], b['logical_requests'], 3)} -> {per(c['attempts'], c['logical_requests'], 3)};"
-                f" errors {b['errors']} -> {c['errors']}"
+                f" {_moved('errors', b['errors'], c['errors'], baseline_window, window)}"
             )
         elif mechanism == "price":
             kind = "routing"
@@ -279,7 +285,15 @@ def classify(
             kind = "volume"
             evidence.append(
                 f"logical requests per hour in total: {base['requests_per_hour']} -> {current['requests_per_hour']};"
-                f" logical requests on {fill['endpoint']}: {b['logical_requests']} -> {c['logical_requests']}"
+                " "
+                + _moved(
+                    "logical requests",
+                    b["logical_requests"],
+                    c["logical_requests"],
+                    baseline_window,
+                    window,
+                    on=fill["endpoint"],
+                )
             )
             leads = facts["spread"] = spread(rankings, delta)
             for dimension, lead in leads.items():
@@ -290,8 +304,14 @@ def classify(
                     fill["dimension"] = dimension.removesuffix("_id")
                     fill["value"] = lead["value"] or "(none)"
                     evidence.append(
-                        f"{dimension} {lead['value']} holds {lead['share']:.0%} of the delta: logical requests "
-                        f"{ranked['baseline']['logical_requests']} -> {ranked['current']['logical_requests']}"
+                        f"{dimension} {lead['value']} holds {lead['share']:.0%} of the delta: "
+                        + _moved(
+                            "logical requests",
+                            ranked["baseline"]["logical_requests"],
+                            ranked["current"]["logical_requests"],
+                            baseline_window,
+                            window,
+                        )
                     )
                     break
             else:
@@ -337,6 +357,20 @@ def _deploy_mitigation(
     }
     figures = ", ".join(f"{side} tokens per call {_signed(change.get(side))}" for side in grown)
     return f"{' and '.join(actions[side] for side in grown)} ({figures})"
+
+
+def _moved(
+    name: str, before: int, now: int, baseline_window: TimeWindow, window: TimeWindow, *, on: str = ""
+) -> str:
+    """``name [on X:] before -> now``, per hour when the windows' lengths differ (the report
+    then compares per hour, and a 24-hour count next to a 2-hour one would mislead)."""
+    lengths = (baseline_window.end_ns - baseline_window.start_ns, window.end_ns - window.start_ns)
+    label = name if lengths[0] == lengths[1] else f"{name} per hour"
+    if lengths[0] != lengths[1]:
+        before_text, now_text = str(per(before * HOUR_NS, lengths[0])), str(per(now * HOUR_NS, lengths[1]))
+    else:
+        before_text, now_text = str(before), str(now)
+    return f"{label} on {on}: {before_text} -> {now_text}" if on else f"{label} {before_text} -> {now_text}"
 
 
 def _signed(pct: float | None) -> str:

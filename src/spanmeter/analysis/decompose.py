@@ -27,6 +27,11 @@ Why this split, and why exact:
   most three) go to the effects with the largest fractional parts (ties in the order
   volume, retry, efficiency, price), so the four integers add up to the integer delta.
 
+A baseline of another length than the window is compared per hour
+(:func:`split_scaled`): the baseline's counts are multiplied by window length / baseline
+length before the split. Every effect is linear in the two sides' counts together, so
+that split is still exact in integers, and it is rounded once, to the nano-USD.
+
 Degenerate groups: a ratio with no denominator (no attempts, or no tokens) takes the
 other window's value, so a group that appears or disappears is all volume and retries,
 and a side without tokens cannot create a fake efficiency effect. A group whose cost
@@ -48,7 +53,17 @@ from math import floor
 
 from ..store import Measures
 
-__all__ = ["EFFECTS", "Effects", "Side", "apportion", "exact_effects", "split_delta"]
+__all__ = [
+    "EFFECTS",
+    "Effects",
+    "Side",
+    "apportion",
+    "exact_effects",
+    "scaled",
+    "scaled_delta",
+    "split_delta",
+    "split_scaled",
+]
 
 EFFECTS = ("volume", "retry", "efficiency", "price")
 """Effect names, in tie-break order."""
@@ -176,39 +191,33 @@ def _sides(base: int, current: int, base_den: int, current_den: int) -> tuple[in
     return base, base_den, current, current_den
 
 
-def split_delta(base: Side, current: Side) -> Effects:
-    """The delta ``current.cost - base.cost`` as four integer effects adding up exactly.
-
-    The same numbers as :func:`exact_effects` followed by :func:`apportion`, computed with
-    integers over one common denominator: investigate splits every group of every
-    dimension, and ``Fraction`` arithmetic was most of its time.
-    """
+def _numerators(base: Side, current: Side) -> tuple[list[int], int]:
+    """The four exact effects as integer numerators over one common (positive) denominator."""
     a0, a1 = base.attempts, current.attempts
-    delta = current.cost_nano_usd - base.cost_nano_usd
     d_logical = current.logical_requests - base.logical_requests
     d_retries = (a1 - current.logical_requests) - (a0 - base.logical_requests)
     if (base.tokens == 0 and base.cost_nano_usd != 0) or (current.tokens == 0 and current.cost_nano_usd != 0):
         e, f, g, h = _sides(base.cost_nano_usd, current.cost_nano_usd, a0, a1)
-        denominator = 2 * f * h
         per_attempt = e * h + g * f
-        numerators = [d_logical * per_attempt, d_retries * per_attempt, 0, (g * f - e * h) * (a0 + a1)]
-    else:
-        a, b, c, d = _sides(base.tokens, current.tokens, a0, a1)  # tokens per attempt
-        e, f, g, h = _sides(
-            base.cost_nano_usd, current.cost_nano_usd, base.tokens, current.tokens
-        )  # cost/token
-        denominator = 6 * b * d * f * h
-        per_attempt = 2 * a * e * d * h + 2 * c * g * b * f + c * e * b * h + a * g * d * f
-        numerators = [
-            d_logical * per_attempt,
-            d_retries * per_attempt,
-            (c * b - a * d) * ((2 * a0 + a1) * e * h + (2 * a1 + a0) * g * f),
-            (g * f - e * h) * ((2 * a0 + a1) * a * d + (2 * a1 + a0) * c * b),
-        ]
+        return [d_logical * per_attempt, d_retries * per_attempt, 0, (g * f - e * h) * (a0 + a1)], 2 * f * h
+    a, b, c, d = _sides(base.tokens, current.tokens, a0, a1)  # tokens per attempt
+    e, f, g, h = _sides(base.cost_nano_usd, current.cost_nano_usd, base.tokens, current.tokens)  # cost/token
+    per_attempt = 2 * a * e * d * h + 2 * c * g * b * f + c * e * b * h + a * g * d * f
+    numerators = [
+        d_logical * per_attempt,
+        d_retries * per_attempt,
+        (c * b - a * d) * ((2 * a0 + a1) * e * h + (2 * a1 + a0) * g * f),
+        (g * f - e * h) * ((2 * a0 + a1) * a * d + (2 * a1 + a0) * c * b),
+    ]
+    return numerators, 6 * b * d * f * h
+
+
+def _apportioned(numerators: list[int], denominator: int, total: int) -> Effects:
+    """:func:`apportion` on ``numerators / denominator``, in integers."""
     floors = [numerator // denominator for numerator in numerators]
-    remainder = delta - sum(floors)
-    if not 0 <= remainder <= 3:
-        raise ArithmeticError(f"effects do not add up to the delta {delta} ({numerators}/{denominator})")
+    remainder = total - sum(floors)
+    if not 0 <= remainder <= 4:
+        raise ArithmeticError(f"effects do not add up to {total} ({numerators}/{denominator})")
     leftovers = [
         numerator - floor_ * denominator for numerator, floor_ in zip(numerators, floors, strict=True)
     ]
@@ -216,3 +225,49 @@ def split_delta(base: Side, current: Side) -> Effects:
         floors[index] += 1
     volume, retry, efficiency, price = floors
     return Effects(volume, retry, efficiency, price)
+
+
+def split_delta(base: Side, current: Side) -> Effects:
+    """The delta ``current.cost - base.cost`` as four integer effects adding up exactly.
+
+    The same numbers as :func:`exact_effects` followed by :func:`apportion`, computed with
+    integers over one common denominator: investigate splits every group of every
+    dimension, and ``Fraction`` arithmetic was most of its time.
+    """
+    numerators, denominator = _numerators(base, current)
+    return _apportioned(numerators, denominator, current.cost_nano_usd - base.cost_nano_usd)
+
+
+def scaled(side: Side, factor: int) -> Side:
+    """Every count and the cost of ``side`` times ``factor`` (its ratios unchanged)."""
+    return Side(
+        side.logical_requests * factor,
+        side.attempts * factor,
+        side.tokens * factor,
+        side.cost_nano_usd * factor,
+    )
+
+
+def scaled_delta(base: Side, current: Side, scale: Fraction) -> Fraction:
+    """The exact delta of ``current`` against ``base`` scaled by ``scale`` (nano-USD)."""
+    return current.cost_nano_usd - scale * base.cost_nano_usd
+
+
+def split_scaled(base: Side, current: Side, scale: Fraction) -> Effects:
+    """The delta of ``current`` against ``base`` with every count of ``base`` times ``scale``
+    (window length / baseline length: a comparison of per-hour rates), as four integer
+    effects adding up to that delta rounded (half-even) to the nano-USD.
+
+    Why this is exact: every effect is linear in the two sides' counts taken together
+    (the ratios, tokens per attempt and cost per token, do not move when a side is
+    scaled), so the split of ``scale x base`` against ``current`` is the split of the
+    integer sides ``p x base`` against ``q x current`` (``scale = p/q``) divided by ``q``.
+    The only rounding is the last step, once per effect. ``scale == 1`` is
+    :func:`split_delta`.
+    """
+    if scale == 1:
+        return split_delta(base, current)
+    numerators, denominator = _numerators(scaled(base, scale.numerator), scaled(current, scale.denominator))
+    return _apportioned(
+        numerators, denominator * scale.denominator, round(scaled_delta(base, current, scale))
+    )

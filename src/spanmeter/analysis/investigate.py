@@ -8,6 +8,25 @@ classification with its evidence (:mod:`.classify`). Everything is read from the
 so a week of ten million spans answers in well under a second; only the evidence of some
 classifications reads a few raw rows.
 
+Baselines of another length than the window (``--baseline FROM..TO``: the last 2 hours
+against the day before) are compared **per hour**: every count and cost of the baseline
+is scaled by window length / baseline length (an exact :class:`~fractions.Fraction`)
+before anything is subtracted, so a 4x traffic spike over 2 hours is a rise against a
+24-hour baseline, not a drop against its 12 times larger total. The same scaled baseline
+feeds every derived figure (driver deltas and shares, the effect split, the
+classification's thresholds, the unpriced rise), and the report says so in
+``comparison`` (``basis``: ``per_hour`` with the ``baseline_scale``, or ``totals`` when
+the lengths are equal and nothing is scaled). Money stays exact: each scaled amount is
+rounded half-even to the nano-USD once, where it is reported. The baseline's own figures
+(``totals.baseline``, each driver's ``baseline``) stay as measured; the scaled cost is
+beside them (``baseline_scaled_cost_nano_usd``).
+
+Drivers are ranked in the direction of the total (largest rise first when spend rose),
+and the groups moving against it (the largest drops during a rise) are listed apart as
+``offsetting_drivers``: a deploy moves traffic from the old prompt version to the new
+one, and the old version's drop is as much part of the story as the new one's rise (it
+is why a rise can hold more than 100% of the delta).
+
 Example::
 
     report = investigate(store, parse_range("2026-03-04..2026-03-05"), baseline="previous")
@@ -18,17 +37,25 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Mapping
+from fractions import Fraction
 from typing import Any, Final
 
 from ..store import AggregateResult, GroupMeasures, Measures, SpanStore
 from ..store.rollups import HOUR, MINUTE, RollupSpec
 from ..store.tiers import FILTER_DIMENSIONS
 from .classify import classify
-from .common import drilldown, measures_summary, parse_range, usd
-from .decompose import Effects, Side, split_delta
+from .common import NS_PER_HOUR, drilldown, measures_summary, parse_range, usd, usd_fraction
+from .decompose import Effects, Side, split_scaled
 from .window import TimeWindow, parse_duration
 
-__all__ = ["BASELINES", "INVESTIGATE_DIMENSIONS", "investigate", "resolve_baseline"]
+__all__ = [
+    "BASELINES",
+    "INVESTIGATE_DIMENSIONS",
+    "baseline_scale",
+    "comparison",
+    "investigate",
+    "resolve_baseline",
+]
 
 INVESTIGATE_DIMENSIONS: Final = (
     "endpoint_tag",
@@ -64,6 +91,47 @@ def resolve_baseline(window: TimeWindow, baseline: str) -> TimeWindow:
     return resolved
 
 
+def baseline_scale(window: TimeWindow, baseline: TimeWindow) -> Fraction:
+    """Window length / baseline length: what the baseline's counts are multiplied by to
+    compare per-hour rates (1: equal lengths, totals compared as they are)."""
+    return Fraction(window.end_ns - window.start_ns, baseline.end_ns - baseline.start_ns)
+
+
+def _rounded(numerator: int, denominator: int) -> int:
+    """``numerator / denominator`` rounded half-even to an integer (``round`` of the
+    Fraction, without building one: investigate rounds a figure of every group)."""
+    quotient, rest = divmod(numerator, denominator)
+    if 2 * rest > denominator or (2 * rest == denominator and quotient % 2):
+        quotient += 1
+    return quotient
+
+
+def _hours(window: TimeWindow) -> float:
+    return round((window.end_ns - window.start_ns) / NS_PER_HOUR, 4)  # display only
+
+
+def comparison(window: TimeWindow, baseline: TimeWindow, base_cost: int, current_cost: int) -> dict[str, Any]:
+    """How the window is compared with the baseline: ``totals`` (equal lengths) or
+    ``per_hour`` (the baseline scaled by ``baseline_scale``, exact as ``p/q``), with the
+    cost per hour of both (exact, rounded once to the nano-USD)."""
+    scale = baseline_scale(window, baseline)
+    per_hour = {
+        side: usd_fraction(Fraction(cost * NS_PER_HOUR, w.end_ns - w.start_ns))
+        for side, cost, w in (("baseline", base_cost, baseline), ("current", current_cost, window))
+    }
+    return {
+        "basis": "totals" if scale == 1 else "per_hour",
+        "baseline_scale": str(scale),
+        "window_hours": _hours(window),
+        "baseline_hours": _hours(baseline),
+        "cost_per_hour_usd": per_hour,
+        "note": "equal lengths: totals compared as they are"
+        if scale == 1
+        else f"baseline scaled by {scale} (window {_hours(window)} h / baseline {_hours(baseline)} h):"
+        " deltas, shares, effects and the classification compare per-hour rates, over the window's length",
+    }
+
+
 def _spec(dimension: str, where: Mapping[str, str]) -> RollupSpec:
     """The rollup a ranking of ``dimension`` under ``where`` reads (as the store picks it)."""
     return HOUR if "user_id" in {dimension, *where} else MINUTE
@@ -84,18 +152,31 @@ def _driver(
     base: Measures | None,
     current: Measures | None,
     total_delta: int,
+    scale: Fraction,
 ) -> dict[str, Any]:
-    """A driver's figures and delta; its effects and links are added by :func:`_detail`."""
+    """A driver's figures and delta against the baseline scaled by ``scale`` (``p/q``).
+
+    The exact delta ``current - p/q x baseline`` is kept as the integer ``q x current -
+    p x baseline`` (``_delta``, as ``total_delta`` is): ranking, signs and shares need no
+    Fraction, and each reported amount is rounded once. Effects and links are added by
+    :func:`_detail`.
+    """
     base_side, current_side = Side.of(base), Side.of(current)
-    delta = current_side.cost_nano_usd - base_side.cost_nano_usd
+    p, q = scale.numerator, scale.denominator
+    exact = q * current_side.cost_nano_usd - p * base_side.cost_nano_usd
+    delta = _rounded(exact, q)
+    expected = _rounded(p * base_side.cost_nano_usd, q)
     return {
         "value": key,
         "baseline": _side_dict(base_side, base),
         "current": _side_dict(current_side, current),
+        "baseline_scaled_cost_nano_usd": expected,
+        "baseline_scaled_cost_usd": usd(expected),
         "delta_nano_usd": delta,
         "delta_usd": usd(delta),
-        "share": round(delta / total_delta, 4) if total_delta else None,  # display only
+        "share": round(exact / total_delta, 4) if total_delta else None,  # display only
         "_sides": (base_side, current_side),
+        "_delta": exact,
     }
 
 
@@ -103,7 +184,7 @@ def _detail(dimension: str, driver: dict[str, Any], context: dict[str, Any]) -> 
     """Add the exact effect split and the drill-down links (only for drivers shown or used)."""
     if "effects_nano_usd" not in driver:
         base_side, current_side = driver.pop("_sides")
-        driver["effects_nano_usd"] = split_delta(base_side, current_side).as_dict()
+        driver["effects_nano_usd"] = split_scaled(base_side, current_side, context["scale"]).as_dict()
         driver["drilldown"] = _drilldowns(dimension, driver["value"], context)
     return driver
 
@@ -212,16 +293,25 @@ def _rank(
     total_delta: int,
     context: dict[str, Any],
     detailed: int,
-) -> list[dict[str, Any]]:
-    """Every group ranked by its share of the delta; the first ``detailed`` get effects and links."""
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Every group ranked by its share of the delta (in the total's direction), and the
+    groups moving against the total, largest move first; the first ``detailed`` of each
+    get effects and links."""
     base_groups, current_groups = base.by_key(), current.by_key()
     keys = set(base_groups) | set(current_groups)
-    drivers = [_driver(key[0], base_groups.get(key), current_groups.get(key), total_delta) for key in keys]
+    scale = context["scale"]
+    drivers = [
+        _driver(key[0], base_groups.get(key), current_groups.get(key), total_delta, scale) for key in keys
+    ]
     sign = -1 if total_delta < 0 else 1
-    drivers.sort(key=lambda d: (-sign * d["delta_nano_usd"], d["value"] is None, d["value"] or ""))
-    for driver in drivers[:detailed]:
+    drivers.sort(key=lambda d: (-sign * d["_delta"], d["value"] is None, d["value"] or ""))
+    offsetting = sorted(
+        (d for d in drivers if sign * d["_delta"] < 0),
+        key=lambda d: (sign * d["_delta"], d["value"] is None, d["value"] or ""),
+    )
+    for driver in (*drivers[:detailed], *offsetting[:detailed]):
         _detail(dimension, driver, context)
-    return drivers
+    return drivers, offsetting
 
 
 def investigate(
@@ -244,7 +334,8 @@ def investigate(
             ``data_mode`` keys override the parameters.
         environment: Only this environment (None: all).
         data_mode: Only this data mode (default ``real``; None: all).
-        limit: Drivers listed per dimension (the ranking and effects cover all groups).
+        limit: Drivers listed per dimension, and as many offsetting ones (the ranking and
+            effects cover all groups).
 
     Raises:
         ValueError: A bad baseline or filter.
@@ -253,8 +344,9 @@ def investigate(
     environment = filters.pop("environment", environment)
     data_mode = filters.pop("data_mode", data_mode)
     base_window = resolve_baseline(window, baseline)
+    scale = baseline_scale(window, base_window)
     scope = {"where": filters, "environment": environment, "data_mode": data_mode}
-    context: dict[str, Any] = {"window": window, "baseline_spec": baseline, **scope}
+    context: dict[str, Any] = {"window": window, "baseline_spec": baseline, "scale": scale, **scope}
     notes: dict[str, str] = {}
     for dimension in INVESTIGATE_DIMENSIONS:
         reason = _available(dimension, filters)
@@ -293,7 +385,8 @@ def investigate(
         for dimension in available:
             results[dimension] = _both(store, (dimension,), windows, scope)
     base_total, current_total = results["endpoint_tag"][0].total, results["endpoint_tag"][1].total
-    total_delta = current_total.cost_nano_usd - base_total.cost_nano_usd
+    p, q = scale.numerator, scale.denominator
+    total_delta = q * current_total.cost_nano_usd - p * base_total.cost_nano_usd  # q x the exact delta
     rankings: dict[str, list[dict[str, Any]]] = {}
     dimensions: list[dict[str, Any]] = []
     for dimension in INVESTIGATE_DIMENSIONS:
@@ -303,13 +396,15 @@ def investigate(
         base, current = results[dimension]
         # every endpoint is split: the classification sums their effects
         detailed = len(base.groups) + len(current.groups) if dimension == "endpoint_tag" else limit
-        drivers = rankings[dimension] = _rank(dimension, base, current, total_delta, context, detailed)
+        drivers, offsetting = _rank(dimension, base, current, total_delta, context, detailed)
+        rankings[dimension] = drivers
+
+        def unpriced_rise(driver: dict[str, Any]) -> int:
+            return q * driver["current"]["unpriced_attempts"] - p * driver["baseline"]["unpriced_attempts"]
+
         unpriced = sorted(
-            (d for d in drivers if d["current"]["unpriced_attempts"] > d["baseline"]["unpriced_attempts"]),
-            key=lambda d: (
-                d["baseline"]["unpriced_attempts"] - d["current"]["unpriced_attempts"],
-                d["value"] or "",
-            ),
+            (d for d in drivers if unpriced_rise(d) > 0),
+            key=lambda d: (-unpriced_rise(d), d["value"] or ""),
         )
         start, end = TimeWindow(current.window_start_ns, current.window_end_ns).iso()
         dimensions.append(
@@ -319,7 +414,13 @@ def investigate(
                 "bucket_seconds": current.bucket_seconds,
                 "window": {"from": start, "to": end},
                 "groups": len(drivers),
+                "moves": {
+                    "up": sum(d["_delta"] > 0 for d in drivers),
+                    "down": sum(d["_delta"] < 0 for d in drivers),
+                    "unchanged": sum(d["_delta"] == 0 for d in drivers),
+                },
                 "drivers": [_public(d) for d in drivers[:limit]],
+                "offsetting_drivers": [_public(d) for d in offsetting[:limit]],
                 "unpriced_drivers": [
                     {
                         "value": d["value"],
@@ -334,18 +435,23 @@ def investigate(
     for driver in rankings["endpoint_tag"]:
         effects = effects + Effects(**driver["effects_nano_usd"])
     (window_start, window_end), (base_start, base_end) = window.iso(), base_window.iso()
+    base_scaled = _rounded(p * base_total.cost_nano_usd, q)
+    delta = _rounded(total_delta, q)
     report: dict[str, Any] = {
         "window": {"from": window_start, "to": window_end},
         "baseline": {"from": base_start, "to": base_end, "spec": baseline},
+        "comparison": comparison(window, base_window, base_total.cost_nano_usd, current_total.cost_nano_usd),
         "filters": filters,
         "environment": environment,
         "data_mode": data_mode,
         "totals": {
             "baseline": measures_summary(base_total, base_window),
             "current": measures_summary(current_total, window),
-            "delta_nano_usd": total_delta,
-            "delta_usd": usd(total_delta),
-            "delta_pct": round(100 * total_delta / base_total.cost_nano_usd, 2)
+            "baseline_scaled_cost_nano_usd": base_scaled,
+            "baseline_scaled_cost_usd": usd(base_scaled),
+            "delta_nano_usd": delta,
+            "delta_usd": usd(delta),
+            "delta_pct": round(100 * total_delta / (p * base_total.cost_nano_usd), 2)
             if base_total.cost_nano_usd
             else None,
             "effects_nano_usd": effects.as_dict(),

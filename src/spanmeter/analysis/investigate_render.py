@@ -4,6 +4,18 @@
 ``csv`` (one line per driver and dimension, every effect a column) and ``triage``: the
 cost-spike triage note in markdown, filled from the report, ready to paste into an
 incident channel.
+
+The table lists, per dimension, the drivers in the direction of the total (the largest
+rises first when spend rose) and then, apart, the largest moves against it (the biggest
+drops during a rise), each up to the report's ``--limit``. Why both: an on-call engineer
+reading a spike needs what grew, but also what shrank at the same time. A deploy moves
+traffic from the old prompt version to the new one, a re-route moves it from one model
+to another, and seeing only the rise (which then holds more than 100% of the delta)
+hides that half of the story; ranking by absolute delta instead would mix the two and
+put a drop where the reader looks for the cause. Groups that did not move are counted,
+not listed. When the baseline has another length than the window, every line says the
+comparison is per hour and shows the baseline scaled to the window's length next to
+what it measured.
 """
 
 from __future__ import annotations
@@ -15,7 +27,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Final
 
-from .common import money_text, usd
+from .common import money_text, nano_usd, usd
 
 __all__ = ["INVESTIGATE_FORMATS", "render_investigate", "render_triage"]
 
@@ -28,8 +40,12 @@ def _money(nano: int) -> str:
     return f"{Decimal(usd(nano) or 0):+.4f}"
 
 
-def render_investigate(report: Mapping[str, Any], fmt: str, *, limit: int = 5) -> str:
+def render_investigate(report: Mapping[str, Any], fmt: str, *, limit: int | None = None) -> str:
     """The report as ``table``, ``json``, ``csv`` or ``triage`` (markdown).
+
+    ``limit`` caps the table's rows per dimension and direction (None: every driver the
+    report holds, which :func:`~spanmeter.analysis.investigate.investigate` already cut to
+    its ``limit``).
 
     Raises:
         ValueError: An unknown format.
@@ -64,7 +80,10 @@ def _csv(report: Mapping[str, Any]) -> str:
         ]
     )
     for dimension in report["dimensions"]:
-        for driver in dimension.get("drivers", []):
+        drivers = dimension.get("drivers", [])
+        listed = {d["value"] for d in drivers}
+        offsetting = [d for d in dimension.get("offsetting_drivers", []) if d["value"] not in listed]
+        for driver in [*drivers, *offsetting]:
             effects = driver["effects_nano_usd"]
             writer.writerow(
                 [
@@ -84,11 +103,79 @@ def _csv(report: Mapping[str, Any]) -> str:
     return buffer.getvalue()
 
 
-def _table(report: Mapping[str, Any], limit: int) -> str:
+def _scaled(report: Mapping[str, Any]) -> bool:
+    return report.get("comparison", {}).get("basis") == "per_hour"
+
+
+def _cost_line(report: Mapping[str, Any]) -> str:
+    """Cost before and after, the delta and its percent; per hour when the lengths differ."""
+    totals = report["totals"]
+    base, current = totals["baseline"], totals["current"]
+    pct = totals["delta_pct"]
+    delta = f"delta {money_text(totals['delta_nano_usd'], signed=True)} USD" + (
+        f" ({pct:+.1f}%)" if pct is not None else ""
+    )
+    if not _scaled(report):
+        return f"{money_text(base['cost_nano_usd'])} -> {money_text(current['cost_nano_usd'])} USD  {delta}"
+    return (
+        f"{money_text(totals['baseline_scaled_cost_nano_usd'])} -> {money_text(current['cost_nano_usd'])} USD"
+        f"  {delta}  ({_per_hour_text(report)})"
+    )
+
+
+def _per_hour_text(report: Mapping[str, Any]) -> str:
+    """What the baseline measured, how it was scaled, and the cost per hour of both."""
+    comparison, totals = report["comparison"], report["totals"]
+    per_hour = comparison["cost_per_hour_usd"]
+    return (
+        f"baseline {money_text(totals['baseline']['cost_nano_usd'])} USD over {comparison['baseline_hours']:g} h"
+        f" x {comparison['baseline_scale']} = {money_text(totals['baseline_scaled_cost_nano_usd'])} USD"
+        f" at the window's {comparison['window_hours']:g} h; cost per hour {_usd_text(per_hour['baseline'])}"
+        f" -> {_usd_text(per_hour['current'])} USD"
+    )
+
+
+def _usd_text(text: str | None) -> str:
+    return money_text(nano_usd(text))
+
+
+def _driver_row(driver: Mapping[str, Any]) -> str:
+    share = driver["share"]
+    value = (driver["value"] or "(none)")[:29]
+    effects = driver["effects_nano_usd"]
+    return (
+        f"  {value:<30}{_money(driver['delta_nano_usd']):>12}"
+        f"{(f'{share:.1%}' if share is not None else '-'):>8}"
+        + "".join(f"{_money(effects[n]):>12}" for n in _EFFECTS)
+    )
+
+
+def _dimension_rows(dimension: Mapping[str, Any], falling: bool, limit: int | None) -> list[str]:
+    """The drivers moving with the total, then those moving against it, ``limit`` each."""
+    sign = -1 if falling else 1
+    with_total = [d for d in dimension["drivers"] if sign * d["delta_nano_usd"] > 0][:limit]
+    against = [d for d in dimension.get("offsetting_drivers", []) if sign * d["delta_nano_usd"] < 0][:limit]
+    moves = dimension.get("moves")
+    counts = (
+        f": {moves['up']} up, {moves['down']} down, {moves['unchanged']} unchanged"
+        if moves is not None
+        else ""
+    )
+    lines = [f"{dimension['dimension']} ({dimension['groups']} values{counts})"]
+    lines.append(f"  {'value':<30}{'delta USD':>12}{'share':>8}" + "".join(f"{n:>12}" for n in _EFFECTS))
+    lines.append(f"  {'down' if falling else 'up'}, largest first:")
+    lines += [_driver_row(d) for d in with_total] or ["  (none)"]
+    if against:
+        lines.append(f"  {'up' if falling else 'down'} (against the total), largest first:")
+        lines += [_driver_row(d) for d in against]
+    return lines
+
+
+def _table(report: Mapping[str, Any], limit: int | None) -> str:
     totals = report["totals"]
     base, current = totals["baseline"], totals["current"]
     window, baseline = report["window"], report["baseline"]
-    pct = totals["delta_pct"]
+    scaled = _scaled(report)
     lines = [
         f"investigate {window['from']} .. {window['to']}  vs baseline {baseline['from']} .. {baseline['to']}",
         f"  data_mode={report['data_mode'] or 'all'} environment={report['environment'] or 'all'}"
@@ -97,15 +184,23 @@ def _table(report: Mapping[str, Any], limit: int) -> str:
             if report["filters"]
             else ""
         ),
+    ]
+    if scaled:
+        lines.append(f"  compared per hour: {report['comparison']['note']}")
+    lines += [
         "",
-        f"cost      {money_text(base['cost_nano_usd'])} -> {money_text(current['cost_nano_usd'])} USD"
-        f"  delta {money_text(totals['delta_nano_usd'], signed=True)} USD"
-        + (f" ({pct:+.1f}%)" if pct is not None else ""),
-        f"requests  {base['logical_requests']} -> {current['logical_requests']} logical,"
-        f" {base['attempts']} -> {current['attempts']} attempts",
+        f"cost      {_cost_line(report)}",
+        (
+            f"per hour  {base['requests_per_hour']} -> {current['requests_per_hour']} logical requests,"
+            f" attempts per request {base['attempts_per_request']} -> {current['attempts_per_request']}"
+            if scaled
+            else f"requests  {base['logical_requests']} -> {current['logical_requests']} logical,"
+            f" {base['attempts']} -> {current['attempts']} attempts"
+        ),
         "effects   "
         + "  ".join(f"{n} {_money(totals['effects_nano_usd'][n])}" for n in _EFFECTS)
-        + "  (within endpoints)",
+        + "  (within endpoints"
+        + (", per hour over the window's length)" if scaled else ")"),
         "",
     ]
     classification = report["classification"]
@@ -118,23 +213,13 @@ def _table(report: Mapping[str, Any], limit: int) -> str:
     lines.append(f"  next:    {classification['next_step']['text']}")
     if classification["next_step"]["cli"]:
         lines.append(f"           {classification['next_step']['cli']}")
-    header = f"  {'value':<30}{'delta USD':>12}{'share':>8}" + "".join(f"{n:>12}" for n in _EFFECTS)
+    falling = totals["delta_nano_usd"] < 0
     for dimension in report["dimensions"]:
         lines.append("")
         if not dimension["available"]:
             lines.append(f"{dimension['dimension']}: {dimension['note']}")
             continue
-        lines.append(f"{dimension['dimension']} ({dimension['groups']} values)")
-        lines.append(header)
-        for driver in dimension["drivers"][:limit]:
-            share = driver["share"]
-            value = (driver["value"] or "(none)")[:29]
-            effects = driver["effects_nano_usd"]
-            lines.append(
-                f"  {value:<30}{_money(driver['delta_nano_usd']):>12}"
-                f"{(f'{share:.1%}' if share is not None else '-'):>8}"
-                + "".join(f"{_money(effects[n]):>12}" for n in _EFFECTS)
-            )
+        lines += _dimension_rows(dimension, falling, limit)
     return "\n".join(lines) + "\n"
 
 
@@ -151,6 +236,26 @@ def _first(report: Mapping[str, Any], dimension: str) -> str:
             share = f", {top['share']:.0%} of the delta" if top["share"] is not None else ""
             return f"{top['value'] or '(none)'} ({money_text(top['delta_nano_usd'], signed=True)} USD{share})"
     return "n/a"
+
+
+def _drops(report: Mapping[str, Any]) -> list[str]:
+    """One line with the largest move against the total in each dimension where it offsets
+    at least a tenth of the delta (smaller ones are noise in a triage note; the table lists
+    them), or nothing."""
+    delta = report["totals"]["delta_nano_usd"]
+    found = []
+    for entry in report["dimensions"]:
+        against = entry.get("offsetting_drivers") or []
+        if against and delta and abs(against[0]["delta_nano_usd"]) * 10 >= abs(delta):
+            top = against[0]
+            found.append(
+                f"{entry['dimension']} {top['value'] or '(none)'}"
+                f" ({money_text(top['delta_nano_usd'], signed=True)} USD)"
+            )
+    if not found:
+        return []
+    label = "largest rises (against the drop)" if delta < 0 else "largest drops (against the rise)"
+    return [f"{label}: {'; '.join(found)}"]
 
 
 def render_triage(report: Mapping[str, Any]) -> str:
@@ -207,9 +312,11 @@ def render_triage(report: Mapping[str, Any]) -> str:
         f"Baseline window: {report['baseline']['from']} .. {report['baseline']['to']} ({report['baseline']['spec']})",
         f"Scope: data_mode={report['data_mode'] or 'all'}, environment={report['environment'] or 'all'},"
         f" filters: {filters}",
-        f"Cost: {money_text(base['cost_nano_usd'])} -> {money_text(current['cost_nano_usd'])} USD"
+        f"Cost: {money_text(totals.get('baseline_scaled_cost_nano_usd', base['cost_nano_usd']))}"
+        f" -> {money_text(current['cost_nano_usd'])} USD"
         f" (delta {money_text(totals['delta_nano_usd'], signed=True)} USD"
         + (f", {totals['delta_pct']:+.1f}%)" if totals["delta_pct"] is not None else ")"),
+        *([f"Compared per hour: {_per_hour_text(report)}"] if _scaled(report) else []),
         "",
         f"Hypothesis (pick one): {picks}",
         f"Classification: {classification['type']} ({classification['label']})",
@@ -220,9 +327,10 @@ def render_triage(report: Mapping[str, Any]) -> str:
         f" -> {current['input_tokens_per_call']}/{current['output_tokens_per_call']}",
         f"- cost/request: {_per_request(base)} -> {_per_request(current)} USD"
         f" (attempts/request {pair('attempts_per_request')})",
-        f"- top endpointTag: {_first(report, 'endpoint_tag')}",
+        f"- top endpoint_tag: {_first(report, 'endpoint_tag')}",
         f"- top tenant/user: {tenant} / {user}",
-        f"- promptVersion correlation: {correlation}",
+        f"- prompt_version correlation: {correlation}",
+        *(f"- {drop}" for drop in _drops(report)),
         *(f"- {line}" for line in classification["evidence"]),
         "",
         "Containment taken:",

@@ -17,10 +17,15 @@ __all__ = ["investigate"]
     "--baseline",
     default="previous",
     show_default=True,
-    help="previous (same length, just before), a shift such as 7d, or FROM..TO.",
+    help="previous (same length, just before), a shift such as 7d, or FROM..TO; a FROM..TO of"
+    " another length than the window is compared per hour (the baseline scaled to the window's length).",
 )
 @click.option(
-    "--limit", default=10, show_default=True, type=click.IntRange(1, 1000), help="Drivers per dimension."
+    "--limit",
+    default=10,
+    show_default=True,
+    type=click.IntRange(1, 1000),
+    help="Drivers per dimension, and as many moving against the total (the largest drops of a rise).",
 )
 @format_option(*INVESTIGATE_FORMATS, default="table")
 @source_options
