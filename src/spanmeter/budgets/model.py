@@ -20,6 +20,7 @@ from fnmatch import fnmatchcase
 from functools import cached_property
 from typing import Final, Literal
 
+from .. import dimensions
 from .windows import WindowSpec
 
 __all__ = [
@@ -35,16 +36,7 @@ __all__ = [
     "usd_to_nano",
 ]
 
-DIMENSIONS: Final = (
-    "endpoint_tag",
-    "prompt_version",
-    "tenant_id",
-    "user_id",
-    "provider",
-    "model",
-    "environment",
-    "data_mode",
-)
+DIMENSIONS: Final = dimensions.DIMENSIONS
 """Dimensions a budget scope may name (columns of every stored attempt)."""
 WILDCARD: Final = "*"
 """Scope value meaning "one budget per value of this dimension"."""
