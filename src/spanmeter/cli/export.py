@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import codecs
+import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -43,6 +44,8 @@ def export(what: str, args: ViewArgs, output: Path | None, db: str | None, url: 
 
 
 def _deliver(chunks: Iterable[str], output: Path | None, *, total: int = 0, label: str = "") -> None:
+    """Write the chunks; a reader that stops early (``| head``) ends the export quietly, the
+    way other Unix tools stop, with the store's cursor closed while the store is open."""
     target: TextIO = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
     try:
         if total:
@@ -50,6 +53,13 @@ def _deliver(chunks: Iterable[str], output: Path | None, *, total: int = 0, labe
                 _write(_counted(chunks, bar.update), target)
         else:
             _write(chunks, target)
+        target.flush()
+    except BrokenPipeError:
+        if isinstance(chunks, Generator):
+            chunks.close()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # nothing left to flush into the closed pipe at exit
+        raise SystemExit(1) from None
     finally:
         if output:
             target.close()
