@@ -146,7 +146,7 @@ def render_top(report: Mapping[str, Any], fmt: str) -> str:
     if totals["unpriced_attempts"]:
         lines.append(
             f"{totals['unpriced_attempts']} attempts without a price (unknown model or missing usage):"
-            " 'unpriced' rows have no price at all, rows marked * cost more than shown"
+            " their cost is not counted; 'unpriced' rows have no price at all"
         )
     return "\n".join(lines) + "\n"
 
@@ -157,8 +157,6 @@ def _unpriced(row: Mapping[str, Any]) -> bool:
 
 
 def _cost_cell(row: Mapping[str, Any]) -> str:
-    """The table's cost: ``unpriced`` when no attempt has a price, a ``*`` when some lack one."""
-    if _unpriced(row):
-        return "unpriced"
-    cost = f"{Decimal(row['cost_usd'] or 0):.6f}"
-    return cost + "*" if row["unpriced_attempts"] else cost
+    """The table's cost: ``unpriced`` when no attempt has a price (its cost is unknown, not
+    zero); otherwise the priced attempts' cost (the footer counts the unpriced ones)."""
+    return "unpriced" if _unpriced(row) else f"{Decimal(row['cost_usd'] or 0):.6f}"
