@@ -108,9 +108,9 @@ class Param:
         return number
 
     def describe(self) -> str:
-        """Help text with the choices and default appended (the CLI shows it)."""
+        """Help text with the default appended (the CLI shows it; its metavar lists the choices)."""
         parts = [self.help]
-        if self.choices and len(self.choices) <= 8:
+        if len(self.choices) > 8:  # fewer are the option's metavar
             parts.append(f"[{'|'.join(self.choices)}]")
         if self.default is not None and not self.flag:
             parts.append(f"[default {self.default}]")

@@ -149,7 +149,9 @@ def spec_options(
                 decorated = click.option(
                     *names,
                     multiple=param.multiple,
-                    metavar="|".join(param.choices) if 1 < len(param.choices) <= 8 else None,
+                    metavar="|".join(param.choices)
+                    if 1 < len(param.choices) <= 8
+                    else ("INTEGER" if param.integer else None),
                     help=param.describe(),
                 )(decorated)
         return decorated  # type: ignore[no-any-return]
