@@ -84,7 +84,8 @@ budgets are counted; the alerts API still answers."""
 
 SPANMETER_URL: Final = "SPANMETER_URL"
 """Base URL of a running receiver's API (``http://spanmeter:4318``), used by
-:class:`spanmeter.BudgetGuard` and by the CLI's ``--url`` options when they are not given."""
+:class:`spanmeter.BudgetGuard` and by every CLI command that reads a store, when neither
+``--url`` nor ``--db`` is given."""
 
 SPANMETER_METRICS_TOP_TENANTS: Final = "SPANMETER_METRICS_TOP_TENANTS"
 """Tenants that get their own ``tenant`` label on the cost counters of ``/metrics``; every

@@ -7,7 +7,7 @@ import json
 import math
 import sqlite3
 import statistics
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from decimal import Decimal
 from fractions import Fraction
@@ -108,7 +108,7 @@ def _decimals(text: str) -> int:
     return -int(Decimal(text).as_tuple().exponent)
 
 
-def _assert_money_column(texts: list[str], nanos: list[int | None]) -> None:
+def _assert_money_column(texts: list[str], nanos: Sequence[int | None]) -> None:
     """A printed USD column: each figure is the exact amount rounded to the column's one
     precision, the finest a person would get for any figure alone (cents from 1 USD up,
     4 decimals from a cent, 4 significant digits below), never the raw nano-USD string."""
@@ -332,7 +332,7 @@ def test_quality_score_matches_the_raw_rows(store: SQLiteStore, dataset: Synthet
     assert "acme-llm-2" in checks["priced_models"]["details"]["override_snippet"]
     assert checks["pii"]["status"] == "fail" and "@" not in json.dumps(checks["pii"]["details"])
     assert checks["clock"]["status"] != "ok" and checks["reconciliation"]["status"] == "ok"
-    assert _api(store, "/api/v1/quality", f"window={WINDOW}") == report
+    assert _api(store, "/api/v1/quality", f"window={WINDOW}&data_mode=all") == report
     result = CliRunner().invoke(main, ["doctor", "--db", str(store.path), "--window", WINDOW])
     assert result.exit_code == 0, result.output
     assert f"score {report['score']}/100" in result.output and "acme-llm-2" in result.output

@@ -1,17 +1,20 @@
-"""The analysis routes of the JSON API (``/api/v1/...``), as one WSGI app.
+"""The JSON API's analysis routes (``/api/v1/...``), as one WSGI app.
 
-Mounted behind ``/api/v1/top`` by :func:`spanmeter.service.api.make_api_app`. Query
-parameters mirror the CLI options; every route answers the same document the CLI renders
-(``format=`` picks another rendering where the CLI has one). Errors are JSON ``{"error":
-...}`` with 400 (bad parameters) or 404 (no such route).
+Every route is built from its view's parameter spec (:mod:`spanmeter.analysis.parameters`)
+and answered by the view's function (:mod:`spanmeter.analysis.views`), the very ones the
+CLI uses: query parameters are the CLI options without the dashes (``from``, ``to``,
+``data_mode``, ``where`` repeatable), with the same defaults and the same error messages.
+The answer is the JSON document the CLI renders (``format=`` picks another rendering).
+Errors are JSON ``{"error": ...}`` with 400 (bad parameters) or 404 (no such route).
 
 Routes:
 
+* ``GET /api/v1/top?by=endpoint_tag&since=24h&where=tenant_id=t1&limit=20``
 * ``GET /api/v1/investigate?window=FROM..TO|since=24h&baseline=previous&where=...&format=json|triage|csv|table``
 * ``GET /api/v1/compare/prompt-versions?endpoint=X&since=7d&min_samples=30&format=json|csv|table``
-* ``GET /api/v1/quality?since=24h&data_mode=all&format=json|table`` (the doctor checklist and score)
-* ``GET /api/v1/reprice/preview?from=..&to=..`` (dry run; applying writes, so it is CLI only) and
-  ``GET /api/v1/reprice/audits``
+* ``GET /api/v1/quality?since=24h&data_mode=real&format=json|table`` (the doctor checklist and score)
+* ``GET /api/v1/reprice/preview?from=..&to=..`` (dry run with the receiver's prices; applying
+  writes, so it is CLI only) and ``GET /api/v1/reprice/audits?limit=50``
 * ``GET /api/v1/reports/weekly?week=2026-W10&format=json|markdown|html``
 * ``GET /api/v1/export/requests|rollups?from=..&to=..&format=csv|json|ndjson[&granularity=minute|hour]``
   (streamed)
@@ -20,29 +23,18 @@ Routes:
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from fractions import Fraction
 from typing import Any, Final
 from urllib.parse import parse_qs
 
-from ..pricing import PriceBook
 from ..store import SpanStore
-from .economics import render_economics, unit_economics
-from .export import EXPORT_FORMATS, REQUEST_COLUMNS, encode, request_records, rollup_columns, rollup_records
-from .investigate import investigate
-from .investigate_render import render_investigate
-from .prompt_versions import MIN_SAMPLES, compare_prompt_versions, render_prompt_versions
-from .quality import quality_report, render_quality
-from .report_render import render_report
-from .report_weekly import parse_week, week_alerts, weekly_report
-from .reprice import plan_repricing, render_reprice
-from .window import TimeWindow, parse_filters
-from .window_range import resolve_window
+from .export import REQUEST_COLUMNS, encode, request_records, rollup_columns, rollup_records
+from .parameters import EXPORT, ViewArgs, ViewSpec
+from .views import VIEWS
 
-__all__ = ["make_analysis_api_app"]
+__all__ = ["ROUTES", "export_chunks", "make_analysis_api_app"]
 
 _logger = logging.getLogger(__name__)
 
@@ -54,6 +46,7 @@ Answer = tuple[str, str, Iterable[bytes]]
 
 _TEXT_TYPES: Final = {
     "json": "application/json",
+    "ndjson": "application/x-ndjson",
     "csv": "text/csv; charset=utf-8",
     "triage": "text/markdown; charset=utf-8",
     "markdown": "text/markdown; charset=utf-8",
@@ -62,163 +55,49 @@ _TEXT_TYPES: Final = {
 }
 
 
-def one(query: Query, name: str, default: str | None = None) -> str | None:
-    """The last value of a query parameter (or ``default``)."""
-    values = query.get(name)
-    return values[-1] if values and values[-1] != "" else default
-
-
-def scope(query: Query) -> dict[str, Any]:
-    """``where``, ``environment`` and ``data_mode`` (default ``real``; ``all`` lifts it)."""
-    data_mode = one(query, "data_mode", "real")
-    return {
-        "where": parse_filters(query.get("where", [])),
-        "environment": one(query, "environment"),
-        "data_mode": None if data_mode == "all" else data_mode,
-    }
-
-
-def window_of(query: Query, default_since: str = "24h") -> TimeWindow:
-    """The window from ``window`` or ``since``/``from``/``to``."""
-    return resolve_window(
-        one(query, "window"),
-        one(query, "since"),
-        one(query, "from"),
-        one(query, "to"),
-        default_since=default_since,
-    )
-
-
-def rendered(document: Any, fmt: str, render: Callable[[Any, str], str] | None) -> Answer:
-    """A document as JSON, or rendered as text when a renderer and another format are given."""
-    if fmt == "json" or render is None:
-        return "200 OK", _TEXT_TYPES["json"], [json.dumps(document).encode()]
-    if fmt not in _TEXT_TYPES:
-        raise ValueError(f"unknown format {fmt!r}")
-    return "200 OK", _TEXT_TYPES[fmt], [render(document, fmt).encode()]
-
-
-def _investigate(store: SpanStore, query: Query) -> Answer:
-    report = investigate(
-        store,
-        window_of(query),
-        one(query, "baseline", "previous") or "previous",
-        limit=int(one(query, "limit", "10") or 10),
-        **scope(query),
-    )
-    return rendered(report, one(query, "format", "json") or "json", render_investigate)
-
-
-def _prompt_versions(store: SpanStore, query: Query) -> Answer:
-    report = compare_prompt_versions(
-        store,
-        window_of(query, "7d"),
-        endpoint=one(query, "endpoint"),
-        min_samples=int(one(query, "min_samples", str(MIN_SAMPLES)) or MIN_SAMPLES),
-        **scope(query),
-    )
-    return rendered(report, one(query, "format", "json") or "json", render_prompt_versions)
-
-
-def _economics(store: SpanStore, query: Query) -> Answer:
-    report = unit_economics(
-        store,
-        window_of(query, "7d"),
-        limit=int(one(query, "limit", "20") or 20),
-        max_cost_share=Fraction(one(query, "max_cost_share", "0.3") or "0.3"),
-        **scope(query),
-    )
-    return rendered(report, one(query, "format", "json") or "json", render_economics)
-
-
-def _quality(store: SpanStore, query: Query) -> Answer:
-    data_mode = one(query, "data_mode", "all")
-    report = quality_report(
-        store,
-        window_of(query),
-        environment=one(query, "environment"),
-        data_mode=None if data_mode == "all" else data_mode,
-    )
-    return rendered(report, one(query, "format", "json") or "json", render_quality)
-
-
-def _reprice_preview(store: SpanStore, query: Query) -> Answer:
-    """A dry run with the receiver's price configuration; applying is a CLI action (it writes)."""
-    plan = plan_repricing(
-        store, window_of(query), PriceBook.from_env(), include_reported=one(query, "include_reported") == "1"
-    )
-    return rendered(plan.diff, one(query, "format", "json") or "json", render_reprice)
-
-
-def _reprice_audits(store: SpanStore, query: Query) -> Answer:
-    audits = [
-        dataclasses.asdict(audit) for audit in store.reprice_audits(int(one(query, "limit", "50") or 50))
-    ]
-    for audit in audits:
-        audit["details"] = json.loads(audit["details"])
-    return rendered({"audits": audits}, "json", None)
-
-
-def _weekly(store: SpanStore, query: Query) -> Answer:
-    week = parse_week(one(query, "week"))
-    data_mode = one(query, "data_mode", "real")
-    report = weekly_report(
-        store,
-        week,
-        environment=one(query, "environment"),
-        data_mode=None if data_mode == "all" else data_mode,
-        workspace=one(query, "workspace"),
-        alerts=week_alerts(store, week),
-    )
-    return rendered(report, one(query, "format", "json") or "json", render_report)
-
-
-def _export(what: str) -> Route:
-    def route(store: SpanStore, query: Query) -> Answer:
-        fmt = one(query, "format", "csv") or "csv"
-        if fmt not in EXPORT_FORMATS:  # checked here: once streaming starts, a 400 is too late
-            raise ValueError(f"unknown format {fmt!r}: use one of {', '.join(EXPORT_FORMATS)}")
-        window = window_of(query)
-        if what == "requests":
-            records = request_records(store, window, **scope(query))
-            columns: tuple[str, ...] = REQUEST_COLUMNS
-        else:
-            data_mode = one(query, "data_mode", "real")
-            granularity = "minute" if one(query, "granularity") == "minute" else "hour"
-            records = rollup_records(
-                store,
-                window,
-                granularity,
-                environment=one(query, "environment"),
-                data_mode=None if data_mode == "all" else data_mode,
-            )
-            columns = rollup_columns(granularity)
-        chunks = encode(records, columns, fmt)
-        content_type = (
-            _TEXT_TYPES["csv"]
-            if fmt == "csv"
-            else "application/x-ndjson"
-            if fmt == "ndjson"
-            else "application/json"
+def export_chunks(store: SpanStore, what: str, args: ViewArgs) -> Iterable[str]:
+    """``export requests|rollups`` as encoded text chunks (streamed: nothing is held)."""
+    window = args.window
+    assert window is not None  # EXPORT is windowed
+    if what == "requests":
+        records = request_records(
+            store, window, where=args.where, environment=args.environment, data_mode=args.data_mode
         )
-        return "200 OK", content_type, (chunk.encode() for chunk in chunks)
+        return encode(records, REQUEST_COLUMNS, args.fmt)
+    granularity = "minute" if args.values["granularity"] == "minute" else "hour"
+    rows = rollup_records(store, window, granularity, environment=args.environment, data_mode=args.data_mode)
+    return encode(rows, rollup_columns(granularity), args.fmt)
 
-    return route
+
+def _view(route: str) -> Route:
+    view = VIEWS[route]
+
+    def serve(store: SpanStore, query: Query) -> Answer:
+        args = view.spec.parse(query, api=True)
+        document = view.answer(store, args)
+        if args.fmt == "json":
+            return "200 OK", _TEXT_TYPES["json"], [json.dumps(document).encode()]
+        return "200 OK", _TEXT_TYPES[args.fmt], [view.render(document, args.fmt).encode()]
+
+    return serve
+
+
+def _export(what: str, spec: ViewSpec = EXPORT) -> Route:
+    def serve(store: SpanStore, query: Query) -> Answer:
+        args = spec.parse(query, api=True)  # checked first: once streaming starts, a 400 is too late
+        chunks = export_chunks(store, what, args)
+        return "200 OK", _TEXT_TYPES[args.fmt], (chunk.encode() for chunk in chunks)
+
+    return serve
 
 
 Route = Callable[[SpanStore, Query], Answer]
-ROUTES: dict[str, Route] = {
-    "/api/v1/investigate": _investigate,
-    "/api/v1/compare/prompt-versions": _prompt_versions,
-    "/api/v1/economics": _economics,
-    "/api/v1/quality": _quality,
-    "/api/v1/reprice/preview": _reprice_preview,
-    "/api/v1/reprice/audits": _reprice_audits,
-    "/api/v1/reports/weekly": _weekly,
-    "/api/v1/export/requests": _export("requests"),
-    "/api/v1/export/rollups": _export("rollups"),
+ROUTES: Final[dict[str, Route]] = {
+    **{route: _view(route) for route in VIEWS},
+    EXPORT.route + "/requests": _export("requests"),
+    EXPORT.route + "/rollups": _export("rollups"),
 }
-"""Path -> handler. Other analysis modules add their routes here (see the module docstring)."""
+"""Path -> handler."""
 
 
 def make_analysis_api_app(store: SpanStore) -> WSGIApp:

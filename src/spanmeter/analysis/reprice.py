@@ -30,7 +30,16 @@ from ..timeunits import NS_PER_SECOND
 from .common import money_column, money_text, nano_usd, usd
 from .window import TimeWindow
 
-__all__ = ["DIFF_DIMENSIONS", "RepricePlan", "apply_plan", "plan_repricing", "price_source", "render_reprice"]
+__all__ = [
+    "DIFF_DIMENSIONS",
+    "RepricePlan",
+    "apply_plan",
+    "audit_document",
+    "plan_repricing",
+    "price_source",
+    "render_audits",
+    "render_reprice",
+]
 
 DIFF_DIMENSIONS: Final = ("endpoint_tag", "tenant_id", "model", "provider", "prompt_version")
 _REPRICEABLE: Final = frozenset({"priced", "unknown_model"})
@@ -182,3 +191,33 @@ def render_reprice(diff: Mapping[str, Any], fmt: str, *, limit: int = 5) -> str:
                 f"  {old:>12} -> {new:>12}  ({change})"
             )
     return "\n".join(lines) + "\n"
+
+
+def audit_document(audit: RepriceAudit) -> dict[str, Any]:
+    """One applied re-pricing as ``spanmeter reprice --history`` and ``/api/v1/reprice/audits``
+    show it (times as ISO 8601 UTC, money as decimal USD strings, the diff as applied)."""
+    return {
+        "id": audit.id,
+        "applied_at": TimeWindow(audit.applied_at_ns, audit.applied_at_ns + 1).iso()[0],
+        "reason": audit.reason,
+        "window": dict(
+            zip(("from", "to"), TimeWindow(audit.window_start_ns, audit.window_end_ns).iso(), strict=True)
+        ),
+        "rows_changed": audit.rows_changed,
+        "cost_before_usd": usd(audit.cost_before_nano_usd),
+        "cost_after_usd": usd(audit.cost_after_nano_usd),
+        "price_source": audit.price_source,
+        "details": json.loads(audit.details) if audit.details else None,
+    }
+
+
+def render_audits(document: Mapping[str, Any], fmt: str) -> str:
+    """``{"audits": [audit_document, ...]}`` as ``table`` (one line each) or ``json``."""
+    if fmt == "json":
+        return json.dumps(document, indent=2) + "\n"
+    return "".join(
+        f"#{entry['id']} {entry['applied_at']} {entry['rows_changed']} rows"
+        f" {entry['cost_before_usd']} -> {entry['cost_after_usd']} USD"
+        f" ({entry['price_source']}): {entry['reason']}\n"
+        for entry in document["audits"]
+    )

@@ -121,20 +121,37 @@ def render_top(report: Mapping[str, Any], fmt: str) -> str:
     for group in report["groups"]:
         key = group[by] if group[by] is not None else "(none)"
         per_request = group["cost_per_logical_request_usd"]
+        unpriced = _unpriced(group)
         lines.append(
-            f"{key[:31]:<32}{Decimal(group['cost_usd']):>14.6f}{group['share']:>8.1%}"
+            f"{key[:31]:<32}{_cost_cell(group):>14}{group['share']:>8.1%}"
             f"{group['logical_requests']:>10}{group['attempts']:>10}"
             f"{group['input_tokens']:>12}{group['output_tokens']:>12}"
-            f"{(Decimal(per_request) if per_request else Decimal(0)):>13.6f}"
+            + (
+                f"{'-':>13}"
+                if unpriced
+                else f"{(Decimal(per_request) if per_request else Decimal(0)):>13.6f}"
+            )
         )
     totals = report["totals"]
     lines.append("-" * len(header))
     lines.append(
-        f"{'total':<32}{Decimal(totals['cost_usd']):>14.6f}{'':>8}{totals['logical_requests']:>10}"
+        f"{'total':<32}{_cost_cell(totals):>14}{'':>8}{totals['logical_requests']:>10}"
         f"{totals['attempts']:>10}{totals['input_tokens']:>12}{totals['output_tokens']:>12}"
     )
     if totals["unpriced_attempts"]:
         lines.append(
-            f"{totals['unpriced_attempts']} attempts without a price (unknown model or missing usage)"
+            f"{totals['unpriced_attempts']} attempts without a price (unknown model or missing usage):"
+            " their cost is not counted; 'unpriced' rows have no price at all"
         )
     return "\n".join(lines) + "\n"
+
+
+def _unpriced(row: Mapping[str, Any]) -> bool:
+    """Every attempt of the row lacks a price: its cost is unknown, not zero."""
+    return bool(row["unpriced_attempts"]) and row["unpriced_attempts"] >= row["attempts"]
+
+
+def _cost_cell(row: Mapping[str, Any]) -> str:
+    """The table's cost: ``unpriced`` when no attempt has a price (its cost is unknown, not
+    zero); otherwise the priced attempts' cost (the footer counts the unpriced ones)."""
+    return "unpriced" if _unpriced(row) else f"{Decimal(row['cost_usd'] or 0):.6f}"

@@ -2,7 +2,7 @@
 
 A window is ``--since 24h`` (relative to now) or ``--from .. --to ..`` (ISO 8601 dates or
 times, UTC unless an offset is given, or Unix seconds). Filters are ``dim=value`` pairs
-over the attribution dimensions.
+over the attribution dimensions (:mod:`spanmeter.dimensions`).
 """
 
 from __future__ import annotations
@@ -12,16 +12,19 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from decimal import Decimal
 from typing import Final
 
+from ..dimensions import FILTERABLE, RANKABLE
 from ..timeunits import NS_PER_SECOND
 
 __all__ = ["DIMENSIONS", "TimeWindow", "parse_duration", "parse_filters", "parse_instant", "parse_window"]
 
-DIMENSIONS: Final = ("endpoint_tag", "prompt_version", "tenant_id", "user_id", "model", "provider")
-"""Dimensions that ``top`` groups by and that filters may name."""
+DIMENSIONS: Final = RANKABLE
+"""Dimensions that ``top`` groups by (filters may also name environment and data mode)."""
 
-_FILTERABLE: Final = frozenset(DIMENSIONS) | {"environment", "data_mode"}
+_MAX_NS: Final = 253402300800 * 1_000_000_000
+"""Year 10000: later instants (and windows reaching before 1970) are not times a span has."""
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
 _UNIT_SECONDS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -52,6 +55,8 @@ def parse_duration(text: str) -> int:
     seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
     if seconds <= 0:
         raise ValueError(f"duration must be positive: {text!r}")
+    if seconds * _NS >= _MAX_NS:
+        raise ValueError(f"duration too long: {text!r}")
     return int(seconds * _NS)
 
 
@@ -59,14 +64,20 @@ def parse_instant(text: str) -> int:
     """ISO 8601 date/time (UTC unless offset) or Unix seconds -> Unix nanoseconds."""
     value = text.strip()
     if re.fullmatch(r"\d+(\.\d+)?", value):
-        return int(float(value) * _NS)
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"invalid time {text!r}: use ISO 8601 (2026-11-23T10:00) or Unix seconds") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return int(parsed.timestamp()) * _NS + parsed.microsecond * 1000
+        instant = int(Decimal(value) * _NS)
+    else:
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(
+                f"invalid time {text!r}: use ISO 8601 (2026-11-23T10:00) or Unix seconds"
+            ) from None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=timezone.utc)
+        instant = int(parsed.timestamp()) * _NS + parsed.microsecond * 1000
+    if not 0 <= instant < _MAX_NS:
+        raise ValueError(f"time out of range {text!r}: between 1970 and 9999 UTC")
+    return instant
 
 
 def parse_window(
@@ -85,17 +96,27 @@ def parse_window(
     start_ns = parse_instant(start) if start else end_ns - parse_duration(since or default_since)
     if start_ns >= end_ns:
         raise ValueError("the window is empty: from must be before to")
+    if start_ns < 0:
+        raise ValueError(f"the window starts before 1970: {since or default_since} is too long")
     return TimeWindow(start_ns, end_ns)
 
 
 def parse_filters(pairs: Iterable[str] | Mapping[str, str]) -> dict[str, str]:
-    """``["tenant_id=t1", "model=gpt-4o"]`` -> ``{"tenant_id": "t1", "model": "gpt-4o"}``."""
+    """``["tenant_id=t1", "model=gpt-4o"]`` -> ``{"tenant_id": "t1", "model": "gpt-4o"}``.
+
+    A dimension named twice is an error: the filters are ANDed, and two values of one
+    dimension would silently keep only the last.
+    """
     items = pairs.items() if isinstance(pairs, Mapping) else (_split(pair) for pair in pairs)
     filters: dict[str, str] = {}
     for key, value in items:
         key = key.strip()
-        if key not in _FILTERABLE:
-            raise ValueError(f"unknown dimension {key!r}: use one of {', '.join(sorted(_FILTERABLE))}")
+        if key not in FILTERABLE:
+            raise ValueError(f"unknown dimension {key!r}: use one of {', '.join(sorted(FILTERABLE))}")
+        if key in filters and filters[key] != value:
+            raise ValueError(
+                f"dimension {key!r} filtered twice ({filters[key]!r} and {value!r}): give it once"
+            )
         filters[key] = value
     return filters
 

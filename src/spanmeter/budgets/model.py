@@ -20,6 +20,7 @@ from fnmatch import fnmatchcase
 from functools import cached_property
 from typing import Final, Literal
 
+from .. import dimensions
 from ..money import usd_to_nano
 from .windows import WindowSpec
 
@@ -34,16 +35,7 @@ __all__ = [
     "percent",
 ]
 
-DIMENSIONS: Final = (
-    "endpoint_tag",
-    "prompt_version",
-    "tenant_id",
-    "user_id",
-    "provider",
-    "model",
-    "environment",
-    "data_mode",
-)
+DIMENSIONS: Final = dimensions.DIMENSIONS
 """Dimensions a budget scope may name (columns of every stored attempt)."""
 WILDCARD: Final = "*"
 """Scope value meaning "one budget per value of this dimension"."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import getpass
 import json
-import os
 import time
 from typing import Any
 from urllib.parse import urlencode
@@ -13,18 +12,16 @@ import click
 
 from ..analysis import parse_duration
 from ..budgets.documents import alert_document
-from ..environment_variables import SPANMETER_URL
-from .common import api_request, format_option, open_store
+from .common import DB_HELP, URL_HELP, api_request, format_option, open_store, receiver_url
 
 __all__ = ["alerts"]
 
-_DB_HELP = "SQLite store [env SPANMETER_DB_PATH; default spanmeter.db]."
-_URL_HELP = "Ask a running receiver instead [env SPANMETER_URL]."
+_DB_HELP = DB_HELP
+_URL_HELP = URL_HELP
 
 
 def _url(url: str | None, db: str | None) -> str | None:
-    chosen = url or (None if db else os.environ.get(SPANMETER_URL))
-    return chosen.rstrip("/") if chosen else None
+    return receiver_url(url, local=bool(db))
 
 
 @click.group()

@@ -23,8 +23,8 @@ from ..budgets import BudgetConfigError, BudgetIndex, budget_states, load_config
 from ..budgets.documents import budgets_document
 from ..budgets.edit import add_budget, remove_budget
 from ..budgets.model import BudgetsConfig
-from ..environment_variables import SPANMETER_BUDGETS_FILE, SPANMETER_URL
-from .common import api_request, format_option, open_store
+from ..environment_variables import SPANMETER_BUDGETS_FILE
+from .common import DB_HELP, URL_HELP, api_request, format_option, open_store, receiver_url
 
 __all__ = ["budgets"]
 
@@ -57,12 +57,12 @@ def budgets() -> None:
 
 @budgets.command("list")
 @click.option("--file", "path", type=click.Path(dir_okay=False), help=_FILE_HELP)
-@click.option("--url", help="Ask a running receiver instead [env SPANMETER_URL].")
+@click.option("--url", help=URL_HELP)
 @format_option("table", "json")
 def list_budgets(path: str | None, url: str | None, fmt: str) -> None:
     """Every budget of the budgets file (or of a running receiver)."""
-    url = url or (None if path else os.environ.get(SPANMETER_URL))
-    document = api_request(url.rstrip("/") + "/api/v1/budgets") if url else budgets_document(_config(path))
+    url = receiver_url(url, local=bool(path))
+    document = api_request(url + "/api/v1/budgets") if url else budgets_document(_config(path))
     if fmt == "json":
         click.echo(json.dumps(document, indent=2))
         return
@@ -88,8 +88,8 @@ def list_budgets(path: str | None, url: str | None, fmt: str) -> None:
 @click.option("--budget", "budget_name", help="Only this budget.")
 @click.option("--state", type=click.Choice(("ok", "warning", "exceeded")), help="Only this state.")
 @click.option("--file", "path", type=click.Path(dir_okay=False), help=_FILE_HELP)
-@click.option("--db", help="SQLite store [env SPANMETER_DB_PATH; default spanmeter.db].")
-@click.option("--url", help="Ask a running receiver instead [env SPANMETER_URL].")
+@click.option("--db", help=DB_HELP)
+@click.option("--url", help=URL_HELP)
 @format_option("table", "json")
 def status(
     where: tuple[str, ...],
@@ -106,15 +106,13 @@ def status(
         filters = parse_filters(where)
     except ValueError as error:
         raise click.BadParameter(str(error)) from None
-    url = url or (None if (path or db) else os.environ.get(SPANMETER_URL))
+    url = receiver_url(url, local=bool(path or db))
     if url:
         params: list[tuple[str, str]] = list(filters.items())
         params += [(k, v) for k, v in (("budget", budget_name), ("state", state)) if v]
         if exact:
             params.append(("match", "exact"))
-        document: dict[str, Any] = api_request(
-            url.rstrip("/") + "/api/v1/budgets/status?" + urlencode(params)
-        )
+        document: dict[str, Any] = api_request(url + "/api/v1/budgets/status?" + urlencode(params))
     else:
         config = _config(path)
         with open_store(db) as store:  # a ValueError becomes a ClickException there

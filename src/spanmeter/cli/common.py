@@ -1,43 +1,53 @@
 """Options and plumbing shared by the CLI commands that read a store or a running receiver.
 
-Commands read the local store (``--db``) or ask a running receiver's API (``--url``) for the
-very same JSON document, then render it locally: the CLI and the API can never disagree.
+Commands read the local store (``--db``) or ask a running receiver's API (``--url``, or
+``SPANMETER_URL`` when neither is given) for the very same JSON document, then render it
+locally: the CLI and the API can never disagree. A view's options are built from its
+parameter spec (:mod:`spanmeter.analysis.parameters`), the one the API route is built from.
 """
 
 from __future__ import annotations
 
 import functools
+import http.client
 import json
 import os
+import sqlite3
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from contextlib import contextmanager, suppress
+from typing import IO, Any, TypeVar
 
 import click
 
 from ..analysis import TimeWindow, parse_filters
+from ..analysis.parameters import DATA_MODE_CHOICES, ViewArgs, ViewSpec
 from ..analysis.window_range import resolve_window
-from ..environment_variables import SPANMETER_DB_PATH
+from ..environment_variables import SPANMETER_DB_PATH, SPANMETER_URL
 from ..store import SQLiteStore
+from ..store.sqlite.schema import store_problem
 
 __all__ = [
-    "ViewScope",
+    "DB_HELP",
+    "URL_HELP",
     "api_get",
     "api_request",
+    "api_stream",
     "data_mode_value",
     "format_option",
     "open_store",
     "parse_scope",
-    "scope_options",
-    "scope_params",
+    "receiver_url",
     "source_options",
-    "view_options",
+    "spec_options",
+    "view_document",
     "window_options",
 ]
+
+DB_HELP = "SQLite store to read [env SPANMETER_DB_PATH; default spanmeter.db]."
+URL_HELP = "Ask a running receiver's HTTP port instead, e.g. http://127.0.0.1:4318 [env SPANMETER_URL]."
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -78,74 +88,6 @@ def window_options(default_since: str, *, noun: str = "Window", window: bool = T
     return decorate
 
 
-@dataclass(frozen=True)
-class ViewScope:
-    """What a view reads: its window, ``--where`` filters, environment and data mode, and
-    the same as the API's query parameters (the options as given: the receiver resolves
-    them exactly as they are resolved here)."""
-
-    window: TimeWindow
-    where: dict[str, str]
-    environment: str | None
-    data_mode: str | None
-    """None: every data mode (``--data-mode all``)."""
-    params: list[tuple[str, str | None]]
-
-
-def view_options(default_since: str, *, noun: str = "Window", window: bool = True) -> Callable[[F], F]:
-    """:func:`window_options` and :func:`scope_options`, handed to the command as one
-    ``scope`` argument (a :class:`ViewScope`); a window or filter that cannot be read is a
-    usage error."""
-
-    def decorate(function: F) -> F:
-        @functools.wraps(function)
-        def command(
-            *args: Any,
-            since: str | None,
-            start: str | None,
-            end: str | None,
-            where: tuple[str, ...],
-            environment: str | None,
-            data_mode: str,
-            window_text: str | None = None,
-            **kwargs: Any,
-        ) -> Any:
-            resolved, filters = parse_scope(
-                window_text, since, start, end, where, default_since=default_since
-            )
-            scope = ViewScope(
-                window=resolved,
-                where=filters,
-                environment=environment,
-                data_mode=data_mode_value(data_mode),
-                params=scope_params(window_text, since, start, end, where, environment, data_mode),
-            )
-            return function(*args, scope=scope, **kwargs)
-
-        return window_options(default_since, noun=noun, window=window)(scope_options(command))  # type: ignore[return-value]
-
-    return decorate
-
-
-def scope_options(function: F) -> F:
-    """``--where``, ``--environment`` and ``--data-mode``: the scope every view keeps."""
-    function = click.option(
-        "--data-mode", default="real", show_default=True, help="real, test, demo or all."
-    )(function)
-    function = click.option("--environment", help="Only this environment.")(function)
-    return click.option("--where", multiple=True, help="Filter dim=value (repeatable).")(function)
-
-
-def source_options(function: F) -> F:
-    """``--db`` and ``--url``: read the local store or ask a running receiver."""
-    function = click.option("--url", help="Ask a running receiver instead, e.g. http://127.0.0.1:4318.")(
-        function
-    )
-    return click.option("--db", help="SQLite store to read [env SPANMETER_DB_PATH; default spanmeter.db].")(
-        function
-    )
-
-
 def parse_scope(
     window_text: str | None,
     since: str | None,
@@ -163,34 +105,102 @@ def parse_scope(
         raise click.BadParameter(str(error)) from None
 
 
-def scope_params(
-    window_text: str | None,
-    since: str | None,
-    start: str | None,
-    end: str | None,
-    where: Sequence[str],
-    environment: str | None,
-    data_mode: str,
-) -> list[tuple[str, str | None]]:
-    """The API query parameters carrying a view's window and scope (the options as given:
-    the receiver resolves them exactly as :func:`parse_scope` does here)."""
-    params: list[tuple[str, str | None]] = [("window", window_text), ("since", since), ("from", start)]
-    params += [("to", end), ("environment", environment), ("data_mode", data_mode)]
-    return params + [("where", pair) for pair in where]
-
-
 def data_mode_value(data_mode: str) -> str | None:
-    """``all`` lifts the data-mode filter."""
+    """``all`` lifts the data-mode filter; anything but a data mode or ``all`` is a usage error."""
+    if data_mode not in DATA_MODE_CHOICES:
+        raise click.BadParameter(
+            f"data_mode: {data_mode!r} is not one of {', '.join(DATA_MODE_CHOICES)}", param_hint="--data-mode"
+        )
     return None if data_mode == "all" else data_mode
+
+
+def spec_options(
+    spec: ViewSpec, *, skip: Sequence[str] = (), window_optional: bool = False
+) -> Callable[[F], F]:
+    """The options of ``spec``'s parameters (but ``skip``), handed to the command as one
+    ``args`` argument (a :class:`~spanmeter.analysis.parameters.ViewArgs`).
+
+    Every option is read by :meth:`ViewSpec.parse`, like the API's query parameters, so the
+    defaults and error messages are the API's; an invalid value is a usage error.
+    """
+    params = [param for param in spec.all_params if param.name not in skip]
+
+    def decorate(function: F) -> F:
+        @functools.wraps(function)
+        def command(*args: Any, **kwargs: Any) -> Any:
+            raw = {param.name: kwargs.pop(_dest(param.name)) for param in params}
+            if "format" not in raw:
+                raw["format"] = None
+            try:
+                given = {name: value for name, value in raw.items() if value not in (None, False)}
+                view_args = spec.parse(given, window_optional=window_optional)
+            except ValueError as error:
+                raise click.BadParameter(str(error)) from None
+            return function(*args, args=view_args, **kwargs)
+
+        decorated: Any = command
+        for param in reversed(params):
+            names = [param.option, _dest(param.name)]
+            if param.flag:
+                decorated = click.option(*names, is_flag=True, default=False, help=param.describe())(
+                    decorated
+                )
+            else:
+                decorated = click.option(
+                    *names,
+                    multiple=param.multiple,
+                    metavar="|".join(param.choices)
+                    if 1 < len(param.choices) <= 8
+                    else ("INTEGER" if param.integer else None),
+                    help=param.describe(),
+                )(decorated)
+        return decorated  # type: ignore[no-any-return]
+
+    return decorate
+
+
+def _dest(name: str) -> str:
+    return f"param_{name}"
+
+
+def source_options(function: F) -> F:
+    """``--db`` and ``--url``: read the local store or ask a running receiver."""
+    function = click.option("--url", help=URL_HELP)(function)
+    return click.option("--db", help=DB_HELP)(function)
+
+
+def receiver_url(url: str | None, *, local: bool = False) -> str | None:
+    """The receiver to ask: ``--url``, else ``SPANMETER_URL`` unless a local source was given
+    (``local``: ``--db`` or a file), else None (read the store). A URL without ``http://``
+    or ``https://`` and a host is a usage error."""
+    chosen = url or (None if local else os.environ.get(SPANMETER_URL) or None)
+    if not chosen:
+        return None
+    parsed = urllib.parse.urlsplit(chosen)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        source = "--url" if url else SPANMETER_URL
+        raise click.UsageError(
+            f"{source} {chosen!r}: give the receiver's HTTP address with its scheme, e.g. http://127.0.0.1:4318"
+        )
+    return chosen.rstrip("/")
 
 
 @contextmanager
 def open_store(db: str | None) -> Iterator[SQLiteStore]:
-    """The store at ``db`` (or ``SPANMETER_DB_PATH``, or ``spanmeter.db``); it must exist."""
+    """The store at ``db`` (or ``SPANMETER_DB_PATH``, or ``spanmeter.db``); it must exist and be
+    a spanmeter store (a foreign file is never changed)."""
     path = db or os.environ.get(SPANMETER_DB_PATH) or "spanmeter.db"
     if not os.path.exists(path):
         raise click.ClickException(f"no store at {path}: run `spanmeter serve` first, or pass --db or --url")
-    store = SQLiteStore(path)
+    problem = store_problem(path) or (
+        None if os.path.getsize(path) else f"{path} is an empty file, not a store"
+    )
+    if problem:
+        raise click.ClickException(problem)
+    try:
+        store = SQLiteStore(path)
+    except (sqlite3.Error, OSError, RuntimeError) as error:
+        raise click.ClickException(f"cannot open the store {path}: {error}") from None
     try:
         yield store
     except ValueError as error:
@@ -199,27 +209,83 @@ def open_store(db: str | None) -> Iterator[SQLiteStore]:
         store.close()
 
 
-def api_request(url: str, *, body: dict[str, Any] | None = None, raw: bool = False) -> Any:
-    """GET ``url`` (or POST ``body`` as JSON); the decoded JSON answer (or the text with ``raw``).
-
-    HTTP and connection errors become ``ClickException`` with the receiver's own message.
-    """
+def _open(url: str, body: dict[str, Any] | None) -> IO[bytes]:
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(
         url, data=data, method="GET" if body is None else "POST", headers={"Content-Type": "application/json"}
     )
     try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            answer = response.read()
+        return urllib.request.urlopen(request, timeout=60)
     except urllib.error.HTTPError as error:
         detail = error.read().decode(errors="replace")
+        error.close()
+        with suppress(ValueError, KeyError, TypeError):
+            detail = json.loads(detail)["error"]
         raise click.ClickException(f"{url}: HTTP {error.code}: {detail}") from None
-    except (urllib.error.URLError, OSError) as error:
-        raise click.ClickException(f"{url}: {error}") from None
-    return answer.decode() if raw else json.loads(answer)
+    except (http.client.HTTPException, ConnectionError) as error:
+        raise click.ClickException(_not_http(url, error)) from None
+    except (urllib.error.URLError, OSError, ValueError) as error:
+        reason = getattr(error, "reason", error)
+        raise click.ClickException(f"{url}: cannot reach the receiver: {reason}") from None
+
+
+def _not_http(url: str, error: object) -> str:
+    return (
+        f"{url}: the server did not answer HTTP ({type(error).__name__}); is this the receiver's"
+        " HTTP port (4318 by default) and not its gRPC port (4317)?"
+    )
+
+
+def api_request(url: str, *, body: dict[str, Any] | None = None, raw: bool = False) -> Any:
+    """GET ``url`` (or POST ``body`` as JSON); the decoded JSON answer (or the text with ``raw``).
+
+    HTTP and connection errors become ``ClickException`` with the receiver's own message; an
+    answer that is not the API's (another server, the gRPC port) says so.
+    """
+    with _open(url, body) as response:
+        try:
+            answer = response.read()
+        except (http.client.HTTPException, OSError) as error:
+            raise click.ClickException(_not_http(url, error)) from None
+    if raw:
+        return answer.decode(errors="replace")
+    try:
+        return json.loads(answer)
+    except ValueError:
+        raise click.ClickException(f"{url}: the answer is not JSON: is this a spanmeter receiver?") from None
 
 
 def api_get(url: str, path: str, params: Sequence[tuple[str, str | None]], *, raw: bool = False) -> Any:
     """GET ``path`` on a receiver with the non-empty ``params``."""
+    return api_request(_url(url, path, params), raw=raw)
+
+
+def api_stream(url: str, path: str, params: Sequence[tuple[str, str | None]]) -> Iterator[bytes]:
+    """GET ``path`` on a receiver, its body in chunks as they arrive (for exports)."""
+    full = _url(url, path, params)
+    with _open(full, None) as response:
+        while True:
+            try:
+                chunk = response.read(64 * 1024)
+            except (http.client.HTTPException, OSError) as error:
+                raise click.ClickException(_not_http(full, error)) from None
+            if not chunk:
+                return
+            yield chunk
+
+
+def _url(url: str, path: str, params: Sequence[tuple[str, str | None]]) -> str:
     query = urllib.parse.urlencode([(key, value) for key, value in params if value not in (None, "")])
-    return api_request(url.rstrip("/") + path + ("?" + query if query else ""), raw=raw)
+    return url.rstrip("/") + path + ("?" + query if query else "")
+
+
+def view_document(spec: ViewSpec, args: ViewArgs, db: str | None, url: str | None) -> Any:
+    """The document of ``spec``'s view: from the receiver at ``url`` (or ``SPANMETER_URL``
+    unless ``db`` is given), else computed from the store."""
+    from ..analysis.views import answer  # here: only the commands that show a view need it
+
+    base = receiver_url(url, local=bool(db))
+    if base:
+        return api_get(base, spec.route, [*args.query, ("format", "json")])
+    with open_store(db) as store:
+        return answer(spec, store, args)

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
+import codecs
+import os
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
 import click
 
-from ..analysis.export import (
-    EXPORT_FORMATS,
-    REQUEST_COLUMNS,
-    encode,
-    request_records,
-    rollup_columns,
-    rollup_records,
-)
-from .common import ViewScope, format_option, open_store, view_options
+from ..analysis.api import export_chunks
+from ..analysis.parameters import EXPORT, ViewArgs
+from .common import api_stream, open_store, receiver_url, source_options, spec_options
 
 __all__ = ["export"]
 
@@ -26,57 +22,60 @@ _WHAT = ("requests", "rollups")
 
 @click.command()
 @click.argument("what", type=click.Choice(_WHAT))
-@view_options("24h")  # --where applies to requests only
-@click.option(
-    "--granularity",
-    type=click.Choice(("minute", "hour")),
-    default="hour",
-    show_default=True,
-    help="Rollups to export.",
-)
-@format_option(*EXPORT_FORMATS, default="csv")
+@spec_options(EXPORT)  # --where applies to requests only
 @click.option(
     "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write here [default stdout]."
 )
-@click.option("--db", help="SQLite store to read [env SPANMETER_DB_PATH; default spanmeter.db].")
-def export(
-    what: str,
-    scope: ViewScope,
-    granularity: str,
-    fmt: str,
-    output: Path | None,
-    db: str | None,
-) -> None:
+@source_options
+def export(what: str, args: ViewArgs, output: Path | None, db: str | None, url: str | None) -> None:
     """Stream raw requests or rollup rows of a window (progress bar only on a terminal)."""
-    window, environment, mode = scope.window, scope.environment, scope.data_mode
+    base = receiver_url(url, local=bool(db))
+    if base:
+        query = [*args.query, ("format", args.fmt)]
+        _deliver(_decoded(api_stream(base, f"{EXPORT.route}/{what}", query)), output)
+        return
+    window = args.window
+    assert window is not None  # EXPORT is windowed
     with open_store(db) as store:
-        if what == "requests":
-            records: Iterable[Sequence[Any]] = request_records(
-                store, window, where=scope.where, environment=environment, data_mode=mode
-            )
-            columns: Sequence[str] = REQUEST_COLUMNS
-            total = store.count_requests(window.start_ns, window.end_ns, data_mode=mode)
+        total = 0
+        if what == "requests" and sys.stderr.isatty():
+            total = store.count_requests(window.start_ns, window.end_ns, data_mode=args.data_mode)
+        _deliver(export_chunks(store, what, args), output, total=total, label=f"exporting {what}")
+
+
+def _deliver(chunks: Iterable[str], output: Path | None, *, total: int = 0, label: str = "") -> None:
+    """Write the chunks; a reader that stops early (``| head``) ends the export quietly, the
+    way other Unix tools stop, with the store's cursor closed while the store is open."""
+    target: TextIO = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
+    try:
+        if total:
+            with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
+                _write(_counted(chunks, bar.update), target)
         else:
-            level = "minute" if granularity == "minute" else "hour"
-            records = rollup_records(store, window, level, environment=environment, data_mode=mode)
-            columns, total = rollup_columns(level), 0
-        target: TextIO = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
-        try:
-            if sys.stderr.isatty() and total:
-                with click.progressbar(length=total, label=f"exporting {what}", file=sys.stderr) as bar:
-                    _write(encode(_counted(records, bar.update), columns, fmt), target)
-            else:
-                _write(encode(records, columns, fmt), target)
-        finally:
-            if output:
-                target.close()
+            _write(chunks, target)
+        target.flush()
+    except BrokenPipeError:
+        if isinstance(chunks, Generator):
+            chunks.close()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # nothing left to flush into the closed pipe at exit
+        raise SystemExit(1) from None
+    finally:
+        if output:
+            target.close()
 
 
-def _counted(records: Iterable[Sequence[Any]], tick: Any) -> Iterator[Sequence[Any]]:
-    for count, record in enumerate(records, start=1):
-        if count % 1000 == 0:
-            tick(1000)
-        yield record
+def _decoded(chunks: Iterable[bytes]) -> Iterator[str]:
+    decoder = codecs.getincrementaldecoder("utf-8")()  # a character may straddle two chunks
+    for chunk in chunks:
+        yield decoder.decode(chunk)
+    yield decoder.decode(b"", final=True)
+
+
+def _counted(chunks: Iterable[str], tick: Any) -> Iterator[str]:
+    for chunk in chunks:
+        tick(max(chunk.count("\n"), 1))
+        yield chunk
 
 
 def _write(chunks: Iterable[str], target: TextIO) -> None:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
+import sqlite3
 import threading
+from pathlib import Path
 from typing import Any
 
 import click
 
 from ..service import ReceiverService, ServeConfig
 from ..service.maintenance import tune_gc
+from ..store.sqlite.schema import store_problem
 
 __all__ = ["serve"]
 
@@ -54,9 +59,14 @@ def serve(config_file: str | None, **options: Any) -> None:
     """Receive OTLP traces, price and store every GenAI span, answer queries."""
     try:
         config = ServeConfig.load(options, config_file=config_file)
-        service = ReceiverService(config)
     except ValueError as error:
         raise click.ClickException(str(error)) from None
+    created = _check_store_path(config.db)
+    try:
+        service = ReceiverService(config)
+    except (ValueError, OSError, RuntimeError, sqlite3.Error) as error:
+        _remove_new_store(config.db, created)
+        raise click.ClickException(f"cannot open the store {config.db}: {error}") from None
     stop = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:
@@ -68,7 +78,9 @@ def serve(config_file: str | None, **options: Any) -> None:
         service.start()
     except (OSError, RuntimeError) as error:
         service.stop(0)
-        raise click.ClickException(f"cannot start the receiver: {error}") from None
+        _remove_new_store(config.db, created)
+        reason = getattr(error, "strerror", None) or error
+        raise click.ClickException(f"cannot start the receiver: {reason}") from None
     tune_gc()  # a server process from here on: see spanmeter.service.maintenance
     listeners = [
         f"{scheme}://{config.host}:{port}"
@@ -86,3 +98,26 @@ def serve(config_file: str | None, **options: Any) -> None:
     service.stop()
     if service.failed.is_set():
         raise click.ClickException("the store process died; restart the receiver")
+
+
+def _check_store_path(db: str) -> bool:
+    """Refuse a store path that cannot become a store, before anything is created; True when
+    the store will be new (so a failed start can remove it again)."""
+    path = Path(db)
+    if not path.parent.is_dir():
+        raise click.ClickException(
+            f"cannot create the store {db}: the directory {path.parent} does not exist (create it first)"
+        )
+    problem = store_problem(path)
+    if problem:
+        raise click.ClickException(f"{problem}: give --db a new file or a spanmeter store")
+    return not path.exists() or path.stat().st_size == 0
+
+
+def _remove_new_store(db: str, created: bool) -> None:
+    """A start that failed leaves no empty store behind (nor its WAL files)."""
+    if not created:
+        return
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        with contextlib.suppress(OSError):
+            os.remove(db + suffix)

@@ -55,21 +55,14 @@ from typing import Any, Final, Literal, cast
 from urllib.parse import urlencode, urlsplit
 
 from .. import environment_variables as env
+from ..dimensions import DIMENSIONS
 from ..identity import default_hasher
 
 __all__ = ["BudgetDecision", "BudgetGuard", "StalePolicy"]
 
 _logger = logging.getLogger(__name__)
 
-_DIMENSIONS: Final = (
-    "endpoint_tag",
-    "prompt_version",
-    "tenant_id",
-    "user_id",
-    "provider",
-    "model",
-    "environment",
-)
+_DIMENSIONS: Final = tuple(name for name in DIMENSIONS if name != "data_mode")
 """The order of the values in a check's memo key (``data_mode`` is the guard's own)."""
 _USER: Final = _DIMENSIONS.index("user_id")
 _RANK: Final = {"ok": 0, "warning": 1, "exceeded": 2}

@@ -222,7 +222,11 @@ class OTLPServer:
             **self._routes,
         }
         app = _DrainingApp(make_router(routes))
-        sock = _bind(self._host, port)
+        try:
+            sock = _bind(self._host, port)
+        except OSError as exc:  # name the port: "Address already in use" alone does not
+            address = _host_port(self._host, port)
+            raise OSError(exc.errno, f"cannot bind OTLP/HTTP to {address}: {exc.strerror or exc}") from exc
         try:
             server = create_server(
                 app,

@@ -1,8 +1,10 @@
 """The JSON API (``/api/v1/...``) and health endpoints, as WSGI apps on the OTLP/HTTP port.
 
-Query parameters mirror the CLI options: ``GET /api/v1/top?by=endpoint_tag&since=24h
+Query parameters mirror the CLI options, from the same parameter specs
+(:mod:`spanmeter.analysis.parameters`): ``GET /api/v1/top?by=endpoint_tag&since=24h
 &where=tenant_id=t1&environment=prod&data_mode=real&limit=20``. ``data_mode`` defaults to
 ``real``; ``data_mode=all`` lifts the filter. Errors are JSON ``{"error": ...}`` with 400.
+The routes themselves are :mod:`spanmeter.analysis.api`'s.
 
 A parameter (or a ``where`` filter) whose value is ``.*`` is dropped: that is the "All"
 value of the shipped Grafana dashboards' variables, which feed PromQL regex matchers and
@@ -12,18 +14,14 @@ these URLs alike, and here it means "no filter".
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Callable, Iterable
 from typing import Any, Final
-from urllib.parse import parse_qs, parse_qsl, urlencode
+from urllib.parse import parse_qsl, urlencode
 
-from ..analysis import parse_filters, parse_window, top_report
 from ..analysis.api import make_analysis_api_app
 from ..store import SpanStore
 
 __all__ = ["make_api_app", "make_health_app"]
-
-_logger = logging.getLogger(__name__)
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -47,42 +45,14 @@ def _without_all(query_string: str) -> str:
 
 def make_api_app(store: SpanStore) -> WSGIApp:
     """``/api/v1/*`` over ``store`` (read-only)."""
-    analysis = make_analysis_api_app(store)  # every route but top: see spanmeter.analysis.api
+    analysis = make_analysis_api_app(store)
 
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD", "GET") != "GET":
             return _json(start_response, "405 Method Not Allowed", {"error": "use GET"})
-        path = environ.get("PATH_INFO", "")
         if ".%2A" in environ.get("QUERY_STRING", "").upper() or ".*" in environ.get("QUERY_STRING", ""):
             environ = {**environ, "QUERY_STRING": _without_all(environ["QUERY_STRING"])}
-        if path.rstrip("/") != "/api/v1/top":
-            return analysis(environ, start_response)
-        query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
-
-        def one(name: str, default: str | None = None) -> str | None:
-            values = query.get(name)
-            return values[-1] if values else default
-
-        try:
-            if path.rstrip("/") == "/api/v1/top":
-                data_mode = one("data_mode", "real")
-                limit = int(one("limit", "50") or 50)
-                report = top_report(
-                    store,
-                    one("by", "endpoint_tag") or "endpoint_tag",
-                    parse_window(one("since"), one("from"), one("to")),
-                    where=parse_filters(query.get("where", [])),
-                    environment=one("environment") or None,
-                    data_mode=None if data_mode == "all" else data_mode,
-                    limit=limit,
-                )
-                return _json(start_response, "200 OK", report)
-        except ValueError as error:
-            return _json(start_response, "400 Bad Request", {"error": str(error)})
-        except Exception:
-            _logger.exception("api: %s failed", path)
-            return _json(start_response, "500 Internal Server Error", {"error": "internal error"})
-        return _json(start_response, "404 Not Found", {"error": f"no such endpoint: {path}"})
+        return analysis(environ, start_response)
 
     return app
 

@@ -55,7 +55,7 @@ from typing import Final
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-__all__ = ["MIGRATIONS", "connect", "open_database"]
+__all__ = ["MIGRATIONS", "connect", "open_database", "store_problem"]
 
 MIGRATIONS: Final = Migrations("spanmeter")
 """The schema history. Never edit an applied migration: add a new one."""
@@ -98,6 +98,36 @@ def connect(path: str | Path, *, read_only: bool = False) -> sqlite3.Connection:
     if read_only:
         conn.execute("PRAGMA query_only = 1")
     return conn
+
+
+def store_problem(path: str | Path) -> str | None:
+    """Why the file at ``path`` cannot be opened as a spanmeter store, or None when it can
+    (a spanmeter store, or no file or an empty one: a new store).
+
+    Opened read-only, so a file that is not ours is never changed: opening it as a store
+    would add the spanmeter tables to someone else's database.
+    """
+    target = Path(path)
+    if not target.exists() or (target.is_file() and target.stat().st_size == 0):
+        return None
+    if not target.is_file():
+        return f"{path} is not a file"
+    try:
+        conn = sqlite3.connect(f"{target.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as error:
+        return f"cannot open {path}: {error}"
+    try:
+        names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not {"_sqlite_migrations", "requests"} <= names:
+            return f"{path} is a SQLite database but not a spanmeter store"
+        applied = conn.execute("SELECT count(*) FROM _sqlite_migrations WHERE migration_set = 'spanmeter'")
+        if not applied.fetchone()[0]:
+            return f"{path} is a SQLite database but not a spanmeter store"
+    except sqlite3.DatabaseError as error:
+        return f"{path} is not a spanmeter store ({error})"
+    finally:
+        conn.close()
+    return None
 
 
 def open_database(path: str | Path) -> Database:

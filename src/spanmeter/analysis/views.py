@@ -1,0 +1,145 @@
+"""Each analysis view as (parameter spec, answer, renderer): what the CLI and the API share.
+
+:func:`answer` turns a store and a view's parsed parameters into the view's JSON-ready
+document. The API route serves it (as JSON, or rendered when ``format=`` asks), and the CLI
+renders the same document, whether it computed it from ``--db`` or fetched it from a
+receiver with ``--url``: the two cannot answer differently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from ..pricing import PriceBook
+from ..store import SpanStore
+from .economics import render_economics, unit_economics
+from .investigate import investigate
+from .investigate_render import render_investigate
+from .parameters import (
+    ECONOMICS,
+    INVESTIGATE,
+    PROMPT_VERSIONS,
+    QUALITY,
+    REPRICE_AUDITS,
+    REPRICE_PREVIEW,
+    TOP,
+    WEEKLY,
+    ViewArgs,
+    ViewSpec,
+)
+from .prompt_versions import compare_prompt_versions, render_prompt_versions
+from .quality import quality_report, render_quality
+from .report_render import render_report
+from .report_weekly import parse_week, week_alerts, weekly_report
+from .reprice import audit_document, plan_repricing, render_audits, render_reprice
+from .top import render_top, top_report
+from .window import TimeWindow
+
+__all__ = ["VIEWS", "View", "answer"]
+
+Answer = Callable[[SpanStore, ViewArgs], Any]
+Render = Callable[[Any, str], str]
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """One view: its parameters, how the store answers it, how the answer is rendered."""
+
+    spec: ViewSpec
+    answer: Answer
+    render: Render
+
+
+def _window(args: ViewArgs) -> TimeWindow:
+    if args.window is None:  # pragma: no cover - a windowed spec always resolves one
+        raise ValueError("this view needs a window")
+    return args.window
+
+
+def _scope(args: ViewArgs) -> dict[str, Any]:
+    return {"where": args.where, "environment": args.environment, "data_mode": args.data_mode}
+
+
+def _top(store: SpanStore, args: ViewArgs) -> Any:
+    values = args.values
+    return top_report(store, values["by"], _window(args), limit=values["limit"], **_scope(args))
+
+
+def _investigate(store: SpanStore, args: ViewArgs) -> Any:
+    values = args.values
+    return investigate(store, _window(args), values["baseline"], limit=values["limit"], **_scope(args))
+
+
+def _prompt_versions(store: SpanStore, args: ViewArgs) -> Any:
+    values = args.values
+    return compare_prompt_versions(
+        store,
+        _window(args),
+        endpoint=values["endpoint"],
+        min_samples=values["min_samples"],
+        **_scope(args),
+    )
+
+
+def _economics(store: SpanStore, args: ViewArgs) -> Any:
+    values = args.values
+    return unit_economics(
+        store,
+        _window(args),
+        limit=values["limit"],
+        max_cost_share=values["max_cost_share"],
+        **_scope(args),
+    )
+
+
+def _quality(store: SpanStore, args: ViewArgs) -> Any:
+    return quality_report(store, _window(args), environment=args.environment, data_mode=args.data_mode)
+
+
+def _weekly(store: SpanStore, args: ViewArgs) -> Any:
+    week = args.values["week"] or parse_week(None)
+    return weekly_report(
+        store,
+        week,
+        environment=args.environment,
+        data_mode=args.data_mode,
+        workspace=args.values["workspace"],
+        alerts=week_alerts(store, week),
+    )
+
+
+def _reprice_preview(store: SpanStore, args: ViewArgs) -> Any:
+    """A dry run with the receiver's own price configuration (applying writes: CLI only)."""
+    book = PriceBook.from_env()
+    return plan_repricing(store, _window(args), book, include_reported=args.values["include_reported"]).diff
+
+
+def _reprice_audits(store: SpanStore, args: ViewArgs) -> Any:
+    return {"audits": [audit_document(audit) for audit in store.reprice_audits(args.values["limit"])]}
+
+
+def _render_quality(report: Any, fmt: str) -> str:
+    return render_quality(report, fmt)
+
+
+VIEWS: Final[Mapping[str, View]] = {
+    view.spec.route: view
+    for view in (
+        View(TOP, _top, render_top),
+        View(INVESTIGATE, _investigate, render_investigate),
+        View(PROMPT_VERSIONS, _prompt_versions, render_prompt_versions),
+        View(ECONOMICS, _economics, render_economics),
+        View(QUALITY, _quality, _render_quality),
+        View(WEEKLY, _weekly, render_report),
+        View(REPRICE_PREVIEW, _reprice_preview, render_reprice),
+        View(REPRICE_AUDITS, _reprice_audits, render_audits),
+    )
+}
+"""Route -> view (export streams, so :mod:`spanmeter.analysis.api` serves it on its own)."""
+
+
+def answer(spec: ViewSpec, store: SpanStore, args: ViewArgs) -> Any:
+    """The document of ``spec``'s view for ``args``."""
+    return VIEWS[spec.route].answer(store, args)
