@@ -23,7 +23,7 @@ __all__ = ["DIMENSIONS", "TimeWindow", "parse_duration", "parse_filters", "parse
 DIMENSIONS: Final = RANKABLE
 """Dimensions that ``top`` groups by (filters may also name environment and data mode)."""
 
-_MAX_NS: Final = 253402300800 * 1_000_000_000
+_MAX_NS: Final = 253402300800 * NS_PER_SECOND
 """Year 10000: later instants (and windows reaching before 1970) are not times a span has."""
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
