@@ -121,12 +121,12 @@ def make_budgets_api(runtime: BudgetsRuntime) -> WSGIApp:
             raise _HTTPError("413 Payload Too Large", "body too large")
         raw = environ["wsgi.input"].read(length) if length else b""
         try:
-            body = json.loads(raw) if raw else {}
+            parsed: object = json.loads(raw) if raw else {}
         except ValueError:
             raise _HTTPError("400 Bad Request", 'body must be JSON: {"by": ..., "note": ...}') from None
-        if not isinstance(body, dict):
+        if not isinstance(parsed, dict):
             raise _HTTPError("400 Bad Request", "body must be a JSON object")
-        body = cast(dict[str, Any], body)
+        body = cast(dict[str, Any], parsed)
         actor, note = str(body.get("by") or "api"), str(body.get("note") or "")
         try:
             if action == "ack":

@@ -263,7 +263,7 @@ def _channels(errors: ConfigErrors, delivery: Mapping[str, Any], environ: Mappin
             )
     log = delivery.get("log", True)
     if log is True or isinstance(log, Mapping):
-        log_entry = cast(Mapping[str, Any], log) if isinstance(log, Mapping) else {}
+        log_entry: Mapping[str, Any] = cast(Mapping[str, Any], log) if isinstance(log, Mapping) else {}
         kinds = log_entry.get("kinds", ["*"])
         channels.append(Channel(name="log", type="log", kinds=tuple(str(k) for k in cast(list[Any], kinds))))
     elif log is not False:
@@ -311,7 +311,7 @@ def parse_config(
     errors.unknown_keys("top level", document, _TOP_KEYS)
     timezone_name = str(document.get("timezone", "UTC"))
     errors.guard("timezone", lambda: zone(timezone_name))
-    raw_budgets = document.get("budgets") or []
+    raw_budgets: object = document.get("budgets") or []
     budgets: list[Budget] = []
     if not isinstance(raw_budgets, list):
         errors.add("budgets", f"expected a list, got {raw_budgets!r}")
@@ -324,7 +324,7 @@ def parse_config(
     for name in sorted({n for n in names if names.count(n) > 1}):
         errors.add("budgets", f"name {name!r} is used more than once")
     rules = parse_rules(errors, document.get("rules"))
-    delivery = document.get("delivery") or {}
+    delivery: object = document.get("delivery") or {}
     if not isinstance(delivery, Mapping):
         errors.add("delivery", f"expected a mapping, got {delivery!r}")
         delivery = {}

@@ -29,6 +29,7 @@ import logging
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Final
 
@@ -120,7 +121,7 @@ def slack_payload(alert: AlertRecord) -> dict[str, Any]:
     )
     lines = [f"{icon} *{alert.title}*"]
     context = alert.context or {}
-    drivers = context.get("drivers") or {}
+    drivers: Mapping[str, Any] = context.get("drivers") or {}
     if drivers:
         parts = [
             f"{dim} `{info.get('value')}` ${info.get('cost_usd')} ({float(info.get('share') or 0):.0%})"

@@ -23,13 +23,13 @@ from __future__ import annotations
 import io
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping, MutableSequence, Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol, TypeVar, cast
 
 import yaml
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.comments import CommentedMap, CommentedSeq, Format
 
 from ._values import BudgetConfigError
 from .config import parse_config
@@ -38,7 +38,24 @@ from .model import BudgetsConfig
 __all__ = ["add_budget", "remove_budget"]
 
 
-def _round_trip() -> YAML:
+# ruamel imports its own typing names under ``if False:``, so checkers read its signatures as
+# unknown: the few parts used here are given their types once, by these protocols.
+
+
+class _RoundTrip(Protocol):
+    def load(self, stream: str) -> object: ...
+    def dump(self, data: object, stream: io.StringIO) -> None: ...
+
+
+class _Styled(Protocol):
+    @property
+    def fa(self) -> Format: ...
+
+
+_StyledT = TypeVar("_StyledT", bound=_Styled)
+
+
+def _round_trip() -> _RoundTrip:
     editor = YAML(typ="rt")
     editor.preserve_quotes = True
     editor.indent(mapping=2, sequence=4, offset=2)
@@ -63,7 +80,7 @@ def _read(path: Path, *, missing_ok: bool) -> CommentedMap:
     return document
 
 
-def _budgets(document: CommentedMap, path: Path) -> CommentedSeq:
+def _budgets(document: MutableMapping[str, object], path: Path) -> MutableSequence[object]:
     budgets = document.get("budgets")
     if budgets is None:
         budgets = document["budgets"] = CommentedSeq()
@@ -72,8 +89,22 @@ def _budgets(document: CommentedMap, path: Path) -> CommentedSeq:
     return budgets
 
 
-def _names(budgets: CommentedSeq) -> list[str]:
+def _names(budgets: Sequence[object]) -> list[str]:
     return [str(cast(Mapping[str, Any], b).get("name")) for b in budgets if isinstance(b, Mapping)]
+
+
+def _positions(budgets: Sequence[object], name: str) -> list[int]:
+    return [
+        i
+        for i, b in enumerate(budgets)
+        if isinstance(b, Mapping) and cast(Mapping[str, Any], b).get("name") == name
+    ]
+
+
+def _flow_style(node: _StyledT) -> _StyledT:
+    """``node`` in flow style (``{tenant_id: "*"}``, ``[a, b]``): the file's usual look."""
+    node.fa.set_flow_style()
+    return node
 
 
 def _write_validated(path: Path, document: CommentedMap) -> BudgetsConfig:
@@ -117,13 +148,9 @@ def add_budget(path: str | Path, entry: Mapping[str, Any]) -> BudgetsConfig:
     item = CommentedMap()
     for key, value in entry.items():
         if isinstance(value, Mapping):
-            nested = CommentedMap(cast(Mapping[str, Any], value))
-            nested.fa.set_flow_style()  # {tenant_id: "*"}: the file's usual look
-            item[key] = nested
+            item[key] = _flow_style(CommentedMap(cast(Mapping[str, Any], value)))
         elif isinstance(value, list):
-            flow = CommentedSeq(cast(list[Any], value))
-            flow.fa.set_flow_style()
-            item[key] = flow
+            item[key] = _flow_style(CommentedSeq(cast(list[Any], value)))
         else:
             item[key] = value
     budgets.append(item)
@@ -143,11 +170,7 @@ def remove_budget(path: str | Path, name: str) -> BudgetsConfig:
     path = Path(path)
     document = _read(path, missing_ok=False)
     budgets = _budgets(document, path)
-    positions = [
-        i
-        for i, b in enumerate(budgets)
-        if isinstance(b, Mapping) and cast(Mapping[str, Any], b).get("name") == name
-    ]
+    positions = _positions(budgets, name)
     if not positions:
         known = ", ".join(_names(budgets)) or "none"
         raise BudgetConfigError(str(path), [f"{path}: no budget named {name!r}; known: {known}"])

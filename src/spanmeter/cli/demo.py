@@ -14,7 +14,7 @@ import signal
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
@@ -53,7 +53,7 @@ def _store_path(db: str | None, force: bool) -> Path:
 
 
 @contextmanager
-def _progress(total: int) -> Iterator[Callable[[int, int], None]]:
+def _progress(total: int) -> Generator[Callable[[int, int], None], None, None]:
     """A progress bar on a terminal; a line every 12 hours of traffic otherwise (logs, CI)."""
     if sys.stdout.isatty():
         with click.progressbar(length=total, label="app: sending traffic", show_pos=True) as bar:

@@ -152,7 +152,7 @@ def check(at_text: str | None, strict: bool, fmt: str) -> None:
         checks = check_overlay(PriceOverlay.bundled(), _day(at_text))
     except ValueError as error:
         raise click.ClickException(f"price overlay: {error}") from None
-    failing = {"broken"} | ({"redundant", "conflict"} if strict else set())
+    failing = {"broken", "redundant", "conflict"} if strict else {"broken"}
     if fmt == "json":
         click.echo(
             json.dumps(

@@ -12,7 +12,7 @@ written as literal blocks, which OTTL reads as plain whitespace.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import yaml
 
@@ -64,7 +64,13 @@ class _Dumper(yaml.SafeDumper):
         super().increase_indent(flow, False)
 
 
-def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+class _ScalarRepresenter(Protocol):
+    """The dumper as :func:`_str` uses it (PyYAML's stubs leave ``value`` untyped)."""
+
+    def represent_scalar(self, tag: str, value: str, style: str | None = None) -> yaml.ScalarNode: ...
+
+
+def _str(dumper: _ScalarRepresenter, value: str) -> yaml.ScalarNode:
     style = "|" if "\n" in value else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 

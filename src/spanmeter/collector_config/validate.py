@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Final
+from typing import Final, cast
 
 import yaml
 
@@ -51,26 +51,33 @@ def _type(component_id: str) -> str:
     return component_id.split("/", 1)[0]
 
 
-def _as_list(value: object) -> list[Any] | None:
-    return list(value) if isinstance(value, list) else None  # pyright: ignore[reportUnknownArgumentType]
+def _as_list(value: object) -> list[object] | None:
+    return list(cast("list[object]", value)) if isinstance(value, list) else None
+
+
+def _mapping(value: object) -> Mapping[object, object] | None:
+    """``value`` if YAML made it a mapping; its keys are whatever YAML read (not always ``str``)."""
+    return cast("Mapping[object, object]", value) if isinstance(value, Mapping) else None
 
 
 def _check_keys(where: str, value: object, allowed: frozenset[str], problems: list[str]) -> None:
-    if not isinstance(value, Mapping):
+    mapping = _mapping(value)
+    if mapping is None:
         return
-    for key in value:  # pyright: ignore[reportUnknownVariableType]
+    for key in mapping:
         if key not in allowed:
             problems.append(
                 f"{where}: unknown key {key!r} (documented keys: {', '.join(sorted(allowed)) or 'none'})"
             )
 
 
-def _nested(config: Mapping[str, Any], path: str) -> object:
+def _nested(config: Mapping[object, object], path: str) -> object:
     value: object = config
     for part in path.split("."):
-        if not isinstance(value, Mapping):
+        mapping = _mapping(value)
+        if mapping is None:
             return None
-        value = value.get(part)  # pyright: ignore[reportUnknownMemberType]
+        value = mapping.get(part)
     return value
 
 
@@ -82,10 +89,10 @@ def _check_component(section: str, component_id: str, value: object, problems: l
         known = ", ".join(sorted(KNOWN_COMPONENTS[section]))
         problems.append(f"{where}: unknown {section[:-1]} type {kind!r} (known: {known})")
         return
-    if value is not None and not isinstance(value, Mapping):
+    config: Mapping[object, object] | None = {} if value is None else _mapping(value)
+    if config is None:
         problems.append(f"{where}: must be a mapping, not {type(value).__name__}")
         return
-    config: Mapping[str, Any] = value or {}
     _check_keys(where, config, spec.keys, problems)
     for options in spec.required:
         if not any(key in config for key in options):
@@ -95,20 +102,24 @@ def _check_component(section: str, component_id: str, value: object, problems: l
 
 
 def _check_routes(
-    connector_id: str, config: Mapping[str, Any], receives_from: dict[str, set[str]], problems: list[str]
+    connector_id: str,
+    config: Mapping[object, object],
+    receives_from: dict[str, set[str]],
+    problems: list[str],
 ) -> None:
     """A routing connector may only name pipelines that list it as a receiver."""
     where = f"connectors.{connector_id}"
     targets: list[tuple[str, object]] = []
-    for index, row in enumerate(_as_list(config.get("table")) or []):
+    for index, value in enumerate(_as_list(config.get("table")) or []):
         row_where = f"{where}.table[{index}]"
-        if not isinstance(row, Mapping):
+        row = _mapping(value)
+        if row is None:
             problems.append(f"{row_where}: must be a mapping")
             continue
-        _check_keys(row_where, row, _ROUTE_KEYS, problems)  # pyright: ignore[reportUnknownArgumentType]
+        _check_keys(row_where, row, _ROUTE_KEYS, problems)
         if "statement" not in row and "condition" not in row:
             problems.append(f"{row_where}: needs 'statement' or 'condition'")
-        targets += [(row_where, p) for p in _as_list(row.get("pipelines")) or []]  # pyright: ignore[reportUnknownMemberType]
+        targets += [(row_where, p) for p in _as_list(row.get("pipelines")) or []]
     targets += [(f"{where}.default_pipelines", p) for p in _as_list(config.get("default_pipelines")) or []]
     for row_where, pipeline in targets:
         if not isinstance(pipeline, str) or connector_id not in receives_from.get(pipeline, set()):
@@ -127,25 +138,26 @@ def validate(config: object, *, policy: bool = True) -> list[str]:
     Returns:
         The problems; an empty list means the configuration passed.
     """
-    if not isinstance(config, Mapping):
+    document = _mapping(config)
+    if document is None:
         return ["the configuration must be a mapping of sections"]
     problems: list[str] = []
-    _check_keys("(top level)", config, _TOP_LEVEL, problems)  # pyright: ignore[reportUnknownArgumentType]
+    _check_keys("(top level)", document, _TOP_LEVEL, problems)
     defined: dict[str, dict[str, object]] = {}
     for section in SECTIONS:
-        components = config.get(section) or {}  # pyright: ignore[reportUnknownMemberType]
-        if not isinstance(components, Mapping):
+        components: Mapping[object, object] | None = _mapping(document.get(section) or {})
+        if components is None:
             problems.append(f"{section}: must be a mapping of components")
             components = {}
-        defined[section] = {str(k): v for k, v in components.items()}  # pyright: ignore[reportUnknownVariableType]
+        defined[section] = {str(k): v for k, v in components.items()}
         for component_id, value in defined[section].items():
             _check_component(section, component_id, value, problems)
 
-    service = config.get("service")  # pyright: ignore[reportUnknownMemberType]
-    if not isinstance(service, Mapping):
+    service = _mapping(document.get("service"))
+    if service is None:
         return [*problems, "service: missing (it names the pipelines to run)"]
-    _check_keys("service", service, _SERVICE_KEYS, problems)  # pyright: ignore[reportUnknownArgumentType]
-    extensions = _as_list(service.get("extensions") or [])  # pyright: ignore[reportUnknownMemberType]
+    _check_keys("service", service, _SERVICE_KEYS, problems)
+    extensions = _as_list(service.get("extensions") or [])
     for name in extensions or []:
         if name not in defined["extensions"]:
             problems.append(f"service.extensions: {name!r} is not defined in extensions")
@@ -154,25 +166,26 @@ def validate(config: object, *, policy: bool = True) -> list[str]:
             "service.extensions: enable the health_check extension (load balancers and probes need it)"
         )
 
-    pipelines = service.get("pipelines")  # pyright: ignore[reportUnknownMemberType]
-    if not isinstance(pipelines, Mapping) or not pipelines:
+    pipelines = _mapping(service.get("pipelines"))
+    if not pipelines:
         return [*problems, "service.pipelines: at least one pipeline is needed"]
     connectors = defined["connectors"]
     exported_by: dict[str, set[str]] = {c: set() for c in connectors}
     received_by: dict[str, set[str]] = {c: set() for c in connectors}
     receives_from: dict[str, set[str]] = {}
-    for pipeline_id, pipeline in pipelines.items():  # pyright: ignore[reportUnknownVariableType]
-        name = str(pipeline_id)  # pyright: ignore[reportUnknownArgumentType]
+    for pipeline_id, value in pipelines.items():
+        name = str(pipeline_id)
         where = f"service.pipelines.{name}"
         if _type(name) not in _SIGNALS:
             problems.append(f"{where}: the pipeline's signal must be one of {', '.join(sorted(_SIGNALS))}")
-        if not isinstance(pipeline, Mapping):
+        pipeline = _mapping(value)
+        if pipeline is None:
             problems.append(f"{where}: must be a mapping with receivers, processors, exporters")
             continue
-        _check_keys(where, pipeline, _PIPELINE_KEYS, problems)  # pyright: ignore[reportUnknownArgumentType]
+        _check_keys(where, pipeline, _PIPELINE_KEYS, problems)
         lists: dict[str, list[str]] = {}
         for role in ("receivers", "processors", "exporters"):
-            items = _as_list(pipeline.get(role) or [])  # pyright: ignore[reportUnknownMemberType]
+            items = _as_list(pipeline.get(role) or [])
             if items is None:
                 problems.append(f"{where}.{role}: must be a list")
                 items = []
@@ -211,9 +224,9 @@ def validate(config: object, *, policy: bool = True) -> list[str]:
             problems.append(
                 f"connectors.{connector_id}: received from by {sorted(rec)!r} but no pipeline exports to it"
             )
-        value = connectors[connector_id]
-        if _type(connector_id) == "routing" and isinstance(value, Mapping):
-            _check_routes(connector_id, value, receives_from, problems)  # pyright: ignore[reportUnknownArgumentType]
+        routing = _mapping(connectors[connector_id]) if _type(connector_id) == "routing" else None
+        if routing is not None:
+            _check_routes(connector_id, routing, receives_from, problems)
     return problems
 
 

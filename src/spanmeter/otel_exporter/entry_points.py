@@ -111,6 +111,7 @@ class SpanmeterConfigurator(_OTelSDKConfigurator):
                 0, CostSpanProcessor(CountingBatchSpanProcessor(make_guarded_exporter()), enricher)
             )
         kwargs["span_processors"] = processors
-        super()._configure(**kwargs)
+        # The SDK leaves _configure's **kwargs unannotated, the one untyped part used here.
+        super()._configure(**kwargs)  # pyright: ignore[reportUnknownMemberType]
         if os.environ.get(SPANMETER_OPENAI_USAGE_DETAILS, "true").strip().lower() not in ("false", "0", "no"):
             instrument_openai_usage()

@@ -284,7 +284,7 @@ def _prices(value: object, where: Where) -> ModelPrice:
 def _price(value: object, where: Where, field: str) -> Decimal | TieredPrices:
     if not isinstance(value, Mapping):
         return cast(Decimal, as_decimal(value, where, field, required=True))
-    tiered = as_mapping(value, where.child(field), ("base", "tiers"))
+    tiered = as_mapping(cast("Mapping[str, object]", value), where.child(field), ("base", "tiers"))
     tiers: list[Tier] = []
     for i, raw in enumerate(as_list(tiered.get("tiers"), where.child(field), "tiers")):
         tier = as_mapping(raw, where.child(f"{field}.tiers[{i}]"), ("start", "price"))

@@ -73,6 +73,10 @@ StalePolicy = Literal["last_known", "allow", "block"]
 _POLICIES: Final = ("last_known", "allow", "block")
 
 
+def _no_scope() -> dict[str, str]:
+    return {}
+
+
 @dataclass(frozen=True, slots=True)
 class BudgetDecision:
     """What :meth:`BudgetGuard.check` answers. Shared between calls: never mutate it."""
@@ -83,7 +87,7 @@ class BudgetDecision:
     """False when exceeded (or unknown under the ``block`` policy)."""
     budget: str | None = None
     """The budget behind the state (the worst one applying)."""
-    scope: Mapping[str, str] = field(default_factory=dict)
+    scope: Mapping[str, str] = field(default_factory=_no_scope)
     ratio: float = 0.0
     """Spend / limit of that budget."""
     forecast_exceeds: bool = False
@@ -277,7 +281,8 @@ class BudgetGuard:
         except Exception:  # an unhashable value, say: never break the app
             return self._unknown
 
-    def _hashed_user(self, user_id: str) -> str:
+    def _hashed_user(self, user_id: object) -> str:
+        # object: an app may pass an int id, whatever check()'s hints say
         hasher = self._hash_user
         if hasher is None:  # created on first use: its warning about a missing key is logged once
             hasher = self._hash_user = default_hasher()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import cast
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
@@ -94,7 +95,8 @@ class CostSpanProcessor(SpanProcessor):
             stamp_attribution: Stamp attribution in ``on_start``. Turn off when an
                 :class:`AttributionSpanProcessor` on the same provider already does.
         """
-        if not isinstance(delegate, SpanProcessor):
+        # An app's hints are not checked at run time: a wrong delegate fails here, not per span.
+        if not isinstance(cast(object, delegate), SpanProcessor):
             raise TypeError(f"delegate must be a SpanProcessor, not {type(delegate).__name__}")
         self._delegate = delegate
         self._enricher = enricher if enricher is not None else SpanEnricher()

@@ -19,10 +19,11 @@ would break on it. Every step is guarded: the app's call and its result are neve
 
 from __future__ import annotations
 
+import importlib
 import logging
 import threading
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 import wrapt
 from opentelemetry import trace
@@ -47,6 +48,11 @@ _INPUT_KEYS = frozenset(SLOT_KEYS[Slot.INPUT])
 _OUTPUT_KEYS = frozenset(SLOT_KEYS[Slot.OUTPUT])
 """Every name an instrumentation may record the token totals under."""
 
+if TYPE_CHECKING:
+    _Proxy = wrapt.ObjectProxy[Any]  # the stream's class lives in openai, an optional dependency
+else:
+    _Proxy = wrapt.ObjectProxy  # wrapt before 2.0 has no ObjectProxy[...] at run time
+
 
 def _count(usage: Any, name: str) -> int | None:
     value = getattr(usage, name, None)
@@ -69,7 +75,7 @@ def _record_usage(span: trace.Span, usage: Any) -> None:
     try:
         if usage is None or not span.is_recording():
             return
-        existing = getattr(span, "attributes", None) or {}
+        existing: Mapping[str, Any] = getattr(span, "attributes", None) or {}
         if _INPUT_KEYS.isdisjoint(existing) and _OUTPUT_KEYS.isdisjoint(existing):
             prompt = _count(usage, "prompt_tokens")
             completion = _count(usage, "completion_tokens")
@@ -97,13 +103,13 @@ def _genai_span() -> trace.Span | None:
     span = trace.get_current_span()
     if not span.is_recording():
         return None
-    attributes = getattr(span, "attributes", None) or {}
+    attributes: Mapping[str, Any] = getattr(span, "attributes", None) or {}
     if GEN_AI_PROVIDER_NAME in attributes or GEN_AI_SYSTEM in attributes:
         return span
     return None
 
 
-class _StreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
+class _StreamProxy(_Proxy):
     """Passes a sync stream through unchanged, noting the usage chunk as it goes by.
 
     An ``ObjectProxy``, so that it still *is* an ``openai.Stream`` to whoever checks
@@ -132,7 +138,7 @@ class _StreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
         return self.__wrapped__.__exit__(*exc)
 
 
-class _AsyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
+class _AsyncStreamProxy(_Proxy):
     """The async twin of :class:`_StreamProxy` (an ``openai.AsyncStream`` to ``isinstance``)."""
 
     def __init__(self, stream: Any, span: trace.Span) -> None:
@@ -205,11 +211,11 @@ def uninstrument_openai_usage() -> None:
     with _lock:
         if not _installed:
             return
-        from openai import _base_client
-
-        for cls in (_base_client.SyncAPIClient, _base_client.AsyncAPIClient):
+        # By name, as the patch does: openai's private module is the patch's target, not an API.
+        base_client = importlib.import_module("openai._base_client")
+        for cls in (base_client.SyncAPIClient, base_client.AsyncAPIClient):
             post = cls.__dict__.get("post")
             original = getattr(post, "__wrapped__", None)
             if original is not None:
-                cls.post = original  # type: ignore[method-assign]
+                cls.post = original
         _installed = False

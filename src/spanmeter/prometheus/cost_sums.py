@@ -145,6 +145,8 @@ class CostSummer:
 
     def observe(self, results: Sequence[WriteResult]) -> CostSums | None:
         """The sums of the rows these results stored; None when they stored nothing."""
+        rows: Sequence[SpanRow]
+        firsts: Sequence[bool]
         if len(results) == 1:
             only = results[0]
             rows, firsts = only.new_rows, only.first_attempts

@@ -5,16 +5,24 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Final
 
+import google.rpc.error_details_pb2 as error_details_pb2  # google.rpc itself has no stub, its modules do
+import google.rpc.status_pb2 as status_pb2
 from google.protobuf.any_pb2 import Any as AnyProto
 from google.protobuf.message import Message
-from google.rpc import error_details_pb2, status_pb2
 
 from spanmeter.receiver.contract import IngestResult
 from spanmeter.receiver.decode import repair_warning
 
 from ..timeunits import NS_PER_SECOND
 
-__all__ = ["MAX_MESSAGE_CHARS", "bad_request", "partial_success", "retry_info", "rpc_status"]
+__all__ = [
+    "MAX_MESSAGE_CHARS",
+    "bad_request",
+    "checked_result",
+    "partial_success",
+    "retry_info",
+    "rpc_status",
+]
 
 MAX_MESSAGE_CHARS: Final = 16 * 1024
 """Cap on messages we send back; keeps answers far below OTLP's recommended 4 MiB response limit."""
@@ -55,3 +63,14 @@ def retry_info(retry_after_s: float) -> error_details_pb2.RetryInfo:
     info = error_details_pb2.RetryInfo()
     info.retry_delay.FromNanoseconds(int(retry_after_s * NS_PER_SECOND))
     return info
+
+
+def checked_result(result: object) -> IngestResult:
+    """``result`` as an ``IngestResult``, or ``TypeError``.
+
+    The handler is a plug point that its types cannot bind at run time; a wrong return must
+    become an internal error answered to the client, not a crash deeper in the transport.
+    """
+    if not isinstance(result, IngestResult):
+        raise TypeError(f"ingest handler returned {type(result).__name__}, expected IngestResult")
+    return result

@@ -44,7 +44,8 @@ class NotFast(Exception):
 
 
 def _int(value: Any) -> int:
-    kind = type(value)
+    seen: object = value  # the checker sees type() of an Any as type[Unknown], of an object as type[object]
+    kind = type(seen)
     if kind is int:
         return value
     if kind is str:
@@ -55,7 +56,8 @@ def _int(value: Any) -> int:
 
 
 def _float(value: Any) -> float:
-    kind = type(value)
+    seen: object = value
+    kind = type(seen)
     if kind is float:
         return value
     if kind is int or kind is str:
@@ -108,18 +110,21 @@ def _is_repeated(field: FieldDescriptor) -> bool:
 
 
 def _message(table: _Table, value: Any) -> dict[str, Any]:
-    if type(value) is not dict:
+    # Declared before the type() check: narrowing an Any by type() would give dict[Unknown, Unknown].
+    document: dict[str, Any] = value
+    if type(document) is not dict:
         raise NotFast
     out: dict[str, Any] = {}
-    for key, item in value.items():
+    for key, item in document.items():
         entry = table.get(key)
         if entry is None or item is None:
             continue  # unknown keys MUST be ignored; null means "not set"
         name, convert, repeated = entry
         if repeated:
-            if type(item) is not list:
+            elements: list[Any] = item
+            if type(elements) is not list:
                 raise NotFast
-            out[name] = [convert(element) for element in item]
+            out[name] = [convert(element) for element in elements]
         else:
             out[name] = convert(item)
     return out
@@ -173,16 +178,18 @@ def _attribute_converters(tables: dict[str, _Table]) -> tuple[_Convert, _Convert
     }
 
     def any_value(value: Any) -> dict[str, Any]:
-        if type(value) is dict and len(value) == 1:
-            for key, item in value.items():
+        document: dict[str, Any] = value
+        if type(document) is dict and len(document) == 1:
+            for key, item in document.items():
                 entry = simple.get(key)
                 if entry is not None:
                     return {entry[0]: entry[1](item)}
         return _message(any_table, value)  # arrays, kvlists, bytes, extra keys
 
     def key_value(value: Any) -> dict[str, Any]:
-        if type(value) is dict and len(value) == 2:
-            key, item = value.get("key"), value.get("value")
+        document: dict[str, Any] = value
+        if type(document) is dict and len(document) == 2:
+            key, item = document.get("key"), document.get("value")
             if type(key) is str and item is not None:
                 return {"key": key, "value": any_value(item)}
         return _message(kv_table, value)

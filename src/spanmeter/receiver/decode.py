@@ -217,9 +217,19 @@ _PARSE_FIELD: Final = re.compile(r"Failed to parse (\w+) field")
 _PARSE_PATH: Final = re.compile(r" at ExportTraceServiceRequest\.([\w\[\].]*)")
 
 
-def _list(container: dict[str, Any], key: str) -> list[Any]:
-    value = container.get(key)
-    return value if isinstance(value, list) else []
+def _objects(container: dict[str, Any], key: str) -> Iterator[dict[str, Any]]:
+    """The JSON objects in the array ``container[key]``; other shapes are left for json_format to judge.
+
+    ``json.loads`` makes exact lists and dicts, so ``type()`` checks suffice; the names are declared
+    before the checks because narrowing an ``Any`` would leave the element types unknown.
+    """
+    items: list[Any] = container.get(key) or []
+    if type(items) is not list:
+        return
+    for item in items:
+        obj: dict[str, Any] = item
+        if type(obj) is dict:
+            yield obj
 
 
 def _hex_to_base64(obj: dict[str, Any], keys: tuple[str, ...], where: str) -> None:
@@ -236,19 +246,12 @@ def _hex_to_base64(obj: dict[str, Any], keys: tuple[str, ...], where: str) -> No
 
 
 def _convert_ids(doc: dict[str, Any]) -> None:
-    for resource_spans in _list(doc, "resourceSpans"):
-        if not isinstance(resource_spans, dict):
-            continue
-        for scope_spans in _list(resource_spans, "scopeSpans"):
-            if not isinstance(scope_spans, dict):
-                continue
-            for span in _list(scope_spans, "spans"):
-                if not isinstance(span, dict):
-                    continue
+    for resource_spans in _objects(doc, "resourceSpans"):
+        for scope_spans in _objects(resource_spans, "scopeSpans"):
+            for span in _objects(scope_spans, "spans"):
                 _hex_to_base64(span, _SPAN_ID_KEYS, "resourceSpans.scopeSpans.spans")
-                for link in _list(span, "links"):
-                    if isinstance(link, dict):
-                        _hex_to_base64(link, _LINK_ID_KEYS, "resourceSpans.scopeSpans.spans.links")
+                for link in _objects(span, "links"):
+                    _hex_to_base64(link, _LINK_ID_KEYS, "resourceSpans.scopeSpans.spans.links")
 
 
 def decode_json(body: bytes) -> ExportTraceServiceRequest:
@@ -264,12 +267,12 @@ def decode_json(body: bytes) -> ExportTraceServiceRequest:
     if text.startswith("\ufeff"):
         text = text[1:]  # tolerate a UTF-8 byte order mark, as most JSON decoders do
     try:
-        doc = json.loads(text)
+        doc: dict[str, Any] = json.loads(text)  # checked just below (json.loads makes exact dicts)
     except json.JSONDecodeError as exc:
         raise InvalidRequest(f"request body is not valid JSON: {exc.msg} at char {exc.pos}") from None
     except (ValueError, RecursionError):
         raise InvalidRequest("request body is not valid JSON (nesting or number too large)") from None
-    if not isinstance(doc, dict):
+    if type(doc) is not dict:
         raise InvalidRequest("OTLP/JSON body must be a JSON object")
     try:
         return convert_request(doc)

@@ -27,9 +27,9 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final
 
+import google.rpc.code_pb2 as code_pb2  # the module form: google.rpc itself has no stub, its modules do
 import grpc
 from google.protobuf.message import Message
-from google.rpc import code_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTracePartialSuccess,
@@ -37,7 +37,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from spanmeter.receiver._common import bad_request, partial_success, retry_info, rpc_status
+from spanmeter.receiver._common import bad_request, checked_result, partial_success, retry_info, rpc_status
 from spanmeter.receiver.contract import (
     DEFAULT_MAX_BODY_BYTES,
     IngestHandler,
@@ -138,9 +138,7 @@ class OTLPTraceServicer(trace_service_pb2_grpc.TraceServiceServicer):
                     decoded.repaired_strings,
                 )
             try:
-                result = self._handler(decoded.request)
-                if not isinstance(result, IngestResult):
-                    raise TypeError(f"ingest handler returned {type(result).__name__}, expected IngestResult")
+                result = checked_result(self._handler(decoded.request))
                 return _response_bytes(result, decoded.repaired_strings)
             except Overloaded as exc:
                 _logger.debug("OTLP/gRPC request from %s throttled: handler overloaded", context.peer())
@@ -167,7 +165,7 @@ def _log_rejected(context: grpc.ServicerContext, reason: str) -> None:
 def add_trace_servicer(server: grpc.Server, handler: IngestHandler) -> OTLPTraceServicer:
     """Register ``TraceService/Export`` on ``server`` with raw-bytes (de)serialization."""
     servicer = OTLPTraceServicer(handler)
-    method_handlers = {
+    method_handlers: dict[str, grpc.RpcMethodHandler[bytes, bytes]] = {
         # No (de)serializers: the servicer gets the raw bytes and returns serialized bytes.
         "Export": grpc.unary_unary_rpc_method_handler(servicer.Export)
     }

@@ -26,19 +26,18 @@ import zlib
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, TypeAlias
 
+import google.rpc.code_pb2 as code_pb2  # the module form: google.rpc itself has no stub, its modules do
 from google.protobuf import json_format
 from google.protobuf.message import Message
-from google.rpc import code_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTracePartialSuccess,
     ExportTraceServiceResponse,
 )
 
-from spanmeter.receiver._common import bad_request, partial_success, retry_info, rpc_status
+from spanmeter.receiver._common import bad_request, checked_result, partial_success, retry_info, rpc_status
 from spanmeter.receiver.contract import (
     DEFAULT_MAX_BODY_BYTES,
     IngestHandler,
-    IngestResult,
     InvalidRequest,
     Overloaded,
     handler_request_type,
@@ -316,9 +315,7 @@ def _call_handler(
     start_response: StartResponse,
 ) -> list[bytes]:
     try:
-        result = handler(request)
-        if not isinstance(result, IngestResult):
-            raise TypeError(f"ingest handler returned {type(result).__name__}, expected IngestResult")
+        result = checked_result(handler(request))
     except Overloaded as exc:
         _logger.debug("OTLP/HTTP request from %s throttled: handler overloaded", _peer(environ))
         return _error(

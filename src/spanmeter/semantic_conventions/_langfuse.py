@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Final
+from typing import Final, cast
 
 from ._token_rules import EMITTER_LANGFUSE_INPUT, EMITTER_LANGFUSE_INPUT_TOKENS
 from ._values import to_cost, to_count
@@ -72,7 +72,7 @@ def _load_object(key: str, raw: object, issues: list[str]) -> dict[str, object] 
     if not isinstance(parsed, dict):
         issues.append(f"{key}: not a JSON object")
         return None
-    return parsed  # pyright: ignore[reportUnknownVariableType]  # json gives dict[Any, Any]
+    return cast("dict[str, object]", parsed)  # a JSON object's keys are strings
 
 
 def _pick(
@@ -82,7 +82,7 @@ def _pick(
     for name in names:
         if isinstance(name, tuple):
             parent = obj.get(name[0])
-            value = parent.get(name[1]) if isinstance(parent, dict) else None
+            value = cast("dict[str, object]", parent).get(name[1]) if isinstance(parent, dict) else None
             label = f"{name[0]}.{name[1]}"
         else:
             value = obj.get(name)

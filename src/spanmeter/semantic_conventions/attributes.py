@@ -13,12 +13,15 @@ from __future__ import annotations
 
 from typing import Final
 
-from opentelemetry.semconv._incubating.attributes.deployment_attributes import (
+# The semconv package ships py.typed, but pyright does not apply it to ``_incubating`` (a
+# namespace package: no __init__.py) and asks for stubs, which nobody publishes; the names
+# imported from there are string literals all the same.
+from opentelemetry.semconv._incubating.attributes.deployment_attributes import (  # pyright: ignore[reportMissingTypeStubs]
     DEPLOYMENT_ENVIRONMENT,
     DEPLOYMENT_ENVIRONMENT_NAME,
 )
-from opentelemetry.semconv._incubating.attributes.enduser_attributes import ENDUSER_ID
-from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
+from opentelemetry.semconv._incubating.attributes.enduser_attributes import ENDUSER_ID  # pyright: ignore[reportMissingTypeStubs]
+from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (  # pyright: ignore[reportMissingTypeStubs]
     GEN_AI_AGENT_NAME,
     GEN_AI_CONVERSATION_ID,
     GEN_AI_OPERATION_NAME,
@@ -37,8 +40,8 @@ from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
     GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
     GEN_AI_WORKFLOW_NAME,
 )
-from opentelemetry.semconv._incubating.attributes.session_attributes import SESSION_ID
-from opentelemetry.semconv._incubating.attributes.user_attributes import USER_ID
+from opentelemetry.semconv._incubating.attributes.session_attributes import SESSION_ID  # pyright: ignore[reportMissingTypeStubs]
+from opentelemetry.semconv._incubating.attributes.user_attributes import USER_ID  # pyright: ignore[reportMissingTypeStubs]
 from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
 
 __all__ = [

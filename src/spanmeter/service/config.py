@@ -7,7 +7,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import yaml
 
@@ -125,12 +125,13 @@ def _boolean(raw: object) -> bool:
 
 def _read_file(path: Path) -> Mapping[str, Any]:
     try:
-        document = yaml.safe_load(path.read_text()) or {}
+        document: object = yaml.safe_load(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as error:
         raise ValueError(f"config file {path}: {error}") from None
     if not isinstance(document, Mapping):
         raise ValueError(f"config file {path}: expected a mapping of settings")
-    serve = document.get("serve", document)
+    settings = cast(Mapping[str, object], document)
+    serve = settings.get("serve", settings)
     if not isinstance(serve, Mapping):
         raise ValueError(f"config file {path}: 'serve' must be a mapping")
-    return serve
+    return cast(Mapping[str, Any], serve)

@@ -28,15 +28,16 @@ import threading
 from collections.abc import Callable
 from functools import partial
 from types import TracebackType
+from typing import Protocol
 
-from prometheus_client import make_wsgi_app
+from prometheus_client import CollectorRegistry, exposition
 
 from ..budgets import attach_budgets, budgets_store_factory  # budgets and alerts
 from ..identity import default_hasher
 from ..ingest import IngestMetrics, IngestPipeline, LocalRowSink, RowSink
 from ..pricing import PriceBook
 from ..prometheus import BudgetMetrics, CostMetrics
-from ..receiver import OTLPServer
+from ..receiver import OTLPServer, WSGIApp
 from ..store import GroupCommitWriter, SpanStore, SQLiteStore
 from .api import make_api_app, make_health_app
 from .config import ServeConfig
@@ -46,6 +47,16 @@ from .store_process import StoreProcessClient, StoreProcessSettings
 __all__ = ["ReceiverService"]
 
 _logger = logging.getLogger(__name__)
+
+
+class _Exposition(Protocol):
+    """The part of ``prometheus_client.exposition`` used here, with the app's type spelled out
+    (the library annotates ``make_wsgi_app`` as returning a bare ``Callable``)."""
+
+    def make_wsgi_app(self, registry: CollectorRegistry) -> WSGIApp: ...
+
+
+_exposition: _Exposition = exposition
 
 
 class ReceiverService:
@@ -135,7 +146,7 @@ class ReceiverService:
             max_body_bytes=config.max_body_mb * 1024 * 1024,
             workers=config.workers,
             extra_http_routes={
-                "/metrics": make_wsgi_app(self.metrics.registry),
+                "/metrics": _exposition.make_wsgi_app(self.metrics.registry),
                 "/api/v1/": make_api_app(self.store),
                 "/healthz": make_health_app(lambda: self._accepting),
                 "/readyz": make_health_app(lambda: self.ready),

@@ -36,7 +36,6 @@ from .incidents import (
     PromptDeploy,
     RetryStorm,
     TenantBurst,
-    UnknownModel,
     VolumeSurge,
     to_ns,
 )
@@ -85,7 +84,7 @@ class SyntheticDataset:
     """Generated rows plus the config that made them."""
 
     config: SyntheticConfig
-    rows: list[SpanRow] = field(default_factory=list)
+    rows: list[SpanRow] = field(default_factory=list[SpanRow])
 
     def write_to(self, store: SpanStore, *, batch_size: int = 2000) -> int:
         """Store the rows in order, ``batch_size`` per transaction; returns rows inserted."""
@@ -262,7 +261,7 @@ class _Generator:
                 if request.endpoint.tag == incident.endpoint and roll < incident.share:
                     request.response_model = incident.response_model
                     request.provider = incident.provider or request.provider
-            elif isinstance(incident, UnknownModel):
+            else:  # UnknownModel, the one kind left (the checker narrows ``incident`` to it)
                 roll = rng.random()
                 if incident.endpoint in (None, request.endpoint.tag) and roll < incident.share:
                     request.provider = incident.provider

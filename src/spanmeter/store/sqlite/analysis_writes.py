@@ -17,12 +17,11 @@ from dataclasses import fields, replace
 from operator import attrgetter
 from typing import Final
 
-from sqlite_utils import Database
-
 from ..analysis_types import PRICING_FIELDS, RepriceAudit, RepricedRow, RevenueRow, StaleRepricing
 from ..rollups import MEASURES, ROLLUPS
 from ..rows import SpanRow
 from .maintenance import Transaction
+from .migration_db import MigrationDB
 from .schema import MIGRATIONS
 from .writer import RowWriter
 
@@ -41,7 +40,7 @@ _AUDIT_COLUMNS: Final = ", ".join(("id", *_AUDIT_FIELDS))
 
 
 @MIGRATIONS(name="m_analysis_001_reprice_audit_and_revenue")
-def _m_reprice_audit_and_revenue(db: Database) -> None:
+def _m_reprice_audit_and_revenue(db: MigrationDB) -> None:
     """The re-pricing audit trail (one row per change, kept to explain any number later)
     and imported tenant revenue."""
     db.execute(

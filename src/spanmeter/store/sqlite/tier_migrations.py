@@ -27,6 +27,7 @@ from sqlite_utils import Database
 
 from ..rollups import HOUR, MEASURES, MINUTE, ROLLUPS, RollupSpec
 from ..tiers import DIM_4W, DIM_6H, DIM_HOUR, DIM_WEEK, PAIR_DAY, DimensionTier
+from .migration_db import MigrationDB
 from .schema import MIGRATIONS
 
 __all__ = [
@@ -40,7 +41,7 @@ __all__ = [
 _PREFIXES_PER_TRANSACTION: Final = 200
 
 
-def _create(db: Database, tier: DimensionTier) -> None:
+def _create(db: MigrationDB, tier: DimensionTier) -> None:
     """The tier's table: its key (led by the filter for a filter tier), then the measures."""
     measures = ",\n".join(
         f"    {name} {'REAL' if name == 'latency_ms_sum' else 'INTEGER'} NOT NULL" for name in MEASURES
@@ -76,7 +77,7 @@ def _m003_pairs(spec: RollupSpec) -> tuple[tuple[str, str], ...]:
 
 
 def _backfill_pairs(
-    db: Database, tier: DimensionTier, spec: RollupSpec, pairs: Sequence[tuple[str, str]]
+    db: MigrationDB, tier: DimensionTier, spec: RollupSpec, pairs: Sequence[tuple[str, str]]
 ) -> None:
     """Fold ``spec``'s compacted rows (``seq < 0``) into filter tier ``tier``, for ``pairs``."""
     sums = ", ".join(f"sum({name})" for name in MEASURES)
@@ -94,7 +95,7 @@ def _backfill_pairs(
         )
 
 
-def _backfill_dimension(db: Database, tier: DimensionTier, spec: RollupSpec, dimension: str) -> None:
+def _backfill_dimension(db: MigrationDB, tier: DimensionTier, spec: RollupSpec, dimension: str) -> None:
     """Fold ``spec``'s compacted rows (``seq < 0``) into per-dimension tier ``tier``, for
     ``dimension``."""
     sums = ", ".join(f"sum({name})" for name in MEASURES)
