@@ -261,3 +261,18 @@ def test_measures_group_any_dimensions_of_a_rollup(store: SQLiteStore) -> None:
     assert total.attempts == 8
     with pytest.raises(ValueError, match="no rollup groups by all of"):
         store.budget_store.measures(("user_id", "model"), 0, at(NOW))
+
+
+def test_a_back_filled_baseline_is_judged_when_asked_fresh(store: SQLiteStore) -> None:
+    """A long baseline is cached for the hour: judged before a back-fill it stays empty
+    (nothing fires), until an evaluation asks for fresh baselines (as the demo does)."""
+    evaluator = RuleEvaluator(store.budget_store, Clock(NOW))
+    traffic(store, "2026-03-10T09:00", 30, 1, 0.016, endpoint_tag="summary", prompt_version="v4")
+    assert evaluator.evaluate_all(REGRESSION) == []  # no baseline yet: v4 is all there is
+    traffic(store, "2026-03-08T10:00", 40, 1, 0.010, endpoint_tag="summary", prompt_version="v3")
+    assert evaluator.evaluate_all(REGRESSION) == []  # the hour's cached (empty) baseline
+    evaluator.forget_baselines()
+    (alert_id,) = evaluator.evaluate_all(REGRESSION)
+    assert store.budget_store.get_alert(alert_id).title.startswith(  # type: ignore[union-attr]
+        "Prompt version v4 of summary costs 60% more per request than v3"
+    )

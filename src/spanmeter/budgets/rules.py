@@ -59,6 +59,14 @@ class RuleEvaluator:
         self._clock = clock
         self._cache: dict[tuple[Any, ...], list[MeasureGroup]] = {}
 
+    def forget_baselines(self) -> None:
+        """Drop the cached baseline answers. A long baseline is cached for the hour, which a
+        live receiver can afford (late spans for a past day move a 7-day baseline little);
+        after a back-fill or a replay into a receiver that evaluated before it (a cached
+        empty baseline judges nothing for up to an hour), an evaluation asked for now
+        calls this first."""
+        self._cache.clear()
+
     def evaluate_all(self, config: BudgetsConfig) -> list[int]:
         """Evaluate every rule now; returns the ids of the alerts inserted."""
         inserted: list[int] = []

@@ -175,8 +175,11 @@ class BudgetsRuntime:
     def _decider(snapshot: Snapshot, now: int) -> Callable[[Sequence[SpendTotal]], LedgerDecision]:
         return lambda totals: snapshot.judge.decide(totals, now, lower=True)
 
-    def evaluate_rules(self, now_ns: int) -> list[int]:
-        """Evaluate every alert rule; ids of the alerts inserted."""
+    def evaluate_rules(self, now_ns: int, *, fresh: bool = False) -> list[int]:
+        """Evaluate every alert rule; ids of the alerts inserted. ``fresh``: re-read every
+        baseline (after a back-fill), not the hour's cached answer."""
+        if fresh:
+            self.evaluator.forget_baselines()
         inserted = self.evaluator.evaluate_all(self.config)
         if inserted:
             self.outbox.wake()

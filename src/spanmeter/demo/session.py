@@ -201,7 +201,7 @@ class DemoSession:
                 )
             time.sleep(_POLL_S)
         runtime = self._runtime()
-        runtime.evaluate_rules(time.time_ns())
+        runtime.evaluate_rules(time.time_ns(), fresh=True)  # the scheduler judged before the back-fill
         while not self._delivered():
             if time.monotonic() > deadline:
                 break  # shown as pending: the inbox is the record, delivery is best effort here
