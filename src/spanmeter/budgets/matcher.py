@@ -26,7 +26,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from operator import attrgetter, itemgetter
 from typing import Any, Final
-from urllib.parse import parse_qsl, quote, urlencode
+from urllib.parse import parse_qsl, quote
 
 from ..store import SpanRow, SpendIncrement
 from .model import WILDCARD, Budget
@@ -56,11 +56,6 @@ def full_scope(budget: Budget, scope_key: str) -> dict[str, str]:
     scope = {d: v for d, v in budget.scope.items() if v != WILDCARD}
     scope.update(decode_scope_key(scope_key))
     return scope
-
-
-def scope_query(scope: Mapping[str, str]) -> str:
-    """``dim=value`` pairs as a URL query (for links)."""
-    return urlencode(sorted(scope.items()))
 
 
 def _tuple_getter(positions: Sequence[int]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
