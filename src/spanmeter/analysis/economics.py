@@ -23,8 +23,9 @@ import csv
 import io
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from ..store import Measures, SpanStore
 from .common import money_column, money_text, nano_usd, nearest_rank, per, scope_text, usd
@@ -112,10 +113,72 @@ def unit_economics(
     }
 
 
+class _Call(NamedTuple):
+    """An attempt that reported usage, as the tail outliers list it."""
+
+    tokens: int
+    start: int
+    endpoint_tag: str | None
+    trace_id: bytes
+    span_id: bytes
+    cost: int | None
+
+
+@dataclass(slots=True)
+class _EndpointTally:
+    """Per-endpoint counts the rollups cannot give: fallbacks and the token distribution."""
+
+    attempts: int = 0
+    fallbacks: int = 0
+    tokens: list[int] = field(default_factory=list)
+
+    def row(self, tag: str | None) -> dict[str, Any]:
+        """The endpoint's line of ``per_endpoint_tails``."""
+        tokens = sorted(self.tokens)
+        return {
+            "endpoint_tag": tag,
+            "attempts": self.attempts,
+            "fallbacks": self.fallbacks,
+            "fallback_rate": per(self.fallbacks, self.attempts, 4),
+            "tokens_p95": nearest_rank(tokens, 95),
+            "tokens_p99": nearest_rank(tokens, 99),
+        }
+
+
+_RAW_COLUMNS: Final = (
+    "endpoint_tag",
+    "request_model",
+    "response_model",
+    "input_tokens",
+    "output_tokens",
+    "trace_id",
+    "span_id",
+    "start_time_ns",
+    "cost_nano_usd",
+)
+
+
 def _raw_figures(store: SpanStore, window: TimeWindow, scope: Mapping[str, Any]) -> dict[str, Any]:
     """Fallback frequency and token tails, per endpoint and overall, from the raw rows."""
-    per_endpoint: dict[str | None, dict[str, Any]] = {}
-    calls: list[tuple[int, int, str | None, bytes, bytes, int | None]] = []
+    per_endpoint, calls = _scan_raw(store, window, scope)
+    attempts = sum(entry.attempts for entry in per_endpoint.values())
+    fallbacks = sum(entry.fallbacks for entry in per_endpoint.values())
+    endpoints = [
+        entry.row(tag) for tag, entry in sorted(per_endpoint.items(), key=lambda item: item[0] or "")
+    ]
+    return {
+        "fallbacks": {"attempts": attempts, "fallbacks": fallbacks, "rate": per(fallbacks, attempts, 4)},
+        "tails": _tails(calls),
+        "per_endpoint_tails": endpoints,
+    }
+
+
+def _scan_raw(
+    store: SpanStore, window: TimeWindow, scope: Mapping[str, Any]
+) -> tuple[dict[str | None, _EndpointTally], list[_Call]]:
+    """One pass over the raw rows: fallbacks and tokens per endpoint, and every call with usage."""
+    per_endpoint: dict[str | None, _EndpointTally] = {}
+    calls: list[_Call] = []
     for (
         tag,
         request_model,
@@ -126,69 +189,41 @@ def _raw_figures(store: SpanStore, window: TimeWindow, scope: Mapping[str, Any])
         span_id,
         start,
         cost,
-    ) in store.scan_requests(
-        window.start_ns,
-        window.end_ns,
-        columns=(
-            "endpoint_tag",
-            "request_model",
-            "response_model",
-            "input_tokens",
-            "output_tokens",
-            "trace_id",
-            "span_id",
-            "start_time_ns",
-            "cost_nano_usd",
-        ),
-        **scope,
-    ):
-        entry = per_endpoint.setdefault(tag, {"attempts": 0, "fallbacks": 0, "tokens": []})
-        entry["attempts"] += 1
-        entry["fallbacks"] += bool(request_model and response_model and request_model != response_model)
+    ) in store.scan_requests(window.start_ns, window.end_ns, columns=_RAW_COLUMNS, **scope):
+        entry = per_endpoint.setdefault(tag, _EndpointTally())
+        entry.attempts += 1
+        entry.fallbacks += bool(request_model and response_model and request_model != response_model)
         if tokens_in is not None or tokens_out is not None:
             tokens = (tokens_in or 0) + (tokens_out or 0)
-            entry["tokens"].append(tokens)
-            calls.append((tokens, start, tag, trace_id, span_id, cost))
-    everything = sorted(call[0] for call in calls)
+            entry.tokens.append(tokens)
+            calls.append(_Call(tokens, start, tag, trace_id, span_id, cost))
+    return per_endpoint, calls
+
+
+def _tails(calls: Sequence[_Call]) -> dict[str, Any]:
+    """Token percentiles over every call, and the calls above p99, largest first (their trace
+    and span ids, so each can be opened in a tracing UI)."""
+    everything = sorted(call.tokens for call in calls)
     p99 = nearest_rank(everything, 99)
     outliers = sorted(
-        (call for call in calls if p99 is not None and call[0] > p99), key=lambda c: (-c[0], c[1])
+        (call for call in calls if p99 is not None and call.tokens > p99), key=lambda c: (-c.tokens, c.start)
     )
-    attempts = sum(entry["attempts"] for entry in per_endpoint.values())
-    fallbacks = sum(entry["fallbacks"] for entry in per_endpoint.values())
-    endpoints = []
-    for tag, entry in sorted(per_endpoint.items(), key=lambda item: item[0] or ""):
-        tokens = sorted(entry["tokens"])
-        endpoints.append(
-            {
-                "endpoint_tag": tag,
-                "attempts": entry["attempts"],
-                "fallbacks": entry["fallbacks"],
-                "fallback_rate": per(entry["fallbacks"], entry["attempts"], 4),
-                "tokens_p95": nearest_rank(tokens, 95),
-                "tokens_p99": nearest_rank(tokens, 99),
-            }
-        )
     return {
-        "fallbacks": {"attempts": attempts, "fallbacks": fallbacks, "rate": per(fallbacks, attempts, 4)},
-        "tails": {
-            "tokens_p95": nearest_rank(everything, 95),
-            "tokens_p99": p99,
-            "outlier_calls": len(outliers),
-            "outlier_cost_usd": usd(sum(c[5] or 0 for c in outliers)),
-            "top_outliers": [
-                {
-                    "tokens": tokens,
-                    "endpoint_tag": tag,
-                    "trace_id": trace_id.hex(),
-                    "span_id": span_id.hex(),
-                    "start": TimeWindow(start, start + 1).iso()[0],
-                    "cost_usd": usd(cost),
-                }
-                for tokens, start, tag, trace_id, span_id, cost in outliers[:_OUTLIERS_SHOWN]
-            ],
-        },
-        "per_endpoint_tails": endpoints,
+        "tokens_p95": nearest_rank(everything, 95),
+        "tokens_p99": p99,
+        "outlier_calls": len(outliers),
+        "outlier_cost_usd": usd(sum(c.cost or 0 for c in outliers)),
+        "top_outliers": [
+            {
+                "tokens": call.tokens,
+                "endpoint_tag": call.endpoint_tag,
+                "trace_id": call.trace_id.hex(),
+                "span_id": call.span_id.hex(),
+                "start": TimeWindow(call.start, call.start + 1).iso()[0],
+                "cost_usd": usd(call.cost),
+            }
+            for call in outliers[:_OUTLIERS_SHOWN]
+        ],
     }
 
 
@@ -239,19 +274,33 @@ def render_economics(report: Mapping[str, Any], fmt: str) -> str:
         ("user_id", report["per_user"]),
     ]
     if fmt == "csv":
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(["dimension", "value", *_UNIT_COLUMNS])
-        writer.writerow(["total", "", *(report["totals"][c] for c in _UNIT_COLUMNS)])
-        for dimension, section in sections:
-            for row in section.get("rows", []):
-                writer.writerow([dimension, row[dimension] or "", *(row[c] for c in _UNIT_COLUMNS)])
-        return buffer.getvalue()
+        return _render_csv(report, sections)
     if fmt != "table":
         raise ValueError(f"unknown format {fmt!r}: use one of {', '.join(ECONOMICS_FORMATS)}")
+    lines = _summary_lines(report)
+    for dimension, section in sections:
+        lines += _section_lines(dimension, section)
+    lines += _profitability_lines(report["profitability"])
+    return "\n".join(lines) + "\n"
+
+
+def _render_csv(report: Mapping[str, Any], sections: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
+    """The totals, then every group of every section, one CSV line each, for spreadsheets."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["dimension", "value", *_UNIT_COLUMNS])
+    writer.writerow(["total", "", *(report["totals"][c] for c in _UNIT_COLUMNS)])
+    for dimension, section in sections:
+        for row in section.get("rows", []):
+            writer.writerow([dimension, row[dimension] or "", *(row[c] for c in _UNIT_COLUMNS)])
+    return buffer.getvalue()
+
+
+def _summary_lines(report: Mapping[str, Any]) -> list[str]:
+    """The heading and the one-line summary: the figures every stakeholder reads first."""
     totals, window = report["totals"], report["window"]
     tails = report["tails"]
-    lines = [
+    return [
         f"unit economics {window['from']} .. {window['to']}  ({scope_text(report)})",
         f"cost {money_text(totals['cost_nano_usd'])} USD;"
         f" per request {money_text(nano_usd(totals['cost_per_request_usd']))},"
@@ -260,45 +309,51 @@ def render_economics(report: Mapping[str, Any], fmt: str) -> str:
         f" p95/p99 tokens per call {tails['tokens_p95']}/{tails['tokens_p99']}"
         f" ({tails['outlier_calls']} calls above p99, {money_text(nano_usd(tails['outlier_cost_usd']))} USD)",
     ]
-    header = f"  {'value':<30}{'cost USD':>14}{'share':>8}{'requests':>10}{'USD/request':>13}{'USD/success':>13}{'retry':>8}"
-    for dimension, section in sections:
-        lines += ["", f"per {dimension}" + ("" if section["available"] else f": {section['note']}")]
-        if not section["available"]:
-            continue
-        lines.append(header)
-        rows = section["rows"]
-        costs = money_column([row["cost_nano_usd"] for row in rows])
-        per_request = _money_column(rows, "cost_per_request_usd")
-        per_success = _money_column(rows, "cost_per_successful_request_usd")
-        for row, cost, request, success in zip(rows, costs, per_request, per_success, strict=True):
-            share = row["share"]
-            lines.append(
-                f"  {(row[dimension] or '(none)')[:29]:<30}{cost:>14}"
-                f"{(f'{share:.1%}' if share is not None else '-'):>8}{row['logical_requests']:>10}"
-                f"{request:>13}{success:>13}{row['retry_ratio'] or 0:>8.3f}"
-            )
-    profit = report["profitability"]
-    lines.append("")
-    if not profit["imported"]:
-        lines.append("tenant profitability: no revenue imported (spanmeter economics --revenue FILE)")
-    else:
-        lines.append(f"tenant profitability (flag: cost above {profit['max_cost_share']:.0%} of revenue)")
-        rows = profit["rows"]
-        # revenue - cost = margin on every line, so the three share one precision
-        amounts = money_column(
-            [nano_usd(row["revenue_usd"]) for row in rows]
-            + [nano_usd(row["cost_usd"]) for row in rows]
-            + [row["margin_nano_usd"] for row in rows]
+
+
+def _section_lines(dimension: str, section: Mapping[str, Any]) -> list[str]:
+    """One section's table (per endpoint, tenant or user), or why it is not available."""
+    lines = ["", f"per {dimension}" + ("" if section["available"] else f": {section['note']}")]
+    if not section["available"]:
+        return lines
+    lines.append(
+        f"  {'value':<30}{'cost USD':>14}{'share':>8}{'requests':>10}{'USD/request':>13}{'USD/success':>13}{'retry':>8}"
+    )
+    rows = section["rows"]
+    costs = money_column([row["cost_nano_usd"] for row in rows])
+    per_request = _money_column(rows, "cost_per_request_usd")
+    per_success = _money_column(rows, "cost_per_successful_request_usd")
+    for row, cost, request, success in zip(rows, costs, per_request, per_success, strict=True):
+        share = row["share"]
+        lines.append(
+            f"  {(row[dimension] or '(none)')[:29]:<30}{cost:>14}"
+            f"{(f'{share:.1%}' if share is not None else '-'):>8}{row['logical_requests']:>10}"
+            f"{request:>13}{success:>13}{row['retry_ratio'] or 0:>8.3f}"
         )
-        columns = (amounts[: len(rows)], amounts[len(rows) : 2 * len(rows)], amounts[2 * len(rows) :])
-        for row, revenue, cost, margin in zip(rows, *columns, strict=True):
-            share = row["cost_share"]
-            lines.append(
-                f"  {'!' if row['flagged'] else ' '} {row['tenant_id'][:24]:<25}{row['period']:<12}"
-                f" revenue {revenue:>14} cost {cost:>14} margin {margin:>14}"
-                f" ({f'{share:.1%}' if share is not None else 'no revenue'})"
-            )
-    return "\n".join(lines) + "\n"
+    return lines
+
+
+def _profitability_lines(profit: Mapping[str, Any]) -> list[str]:
+    """Tenant margins, flagged ones marked, or how to import revenue when none is."""
+    if not profit["imported"]:
+        return ["", "tenant profitability: no revenue imported (spanmeter economics --revenue FILE)"]
+    lines = ["", f"tenant profitability (flag: cost above {profit['max_cost_share']:.0%} of revenue)"]
+    rows = profit["rows"]
+    # revenue - cost = margin on every line, so the three share one precision
+    amounts = money_column(
+        [nano_usd(row["revenue_usd"]) for row in rows]
+        + [nano_usd(row["cost_usd"]) for row in rows]
+        + [row["margin_nano_usd"] for row in rows]
+    )
+    columns = (amounts[: len(rows)], amounts[len(rows) : 2 * len(rows)], amounts[2 * len(rows) :])
+    for row, revenue, cost, margin in zip(rows, *columns, strict=True):
+        share = row["cost_share"]
+        lines.append(
+            f"  {'!' if row['flagged'] else ' '} {row['tenant_id'][:24]:<25}{row['period']:<12}"
+            f" revenue {revenue:>14} cost {cost:>14} margin {margin:>14}"
+            f" ({f'{share:.1%}' if share is not None else 'no revenue'})"
+        )
+    return lines
 
 
 def _money_column(rows: Sequence[Mapping[str, Any]], key: str) -> list[str]:

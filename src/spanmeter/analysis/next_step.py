@@ -29,54 +29,61 @@ def next_step(
     where = dict(scope["where"])
     value = driver[1] or "" if driver else ""
     if kind in ("deploy", "token"):
-        view = drilldown(
-            ["spanmeter", "compare", "prompt-versions"],
-            "/api/v1/compare/prompt-versions",
-            window,
-            where={},
-            extra={"endpoint": value},
-            **common,
-        )
-        text = (
-            "Compare cost per request by prompt version on the endpoint, same window."
-            if kind == "deploy"
-            else "Check tokens per request (p50/p95/p99) of the endpoint's prompt version against the"
-            " baseline: growth within one version is input or context growth."
-        )
-    elif kind == "abuse" and driver:
+        return _prompt_versions_step(kind, value, window, common)
+    if kind == "abuse" and driver:
         inner = "user_id" if driver[0] == "tenant_id" else "endpoint_tag"
-        view = drilldown(
-            ["spanmeter", "top"],
-            "/api/v1/top",
-            window,
-            where={**where, driver[0]: value},
-            extra={"by": inner},
-            **common,
-        )
-        text = f"Rank {inner} within {driver[0]} {value} to find who sends the traffic."
-    elif kind == "unknown_model":
-        start, end = window.iso()
-        view = {  # re-pricing covers every data mode and environment: no scope to keep
-            "cli": f"spanmeter reprice --from {start} --to {end} --dry-run",
-            "api": drilldown(
-                [], "/api/v1/reprice/preview", window, where={}, environment=None, data_mode=None
-            )["api"],
-        }
-        text = "Add the prices, then preview the re-pricing of the window (--dry-run) and apply it."
-    elif driver:
+        view = _top_view(inner, {**where, driver[0]: value}, window, common)
+        return {"text": f"Rank {inner} within {driver[0]} {value} to find who sends the traffic.", **view}
+    if kind == "unknown_model":
+        return _reprice_step(window)
+    if driver:
         by = "model" if kind == "routing" else "tenant_id"
-        view = drilldown(
-            ["spanmeter", "top"],
-            "/api/v1/top",
-            window,
-            where={**where, driver[0]: value},
-            extra={"by": by},
-            **common,
-        )
+        view = _top_view(by, {**where, driver[0]: value}, window, common)
         text = (
             f"Rank {by} on {driver[0]} {value} in the same window, then re-run investigate after containment."
         )
-    else:
-        view = {"cli": "", "api": ""}
-        text = "Nothing to verify."
+        return {"text": text, **view}
+    return {"text": "Nothing to verify.", "cli": "", "api": ""}
+
+
+def _prompt_versions_step(
+    kind: str, endpoint: str, window: TimeWindow, common: Mapping[str, Any]
+) -> dict[str, str]:
+    """A deploy or a token spike: both are checked version against version on the endpoint."""
+    view = drilldown(
+        ["spanmeter", "compare", "prompt-versions"],
+        "/api/v1/compare/prompt-versions",
+        window,
+        where={},
+        extra={"endpoint": endpoint},
+        **common,
+    )
+    text = (
+        "Compare cost per request by prompt version on the endpoint, same window."
+        if kind == "deploy"
+        else "Check tokens per request (p50/p95/p99) of the endpoint's prompt version against the"
+        " baseline: growth within one version is input or context growth."
+    )
     return {"text": text, **view}
+
+
+def _top_view(
+    by: str, where: Mapping[str, str], window: TimeWindow, common: Mapping[str, Any]
+) -> dict[str, str]:
+    """The ``top`` ranking by ``by`` inside the driver's slice, same window and scope."""
+    return drilldown(
+        ["spanmeter", "top"], "/api/v1/top", window, where=dict(where), extra={"by": by}, **common
+    )
+
+
+def _reprice_step(window: TimeWindow) -> dict[str, str]:
+    """A pricing gap: preview re-pricing the window once the prices are added."""
+    start, end = window.iso()
+    return {
+        "text": "Add the prices, then preview the re-pricing of the window (--dry-run) and apply it.",
+        # re-pricing covers every data mode and environment: no scope to keep
+        "cli": f"spanmeter reprice --from {start} --to {end} --dry-run",
+        "api": drilldown([], "/api/v1/reprice/preview", window, where={}, environment=None, data_mode=None)[
+            "api"
+        ],
+    }

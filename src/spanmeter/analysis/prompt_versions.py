@@ -25,7 +25,7 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from ..store import SpanStore
 from .common import money_column, nearest_rank, per, scope_text, usd
@@ -37,17 +37,23 @@ MIN_SAMPLES: Final = 30
 """Logical requests each version needs before a delta can be called significant."""
 Z_95: Final = 1.96
 COMPARE_FORMATS: Final = ("table", "json", "csv")
-_COLUMNS: Final = (
-    "endpoint_tag",
-    "prompt_version",
-    "start_time_ns",
-    "received_at_ns",
-    "external_request_id",
-    "input_tokens",
-    "output_tokens",
-    "cost_nano_usd",
-    "outcome",
-)
+
+
+class _Row(NamedTuple):
+    """One raw row as the comparison reads it (the field names are the columns scanned)."""
+
+    endpoint_tag: str | None
+    prompt_version: str | None
+    start_time_ns: int | None
+    received_at_ns: int
+    external_request_id: str | None
+    input_tokens: int | None
+    output_tokens: int | None
+    cost_nano_usd: int | None
+    outcome: str | None
+
+
+_COLUMNS: Final = _Row._fields
 
 
 @dataclass(slots=True)
@@ -68,6 +74,46 @@ class _Version:
 class _Request:
     cost: int = 0
     success: bool = False
+
+
+@dataclass(slots=True)
+class _Scan:
+    """Attempts folded per (endpoint, version) and per logical request, in one pass: a
+    logical request belongs to the version of its first attempt, so both are built together."""
+
+    versions: dict[tuple[str | None, str | None], _Version] = field(default_factory=dict)
+    requests: list[_Request] = field(default_factory=list)
+    by_id: dict[str, int] = field(default_factory=dict)
+    """External request id -> index into ``requests``."""
+
+    def add(self, row: _Row) -> None:
+        """Fold one attempt into its version's figures and its logical request."""
+        entry = self.versions.setdefault((row.endpoint_tag, row.prompt_version), _Version())
+        at = row.start_time_ns or row.received_at_ns
+        entry.first_ns = at if entry.first_ns is None else min(entry.first_ns, at)
+        entry.last_ns = at if entry.last_ns is None else max(entry.last_ns, at)
+        tokens_in, tokens_out, cost = row.input_tokens, row.output_tokens, row.cost_nano_usd
+        entry.attempts += 1
+        entry.input_tokens += tokens_in or 0
+        entry.output_tokens += tokens_out or 0
+        entry.cost += cost or 0
+        entry.unpriced += cost is None
+        if tokens_in is not None or tokens_out is not None:
+            entry.tokens.append((tokens_in or 0) + (tokens_out or 0))
+        request = self._request(row.external_request_id, entry)
+        request.cost += cost or 0
+        request.success = request.success or row.outcome == "success"
+
+    def _request(self, external_id: str | None, entry: _Version) -> _Request:
+        """The attempt's logical request: the one its id names, else a new one owned by ``entry``."""
+        index = self.by_id.get(external_id) if external_id is not None else None
+        if index is None:
+            index = len(self.requests)
+            self.requests.append(_Request())
+            entry.requests.append(index)
+            if external_id is not None:
+                self.by_id[external_id] = index
+        return self.requests[index]
 
 
 def _welch(a: list[int], b: list[int]) -> float | None:
@@ -98,20 +144,8 @@ def compare_prompt_versions(
     data_mode = filters.pop("data_mode", data_mode)
     if endpoint is not None:
         filters["endpoint_tag"] = endpoint
-    versions: dict[tuple[str | None, str | None], _Version] = {}
-    requests: list[_Request] = []
-    by_id: dict[str, int] = {}
-    for (
-        tag,
-        version,
-        start,
-        received,
-        external_id,
-        tokens_in,
-        tokens_out,
-        cost,
-        outcome,
-    ) in store.scan_requests(
+    scan = _Scan()
+    for values in store.scan_requests(
         window.start_ns,
         window.end_ns,
         columns=_COLUMNS,
@@ -119,63 +153,7 @@ def compare_prompt_versions(
         environment=environment,
         data_mode=data_mode,
     ):
-        entry = versions.setdefault((tag, version), _Version())
-        at = start or received
-        entry.first_ns = at if entry.first_ns is None else min(entry.first_ns, at)
-        entry.last_ns = at if entry.last_ns is None else max(entry.last_ns, at)
-        entry.attempts += 1
-        entry.input_tokens += tokens_in or 0
-        entry.output_tokens += tokens_out or 0
-        entry.cost += cost or 0
-        entry.unpriced += cost is None
-        if tokens_in is not None or tokens_out is not None:
-            entry.tokens.append((tokens_in or 0) + (tokens_out or 0))
-        index = by_id.get(external_id) if external_id is not None else None
-        if index is None:
-            index = len(requests)
-            requests.append(_Request())
-            entry.requests.append(index)
-            if external_id is not None:
-                by_id[external_id] = index
-        request = requests[index]
-        request.cost += cost or 0
-        request.success = request.success or outcome == "success"
-    rows: list[dict[str, Any]] = []
-    previous: dict[str | None, tuple[str | None, list[int], dict[str, Any]]] = {}
-    for (tag, version), entry in sorted(
-        versions.items(), key=lambda item: (item[0][0] or "", item[1].first_ns or 0)
-    ):
-        costs = [requests[i].cost for i in entry.requests]
-        logical = len(costs)
-        entry.tokens.sort()
-        row: dict[str, Any] = {
-            "endpoint_tag": tag,
-            "prompt_version": version,
-            "logical_requests": logical,
-            "attempts": entry.attempts,
-            "cost_nano_usd": entry.cost,
-            "cost_usd": usd(entry.cost),
-            "cost_per_request_nano_usd": entry.cost // logical if logical else None,
-            "cost_per_request_usd": usd(entry.cost // logical) if logical else None,
-            "input_tokens_per_call": per(entry.input_tokens, entry.attempts, 1),
-            "output_tokens_per_call": per(entry.output_tokens, entry.attempts, 1),
-            "tokens_p50": nearest_rank(entry.tokens, 50),
-            "tokens_p95": nearest_rank(entry.tokens, 95),
-            "tokens_p99": nearest_rank(entry.tokens, 99),
-            "success_rate": per(sum(requests[i].success for i in entry.requests), logical, 4),
-            "unpriced_attempts": entry.unpriced,
-            "first_seen": TimeWindow(entry.first_ns or 0, 1).iso()[0],
-            "last_seen": TimeWindow(entry.last_ns or 0, 1).iso()[0],
-            "previous_version": None,
-            "delta": None,
-        }
-        before = previous.get(tag)
-        if version is not None:  # calls without a version are listed, but are no step in the history
-            if before is not None:
-                row["previous_version"] = before[0]
-                row["delta"] = _delta(before[2], row, before[1], costs, min_samples)
-            previous[tag] = (version, costs, row)
-        rows.append(row)
+        scan.add(_Row(*values))
     start, end = window.iso()
     return {
         "window": {"from": start, "to": end},
@@ -184,7 +162,56 @@ def compare_prompt_versions(
         "environment": environment,
         "data_mode": data_mode,
         "min_samples": min_samples,
-        "versions": rows,
+        "versions": _version_rows(scan, min_samples),
+    }
+
+
+def _version_rows(scan: _Scan, min_samples: int) -> list[dict[str, Any]]:
+    """One row per (endpoint, version), by endpoint then first seen, each with its delta
+    against the version seen just before it on the same endpoint."""
+    rows: list[dict[str, Any]] = []
+    previous: dict[str | None, tuple[str | None, list[int], dict[str, Any]]] = {}
+    for (tag, version), entry in sorted(
+        scan.versions.items(), key=lambda item: (item[0][0] or "", item[1].first_ns or 0)
+    ):
+        costs = [scan.requests[i].cost for i in entry.requests]
+        successes = sum(scan.requests[i].success for i in entry.requests)
+        row = _version_row(tag, version, entry, len(costs), successes)
+        before = previous.get(tag)
+        if version is not None:  # calls without a version are listed, but are no step in the history
+            if before is not None:
+                row["previous_version"] = before[0]
+                row["delta"] = _delta(before[2], row, before[1], costs, min_samples)
+            previous[tag] = (version, costs, row)
+        rows.append(row)
+    return rows
+
+
+def _version_row(
+    tag: str | None, version: str | None, entry: _Version, logical: int, successes: int
+) -> dict[str, Any]:
+    """One version's figures, without its delta (that needs the version before it)."""
+    entry.tokens.sort()
+    return {
+        "endpoint_tag": tag,
+        "prompt_version": version,
+        "logical_requests": logical,
+        "attempts": entry.attempts,
+        "cost_nano_usd": entry.cost,
+        "cost_usd": usd(entry.cost),
+        "cost_per_request_nano_usd": entry.cost // logical if logical else None,
+        "cost_per_request_usd": usd(entry.cost // logical) if logical else None,
+        "input_tokens_per_call": per(entry.input_tokens, entry.attempts, 1),
+        "output_tokens_per_call": per(entry.output_tokens, entry.attempts, 1),
+        "tokens_p50": nearest_rank(entry.tokens, 50),
+        "tokens_p95": nearest_rank(entry.tokens, 95),
+        "tokens_p99": nearest_rank(entry.tokens, 99),
+        "success_rate": per(successes, logical, 4),
+        "unpriced_attempts": entry.unpriced,
+        "first_seen": TimeWindow(entry.first_ns or 0, 1).iso()[0],
+        "last_seen": TimeWindow(entry.last_ns or 0, 1).iso()[0],
+        "previous_version": None,
+        "delta": None,
     }
 
 
@@ -216,42 +243,55 @@ def _delta(
     }
 
 
+_CSV_NAMES: Final = (
+    "endpoint_tag",
+    "prompt_version",
+    "logical_requests",
+    "cost_per_request_usd",
+    "input_tokens_per_call",
+    "output_tokens_per_call",
+    "tokens_p50",
+    "tokens_p95",
+    "tokens_p99",
+    "success_rate",
+    "first_seen",
+    "last_seen",
+    "previous_version",
+)
+"""Row fields in the CSV, before the delta's columns."""
+
+
 def render_prompt_versions(report: Mapping[str, Any], fmt: str) -> str:
     """The comparison as ``table``, ``json`` or ``csv``."""
     if fmt == "json":
         return json.dumps(report, indent=2) + "\n"
-    names = (
-        "endpoint_tag",
-        "prompt_version",
-        "logical_requests",
-        "cost_per_request_usd",
-        "input_tokens_per_call",
-        "output_tokens_per_call",
-        "tokens_p50",
-        "tokens_p95",
-        "tokens_p99",
-        "success_rate",
-        "first_seen",
-        "last_seen",
-        "previous_version",
-    )
     if fmt == "csv":
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow([*names, "delta_cost_per_request_usd", "delta_pct", "significant"])
-        for row in report["versions"]:
-            delta = row["delta"] or {}
-            writer.writerow(
-                [
-                    *("" if row[n] is None else row[n] for n in names),
-                    delta.get("cost_per_request_usd", ""),
-                    delta.get("cost_per_request_pct", ""),
-                    delta.get("significant", ""),
-                ]
-            )
-        return buffer.getvalue()
+        return _render_csv(report)
     if fmt != "table":
         raise ValueError(f"unknown format {fmt!r}: use one of {', '.join(COMPARE_FORMATS)}")
+    return _render_table(report)
+
+
+def _render_csv(report: Mapping[str, Any]) -> str:
+    """One CSV line per version, raw values (money as decimal strings) for spreadsheets."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow([*_CSV_NAMES, "delta_cost_per_request_usd", "delta_pct", "significant"])
+    for row in report["versions"]:
+        delta = row["delta"] or {}
+        writer.writerow(
+            [
+                *("" if row[n] is None else row[n] for n in _CSV_NAMES),
+                delta.get("cost_per_request_usd", ""),
+                delta.get("cost_per_request_pct", ""),
+                delta.get("significant", ""),
+            ]
+        )
+    return buffer.getvalue()
+
+
+def _render_table(report: Mapping[str, Any]) -> str:
+    """The table people read: one line per version, money at one precision per column."""
     window = report["window"]
     lines = [
         f"prompt versions {window['from']} .. {window['to']}  ({scope_text(report)})",

@@ -29,12 +29,11 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
-from ..store import SpanStore
+from ..store import Measures, SpanStore
 from ..store.rollups import MINUTE, aligned_window
 from ..timeunits import NS_PER_SECOND
 from .clock_skew import ClockJudge
@@ -145,27 +144,101 @@ CHECKS: Final = (
 )
 """Every check, in checklist order."""
 
-_COLUMNS: Final = (
-    "endpoint_tag",
-    "prompt_version",
-    "provider",
-    "model",
-    "pricing_status",
-    "input_tokens",
-    "output_tokens",
-    "outcome",
-    "tenant_id",
-    "user_id",
-    "environment",
-    "data_mode",
-    "start_time_ns",
-    "end_time_ns",
-    "received_at_ns",
-    "cost_nano_usd",
-    "service_name",
-    "scope_name",
-    "scope_version",
-)
+
+class _Row(NamedTuple):
+    """One raw row as the checks read it (the field names are the columns scanned)."""
+
+    endpoint_tag: str | None
+    prompt_version: str | None
+    provider: str | None
+    model: str | None
+    pricing_status: str | None
+    input_tokens: int | None
+    output_tokens: int | None
+    outcome: str | None
+    tenant_id: str | None
+    user_id: str | None
+    environment: str | None
+    data_mode: str | None
+    start_time_ns: int | None
+    end_time_ns: int | None
+    received_at_ns: int
+    cost_nano_usd: int | None
+    service_name: str | None
+    scope_name: str | None
+    scope_version: str | None
+
+
+_COLUMNS: Final = _Row._fields
+
+
+@dataclass(slots=True)
+class _Scan:
+    """What one pass over the raw rows found: passed/applicable per check, and the evidence
+    the details show. Kept together so the scan is one pass and every check sees the same rows."""
+
+    counts: dict[str, list[int]] = field(default_factory=lambda: {spec.name: [0, 0] for spec in CHECKS})
+    """Check name -> [passed, applicable]."""
+    unknown: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """(provider, model) -> attempts priced ``unknown_model``."""
+    suspicious: Counter[str] = field(default_factory=Counter)
+    """Environment and tenant of ``real`` attempts that look like test traffic."""
+    pii_examples: Counter[str] = field(default_factory=Counter)
+    """Masked ids that look like an email or a phone number."""
+    without_usage: Counter[str] = field(default_factory=Counter)
+    """Instrumentation scopes of successful attempts without token usage."""
+    skews: list[int] = field(default_factory=list)
+    """Arrival minus end, ns, of every attempt with a start time."""
+    clock: ClockJudge = field(default_factory=ClockJudge)
+    raw_cost: int = 0
+    raw_attempts: int = 0
+
+    def tally(self, name: str, ok: bool) -> None:
+        """One more applicable attempt for check ``name``, passed or not."""
+        entry = self.counts[name]
+        entry[0] += ok
+        entry[1] += 1
+
+    def add(self, row: _Row) -> None:
+        """Judge one attempt on every per-attempt check."""
+        self.raw_attempts += 1
+        self.raw_cost += row.cost_nano_usd or 0
+        self._add_tags_and_pricing(row)
+        self._add_traffic(row)
+
+    def _add_tags_and_pricing(self, row: _Row) -> None:
+        """The checks that decide whether the attempt's cost can be attributed and trusted."""
+        self.tally("endpoint_tag", row.endpoint_tag is not None)
+        self.tally("prompt_version", row.prompt_version is not None)
+        self.tally("priced_models", row.pricing_status != "unknown_model")
+        if row.pricing_status == "unknown_model":
+            self.unknown[(row.provider or "", row.model or "")] += 1
+        if row.outcome == "success":
+            has_usage = row.input_tokens is not None or row.output_tokens is not None
+            self.tally("usage", has_usage)
+            if not has_usage:
+                scope_name, scope_version = row.scope_name, row.scope_version
+                emitter = f"{scope_name} {scope_version}" if scope_version else scope_name
+                self.without_usage[emitter or "(instrumentation scope not reported)"] += 1
+
+    def _add_traffic(self, row: _Row) -> None:
+        """The checks on who sent the attempt and when: test traffic, leaked ids, clocks."""
+        tenant, user, env = row.tenant_id, row.user_id, row.environment
+        if row.data_mode == "real":
+            flagged = (env or "").lower() in _TEST_ENVIRONMENTS or any(
+                _TEST_ID.search(value or "") for value in (tenant, user)
+            )
+            self.tally("data_mode", not flagged)
+            if flagged:
+                self.suspicious[f"environment={env} tenant={tenant}"] += 1
+        leaked = [value for value in (user, tenant) if value is not None and looks_like_pii(value)]
+        self.tally("pii", not leaked)
+        for value in leaked:
+            self.pii_examples[_mask(value)] += 1
+        start, end, received = row.start_time_ns, row.end_time_ns, row.received_at_ns
+        if start:
+            self.skews.append(received - (end or start))
+            self.clock.add(row.service_name or "(unknown service)", end or start, received)
 
 
 def quality_report(
@@ -178,131 +251,83 @@ def quality_report(
     """Every check and the score, as a JSON-ready document."""
     lo, hi = aligned_window(window.start_ns, window.end_ns, MINUTE.bucket_seconds)
     start_ns, end_ns = lo * _NS, hi * _NS  # whole minutes, so the reconciliation compares like with like
-    counts: dict[str, list[int]] = {spec.name: [0, 0] for spec in CHECKS}
-    unknown: Counter[tuple[str, str]] = Counter()
-    suspicious: Counter[str] = Counter()
-    pii_examples: Counter[str] = Counter()
-    without_usage: Counter[str] = Counter()
-    skews: list[int] = []
-    clock = ClockJudge()
-    raw_cost = raw_attempts = 0
-
-    def tally(name: str, ok: bool) -> None:
-        entry = counts[name]
-        entry[0] += ok
-        entry[1] += 1
-
-    for (
-        tag,
-        version,
-        provider,
-        model,
-        status,
-        tokens_in,
-        tokens_out,
-        outcome,
-        tenant,
-        user,
-        env,
-        mode,
-        start,
-        end,
-        received,
-        cost,
-        service,
-        scope_name,
-        scope_version,
-    ) in store.scan_requests(
+    scan = _Scan()
+    for values in store.scan_requests(
         start_ns, end_ns, columns=_COLUMNS, environment=environment, data_mode=data_mode
     ):
-        raw_attempts += 1
-        raw_cost += cost or 0
-        tally("endpoint_tag", tag is not None)
-        tally("prompt_version", version is not None)
-        tally("priced_models", status != "unknown_model")
-        if status == "unknown_model":
-            unknown[(provider or "", model or "")] += 1
-        if outcome == "success":
-            has_usage = tokens_in is not None or tokens_out is not None
-            tally("usage", has_usage)
-            if not has_usage:
-                emitter = f"{scope_name} {scope_version}" if scope_version else scope_name
-                without_usage[emitter or "(instrumentation scope not reported)"] += 1
-        if mode == "real":
-            flagged = (env or "").lower() in _TEST_ENVIRONMENTS or any(
-                _TEST_ID.search(value or "") for value in (tenant, user)
-            )
-            tally("data_mode", not flagged)
-            if flagged:
-                suspicious[f"environment={env} tenant={tenant}"] += 1
-        leaked = [value for value in (user, tenant) if looks_like_pii(value)]
-        tally("pii", not leaked)
-        for value in leaked:
-            pii_examples[_mask(value)] += 1
-        if start:
-            skews.append(received - (end or start))
-            clock.add(service or "(unknown service)", end or start, received)
-    clock.judge()
-    counts["clock"] = [clock.passed, clock.applicable]
+        scan.add(_Row(*values))
+    scan.clock.judge()
+    scan.counts["clock"] = [scan.clock.passed, scan.clock.applicable]
     rolled = store.aggregate((), start_ns, end_ns, environment=environment, data_mode=data_mode).total
-    reconciled = rolled.cost_nano_usd == raw_cost and rolled.attempts == raw_attempts
-    counts["reconciliation"] = [int(reconciled), 1]
-    details: dict[str, Callable[[], Any]] = {
-        "priced_models": lambda: {
-            "unknown_models": [
-                {"provider": p, "model": m, "attempts": n} for (p, m), n in unknown.most_common(50)
-            ],
-            "override_snippet": override_snippet(unknown),
-        },
-        "usage": lambda: {
-            "instrumentations": [
-                {"instrumentation": k, "attempts": n} for k, n in without_usage.most_common(5)
-            ]
-        },
-        "data_mode": lambda: {"examples": [{"what": k, "attempts": n} for k, n in suspicious.most_common(5)]},
-        "pii": lambda: {"examples": [{"value": k, "attempts": n} for k, n in pii_examples.most_common(5)]},
-        "clock": lambda: {
-            "median_skew_s": _seconds(nearest_rank(sorted(skews), 50)),
-            "p99_skew_s": _seconds(nearest_rank(sorted(skews), 99)),
-            "backfilled_attempts": clock.backfilled,
-            "services": [{"service": k, "attempts": n} for k, n in clock.skewed_services.most_common(5)],
-        },
-        "reconciliation": lambda: {
-            "rollup_cost_nano_usd": rolled.cost_nano_usd,
-            "raw_cost_nano_usd": raw_cost,
-            "rollup_attempts": rolled.attempts,
-            "raw_attempts": raw_attempts,
-        },
-    }
-    checks = []
-    weighted = Fraction(0)
-    for spec in CHECKS:
-        passed, applicable = counts[spec.name]
-        share = Fraction(passed, applicable) if applicable else Fraction(1)
-        weighted += spec.weight * share
-        status = "ok" if share >= spec.ok_at else "warn" if share >= spec.warn_at else "fail"
-        checks.append(
-            {
-                "name": spec.name,
-                "title": spec.title,
-                "weight": spec.weight,
-                "passed": passed,
-                "applicable": applicable,
-                "share": round(float(share), 6),
-                "status": status,
-                "remedy": None if status == "ok" else spec.remedy,
-                "details": details[spec.name]() if spec.name in details else {},
-            }
-        )
+    reconciled = rolled.cost_nano_usd == scan.raw_cost and rolled.attempts == scan.raw_attempts
+    scan.counts["reconciliation"] = [int(reconciled), 1]
+    details = _details(scan, rolled)
+    checks = [_check(spec, scan.counts[spec.name], details.get(spec.name, {})) for spec in CHECKS]
+    weighted = sum((spec.weight * _share(scan.counts[spec.name]) for spec in CHECKS), Fraction(0))
     total_weight = sum(spec.weight for spec in CHECKS)
     begin, finish = TimeWindow(start_ns, end_ns).iso()
     return {
         "window": {"from": begin, "to": finish},
         "environment": environment,
         "data_mode": data_mode,
-        "attempts": raw_attempts,
+        "attempts": scan.raw_attempts,
         "score": round(float(100 * weighted / total_weight), 1),
         "checks": checks,
+    }
+
+
+def _details(scan: _Scan, rolled: Measures) -> dict[str, dict[str, Any]]:
+    """The evidence behind each check that has some, so a failing check says what to fix."""
+    return {
+        "priced_models": {
+            "unknown_models": [
+                {"provider": p, "model": m, "attempts": n} for (p, m), n in scan.unknown.most_common(50)
+            ],
+            "override_snippet": override_snippet(scan.unknown),
+        },
+        "usage": {
+            "instrumentations": [
+                {"instrumentation": k, "attempts": n} for k, n in scan.without_usage.most_common(5)
+            ]
+        },
+        "data_mode": {"examples": [{"what": k, "attempts": n} for k, n in scan.suspicious.most_common(5)]},
+        "pii": {"examples": [{"value": k, "attempts": n} for k, n in scan.pii_examples.most_common(5)]},
+        "clock": {
+            "median_skew_s": _seconds(nearest_rank(sorted(scan.skews), 50)),
+            "p99_skew_s": _seconds(nearest_rank(sorted(scan.skews), 99)),
+            "backfilled_attempts": scan.clock.backfilled,
+            "services": [{"service": k, "attempts": n} for k, n in scan.clock.skewed_services.most_common(5)],
+        },
+        "reconciliation": {
+            "rollup_cost_nano_usd": rolled.cost_nano_usd,
+            "raw_cost_nano_usd": scan.raw_cost,
+            "rollup_attempts": rolled.attempts,
+            "raw_attempts": scan.raw_attempts,
+        },
+    }
+
+
+def _share(counts: list[int]) -> Fraction:
+    """Passed / applicable, exact; 1 when nothing applies (nothing to get wrong)."""
+    passed, applicable = counts
+    return Fraction(passed, applicable) if applicable else Fraction(1)
+
+
+def _check(spec: CheckSpec, counts: list[int], details: dict[str, Any]) -> dict[str, Any]:
+    """One check's entry in the document: its share, status, and the remedy unless it is ok."""
+    passed, applicable = counts
+    share = _share(counts)
+    status = "ok" if share >= spec.ok_at else "warn" if share >= spec.warn_at else "fail"
+    return {
+        "name": spec.name,
+        "title": spec.title,
+        "weight": spec.weight,
+        "passed": passed,
+        "applicable": applicable,
+        "share": round(float(share), 6),
+        "status": status,
+        "remedy": None if status == "ok" else spec.remedy,
+        "details": details,
     }
 
 

@@ -207,6 +207,22 @@ def _replaced(
     return old_version, total.cost_nano_usd // total.logical_requests
 
 
+def _daily(store: SpanStore, week: TimeWindow, scope: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Spend per day of the week, from the rollups: the shape of the week at a glance."""
+    daily = []
+    for start in range(week.start_ns, week.end_ns, _DAY_NS):
+        total = store.aggregate((), start, min(start + _DAY_NS, week.end_ns), **scope).total
+        daily.append(
+            {
+                "date": TimeWindow(start, start + 1).iso()[0][:10],
+                "cost_nano_usd": total.cost_nano_usd,
+                "cost_usd": usd(total.cost_nano_usd),
+                "logical_requests": total.logical_requests,
+            }
+        )
+    return daily
+
+
 def weekly_report(
     store: SpanStore,
     week: TimeWindow,
@@ -221,17 +237,7 @@ def weekly_report(
     scope: dict[str, Any] = {"where": {}, "environment": environment, "data_mode": data_mode}
     review = investigate(store, week, "previous", environment=environment, data_mode=data_mode, limit=100_000)
     previous = TimeWindow(week.start_ns - (week.end_ns - week.start_ns), week.start_ns)
-    daily = []
-    for start in range(week.start_ns, week.end_ns, _DAY_NS):
-        total = store.aggregate((), start, min(start + _DAY_NS, week.end_ns), **scope).total
-        daily.append(
-            {
-                "date": TimeWindow(start, start + 1).iso()[0][:10],
-                "cost_nano_usd": total.cost_nano_usd,
-                "cost_usd": usd(total.cost_nano_usd),
-                "logical_requests": total.logical_requests,
-            }
-        )
+    daily = _daily(store, week, scope)
     totals = review["totals"]
     classification = review["classification"]
     begin, end = week.iso()

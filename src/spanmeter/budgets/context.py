@@ -18,13 +18,13 @@ from __future__ import annotations
 import logging
 import shlex
 from collections.abc import Mapping
-from typing import Any, Final, cast
+from typing import Any, Final, NamedTuple, cast
 from urllib.parse import urlencode
 
 from ..analysis.alert_window import alert_spend_window
 from ..analysis.window import parse_instant
 from ..money import usd
-from ..store import AlertRecord, SpanStore, TopDimension
+from ..store import AlertRecord, SpanStore, TopDimension, TopResult
 from ..timeunits import NS_PER_SECOND
 from .judge import iso
 
@@ -85,62 +85,58 @@ def _windows(alert: AlertRecord) -> tuple[int, int, int, int]:
     return start, end, start - (end - start), start  # the same length just before
 
 
+class _Slice(NamedTuple):
+    """The slice of data an alert describes, as ``top`` takes it: the filters on dimensions,
+    the environment, and the data mode (None: every mode)."""
+
+    where: dict[str, str]
+    environment: str | None
+    data_mode: str | None
+
+    @classmethod
+    def of(cls, filters: Mapping[str, str]) -> _Slice:
+        """The slice named by an alert's ``filters`` (data mode ``real`` unless they say)."""
+        data_mode = filters.get("data_mode", "real")
+        return cls(
+            where={d: v for d, v in filters.items() if d not in ("environment", "data_mode")},
+            environment=filters.get("environment"),
+            data_mode=None if data_mode == "all" else data_mode,
+        )
+
+    def top(self, store: SpanStore, dim: str, start: int, end: int, where: Mapping[str, str]) -> TopResult:
+        """The top value of ``dim`` under ``where`` in this slice's environment and data mode.
+
+        Raises:
+            ValueError: a combination the rollups cannot answer (user_id x model).
+        """
+        return store.top(
+            cast(TopDimension, dim),
+            start,
+            end,
+            where=where,
+            environment=self.environment,
+            data_mode=self.data_mode,
+            limit=1,
+        )
+
+
 def alert_context(store: SpanStore, alert: AlertRecord, *, api_base: str | None = None) -> dict[str, Any]:
     """The context document stored with ``alert`` and sent with every delivery."""
     start, end, base_start, base_end = _windows(alert)
     filters = {str(k): str(v) for k, v in cast(Mapping[str, Any], alert.details.get("filters") or {}).items()}
-    data_mode = filters.get("data_mode", "real")
-    mode = None if data_mode == "all" else data_mode
-    environment = filters.get("environment")
-    where = {d: v for d, v in filters.items() if d not in ("environment", "data_mode")}
+    data = _Slice.of(filters)
     drivers: dict[str, Any] = {}
     views: list[dict[str, str]] = []
     for dim in DRIVER_DIMENSIONS:
-        if dim in where:
+        if dim in data.where:
             continue
         try:
-            ranking = store.top(
-                cast(TopDimension, dim),
-                start,
-                end,
-                where=where,
-                environment=environment,
-                data_mode=mode,
-                limit=1,
-            )
+            ranking = data.top(store, dim, start, end, data.where)
         except ValueError:  # a combination the rollups cannot answer (user_id x model)
             continue
         views.append(focused_view(dim, start, end, filters, api_base))
-        if not ranking.groups:
-            continue
-        top = ranking.groups[0]
-        baseline_cost = 0
-        if top.key is not None:
-            try:
-                before = store.top(
-                    cast(TopDimension, dim),
-                    base_start,
-                    base_end,
-                    where={**where, dim: top.key},
-                    environment=environment,
-                    data_mode=mode,
-                    limit=1,
-                )
-                baseline_cost = before.cost_nano_usd
-            except ValueError:
-                pass
-        per_request = top.cost_per_logical_request_nano_usd
-        drivers[dim] = {
-            "value": top.key,
-            "cost_usd": usd(top.cost_nano_usd),
-            "share": round(top.share, 6),
-            "logical_requests": top.logical_requests,
-            "attempts": top.attempts,
-            "cost_per_request_usd": None if per_request is None else usd(per_request),
-            "baseline_cost_usd": usd(baseline_cost),
-            "delta_usd": usd(top.cost_nano_usd - baseline_cost),
-            "values_in_window": ranking.group_count,
-        }
+        if ranking.groups:
+            drivers[dim] = _driver(store, data, dim, ranking, base_start, base_end)
     focus = next((view for view in views if view["by"] in drivers), views[0] if views else None)
     return {
         "window": {"from": iso(start), "to": iso(end)},
@@ -151,4 +147,31 @@ def alert_context(store: SpanStore, alert: AlertRecord, *, api_base: str | None 
         "focus": focus,
         "alert_api": f"{api_base or ''}/api/v1/alerts/{alert.id}",
         "alert_cli": f"spanmeter alerts show {alert.id}",
+    }
+
+
+def _driver(
+    store: SpanStore, data: _Slice, dim: str, ranking: TopResult, base_start: int, base_end: int
+) -> dict[str, Any]:
+    """The dominant value of ``dim`` with its numbers, and what the same value cost in the
+    baseline, so the delta shows whether it is new spend or the usual leader."""
+    top = ranking.groups[0]
+    baseline_cost = 0
+    if top.key is not None:
+        try:
+            before = data.top(store, dim, base_start, base_end, {**data.where, dim: top.key})
+            baseline_cost = before.cost_nano_usd
+        except ValueError:
+            pass
+    per_request = top.cost_per_logical_request_nano_usd
+    return {
+        "value": top.key,
+        "cost_usd": usd(top.cost_nano_usd),
+        "share": round(top.share, 6),
+        "logical_requests": top.logical_requests,
+        "attempts": top.attempts,
+        "cost_per_request_usd": None if per_request is None else usd(per_request),
+        "baseline_cost_usd": usd(baseline_cost),
+        "delta_usd": usd(top.cost_nano_usd - baseline_cost),
+        "values_in_window": ranking.group_count,
     }

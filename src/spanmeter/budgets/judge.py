@@ -18,8 +18,9 @@ clock, :meth:`BudgetJudge.decide` with ``lower=True``); within an episode each l
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
+from typing import Any, NamedTuple
 
 from ..money import dollars, usd
 from ..store import LedgerDecision, LevelChange, NewAlert, SpendTotal
@@ -57,64 +58,87 @@ class BudgetJudge:
         budgets = self.index.budgets
         floors: dict[tuple[str, int], int | None] = {}
         for total in totals:
-            inc = total.increment
-            budget = budgets.get(inc.counter)
+            budget = budgets.get(total.increment.counter)
             if budget is None:  # a budget removed from the file while this batch was in flight
                 continue
-            rolling = inc.rolling_since_ns is not None
-            spend = total.total_nano_usd
-            if not lower and spend < budget.thresholds_nano_usd[0] and not total.alerted_level:
-                # The common case, decided without building anything: under the first
-                # threshold, and under the spend at which the forecast would reach the limit.
-                if rolling or not budget.forecast or total.forecast_alerted:
-                    continue
-                key = (inc.counter, inc.bucket_start_ns)
-                if key not in floors:
-                    floors[key] = self._forecast_floor(budget, inc.bucket_start_ns, inc.bucket_end_ns, now_ns)
-                floor = floors[key]
-                if floor is None or spend < floor:
-                    continue
-            level = budget.level(spend)
-            alerted = total.alerted_level
-            forecast_alerted = total.forecast_alerted
-            episode = total.episode_since_ns
-            if rolling:
-                start, end = inc.rolling_since_ns or 0, now_ns
-                if episode is None:
-                    episode = now_ns
-            else:
-                start, end = inc.bucket_start_ns, inc.bucket_end_ns
-            new_level, new_forecast = alerted, forecast_alerted
-            if level > alerted:
-                new_level = level
-                alerts.append(self._alert(budget, total, level, start, end, episode, now_ns))
-            elif lower and level < alerted:
-                if not rolling:
-                    new_level = level  # a raised limit: crossing the new thresholds alerts again
-                elif level == 0:
-                    new_level, new_forecast = 0, False  # the episode ends, and its alerts resolve
-                    note = f"rolling spend {dollars(total.total_nano_usd)} is back under the first threshold"
-                    resolve.append((budget.name, inc.scope_key, note))
-            if not rolling and budget.forecast and not forecast_alerted and level < budget.exceeded_level:
-                projected = self._projection(budget, total.total_nano_usd, start, end, now_ns)
-                if projected is not None and projected >= budget.limit_nano_usd:
-                    new_forecast = True
-                    alerts.append(
-                        self._alert(budget, total, -1, start, end, episode, now_ns, projected_nano=projected)
-                    )
-            if (new_level, new_forecast) != (alerted, forecast_alerted):
-                changes.append(
-                    LevelChange(
-                        counter=inc.counter,
-                        scope_key=inc.scope_key,
-                        bucket_start_ns=inc.bucket_start_ns,
-                        alerted_level=new_level,
-                        forecast_alerted=new_forecast,
-                        rolling=rolling,
-                        episode_since_ns=episode or 0,
-                    )
-                )
+            # The common case, decided without building anything: under the first
+            # threshold, and under the spend at which the forecast would reach the limit.
+            quiet = (
+                not lower and total.total_nano_usd < budget.thresholds_nano_usd[0] and not total.alerted_level
+            )
+            if quiet and not self._forecast_due(budget, total, now_ns, floors):
+                continue
+            change = self._judge(budget, total, now_ns, lower, alerts, resolve)
+            if change is not None:
+                changes.append(change)
         return LedgerDecision(changes, alerts, now_ns, resolve)
+
+    def _forecast_due(
+        self, budget: Budget, total: SpendTotal, now_ns: int, floors: dict[tuple[str, int], int | None]
+    ) -> bool:
+        """Whether a total under the first threshold may still warn by forecast. The floor is
+        cached per (counter, bucket) in ``floors``: a batch holds many totals of one window,
+        so the common case costs a dictionary lookup."""
+        inc = total.increment
+        if inc.rolling_since_ns is not None or not budget.forecast or total.forecast_alerted:
+            return False
+        key = (inc.counter, inc.bucket_start_ns)
+        if key not in floors:
+            floors[key] = self._forecast_floor(budget, inc.bucket_start_ns, inc.bucket_end_ns, now_ns)
+        floor = floors[key]
+        return floor is not None and total.total_nano_usd >= floor
+
+    def _judge(
+        self,
+        budget: Budget,
+        total: SpendTotal,
+        now_ns: int,
+        lower: bool,
+        alerts: list[NewAlert],
+        resolve: list[tuple[str, str, str]],
+    ) -> LevelChange | None:
+        """One total's level and forecast judged: its alerts and resolutions appended to
+        ``alerts`` and ``resolve``, and the counter's new state, or None if it did not change."""
+        inc = total.increment
+        rolling = inc.rolling_since_ns is not None
+        level = budget.level(total.total_nano_usd)
+        alerted, forecast_alerted = total.alerted_level, total.forecast_alerted
+        episode = total.episode_since_ns
+        if rolling:
+            start, end = inc.rolling_since_ns or 0, now_ns
+            if episode is None:
+                episode = now_ns
+        else:
+            start, end = inc.bucket_start_ns, inc.bucket_end_ns
+        new_level, new_forecast = alerted, forecast_alerted
+        if level > alerted:
+            new_level = level
+            alerts.append(self._alert(budget, total, level, start, end, episode, now_ns))
+        elif lower and level < alerted:
+            if not rolling:
+                new_level = level  # a raised limit: crossing the new thresholds alerts again
+            elif level == 0:
+                new_level, new_forecast = 0, False  # the episode ends, and its alerts resolve
+                note = f"rolling spend {dollars(total.total_nano_usd)} is back under the first threshold"
+                resolve.append((budget.name, inc.scope_key, note))
+        if not rolling and budget.forecast and not forecast_alerted and level < budget.exceeded_level:
+            projected = self._projection(budget, total.total_nano_usd, start, end, now_ns)
+            if projected is not None and projected >= budget.limit_nano_usd:
+                new_forecast = True
+                alerts.append(
+                    self._alert(budget, total, -1, start, end, episode, now_ns, projected_nano=projected)
+                )
+        if (new_level, new_forecast) == (alerted, forecast_alerted):
+            return None
+        return LevelChange(
+            counter=inc.counter,
+            scope_key=inc.scope_key,
+            bucket_start_ns=inc.bucket_start_ns,
+            alerted_level=new_level,
+            forecast_alerted=new_forecast,
+            rolling=rolling,
+            episode_since_ns=episode or 0,
+        )
 
     @staticmethod
     def _forecast_floor(budget: Budget, start: int, end: int, now_ns: int) -> int | None:
@@ -145,67 +169,97 @@ class BudgetJudge:
     ) -> NewAlert:
         """The event for reaching ``level`` (-1: the forecast warning)."""
         inc = total.increment
-        spend = total.total_nano_usd
         limit = budget.limit_nano_usd
         scope = full_scope(budget, inc.scope_key)
-        scope_text = (
-            ", ".join(f"{d}={v}" for d, v in sorted(scope.items()) if d != "data_mode") or "all traffic"
-        )
         rolling = inc.rolling_since_ns is not None
-        window_text = budget.window.describe() if rolling else f"{budget.window.describe()} from {iso(start)}"
-        ratio = spend / limit if limit else 0.0
-        if level < 0:
-            kind, severity = "budget.forecast", "warning"
-            tag = "forecast"
-            assert projected_nano is not None
-            title = (
-                f"Budget {budget.name} ({scope_text}) is on course to exceed its limit: {dollars(spend)} spent, "
-                f"{dollars(projected_nano)} projected by the window's end, limit {dollars(limit)} ({window_text})"
-            )
-        else:
-            name = budget.level_name(level)
-            kind = f"budget.{name}"
-            severity = "critical" if name == "exceeded" else "warning"
-            tag = str(level)
-            threshold = budget.threshold_of(level)
-            what = "exceeded" if name == "exceeded" else f"reached {percent(threshold)} of"
-            title = (
-                f"Budget {budget.name} ({scope_text}) {what} its limit: {dollars(spend)} of {dollars(limit)}"
-                f" ({ratio:.0%}, {window_text})"
-            )
+        headline = _headline(budget, total, level, start, scope, projected_nano)
         anchor = f"episode-{episode}" if rolling else str(inc.bucket_start_ns)
-        details = {
-            "type": "budget",
-            "budget": budget.name,
-            "description": budget.description,
-            "scope": scope,
-            "scope_key": inc.scope_key,
-            "level": "forecast" if level < 0 else budget.level_name(level),
-            "threshold": "forecast" if level < 0 else percent(budget.threshold_of(level)),
-            "window": {
-                "kind": budget.window.kind,
-                "timezone": budget.window.timezone,
-                "hours": budget.window.hours,
-                "from": iso(start),
-                "to": iso(end),
-            },
-            "limit_usd": usd(limit),
-            "spend_usd": usd(spend),
-            "spend_nano_usd": spend,
-            "ratio": round(ratio, 6),
-            "projected_usd": None if projected_nano is None else usd(projected_nano),
-            "filters": scope,
-        }
         return NewAlert(
-            dedupe_key=f"budget:{inc.counter}:{inc.scope_key}:{anchor}:{tag}:{limit}",
-            kind=kind,
-            severity=severity,
+            dedupe_key=f"budget:{inc.counter}:{inc.scope_key}:{anchor}:{headline.tag}:{limit}",
+            kind=headline.kind,
+            severity=headline.severity,
             source=budget.name,
             subject=inc.scope_key,
-            title=title,
+            title=headline.title,
             occurred_at_ns=now_ns,
             window_start_ns=None if rolling else start,
             window_end_ns=None if rolling else end,
-            details=details,
-            channels=self.config.channels_for(kind, severity, budget.channels),
+            details=_details(budget, total, level, start, end, scope, projected_nano),
+            channels=self.config.channels_for(headline.kind, headline.severity, budget.channels),
         )
+
+
+class _Headline(NamedTuple):
+    """How an alert is classified and titled."""
+
+    kind: str
+    severity: str
+    tag: str
+    """The level's part of the dedupe key: the level number, or ``forecast``."""
+    title: str
+
+
+def _headline(
+    budget: Budget,
+    total: SpendTotal,
+    level: int,
+    start: int,
+    scope: Mapping[str, str],
+    projected_nano: int | None,
+) -> _Headline:
+    """Kind, severity and a title a person can act on without opening the details."""
+    spend, limit = total.total_nano_usd, budget.limit_nano_usd
+    scope_text = ", ".join(f"{d}={v}" for d, v in sorted(scope.items()) if d != "data_mode") or "all traffic"
+    rolling = total.increment.rolling_since_ns is not None
+    window_text = budget.window.describe() if rolling else f"{budget.window.describe()} from {iso(start)}"
+    if level < 0:
+        assert projected_nano is not None
+        title = (
+            f"Budget {budget.name} ({scope_text}) is on course to exceed its limit: {dollars(spend)} spent, "
+            f"{dollars(projected_nano)} projected by the window's end, limit {dollars(limit)} ({window_text})"
+        )
+        return _Headline("budget.forecast", "warning", "forecast", title)
+    name = budget.level_name(level)
+    ratio = spend / limit if limit else 0.0
+    what = "exceeded" if name == "exceeded" else f"reached {percent(budget.threshold_of(level))} of"
+    title = (
+        f"Budget {budget.name} ({scope_text}) {what} its limit: {dollars(spend)} of {dollars(limit)}"
+        f" ({ratio:.0%}, {window_text})"
+    )
+    return _Headline(f"budget.{name}", "critical" if name == "exceeded" else "warning", str(level), title)
+
+
+def _details(
+    budget: Budget,
+    total: SpendTotal,
+    level: int,
+    start: int,
+    end: int,
+    scope: Mapping[str, str],
+    projected_nano: int | None,
+) -> dict[str, Any]:
+    """The alert's machine-readable details: exact figures, the window and the filters that
+    the investigation context (:mod:`.context`) re-runs."""
+    spend, limit = total.total_nano_usd, budget.limit_nano_usd
+    return {
+        "type": "budget",
+        "budget": budget.name,
+        "description": budget.description,
+        "scope": scope,
+        "scope_key": total.increment.scope_key,
+        "level": "forecast" if level < 0 else budget.level_name(level),
+        "threshold": "forecast" if level < 0 else percent(budget.threshold_of(level)),
+        "window": {
+            "kind": budget.window.kind,
+            "timezone": budget.window.timezone,
+            "hours": budget.window.hours,
+            "from": iso(start),
+            "to": iso(end),
+        },
+        "limit_usd": usd(limit),
+        "spend_usd": usd(spend),
+        "spend_nano_usd": spend,
+        "ratio": round(spend / limit if limit else 0.0, 6),
+        "projected_usd": None if projected_nano is None else usd(projected_nano),
+        "filters": scope,
+    }

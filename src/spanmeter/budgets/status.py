@@ -117,30 +117,35 @@ def budget_states(
     filters = dict(filters or {})
     if filters.get("user_id"):
         filters["user_id"] = default_hasher()(filters["user_id"])  # raw in, hashed as stored
-    exact = match == "exact"
     states: list[BudgetState] = []
     for definition in index.by_name.values():
         if budget is not None and definition.name != budget:
             continue
-        fixed = {d: v for d, v in definition.scope.items() if v != WILDCARD}
-        # a quick reject before reading: a fixed dimension contradicting a filter
-        if any(d in fixed and fixed[d] != v for d, v in filters.items()):
+        states += (
+            item
+            for item in _states_of(store, definition, now_ns, filters, exact=match == "exact")
+            if state is None or item.state == state
+        )
+    states.sort(key=lambda s: (s.budget.name, s.scope_key))
+    return states
+
+
+def _states_of(
+    store: BudgetStore, definition: Budget, now_ns: int, filters: Mapping[str, str], *, exact: bool
+) -> list[BudgetState]:
+    """One budget's states in its current window that match ``filters``."""
+    fixed = {d: v for d, v in definition.scope.items() if v != WILDCARD}
+    # a quick reject before reading: a fixed dimension contradicting a filter
+    if any(d in fixed and fixed[d] != v for d, v in filters.items()):
+        return []
+    start, end = definition.window.current(now_ns)
+    states: list[BudgetState] = []
+    for row in _spend_rows(store, definition, start, end):
+        scope = full_scope(definition, row.scope_key)
+        if not _matches(scope, filters, exact):
             continue
-        window = definition.window
-        start, end = window.current(now_ns)
-        rows: Sequence[BudgetSpend]
-        if window.is_rolling:
-            rows = store.rolling_spend(definition.counter, start, end)
-        else:
-            rows = store.budget_spend(definition.counter, start, end)
-        if not rows and not definition.wildcards:
-            rows = [BudgetSpend("", start, end, 0, 0, 0)]
-        for row in rows:
-            scope = full_scope(definition, row.scope_key)
-            if not _matches(scope, filters, exact):
-                continue
-            level = definition.level(row.cost_nano_usd)
-            item = BudgetState(
+        states.append(
+            BudgetState(
                 budget=definition,
                 scope_key=row.scope_key,
                 scope=scope,
@@ -149,14 +154,25 @@ def budget_states(
                 spend_nano_usd=row.cost_nano_usd,
                 attempts=row.attempts,
                 unpriced=row.unpriced,
-                level=level,
+                level=definition.level(row.cost_nano_usd),
                 alerted_level=row.alerted_level,
                 projected_nano_usd=_projection(definition, row.cost_nano_usd, start, end, now_ns),
             )
-            if state is None or item.state == state:
-                states.append(item)
-    states.sort(key=lambda s: (s.budget.name, s.scope_key))
+        )
     return states
+
+
+def _spend_rows(store: BudgetStore, definition: Budget, start: int, end: int) -> Sequence[BudgetSpend]:
+    """The budget's spend per scope in ``[start, end)``; a plain budget that spent nothing yet
+    still gets its one row, at zero, so it always has a state."""
+    rows: Sequence[BudgetSpend]
+    if definition.window.is_rolling:
+        rows = store.rolling_spend(definition.counter, start, end)
+    else:
+        rows = store.budget_spend(definition.counter, start, end)
+    if not rows and not definition.wildcards:
+        rows = [BudgetSpend("", start, end, 0, 0, 0)]
+    return rows
 
 
 def state_document(item: BudgetState) -> dict[str, Any]:

@@ -32,6 +32,8 @@ DEFAULT_CHUNK_ROWS: Final = 5000
 
 
 def _delete_in_chunks(transaction: Transaction, sql: str, params: tuple[object, ...], chunk_rows: int) -> int:
+    """Run ``sql`` (ending in ``LIMIT ?``) until a chunk deletes fewer than ``chunk_rows``: one
+    short write transaction per chunk, so ingest interleaves. Returns the rows deleted."""
     deleted = 0
     while True:
         with transaction() as conn:
@@ -68,7 +70,17 @@ def apply_retention(
         )
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows!r}")
-    raw_cutoff_ns = now_ns - raw_days * _NS_PER_DAY
+    requests, logical = _delete_raw(transaction, now_ns - raw_days * _NS_PER_DAY, chunk_rows)
+    widest = max(tier.bucket_seconds for tier in (*TIERS, *FILTER_TIERS))
+    rollup_cutoff_s = (now_ns - rollup_days * _NS_PER_DAY) // NS_PER_SECOND // widest * widest
+    rollup_rows = _delete_rollups(transaction, rollup_cutoff_s, chunk_rows)
+    rollup_rows += _delete_tiers(transaction, rollup_cutoff_s, chunk_rows)
+    return RetentionResult(requests=requests, logical_requests=logical, rollup_rows=rollup_rows)
+
+
+def _delete_raw(transaction: Transaction, raw_cutoff_ns: int, chunk_rows: int) -> tuple[int, int]:
+    """Raw rows and logical-request keys from before ``raw_cutoff_ns``, and the provider
+    call counts of those minutes: (raw rows deleted, logical-request keys deleted)."""
     requests = _delete_in_chunks(
         transaction,
         "DELETE FROM requests WHERE id IN"
@@ -85,13 +97,16 @@ def apply_retention(
         chunk_rows,
     )
     _delete_in_chunks(transaction, PROVIDER_CALLS_EXPIRED, (raw_cutoff_ns // _NS_PER_MINUTE,), chunk_rows)
-    widest = max(tier.bucket_seconds for tier in (*TIERS, *FILTER_TIERS))
-    rollup_cutoff_s = (now_ns - rollup_days * _NS_PER_DAY) // NS_PER_SECOND // widest * widest
-    rollup_rows = 0
+    return requests, logical
+
+
+def _delete_rollups(transaction: Transaction, rollup_cutoff_s: int, chunk_rows: int) -> int:
+    """Rollup buckets ended by ``rollup_cutoff_s``, and their dirty marks: rows deleted."""
+    deleted = 0
     for spec in ROLLUPS:
         last_bucket = rollup_cutoff_s - spec.bucket_seconds  # buckets ending at or before the cutoff
         bucket = spec.bucket_column
-        rollup_rows += _delete_in_chunks(
+        deleted += _delete_in_chunks(
             transaction,
             f"DELETE FROM {spec.table} WHERE ({bucket}, seq) IN"
             f" (SELECT {bucket}, seq FROM {spec.table} WHERE {bucket} <= ? ORDER BY {bucket} LIMIT ?)",
@@ -102,12 +117,18 @@ def apply_retention(
             conn.execute(
                 "DELETE FROM rollup_dirty WHERE table_name = ? AND bucket <= ?", (spec.table, last_bucket)
             )
+    return deleted
+
+
+def _delete_tiers(transaction: Transaction, rollup_cutoff_s: int, chunk_rows: int) -> int:
+    """Per-dimension and filter tier buckets ended by ``rollup_cutoff_s``: rows deleted."""
+    deleted = 0
     for tier in TIERS:
         last_bucket = rollup_cutoff_s - tier.bucket_seconds
         bucket = tier.bucket_column
         for dimension in sorted({d for _, dims in tier.sources for d in dims}):
             # one dimension at a time: the primary key leads with it, so each chunk is a seek
-            rollup_rows += _delete_in_chunks(
+            deleted += _delete_in_chunks(
                 transaction,
                 f"DELETE FROM {tier.table} WHERE (dimension, {bucket}, value, environment, data_mode) IN"
                 f" (SELECT dimension, {bucket}, value, environment, data_mode FROM {tier.table}"
@@ -116,5 +137,5 @@ def apply_retention(
                 chunk_rows,
             )
     for tier in FILTER_TIERS:
-        rollup_rows += delete_expired(transaction, tier, rollup_cutoff_s - tier.bucket_seconds)
-    return RetentionResult(requests=requests, logical_requests=logical, rollup_rows=rollup_rows)
+        deleted += delete_expired(transaction, tier, rollup_cutoff_s - tier.bucket_seconds)
+    return deleted

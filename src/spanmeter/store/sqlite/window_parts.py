@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from ..rollups import RollupSpec
-from ..tiers import DimensionTier, split_window, tiers_for
+from ..tiers import DimensionTier, Segment, split_window, tiers_for
 from ..window_cover import Extent, signed_cover, tiered_range
 
 __all__ = ["data_extent", "scope_filters", "usable_tiers", "window_parts"]
@@ -100,45 +101,93 @@ def window_parts(
         extent: Where the data lies (:func:`data_extent`), for the signed cover's estimates.
     """
     filters = {**where, **own}
-    # every name below comes from a rollup or tier definition, validated by the caller
-    conditions = "".join(f" AND {column} = ?" for column in filters)
-    values = list(filters.values())
-    own_conditions = "".join(f" AND {column} = ?" for column in own)
-    own_values = list(own.values())
-    columns = ", ".join(measures)
-    negated = ", ".join(f"-{name} AS {name}" for name in measures)
+    selects = _Selects.build(spec, dimensions, filters, own, measures)
     bucket = spec.bucket_column
-    base = f"SELECT {', '.join(dimensions)}, {columns} FROM {spec.table} WHERE "
-    base_negated = f"SELECT {', '.join(dimensions)}, {negated} FROM {spec.table} WHERE "
     parts: list[str] = []
     params: list[object] = []
     tiers = usable_tiers(spec, dimensions, where)
     segments = signed_cover(lo, hi, tiers, extent) if subtract else split_window(lo, hi, tiers)
     for segment in segments:
         if segment.tier is None:
-            parts.append(
-                f"{base_negated if segment.sign < 0 else base}{bucket} >= ? AND {bucket} < ?{conditions}"
-            )
-            params += [segment.lo, segment.hi, *values]
-            continue
-        tier = segment.tier
-        column = tier.bucket_column
-        select = f"SELECT value AS {dimensions[0]}, {columns if segment.sign > 0 else negated} FROM {tier.table} WHERE "
-        if tier.filtered:
-            ((filter_dimension, filter_value),) = where.items()
-            parts.append(
-                f"{select}filter_dimension = ? AND filter_value = ? AND dimension = ?"
-                f" AND {column} >= ? AND {column} < ?{own_conditions}"
-            )
-            params += [filter_dimension, filter_value, dimensions[0], segment.lo, segment.hi, *own_values]
+            select = selects.rollup_negated if segment.sign < 0 else selects.rollup
+            parts.append(f"{select}{bucket} >= ? AND {bucket} < ?{selects.conditions}")
+            params += [segment.lo, segment.hi, *filters.values()]
         else:
-            parts.append(f"{select}dimension = ? AND {column} >= ? AND {column} < ?{own_conditions}")
-            params += [dimensions[0], segment.lo, segment.hi, *own_values]
+            part, values = _tier_part(selects, segment.tier, segment, dimensions[0], where, own)
+            parts.append(part)
+            params += values
     tiered = tiered_range(lo, hi, segments)
-    if tiered is not None:
+    if tiered is not None:  # rollup rows inside the tiered part that compaction has not folded in yet
         parts.append(
-            f"{base}{bucket} IN (SELECT bucket FROM rollup_dirty WHERE table_name = ?"
-            f" AND bucket >= ? AND bucket < ?) AND seq > 0{conditions}"
+            f"{selects.rollup}{bucket} IN (SELECT bucket FROM rollup_dirty WHERE table_name = ?"
+            f" AND bucket >= ? AND bucket < ?) AND seq > 0{selects.conditions}"
         )
-        params += [spec.table, *tiered, *values]
+        params += [spec.table, *tiered, *filters.values()]
     return parts, params
+
+
+@dataclass(frozen=True, slots=True)
+class _Selects:
+    """The SQL fragments every part of one read shares. Every name in them comes from a
+    rollup or tier definition, validated by the caller; values are always parameters."""
+
+    rollup: str
+    """``SELECT dimensions, measures FROM rollup WHERE `` (the condition follows)."""
+    rollup_negated: str
+    """The same, each measure negated under its own name (a subtracted part)."""
+    measures: str
+    """The measure columns, comma-separated."""
+    negated: str
+    """The measure columns negated, each ``AS`` its own name."""
+    conditions: str
+    """`` AND column = ?`` per filter of the rollup parts (the caller's and the scope's)."""
+    own_conditions: str
+    """`` AND column = ?`` per environment and data-mode condition (the tier parts)."""
+
+    @classmethod
+    def build(
+        cls,
+        spec: RollupSpec,
+        dimensions: Sequence[str],
+        filters: Mapping[str, str],
+        own: Mapping[str, str],
+        measures: Sequence[str],
+    ) -> _Selects:
+        """The fragments for reading ``measures`` by ``dimensions`` from ``spec`` under ``filters``."""
+        columns = ", ".join(measures)
+        negated = ", ".join(f"-{name} AS {name}" for name in measures)
+        grouping = ", ".join(dimensions)
+        return cls(
+            rollup=f"SELECT {grouping}, {columns} FROM {spec.table} WHERE ",
+            rollup_negated=f"SELECT {grouping}, {negated} FROM {spec.table} WHERE ",
+            measures=columns,
+            negated=negated,
+            conditions="".join(f" AND {column} = ?" for column in filters),
+            own_conditions="".join(f" AND {column} = ?" for column in own),
+        )
+
+
+def _tier_part(
+    selects: _Selects,
+    tier: DimensionTier,
+    segment: Segment,
+    dimension: str,
+    where: Mapping[str, str],
+    own: Mapping[str, str],
+) -> tuple[str, list[object]]:
+    """One tier segment's statement and parameters: the tier row's ``value`` read as the
+    grouping dimension, under the one caller filter when it is a filter tier."""
+    column = tier.bucket_column
+    measures = selects.measures if segment.sign > 0 else selects.negated
+    select = f"SELECT value AS {dimension}, {measures} FROM {tier.table} WHERE "
+    if tier.filtered:
+        ((filter_dimension, filter_value),) = where.items()
+        return (
+            f"{select}filter_dimension = ? AND filter_value = ? AND dimension = ?"
+            f" AND {column} >= ? AND {column} < ?{selects.own_conditions}",
+            [filter_dimension, filter_value, dimension, segment.lo, segment.hi, *own.values()],
+        )
+    return (
+        f"{select}dimension = ? AND {column} >= ? AND {column} < ?{selects.own_conditions}",
+        [dimension, segment.lo, segment.hi, *own.values()],
+    )
