@@ -23,7 +23,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Final
 
@@ -243,9 +243,9 @@ def _drops(report: Mapping[str, Any]) -> list[str]:
     at least a tenth of the delta (smaller ones are noise in a triage note; the table lists
     them), or nothing."""
     delta = report["totals"]["delta_nano_usd"]
-    found = []
+    found: list[str] = []
     for entry in report["dimensions"]:
-        against = entry.get("offsetting_drivers") or []
+        against: Sequence[Mapping[str, Any]] = entry.get("offsetting_drivers") or []
         if against and delta and abs(against[0]["delta_nano_usd"]) * 10 >= abs(delta):
             top = against[0]
             found.append(
@@ -278,7 +278,7 @@ def render_triage(report: Mapping[str, Any]) -> str:
     ]
     on_endpoint = facts.get("prompt_versions")
     if deploy:
-        tokens = deploy.get("tokens_per_call") or {}
+        tokens: Mapping[str, Any] = deploy.get("tokens_per_call") or {}
         correlation = (
             f"{deploy['version']} first seen {deploy['first_seen']} (previous {deploy['previous']}):"
             f" tokens per call {tokens.get('previous')} -> {tokens.get('new')}"

@@ -76,7 +76,7 @@ def _version_lines(report: Mapping[str, Any]) -> tuple[list[str], list[str]]:
         )
         for c in changes
     ]
-    deltas = []
+    deltas: list[str] = []
     for c in changes:
         new, old = money_column(
             [nano_usd(c["cost_per_request_usd"]), nano_usd(c["previous_cost_per_request_usd"])]
@@ -100,7 +100,7 @@ def _hour(change: Mapping[str, Any]) -> str:
 def _regression_lines(report: Mapping[str, Any]) -> list[str]:
     """One line per prompt version that made its endpoint dearer per request (the week's
     deploy incidents), named as ``old -> new``."""
-    lines = []
+    lines: list[str] = []
     for c in report["prompt_version_changes"]:
         if not c["regression"]:
             continue

@@ -85,7 +85,7 @@ def plan_repricing(
     store: SpanStore, window: TimeWindow, book: PriceBook, *, include_reported: bool = False
 ) -> RepricePlan:
     """The rows of ``window`` (every data mode) whose pricing ``book`` would change."""
-    statuses = _REPRICEABLE | ({"reported"} if include_reported else set())
+    statuses = _REPRICEABLE | ({"reported"} if include_reported else frozenset[str]())
     scanned = 0
     changes: list[RepricedRow] = []
     for row in store.iter_requests(window.start_ns, window.end_ns):

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Final
+from typing import Final, cast
 
 from ..dimensions import FILTERABLE, RANKABLE
 from ..timeunits import NS_PER_SECOND
@@ -107,7 +107,12 @@ def parse_filters(pairs: Iterable[str] | Mapping[str, str]) -> dict[str, str]:
     A dimension named twice is an error: the filters are ANDed, and two values of one
     dimension would silently keep only the last.
     """
-    items = pairs.items() if isinstance(pairs, Mapping) else (_split(pair) for pair in pairs)
+    items: Iterable[tuple[str, str]]
+    if isinstance(pairs, Mapping):
+        # The checker narrows the Iterable[str] side to a Mapping[str, Unknown] as well.
+        items = cast("Mapping[str, str]", pairs).items()
+    else:
+        items = (_split(pair) for pair in pairs)
     filters: dict[str, str] = {}
     for key, value in items:
         key = key.strip()

@@ -167,7 +167,7 @@ class Channel:
     kinds: tuple[str, ...] = ("*",)
     """Event kinds to deliver, shell patterns (``budget.*``)."""
     min_severity: str = "info"
-    headers: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict[str, str])
 
     def wants(self, kind: str, severity: str) -> bool:
         """Whether an event of ``kind`` and ``severity`` goes to this channel."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import json
 import time
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
@@ -111,10 +112,11 @@ def show(alert_id: int, db: str | None, url: str | None, fmt: str) -> None:
         lines.append(f"window {window['from']} .. {window['to']}")
     details = {k: v for k, v in doc["details"].items() if k not in ("filters", "type")}
     lines.append("details: " + json.dumps(details, sort_keys=True))
-    context = doc["context"] or {}
+    context: Mapping[str, Any] = doc["context"] or {}
     if context:
         lines.append(f"baseline {context['baseline']['from']} .. {context['baseline']['to']}")
-        for dim, info in context.get("drivers", {}).items():
+        drivers: Mapping[str, Mapping[str, Any]] = context.get("drivers", {})
+        for dim, info in drivers.items():
             lines.append(
                 f"  driver {dim}: {info['value']} ${info['cost_usd']} ({info['share']:.0%} of the window),"
                 f" {info['logical_requests']} requests, baseline ${info['baseline_cost_usd']}"

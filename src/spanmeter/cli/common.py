@@ -16,7 +16,7 @@ import sqlite3
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import IO, Any, TypeVar
 
@@ -186,7 +186,7 @@ def receiver_url(url: str | None, *, local: bool = False) -> str | None:
 
 
 @contextmanager
-def open_store(db: str | None) -> Iterator[SQLiteStore]:
+def open_store(db: str | None) -> Generator[SQLiteStore, None, None]:
     """The store at ``db`` (or ``SPANMETER_DB_PATH``, or ``spanmeter.db``); it must exist and be
     a spanmeter store (a foreign file is never changed)."""
     path = db or os.environ.get(SPANMETER_DB_PATH) or "spanmeter.db"

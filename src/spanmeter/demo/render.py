@@ -112,8 +112,9 @@ def _alerts(alerts: Sequence[Mapping[str, Any]]) -> str:
             "",
             f"alert {exceeded['id']} ({exceeded['kind']}, {exceeded['severity']}): {exceeded['title']}",
         ]
-        context = exceeded.get("context") or {}
-        for dimension, info in context.get("drivers", {}).items():
+        context: Mapping[str, Any] = exceeded.get("context") or {}
+        drivers: Mapping[str, Mapping[str, Any]] = context.get("drivers", {})
+        for dimension, info in drivers.items():
             lines.append(
                 f"  driver {dimension}: {info['value']} ${_usd(info['cost_usd'])}"
                 f" ({info['share']:.0%} of the window), baseline ${_usd(info['baseline_cost_usd'])}"
@@ -129,7 +130,7 @@ def _investigation(report: Mapping[str, Any]) -> str:
     totals = report["totals"]
     base, current = totals["baseline"], totals["current"]
     classification = report["classification"]
-    driver = classification.get("driver") or {}
+    driver: Mapping[str, Any] = classification.get("driver") or {}
     versions = next((d for d in report["dimensions"] if d["dimension"] == "prompt_version"), None)
     top_version = versions["drivers"][0] if versions and versions.get("drivers") else None
     pct = totals["delta_pct"]

@@ -114,7 +114,7 @@ class GenAIRecord:
     instrumentation: str | None = None
     """Which naming family was recognised (``otel``, ``traceloop``, ``openinference``,
     ``openlit``, ``vercel``, ``langfuse``, ``pydantic_ai``, ``payload``)."""
-    issues: list[str] = field(default_factory=list)
+    issues: list[str] = field(default_factory=list[str])
     """Data-quality problems found while normalising (negative or non-numeric token
     counts, cache larger than input...). The offending value is dropped, never guessed."""
 

@@ -135,7 +135,7 @@ class NewAlert:
     occurred_at_ns: int
     window_start_ns: int | None = None
     window_end_ns: int | None = None
-    details: Mapping[str, Any] = field(default_factory=dict)
+    details: Mapping[str, Any] = field(default_factory=dict[str, Any])
     """JSON-ready numbers and filters (budget, spend, limit, baseline...)."""
     channels: tuple[str, ...] = ()
     """Delivery channels to queue in the outbox, by name."""

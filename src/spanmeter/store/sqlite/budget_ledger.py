@@ -97,7 +97,7 @@ class LedgerStats:
     """Alerts inserted from ingest."""
     failures: int = 0
     """Hook failures: those transactions' spans were stored without budget accounting."""
-    named: set[str] = field(default_factory=set)
+    named: set[str] = field(default_factory=set[str])
     """Counters whose name is known to be in ``budget_counters``."""
 
 

@@ -55,6 +55,8 @@ from typing import Final
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+from .migration_db import MigrationDB
+
 __all__ = ["MIGRATIONS", "connect", "open_database", "store_problem"]
 
 MIGRATIONS: Final = Migrations("spanmeter")
@@ -147,7 +149,7 @@ def open_database(path: str | Path) -> Database:
 
 
 @MIGRATIONS(name="m001_initial")
-def m001_initial(db: Database) -> None:
+def m001_initial(db: MigrationDB) -> None:
     """Requests, dedupe, logical requests and the minute/hour rollups.
 
     The DDL is spelled out rather than generated from :mod:`spanmeter.store.rollups` so
@@ -295,7 +297,7 @@ def m001_initial(db: Database) -> None:
 
 
 @MIGRATIONS(name="m002_budgets_alerts")
-def m002_budgets_alerts(db: Database) -> None:
+def m002_budgets_alerts(db: MigrationDB) -> None:
     """Budget counters, the alerts inbox with its history, the delivery outbox, rule episodes.
 
     Counter rows are kept as small as possible (an integer counter id, no window end), because
@@ -407,7 +409,7 @@ def m002_budgets_alerts(db: Database) -> None:
 
 
 @MIGRATIONS(name="m007_same_call_columns")
-def m007_same_call_columns(db: Database) -> None:
+def m007_same_call_columns(db: MigrationDB) -> None:
     """``requests`` gains the provider's response id; for a span that describes the same
     provider call as another one, the id of that span and the reason
     (:mod:`spanmeter.semantic_conventions.same_call`); and the instrumentation scope (name,

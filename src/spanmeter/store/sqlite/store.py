@@ -19,7 +19,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import MappingProxyType
@@ -77,7 +77,7 @@ class SQLiteStore(SQLiteAnalysisMixin):
     # -- writes -------------------------------------------------------------------------
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self) -> Generator[sqlite3.Connection, None, None]:
         """The write lock plus one ``BEGIN IMMEDIATE`` transaction on the write connection.
 
         IMMEDIATE takes the database's write lock up front: the write path reads (dedupe,
