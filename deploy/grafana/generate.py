@@ -510,7 +510,7 @@ def prompts() -> db.Dashboard:
         .with_panel(
             api_table(
                 "Prompt-version comparison (same window, significance-checked)",
-                "/api/v1/compare/prompt-versions?min_samples=1&endpoint=${endpoint_tag}&environment=${environment}"
+                "/api/v1/compare/prompt-versions?min_samples=2&endpoint=${endpoint_tag}&environment=${environment}"
                 f"&data_mode=${{data_mode}}&{API_WINDOW}",
                 "versions",
                 [
