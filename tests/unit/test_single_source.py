@@ -52,3 +52,34 @@ def test_every_rule_kind_is_judged_and_documented() -> None:
     errors = ConfigErrors("budgets.yaml")
     assert rule_config.parse_rules(errors, [{"kind": "no_such_kind"}]) == []
     assert any(all(name in error for name in RULE_KINDS) for error in errors.errors)
+
+
+def _imports_of(package: str) -> set[str]:
+    """Absolute names of the spanmeter modules that ``package``'s modules import."""
+    import ast
+
+    found: set[str] = set()
+    base = _SRC / package
+    for path in base.rglob("*.py") if base.is_dir() else [base.with_suffix(".py")]:
+        package = ["spanmeter", *path.relative_to(_SRC).parent.parts]  # what ``.`` names here
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                parts = package[: len(package) - node.level + 1]
+                if node.module:
+                    found.add(".".join([*parts, *node.module.split(".")]))
+                else:  # ``from .. import analysis``: the names are modules
+                    found.update(".".join([*parts, alias.name]) for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("spanmeter"):
+                found.add(node.module)
+    return found
+
+
+def test_time_and_money_sit_below_every_layer() -> None:
+    """Budgets and analysis read time from :mod:`spanmeter.timeunits`, not one from the
+    other; the units modules import nothing from spanmeter; the store imports neither."""
+    assert not {name for name in _imports_of("budgets") if name.startswith("spanmeter.analysis")}
+    assert not {
+        name for name in _imports_of("store") if name.startswith(("spanmeter.analysis", "spanmeter.budgets"))
+    }
+    for leaf in ("money", "timeunits"):
+        assert not {name for name in _imports_of(leaf) if name.startswith("spanmeter")}, leaf

@@ -19,9 +19,9 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Final
 
+from ..budgets.alert_window import alert_spend_window
 from ..store import SpanStore
 from ..timeunits import NS_PER_SECOND
-from .alert_window import alert_spend_window
 from .common import usd
 from .evidence import first_hour, recent_mix
 from .investigate import investigate

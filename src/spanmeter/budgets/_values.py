@@ -6,8 +6,7 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
-from ..analysis.window import parse_duration
-from ..timeunits import NS_PER_SECOND
+from ..timeunits import NS_PER_SECOND, parse_duration
 
 __all__ = ["BudgetConfigError", "ConfigErrors", "duration_ns", "fraction", "usd"]
 

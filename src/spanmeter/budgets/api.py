@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Final, cast
 from urllib.parse import parse_qs
 
-from ..analysis.window import parse_duration
+from ..timeunits import parse_duration
 from .documents import alert_document, budgets_document
 from .model import DIMENSIONS
 from .status import budget_states, status_document

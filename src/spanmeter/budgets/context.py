@@ -21,11 +21,10 @@ from collections.abc import Mapping
 from typing import Any, Final, NamedTuple, cast
 from urllib.parse import urlencode
 
-from ..analysis.alert_window import alert_spend_window
-from ..analysis.window import parse_instant
 from ..money import usd
 from ..store import AlertRecord, SpanStore, TopDimension, TopResult
-from ..timeunits import NS_PER_SECOND
+from ..timeunits import NS_PER_SECOND, parse_instant
+from .alert_window import alert_spend_window
 from .judge import iso
 
 __all__ = ["DRIVER_DIMENSIONS", "alert_context", "focused_view"]

@@ -13,8 +13,7 @@ from collections.abc import Mapping
 from typing import Any, Final, cast
 
 from ..store import AlertRecord
-from ..timeunits import NS_PER_SECOND
-from .window import TimeWindow, parse_instant
+from ..timeunits import NS_PER_SECOND, TimeWindow, parse_instant
 
 __all__ = ["alert_spend_window"]
 
