@@ -331,34 +331,9 @@ def parse_config(
     errors.unknown_keys("top level", document, _TOP_KEYS)
     timezone_name = str(document.get("timezone", "UTC"))
     errors.guard("timezone", lambda: zone(timezone_name))
-    raw_budgets: object = document.get("budgets") or []
-    budgets: list[Budget] = []
-    if not isinstance(raw_budgets, list):
-        errors.add("budgets", f"expected a list, got {raw_budgets!r}")
-    else:
-        for index, entry in enumerate(cast(list[Any], raw_budgets)):
-            budget = _budget(errors, index, entry, timezone_name)
-            if budget is not None:
-                budgets.append(budget)
-    names = [budget.name for budget in budgets]
-    for name in sorted({n for n in names if names.count(n) > 1}):
-        errors.add("budgets", f"name {name!r} is used more than once")
+    budgets = _budgets(errors, document.get("budgets") or [], timezone_name)
     rules = parse_rules(errors, document.get("rules"))
-    delivery: object = document.get("delivery") or {}
-    if not isinstance(delivery, Mapping):
-        errors.add("delivery", f"expected a mapping, got {delivery!r}")
-        delivery = {}
-    delivery = cast(Mapping[str, Any], delivery)
-    errors.unknown_keys("delivery", delivery, frozenset({"webhooks", "slack", "log", "retry"}))
-    channels = _channels(errors, delivery, environ)
-    channel_names = [channel.name for channel in channels]
-    for name in sorted({n for n in channel_names if channel_names.count(n) > 1}):
-        errors.add("delivery", f"channel name {name!r} is used more than once")
-    for budget in budgets:
-        for name in budget.channels or ():
-            if name not in channel_names:
-                errors.add(f"budget {budget.name!r}: channels", f"no channel named {name!r}")
-    retry = _retry(errors, delivery.get("retry"))
+    channels, retry = _delivery(errors, document.get("delivery") or {}, budgets, environ)
     every = errors.guard("evaluate_every", lambda: duration_ns(document.get("evaluate_every", "60s")))
     public_url = document.get("public_url")
     if public_url is not None and not str(public_url).startswith(("http://", "https://")):
@@ -375,6 +350,43 @@ def parse_config(
         timezone=timezone_name,
         source=source,
     )
+
+
+def _budgets(errors: ConfigErrors, raw: object, timezone_name: str) -> list[Budget]:
+    """The valid budgets; names must be unique (alerts and the ledger key on them)."""
+    budgets: list[Budget] = []
+    if not isinstance(raw, list):
+        errors.add("budgets", f"expected a list, got {raw!r}")
+    else:
+        for index, entry in enumerate(cast(list[Any], raw)):
+            budget = _budget(errors, index, entry, timezone_name)
+            if budget is not None:
+                budgets.append(budget)
+    names = [budget.name for budget in budgets]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        errors.add("budgets", f"name {name!r} is used more than once")
+    return budgets
+
+
+def _delivery(
+    errors: ConfigErrors, delivery: object, budgets: list[Budget], environ: Mapping[str, str]
+) -> tuple[list[Channel], RetryPolicy]:
+    """The delivery channels (uniquely named, and every channel a budget names must exist)
+    and the retry policy."""
+    if not isinstance(delivery, Mapping):
+        errors.add("delivery", f"expected a mapping, got {delivery!r}")
+        delivery = {}
+    delivery = cast(Mapping[str, Any], delivery)
+    errors.unknown_keys("delivery", delivery, frozenset({"webhooks", "slack", "log", "retry"}))
+    channels = _channels(errors, delivery, environ)
+    channel_names = [channel.name for channel in channels]
+    for name in sorted({n for n in channel_names if channel_names.count(n) > 1}):
+        errors.add("delivery", f"channel name {name!r} is used more than once")
+    for budget in budgets:
+        for name in budget.channels or ():
+            if name not in channel_names:
+                errors.add(f"budget {budget.name!r}: channels", f"no channel named {name!r}")
+    return channels, _retry(errors, delivery.get("retry"))
 
 
 def load_config(path: str | Path, *, environ: Mapping[str, str] | None = None) -> BudgetsConfig:
