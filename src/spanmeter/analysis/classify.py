@@ -40,8 +40,9 @@ hour, so no sentence sets a 2-hour count against a 24-hour one.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from ..store import SpanStore
 from .common import money_text, per
@@ -144,6 +145,39 @@ def _unknown_models(drivers: list[dict[str, Any]], side: str) -> dict[str, int]:
     return found
 
 
+_Driver = tuple[str, str | None, dict[str, Any] | None]
+"""A driver as ``(dimension, value, its ranked entry)``; the entry is None when not ranked."""
+
+
+@dataclass(slots=True)
+class _Finding:
+    """What the rules have established so far. Each step appends its evidence after the
+    previous step's, so the sentences read in the order the rules were applied."""
+
+    kind: str = "none"
+    """The spike's type (a key of :data:`CONTAINMENT`)."""
+    driver: _Driver | None = None
+    """Who drives it (None: nobody, e.g. when spend did not rise)."""
+    evidence: list[str] = field(default_factory=list)
+    """Sentences for the reader, in order."""
+    facts: dict[str, Any] = field(default_factory=dict)
+    """The figures behind the sentences, for machines."""
+    fill: dict[str, str] = field(default_factory=dict)
+    """Values for the containment and durable-control templates."""
+
+
+class _Spike(NamedTuple):
+    """What every rule reads: the store (some evidence reads raw rows), the rankings, both
+    windows, the filters and the (per-hour normalised) delta of spend."""
+
+    store: SpanStore
+    rankings: dict[str, list[dict[str, Any]]]
+    window: TimeWindow
+    baseline_window: TimeWindow
+    scope: Mapping[str, Any]
+    delta: int
+
+
 def classify(
     store: SpanStore,
     report: dict[str, Any],
@@ -155,185 +189,281 @@ def classify(
 ) -> dict[str, Any]:
     """The spike's type, driver, evidence, containment and next verification step."""
     totals = report["totals"]
-    base, current = totals["baseline"], totals["current"]
-    delta = totals["delta_nano_usd"]
-    endpoints = rankings["endpoint_tag"]
-    evidence: list[str] = []
-    facts: dict[str, Any] = {}
-    fill: dict[str, str] = {}
-    driver: tuple[str, str | None, dict[str, Any] | None] | None = None
-    kind = "none"
     models = rankings.get("model", [])
+    found = _unknown_model(models, totals["baseline"], totals["current"])
+    if found is None:
+        found = _Finding()
+        if totals["delta_nano_usd"] > 0:
+            spike = _Spike(store, rankings, window, baseline_window, scope, totals["delta_nano_usd"])
+            _rise(spike, totals, found)
+    return _result(found.kind, found.driver, found.evidence, found.facts, found.fill, window, scope)
+
+
+def _unknown_model(
+    models: list[dict[str, Any]], base: Mapping[str, Any], current: Mapping[str, Any]
+) -> _Finding | None:
+    """The **unknown_model** finding, or None when unpriced traffic is too small or did not
+    rise enough. Checked before anything else: no cost attribution can be trusted while
+    part of the traffic has no price."""
     unknown_now, unknown_before = _unknown_models(models, "current"), _unknown_models(models, "baseline")
     share_now = Fraction(sum(unknown_now.values()), current["attempts"] or 1)
     share_before = Fraction(sum(unknown_before.values()), base["attempts"] or 1)
-    if unknown_now and share_now >= UNKNOWN_SHARE_MIN and share_now - share_before >= UNKNOWN_RISE_MIN:
-        kind = "unknown_model"
-        rising = sorted(unknown_now, key=lambda m: (unknown_before.get(m, 0) - unknown_now[m], m))
-        top = next(d for d in models if d["value"] == rising[0])
-        driver = ("model", rising[0], top)
-        fill["models"] = ", ".join(rising)
-        facts["unknown_models"] = {m: unknown_now[m] for m in rising}
-        evidence.append(
-            f"{float(share_now):.1%} of attempts ({sum(unknown_now.values())}) are on models with no price"
-            f" (baseline {float(share_before):.1%}): {', '.join(rising)}"
+    if not (unknown_now and share_now >= UNKNOWN_SHARE_MIN and share_now - share_before >= UNKNOWN_RISE_MIN):
+        return None
+    found = _Finding(kind="unknown_model")
+    rising = sorted(unknown_now, key=lambda m: (unknown_before.get(m, 0) - unknown_now[m], m))
+    top = next(d for d in models if d["value"] == rising[0])
+    found.driver = ("model", rising[0], top)
+    found.fill["models"] = ", ".join(rising)
+    found.facts["unknown_models"] = {m: unknown_now[m] for m in rising}
+    found.evidence.append(
+        f"{float(share_now):.1%} of attempts ({sum(unknown_now.values())}) are on models with no price"
+        f" (baseline {float(share_before):.1%}): {', '.join(rising)}"
+    )
+    found.evidence.append("cost figures below undercount the window until these models are priced")
+    return found
+
+
+def _rise(spike: _Spike, totals: Mapping[str, Any], found: _Finding) -> None:
+    """Spend rose: the largest within-endpoint effect names the mechanism, and the endpoint
+    with the largest such effect drives it; each mechanism's step adds its evidence."""
+    effects = totals["effects_nano_usd"]
+    dominant = max(("volume", "retry", "efficiency", "price"), key=lambda name: (effects[name], name))
+    found.facts["dominant_effect"] = dominant
+    found.evidence.append(
+        "within-endpoint effects: "
+        + ", ".join(f"{name} {money_text(value, signed=True)} USD" for name, value in effects.items())
+        + f" (dominant: {dominant})"
+    )
+    endpoints = spike.rankings["endpoint_tag"]
+    top = _top(endpoints, dominant) or endpoints[0]
+    found.fill["endpoint"] = top["value"] or "(untagged)"
+    found.driver = ("endpoint_tag", top["value"], top)
+    figures = found.facts["endpoint"] = endpoint_figures(top, spike.window, spike.baseline_window)
+    found.evidence.append(endpoint_line(figures))
+    mechanism = _price_mechanism(spike, top, figures, found) if dominant == "price" else dominant
+    if mechanism == "retry":
+        _retries(spike, top, found)
+    elif mechanism == "price":
+        found.kind = "routing"
+    elif mechanism == "efficiency":
+        _efficiency(spike, top, figures, found)
+    else:
+        _volume(spike, totals, top, figures, found)
+
+
+class _Routing(NamedTuple):
+    """The driving endpoint's models and fallbacks in a recent slice of each window (the
+    slices :func:`~.evidence.recent_mix` picks, so the comparison stays cheap)."""
+
+    piece_before: TimeWindow
+    piece_now: TimeWindow
+    models_before: list[str]
+    models_now: list[str]
+    answered: list[str]
+    """Models answering now that did not in the baseline."""
+    fallback_before: tuple[int, int]
+    """(calls answered by another model than requested, calls) in the baseline's slice."""
+    fallback_now: tuple[int, int]
+
+
+def _routing(spike: _Spike, endpoint: str | None) -> _Routing:
+    """Read the endpoint's model mix and fallbacks in both windows."""
+    piece_before, before = recent_mix(spike.store, "model", endpoint, spike.baseline_window, spike.scope)
+    piece_now, now = recent_mix(spike.store, "model", endpoint, spike.window, spike.scope)
+    return _Routing(
+        piece_before,
+        piece_now,
+        models_before=sorted(k[0] or "" for k in before),
+        models_now=sorted(k[0] or "" for k in now),
+        answered=sorted(k[0] or "" for k in now if k not in before),
+        fallback_before=fallback_share(spike.store, endpoint, piece_before, spike.scope),
+        fallback_now=fallback_share(spike.store, endpoint, piece_now, spike.scope),
+    )
+
+
+def _price_mechanism(spike: _Spike, top: dict[str, Any], figures: Mapping[str, Any], found: _Finding) -> str:
+    """``price`` (routing) or ``efficiency``: when the endpoint kept its models, no call fell
+    back and its tokens per call rose, cost per token moved only with the token mix
+    (output tokens cost several times input ones), so the price effect is the token
+    change's, not a routing one."""
+    routing = _routing(spike, top["value"])
+    b, c = top["baseline"], top["current"]
+    label = _slice_label(routing.piece_now, spike.window)
+    models = f"{', '.join(routing.models_before)} -> {', '.join(routing.models_now)}"
+    change = figures["tokens_per_call_change_pct"]
+    (differing_before, calls_before), (differing, calls) = routing.fallback_before, routing.fallback_now
+    if not routing.answered and not differing and max(change["input"] or 0, change["output"] or 0) > 0:
+        found.facts["token_mix"] = {"models": routing.models_now, "calls_falling_back": differing}
+        found.evidence.append(
+            f"cost per 1k tokens on {found.fill['endpoint']}: {_per_k(b)} -> {_per_k(c)} USD with the same"
+            f" models ({models}, {label} of each window) and no fallback: the token mix moved"
+            f" (per call {_signed(change['input'])} in, {_signed(change['output'])} out)"
         )
-        evidence.append("cost figures below undercount the window until these models are priced")
-    elif delta > 0:
-        effects = totals["effects_nano_usd"]
-        dominant = max(("volume", "retry", "efficiency", "price"), key=lambda name: (effects[name], name))
-        facts["dominant_effect"] = dominant
-        evidence.append(
-            "within-endpoint effects: "
-            + ", ".join(f"{name} {money_text(value, signed=True)} USD" for name, value in effects.items())
-            + f" (dominant: {dominant})"
+        return "efficiency"
+    found.fill["answered"] = ", ".join(routing.answered) or ", ".join(routing.models_now)
+    found.facts["fallback"] = {"baseline": [differing_before, calls_before], "current": [differing, calls]}
+    found.facts["slices"] = {"baseline": _span(routing.piece_before), "current": _span(routing.piece_now)}
+    found.evidence.append(
+        f"cost per 1k tokens on {found.fill['endpoint']}: {_per_k(b)} -> {_per_k(c)} USD;"
+        f" models {models} ({label} of each window)"
+    )
+    found.evidence.append(
+        f"calls answered by another model than requested: {differing_before}/{calls_before}"
+        f" -> {differing}/{calls} ({label} of each window)"
+    )
+    return "price"
+
+
+def _retries(spike: _Spike, top: dict[str, Any], found: _Finding) -> None:
+    """**retries**: attempts per logical request and errors on the driving endpoint."""
+    b, c = top["baseline"], top["current"]
+    found.kind = "retries"
+    found.evidence.append(
+        f"attempts per logical request on {found.fill['endpoint']}: "
+        f"{per(b['attempts'], b['logical_requests'], 3)} -> {per(c['attempts'], c['logical_requests'], 3)};"
+        f" {_moved('errors', b['errors'], c['errors'], spike.baseline_window, spike.window)}"
+    )
+
+
+def _efficiency(spike: _Spike, top: dict[str, Any], figures: Mapping[str, Any], found: _Finding) -> None:
+    """**deploy** when the driving endpoint runs a prompt version not seen in the baseline,
+    else **token**."""
+    endpoint = top["value"] or ""
+    versions = spike.rankings.get("prompt_version", [])
+    new = new_versions_on(spike.store, endpoint, versions, spike.window, spike.scope) if top["value"] else []
+    if new:
+        _deploy(spike, new[0], endpoint, versions, figures, found)
+    else:
+        _token(spike, top, figures, found)
+
+
+def _deploy(
+    spike: _Spike,
+    new_version: tuple[str, int],
+    endpoint: str,
+    versions: list[dict[str, Any]],
+    figures: Mapping[str, Any],
+    found: _Finding,
+) -> None:
+    """**deploy**: the new version, the one it replaced and how its tokens per call moved
+    (what the rollback names and what the mitigation acts on)."""
+    found.kind = "deploy"
+    deploy = found.facts["deploy"] = deploy_facts(
+        spike.store, new_version, endpoint, versions, spike.baseline_window, spike.scope
+    )
+    found.fill["version"], found.fill["previous"] = (
+        deploy["version"],
+        deploy["previous"] or "the previous version",
+    )
+    found.fill["mitigation"] = _deploy_mitigation(
+        deploy["tokens_per_call_change_pct"],
+        figures["tokens_per_call_change_pct"],
+        deploy["version"],
+    )
+    tokens = deploy["tokens_per_call"]
+    found.evidence.append(
+        f"prompt version {deploy['version']} first seen {deploy['first_seen']} on {found.fill['endpoint']}"
+        f" (baseline: {deploy['previous']}); tokens per call {tokens['previous']} -> {tokens['new']}"
+    )
+
+
+def _token(spike: _Spike, top: dict[str, Any], figures: Mapping[str, Any], found: _Finding) -> None:
+    """**token**: the prompt versions that ran (so the reader sees why it is not a deploy),
+    how spread the delta is, and which side's growth the containment caps."""
+    found.kind = "token"
+    change = figures["tokens_per_call_change_pct"]
+    found.facts["prompt_versions"] = version_facts(
+        spike.store, top["value"], [], spike.window, spike.baseline_window, spike.scope
+    )
+    found.evidence.append(
+        version_line(
+            found.facts["prompt_versions"],
+            f"tokens per call {_signed(change['total'])} with no new prompt version"
+            " (input or context growth, not a deploy)",
         )
-        top = _top(endpoints, dominant) or endpoints[0]
-        endpoint = top["value"] or ""
-        fill["endpoint"] = endpoint or "(untagged)"
-        driver = ("endpoint_tag", top["value"], top)
-        b, c = top["baseline"], top["current"]
-        figures = facts["endpoint"] = endpoint_figures(top, window, baseline_window)
-        evidence.append(endpoint_line(figures))
-        mechanism = dominant
-        if dominant == "price":
-            piece_before, before = recent_mix(store, "model", top["value"], baseline_window, scope)
-            piece_now, now = recent_mix(store, "model", top["value"], window, scope)
-            answered = sorted(k[0] or "" for k in now if k not in before)
-            differing_before, calls_before = fallback_share(store, top["value"], piece_before, scope)
-            differing, calls = fallback_share(store, top["value"], piece_now, scope)
-            label = _slice_label(piece_now, window)
-            models = f"{', '.join(sorted(k[0] or '' for k in before))} -> {', '.join(sorted(k[0] or '' for k in now))}"
-            change = figures["tokens_per_call_change_pct"]
-            if not answered and not differing and max(change["input"] or 0, change["output"] or 0) > 0:
-                # Same models, no fallback, more tokens per call: cost per token rose only
-                # because the mix moved (output tokens cost several times input ones), so
-                # the price effect is the token change's, not a routing one.
-                mechanism = "efficiency"
-                facts["token_mix"] = {
-                    "models": sorted(k[0] or "" for k in now),
-                    "calls_falling_back": differing,
-                }
-                evidence.append(
-                    f"cost per 1k tokens on {fill['endpoint']}: {_per_k(b)} -> {_per_k(c)} USD with the same"
-                    f" models ({models}, {label} of each window) and no fallback: the token mix moved"
-                    f" (per call {_signed(change['input'])} in, {_signed(change['output'])} out)"
-                )
-            else:
-                fill["answered"] = ", ".join(answered) or ", ".join(sorted(k[0] or "" for k in now))
-                facts["fallback"] = {
-                    "baseline": [differing_before, calls_before],
-                    "current": [differing, calls],
-                }
-                facts["slices"] = {"baseline": _span(piece_before), "current": _span(piece_now)}
-                evidence.append(
-                    f"cost per 1k tokens on {fill['endpoint']}: {_per_k(b)} -> {_per_k(c)} USD;"
-                    f" models {models} ({label} of each window)"
-                )
-                evidence.append(
-                    f"calls answered by another model than requested: {differing_before}/{calls_before}"
-                    f" -> {differing}/{calls} ({label} of each window)"
-                )
-        if mechanism == "retry":
-            kind = "retries"
-            evidence.append(
-                f"attempts per logical request on {fill['endpoint']}: "
-                f"{per(b['attempts'], b['logical_requests'], 3)} -> {per(c['attempts'], c['logical_requests'], 3)};"
-                f" {_moved('errors', b['errors'], c['errors'], baseline_window, window)}"
-            )
-        elif mechanism == "price":
-            kind = "routing"
-        elif mechanism == "efficiency":
-            kind = "token"
-            versions = rankings.get("prompt_version", [])
-            found = new_versions_on(store, endpoint, versions, window, scope) if top["value"] else []
-            if found:
-                kind = "deploy"
-                facts["deploy"] = deploy_facts(store, found[0], endpoint, versions, baseline_window, scope)
-                deploy = facts["deploy"]
-                fill["version"], fill["previous"] = (
-                    deploy["version"],
-                    deploy["previous"] or "the previous version",
-                )
-                fill["mitigation"] = _deploy_mitigation(
-                    deploy["tokens_per_call_change_pct"],
-                    figures["tokens_per_call_change_pct"],
-                    deploy["version"],
-                )
-                tokens = deploy["tokens_per_call"]
-                evidence.append(
-                    f"prompt version {deploy['version']} first seen {deploy['first_seen']} on {fill['endpoint']}"
-                    f" (baseline: {deploy['previous']}); tokens per call {tokens['previous']} -> {tokens['new']}"
-                )
-            else:
-                change = figures["tokens_per_call_change_pct"]
-                facts["prompt_versions"] = version_facts(
-                    store, top["value"], [], window, baseline_window, scope
-                )
-                evidence.append(
-                    version_line(
-                        facts["prompt_versions"],
-                        f"tokens per call {_signed(change['total'])} with no new prompt version"
-                        " (input or context growth, not a deploy)",
-                    )
-                )
-                facts["spread"] = spread(rankings, delta)
-                evidence.append(spread_line(facts["spread"], CONCENTRATION_SHARE))
-                if (change["output"] or 0) > (change["input"] or 0):
-                    fill["grown"], fill["how"] = "output tokens", "max_tokens"
-        else:
-            kind = "volume"
-            evidence.append(
-                f"logical requests per hour in total: {base['requests_per_hour']} -> {current['requests_per_hour']};"
-                " "
-                + _moved(
-                    "logical requests",
-                    b["logical_requests"],
-                    c["logical_requests"],
-                    baseline_window,
-                    window,
-                    on=fill["endpoint"],
-                )
-            )
-            leads = facts["spread"] = spread(rankings, delta)
-            for dimension, lead in leads.items():
-                if Fraction(lead["delta_nano_usd"], delta) >= CONCENTRATION_SHARE:
-                    kind = "abuse"
-                    ranked = rankings[dimension][0]
-                    driver = (dimension, lead["value"], ranked)
-                    fill["dimension"] = dimension.removesuffix("_id")
-                    fill["value"] = lead["value"] or "(none)"
-                    evidence.append(
-                        f"{dimension} {lead['value']} holds {lead['share']:.0%} of the delta: "
-                        + _moved(
-                            "logical requests",
-                            ranked["baseline"]["logical_requests"],
-                            ranked["current"]["logical_requests"],
-                            baseline_window,
-                            window,
-                        )
-                    )
-                    break
-            else:
-                evidence.append(spread_line(leads, CONCENTRATION_SHARE))
-                largest = max((lead["share"] for lead in leads.values()), default=0.0)
-                fill["spread"] = (
-                    f" (no tenant or user holds more than {largest:.0%} of the delta,"
-                    " so per-tenant caps would not hold it)"
-                )
-                versions = rankings.get("prompt_version", [])
-                found = new_versions_on(store, endpoint, versions, window, scope) if top["value"] else []
-                facts["prompt_versions"] = version_facts(
-                    store, top["value"], found, window, baseline_window, scope
-                )
-                change = figures["tokens_per_call_change_pct"]["total"]
-                evidence.append(
-                    version_line(
-                        facts["prompt_versions"],
-                        f"tokens per call {_signed(change)}, so the prompt is not what drove the spike",
-                    )
-                )
-    return _result(kind, driver, evidence, facts, fill, window, scope)
+    )
+    found.facts["spread"] = spread(spike.rankings, spike.delta)
+    found.evidence.append(spread_line(found.facts["spread"], CONCENTRATION_SHARE))
+    if (change["output"] or 0) > (change["input"] or 0):
+        found.fill["grown"], found.fill["how"] = "output tokens", "max_tokens"
+
+
+def _volume(
+    spike: _Spike, totals: Mapping[str, Any], top: dict[str, Any], figures: Mapping[str, Any], found: _Finding
+) -> None:
+    """**volume**, or **abuse** when one tenant or user holds at least
+    :data:`CONCENTRATION_SHARE` of the delta."""
+    b, c = top["baseline"], top["current"]
+    base, current = totals["baseline"], totals["current"]
+    found.kind = "volume"
+    found.evidence.append(
+        f"logical requests per hour in total: {base['requests_per_hour']} -> {current['requests_per_hour']};"
+        " "
+        + _moved(
+            "logical requests",
+            b["logical_requests"],
+            c["logical_requests"],
+            spike.baseline_window,
+            spike.window,
+            on=found.fill["endpoint"],
+        )
+    )
+    leads = found.facts["spread"] = spread(spike.rankings, spike.delta)
+    for dimension, lead in leads.items():
+        if Fraction(lead["delta_nano_usd"], spike.delta) >= CONCENTRATION_SHARE:
+            _abuse(spike, dimension, lead, found)
+            return
+    _spread_out(spike, top, figures, leads, found)
+
+
+def _abuse(spike: _Spike, dimension: str, lead: Mapping[str, Any], found: _Finding) -> None:
+    """**abuse**: the tenant or user holding the delta drives it (the limit goes on them)."""
+    found.kind = "abuse"
+    ranked = spike.rankings[dimension][0]
+    found.driver = (dimension, lead["value"], ranked)
+    found.fill["dimension"] = dimension.removesuffix("_id")
+    found.fill["value"] = lead["value"] or "(none)"
+    found.evidence.append(
+        f"{dimension} {lead['value']} holds {lead['share']:.0%} of the delta: "
+        + _moved(
+            "logical requests",
+            ranked["baseline"]["logical_requests"],
+            ranked["current"]["logical_requests"],
+            spike.baseline_window,
+            spike.window,
+        )
+    )
+
+
+def _spread_out(
+    spike: _Spike,
+    top: dict[str, Any],
+    figures: Mapping[str, Any],
+    leads: Mapping[str, Any],
+    found: _Finding,
+) -> None:
+    """A volume spike nobody holds: say per-tenant caps would not hold it, and show the
+    prompt versions (tokens per call barely moved, so the prompt did not drive it)."""
+    found.evidence.append(spread_line(leads, CONCENTRATION_SHARE))
+    largest = max((lead["share"] for lead in leads.values()), default=0.0)
+    found.fill["spread"] = (
+        f" (no tenant or user holds more than {largest:.0%} of the delta,"
+        " so per-tenant caps would not hold it)"
+    )
+    endpoint = top["value"] or ""
+    versions = spike.rankings.get("prompt_version", [])
+    new = new_versions_on(spike.store, endpoint, versions, spike.window, spike.scope) if top["value"] else []
+    found.facts["prompt_versions"] = version_facts(
+        spike.store, top["value"], new, spike.window, spike.baseline_window, spike.scope
+    )
+    change = figures["tokens_per_call_change_pct"]["total"]
+    found.evidence.append(
+        version_line(
+            found.facts["prompt_versions"],
+            f"tokens per call {_signed(change)}, so the prompt is not what drove the spike",
+        )
+    )
 
 
 def _deploy_mitigation(

@@ -347,14 +347,66 @@ def investigate(
     scale = baseline_scale(window, base_window)
     scope = {"where": filters, "environment": environment, "data_mode": data_mode}
     context: dict[str, Any] = {"window": window, "baseline_spec": baseline, "scale": scale, **scope}
-    notes: dict[str, str] = {}
-    for dimension in INVESTIGATE_DIMENSIONS:
-        reason = _available(dimension, filters)
-        if reason:
-            notes[dimension] = reason
+    notes = {d: reason for d in INVESTIGATE_DIMENSIONS if (reason := _available(d, filters))}
     available = [d for d in INVESTIGATE_DIMENSIONS if d not in notes]
+    results = _read(store, available, filters, (base_window, window), scope)
+    base_total, current_total = results["endpoint_tag"][0].total, results["endpoint_tag"][1].total
+    p, q = scale.numerator, scale.denominator
+    total_delta = q * current_total.cost_nano_usd - p * base_total.cost_nano_usd  # q x the exact delta
+    rankings, dimensions = _rank_all(results, notes, total_delta, context, limit)
+    (window_start, window_end), (base_start, base_end) = window.iso(), base_window.iso()
+    report: dict[str, Any] = {
+        "window": {"from": window_start, "to": window_end},
+        "baseline": {"from": base_start, "to": base_end, "spec": baseline},
+        "comparison": comparison(window, base_window, base_total.cost_nano_usd, current_total.cost_nano_usd),
+        "filters": filters,
+        "environment": environment,
+        "data_mode": data_mode,
+        "totals": _totals(
+            (base_total, current_total), (base_window, window), total_delta, scale, rankings["endpoint_tag"]
+        ),
+        "dimensions": dimensions,
+    }
+    report["classification"] = classify(
+        store, report, rankings, window=window, baseline_window=base_window, scope=scope
+    )
+    return report
+
+
+def _rank_all(
+    results: Mapping[str, tuple[AggregateResult, AggregateResult]],
+    notes: Mapping[str, str],
+    total_delta: int,
+    context: dict[str, Any],
+    limit: int,
+) -> tuple[dict[str, list[dict[str, Any]]], list[dict[str, Any]]]:
+    """Every dimension ranked (all its drivers, for the classification) and its entry in
+    the report, in the workflow's order; a dimension the filters rule out gets its note."""
+    rankings: dict[str, list[dict[str, Any]]] = {}
+    dimensions: list[dict[str, Any]] = []
+    for dimension in INVESTIGATE_DIMENSIONS:
+        if dimension not in results:
+            dimensions.append({"dimension": dimension, "available": False, "note": notes[dimension]})
+            continue
+        base, current = results[dimension]
+        # every endpoint is split: the classification sums their effects
+        detailed = len(base.groups) + len(current.groups) if dimension == "endpoint_tag" else limit
+        drivers, offsetting = _rank(dimension, base, current, total_delta, context, detailed)
+        rankings[dimension] = drivers
+        dimensions.append(_dimension(dimension, current, drivers, offsetting, context["scale"], limit))
+    return rankings, dimensions
+
+
+def _read(
+    store: SpanStore,
+    available: list[str],
+    filters: Mapping[str, str],
+    windows: tuple[TimeWindow, TimeWindow],
+    scope: dict[str, Any],
+) -> dict[str, tuple[AggregateResult, AggregateResult]]:
+    """Each available dimension's grouping in the baseline and in the window, read the
+    cheapest way the filters allow."""
     results: dict[str, tuple[AggregateResult, AggregateResult]] = {}
-    windows = (base_window, window)
     if len(filters) == 1 and next(iter(filters)) in FILTER_DIMENSIONS:
         # One filter: each dimension alone reads whole days from the filter tier (a few
         # thousand rows) instead of every rollup row of the window (measured on 10 million
@@ -384,82 +436,80 @@ def investigate(
     else:
         for dimension in available:
             results[dimension] = _both(store, (dimension,), windows, scope)
-    base_total, current_total = results["endpoint_tag"][0].total, results["endpoint_tag"][1].total
+    return results
+
+
+def _dimension(
+    dimension: str,
+    current: AggregateResult,
+    drivers: list[dict[str, Any]],
+    offsetting: list[dict[str, Any]],
+    scale: Fraction,
+    limit: int,
+) -> dict[str, Any]:
+    """One ranked dimension of the report: its drivers, the groups moving against the
+    total, and the groups whose unpriced attempts rose (compared per hour, as the rest)."""
     p, q = scale.numerator, scale.denominator
-    total_delta = q * current_total.cost_nano_usd - p * base_total.cost_nano_usd  # q x the exact delta
-    rankings: dict[str, list[dict[str, Any]]] = {}
-    dimensions: list[dict[str, Any]] = []
-    for dimension in INVESTIGATE_DIMENSIONS:
-        if dimension not in results:
-            dimensions.append({"dimension": dimension, "available": False, "note": notes[dimension]})
-            continue
-        base, current = results[dimension]
-        # every endpoint is split: the classification sums their effects
-        detailed = len(base.groups) + len(current.groups) if dimension == "endpoint_tag" else limit
-        drivers, offsetting = _rank(dimension, base, current, total_delta, context, detailed)
-        rankings[dimension] = drivers
 
-        def unpriced_rise(driver: dict[str, Any]) -> int:
-            return q * driver["current"]["unpriced_attempts"] - p * driver["baseline"]["unpriced_attempts"]
+    def unpriced_rise(driver: dict[str, Any]) -> int:
+        return q * driver["current"]["unpriced_attempts"] - p * driver["baseline"]["unpriced_attempts"]
 
-        unpriced = sorted(
-            (d for d in drivers if unpriced_rise(d) > 0),
-            key=lambda d: (-unpriced_rise(d), d["value"] or ""),
-        )
-        start, end = TimeWindow(current.window_start_ns, current.window_end_ns).iso()
-        dimensions.append(
+    unpriced = sorted(
+        (d for d in drivers if unpriced_rise(d) > 0),
+        key=lambda d: (-unpriced_rise(d), d["value"] or ""),
+    )
+    start, end = TimeWindow(current.window_start_ns, current.window_end_ns).iso()
+    return {
+        "dimension": dimension,
+        "available": True,
+        "bucket_seconds": current.bucket_seconds,
+        "window": {"from": start, "to": end},
+        "groups": len(drivers),
+        "moves": {
+            "up": sum(d["_delta"] > 0 for d in drivers),
+            "down": sum(d["_delta"] < 0 for d in drivers),
+            "unchanged": sum(d["_delta"] == 0 for d in drivers),
+        },
+        "drivers": [_public(d) for d in drivers[:limit]],
+        "offsetting_drivers": [_public(d) for d in offsetting[:limit]],
+        "unpriced_drivers": [
             {
-                "dimension": dimension,
-                "available": True,
-                "bucket_seconds": current.bucket_seconds,
-                "window": {"from": start, "to": end},
-                "groups": len(drivers),
-                "moves": {
-                    "up": sum(d["_delta"] > 0 for d in drivers),
-                    "down": sum(d["_delta"] < 0 for d in drivers),
-                    "unchanged": sum(d["_delta"] == 0 for d in drivers),
-                },
-                "drivers": [_public(d) for d in drivers[:limit]],
-                "offsetting_drivers": [_public(d) for d in offsetting[:limit]],
-                "unpriced_drivers": [
-                    {
-                        "value": d["value"],
-                        "baseline_unpriced_attempts": d["baseline"]["unpriced_attempts"],
-                        "current_unpriced_attempts": d["current"]["unpriced_attempts"],
-                    }
-                    for d in unpriced[:limit]
-                ],
+                "value": d["value"],
+                "baseline_unpriced_attempts": d["baseline"]["unpriced_attempts"],
+                "current_unpriced_attempts": d["current"]["unpriced_attempts"],
             }
-        )
+            for d in unpriced[:limit]
+        ],
+    }
+
+
+def _totals(
+    measures: tuple[Measures, Measures],
+    windows: tuple[TimeWindow, TimeWindow],
+    total_delta: int,
+    scale: Fraction,
+    endpoints: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """The report's totals: both sides as measured, the scaled baseline and the delta
+    (``total_delta`` is q x the exact delta, rounded once here), and the effects summed
+    over endpoints (within-endpoint effects, see :mod:`.classify`)."""
+    (base_total, current_total), (base_window, window) = measures, windows
+    p, q = scale.numerator, scale.denominator
     effects = Effects(0, 0, 0, 0)
-    for driver in rankings["endpoint_tag"]:
+    for driver in endpoints:
         effects = effects + Effects(**driver["effects_nano_usd"])
-    (window_start, window_end), (base_start, base_end) = window.iso(), base_window.iso()
     base_scaled = _rounded(p * base_total.cost_nano_usd, q)
     delta = _rounded(total_delta, q)
-    report: dict[str, Any] = {
-        "window": {"from": window_start, "to": window_end},
-        "baseline": {"from": base_start, "to": base_end, "spec": baseline},
-        "comparison": comparison(window, base_window, base_total.cost_nano_usd, current_total.cost_nano_usd),
-        "filters": filters,
-        "environment": environment,
-        "data_mode": data_mode,
-        "totals": {
-            "baseline": measures_summary(base_total, base_window),
-            "current": measures_summary(current_total, window),
-            "baseline_scaled_cost_nano_usd": base_scaled,
-            "baseline_scaled_cost_usd": usd(base_scaled),
-            "delta_nano_usd": delta,
-            "delta_usd": usd(delta),
-            "delta_pct": round(100 * total_delta / (p * base_total.cost_nano_usd), 2)
-            if base_total.cost_nano_usd
-            else None,
-            "effects_nano_usd": effects.as_dict(),
-            "effects_basis": "sum of the endpoint_tag drivers' effects",
-        },
-        "dimensions": dimensions,
+    return {
+        "baseline": measures_summary(base_total, base_window),
+        "current": measures_summary(current_total, window),
+        "baseline_scaled_cost_nano_usd": base_scaled,
+        "baseline_scaled_cost_usd": usd(base_scaled),
+        "delta_nano_usd": delta,
+        "delta_usd": usd(delta),
+        "delta_pct": round(100 * total_delta / (p * base_total.cost_nano_usd), 2)
+        if base_total.cost_nano_usd
+        else None,
+        "effects_nano_usd": effects.as_dict(),
+        "effects_basis": "sum of the endpoint_tag drivers' effects",
     }
-    report["classification"] = classify(
-        store, report, rankings, window=window, baseline_window=base_window, scope=scope
-    )
-    return report

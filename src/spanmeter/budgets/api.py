@@ -64,113 +64,12 @@ def _json(
 def make_budgets_api(runtime: BudgetsRuntime) -> WSGIApp:
     """The WSGI app of the budgets and alerts endpoints of ``runtime``."""
 
-    def status(
-        environ: dict[str, Any], query: dict[str, list[str]], start_response: StartResponse
-    ) -> list[bytes]:
-        def one(name: str) -> str | None:
-            values = query.get(name)
-            return values[-1] if values else None
-
-        filters = {dim: values[-1] for dim, values in query.items() if dim in DIMENSIONS and values}
-        unknown = sorted(set(query) - set(DIMENSIONS) - {"budget", "state", "match"})
-        if unknown:
-            raise _HTTPError("400 Bad Request", f"unknown parameter(s) {', '.join(unknown)}")
-        match = one("match") or "applies"
-        if match not in ("applies", "exact"):
-            raise _HTTPError("400 Bad Request", "match must be applies or exact")
-        now = runtime.clock()
-        states = budget_states(
-            runtime.budget_store,
-            runtime.snapshot.index,
-            now,
-            filters=filters,
-            budget=one("budget"),
-            state=one("state"),
-            match=cast(Any, match),
-        )
-        document = status_document(states, now)
-        # The ETag ignores the generation time, so an unchanged status is recognised as such.
-        stable = json.dumps(document["states"], sort_keys=True).encode()
-        etag = '"' + hashlib.sha256(stable).hexdigest()[:32] + '"'
-        if environ.get("HTTP_IF_NONE_MATCH") == etag:
-            start_response("304 Not Modified", [("ETag", etag), ("Content-Length", "0")])
-            return [b""]
-        return _json(start_response, "200 OK", document, [("ETag", etag), ("Cache-Control", "no-cache")])
-
-    def alerts(query: dict[str, list[str]], start_response: StartResponse) -> list[bytes]:
-        def one(name: str) -> str | None:
-            values = query.get(name)
-            return values[-1] if values else None
-
-        since = one("since")
-        limit = int(one("limit") or 50)
-        records = runtime.budget_store.list_alerts(
-            state=one("state"),
-            kind=one("kind"),
-            source=one("source"),
-            since_ns=None if not since else runtime.clock() - parse_duration(since),
-            limit=limit,
-        )
-        return _json(start_response, "200 OK", {"alerts": [alert_document(a) for a in records]})
-
-    def change(
-        environ: dict[str, Any], alert_id: int, action: str, start_response: StartResponse
-    ) -> list[bytes]:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        if length > _MAX_BODY:
-            raise _HTTPError("413 Payload Too Large", "body too large")
-        raw = environ["wsgi.input"].read(length) if length else b""
-        try:
-            parsed: object = json.loads(raw) if raw else {}
-        except ValueError:
-            raise _HTTPError("400 Bad Request", 'body must be JSON: {"by": ..., "note": ...}') from None
-        if not isinstance(parsed, dict):
-            raise _HTTPError("400 Bad Request", "body must be a JSON object")
-        body = cast(dict[str, Any], parsed)
-        actor, note = str(body.get("by") or "api"), str(body.get("note") or "")
-        try:
-            if action == "ack":
-                record = runtime.budget_store.acknowledge(
-                    alert_id, actor=actor, note=note, now_ns=runtime.clock()
-                )
-            else:
-                record = runtime.budget_store.resolve(
-                    alert_id, actor=actor, note=note, now_ns=runtime.clock()
-                )
-        except LookupError as error:
-            raise _HTTPError("404 Not Found", str(error)) from None
-        return _json(start_response, "200 OK", alert_document(record))
-
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
         path = environ.get("PATH_INFO", "")
         query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
         try:
-            match = _ALERT.match(path)
-            if match and match.group(2):
-                if method != "POST":
-                    raise _HTTPError("405 Method Not Allowed", f"use POST for {match.group(2)}")
-                return change(environ, int(match.group(1)), match.group(2), start_response)
-            if method != "GET":
-                raise _HTTPError("405 Method Not Allowed", "use GET")
-            route = path.rstrip("/")
-            if route == "/api/v1/budgets":
-                error = runtime.watcher.last_error if runtime.watcher is not None else None
-                snapshot = runtime.snapshot
-                document = budgets_document(snapshot.config, config_error=error)
-                document["fingerprint"] = snapshot.fingerprint
-                document["ledger_fingerprint"] = runtime.ledger_fingerprint
-                return _json(start_response, "200 OK", document)
-            if route == "/api/v1/budgets/status":
-                return status(environ, query, start_response)
-            if route == "/api/v1/alerts":
-                return alerts(query, start_response)
-            if match:
-                record = runtime.budget_store.get_alert(int(match.group(1)))
-                if record is None:
-                    raise _HTTPError("404 Not Found", f"no alert with id {match.group(1)}")
-                return _json(start_response, "200 OK", alert_document(record))
-            raise _HTTPError("404 Not Found", f"no such endpoint: {path}")
+            return _route(runtime, environ, method, path, query, start_response)
         except _HTTPError as error:
             return _json(start_response, error.status, {"error": str(error)})
         except ValueError as error:
@@ -180,3 +79,140 @@ def make_budgets_api(runtime: BudgetsRuntime) -> WSGIApp:
             return _json(start_response, "500 Internal Server Error", {"error": "internal error"})
 
     return app
+
+
+def _route(
+    runtime: BudgetsRuntime,
+    environ: dict[str, Any],
+    method: str,
+    path: str,
+    query: dict[str, list[str]],
+    start_response: StartResponse,
+) -> list[bytes]:
+    """Answer one request; errors are raised (``_HTTPError``, ``ValueError``) for the app
+    to turn into JSON."""
+    match = _ALERT.match(path)
+    if match and match.group(2):
+        if method != "POST":
+            raise _HTTPError("405 Method Not Allowed", f"use POST for {match.group(2)}")
+        return _change(runtime, environ, int(match.group(1)), match.group(2), start_response)
+    if method != "GET":
+        raise _HTTPError("405 Method Not Allowed", "use GET")
+    route = path.rstrip("/")
+    if route == "/api/v1/budgets":
+        return _budgets(runtime, start_response)
+    if route == "/api/v1/budgets/status":
+        return _status(runtime, environ, query, start_response)
+    if route == "/api/v1/alerts":
+        return _alerts(runtime, query, start_response)
+    if match:
+        record = runtime.budget_store.get_alert(int(match.group(1)))
+        if record is None:
+            raise _HTTPError("404 Not Found", f"no alert with id {match.group(1)}")
+        return _json(start_response, "200 OK", alert_document(record))
+    raise _HTTPError("404 Not Found", f"no such endpoint: {path}")
+
+
+def _one(query: dict[str, list[str]], name: str) -> str | None:
+    """The last value of a query parameter (None: absent)."""
+    values = query.get(name)
+    return values[-1] if values else None
+
+
+def _budgets(runtime: BudgetsRuntime, start_response: StartResponse) -> list[bytes]:
+    """The definitions, with the fingerprints of the file shown and of the one the ledger
+    counts with (equal once an edit is fully applied)."""
+    error = runtime.watcher.last_error if runtime.watcher is not None else None
+    snapshot = runtime.snapshot
+    document = budgets_document(snapshot.config, config_error=error)
+    document["fingerprint"] = snapshot.fingerprint
+    document["ledger_fingerprint"] = runtime.ledger_fingerprint
+    return _json(start_response, "200 OK", document)
+
+
+def _status(
+    runtime: BudgetsRuntime,
+    environ: dict[str, Any],
+    query: dict[str, list[str]],
+    start_response: StartResponse,
+) -> list[bytes]:
+    """The states of the current windows that apply to the traffic described by the query,
+    with an ETag so an unchanged status answers 304."""
+    filters = {dim: values[-1] for dim, values in query.items() if dim in DIMENSIONS and values}
+    unknown = sorted(set(query) - set(DIMENSIONS) - {"budget", "state", "match"})
+    if unknown:
+        raise _HTTPError("400 Bad Request", f"unknown parameter(s) {', '.join(unknown)}")
+    match = _one(query, "match") or "applies"
+    if match not in ("applies", "exact"):
+        raise _HTTPError("400 Bad Request", "match must be applies or exact")
+    now = runtime.clock()
+    states = budget_states(
+        runtime.budget_store,
+        runtime.snapshot.index,
+        now,
+        filters=filters,
+        budget=_one(query, "budget"),
+        state=_one(query, "state"),
+        match=cast(Any, match),
+    )
+    document = status_document(states, now)
+    # The ETag ignores the generation time, so an unchanged status is recognised as such.
+    stable = json.dumps(document["states"], sort_keys=True).encode()
+    etag = '"' + hashlib.sha256(stable).hexdigest()[:32] + '"'
+    if environ.get("HTTP_IF_NONE_MATCH") == etag:
+        start_response("304 Not Modified", [("ETag", etag), ("Content-Length", "0")])
+        return [b""]
+    return _json(start_response, "200 OK", document, [("ETag", etag), ("Cache-Control", "no-cache")])
+
+
+def _alerts(
+    runtime: BudgetsRuntime, query: dict[str, list[str]], start_response: StartResponse
+) -> list[bytes]:
+    """The alerts inbox, newest first, filtered by the query."""
+    since = _one(query, "since")
+    limit = int(_one(query, "limit") or 50)
+    records = runtime.budget_store.list_alerts(
+        state=_one(query, "state"),
+        kind=_one(query, "kind"),
+        source=_one(query, "source"),
+        since_ns=None if not since else runtime.clock() - parse_duration(since),
+        limit=limit,
+    )
+    return _json(start_response, "200 OK", {"alerts": [alert_document(a) for a in records]})
+
+
+def _body(environ: dict[str, Any]) -> dict[str, Any]:
+    """The request's JSON object body (empty: ``{}``), bounded by ``_MAX_BODY``."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    if length > _MAX_BODY:
+        raise _HTTPError("413 Payload Too Large", "body too large")
+    raw = environ["wsgi.input"].read(length) if length else b""
+    try:
+        parsed: object = json.loads(raw) if raw else {}
+    except ValueError:
+        raise _HTTPError("400 Bad Request", 'body must be JSON: {"by": ..., "note": ...}') from None
+    if not isinstance(parsed, dict):
+        raise _HTTPError("400 Bad Request", "body must be a JSON object")
+    return cast(dict[str, Any], parsed)
+
+
+def _change(
+    runtime: BudgetsRuntime,
+    environ: dict[str, Any],
+    alert_id: int,
+    action: str,
+    start_response: StartResponse,
+) -> list[bytes]:
+    """Acknowledge or resolve one alert, by whom and why as the body says."""
+    body = _body(environ)
+    actor, note = str(body.get("by") or "api"), str(body.get("note") or "")
+    try:
+        if action == "ack":
+            record = runtime.budget_store.acknowledge(
+                alert_id, actor=actor, note=note, now_ns=runtime.clock()
+            )
+        else:
+            record = runtime.budget_store.resolve(alert_id, actor=actor, note=note, now_ns=runtime.clock())
+    except LookupError as error:
+        raise _HTTPError("404 Not Found", str(error)) from None
+    return _json(start_response, "200 OK", alert_document(record))

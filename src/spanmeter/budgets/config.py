@@ -140,20 +140,48 @@ def _budget(errors: ConfigErrors, index: int, entry: object, timezone_name: str)
         errors.guard(f"{where}: limit_usd", lambda: usd(entry["limit_usd"])) if "limit_usd" in entry else None
     )
     scope = _scope(errors, f"{where}: scope", entry.get("scope"))
-    warn_raw = entry.get("warn_at", ["50%", "80%"])
+    warn = _warn_levels(errors, where, entry.get("warn_at", ["50%", "80%"]))
+    forecast, min_elapsed = _forecast(errors, where, entry, window)
+    channels = _channel_names(errors, where, entry.get("channels"))
+    if len(errors.errors) > before or window is None or limit is None or not isinstance(name, str):
+        return None
+    return Budget(
+        name=name,
+        scope=scope,
+        window=window,
+        limit_usd=limit,
+        warn_at=tuple(sorted(set(warn))),
+        forecast=bool(forecast),
+        forecast_min_elapsed_ns=min_elapsed,
+        channels=tuple(channels) if channels is not None else None,
+        description=str(entry.get("description", "")),
+    )
+
+
+def _warn_levels(errors: ConfigErrors, where: str, raw: object) -> list[Decimal]:
+    """The warning levels, each a fraction below 1 (the limit itself is the last level)."""
     warn: list[Decimal] = []
-    if not isinstance(warn_raw, list):
-        errors.add(f"{where}: warn_at", f"expected a list such as [50%, 80%], got {warn_raw!r}")
-    else:
-        for position, item in enumerate(cast(list[Any], warn_raw)):
-            value = errors.guard(f"{where}: warn_at[{position}]", lambda item=item: fraction(item))
-            if value is not None and value >= 1:
-                errors.add(
-                    f"{where}: warn_at[{position}]",
-                    "a warning must be below 100% (the limit is the last level)",
-                )
-            elif value is not None:
-                warn.append(value)
+    if not isinstance(raw, list):
+        errors.add(f"{where}: warn_at", f"expected a list such as [50%, 80%], got {raw!r}")
+        return warn
+    for position, item in enumerate(cast(list[Any], raw)):
+        value = errors.guard(f"{where}: warn_at[{position}]", lambda item=item: fraction(item))
+        if value is not None and value >= 1:
+            errors.add(
+                f"{where}: warn_at[{position}]",
+                "a warning must be below 100% (the limit is the last level)",
+            )
+        elif value is not None:
+            warn.append(value)
+    return warn
+
+
+def _forecast(
+    errors: ConfigErrors, where: str, entry: Mapping[str, Any], window: WindowSpec | None
+) -> tuple[object, int]:
+    """Whether to forecast (by default for calendar windows: a rolling one has no end to
+    project to) and how long into the window before a forecast is trusted (by default
+    :data:`_DEFAULT_FORECAST_SHARE` of it, so the first minutes' noise is not projected)."""
     forecast = entry.get("forecast", window is not None and not window.is_rolling)
     if not isinstance(forecast, bool):
         errors.add(f"{where}: forecast", f"expected true or false, got {forecast!r}")
@@ -168,25 +196,17 @@ def _budget(errors: ConfigErrors, index: int, entry: object, timezone_name: str)
     elif window is not None and not window.is_rolling:
         start, end = window.current(0)
         min_elapsed = int((end - start) * _DEFAULT_FORECAST_SHARE)
-    channels = entry.get("channels")
+    return forecast, min_elapsed
+
+
+def _channel_names(errors: ConfigErrors, where: str, channels: object) -> list[str] | None:
+    """The channels a budget alerts (None: every channel, also after a malformed value)."""
     if channels is not None and (
         not isinstance(channels, list) or not all(isinstance(c, str) for c in cast(list[Any], channels))
     ):
         errors.add(f"{where}: channels", f"expected a list of channel names, got {channels!r}")
-        channels = None
-    if len(errors.errors) > before or window is None or limit is None or not isinstance(name, str):
         return None
-    return Budget(
-        name=name,
-        scope=scope,
-        window=window,
-        limit_usd=limit,
-        warn_at=tuple(sorted(set(warn))),
-        forecast=bool(forecast),
-        forecast_min_elapsed_ns=min_elapsed,
-        channels=tuple(cast(list[str], channels)) if channels is not None else None,
-        description=str(entry.get("description", "")),
-    )
+    return cast(list[str] | None, channels)
 
 
 def _secret(
@@ -311,34 +331,9 @@ def parse_config(
     errors.unknown_keys("top level", document, _TOP_KEYS)
     timezone_name = str(document.get("timezone", "UTC"))
     errors.guard("timezone", lambda: zone(timezone_name))
-    raw_budgets: object = document.get("budgets") or []
-    budgets: list[Budget] = []
-    if not isinstance(raw_budgets, list):
-        errors.add("budgets", f"expected a list, got {raw_budgets!r}")
-    else:
-        for index, entry in enumerate(cast(list[Any], raw_budgets)):
-            budget = _budget(errors, index, entry, timezone_name)
-            if budget is not None:
-                budgets.append(budget)
-    names = [budget.name for budget in budgets]
-    for name in sorted({n for n in names if names.count(n) > 1}):
-        errors.add("budgets", f"name {name!r} is used more than once")
+    budgets = _budgets(errors, document.get("budgets") or [], timezone_name)
     rules = parse_rules(errors, document.get("rules"))
-    delivery: object = document.get("delivery") or {}
-    if not isinstance(delivery, Mapping):
-        errors.add("delivery", f"expected a mapping, got {delivery!r}")
-        delivery = {}
-    delivery = cast(Mapping[str, Any], delivery)
-    errors.unknown_keys("delivery", delivery, frozenset({"webhooks", "slack", "log", "retry"}))
-    channels = _channels(errors, delivery, environ)
-    channel_names = [channel.name for channel in channels]
-    for name in sorted({n for n in channel_names if channel_names.count(n) > 1}):
-        errors.add("delivery", f"channel name {name!r} is used more than once")
-    for budget in budgets:
-        for name in budget.channels or ():
-            if name not in channel_names:
-                errors.add(f"budget {budget.name!r}: channels", f"no channel named {name!r}")
-    retry = _retry(errors, delivery.get("retry"))
+    channels, retry = _delivery(errors, document.get("delivery") or {}, budgets, environ)
     every = errors.guard("evaluate_every", lambda: duration_ns(document.get("evaluate_every", "60s")))
     public_url = document.get("public_url")
     if public_url is not None and not str(public_url).startswith(("http://", "https://")):
@@ -355,6 +350,43 @@ def parse_config(
         timezone=timezone_name,
         source=source,
     )
+
+
+def _budgets(errors: ConfigErrors, raw: object, timezone_name: str) -> list[Budget]:
+    """The valid budgets; names must be unique (alerts and the ledger key on them)."""
+    budgets: list[Budget] = []
+    if not isinstance(raw, list):
+        errors.add("budgets", f"expected a list, got {raw!r}")
+    else:
+        for index, entry in enumerate(cast(list[Any], raw)):
+            budget = _budget(errors, index, entry, timezone_name)
+            if budget is not None:
+                budgets.append(budget)
+    names = [budget.name for budget in budgets]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        errors.add("budgets", f"name {name!r} is used more than once")
+    return budgets
+
+
+def _delivery(
+    errors: ConfigErrors, delivery: object, budgets: list[Budget], environ: Mapping[str, str]
+) -> tuple[list[Channel], RetryPolicy]:
+    """The delivery channels (uniquely named, and every channel a budget names must exist)
+    and the retry policy."""
+    if not isinstance(delivery, Mapping):
+        errors.add("delivery", f"expected a mapping, got {delivery!r}")
+        delivery = {}
+    delivery = cast(Mapping[str, Any], delivery)
+    errors.unknown_keys("delivery", delivery, frozenset({"webhooks", "slack", "log", "retry"}))
+    channels = _channels(errors, delivery, environ)
+    channel_names = [channel.name for channel in channels]
+    for name in sorted({n for n in channel_names if channel_names.count(n) > 1}):
+        errors.add("delivery", f"channel name {name!r} is used more than once")
+    for budget in budgets:
+        for name in budget.channels or ():
+            if name not in channel_names:
+                errors.add(f"budget {budget.name!r}: channels", f"no channel named {name!r}")
+    return channels, _retry(errors, delivery.get("retry"))
 
 
 def load_config(path: str | Path, *, environ: Mapping[str, str] | None = None) -> BudgetsConfig:

@@ -30,7 +30,7 @@ from ..money import usd_to_nano
 from ..timeunits import NS_PER_SECOND
 from ._values import ConfigErrors, duration_ns, fraction, usd
 from .model import AlertRule
-from .rule_kinds import RULE_KINDS
+from .rule_kinds import RULE_KINDS, RuleKind
 
 __all__ = ["parse_rules"]
 
@@ -70,28 +70,9 @@ def _rule(errors: ConfigErrors, index: int, entry: object) -> AlertRule | None:
         return None
     before = len(errors.errors)
     errors.unknown_keys(where, entry, _KEYS)
-    by_raw = entry.get("by", kind.by[0] or "all")
-    by = None if by_raw in ("all", None) else str(by_raw)
-    if by not in kind.by:
-        allowed = ", ".join(value or "all" for value in kind.by)
-        errors.add(f"{where}: by", f"{kind_name} judges by {allowed} (got {by_raw!r})")
-    window = errors.guard(f"{where}: window", lambda: duration_ns(entry.get("window", kind.window_ns / _S)))
-    baseline = kind.baseline_ns
-    if "baseline" in entry:
-        if not kind.baseline_ns:
-            errors.add(f"{where}: baseline", f"{kind_name} has no baseline")
-        else:
-            baseline = errors.guard(f"{where}: baseline", lambda: duration_ns(entry["baseline"])) or baseline
-    threshold = errors.guard(
-        f"{where}: threshold",
-        lambda: fraction(entry.get("threshold", kind.threshold), allow_above_one=kind.threshold_above_one),
-    )
-    min_requests = entry.get("min_requests", 20)
-    if isinstance(min_requests, bool) or not isinstance(min_requests, int) or min_requests < 1:
-        errors.add(f"{where}: min_requests", f"expected a whole number >= 1, got {min_requests!r}")
-    min_cost = Decimal(1) if kind_name == "spend_share" else Decimal(0)
-    if "min_cost_usd" in entry:
-        min_cost = errors.guard(f"{where}: min_cost_usd", lambda: usd(entry["min_cost_usd"])) or min_cost
+    by = _by(errors, where, entry, kind)
+    window, baseline, threshold = _judging(errors, where, entry, kind)
+    min_requests, min_cost = _floors(errors, where, entry)
     severity = str(entry.get("severity", "warning"))
     if severity not in ("info", "warning", "critical"):
         errors.add(f"{where}: severity", f"use info, warning or critical (got {severity!r})")
@@ -122,6 +103,48 @@ def _rule(errors: ConfigErrors, index: int, entry: object) -> AlertRule | None:
         rise=rise or Decimal("0.25"),
         channels=None if channels is None else tuple(str(c) for c in cast(list[Any], channels)),
     )
+
+
+def _by(errors: ConfigErrors, where: str, entry: Mapping[str, Any], kind: RuleKind) -> str | None:
+    """The dimension the rule judges by (None: ``all``, the traffic as a whole); each kind
+    judges by its own dimensions only."""
+    by_raw = entry.get("by", kind.by[0] or "all")
+    by = None if by_raw in ("all", None) else str(by_raw)
+    if by not in kind.by:
+        allowed = ", ".join(value or "all" for value in kind.by)
+        errors.add(f"{where}: by", f"{entry.get('kind')} judges by {allowed} (got {by_raw!r})")
+    return by
+
+
+def _judging(
+    errors: ConfigErrors, where: str, entry: Mapping[str, Any], kind: RuleKind
+) -> tuple[int | None, int, Decimal | None]:
+    """The window judged, the baseline it is compared with (only kinds that have one) and
+    the threshold, each defaulting to the kind's."""
+    window = errors.guard(f"{where}: window", lambda: duration_ns(entry.get("window", kind.window_ns / _S)))
+    baseline = kind.baseline_ns
+    if "baseline" in entry:
+        if not kind.baseline_ns:
+            errors.add(f"{where}: baseline", f"{entry.get('kind')} has no baseline")
+        else:
+            baseline = errors.guard(f"{where}: baseline", lambda: duration_ns(entry["baseline"])) or baseline
+    threshold = errors.guard(
+        f"{where}: threshold",
+        lambda: fraction(entry.get("threshold", kind.threshold), allow_above_one=kind.threshold_above_one),
+    )
+    return window, baseline, threshold
+
+
+def _floors(errors: ConfigErrors, where: str, entry: Mapping[str, Any]) -> tuple[Any, Decimal]:
+    """The requests and the cost a window needs before the rule judges it (too little
+    traffic changes nothing); spend_share's cost floor defaults to 1 USD."""
+    min_requests = entry.get("min_requests", 20)
+    if isinstance(min_requests, bool) or not isinstance(min_requests, int) or min_requests < 1:
+        errors.add(f"{where}: min_requests", f"expected a whole number >= 1, got {min_requests!r}")
+    min_cost = Decimal(1) if entry.get("kind") == "spend_share" else Decimal(0)
+    if "min_cost_usd" in entry:
+        min_cost = errors.guard(f"{where}: min_cost_usd", lambda: usd(entry["min_cost_usd"])) or min_cost
+    return min_requests, min_cost
 
 
 def parse_rules(errors: ConfigErrors, raw: object) -> list[AlertRule]:

@@ -232,14 +232,10 @@ def _fanout_like(kind: Kind, backend: str, spanmeter: Component, env: list[str])
     )
 
 
-def _normalize(endpoint: str, backend: str) -> Document:
-    summary = (
-        "Vendor attribute names are copied to OTel gen_ai.* names where that is unambiguous, then\n"
-        "every span goes to the existing trace backend and GenAI spans also go to spanmeter.\n"
-        "spanmeter reads every vendor name itself, so this only matters for the backend's view;\n"
-        "what spanmeter records is the same with or without it."
-    )
-    transform = Component(
+def _genai_names() -> Component:
+    """The transform processor copying vendor attribute names to OTel gen_ai.* names (what
+    it copies and what it leaves to spanmeter is in its comment, shown in the file)."""
+    return Component(
         "transform/genai_names",
         {
             "error_mode": "ignore",
@@ -266,7 +262,12 @@ def _normalize(endpoint: str, backend: str) -> Document:
         "spanmeter; copying them would spread raw ids further).\n"
         "error_mode ignore: a statement that cannot run leaves the span as it was.",
     )
-    routing = Component(
+
+
+def _genai_routing() -> Component:
+    """The routing connector splitting GenAI spans (to both pipelines) from the rest (to
+    the backend only)."""
+    return Component(
         "routing/genai",
         {
             "error_mode": "ignore",
@@ -283,6 +284,16 @@ def _normalize(endpoint: str, backend: str) -> Document:
         "only. The condition is the exact negation of the fanout filter's drop condition.\n"
         "error_mode ignore: a span whose condition fails goes to the default (backend) pipeline.",
     )
+
+
+def _normalize(endpoint: str, backend: str) -> Document:
+    summary = (
+        "Vendor attribute names are copied to OTel gen_ai.* names where that is unambiguous, then\n"
+        "every span goes to the existing trace backend and GenAI spans also go to spanmeter.\n"
+        "spanmeter reads every vendor name itself, so this only matters for the backend's view;\n"
+        "what spanmeter records is the same with or without it."
+    )
+    transform, routing = _genai_names(), _genai_routing()
     return Document(
         header=_header("normalize", summary, _env_lines(endpoint, backend)),
         sections={

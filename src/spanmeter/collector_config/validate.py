@@ -22,6 +22,7 @@ that ends at a network exporter batches, and the ``health_check`` extension is e
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, cast
 
@@ -128,6 +129,25 @@ def _check_routes(
             )
 
 
+@dataclass(slots=True)
+class _Wiring:
+    """How the pipelines use the connectors, gathered while the pipelines are checked and
+    judged once all are seen (a connector must be both exported to and received from)."""
+
+    connectors: Mapping[str, object]
+    """The connectors section, by id."""
+    exported_by: dict[str, set[str]] = field(init=False)
+    """Per connector, the pipelines exporting to it."""
+    received_by: dict[str, set[str]] = field(init=False)
+    """Per connector, the pipelines receiving from it."""
+    receives_from: dict[str, set[str]] = field(default_factory=dict)
+    """Per pipeline, the connectors it receives from (routing tables are checked against it)."""
+
+    def __post_init__(self) -> None:
+        self.exported_by = {c: set() for c in self.connectors}
+        self.received_by = {c: set() for c in self.connectors}
+
+
 def validate(config: object, *, policy: bool = True) -> list[str]:
     """Every problem found in a parsed Collector configuration, one readable line each.
 
@@ -143,6 +163,24 @@ def validate(config: object, *, policy: bool = True) -> list[str]:
         return ["the configuration must be a mapping of sections"]
     problems: list[str] = []
     _check_keys("(top level)", document, _TOP_LEVEL, problems)
+    defined = _sections(document, problems)
+    service = _mapping(document.get("service"))
+    if service is None:
+        return [*problems, "service: missing (it names the pipelines to run)"]
+    _check_keys("service", service, _SERVICE_KEYS, problems)
+    _check_extensions(service, defined, policy, problems)
+    pipelines = _mapping(service.get("pipelines"))
+    if not pipelines:
+        return [*problems, "service.pipelines: at least one pipeline is needed"]
+    wiring = _Wiring(defined["connectors"])
+    for pipeline_id, value in pipelines.items():
+        _check_pipeline(str(pipeline_id), value, defined, wiring, policy, problems)
+    _check_connectors(wiring, problems)
+    return problems
+
+
+def _sections(document: Mapping[object, object], problems: list[str]) -> dict[str, dict[str, object]]:
+    """The components each section defines, by id (each one checked)."""
     defined: dict[str, dict[str, object]] = {}
     for section in SECTIONS:
         components: Mapping[object, object] | None = _mapping(document.get(section) or {})
@@ -152,11 +190,13 @@ def validate(config: object, *, policy: bool = True) -> list[str]:
         defined[section] = {str(k): v for k, v in components.items()}
         for component_id, value in defined[section].items():
             _check_component(section, component_id, value, problems)
+    return defined
 
-    service = _mapping(document.get("service"))
-    if service is None:
-        return [*problems, "service: missing (it names the pipelines to run)"]
-    _check_keys("service", service, _SERVICE_KEYS, problems)
+
+def _check_extensions(
+    service: Mapping[object, object], defined: dict[str, dict[str, object]], policy: bool, problems: list[str]
+) -> None:
+    """Enabled extensions must be defined; the policy wants health_check (probes need it)."""
     extensions = _as_list(service.get("extensions") or [])
     for name in extensions or []:
         if name not in defined["extensions"]:
@@ -166,56 +206,79 @@ def validate(config: object, *, policy: bool = True) -> list[str]:
             "service.extensions: enable the health_check extension (load balancers and probes need it)"
         )
 
-    pipelines = _mapping(service.get("pipelines"))
-    if not pipelines:
-        return [*problems, "service.pipelines: at least one pipeline is needed"]
-    connectors = defined["connectors"]
-    exported_by: dict[str, set[str]] = {c: set() for c in connectors}
-    received_by: dict[str, set[str]] = {c: set() for c in connectors}
-    receives_from: dict[str, set[str]] = {}
-    for pipeline_id, value in pipelines.items():
-        name = str(pipeline_id)
-        where = f"service.pipelines.{name}"
-        if _type(name) not in _SIGNALS:
-            problems.append(f"{where}: the pipeline's signal must be one of {', '.join(sorted(_SIGNALS))}")
-        pipeline = _mapping(value)
-        if pipeline is None:
-            problems.append(f"{where}: must be a mapping with receivers, processors, exporters")
-            continue
-        _check_keys(where, pipeline, _PIPELINE_KEYS, problems)
-        lists: dict[str, list[str]] = {}
-        for role in ("receivers", "processors", "exporters"):
-            items = _as_list(pipeline.get(role) or [])
-            if items is None:
-                problems.append(f"{where}.{role}: must be a list")
-                items = []
-            lists[role] = [str(i) for i in items]
-            if len(set(lists[role])) != len(lists[role]):
-                problems.append(f"{where}.{role}: lists a component twice")
-        for role in ("receivers", "exporters"):
-            if not lists[role]:
-                problems.append(f"{where}: has no {role}")
-            for component in lists[role]:
-                if component in connectors:
-                    (received_by if role == "receivers" else exported_by)[component].add(name)
-                elif component not in defined[role]:
-                    problems.append(f"{where}.{role}: {component!r} is not defined in {role} or connectors")
-        receives_from[name] = {c for c in lists["receivers"] if c in connectors}
-        for component in lists["processors"]:
-            if component not in defined["processors"]:
-                problems.append(f"{where}.processors: {component!r} is not defined in processors")
-        if policy:
-            processors = lists["processors"]
-            if not processors or _type(processors[0]) != "memory_limiter":
-                problems.append(
-                    f"{where}.processors: memory_limiter must come first (it refuses data before memory runs out)"
-                )
-            network = [e for e in lists["exporters"] if e not in connectors]
-            if network and not any(_type(p) == "batch" for p in processors):
-                problems.append(f"{where}.processors: add batch before the exporters {network!r}")
 
-    for connector_id in connectors:
-        exp, rec = exported_by[connector_id], received_by[connector_id]
+def _check_pipeline(
+    name: str,
+    value: object,
+    defined: dict[str, dict[str, object]],
+    wiring: _Wiring,
+    policy: bool,
+    problems: list[str],
+) -> None:
+    """One pipeline: its signal, its lists and what they name; connectors it uses are
+    recorded in ``wiring``."""
+    where = f"service.pipelines.{name}"
+    if _type(name) not in _SIGNALS:
+        problems.append(f"{where}: the pipeline's signal must be one of {', '.join(sorted(_SIGNALS))}")
+    pipeline = _mapping(value)
+    if pipeline is None:
+        problems.append(f"{where}: must be a mapping with receivers, processors, exporters")
+        return
+    _check_keys(where, pipeline, _PIPELINE_KEYS, problems)
+    lists = _pipeline_lists(where, pipeline, problems)
+    connectors = wiring.connectors
+    for role in ("receivers", "exporters"):
+        if not lists[role]:
+            problems.append(f"{where}: has no {role}")
+        for component in lists[role]:
+            if component in connectors:
+                (wiring.received_by if role == "receivers" else wiring.exported_by)[component].add(name)
+            elif component not in defined[role]:
+                problems.append(f"{where}.{role}: {component!r} is not defined in {role} or connectors")
+    wiring.receives_from[name] = {c for c in lists["receivers"] if c in connectors}
+    for component in lists["processors"]:
+        if component not in defined["processors"]:
+            problems.append(f"{where}.processors: {component!r} is not defined in processors")
+    if policy:
+        _check_order(where, lists, connectors, problems)
+
+
+def _pipeline_lists(
+    where: str, pipeline: Mapping[object, object], problems: list[str]
+) -> dict[str, list[str]]:
+    """The pipeline's receivers, processors and exporters as lists of ids (a non-list
+    counts as empty, after its problem is noted)."""
+    lists: dict[str, list[str]] = {}
+    for role in ("receivers", "processors", "exporters"):
+        items = _as_list(pipeline.get(role) or [])
+        if items is None:
+            problems.append(f"{where}.{role}: must be a list")
+            items = []
+        lists[role] = [str(i) for i in items]
+        if len(set(lists[role])) != len(lists[role]):
+            problems.append(f"{where}.{role}: lists a component twice")
+    return lists
+
+
+def _check_order(
+    where: str, lists: dict[str, list[str]], connectors: Mapping[str, object], problems: list[str]
+) -> None:
+    """The policy's processor order: memory_limiter first, batch before network exporters."""
+    processors = lists["processors"]
+    if not processors or _type(processors[0]) != "memory_limiter":
+        problems.append(
+            f"{where}.processors: memory_limiter must come first (it refuses data before memory runs out)"
+        )
+    network = [e for e in lists["exporters"] if e not in connectors]
+    if network and not any(_type(p) == "batch" for p in processors):
+        problems.append(f"{where}.processors: add batch before the exporters {network!r}")
+
+
+def _check_connectors(wiring: _Wiring, problems: list[str]) -> None:
+    """Each connector must join two pipelines; a routing connector's table must name
+    pipelines that receive from it."""
+    for connector_id in wiring.connectors:
+        exp, rec = wiring.exported_by[connector_id], wiring.received_by[connector_id]
         if exp and not rec:
             problems.append(
                 f"connectors.{connector_id}: exported to by {sorted(exp)!r} but no pipeline receives from it"
@@ -224,10 +287,9 @@ def validate(config: object, *, policy: bool = True) -> list[str]:
             problems.append(
                 f"connectors.{connector_id}: received from by {sorted(rec)!r} but no pipeline exports to it"
             )
-        routing = _mapping(connectors[connector_id]) if _type(connector_id) == "routing" else None
+        routing = _mapping(wiring.connectors[connector_id]) if _type(connector_id) == "routing" else None
         if routing is not None:
-            _check_routes(connector_id, routing, receives_from, problems)
-    return problems
+            _check_routes(connector_id, routing, wiring.receives_from, problems)
 
 
 def validate_text(text: str, *, policy: bool = True) -> list[str]:

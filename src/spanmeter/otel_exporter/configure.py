@@ -32,7 +32,7 @@ from ..processor.openai_usage import instrument_openai_usage
 from .batch import CountingBatchSpanProcessor
 from .exporters import make_guarded_exporter
 from .guarded import GuardedSpanExporter
-from .span_defaults import span_defaults
+from .span_defaults import SpanDefaults, span_defaults
 
 __all__ = ["SpanmeterPipeline", "configure"]
 
@@ -121,29 +121,49 @@ def configure(
     """
     with _lock:
         provider = tracer_provider if tracer_provider is not None else _global_sdk_provider(service_name)
-        existing = _pipelines.get(id(provider))
-        if existing is not None:
-            return existing
-        if price_book is None:
-            price_book = PriceBook.from_file(pricing_file) if pricing_file else PriceBook.from_env()
+        if id(provider) in _pipelines:  # called again: the pipeline already installed
+            return _pipelines[id(provider)]
+        book = price_book if price_book is not None else _prices(pricing_file)
         exporter = make_guarded_exporter(endpoint, protocol=protocol, headers=headers, timeout_s=timeout_s)
         batch = CountingBatchSpanProcessor(exporter, max_queue_size=max_queue_size)
         metrics = CostInstruments(meter_provider) if record_metrics else None
-        defaults = span_defaults(default_data_mode, default_environment)
-        enricher = SpanEnricher(
-            price_book,
-            policy=policy,
-            default_data_mode=defaults.data_mode,
-            default_environment=defaults.environment,
-            metrics=metrics,
-        )
-        processor = CostSpanProcessor(batch, enricher)
-        provider.add_span_processor(processor)
-        if openai_usage_details:
-            instrument_openai_usage()
-        pipeline = SpanmeterPipeline(provider, processor, batch, exporter)
-        _pipelines[id(provider)] = pipeline
-        return pipeline
+        enricher = _enricher(book, policy, span_defaults(default_data_mode, default_environment), metrics)
+        return _install(provider, CostSpanProcessor(batch, enricher), batch, exporter, openai_usage_details)
+
+
+def _prices(pricing_file: str | Path | None) -> PriceBook:
+    """The override file's prices when one is given, else the environment's."""
+    return PriceBook.from_file(pricing_file) if pricing_file else PriceBook.from_env()
+
+
+def _enricher(
+    price_book: PriceBook, policy: CostPolicy, defaults: SpanDefaults, metrics: CostInstruments | None
+) -> SpanEnricher:
+    """The span enricher, with the data mode and environment given to spans carrying none."""
+    return SpanEnricher(
+        price_book,
+        policy=policy,
+        default_data_mode=defaults.data_mode,
+        default_environment=defaults.environment,
+        metrics=metrics,
+    )
+
+
+def _install(
+    provider: TracerProvider,
+    processor: CostSpanProcessor,
+    batch: CountingBatchSpanProcessor,
+    exporter: GuardedSpanExporter,
+    openai_usage_details: bool,
+) -> SpanmeterPipeline:
+    """Add the processor to the provider and remember the pipeline for it (called under
+    ``_lock``, so a provider is never given two)."""
+    provider.add_span_processor(processor)
+    if openai_usage_details:
+        instrument_openai_usage()
+    pipeline = SpanmeterPipeline(provider, processor, batch, exporter)
+    _pipelines[id(provider)] = pipeline
+    return pipeline
 
 
 def _global_sdk_provider(service_name: str | None) -> TracerProvider:

@@ -278,43 +278,14 @@ class CostMetrics(Collector):
             overflow = list(self._cap.overflow)
         if view is not None:
             self._hand_on_view()
-        cost = CounterMetricFamily(
-            "spanmeter_cost_usd",
-            "Cost of committed GenAI attempts in USD (exact nano-USD sums; tenants capped to the top N + other).",
-            labels=COST_LABELS,
-        )
-        attempts = CounterMetricFamily(
-            "spanmeter_attempts",
-            "Committed GenAI attempts (each retry of a request counts).",
-            labels=COST_LABELS,
-        )
-        requests = CounterMetricFamily(
-            "spanmeter_requests",
-            "Logical requests: attempts without an external request id, plus the first attempt of each id.",
-            labels=COST_LABELS,
-        )
-        failed = CounterMetricFamily(
-            "spanmeter_failed_attempts", "Committed attempts whose outcome is an error.", labels=COST_LABELS
-        )
-        unpriced = CounterMetricFamily(
-            "spanmeter_unpriced_attempts",
-            "Committed attempts without a price (unknown model or no usage): spend is understated by them.",
-            labels=COST_LABELS,
-        )
-        tokens = CounterMetricFamily(
-            "spanmeter_tokens",
-            "Tokens of committed attempts by type (input includes cache reads and writes; output includes reasoning).",
-            labels=(*COST_LABELS, "type"),
-        )
-        for labels, measures in snapshot:
-            values = list(labels)
-            cost.add_metric(values, usd_float(measures[M_COST]))
-            attempts.add_metric(values, measures[M_ATTEMPTS])
-            requests.add_metric(values, measures[M_REQUESTS])
-            failed.add_metric(values, measures[M_FAILED])
-            unpriced.add_metric(values, measures[M_UNPRICED])
-            for offset, token_type in enumerate(TOKEN_TYPES):
-                tokens.add_metric([*values, token_type], measures[M_TOKENS + offset])
+        yield from _cost_families(snapshot)
+        yield from self._capacity_families(labelled, len(snapshot), overflow)
+
+    def _capacity_families(
+        self, labelled: int, label_sets: int, overflow: list[int]
+    ) -> list[GaugeMetricFamily | CounterMetricFamily]:
+        """How full the label caps are (tenant slots, label sets) and how many attempts were
+        folded into ``other`` at the cap: what an operator checks before trusting a label."""
         slots = GaugeMetricFamily(
             "spanmeter_metrics_tenant_slots",
             "Tenant label slots of the cost counters: total (the configured N) and used.",
@@ -322,13 +293,13 @@ class CostMetrics(Collector):
         )
         slots.add_metric(["total"], self.top_tenants)
         slots.add_metric(["used"], labelled)
-        label_sets = GaugeMetricFamily(
+        sets = GaugeMetricFamily(
             "spanmeter_metrics_label_sets",
             "Label sets of the cost counters: the configured cap (total) and the series used.",
             labels=("sets",),
         )
-        label_sets.add_metric(["total"], self._cap.max_label_sets)
-        label_sets.add_metric(["used"], len(snapshot))
+        sets.add_metric(["total"], self._cap.max_label_sets)
+        sets.add_metric(["used"], label_sets)
         folded = CounterMetricFamily(
             "spanmeter_metrics_label_overflow",
             "Attempts whose label value was folded into 'other' because the label sets were at their cap.",
@@ -336,11 +307,54 @@ class CostMetrics(Collector):
         )
         for label, count in zip(CLIENT_DIMENSIONS, overflow, strict=True):
             folded.add_metric([label], count)
-        yield from (cost, attempts, requests, failed, unpriced, tokens, slots, label_sets, folded)
+        return [slots, sets, folded]
 
     def describe(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
         """Nothing: the registry then calls :meth:`collect` only at scrape time."""
         return iter(())
+
+
+def _cost_families(snapshot: list[tuple[tuple[str, ...], list[int]]]) -> list[CounterMetricFamily]:
+    """The cost counters (cost, attempts, logical requests, failed, unpriced, tokens by
+    type) with a sample per label set of ``snapshot``."""
+    cost = CounterMetricFamily(
+        "spanmeter_cost_usd",
+        "Cost of committed GenAI attempts in USD (exact nano-USD sums; tenants capped to the top N + other).",
+        labels=COST_LABELS,
+    )
+    attempts = CounterMetricFamily(
+        "spanmeter_attempts",
+        "Committed GenAI attempts (each retry of a request counts).",
+        labels=COST_LABELS,
+    )
+    requests = CounterMetricFamily(
+        "spanmeter_requests",
+        "Logical requests: attempts without an external request id, plus the first attempt of each id.",
+        labels=COST_LABELS,
+    )
+    failed = CounterMetricFamily(
+        "spanmeter_failed_attempts", "Committed attempts whose outcome is an error.", labels=COST_LABELS
+    )
+    unpriced = CounterMetricFamily(
+        "spanmeter_unpriced_attempts",
+        "Committed attempts without a price (unknown model or no usage): spend is understated by them.",
+        labels=COST_LABELS,
+    )
+    tokens = CounterMetricFamily(
+        "spanmeter_tokens",
+        "Tokens of committed attempts by type (input includes cache reads and writes; output includes reasoning).",
+        labels=(*COST_LABELS, "type"),
+    )
+    for labels, measures in snapshot:
+        values = list(labels)
+        cost.add_metric(values, usd_float(measures[M_COST]))
+        attempts.add_metric(values, measures[M_ATTEMPTS])
+        requests.add_metric(values, measures[M_REQUESTS])
+        failed.add_metric(values, measures[M_FAILED])
+        unpriced.add_metric(values, measures[M_UNPRICED])
+        for offset, token_type in enumerate(TOKEN_TYPES):
+            tokens.add_metric([*values, token_type], measures[M_TOKENS + offset])
+    return [cost, attempts, requests, failed, unpriced, tokens]
 
 
 class MeteredSink:

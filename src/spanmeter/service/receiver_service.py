@@ -102,8 +102,27 @@ class ReceiverService:
         )
         self._store_process: StoreProcessClient | None = None
         self._retention: RetentionLoop | None = None
-        self.sink: RowSink
-        if config.store_process and store is None and os.name == "posix":  # inherited socket: POSIX
+        self.sink: RowSink = self._open_sink(factory, separate=config.store_process and store is None)
+        self.metrics.registry.register(self.cost_metrics)
+        self.metrics.track_queue(lambda: self.sink.pending_rows)
+        self.pipeline = IngestPipeline(
+            self.sink, self.price_book, metrics=self.metrics, user_id_hasher=default_hasher()
+        )
+        self._accepting = False
+        self._stopped = False
+        self._stop_lock = threading.Lock()
+        self.budgets = attach_budgets(self, config)  # budgets and alerts (spanmeter.budgets)
+        if self._store_process is not None:  # budgets: the ledger counts there; reload it first
+            self.budgets.count_elsewhere(self._store_process.sync_ledger)
+        self.metrics.registry.register(BudgetMetrics(self.budgets, top_states=config.metrics_top_tenants))
+        self.server = self._server()
+
+    def _open_sink(self, factory: Callable[[], SpanStore], *, separate: bool) -> RowSink:
+        """Where the pipeline's rows go: a store process of their own when asked (and possible:
+        it inherits its socket, so POSIX only), else a group-commit writer thread here, with
+        retention run here too."""
+        config = self.config
+        if separate and os.name == "posix":
             self._store_process = StoreProcessClient(
                 StoreProcessSettings(
                     store_factory=factory,
@@ -117,28 +136,21 @@ class ReceiverService:
                 on_observed=self.cost_metrics.merge,
             )
             self.cost_metrics.watch_tenants(self._store_process.configure_observer)
-            self.sink = self._store_process
-        else:
-            writer = GroupCommitWriter(
-                self.store, max_pending_rows=config.max_pending_rows, on_idle=self.store.compact_rollups
-            )
-            self.sink = self.cost_metrics.metered(LocalRowSink(writer))
-            self._retention = RetentionLoop(
-                self.store, raw_days=config.raw_retention_days, rollup_days=config.rollup_retention_days
-            )
-        self.metrics.registry.register(self.cost_metrics)
-        self.metrics.track_queue(lambda: self.sink.pending_rows)
-        self.pipeline = IngestPipeline(
-            self.sink, self.price_book, metrics=self.metrics, user_id_hasher=default_hasher()
+            return self._store_process
+        writer = GroupCommitWriter(
+            self.store, max_pending_rows=config.max_pending_rows, on_idle=self.store.compact_rollups
         )
-        self._accepting = False
-        self._stopped = False
-        self._stop_lock = threading.Lock()
-        self.budgets = attach_budgets(self, config)  # budgets and alerts (spanmeter.budgets)
-        if self._store_process is not None:  # budgets: the ledger counts there; reload it first
-            self.budgets.count_elsewhere(self._store_process.sync_ledger)
-        self.metrics.registry.register(BudgetMetrics(self.budgets, top_states=config.metrics_top_tenants))
-        self.server = OTLPServer(
+        sink = self.cost_metrics.metered(LocalRowSink(writer))
+        self._retention = RetentionLoop(
+            self.store, raw_days=config.raw_retention_days, rollup_days=config.rollup_retention_days
+        )
+        return sink
+
+    def _server(self) -> OTLPServer:
+        """The OTLP server, with the HTTP routes served beside OTLP (metrics, the JSON API,
+        health and readiness, budgets and alerts)."""
+        config = self.config
+        return OTLPServer(
             self.pipeline,
             host=config.host,
             grpc_port=config.grpc_port,

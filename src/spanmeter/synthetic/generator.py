@@ -24,7 +24,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from itertools import accumulate
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, NamedTuple
 
 from ..pricing import PriceBook
 from ..store.analysis_types import pricing_fields
@@ -77,6 +77,23 @@ class _Request:
     no_usage: bool = False
     storm_failures: int = 0
     storm_error: str = ""
+
+
+class _Draws(NamedTuple):
+    """Every random draw of one planned request, made up front in a fixed order: a request
+    always takes the same draws whatever is chosen (an override of the endpoint, tenant or
+    user, a fault), so changing one option leaves the rest of the stream as it was."""
+
+    endpoint: EndpointProfile
+    tenant: str
+    user_index: int
+    in_factor: float
+    out_factor: float
+    latency_factor: float
+    cache_hit: bool
+    kind_roll: float
+    id_roll: float
+    fault_rolls: list[float]
 
 
 @dataclass(slots=True)
@@ -164,42 +181,26 @@ class _Generator:
     ) -> _Request:
         """A logical request: always the same number of draws, whatever the choices."""
         config = self.config
-        faults = config.faults
-        picked_endpoint = self._pick_endpoint(rng)
-        picked_tenant = self._pick_tenant(rng)
-        user_index = rng.randrange(config.users_per_tenant)
-        in_factor = rng.lognormvariate(0, 0.35)
-        out_factor = rng.lognormvariate(0, 0.4)
-        latency_factor = rng.lognormvariate(0, 0.3)
-        cache_hit = rng.random() < 0.5
-        kind_roll = rng.random()
-        id_roll = rng.random()
-        fault_rolls = [rng.random() for _ in range(6)]
-        endpoint = endpoint or picked_endpoint
-        tenant = tenant or picked_tenant
-        user = user or self.users.get(tenant, self.users[self.tenants[0]])[user_index]
-        external_id = f"req_{self.ids.getrandbits(80):020x}" if id_roll < config.external_id_share else None
-        kind = "ok"
-        if kind_roll < config.error_share:
-            kind = "error"
-        elif external_id is not None:
-            if kind_roll < config.error_share + config.retry_share:
-                kind = "retry"
-            elif kind_roll < config.error_share + config.retry_share + config.throttle_share:
-                kind = "throttle"
-        input_tokens = max(1, round(endpoint.input_tokens * in_factor))
-        cache_read = round(input_tokens * endpoint.cache_read_share) if cache_hit else 0
+        draws = self._draw(rng)
+        endpoint = endpoint or draws.endpoint
+        tenant = tenant or draws.tenant
+        user = user or self.users.get(tenant, self.users[self.tenants[0]])[draws.user_index]
+        external_id = (
+            f"req_{self.ids.getrandbits(80):020x}" if draws.id_roll < config.external_id_share else None
+        )
+        input_tokens = max(1, round(endpoint.input_tokens * draws.in_factor))
+        cache_read = round(input_tokens * endpoint.cache_read_share) if draws.cache_hit else 0
         request = _Request(
             start_ns=start_ns,
             endpoint=endpoint,
             tenant=tenant,
             user=user,
             input_tokens=input_tokens,
-            output_tokens=max(1, round(endpoint.output_tokens * out_factor)),
+            output_tokens=max(1, round(endpoint.output_tokens * draws.out_factor)),
             cache_read_tokens=cache_read,
-            latency_ms=round(endpoint.latency_ms * latency_factor, 1),
+            latency_ms=round(endpoint.latency_ms * draws.latency_factor, 1),
             external_id=external_id,
-            kind=kind,
+            kind=self._kind(draws.kind_roll, external_id),
             prompt_version=endpoint.prompt_version,
             provider=endpoint.provider,
             request_model=endpoint.model,
@@ -207,21 +208,56 @@ class _Generator:
             endpoint_tag=endpoint.tag,
             environment=config.environment,
         )
-        if fault_rolls[0] < faults.untagged_share:
+        self._apply_faults(request, draws.fault_rolls)
+        return request
+
+    def _draw(self, rng: random.Random) -> _Draws:
+        """Every draw of one request from ``rng`` (the order is part of the seeded output:
+        do not reorder)."""
+        return _Draws(
+            self._pick_endpoint(rng),
+            self._pick_tenant(rng),
+            rng.randrange(self.config.users_per_tenant),
+            rng.lognormvariate(0, 0.35),
+            rng.lognormvariate(0, 0.4),
+            rng.lognormvariate(0, 0.3),
+            rng.random() < 0.5,
+            rng.random(),
+            rng.random(),
+            [rng.random() for _ in range(6)],
+        )
+
+    def _kind(self, roll: float, external_id: str | None) -> str:
+        """``error``, ``retry``, ``throttle`` or ``ok`` by the configured shares; a retry or a
+        throttle needs an id that ties its attempts into one logical request."""
+        config = self.config
+        if roll < config.error_share:
+            return "error"
+        if external_id is not None:
+            if roll < config.error_share + config.retry_share:
+                return "retry"
+            if roll < config.error_share + config.retry_share + config.throttle_share:
+                return "throttle"
+        return "ok"
+
+    def _apply_faults(self, request: _Request, rolls: Sequence[float]) -> None:
+        """The data-quality faults the config asks for (untagged, unversioned, no usage, raw
+        PII as user id, test traffic, clock skew), one roll each."""
+        faults = self.config.faults
+        if rolls[0] < faults.untagged_share:
             request.endpoint_tag = None
-        if fault_rolls[1] < faults.unversioned_share:
+        if rolls[1] < faults.unversioned_share:
             request.prompt_version = None
-        if fault_rolls[2] < faults.no_usage_share:
+        if rolls[2] < faults.no_usage_share:
             request.no_usage = True
-        if fault_rolls[3] < faults.pii_user_share:
-            serial = int(fault_rolls[3] * 1e6) % 9000 + 1000
+        if rolls[3] < faults.pii_user_share:
+            serial = int(rolls[3] * 1e6) % 9000 + 1000
             request.user = f"user{serial}@example.com" if serial % 2 else f"+1-555-01{serial % 100:02d}"
-        if fault_rolls[4] < faults.test_traffic_share:
+        if rolls[4] < faults.test_traffic_share:
             request.tenant, request.environment = "t_test", "staging"
             request.user = "uh_" + "0" * 23 + "1"
-        if fault_rolls[5] < faults.clock_skew_share:
+        if rolls[5] < faults.clock_skew_share:
             request.skew_ns = int(faults.clock_skew_s * _NS)
-        return request
 
     def _apply_incidents(self, request: _Request) -> None:
         rng = self.incident_rng

@@ -182,47 +182,66 @@ def apply_repricing(
         details,
     )
     with transaction() as conn:
-        for change in changes:
-            old = change.old
-            updated = conn.execute(
-                _UPDATE,
-                (
-                    *_pricing_values(change.new),
-                    old.start_time_ns,
-                    old.span_id,
-                    old.trace_id,
-                    old.cost_nano_usd,
-                    old.pricing_status,
-                ),
-            ).rowcount
-            if updated != 1:
-                raise StaleRepricing(
-                    f"row {old.trace_id.hex()}/{old.span_id.hex()} changed since the diff was computed:"
-                    " nothing applied, compute the diff again"
-                )
+        _update_rows(conn, changes)
         _append_deltas(conn, writer, changes)
-        cursor = conn.execute(
-            f"INSERT INTO reprice_audit ({', '.join(_AUDIT_FIELDS)})"
-            f" VALUES ({', '.join('?' * len(_AUDIT_FIELDS))})",
-            tuple(getattr(audit, name) for name in _AUDIT_FIELDS),
-        )
-        audit = replace(audit, id=int(cursor.lastrowid or 0))
-        conn.executemany(
-            "INSERT INTO reprice_audit_rows VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    audit.id,
-                    change.old.start_time_ns,
-                    change.old.span_id,
-                    change.old.trace_id,
-                    change.old.cost_nano_usd,
-                    change.new.cost_nano_usd,
-                    change.old.pricing_status,
-                    change.new.pricing_status,
-                )
-                for change in changes
-            ],
-        )
+        audit = _record_audit(conn, audit, changes)
+    return audit
+
+
+def _update_rows(conn: sqlite3.Connection, changes: Sequence[RepricedRow]) -> None:
+    """Write each row's new pricing, only where the row still holds the pricing the diff was
+    computed from: any other row means the diff is stale, and raising rolls everything back.
+
+    Raises:
+        StaleRepricing: A row changed since the diff.
+    """
+    for change in changes:
+        old = change.old
+        updated = conn.execute(
+            _UPDATE,
+            (
+                *_pricing_values(change.new),
+                old.start_time_ns,
+                old.span_id,
+                old.trace_id,
+                old.cost_nano_usd,
+                old.pricing_status,
+            ),
+        ).rowcount
+        if updated != 1:
+            raise StaleRepricing(
+                f"row {old.trace_id.hex()}/{old.span_id.hex()} changed since the diff was computed:"
+                " nothing applied, compute the diff again"
+            )
+
+
+def _record_audit(
+    conn: sqlite3.Connection, audit: RepriceAudit, changes: Sequence[RepricedRow]
+) -> RepriceAudit:
+    """Insert the audit entry and, per changed row, its cost and status before and after;
+    the entry is returned with the id the insert assigned."""
+    cursor = conn.execute(
+        f"INSERT INTO reprice_audit ({', '.join(_AUDIT_FIELDS)})"
+        f" VALUES ({', '.join('?' * len(_AUDIT_FIELDS))})",
+        tuple(getattr(audit, name) for name in _AUDIT_FIELDS),
+    )
+    audit = replace(audit, id=int(cursor.lastrowid or 0))
+    conn.executemany(
+        "INSERT INTO reprice_audit_rows VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                audit.id,
+                change.old.start_time_ns,
+                change.old.span_id,
+                change.old.trace_id,
+                change.old.cost_nano_usd,
+                change.new.cost_nano_usd,
+                change.old.pricing_status,
+                change.new.pricing_status,
+            )
+            for change in changes
+        ],
+    )
     return audit
 
 

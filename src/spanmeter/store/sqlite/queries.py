@@ -61,22 +61,37 @@ def top(
     # outside it (spanmeter.store.window_cover), whose cancelled-out groups HAVING drops
     extent = data_extent(conn, spec)
     parts, params = window_parts(spec, (by,), lo, hi, where, own, _TOP_MEASURES, subtract=True, extent=extent)
-    fetched: list[tuple[Any, ...]] = []
-    if parts:
-        sql = f"""
-            SELECT {by} AS key,
-                   sum(cost_nano_usd), sum(logical_requests), sum(attempts),
-                   sum(input_tokens), sum(output_tokens), sum(unpriced),
-                   sum(sum(cost_nano_usd)) OVER (), sum(sum(logical_requests)) OVER (),
-                   sum(sum(attempts)) OVER (), sum(sum(input_tokens)) OVER (),
-                   sum(sum(output_tokens)) OVER (), sum(sum(unpriced)) OVER (), count(*) OVER ()
-            FROM ({" UNION ALL ".join(parts)})
-            GROUP BY key
-            HAVING sum(attempts) > 0
-            ORDER BY 2 DESC, 1
-            LIMIT ?
-        """
-        fetched = conn.execute(sql, [*params, limit]).fetchall()
+    fetched = _fetch_top(conn, by, parts, params, limit) if parts else []
+    return _top_result(by, spec.bucket_seconds, (lo, hi), fetched)
+
+
+def _fetch_top(
+    conn: sqlite3.Connection, by: str, parts: list[str], params: list[Any], limit: int
+) -> list[tuple[Any, ...]]:
+    """The top ``limit`` groups of the unioned parts, each row carrying the window totals
+    (window functions over the grouped rows, so one statement gives both)."""
+    sql = f"""
+        SELECT {by} AS key,
+               sum(cost_nano_usd), sum(logical_requests), sum(attempts),
+               sum(input_tokens), sum(output_tokens), sum(unpriced),
+               sum(sum(cost_nano_usd)) OVER (), sum(sum(logical_requests)) OVER (),
+               sum(sum(attempts)) OVER (), sum(sum(input_tokens)) OVER (),
+               sum(sum(output_tokens)) OVER (), sum(sum(unpriced)) OVER (), count(*) OVER ()
+        FROM ({" UNION ALL ".join(parts)})
+        GROUP BY key
+        HAVING sum(attempts) > 0
+        ORDER BY 2 DESC, 1
+        LIMIT ?
+    """
+    return conn.execute(sql, [*params, limit]).fetchall()
+
+
+def _top_result(
+    by: TopDimension, bucket_seconds: int, window: tuple[int, int], fetched: list[tuple[Any, ...]]
+) -> TopResult:
+    """The fetched rows as a :class:`TopResult`: the groups, and the totals every row
+    repeats (zeros when the window holds nothing)."""
+    lo, hi = window
     totals = fetched[0][7:] if fetched else (0, 0, 0, 0, 0, 0, 0)
     total_cost = int(totals[0])
     groups = [
@@ -96,7 +111,7 @@ def top(
         by=by,
         window_start_ns=lo * _NS_PER_S,
         window_end_ns=hi * _NS_PER_S,
-        bucket_seconds=spec.bucket_seconds,
+        bucket_seconds=bucket_seconds,
         groups=groups,
         group_count=int(totals[6]),
         cost_nano_usd=total_cost,
