@@ -14,7 +14,9 @@ from spanmeter.collector_config import KINDS, shipped
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", ROOT / "docs" / "collector.md"]
-_SHELL_BLOCK = re.compile(r"^```(?:bash|console|sh|shell)\n(.*?)^```", re.MULTILINE | re.DOTALL)
+_SHELL_BLOCK = re.compile(
+    r"^```(?:bash|console|sh|shell)(?: no-run:[^\n]*)?\n(.*?)^```", re.MULTILINE | re.DOTALL
+)
 _PLACEHOLDER = re.compile(r"\$\{env:([A-Z0-9_]+)\}")
 
 
