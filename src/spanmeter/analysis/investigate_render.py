@@ -258,16 +258,11 @@ def _drops(report: Mapping[str, Any]) -> list[str]:
     return [f"{label}: {'; '.join(found)}"]
 
 
-def render_triage(report: Mapping[str, Any]) -> str:
-    """The cost-spike triage note (markdown), filled from the report."""
-    totals = report["totals"]
-    base, current = totals["baseline"], totals["current"]
-    classification = report["classification"]
-    facts = classification["facts"]
-    hypothesis = classification["hypothesis"]
-    picks = " / ".join(
-        f"**{h}**" if h == hypothesis else h for h in ("volume", "efficiency", "routing", "retries", "abuse")
-    )
+def _version_correlation(report: Mapping[str, Any]) -> str:
+    """The triage note's prompt-version line: the deploy the classification found, else the
+    versions on the top endpoint, else any version new in the window; a version change is
+    the first thing an on-call engineer rules in or out."""
+    facts = report["classification"]["facts"]
     deploy = facts.get("deploy")
     versions = [d for d in report["dimensions"] if d["dimension"] == "prompt_version" and d.get("drivers")]
     new_versions = [
@@ -279,14 +274,14 @@ def render_triage(report: Mapping[str, Any]) -> str:
     on_endpoint = facts.get("prompt_versions")
     if deploy:
         tokens: Mapping[str, Any] = deploy.get("tokens_per_call") or {}
-        correlation = (
+        return (
             f"{deploy['version']} first seen {deploy['first_seen']} (previous {deploy['previous']}):"
             f" tokens per call {tokens.get('previous')} -> {tokens.get('new')}"
         )
-    elif on_endpoint:
+    if on_endpoint:
         change = facts["endpoint"]["tokens_per_call_change_pct"]["total"]
         found = ", ".join(f"{n['version']} (first seen {n['first_seen']})" for n in on_endpoint["new"])
-        correlation = (
+        return (
             f"on {on_endpoint['endpoint'] or '(untagged)'}: "
             + " -> ".join(
                 ", ".join(v or "(none)" for v in on_endpoint[side]) or "-" for side in ("baseline", "current")
@@ -295,10 +290,21 @@ def render_triage(report: Mapping[str, Any]) -> str:
             + f"; tokens per call there {'n/a' if change is None else f'{change:+.1f}%'}"
             + (f" (new elsewhere: {', '.join(new_versions)})" if new_versions and not found else "")
         )
-    elif new_versions:
-        correlation = "new in window: " + ", ".join(new_versions) + " (no token change attributed to them)"
-    else:
-        correlation = "no prompt version first seen in the window"
+    if new_versions:
+        return "new in window: " + ", ".join(new_versions) + " (no token change attributed to them)"
+    return "no prompt version first seen in the window"
+
+
+def render_triage(report: Mapping[str, Any]) -> str:
+    """The cost-spike triage note (markdown), filled from the report."""
+    totals = report["totals"]
+    base, current = totals["baseline"], totals["current"]
+    classification = report["classification"]
+    hypothesis = classification["hypothesis"]
+    picks = " / ".join(
+        f"**{h}**" if h == hypothesis else h for h in ("volume", "efficiency", "routing", "retries", "abuse")
+    )
+    correlation = _version_correlation(report)
     tenant, user = _first(report, "tenant_id"), _first(report, "user_id")
 
     def pair(name: str) -> str:
