@@ -158,11 +158,11 @@ class _Finding:
     """The spike's type (a key of :data:`CONTAINMENT`)."""
     driver: _Driver | None = None
     """Who drives it (None: nobody, e.g. when spend did not rise)."""
-    evidence: list[str] = field(default_factory=list)
+    evidence: list[str] = field(default_factory=list[str])
     """Sentences for the reader, in order."""
-    facts: dict[str, Any] = field(default_factory=dict)
+    facts: dict[str, Any] = field(default_factory=dict[str, Any])
     """The figures behind the sentences, for machines."""
-    fill: dict[str, str] = field(default_factory=dict)
+    fill: dict[str, str] = field(default_factory=dict[str, str])
     """Values for the containment and durable-control templates."""
 
 

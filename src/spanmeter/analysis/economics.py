@@ -25,7 +25,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple, TypedDict
 
 from ..store import Measures, SpanStore
 from .common import money_column, money_text, nano_usd, nearest_rank, per, scope_text, usd
@@ -113,6 +113,19 @@ def unit_economics(
     }
 
 
+class _MarginRow(TypedDict):
+    """One (tenant, period) line of the profitability section."""
+
+    tenant_id: str
+    period: str
+    revenue_usd: str
+    cost_usd: str
+    margin_nano_usd: int
+    margin_usd: str
+    cost_share: float | None
+    flagged: bool
+
+
 class _Call(NamedTuple):
     """An attempt that reported usage, as the tail outliers list it."""
 
@@ -130,7 +143,7 @@ class _EndpointTally:
 
     attempts: int = 0
     fallbacks: int = 0
-    tokens: list[int] = field(default_factory=list)
+    tokens: list[int] = field(default_factory=list[int])
 
     def row(self, tag: str | None) -> dict[str, Any]:
         """The endpoint's line of ``per_endpoint_tails``."""
@@ -235,7 +248,7 @@ def _profitability(
     if not revenue:
         return {"imported": False, "rows": [], "flagged": [], "max_cost_share": float(max_cost_share)}
     costs: dict[tuple[int, int], dict[str | None, int]] = {}
-    rows = []
+    rows: list[_MarginRow] = []
     for entry in revenue:
         period = (entry.start_ns, entry.end_ns)
         if period not in costs:

@@ -63,10 +63,10 @@ class _Version:
     output_tokens: int = 0
     cost: int = 0
     unpriced: int = 0
-    tokens: list[int] = field(default_factory=list)
+    tokens: list[int] = field(default_factory=list[int])
     first_ns: int | None = None
     last_ns: int | None = None
-    requests: list[int] = field(default_factory=list)
+    requests: list[int] = field(default_factory=list[int])
     """Indexes into the scan's logical requests."""
 
 
@@ -81,9 +81,11 @@ class _Scan:
     """Attempts folded per (endpoint, version) and per logical request, in one pass: a
     logical request belongs to the version of its first attempt, so both are built together."""
 
-    versions: dict[tuple[str | None, str | None], _Version] = field(default_factory=dict)
-    requests: list[_Request] = field(default_factory=list)
-    by_id: dict[str, int] = field(default_factory=dict)
+    versions: dict[tuple[str | None, str | None], _Version] = field(
+        default_factory=dict[tuple[str | None, str | None], _Version]
+    )
+    requests: list[_Request] = field(default_factory=list[_Request])
+    by_id: dict[str, int] = field(default_factory=dict[str, int])
     """External request id -> index into ``requests``."""
 
     def add(self, row: _Row) -> None:
@@ -278,7 +280,7 @@ def _render_csv(report: Mapping[str, Any]) -> str:
     writer = csv.writer(buffer)
     writer.writerow([*_CSV_NAMES, "delta_cost_per_request_usd", "delta_pct", "significant"])
     for row in report["versions"]:
-        delta = row["delta"] or {}
+        delta: Mapping[str, Any] = row["delta"] or {}
         writer.writerow(
             [
                 *("" if row[n] is None else row[n] for n in _CSV_NAMES),

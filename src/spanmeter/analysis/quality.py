@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Final, NamedTuple
@@ -179,15 +180,15 @@ class _Scan:
 
     counts: dict[str, list[int]] = field(default_factory=lambda: {spec.name: [0, 0] for spec in CHECKS})
     """Check name -> [passed, applicable]."""
-    unknown: Counter[tuple[str, str]] = field(default_factory=Counter)
+    unknown: Counter[tuple[str, str]] = field(default_factory=Counter[tuple[str, str]])
     """(provider, model) -> attempts priced ``unknown_model``."""
-    suspicious: Counter[str] = field(default_factory=Counter)
+    suspicious: Counter[str] = field(default_factory=Counter[str])
     """Environment and tenant of ``real`` attempts that look like test traffic."""
-    pii_examples: Counter[str] = field(default_factory=Counter)
+    pii_examples: Counter[str] = field(default_factory=Counter[str])
     """Masked ids that look like an email or a phone number."""
-    without_usage: Counter[str] = field(default_factory=Counter)
+    without_usage: Counter[str] = field(default_factory=Counter[str])
     """Instrumentation scopes of successful attempts without token usage."""
-    skews: list[int] = field(default_factory=list)
+    skews: list[int] = field(default_factory=list[int])
     """Arrival minus end, ns, of every attempt with a start time."""
     clock: ClockJudge = field(default_factory=ClockJudge)
     raw_cost: int = 0
@@ -364,16 +365,19 @@ def render_quality(report: dict[str, Any], fmt: str, *, preamble: list[str] | No
         )
         if check["remedy"]:
             lines.append(f"         -> {check['remedy']}")
-        details = check["details"]
+        details: Mapping[str, Any] = check["details"]
+        shown = check["status"] != "ok"
         if details.get("backfilled_attempts"):
             lines.append(
                 f"         {details['backfilled_attempts']} attempts arrived in back-filled batches"
                 " (spans ending hours apart sent together): judged only for a clock running ahead"
             )
-        for model in details.get("unknown_models", [])[:10] if check["status"] != "ok" else []:
+        models: list[Mapping[str, Any]] = details.get("unknown_models", [])[:10] if shown else []
+        for model in models:
             lines.append(f"            {model['provider']}/{model['model']}: {model['attempts']} attempts")
         for key in ("examples", "services", "instrumentations"):
-            for item in details.get(key, [])[:3] if check["status"] != "ok" else []:
+            items: list[Mapping[str, Any]] = details.get(key, [])[:3] if shown else []
+            for item in items:
                 lines.append(f"            {next(iter(item.values()))}: {item['attempts']} attempts")
     snippet = next(
         (c["details"].get("override_snippet") for c in report["checks"] if c["name"] == "priced_models"), ""

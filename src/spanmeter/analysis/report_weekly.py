@@ -82,7 +82,7 @@ def week_alerts(store: SpanStore, week: TimeWindow, limit: int = 200) -> list[di
     if not isinstance(store, SupportsBudgets):
         return None
     events = store.budget_store.list_alerts(since_ns=week.start_ns, limit=_INBOX_READ)
-    found = []
+    found: list[dict[str, Any]] = []
     for event in sorted(events, key=lambda e: (e.occurred_at_ns, e.id)):
         spent = alert_spend_window(event)
         if spent.start_ns >= week.end_ns or spent.end_ns <= week.start_ns:
@@ -142,7 +142,7 @@ def _version_changes(
     pairs = ("endpoint_tag", "prompt_version")
     now = store.aggregate(pairs, week.start_ns, week.end_ns, **scope).by_key()
     before = store.aggregate(pairs, previous.start_ns, previous.end_ns, **scope).by_key()
-    changes = []
+    changes: list[dict[str, Any]] = []
     for (endpoint, version), measures in now.items():
         if version is None or (endpoint, version) in before or not measures.logical_requests:
             continue
@@ -209,7 +209,7 @@ def _replaced(
 
 def _daily(store: SpanStore, week: TimeWindow, scope: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Spend per day of the week, from the rollups: the shape of the week at a glance."""
-    daily = []
+    daily: list[dict[str, Any]] = []
     for start in range(week.start_ns, week.end_ns, _DAY_NS):
         total = store.aggregate((), start, min(start + _DAY_NS, week.end_ns), **scope).total
         daily.append(

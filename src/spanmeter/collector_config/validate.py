@@ -140,7 +140,7 @@ class _Wiring:
     """Per connector, the pipelines exporting to it."""
     received_by: dict[str, set[str]] = field(init=False)
     """Per connector, the pipelines receiving from it."""
-    receives_from: dict[str, set[str]] = field(default_factory=dict)
+    receives_from: dict[str, set[str]] = field(default_factory=dict[str, set[str]])
     """Per pipeline, the connectors it receives from (routing tables are checked against it)."""
 
     def __post_init__(self) -> None:
