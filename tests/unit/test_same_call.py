@@ -251,3 +251,172 @@ def test_processor_marks_the_instrumentation_span_over_an_sdk_child() -> None:
     assert outer_attrs["spanmeter.pricing.status"] == "not_billable"
     assert outer_attrs["spanmeter.duplicate_of"] == format(inner.context.span_id, "016x")
     assert outer_attrs["spanmeter.not_billable.reason"] == "sdk_span_under_instrumentation"
+
+
+# --- the fast paths give what the plain rule gives ------------------------------------------
+
+
+def _reference_verdicts(
+    spans: list[tuple[Any, bytes, bytes, bytes | None]], replace_earlier: bool
+) -> list[tuple[int, int, bytes, str] | None]:
+    """The rule written plainly (as SameCallIndex first was): records kept, helpers called."""
+    from spanmeter.semantic_conventions.same_call import attribution_richness
+
+    def usage(record: Any) -> tuple[object, ...] | None:
+        if record.input_tokens is None and record.output_tokens is None:
+            return None
+        return (
+            record.model,
+            record.input_tokens,
+            record.output_tokens,
+            record.cache_read_tokens,
+            record.cache_write_tokens,
+            record.reasoning_tokens,
+        )
+
+    def pair(parent: Any, child: Any) -> str | None:
+        if child.native_sdk and not parent.native_sdk:
+            return "sdk_span_under_instrumentation"
+        child_usage = usage(child)
+        return "same_usage_as_parent" if child_usage is not None and child_usage == usage(parent) else None
+
+    by_call: dict[Any, tuple[int, Any, bytes]] = {}
+    by_span: dict[Any, tuple[int, Any, bytes]] = {}
+    by_parent: dict[Any, tuple[int, Any, bytes]] = {}
+    verdicts: list[tuple[int, int, bytes, str] | None] = []
+    for handle, (record, trace_id, span_id, parent_id) in enumerate(spans):
+        seen = (handle, record, span_id)
+        key = (record.provider, record.response_id) if record.response_id else None
+        twin, reason = None, None
+        if key is not None and key in by_call:
+            twin, reason = by_call[key], "same_response_id"
+        if twin is None and parent_id and (trace_id, parent_id) in by_span:
+            reason = pair(by_span[(trace_id, parent_id)][1], record)
+            twin = by_span[(trace_id, parent_id)] if reason else None
+        if twin is None and (trace_id, span_id) in by_parent:
+            reason = pair(record, by_parent[(trace_id, span_id)][1])
+            twin = by_parent[(trace_id, span_id)] if reason else None
+        richer = (
+            twin is not None
+            and replace_earlier
+            and attribution_richness(record) > attribution_richness(twin[1])
+        )
+        if twin is None or richer:
+            if key is not None:
+                by_call[key] = seen
+            by_span[(trace_id, span_id)] = seen
+            if parent_id:
+                by_parent[(trace_id, parent_id)] = seen
+        if twin is None or reason is None:
+            verdicts.append(None)
+        elif richer:
+            verdicts.append((twin[0], handle, span_id, reason))
+        else:
+            verdicts.append((handle, twin[0], twin[2], reason))
+    return verdicts
+
+
+def test_the_index_gives_the_plain_rules_verdicts_on_random_spans() -> None:
+    import random
+
+    rng = random.Random(5)
+    for replace_earlier in (True, False):
+        verdicts = 0
+        for _ in range(200):
+            spans = []
+            for i in range(rng.randint(1, 12)):
+                attributes: dict[str, Any] = {
+                    "gen_ai.provider.name": rng.choice(["anthropic", "openai"]),
+                    "gen_ai.request.model": rng.choice(["claude-3-5-haiku-20241022", "gpt-4o"]),
+                    "gen_ai.usage.input_tokens": rng.choice([10, 20]),
+                }
+                if rng.random() < 0.7:
+                    attributes["gen_ai.usage.output_tokens"] = rng.choice([1, 2])
+                if rng.random() < 0.5:
+                    attributes["gen_ai.response.id"] = rng.choice(["msg_a", "msg_b", "msg_c"])
+                if rng.random() < 0.4:
+                    attributes["spanmeter.tenant_id"] = "t"
+                if rng.random() < 0.3:
+                    attributes["spanmeter.endpoint_tag"] = "e"
+                scope = SDK_SCOPE if rng.random() < 0.4 else "openinference.instrumentation.anthropic"
+                record = normalize(attributes, scope_name=scope)
+                assert record is not None
+                trace_id = rng.choice([TRACE_A, TRACE_B])
+                span_id = (i + 1).to_bytes(8, "big")
+                parent = rng.choice([None, *(j.to_bytes(8, "big") for j in range(1, 13))])
+                spans.append((record, trace_id, span_id, parent))
+            index: SameCallIndex[int] = SameCallIndex(replace_earlier=replace_earlier)
+            got = []
+            for handle, (record, trace_id, span_id, parent) in enumerate(spans):
+                verdict = index.add(handle, record, trace_id, span_id, parent)
+                got.append(
+                    None
+                    if verdict is None
+                    else (verdict.duplicate, verdict.kept, verdict.kept_span_id, verdict.reason)
+                )
+            expected = _reference_verdicts(spans, replace_earlier)
+            assert got == expected
+            verdicts += sum(verdict is not None for verdict in expected)
+        assert verdicts > 100  # the cases did pair, in each mode
+
+
+def test_the_pairing_prefilter_never_misses_a_pair() -> None:
+    import random
+
+    from spanmeter.ingest.pipeline import _may_pair
+
+    def plain(calls: list[Any]) -> bool:
+        span_ids = {call[3] for call in calls}
+        response_ids: set[str] = set()
+        for call in calls:
+            if call[4] and call[4] in span_ids:
+                return True
+            if call[1].response_id:
+                if call[1].response_id in response_ids:
+                    return True
+                response_ids.add(call[1].response_id)
+        return False
+
+    rng = random.Random(9)
+    records = [normalize({**USAGE, "gen_ai.response.id": rid}) for rid in ("m1", "m2", "m3", "m4")]
+    records.append(normalize(USAGE))
+    outcomes = set()
+    for _ in range(2000):
+        calls = []
+        for i in range(rng.randint(2, 6)):
+            parent = rng.choice([b"", (i + 7).to_bytes(8, "big"), rng.randint(1, 12).to_bytes(8, "big")])
+            calls.append((i, rng.choice(records), TRACE_A, rng.randint(1, 12).to_bytes(8, "big"), parent))
+        expected = plain(calls)
+        assert _may_pair(calls) == expected
+        outcomes.add(expected)
+    assert outcomes == {True, False}
+
+
+def test_the_processor_reads_the_sdks_attribute_dict_and_prices_alike() -> None:
+    from spanmeter.processor.enrichment import _attribute_dict
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    attributes = {**USAGE, "gen_ai.response.id": "msg_x", "user.id": "u-1", "spanmeter.tenant_id": "t"}
+    with provider.get_tracer("opentelemetry.instrumentation.anthropic").start_as_current_span(
+        "chat", attributes=attributes
+    ):
+        pass
+    (span,) = exporter.get_finished_spans()
+    fast = _attribute_dict(span)
+    assert type(fast) is dict  # the installed SDK keeps its attributes in a plain dict
+    view: Any = span.attributes
+    assert fast == dict(view)
+    via_dict = SpanEnricher(BOOK, user_id_hasher=UserIdHasher(b"k")).extra_attributes_for(span)
+    via_view = SpanEnricher(BOOK, user_id_hasher=UserIdHasher(b"k")).extra_attributes(
+        span.attributes,
+        span.resource.attributes,
+        span_name=span.name,
+        start_time_ns=span.start_time,
+        end_time_ns=span.end_time,
+        status_code=int(span.status.status_code.value),
+        scope_name="opentelemetry.instrumentation.anthropic",
+    )
+    assert via_dict is not None and via_dict == via_view
+    assert via_dict["spanmeter.cost.nano_usd"] == one_call_cost()

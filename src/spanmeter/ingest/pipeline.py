@@ -26,7 +26,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any, Final
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -87,25 +87,25 @@ class _Remembering:
         return hashed
 
 
+_record_of: Final = itemgetter(1)
+_span_id_of: Final = itemgetter(3)
+_parent_id_of: Final = itemgetter(4)
+_response_id_of: Final = attrgetter("response_id")
+
+
 def _may_pair(calls: list[tuple[int, GenAIRecord, bytes, bytes, bytes]]) -> bool:
     """Whether two spans of the request could describe one call: a repeated response id,
     or a span whose parent is another billable span of the request. Nearly every request
-    has neither, and then the pairing is skipped: this costs a set insert or two a span,
-    :class:`~spanmeter.semantic_conventions.same_call.SameCallIndex` several microseconds.
-    Span ids alone (and response ids without their provider) may only over-report, which
-    the index then settles exactly."""
-    span_ids = {call[3] for call in calls}
-    response_ids: set[str] = set()
-    for call in calls:
-        parent = call[4]
-        if parent and parent in span_ids:
-            return True
-        response_id = call[1].response_id
-        if response_id:
-            if response_id in response_ids:
-                return True
-            response_ids.add(response_id)
-    return False
+    has neither, and then the pairing is skipped: this costs a few C-level passes over the
+    request's spans (no Python loop: ~0.3k instructions a span, against ~1.5k for the loop
+    it replaced), :class:`~spanmeter.semantic_conventions.same_call.SameCallIndex` several
+    microseconds. Span ids alone (and response ids without their provider) may only
+    over-report, which the index then settles exactly. An empty parent id (a root span) is
+    never a span id: those were checked to be 8 bytes."""
+    if not set(map(_span_id_of, calls)).isdisjoint(map(_parent_id_of, calls)):
+        return True
+    response_ids = list(filter(None, map(_response_id_of, map(_record_of, calls))))
+    return len(set(response_ids)) != len(response_ids)
 
 
 class IngestPipeline:

@@ -81,24 +81,19 @@ def attribution_richness(record: GenAIRecord) -> int:
     )
 
 
-def _usage(record: GenAIRecord) -> tuple[object, ...] | None:
-    if record.input_tokens is None and record.output_tokens is None:
-        return None
-    return (
-        record.model,
-        record.input_tokens,
-        record.output_tokens,
-        record.cache_read_tokens,
-        record.cache_write_tokens,
-        record.reasoning_tokens,
-    )
+_Seen = tuple[
+    _Handle, bytes, bool, "str | None", "int | None", "int | None", int, int, int, "GenAIRecord | None"
+]
+"""A remembered span: its handle, its span id, whether an SDK traced it, its usage (model,
+input, output, cache read, cache write and reasoning tokens), and its record where a later
+twin may replace it (for the richness), else None.
 
+Plain values, not the record, because the app's processor remembers thousands of spans: a
+tuple holding nothing but strings, numbers and bytes is untracked by the garbage collector
+at its first pass, where every kept record (with its issues list and the tuple holding it)
+was traversed again by each collection, on the export thread."""
 
-@dataclass(slots=True)
-class _Seen(Generic[_Handle]):
-    handle: _Handle
-    record: GenAIRecord
-    span_id: bytes
+_USAGE: Final = slice(3, 9)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,12 +106,11 @@ class SameCall(Generic[_Handle]):
     reason: DuplicateReason
 
 
-def _pair_reason(parent: GenAIRecord, child: GenAIRecord) -> DuplicateReason | None:
+def _pair_reason(parent: _Seen[_Handle], child: _Seen[_Handle]) -> DuplicateReason | None:
     """Why a billable child describes its billable parent's call, or None if it does not."""
-    if child.native_sdk and not parent.native_sdk:
+    if child[2] and not parent[2]:
         return "sdk_span_under_instrumentation"
-    usage = _usage(child)
-    if usage is not None and usage == _usage(parent):
+    if (child[4] is not None or child[5] is not None) and child[_USAGE] == parent[_USAGE]:
         return "same_usage_as_parent"
     return None
 
@@ -153,46 +147,63 @@ class SameCallIndex(Generic[_Handle]):
         span_id: bytes,
         parent_span_id: bytes | None,
     ) -> SameCall[_Handle] | None:
-        """Remember a billable span; the verdict if it describes a call already seen."""
-        if self._max is not None and len(self._by_span) >= self._max:
+        """Remember a billable span; the verdict if it describes a call already seen.
+
+        Written flat (no helper calls but for a pair's reason): the app's processor runs it
+        for every GenAI span it prices."""
+        by_span = self._by_span
+        if self._max is not None and len(by_span) >= self._max:
             self._by_call.clear()
-            self._by_span.clear()
+            by_span.clear()
             self._by_parent.clear()
-        seen = _Seen(handle, record, span_id)
+        replace = self._replace
+        seen: _Seen[_Handle] = (
+            handle,
+            span_id,
+            record.native_sdk,
+            record.response_model or record.request_model,  # record.model, without the call
+            record.input_tokens,
+            record.output_tokens,
+            record.cache_read_tokens,
+            record.cache_write_tokens,
+            record.reasoning_tokens,
+            record if replace else None,
+        )
+        response_id = record.response_id
+        call_key = (record.provider, response_id) if response_id else None
         twin: _Seen[_Handle] | None = None
         reason: DuplicateReason | None = None
-        call_key = (record.provider, record.response_id) if record.response_id else None
         if call_key is not None:
             twin = self._by_call.get(call_key)
-            reason = "same_response_id" if twin is not None else None
+            if twin is not None:
+                reason = "same_response_id"
         if twin is None and parent_span_id:
-            parent = self._by_span.get((trace_id, parent_span_id))
+            parent = by_span.get((trace_id, parent_span_id))
             if parent is not None:
-                reason = _pair_reason(parent.record, record)
-                twin = parent if reason is not None else None
+                reason = _pair_reason(parent, seen)
+                if reason is not None:
+                    twin = parent
         if twin is None:
-            child = self._by_parent.get((trace_id, span_id))
+            by_parent = self._by_parent
+            child = by_parent.get((trace_id, span_id)) if by_parent else None
             if child is not None:
-                reason = _pair_reason(record, child.record)
-                twin = child if reason is not None else None
+                reason = _pair_reason(seen, child)
+                if reason is not None:
+                    twin = child
         if twin is None or reason is None:
-            self._remember(seen, call_key, trace_id, parent_span_id)
+            if call_key is not None:
+                self._by_call[call_key] = seen
+            by_span[(trace_id, span_id)] = seen
+            if parent_span_id:
+                self._by_parent[(trace_id, parent_span_id)] = seen
             return None
         # richness only when it can decide: most verdicts have no earlier span to replace
-        if self._replace and attribution_richness(record) > attribution_richness(twin.record):
-            self._remember(seen, call_key, trace_id, parent_span_id)
-            return SameCall(twin.handle, handle, span_id, reason)
-        return SameCall(handle, twin.handle, twin.span_id, reason)
-
-    def _remember(
-        self,
-        seen: _Seen[_Handle],
-        call_key: tuple[str | None, str] | None,
-        trace_id: bytes,
-        parent_span_id: bytes | None,
-    ) -> None:
-        if call_key is not None:
-            self._by_call[call_key] = seen
-        self._by_span[(trace_id, seen.span_id)] = seen
-        if parent_span_id:
-            self._by_parent[(trace_id, parent_span_id)] = seen
+        earlier = twin[9]  # kept whenever replace_earlier
+        if earlier is not None and attribution_richness(record) > attribution_richness(earlier):
+            if call_key is not None:
+                self._by_call[call_key] = seen
+            by_span[(trace_id, span_id)] = seen
+            if parent_span_id:
+                self._by_parent[(trace_id, parent_span_id)] = seen
+            return SameCall(twin[0], handle, span_id, reason)
+        return SameCall(handle, twin[0], twin[1], reason)
