@@ -23,6 +23,7 @@ __all__ = [
     "NS_PER_SECOND",
     "NS_PER_US",
     "TimeWindow",
+    "iso",
     "parse_duration",
     "parse_instant",
 ]
@@ -38,8 +39,6 @@ MAX_NS: Final = 253402300800 * NS_PER_SECOND
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
 _UNIT_SECONDS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_NS: Final = NS_PER_SECOND
-_MAX_NS: Final = MAX_NS
 
 
 def parse_duration(text: str) -> int:
@@ -50,16 +49,16 @@ def parse_duration(text: str) -> int:
     seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
     if seconds <= 0:
         raise ValueError(f"duration must be positive: {text!r}")
-    if seconds * _NS >= _MAX_NS:
+    if seconds * NS_PER_SECOND >= MAX_NS:
         raise ValueError(f"duration too long: {text!r}")
-    return int(seconds * _NS)
+    return int(seconds * NS_PER_SECOND)
 
 
 def parse_instant(text: str) -> int:
     """ISO 8601 date/time (UTC unless offset) or Unix seconds -> Unix nanoseconds."""
     value = text.strip()
     if re.fullmatch(r"\d+(\.\d+)?", value):
-        instant = int(Decimal(value) * _NS)
+        instant = int(Decimal(value) * NS_PER_SECOND)
     else:
         try:
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -69,8 +68,8 @@ def parse_instant(text: str) -> int:
             ) from None
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=timezone.utc)
-        instant = int(parsed.timestamp()) * _NS + parsed.microsecond * 1000
-    if not 0 <= instant < _MAX_NS:
+        instant = int(parsed.timestamp()) * NS_PER_SECOND + parsed.microsecond * 1000
+    if not 0 <= instant < MAX_NS:
         raise ValueError(f"time out of range {text!r}: between 1970 and 9999 UTC")
     return instant
 
@@ -84,8 +83,10 @@ class TimeWindow:
 
     def iso(self) -> tuple[str, str]:
         """Both ends as ISO 8601 UTC strings."""
-        return (_iso(self.start_ns), _iso(self.end_ns))
+        return (iso(self.start_ns), iso(self.end_ns))
 
 
-def _iso(ns: int) -> str:
-    return datetime.fromtimestamp(ns / _NS, tz=timezone.utc).isoformat(timespec="seconds")
+def iso(ns: int) -> str:
+    """Unix ns -> ISO 8601 UTC, to the second (rounded down: an instant is never shown in a
+    second it has not reached)."""
+    return datetime.fromtimestamp(ns // NS_PER_SECOND, tz=timezone.utc).isoformat(timespec="seconds")

@@ -45,8 +45,9 @@ from fractions import Fraction
 from typing import Any, Final, NamedTuple
 
 from ..store import SpanStore
+from ..timeunits import NS_PER_HOUR
 from .common import money_text, per
-from .evidence import HOUR_NS, fallback_share, new_versions_on, recent_mix
+from .evidence import fallback_share, new_versions_on, recent_mix
 from .next_step import next_step
 from .spike_figures import (
     deploy_facts,
@@ -497,7 +498,10 @@ def _moved(
     lengths = (baseline_window.end_ns - baseline_window.start_ns, window.end_ns - window.start_ns)
     label = name if lengths[0] == lengths[1] else f"{name} per hour"
     if lengths[0] != lengths[1]:
-        before_text, now_text = str(per(before * HOUR_NS, lengths[0])), str(per(now * HOUR_NS, lengths[1]))
+        before_text, now_text = (
+            str(per(before * NS_PER_HOUR, lengths[0])),
+            str(per(now * NS_PER_HOUR, lengths[1])),
+        )
     else:
         before_text, now_text = str(before), str(now)
     return f"{label} on {on}: {before_text} -> {now_text}" if on else f"{label} {before_text} -> {now_text}"
@@ -516,7 +520,7 @@ def _slice_label(piece: TimeWindow, window: TimeWindow) -> str:
     length = piece.end_ns - piece.start_ns
     if length >= window.end_ns - window.start_ns:
         return "all"
-    return "last hour" if length <= HOUR_NS else "last day"
+    return "last hour" if length <= NS_PER_HOUR else "last day"
 
 
 def _per_k(figures: Mapping[str, int]) -> str | None:

@@ -32,13 +32,12 @@ from ..timeunits import NS_PER_SECOND
 
 __all__ = ["BACKFILL_SPREAD_NS", "SKEW_AHEAD_NS", "SKEW_BEHIND_NS", "ClockJudge"]
 
-_NS: Final = NS_PER_SECOND
-_MINUTE_NS: Final = 60 * _NS
-SKEW_AHEAD_NS: Final = -60 * _NS
+_MINUTE_NS: Final = 60 * NS_PER_SECOND
+SKEW_AHEAD_NS: Final = -60 * NS_PER_SECOND
 """Arrival minus end below this: the span ended after it arrived, a clock ahead."""
-SKEW_BEHIND_NS: Final = 15 * 60 * _NS
+SKEW_BEHIND_NS: Final = 15 * 60 * NS_PER_SECOND
 """Arrival minus end above this: a clock behind, unless the span came in a back-fill."""
-BACKFILL_SPREAD_NS: Final = 3600 * _NS
+BACKFILL_SPREAD_NS: Final = 3600 * NS_PER_SECOND
 """End times of one service's spans arriving together spread wider than this: a back-fill."""
 
 

@@ -19,10 +19,9 @@ from ..store import Measures, SpanStore
 from ..timeunits import NS_PER_HOUR
 from .window import TimeWindow
 
-__all__ = ["HOUR_NS", "fallback_share", "first_hour", "first_seen", "new_versions_on", "recent_mix"]
+__all__ = ["fallback_share", "first_hour", "first_seen", "new_versions_on", "recent_mix"]
 
-HOUR_NS: Final = NS_PER_HOUR
-_SLICES: Final = (HOUR_NS, 24 * HOUR_NS)
+_SLICES: Final = (NS_PER_HOUR, 24 * NS_PER_HOUR)
 _CANDIDATES: Final = 3
 
 
@@ -56,10 +55,10 @@ def first_hour(
 
     Bisects on prefixes of the window: each probe is one unfiltered, tier-served ranking.
     """
-    hours = -(-(window.end_ns - window.start_ns) // HOUR_NS)
+    hours = -(-(window.end_ns - window.start_ns) // NS_PER_HOUR)
 
     def seen_before(count: int) -> bool:
-        end = min(window.end_ns, window.start_ns + count * HOUR_NS)
+        end = min(window.end_ns, window.start_ns + count * NS_PER_HOUR)
         groups = store.aggregate((dimension,), window.start_ns, end, **scope).by_key()
         measures = groups.get((value,))
         return measures is not None and measures.attempts > 0
@@ -73,7 +72,7 @@ def first_hour(
             hi = middle
         else:
             lo = middle
-    return window.start_ns + lo * HOUR_NS
+    return window.start_ns + lo * NS_PER_HOUR
 
 
 def first_seen(
@@ -81,7 +80,7 @@ def first_seen(
 ) -> int | None:
     """Start time of the first raw row matching ``where`` in the hour at ``hour_ns``."""
     for (start,) in store.scan_requests(
-        hour_ns, hour_ns + HOUR_NS, columns=("start_time_ns",), **_scoped(scope, **where)
+        hour_ns, hour_ns + NS_PER_HOUR, columns=("start_time_ns",), **_scoped(scope, **where)
     ):
         return int(start)
     return None
@@ -110,7 +109,7 @@ def new_versions_on(
         if hour is None:
             continue
         owners = store.aggregate(
-            ("endpoint_tag",), hour, hour + HOUR_NS, **_scoped(scope, prompt_version=driver["value"])
+            ("endpoint_tag",), hour, hour + NS_PER_HOUR, **_scoped(scope, prompt_version=driver["value"])
         ).by_key()
         if (endpoint,) in owners:
             found.append((driver["value"], hour))

@@ -44,7 +44,6 @@ from .window import TimeWindow
 
 __all__ = ["CHECKS", "CheckSpec", "looks_like_pii", "quality_report", "render_quality"]
 
-_NS: Final = NS_PER_SECOND
 _TEST_ENVIRONMENTS: Final = frozenset(
     {"test", "testing", "staging", "stage", "dev", "development", "qa", "ci", "local", "demo", "sandbox"}
 )
@@ -251,7 +250,10 @@ def quality_report(
 ) -> dict[str, Any]:
     """Every check and the score, as a JSON-ready document."""
     lo, hi = aligned_window(window.start_ns, window.end_ns, MINUTE.bucket_seconds)
-    start_ns, end_ns = lo * _NS, hi * _NS  # whole minutes, so the reconciliation compares like with like
+    start_ns, end_ns = (
+        lo * NS_PER_SECOND,
+        hi * NS_PER_SECOND,
+    )  # whole minutes, so the reconciliation compares like with like
     scan = _Scan()
     for values in store.scan_requests(
         start_ns, end_ns, columns=_COLUMNS, environment=environment, data_mode=data_mode
@@ -333,7 +335,7 @@ def _check(spec: CheckSpec, counts: list[int], details: dict[str, Any]) -> dict[
 
 
 def _seconds(ns: int | None) -> float | None:
-    return None if ns is None else round(ns / _NS, 3)
+    return None if ns is None else round(ns / NS_PER_SECOND, 3)
 
 
 def _mask(value: str) -> str:

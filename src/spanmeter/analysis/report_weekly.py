@@ -29,8 +29,7 @@ from .window import TimeWindow
 
 __all__ = ["REGRESSION_PCT", "parse_week", "week_alerts", "weekly_report"]
 
-_NS: Final = NS_PER_SECOND
-_DAY_NS: Final = 86_400 * _NS
+_DAY_NS: Final = 86_400 * NS_PER_SECOND
 REGRESSION_PCT: Final = 20
 """A new prompt version costing this much more per request (in percent) than the one it
 replaced is flagged as a regression: the default of the prompt_version_regression rule."""
@@ -40,7 +39,9 @@ _INBOX_READ: Final = 10_000
 
 def _monday_ns(day: date) -> int:
     monday = day - timedelta(days=day.weekday())
-    return int(datetime(monday.year, monday.month, monday.day, tzinfo=timezone.utc).timestamp()) * _NS
+    return (
+        int(datetime(monday.year, monday.month, monday.day, tzinfo=timezone.utc).timestamp()) * NS_PER_SECOND
+    )
 
 
 def parse_week(text: str | None, *, now_ns: int | None = None) -> TimeWindow:
@@ -51,7 +52,9 @@ def parse_week(text: str | None, *, now_ns: int | None = None) -> TimeWindow:
         ValueError: Not one of those forms.
     """
     if text is None or not text.strip():
-        now = datetime.fromtimestamp((time.time_ns() if now_ns is None else now_ns) // _NS, tz=timezone.utc)
+        now = datetime.fromtimestamp(
+            (time.time_ns() if now_ns is None else now_ns) // NS_PER_SECOND, tz=timezone.utc
+        )
         end = _monday_ns(now.date())
         return TimeWindow(end - 7 * _DAY_NS, end)
     value = text.strip()

@@ -43,7 +43,6 @@ __all__ = [
 
 DIFF_DIMENSIONS: Final = ("endpoint_tag", "tenant_id", "model", "provider", "prompt_version")
 _REPRICEABLE: Final = frozenset({"priced", "unknown_model"})
-_NS: Final = NS_PER_SECOND
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +71,7 @@ def _reprice(row: SpanRow, book: PriceBook) -> SpanRow:
         cache_read_tokens=row.cache_read_tokens or 0,
         cache_write_tokens=row.cache_write_tokens or 0,
         reasoning_tokens=row.reasoning_tokens or 0,
-        at=datetime.fromtimestamp(at // _NS, tz=timezone.utc),
+        at=datetime.fromtimestamp(at // NS_PER_SECOND, tz=timezone.utc),
     )
     return dataclasses.replace(row, **pricing_fields(price))  # type: ignore[arg-type]
 

@@ -12,14 +12,12 @@ from collections.abc import Iterable, Mapping
 from typing import Final, cast
 
 from ..dimensions import FILTERABLE, RANKABLE
-from ..timeunits import NS_PER_SECOND, TimeWindow, parse_duration, parse_instant
+from ..timeunits import TimeWindow, parse_duration, parse_instant
 
 __all__ = ["DIMENSIONS", "TimeWindow", "parse_duration", "parse_filters", "parse_instant", "parse_window"]
 
 DIMENSIONS: Final = RANKABLE
 """Dimensions that ``top`` groups by (filters may also name environment and data mode)."""
-
-_NS: Final = NS_PER_SECOND
 
 
 def parse_window(

@@ -10,14 +10,12 @@ that the weekly report and the alert context share.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final, cast
+from typing import Any, cast
 
 from ..store import AlertRecord
 from ..timeunits import NS_PER_SECOND, TimeWindow, parse_instant
 
 __all__ = ["alert_spend_window"]
-
-_NS: Final = NS_PER_SECOND
 
 
 def alert_spend_window(alert: AlertRecord) -> TimeWindow:
@@ -39,7 +37,7 @@ def alert_spend_window(alert: AlertRecord) -> TimeWindow:
     if alert.window_end_ns is not None:
         end = alert.window_end_ns
     elif window.get("to"):
-        end = parse_instant(str(window["to"])) + _NS
+        end = parse_instant(str(window["to"])) + NS_PER_SECOND
     else:
         end = alert.occurred_at_ns + 1
-    return TimeWindow(start, min(end, max(alert.occurred_at_ns + 1, start + 60 * _NS)))
+    return TimeWindow(start, min(end, max(alert.occurred_at_ns + 1, start + 60 * NS_PER_SECOND)))

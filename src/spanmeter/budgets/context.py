@@ -23,9 +23,8 @@ from urllib.parse import urlencode
 
 from ..money import usd
 from ..store import AlertRecord, SpanStore, TopDimension, TopResult
-from ..timeunits import NS_PER_SECOND, parse_instant
+from ..timeunits import NS_PER_SECOND, iso, parse_instant
 from .alert_window import alert_spend_window
-from .judge import iso
 
 __all__ = ["DRIVER_DIMENSIONS", "alert_context", "focused_view"]
 
@@ -33,7 +32,6 @@ _logger = logging.getLogger(__name__)
 
 DRIVER_DIMENSIONS: Final = ("endpoint_tag", "tenant_id", "user_id", "prompt_version", "model", "provider")
 """Dimensions searched for a driver, in the order people investigate them."""
-_NS: Final = NS_PER_SECOND
 
 
 def _stamp(ns: int) -> str:
@@ -41,7 +39,7 @@ def _stamp(ns: int) -> str:
     a window (:func:`spanmeter.store.rollups.aligned_window`), and buckets start on whole
     seconds, so a bound rounded up selects the same buckets as the exact one (rounded down,
     an end in the first second of a minute would drop that whole minute)."""
-    return iso(-(-ns // _NS) * _NS).replace("+00:00", "Z")
+    return iso(-(-ns // NS_PER_SECOND) * NS_PER_SECOND).replace("+00:00", "Z")
 
 
 def focused_view(

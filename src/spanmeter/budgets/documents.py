@@ -6,8 +6,7 @@ from typing import Any
 
 from ..money import usd
 from ..store import AlertRecord
-from ..timeunits import NS_PER_SECOND
-from .judge import iso
+from ..timeunits import NS_PER_SECOND, iso
 from .model import Budget, BudgetsConfig, percent
 
 __all__ = ["alert_document", "alert_fields", "alert_window", "budget_document", "budgets_document"]

@@ -19,21 +19,15 @@ clock, :meth:`BudgetJudge.decide` with ``lower=True``); within an episode each l
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
 from ..money import dollars, usd
 from ..store import LedgerDecision, LevelChange, NewAlert, SpendTotal
-from ..timeunits import NS_PER_SECOND
+from ..timeunits import iso
 from .matcher import BudgetIndex, full_scope
 from .model import Budget, BudgetsConfig, percent
 
-__all__ = ["BudgetJudge", "iso"]
-
-
-def iso(ns: int) -> str:
-    """Unix ns -> ISO 8601 UTC, to the second."""
-    return datetime.fromtimestamp(ns // NS_PER_SECOND, tz=timezone.utc).isoformat(timespec="seconds")
+__all__ = ["BudgetJudge"]
 
 
 class BudgetJudge:

@@ -34,8 +34,6 @@ from .rule_kinds import RULE_KINDS, RuleKind
 
 __all__ = ["parse_rules"]
 
-_S: Final = NS_PER_SECOND
-
 
 _KEYS: Final = frozenset(
     {
@@ -121,7 +119,9 @@ def _judging(
 ) -> tuple[int | None, int, Decimal | None]:
     """The window judged, the baseline it is compared with (only kinds that have one) and
     the threshold, each defaulting to the kind's."""
-    window = errors.guard(f"{where}: window", lambda: duration_ns(entry.get("window", kind.window_ns / _S)))
+    window = errors.guard(
+        f"{where}: window", lambda: duration_ns(entry.get("window", kind.window_ns / NS_PER_SECOND))
+    )
     baseline = kind.baseline_ns
     if "baseline" in entry:
         if not kind.baseline_ns:

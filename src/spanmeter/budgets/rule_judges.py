@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any
 
 from ..money import dollars, usd
 from ..store import MeasureGroup
@@ -29,7 +29,6 @@ __all__ = [
     "judge_unknown",
 ]
 
-_MINUTE_NS: Final = NS_PER_MINUTE
 
 Windows = tuple[int, int, int, int]
 """(window start, window end, baseline start, baseline end), Unix ns."""
@@ -189,7 +188,7 @@ def judge_share(
 
 
 def _minutes(start: int, end: int) -> Decimal:
-    return Decimal(max(end - start, _MINUTE_NS)) / _MINUTE_NS
+    return Decimal(max(end - start, NS_PER_MINUTE)) / NS_PER_MINUTE
 
 
 def _totals(groups: list[MeasureGroup], by: tuple[str, ...]) -> list[MeasureGroup]:

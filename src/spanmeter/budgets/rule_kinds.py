@@ -26,9 +26,6 @@ from .rule_judges import (
 
 __all__ = ["RULE_KINDS", "RuleKind"]
 
-_M: Final = NS_PER_MINUTE
-_H: Final = NS_PER_HOUR
-
 
 @dataclass(frozen=True)
 class RuleKind:
@@ -45,13 +42,24 @@ class RuleKind:
 
 
 RULE_KINDS: Final[Mapping[str, RuleKind]] = {
-    "cost_per_request_drift": RuleKind(("endpoint_tag", "prompt_version"), _H, 24 * _H, "30%", judge_drift),
-    "prompt_version_regression": RuleKind(("endpoint_tag",), 6 * _H, 7 * 24 * _H, "20%", judge_regression),
-    "spend_share": RuleKind(("tenant_id", "user_id"), _H, 0, "50%", judge_share),
-    "request_burst": RuleKind((None, "endpoint_tag", "tenant_id"), 10 * _M, _H, "10%", judge_burst),
-    "retry_multiplier": RuleKind(
-        ("endpoint_tag", None), 15 * _M, 24 * _H, "1.5", judge_retries, threshold_above_one=True
+    "cost_per_request_drift": RuleKind(
+        ("endpoint_tag", "prompt_version"), NS_PER_HOUR, 24 * NS_PER_HOUR, "30%", judge_drift
     ),
-    "unknown_model_ratio": RuleKind((None,), _H, 0, "5%", judge_unknown),
+    "prompt_version_regression": RuleKind(
+        ("endpoint_tag",), 6 * NS_PER_HOUR, 7 * 24 * NS_PER_HOUR, "20%", judge_regression
+    ),
+    "spend_share": RuleKind(("tenant_id", "user_id"), NS_PER_HOUR, 0, "50%", judge_share),
+    "request_burst": RuleKind(
+        (None, "endpoint_tag", "tenant_id"), 10 * NS_PER_MINUTE, NS_PER_HOUR, "10%", judge_burst
+    ),
+    "retry_multiplier": RuleKind(
+        ("endpoint_tag", None),
+        15 * NS_PER_MINUTE,
+        24 * NS_PER_HOUR,
+        "1.5",
+        judge_retries,
+        threshold_above_one=True,
+    ),
+    "unknown_model_ratio": RuleKind((None,), NS_PER_HOUR, 0, "5%", judge_unknown),
 }
 """Rule kinds by the name the budgets file gives them."""

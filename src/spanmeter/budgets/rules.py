@@ -33,7 +33,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from ..store import BudgetStore, MeasureGroup, NewAlert, RuleOutcome
-from .judge import iso
+from ..timeunits import iso
 from .model import AlertRule, BudgetsConfig
 from .rule_judges import Windows
 from .rule_kinds import RULE_KINDS

@@ -29,10 +29,9 @@ __all__ = ["BudgetScheduler"]
 
 _logger = logging.getLogger(__name__)
 
-_NS: Final = NS_PER_SECOND
-_MAINTENANCE_NS: Final = 30 * _NS
-_PRUNE_NS: Final = 3600 * _NS
-_RELOAD_NS: Final = 2 * _NS
+_MAINTENANCE_NS: Final = 30 * NS_PER_SECOND
+_PRUNE_NS: Final = 3600 * NS_PER_SECOND
+_RELOAD_NS: Final = 2 * NS_PER_SECOND
 
 
 class BudgetScheduler:
@@ -78,7 +77,7 @@ class BudgetScheduler:
         runtime = self._runtime
         jobs: list[tuple[str, int, Callable[[int], object]]] = [
             ("reload", _RELOAD_NS, lambda _: runtime.reload_if_changed()),
-            ("rules", int(runtime.config.evaluate_every_s * _NS), runtime.evaluate_rules),
+            ("rules", int(runtime.config.evaluate_every_s * NS_PER_SECOND), runtime.evaluate_rules),
             ("maintenance", _MAINTENANCE_NS, runtime.maintain),
             ("prune", _PRUNE_NS, runtime.prune),
         ]

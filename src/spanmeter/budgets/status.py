@@ -30,7 +30,7 @@ from typing import Any, Literal
 from ..identity import default_hasher
 from ..money import usd
 from ..store import BudgetSpend, BudgetStore
-from .judge import iso
+from ..timeunits import iso
 from .matcher import BudgetIndex, full_scope
 from .model import WILDCARD, Budget, percent
 

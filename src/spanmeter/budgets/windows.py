@@ -27,12 +27,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..timeunits import NS_PER_HOUR, NS_PER_SECOND
 
-__all__ = ["HOUR_NS", "WindowKind", "WindowSpec", "zone"]
+__all__ = ["NS_PER_HOUR", "WindowKind", "WindowSpec", "zone"]
 
 WindowKind = Literal["day", "week", "month", "rolling"]
 
-_NS: Final = NS_PER_SECOND
-HOUR_NS: Final = NS_PER_HOUR
 _UTC_NAMES: Final = frozenset({"UTC", "Etc/UTC", "Z", "utc"})
 
 
@@ -53,7 +51,7 @@ def zone(name: str) -> ZoneInfo | timezone:
 
 
 def _ns(moment: datetime) -> int:
-    return int(moment.timestamp()) * _NS
+    return int(moment.timestamp()) * NS_PER_SECOND
 
 
 class WindowSpec:
@@ -114,8 +112,8 @@ class WindowSpec:
         if start <= instant_ns < end:
             return start, end
         if self.is_rolling:
-            start = instant_ns - instant_ns % HOUR_NS
-            window = (start, start + HOUR_NS)
+            start = instant_ns - instant_ns % NS_PER_HOUR
+            window = (start, start + NS_PER_HOUR)
         else:
             window = self._calendar_bounds(instant_ns)
         self._cache = window
@@ -123,25 +121,25 @@ class WindowSpec:
 
     def rolling_since(self, now_ns: int) -> int:
         """Start of the oldest hour bucket a rolling window ending at ``now_ns`` covers."""
-        return now_ns - now_ns % HOUR_NS - (self.hours - 1) * HOUR_NS
+        return now_ns - now_ns % NS_PER_HOUR - (self.hours - 1) * NS_PER_HOUR
 
     def current(self, now_ns: int) -> tuple[int, int]:
         """The window a status page shows at ``now_ns``: the calendar window containing it,
         or ``[rolling_since, end of the current hour)``."""
         if self.is_rolling:
             since = self.rolling_since(now_ns)
-            return since, since + self.hours * HOUR_NS
+            return since, since + self.hours * NS_PER_HOUR
         return self._calendar_bounds(now_ns)
 
     def previous(self, start_ns: int) -> tuple[int, int]:
         """The window before the one starting at ``start_ns`` (the natural baseline)."""
         if self.is_rolling:
-            return start_ns - self.hours * HOUR_NS, start_ns
+            return start_ns - self.hours * NS_PER_HOUR, start_ns
         return self._calendar_bounds(start_ns - 1)
 
     def _calendar_bounds(self, instant_ns: int) -> tuple[int, int]:
         tz = self._tz
-        local = datetime.fromtimestamp(instant_ns // _NS, tz)
+        local = datetime.fromtimestamp(instant_ns // NS_PER_SECOND, tz)
         day = local.date()
         if self.kind == "day":
             first, after = day, day + timedelta(days=1)

@@ -38,8 +38,6 @@ __all__ = [
     "DemoScenario",
 ]
 
-_NS: Final = NS_PER_SECOND
-_HOUR_NS: Final = NS_PER_HOUR
 
 INCIDENT_ENDPOINT: Final = "support.reply"
 """The endpoint whose prompt deploy causes the incident."""
@@ -75,7 +73,7 @@ class DemoScenario:
         """The scenario whose traffic ends at the start of the hour holding ``now_ns``."""
         if requests_per_hour <= 0:
             raise ValueError(f"requests_per_hour must be positive, got {requests_per_hour!r}")
-        return cls(now_ns - now_ns % _HOUR_NS, seed, requests_per_hour)
+        return cls(now_ns - now_ns % NS_PER_HOUR, seed, requests_per_hour)
 
     @property
     def hours(self) -> int:
@@ -85,22 +83,22 @@ class DemoScenario:
     @property
     def start_ns(self) -> int:
         """Start of the traffic."""
-        return self.end_ns - _HOURS * _HOUR_NS
+        return self.end_ns - _HOURS * NS_PER_HOUR
 
     @property
     def deploy_ns(self) -> int:
         """When the new prompt version ships."""
-        return self.end_ns - _DEPLOY_HOURS_BEFORE_END * _HOUR_NS
+        return self.end_ns - _DEPLOY_HOURS_BEFORE_END * NS_PER_HOUR
 
     @property
     def incident_window(self) -> TimeWindow:
         """The last 24 hours of traffic: what the investigation explains."""
-        return TimeWindow(self.end_ns - 24 * _HOUR_NS, self.end_ns)
+        return TimeWindow(self.end_ns - 24 * NS_PER_HOUR, self.end_ns)
 
     @property
     def baseline_window(self) -> TimeWindow:
         """The 24 hours before it (the investigation's ``previous`` baseline)."""
-        return TimeWindow(self.start_ns, self.end_ns - 24 * _HOUR_NS)
+        return TimeWindow(self.start_ns, self.end_ns - 24 * NS_PER_HOUR)
 
     def _scaled(self, limit_usd: int) -> str:
         return f"{limit_usd * self.requests_per_hour / 300:.2f}"
@@ -154,4 +152,4 @@ delivery:
 
 
 def _datetime(ns: int) -> datetime:
-    return datetime.fromtimestamp(ns // _NS, tz=timezone.utc)
+    return datetime.fromtimestamp(ns // NS_PER_SECOND, tz=timezone.utc)

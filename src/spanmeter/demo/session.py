@@ -38,7 +38,6 @@ from .webhook import AlertSink
 __all__ = ["DemoError", "DemoResult", "DemoSession", "DemoSettings"]
 
 _POLL_S: Final = 0.05
-_HOUR_NS: Final = NS_PER_HOUR
 
 
 class DemoError(RuntimeError):
@@ -177,7 +176,7 @@ class DemoSession:
             if not app.replay(rows):
                 raise DemoError("the receiver did not acknowledge the traffic in time")
             if progress is not None:
-                progress(min(scenario.hours, (boundary - scenario.start_ns) // _HOUR_NS), app.sent)
+                progress(min(scenario.hours, (boundary - scenario.start_ns) // NS_PER_HOUR), app.sent)
         self.traffic_seconds = time.perf_counter() - started
         return app.sent
 
@@ -262,7 +261,7 @@ def _hours(config: SyntheticConfig) -> Iterator[tuple[int, list[SpanRow]]]:
             if chunk:
                 yield boundary, chunk
                 chunk = []
-            boundary = row.start_time_ns - row.start_time_ns % _HOUR_NS + _HOUR_NS
+            boundary = row.start_time_ns - row.start_time_ns % NS_PER_HOUR + NS_PER_HOUR
         chunk.append(row)
     if chunk:
         yield boundary, chunk

@@ -42,7 +42,7 @@ import genai_prices
 from genai_prices.data_snapshot import DataSnapshot, get_snapshot
 
 from ..environment_variables import SPANMETER_PRICING_FILE
-from ..timeunits import NS_PER_DAY as _NS_PER_DAY
+from ..timeunits import NS_PER_DAY
 from ._rates import ATTO_PER_NANO, PriceEntry, Rates
 from ._resolve import Resolver
 from ._stats import PricingStats, StatusCounter
@@ -299,7 +299,7 @@ class PriceBook:
             if ns is None:
                 ns = record.start_time_ns if record.start_time_ns is not None else time.time_ns()
             model = record.response_model or record.request_model
-            entry = self._entries.get((record.provider, model, ns // _NS_PER_DAY)) if model else None
+            entry = self._entries.get((record.provider, model, ns // NS_PER_DAY)) if model else None
             # Only a cached, known (provider, model, day) takes this path: then _amounts has
             # no side effect (no resolution, no unknown-model count) and may be run again
             # by price_record below if it does not price the span.
@@ -400,7 +400,7 @@ class PriceBook:
             input_tokens = 0
         elif output_tokens is None:
             output_tokens = 0
-        key = (provider, model, ns // _NS_PER_DAY)
+        key = (provider, model, ns // NS_PER_DAY)
         entry = self._entries.get(key)
         if entry is None:
             entry = self._resolve(key)

@@ -46,9 +46,7 @@ if TYPE_CHECKING:
 
 __all__ = ["SyntheticDataset", "generate", "iter_rows", "rows_between"]
 
-_NS: Final = NS_PER_SECOND
-_HOUR_NS: Final = NS_PER_HOUR
-_EXPORT_DELAY_NS: Final = 2 * _NS
+_EXPORT_DELAY_NS: Final = 2 * NS_PER_SECOND
 """Typical delay between a span's end and its arrival (the SDK's batch interval)."""
 
 
@@ -138,7 +136,7 @@ class _Generator:
             raise ValueError("a synthetic config needs endpoints, tenants, users and days")
         self.config = config
         self.book = book
-        self.start_ns = to_ns(config.start) // _HOUR_NS * _HOUR_NS
+        self.start_ns = to_ns(config.start) // NS_PER_HOUR * NS_PER_HOUR
         self.base = random.Random(config.seed)
         self.bursts = random.Random(config.seed * 7919 + 1)
         self.incident_rng = random.Random(config.seed * 104_729 + 2)
@@ -157,7 +155,7 @@ class _Generator:
 
     def _rate(self, hour_start_ns: int) -> float:
         config = self.config
-        moment = datetime.fromtimestamp(hour_start_ns // _NS, tz=timezone.utc)
+        moment = datetime.fromtimestamp(hour_start_ns // NS_PER_SECOND, tz=timezone.utc)
         cycle = 1 + config.daily_amplitude * math.sin(2 * math.pi * (moment.hour - 9) / 24)
         weekend = config.weekend_factor if moment.weekday() >= 5 else 1.0
         return config.requests_per_hour * cycle * weekend
@@ -257,7 +255,7 @@ class _Generator:
             request.tenant, request.environment = "t_test", "staging"
             request.user = "uh_" + "0" * 23 + "1"
         if rolls[5] < faults.clock_skew_share:
-            request.skew_ns = int(faults.clock_skew_s * _NS)
+            request.skew_ns = int(faults.clock_skew_s * NS_PER_SECOND)
 
     def _apply_incidents(self, request: _Request) -> None:
         rng = self.incident_rng
@@ -306,19 +304,20 @@ class _Generator:
 
     def hour(self, index: int) -> list[SpanRow]:
         """Rows of logical requests starting in hour ``index`` of the dataset."""
-        hour_start = self.start_ns + index * _HOUR_NS
-        hour_end = hour_start + _HOUR_NS
+        hour_start = self.start_ns + index * NS_PER_HOUR
+        hour_end = hour_start + NS_PER_HOUR
         base = self.base
         rate = self._rate(hour_start) * (1 + base.gauss(0, self.config.rate_noise))
         requests = [
-            self._plan(base, hour_start + int(base.random() * _HOUR_NS)) for _ in range(max(0, round(rate)))
+            self._plan(base, hour_start + int(base.random() * NS_PER_HOUR))
+            for _ in range(max(0, round(rate)))
         ]
         for incident in self.config.incidents:
             if isinstance(incident, TenantBurst):
                 lo, hi = max(hour_start, to_ns(incident.start)), min(hour_end, to_ns(incident.end))
                 if lo >= hi:
                     continue
-                count = round(incident.requests_per_hour * (hi - lo) / _HOUR_NS)
+                count = round(incident.requests_per_hour * (hi - lo) / NS_PER_HOUR)
                 endpoint = self.config.endpoint(incident.endpoint) if incident.endpoint else None
                 rng = self.bursts
                 requests += [
@@ -345,7 +344,7 @@ class _Generator:
         rng = self.surges
         planned = [
             self._plan(rng, lo + int(rng.random() * (hi - lo)), endpoint=endpoint)
-            for _ in range(round(incident.requests_per_hour * (hi - lo) / _HOUR_NS))
+            for _ in range(round(incident.requests_per_hour * (hi - lo) / NS_PER_HOUR))
         ]
         for request in planned:
             request.kind = "ok"
@@ -398,7 +397,7 @@ class _Generator:
             input_tokens=input_tokens,
             output_tokens=output_tokens,
             cache_read_tokens=cache_read or 0,
-            at=datetime.fromtimestamp(end // _NS, tz=timezone.utc),
+            at=datetime.fromtimestamp(end // NS_PER_SECOND, tz=timezone.utc),
         )
         return SpanRow(
             trace_id=trace_id,

@@ -21,7 +21,6 @@ from .window_parts import scope_filters, usable_tiers, window_parts
 
 __all__ = ["aggregate", "iter_rollup_groups", "rollup_for_dimensions", "scan_requests"]
 
-_NS_PER_S: Final = NS_PER_SECOND
 _FETCH: Final = 2000
 _SUMS: Final = ", ".join(f"sum({name})" for name in MEASURES)
 _OWN_PARAMETERS: Final = ("environment", "data_mode")
@@ -125,8 +124,8 @@ def aggregate(
     ordered = sorted(groups.items(), key=lambda item: (-item[1].cost_nano_usd, [k or "" for k in item[0]]))
     return AggregateResult(
         dimensions=dimensions,
-        window_start_ns=lo * _NS_PER_S,
-        window_end_ns=hi * _NS_PER_S,
+        window_start_ns=lo * NS_PER_SECOND,
+        window_end_ns=hi * NS_PER_SECOND,
         bucket_seconds=spec.bucket_seconds,
         groups=[GroupMeasures(key, measures) for key, measures in ordered],
         total=total,

@@ -13,9 +13,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Final
 
-from ...timeunits import NS_PER_DAY as _NS_PER_DAY
-from ...timeunits import NS_PER_MINUTE as _NS_PER_MINUTE
-from ...timeunits import NS_PER_SECOND
+from ...timeunits import NS_PER_DAY, NS_PER_MINUTE, NS_PER_SECOND
 from ..api import RetentionResult
 from ..rollups import ROLLUPS
 from ..tiers import FILTER_TIERS, TIERS
@@ -70,9 +68,9 @@ def apply_retention(
         )
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows!r}")
-    requests, logical = _delete_raw(transaction, now_ns - raw_days * _NS_PER_DAY, chunk_rows)
+    requests, logical = _delete_raw(transaction, now_ns - raw_days * NS_PER_DAY, chunk_rows)
     widest = max(tier.bucket_seconds for tier in (*TIERS, *FILTER_TIERS))
-    rollup_cutoff_s = (now_ns - rollup_days * _NS_PER_DAY) // NS_PER_SECOND // widest * widest
+    rollup_cutoff_s = (now_ns - rollup_days * NS_PER_DAY) // NS_PER_SECOND // widest * widest
     rollup_rows = _delete_rollups(transaction, rollup_cutoff_s, chunk_rows)
     rollup_rows += _delete_tiers(transaction, rollup_cutoff_s, chunk_rows)
     return RetentionResult(requests=requests, logical_requests=logical, rollup_rows=rollup_rows)
@@ -96,7 +94,7 @@ def _delete_raw(transaction: Transaction, raw_cutoff_ns: int, chunk_rows: int) -
         (raw_cutoff_ns,),
         chunk_rows,
     )
-    _delete_in_chunks(transaction, PROVIDER_CALLS_EXPIRED, (raw_cutoff_ns // _NS_PER_MINUTE,), chunk_rows)
+    _delete_in_chunks(transaction, PROVIDER_CALLS_EXPIRED, (raw_cutoff_ns // NS_PER_MINUTE,), chunk_rows)
     return requests, logical
 
 

@@ -30,8 +30,7 @@ from collections.abc import Sequence
 from typing import Final
 
 from ...semantic_conventions.same_call import NATIVE_SDK_PROVIDERS
-from ...timeunits import NS_PER_MINUTE as _NS_PER_MINUTE
-from ...timeunits import NS_PER_SECOND
+from ...timeunits import NS_PER_MINUTE, NS_PER_SECOND
 from ..rows import SpanRow
 
 __all__ = ["DELETE_EXPIRED", "claim_provider_calls"]
@@ -64,11 +63,11 @@ def claim_provider_calls(conn: sqlite3.Connection, rows: Sequence[SpanRow]) -> i
     keys = [_call_key(row) for row in candidates]
     probes: list[tuple[int, bytes]] = []
     for row, key in zip(candidates, keys, strict=True):
-        minute, into = divmod(row.event_time_ns, _NS_PER_MINUTE)
+        minute, into = divmod(row.event_time_ns, NS_PER_MINUTE)
         probes.append((minute, key))
         if into < _EDGE_NS:
             probes.append((minute - 1, key))
-        elif into >= _NS_PER_MINUTE - _EDGE_NS:
+        elif into >= NS_PER_MINUTE - _EDGE_NS:
             probes.append((minute + 1, key))
     stored: dict[bytes, tuple[bytes, bytes]] = {}
     for start in range(0, len(probes), _PROBES_PER_QUERY):
@@ -85,7 +84,7 @@ def claim_provider_calls(conn: sqlite3.Connection, rows: Sequence[SpanRow]) -> i
         kept = stored.get(key)
         if kept is None:
             stored[key] = (row.trace_id, row.span_id)
-            fresh.append((row.event_time_ns // _NS_PER_MINUTE, key, row.trace_id, row.span_id))
+            fresh.append((row.event_time_ns // NS_PER_MINUTE, key, row.trace_id, row.span_id))
         elif kept != (row.trace_id, row.span_id):  # the same span again is a re-delivery
             _demote(row, kept[1])
             demoted += 1

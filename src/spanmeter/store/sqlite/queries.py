@@ -20,7 +20,6 @@ from .window_parts import data_extent, scope_filters, window_parts
 
 __all__ = ["count_requests", "iter_requests", "stats", "top"]
 
-_NS_PER_S: Final = NS_PER_SECOND
 _FETCH: Final = 1000
 
 
@@ -109,8 +108,8 @@ def _top_result(
     ]
     return TopResult(
         by=by,
-        window_start_ns=lo * _NS_PER_S,
-        window_end_ns=hi * _NS_PER_S,
+        window_start_ns=lo * NS_PER_SECOND,
+        window_end_ns=hi * NS_PER_SECOND,
         bucket_seconds=bucket_seconds,
         groups=groups,
         group_count=int(totals[6]),
