@@ -17,13 +17,14 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from spanmeter.analysis.common import money_text, parse_range
+from spanmeter.analysis.common import parse_range
 from spanmeter.analysis.economics import render_economics, unit_economics
 from spanmeter.analysis.prompt_versions import compare_prompt_versions, render_prompt_versions
 from spanmeter.analysis.quality import CHECKS, quality_report
 from spanmeter.analysis.reprice import apply_plan, plan_repricing
 from spanmeter.analysis.revenue import parse_revenue_csv
 from spanmeter.cli import main
+from spanmeter.money import money_text
 from spanmeter.pricing import PriceBook
 from spanmeter.service.api import make_api_app
 from spanmeter.store import MEASURES, ROLLUPS, SpanRow, SQLiteStore, StaleRepricing

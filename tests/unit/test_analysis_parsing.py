@@ -6,11 +6,12 @@ from datetime import datetime, timezone
 
 import pytest
 
-from spanmeter.analysis.common import nearest_rank, parse_range, usd
+from spanmeter.analysis.common import nearest_rank, parse_range
 from spanmeter.analysis.quality import looks_like_pii
 from spanmeter.analysis.report_weekly import parse_week
 from spanmeter.analysis.revenue import parse_period
 from spanmeter.analysis.window_range import resolve_window
+from spanmeter.money import usd
 from spanmeter.synthetic import to_ns
 
 

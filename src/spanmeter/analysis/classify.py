@@ -44,9 +44,10 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Final, NamedTuple
 
+from ..money import money_text
 from ..store import SpanStore
 from ..timeunits import NS_PER_HOUR
-from .common import money_text, per
+from .common import per
 from .evidence import fallback_share, new_versions_on, recent_mix
 from .next_step import next_step
 from .spike_figures import (

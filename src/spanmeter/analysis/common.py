@@ -1,4 +1,4 @@
-"""Helpers every analysis shares (money is :mod:`spanmeter.money`, re-exported here): window ranges, drill-down links, percentiles.
+"""Helpers every analysis shares (money is :mod:`spanmeter.money`): window ranges, drill-down links, percentiles.
 
 Money stays integer nano-USD inside; USD appears only as decimal strings in reports, so a
 JSON consumer never sums floats. Drill-down links carry the window, environment and data
@@ -12,28 +12,18 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
-from ..money import money_column as money_column
-from ..money import money_text as money_text
-from ..money import nano_usd as nano_usd
-from ..money import usd as usd
-from ..money import usd_fraction as usd_fraction
+from ..money import usd
 from ..store import Measures
-from ..timeunits import NS_PER_HOUR as NS_PER_HOUR
+from ..timeunits import NS_PER_HOUR
 from .window import TimeWindow, parse_instant
 
 __all__ = [
-    "NS_PER_HOUR",
     "drilldown",
     "measures_summary",
-    "money_column",
-    "money_text",
-    "nano_usd",
     "nearest_rank",
     "parse_range",
     "per",
     "scope_text",
-    "usd",
-    "usd_fraction",
 ]
 
 

@@ -27,8 +27,9 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Final, NamedTuple, TypedDict
 
+from ..money import money_column, money_text, nano_usd, usd
 from ..store import Measures, SpanStore
-from .common import money_column, money_text, nano_usd, nearest_rank, per, scope_text, usd
+from .common import nearest_rank, per, scope_text
 from .window import TimeWindow
 
 __all__ = ["DEFAULT_MAX_COST_SHARE", "ECONOMICS_FORMATS", "render_economics", "unit_economics"]

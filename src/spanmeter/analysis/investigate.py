@@ -40,11 +40,13 @@ from collections.abc import Mapping
 from fractions import Fraction
 from typing import Any, Final
 
+from ..money import usd, usd_fraction
 from ..store import AggregateResult, GroupMeasures, Measures, SpanStore
 from ..store.rollups import HOUR, MINUTE, RollupSpec
 from ..store.tiers import FILTER_DIMENSIONS
+from ..timeunits import NS_PER_HOUR
 from .classify import classify
-from .common import NS_PER_HOUR, drilldown, measures_summary, parse_range, usd, usd_fraction
+from .common import drilldown, measures_summary, parse_range
 from .decompose import Effects, Side, split_scaled
 from .window import TimeWindow, parse_duration
 

@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Final
 
-from .common import money_text, nano_usd, usd
+from ..money import money_text, nano_usd, usd
 
 __all__ = ["INVESTIGATE_FORMATS", "render_investigate", "render_triage"]
 

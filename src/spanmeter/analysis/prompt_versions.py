@@ -27,8 +27,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, NamedTuple
 
+from ..money import money_column, usd
 from ..store import SpanStore
-from .common import money_column, nearest_rank, per, scope_text, usd
+from .common import nearest_rank, per, scope_text
 from .window import TimeWindow
 
 __all__ = ["COMPARE_FORMATS", "MIN_SAMPLES", "Z_95", "compare_prompt_versions", "render_prompt_versions"]

@@ -13,7 +13,7 @@ from decimal import Decimal
 from html import escape
 from typing import Any, Final
 
-from .common import money_column, money_text, nano_usd
+from ..money import money_column, money_text, nano_usd
 
 __all__ = ["REPORT_FORMATS", "render_html", "render_markdown", "render_report"]
 

@@ -20,9 +20,9 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any, Final
 
 from ..budgets.alert_window import alert_spend_window
+from ..money import usd
 from ..store import SpanStore
 from ..timeunits import NS_PER_SECOND
-from .common import usd
 from .evidence import first_hour, recent_mix
 from .investigate import investigate
 from .window import TimeWindow

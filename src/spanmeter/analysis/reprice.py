@@ -24,10 +24,10 @@ from typing import Any, Final
 
 import genai_prices
 
+from ..money import money_column, money_text, nano_usd, usd
 from ..pricing import PriceBook
 from ..store import PRICING_FIELDS, RepriceAudit, RepricedRow, SpanRow, SpanStore, pricing_fields
 from ..timeunits import NS_PER_SECOND
-from .common import money_column, money_text, nano_usd, usd
 from .window import TimeWindow
 
 __all__ = [

@@ -21,8 +21,10 @@ from collections.abc import Mapping
 from fractions import Fraction
 from typing import Any
 
+from ..money import money_text, usd
 from ..store import SpanStore
-from .common import NS_PER_HOUR, money_text, per, usd
+from ..timeunits import NS_PER_HOUR
+from .common import per
 from .evidence import first_seen, recent_mix
 from .window import TimeWindow
 
