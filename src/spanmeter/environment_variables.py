@@ -29,8 +29,11 @@ SPANMETER_USER_ID_HASH_KEY: Final = "SPANMETER_USER_ID_HASH_KEY"
 """Secret key for hashing user ids (HMAC-SHA256). Use the same value in every service of a
 deployment so a user maps to one id. Unset: a public default key, with a warning."""
 
-SPANMETER_DATA_MODE: Final = "SPANMETER_DATA_MODE"
-"""Default data mode stamped on spans with none: ``real``, ``test`` or ``demo``."""
+SPANMETER_DATA_MODE_ENV: Final = "SPANMETER_DATA_MODE"
+"""Default data mode stamped on spans with none: ``real``, ``test`` or ``demo``. The one
+constant here not named exactly after its variable: ``SPANMETER_DATA_MODE`` is already the
+attribute key ``spanmeter.data_mode`` in :mod:`spanmeter.semantic_conventions`, and one name
+must never mean two values."""
 
 SPANMETER_ENVIRONMENT: Final = "SPANMETER_ENVIRONMENT"
 """``deployment.environment.name`` stamped on GenAI spans whose span and resource carry none

@@ -85,3 +85,22 @@ def test_time_and_money_sit_below_every_layer() -> None:
     }
     for leaf in ("money", "timeunits"):
         assert not {name for name in _imports_of(leaf) if name.startswith("spanmeter")}, leaf
+
+
+def test_no_name_means_two_values() -> None:
+    """An environment variable constant never shares its name with an attribute key constant
+    (``SPANMETER_DATA_MODE`` was both ``"spanmeter.data_mode"`` and the variable's name), and
+    each is named after its variable (``_ENV`` added where the attribute holds the name)."""
+    from spanmeter import environment_variables
+    from spanmeter.semantic_conventions import attributes
+
+    variables = {
+        name: value
+        for name, value in vars(environment_variables).items()
+        if name.startswith("SPANMETER_") and isinstance(value, str)
+    }
+    assert variables, "no environment variable constants found"
+    assert not set(variables) & set(attributes.__all__)
+    for name, value in variables.items():
+        assert name in (value, f"{value}_ENV"), name
+        assert value.startswith("SPANMETER_"), name

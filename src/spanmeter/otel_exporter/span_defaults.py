@@ -9,7 +9,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ..environment_variables import SPANMETER_DATA_MODE, SPANMETER_ENVIRONMENT
+from ..environment_variables import SPANMETER_DATA_MODE_ENV, SPANMETER_ENVIRONMENT
 from ..semantic_conventions.record import DATA_MODES
 
 __all__ = ["SpanDefaults", "span_defaults"]
@@ -35,9 +35,9 @@ def span_defaults(
     invalid argument raises, since the app's own code passed it."""
     env = os.environ if environ is None else environ
     if data_mode is None:
-        data_mode = env.get(SPANMETER_DATA_MODE, "").strip().lower() or None
+        data_mode = env.get(SPANMETER_DATA_MODE_ENV, "").strip().lower() or None
         if data_mode is not None and data_mode not in DATA_MODES:
-            _logger.warning("spanmeter: ignoring invalid %s=%r", SPANMETER_DATA_MODE, data_mode)
+            _logger.warning("spanmeter: ignoring invalid %s=%r", SPANMETER_DATA_MODE_ENV, data_mode)
             data_mode = None
     if environment is None:
         environment = env.get(SPANMETER_ENVIRONMENT, "").strip() or None
