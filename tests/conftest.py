@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -33,3 +34,13 @@ def tracer_provider(span_exporter: InMemorySpanExporter) -> Iterator[TracerProvi
     provider.add_span_processor(CostSpanProcessor(SimpleSpanProcessor(span_exporter)))
     yield provider
     provider.shutdown()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Any]:
+    """A real PostgreSQL server for the session (started on first use; see
+    :mod:`support.postgres_server`)."""
+    from support.postgres_server import PostgresServer
+
+    with PostgresServer() as server:
+        yield server

@@ -27,7 +27,7 @@ from spanmeter.cli import main
 from spanmeter.money import money_text
 from spanmeter.pricing import PriceBook
 from spanmeter.service.api import make_api_app
-from spanmeter.store import MEASURES, ROLLUPS, SpanRow, SQLiteStore, StaleRepricing
+from spanmeter.store import MEASURES, ROLLUPS, SpanRow, SpanStore, SQLiteStore, StaleRepricing
 from spanmeter.synthetic import (
     DataFaults,
     ModelFallback,
@@ -39,6 +39,7 @@ from spanmeter.synthetic import (
     to_ns,
 )
 from support.analysis_oracle import group, nearest_rank
+from support.stores import BACKENDS, backend_target, opened_store
 
 DAY3 = datetime(2026, 3, 3, tzinfo=timezone.utc)
 DAY4 = datetime(2026, 3, 4, tzinfo=timezone.utc)
@@ -89,14 +90,23 @@ def dataset() -> SyntheticDataset:
     return generate(CONFIG)
 
 
+@pytest.fixture(params=BACKENDS)
+def store(dataset: SyntheticDataset, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[SpanStore]:
+    """The dataset in each backend: the analyses must answer the same from every store."""
+    with opened_store(backend_target(str(request.param), tmp_path, request, "units")) as store:
+        dataset.write_to(store, batch_size=900)
+        yield store
+
+
 @pytest.fixture
-def store(dataset: SyntheticDataset, tmp_path: Path) -> Iterator[SQLiteStore]:
+def sqlite_store(dataset: SyntheticDataset, tmp_path: Path) -> Iterator[SQLiteStore]:
+    """The dataset in a SQLite file, for the tests that compare the file's tables directly."""
     with SQLiteStore(tmp_path / "units.db") as store:
         dataset.write_to(store, batch_size=900)
         yield store
 
 
-def _api(store: SQLiteStore, path: str, query: str) -> Any:
+def _api(store: SpanStore, path: str, query: str) -> Any:
     status: list[str] = []
     body = b"".join(
         make_api_app(store)({"PATH_INFO": path, "QUERY_STRING": query}, lambda s, h: status.append(s))
@@ -134,7 +144,7 @@ def _table_rows(text: str, heading: str) -> list[list[str]]:
 # -- compare prompt-versions -------------------------------------------------------------
 
 
-def test_compare_prompt_versions_matches_the_raw_rows(store: SQLiteStore, dataset: SyntheticDataset) -> None:
+def test_compare_prompt_versions_matches_the_raw_rows(store: SpanStore, dataset: SyntheticDataset) -> None:
     window = parse_range(WINDOW)
     report = compare_prompt_versions(store, window, endpoint="support.reply")
     rows = [
@@ -218,7 +228,7 @@ def test_compare_prompt_versions_matches_the_raw_rows(store: SQLiteStore, datase
 # -- unit economics ----------------------------------------------------------------------
 
 
-def test_unit_economics_matches_the_raw_rows(store: SQLiteStore, dataset: SyntheticDataset) -> None:
+def test_unit_economics_matches_the_raw_rows(store: SpanStore, dataset: SyntheticDataset) -> None:
     window = parse_range(WINDOW)
     store.put_revenue(
         parse_revenue_csv("tenant,period,revenue\nt_0000,2026-03-04,20\nt_0003,2026-W10,900.5\n")
@@ -301,7 +311,7 @@ def test_revenue_csv_is_validated() -> None:
 # -- quality score -----------------------------------------------------------------------
 
 
-def test_quality_score_matches_the_raw_rows(store: SQLiteStore, dataset: SyntheticDataset) -> None:
+def test_quality_score_matches_the_raw_rows(store: SpanStore, dataset: SyntheticDataset) -> None:
     window = parse_range(WINDOW)
     report = quality_report(store, window)
     rows = [r for r in dataset.rows if window.start_ns <= r.event_time_ns < window.end_ns]
@@ -366,19 +376,28 @@ def _snapshot(path: Path) -> dict[str, list[tuple[Any, ...]]]:
         conn.close()
 
 
-def test_reprice_dry_run_changes_nothing(store: SQLiteStore, tmp_path: Path) -> None:
+def test_reprice_dry_run_changes_nothing(sqlite_store: SQLiteStore, tmp_path: Path) -> None:
     pricing = tmp_path / "prices.yaml"
     pricing.write_text(OVERRIDES)
-    before = _snapshot(store.path)
-    plan = plan_repricing(store, parse_range(WINDOW), PriceBook.from_file(pricing))
+    before = _snapshot(sqlite_store.path)
+    plan = plan_repricing(sqlite_store, parse_range(WINDOW), PriceBook.from_file(pricing))
     assert plan.changes
     result = CliRunner().invoke(
         main,
-        ["reprice", "--db", str(store.path), "--window", WINDOW, "--pricing-file", str(pricing), "--dry-run"],
+        [
+            "reprice",
+            "--db",
+            str(sqlite_store.path),
+            "--window",
+            WINDOW,
+            "--pricing-file",
+            str(pricing),
+            "--dry-run",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "unknown_model -> priced" in result.output
-    assert _snapshot(store.path) == before
+    assert _snapshot(sqlite_store.path) == before
     # the diff's figures, recomputed from the planned changes, at a readable precision
     old_total = sum(c.old.cost_nano_usd or 0 for c in plan.changes)
     new_total = sum(c.new.cost_nano_usd or 0 for c in plan.changes)
@@ -409,17 +428,21 @@ def test_reprice_dry_run_changes_nothing(store: SQLiteStore, tmp_path: Path) -> 
     )
 
 
-def test_reprice_changes_exactly_the_rows_and_rollups_of_the_diff(store: SQLiteStore, tmp_path: Path) -> None:
+def test_reprice_changes_exactly_the_rows_and_rollups_of_the_diff(
+    sqlite_store: SQLiteStore, tmp_path: Path
+) -> None:
     pricing = tmp_path / "prices.yaml"
     pricing.write_text(OVERRIDES)
-    before = _snapshot(store.path)
-    plan = plan_repricing(store, parse_range(WINDOW), PriceBook.from_file(pricing))
+    before = _snapshot(sqlite_store.path)
+    plan = plan_repricing(sqlite_store, parse_range(WINDOW), PriceBook.from_file(pricing))
     statuses = plan.diff["status_changes"]
     assert statuses["unknown_model -> priced"] > 0 and statuses["priced -> priced"] > 0  # new gpt-4o price
-    audit = apply_plan(store, plan, reason="acme-llm-2 priced; gpt-4o price change")
-    after = _snapshot(store.path)
+    audit = apply_plan(sqlite_store, plan, reason="acme-llm-2 priced; gpt-4o price change")
+    after = _snapshot(sqlite_store.path)
     # raw rows: exactly the planned ones changed, and only in their pricing fields
-    columns = [name for (_, name, *_) in sqlite3.connect(store.path).execute("PRAGMA table_info(requests)")]
+    columns = [
+        name for (_, name, *_) in sqlite3.connect(sqlite_store.path).execute("PRAGMA table_info(requests)")
+    ]
     old_rows = {(r[columns.index("trace_id")], r[columns.index("span_id")]): r for r in before["requests"]}
     new_rows = {(r[columns.index("trace_id")], r[columns.index("span_id")]): r for r in after["requests"]}
     changed = {key for key in old_rows if old_rows[key] != new_rows[key]}
@@ -454,32 +477,35 @@ def test_reprice_changes_exactly_the_rows_and_rollups_of_the_diff(store: SQLiteS
                 v for i, v in enumerate(old) if i not in (cost_at, unpriced_at)
             ]
     # the audit trail says what and why; the untouched tables are untouched
-    assert store.reprice_audits()[0] == audit and audit.rows_changed == len(plan.changes)
+    assert sqlite_store.reprice_audits()[0] == audit and audit.rows_changed == len(plan.changes)
     assert after["reprice_audit_rows"] and len(after["reprice_audit_rows"]) == len(plan.changes)
     assert after["logical_requests"] == before["logical_requests"]
     # every reader agrees with the new raw rows, before and after compaction
     window = parse_range(WINDOW)
     raw = sum(
         c or 0
-        for (c,) in sqlite3.connect(store.path).execute(
+        for (c,) in sqlite3.connect(sqlite_store.path).execute(
             "SELECT cost_nano_usd FROM requests WHERE billable AND start_time_ns >= ? AND start_time_ns < ?",
             (window.start_ns, window.end_ns),
         )
     )
     assert (
-        store.aggregate(("endpoint_tag",), window.start_ns, window.end_ns, data_mode=None).total.cost_nano_usd
+        sqlite_store.aggregate(
+            ("endpoint_tag",), window.start_ns, window.end_ns, data_mode=None
+        ).total.cost_nano_usd
         == raw
     )
-    while store.compact_rollups(to_ns(DAY5) + 10**13, max_buckets=1000):
+    while sqlite_store.compact_rollups(to_ns(DAY5) + 10**13, max_buckets=1000):
         pass
     assert (
-        store.aggregate(("model",), window.start_ns, window.end_ns, data_mode=None).total.cost_nano_usd == raw
+        sqlite_store.aggregate(("model",), window.start_ns, window.end_ns, data_mode=None).total.cost_nano_usd
+        == raw
     )
     # ingest goes on into the same buckets after a re-pricing (no sequence-number clash)
     more = generate(SyntheticConfig(seed=99, start=DAY4, days=1, requests_per_hour=20)).rows
-    assert store.write_batch(more).inserted == len(more)
+    assert sqlite_store.write_batch(more).inserted == len(more)
     # the same plan again is stale: refused whole
     with pytest.raises(StaleRepricing):
-        apply_plan(store, plan, reason="again")
-    assert len(store.reprice_audits()) == 1
-    assert _api(store, "/api/v1/reprice/audits", "")["audits"][0]["reason"] == audit.reason
+        apply_plan(sqlite_store, plan, reason="again")
+    assert len(sqlite_store.reprice_audits()) == 1
+    assert _api(sqlite_store, "/api/v1/reprice/audits", "")["audits"][0]["reason"] == audit.reason

@@ -8,13 +8,16 @@ buckets counted when they start inside the window) but none of its code.
 
 from __future__ import annotations
 
+import random
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
-from spanmeter.store import HOUR, MINUTE, SpanRow, SQLiteStore, TopResult
-from support.store_rows import NS
+from spanmeter.store import HOUR, MINUTE, TOP_DIMENSIONS, SpanRow, SpanStore, TopResult
+from support.store_rows import DAY_NS, NS, T0
 
-__all__ = ["check", "expected_top"]
+__all__ = ["check", "expected_top", "ranking_queries"]
+
+HOUR_S = 3600
 
 
 def expected_top(
@@ -57,7 +60,7 @@ def expected_top(
     return {key: (v[0], v[1], v[2], v[3], v[4], v[5]) for key, v in sums.items()}
 
 
-def check(store: SQLiteStore, stored: Sequence[SpanRow], queries: Sequence[tuple[object, ...]]) -> int:
+def check(store: SpanStore, stored: Sequence[SpanRow], queries: Sequence[tuple[object, ...]]) -> int:
     """Run each ``(by, start_ns, end_ns, where, environment, data_mode)`` query against the
     store and assert its ranking equals :func:`expected_top` over ``stored``; returns how many
     queries the store answered (a refused hourly query must be one the hourly rollup cannot hold)."""
@@ -107,3 +110,31 @@ def check(store: SQLiteStore, stored: Sequence[SpanRow], queries: Sequence[tuple
         assert all(g.share == (g.cost_nano_usd / totals[0] if totals[0] else 0.0) for g in result.groups)
         checked += 1
     return checked
+
+
+def ranking_queries(rng: random.Random) -> list[tuple[object, ...]]:
+    """(by, start, end, where, environment, data_mode) for every ranked dimension over
+    aligned, whole-day and random windows, under filters of every kind."""
+    windows = [
+        (T0 - DAY_NS, T0 + 5 * DAY_NS),  # everything: whole days from the day tier
+        (T0 + 7 * HOUR_S * NS, T0 + 2 * DAY_NS + 5 * HOUR_S * NS),  # hour-aligned: hour and day tiers
+        (T0 + DAY_NS, T0 + 2 * DAY_NS),  # exactly one day
+    ]
+    for _ in range(4):  # unaligned: every tier plus minute (or hour) edges
+        start = T0 + rng.randrange(3 * DAY_NS)
+        windows.append((start, start + rng.randrange(1, 3 * DAY_NS)))
+    filters: list[tuple[dict[str, str], str | None, str | None]] = [
+        ({}, None, "real"),
+        ({}, "prod", None),
+        ({}, "", "test"),
+        ({"tenant_id": "t1"}, None, "real"),
+        ({"endpoint_tag": ""}, "staging", None),
+        ({"user_id": "u2"}, None, None),
+        ({"outcome": "error", "model": "claude"}, None, "real"),
+    ]
+    return [
+        (by, start, end, where, environment, data_mode)
+        for by in sorted(TOP_DIMENSIONS)
+        for start, end in windows
+        for where, environment, data_mode in filters
+    ]

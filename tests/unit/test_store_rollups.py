@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from spanmeter.store import HOUR, MINUTE, TOP_DIMENSIONS, SpanRow, SQLiteStore
+from spanmeter.store import HOUR, MINUTE, SpanRow, SQLiteStore
 from spanmeter.store.rollups import aligned_window
 from spanmeter.store.sqlite import compaction
 from spanmeter.store.tiers import (
@@ -21,36 +21,10 @@ from spanmeter.store.tiers import (
     tiers_for,
 )
 from support.store_rows import DAY_NS, NS, T0, make_row, random_rows
-from support.top_oracle import check
+from support.top_oracle import check, ranking_queries
 
 HOUR_S = 3600
 DAY_S = 86_400
-
-
-def make_queries(rng: random.Random) -> list[tuple[object, ...]]:
-    windows = [
-        (T0 - DAY_NS, T0 + 5 * DAY_NS),  # everything: whole days from the day tier
-        (T0 + 7 * HOUR_S * NS, T0 + 2 * DAY_NS + 5 * HOUR_S * NS),  # hour-aligned: hour and day tiers
-        (T0 + DAY_NS, T0 + 2 * DAY_NS),  # exactly one day
-    ]
-    for _ in range(4):  # unaligned: every tier plus minute (or hour) edges
-        start = T0 + rng.randrange(3 * DAY_NS)
-        windows.append((start, start + rng.randrange(1, 3 * DAY_NS)))
-    filters: list[tuple[dict[str, str], str | None, str | None]] = [
-        ({}, None, "real"),
-        ({}, "prod", None),
-        ({}, "", "test"),
-        ({"tenant_id": "t1"}, None, "real"),
-        ({"endpoint_tag": ""}, "staging", None),
-        ({"user_id": "u2"}, None, None),
-        ({"outcome": "error", "model": "claude"}, None, "real"),
-    ]
-    return [
-        (by, start, end, where, environment, data_mode)
-        for by in sorted(TOP_DIMENSIONS)
-        for start, end in windows
-        for where, environment, data_mode in filters
-    ]
 
 
 def test_rankings_equal_recomputed_sums_at_every_compaction_stage(
@@ -59,7 +33,7 @@ def test_rankings_equal_recomputed_sums_at_every_compaction_stage(
     rng = random.Random(20260101)
     rows = random_rows(rng, 800)
     stored: list[SpanRow] = []
-    queries = make_queries(rng)
+    queries = ranking_queries(rng)
     far_future = T0 + 30 * DAY_NS
     with SQLiteStore(tmp_path / "spanmeter.db") as store:
         position = 0

@@ -18,6 +18,8 @@ Example::
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .analysis_types import (
     PRICING_FIELDS,
     AggregateResult,
@@ -40,6 +42,7 @@ from .api import (
     WriterClosed,
     WriteResult,
 )
+from .factory import describe_target, is_postgres_url, open_store
 from .group_commit import DEFAULT_MAX_PENDING_ROWS, GroupCommitWriter
 from .inbox import (
     ALERT_STATES,
@@ -63,7 +66,9 @@ from .ledger import (
 )
 from .rollups import HOUR, MEASURES, MINUTE, ROLLUPS, TOP_DIMENSIONS, RollupSpec, TopDimension
 from .rows import DEFAULT_DATA_MODE, SpanRow
-from .sqlite import SQLiteStore
+
+if TYPE_CHECKING:
+    from .sqlite.store import SQLiteStore
 
 __all__ = [
     "ALERT_STATES",
@@ -111,5 +116,18 @@ __all__ = [
     "TopResult",
     "WriteResult",
     "WriterClosed",
+    "describe_target",
+    "is_postgres_url",
+    "open_store",
     "pricing_fields",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """``SQLiteStore`` on first use: importing the package must not import sqlite-utils (a
+    PostgreSQL deployment never loads it)."""
+    if name == "SQLiteStore":
+        from .sqlite.store import SQLiteStore
+
+        return SQLiteStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

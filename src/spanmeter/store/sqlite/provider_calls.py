@@ -24,19 +24,15 @@ Keys go with the raw rows at retention.
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 from collections.abc import Sequence
 from typing import Final
 
-from ...semantic_conventions.same_call import NATIVE_SDK_PROVIDERS
-from ...timeunits import NS_PER_MINUTE, NS_PER_SECOND
+from ..call_claims import CallOwner, call_key, candidates, decide, probes
 from ..rows import SpanRow
 
 __all__ = ["DELETE_EXPIRED", "claim_provider_calls"]
 
-_EDGE_NS: Final = 10 * NS_PER_SECOND
-"""Within this of a minute's edge, the neighbouring minute is probed too."""
 _PROBES_PER_QUERY: Final = 999 // 2
 """Two bound values per probed key; under SQLite's oldest default limit on variables."""
 DELETE_EXPIRED: Final = (
@@ -46,60 +42,25 @@ DELETE_EXPIRED: Final = (
 """Retention: keys of calls whose minute is before the raw rows' cutoff (in minutes)."""
 
 
-def _call_key(row: SpanRow) -> bytes:
-    text = f"{row.provider or ''}\0{row.response_id}".encode()
-    return hashlib.blake2b(text, digest_size=8).digest()
-
-
 def claim_provider_calls(conn: sqlite3.Connection, rows: Sequence[SpanRow]) -> int:
     """Record the calls of ``rows`` (billable, with a response id) and demote each row whose
     call another span already carries, stored before or earlier in ``rows``. Returns how
     many rows were demoted; runs inside the caller's write transaction."""
-    candidates = [
-        row for row in rows if row.provider in NATIVE_SDK_PROVIDERS and row.response_id and row.billable
-    ]
-    if not candidates:
+    claiming = candidates(rows)
+    if not claiming:
         return 0
-    keys = [_call_key(row) for row in candidates]
-    probes: list[tuple[int, bytes]] = []
-    for row, key in zip(candidates, keys, strict=True):
-        minute, into = divmod(row.event_time_ns, NS_PER_MINUTE)
-        probes.append((minute, key))
-        if into < _EDGE_NS:
-            probes.append((minute - 1, key))
-        elif into >= NS_PER_MINUTE - _EDGE_NS:
-            probes.append((minute + 1, key))
-    stored: dict[bytes, tuple[bytes, bytes]] = {}
-    for start in range(0, len(probes), _PROBES_PER_QUERY):
-        chunk = probes[start : start + _PROBES_PER_QUERY]
+    keys = [call_key(row) for row in claiming]
+    probed = probes(claiming, keys)
+    stored: dict[bytes, CallOwner] = {}
+    for start in range(0, len(probed), _PROBES_PER_QUERY):
+        chunk = probed[start : start + _PROBES_PER_QUERY]
         sql = (
             f"SELECT p.call_key, p.trace_id, p.span_id FROM (VALUES {','.join(['(?, ?)'] * len(chunk))})"
             " AS v JOIN provider_calls AS p ON p.minute = v.column1 AND p.call_key = v.column2"
         )
         for key, trace_id, span_id in conn.execute(sql, [value for probe in chunk for value in probe]):
             stored[key] = (trace_id, span_id)
-    demoted = 0
-    fresh: list[tuple[int, bytes, bytes, bytes]] = []
-    for row, key in zip(candidates, keys, strict=True):
-        kept = stored.get(key)
-        if kept is None:
-            stored[key] = (row.trace_id, row.span_id)
-            fresh.append((row.event_time_ns // NS_PER_MINUTE, key, row.trace_id, row.span_id))
-        elif kept != (row.trace_id, row.span_id):  # the same span again is a re-delivery
-            _demote(row, kept[1])
-            demoted += 1
+    demoted, fresh = decide(claiming, keys, stored)
     if fresh:
         conn.executemany("INSERT OR IGNORE INTO provider_calls VALUES (?, ?, ?, ?)", fresh)
     return demoted
-
-
-def _demote(row: SpanRow, kept_span_id: bytes) -> None:
-    """The row as ingest would have built it, had it known: not billable, no cost."""
-    row.billable = False
-    row.duplicate_of = kept_span_id.hex()
-    row.not_billable_reason = "same_response_id"
-    row.pricing_status = "not_billable"
-    row.cost_nano_usd = row.input_cost_nano_usd = row.output_cost_nano_usd = None
-    row.cache_read_cost_nano_usd = row.cache_write_cost_nano_usd = row.reasoning_cost_nano_usd = None
-    row.pricing_source = row.pricing_source_version = row.pricing_provider = None
-    row.pricing_model = row.pricing_effective_date = None

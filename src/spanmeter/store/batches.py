@@ -1,0 +1,53 @@
+"""What every store's write path checks and answers the same way: the ids of the rows (the
+dedupe key) and one :class:`~spanmeter.store.api.WriteResult` per batch."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .api import WriteResult
+from .rows import SPAN_ID_BYTES, TRACE_ID_BYTES, SpanRow
+
+__all__ = ["batch_results", "check_ids"]
+
+
+def check_ids(rows: Sequence[SpanRow]) -> None:
+    """Refuse malformed ids before anything is written: they are the dedupe key.
+
+    Raises:
+        ValueError: a trace id that is not 16 bytes or a span id that is not 8.
+    """
+    for row in rows:
+        if (
+            type(row.trace_id) is not bytes
+            or type(row.span_id) is not bytes
+            or len(row.trace_id) != TRACE_ID_BYTES
+            or len(row.span_id) != SPAN_ID_BYTES
+        ):
+            raise ValueError(
+                f"trace_id must be {TRACE_ID_BYTES} bytes and span_id {SPAN_ID_BYTES} bytes: "
+                f"got {row.trace_id!r}, {row.span_id!r}"
+            )
+
+
+def batch_results(
+    batches: Sequence[Sequence[SpanRow]],
+    new_by_batch: Sequence[Sequence[SpanRow]],
+    first_attempt: Sequence[bool],
+) -> list[WriteResult]:
+    """One result per batch, carrying the batch's stored rows and their logical-request flags
+    (slices of the transaction's: a few list copies per transaction, nothing per row in Python)."""
+    results: list[WriteResult] = []
+    offset = 0
+    for batch, fresh in zip(batches, new_by_batch, strict=True):
+        end = offset + len(fresh)
+        results.append(
+            WriteResult(
+                inserted=len(fresh),
+                duplicates=len(batch) - len(fresh),
+                new_rows=fresh,
+                first_attempts=first_attempt[offset:end],
+            )
+        )
+        offset = end
+    return results

@@ -1,0 +1,60 @@
+"""One way to open a store: from a path (the embedded SQLite store) or a ``postgresql://``
+URL (the shared PostgreSQL store for several replicas).
+
+Every command that reads or writes a store calls this; nothing else names a backend. The
+backend's module is imported only here, on demand, so ``import spanmeter.store`` pulls in
+neither sqlite-utils nor psycopg.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from .postgres.store import PostgresStore
+    from .sqlite.store import SQLiteStore
+
+__all__ = ["POSTGRES_SCHEMES", "describe_target", "is_postgres_url", "open_store"]
+
+POSTGRES_SCHEMES: Final = ("postgresql://", "postgres://")
+
+
+def is_postgres_url(target: str | Path) -> bool:
+    """Does ``target`` name a PostgreSQL database rather than a SQLite file?"""
+    return isinstance(target, str) and target.startswith(POSTGRES_SCHEMES)
+
+
+def describe_target(target: str | Path) -> str:
+    """``target`` for logs and messages: a URL without its password, or the path."""
+    if not is_postgres_url(target):
+        return str(target)
+    text = str(target)
+    scheme, _, rest = text.partition("://")
+    credentials, at, location = rest.rpartition("@")
+    if not at:
+        return text
+    user = credentials.partition(":")[0]
+    return f"{scheme}://{user}@{location}"
+
+
+def open_store(target: str | Path) -> SQLiteStore | PostgresStore:
+    """Open (creating and migrating as needed) the store at ``target``.
+
+    Raises:
+        RuntimeError: a PostgreSQL URL without the ``spanmeter[postgres]`` extra installed.
+        ValueError: an empty target.
+    """
+    if str(target) == "":
+        raise ValueError("no store given: a SQLite file path or a postgresql:// URL")
+    if is_postgres_url(target):
+        try:
+            from .postgres.store import PostgresStore
+        except ImportError as error:  # psycopg missing
+            raise RuntimeError(
+                "a postgresql:// store needs the PostgreSQL extra: pip install 'spanmeter[postgres]'"
+            ) from error
+        return PostgresStore(str(target))
+    from .sqlite.store import SQLiteStore
+
+    return SQLiteStore(target)

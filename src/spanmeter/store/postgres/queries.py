@@ -1,0 +1,257 @@
+"""Read queries over the PostgreSQL store: the rollup sums of the query model, raw rows.
+
+Each answer is one statement, hence one snapshot (``READ COMMITTED`` gives every statement
+its own). Rollup tables hold partial rows until compaction merges them; every query sums
+with ``GROUP BY``, so answers do not depend on how far compaction got, nor on which
+replica wrote what.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Final
+
+from ..analysis_types import AggregateResult
+from ..api import StoreStats, TopResult
+from ..query_model import TEXT_COLUMNS, aggregate_result, rollup_for_dimensions, scope_filters, top_result
+from ..rollups import MEASURES, ROLLUPS, RollupSpec, TopDimension, aligned_window, rollup_for
+from ..rows import FIELD_NAMES, SpanRow
+from .sql_text import sql as _sql
+
+if TYPE_CHECKING:
+    import psycopg
+
+__all__ = [
+    "aggregate",
+    "count_requests",
+    "iter_requests",
+    "iter_rollup_groups",
+    "scan_requests",
+    "stats",
+    "top",
+]
+
+_FETCH: Final = 2000
+_SUMS: Final = ", ".join(f"sum({name})" for name in MEASURES)
+
+
+def _sums(
+    conn: psycopg.Connection[tuple[Any, ...]],
+    spec: RollupSpec,
+    grouping: Sequence[str],
+    window: tuple[int, int],
+    filters: Mapping[str, str],
+) -> list[tuple[Any, ...]]:
+    """Rows of ``(*grouping values, *sums)`` over the aligned window ``[lo, hi)`` (seconds)."""
+    lo, hi = window
+    if lo >= hi:
+        return []
+    conditions = "".join(f" AND {column} = %s" for column in filters)
+    names = ", ".join(grouping)
+    select = f"SELECT {names + ', ' if grouping else ''}{_SUMS} FROM {spec.table}"
+    statement = f"{select} WHERE {spec.bucket_column} >= %s AND {spec.bucket_column} < %s{conditions}"
+    if grouping:
+        statement += f" GROUP BY {names}"
+    return conn.execute(_sql(statement), [lo, hi, *filters.values()]).fetchall()
+
+
+def aggregate(
+    conn: psycopg.Connection[tuple[Any, ...]],
+    dimensions: Sequence[str],
+    start_ns: int,
+    end_ns: int,
+    *,
+    where: Mapping[str, str],
+    environment: str | None,
+    data_mode: str | None,
+) -> AggregateResult:
+    """See :meth:`SpanStore.aggregate <spanmeter.store.api.SpanStore.aggregate>`."""
+    spec = rollup_for_dimensions(dimensions, where)
+    window = aligned_window(start_ns, end_ns, spec.bucket_seconds)
+    filters = {**where, **scope_filters(environment, data_mode)}
+    return aggregate_result(dimensions, spec, window, _sums(conn, spec, dimensions, window, filters))
+
+
+def top(
+    conn: psycopg.Connection[tuple[Any, ...]],
+    by: TopDimension,
+    start_ns: int,
+    end_ns: int,
+    *,
+    where: Mapping[str, str],
+    environment: str | None,
+    data_mode: str | None,
+    limit: int,
+) -> TopResult:
+    """See :meth:`SpanStore.top <spanmeter.store.api.SpanStore.top>`."""
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, got {limit!r}")
+    spec = rollup_for(by, where)
+    window = aligned_window(start_ns, end_ns, spec.bucket_seconds)
+    filters = {**where, **scope_filters(environment, data_mode)}
+    result = aggregate_result((by,), spec, window, _sums(conn, spec, (by,), window, filters))
+    return top_result(by, result, limit)
+
+
+def _row_filter(start_ns: int | None, end_ns: int | None, data_mode: str | None) -> tuple[str, list[object]]:
+    conditions: list[str] = []
+    params: list[object] = []
+    if start_ns is not None:
+        conditions.append("start_time_ns >= %s")
+        params.append(start_ns)
+    if end_ns is not None:
+        conditions.append("start_time_ns < %s")
+        params.append(end_ns)
+    if data_mode is not None:
+        conditions.append("data_mode = %s")
+        params.append(data_mode)
+    return (" WHERE " + " AND ".join(conditions) if conditions else ""), params
+
+
+def count_requests(
+    conn: psycopg.Connection[tuple[Any, ...]],
+    start_ns: int | None,
+    end_ns: int | None,
+    *,
+    data_mode: str | None,
+) -> int:
+    """Raw rows whose start time lies in ``[start_ns, end_ns)``."""
+    where, params = _row_filter(start_ns, end_ns, data_mode)
+    row = conn.execute(_sql(f"SELECT count(*) FROM requests{where}"), params).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _span_row(values: Sequence[Any]) -> SpanRow:
+    fields = dict(zip(FIELD_NAMES, values, strict=True))
+    for name in ("trace_id", "span_id"):
+        fields[name] = bytes(fields[name])
+    return SpanRow(**fields)
+
+
+def iter_requests(
+    conn: psycopg.Connection[tuple[Any, ...]],
+    start_ns: int | None,
+    end_ns: int | None,
+    *,
+    data_mode: str | None,
+) -> Iterator[SpanRow]:
+    """Raw rows in start-time order, streamed by a server-side cursor."""
+    where, params = _row_filter(start_ns, end_ns, data_mode)
+    with conn.transaction(), conn.cursor(name="spanmeter_iter_requests") as cursor:
+        cursor.execute(
+            _sql(f"SELECT {', '.join(FIELD_NAMES)} FROM requests{where} ORDER BY start_time_ns, id"), params
+        )
+        while batch := cursor.fetchmany(_FETCH):
+            for values in batch:
+                yield _span_row(values)
+
+
+def scan_requests(
+    conn: psycopg.Connection[tuple[Any, ...]],
+    start_ns: int,
+    end_ns: int,
+    *,
+    columns: Sequence[str],
+    where: Mapping[str, str],
+    environment: str | None,
+    data_mode: str | None,
+    billable_only: bool,
+) -> Iterator[tuple[Any, ...]]:
+    """See :meth:`SpanStore.scan_requests <spanmeter.store.api.SpanStore.scan_requests>`."""
+    unknown = [name for name in columns if name not in FIELD_NAMES]
+    if unknown or not columns:
+        raise ValueError(f"unknown or no columns {unknown or list(columns)!r}")
+    filters = {**where, **scope_filters(environment, data_mode)}
+    conditions: list[str] = []
+    params: list[object] = []
+    for name, value in filters.items():
+        if name not in TEXT_COLUMNS and name != "data_mode":
+            raise ValueError(f"cannot filter raw rows on {name!r}")
+        if value == "":
+            conditions.append(f"{name} IS NULL")
+        else:
+            conditions.append(f"{name} = %s")
+            params.append(value)
+    if billable_only:
+        conditions.append("billable")
+    extra = "".join(f" AND {condition}" for condition in conditions)
+    selected = ", ".join(columns)
+    binary = {index for index, name in enumerate(columns) if name in ("trace_id", "span_id")}
+    statements = (
+        (
+            f"SELECT {selected} FROM requests WHERE start_time_ns >= %s AND start_time_ns < %s{extra}"
+            " ORDER BY start_time_ns, id",
+            [max(start_ns, 1), end_ns, *params],
+        ),
+        (
+            f"SELECT {selected} FROM requests WHERE start_time_ns = 0 AND received_at_ns >= %s"
+            f" AND received_at_ns < %s{extra} ORDER BY id",
+            [start_ns, end_ns, *params],
+        ),
+    )
+    for statement, values in statements:
+        with conn.transaction(), conn.cursor(name="spanmeter_scan") as cursor:
+            cursor.execute(_sql(statement), values)
+            while batch := cursor.fetchmany(_FETCH):
+                for row in batch:
+                    yield tuple(bytes(v) if i in binary and v is not None else v for i, v in enumerate(row))
+
+
+def iter_rollup_groups(
+    conn: psycopg.Connection[tuple[Any, ...]],
+    spec: RollupSpec,
+    start_ns: int,
+    end_ns: int,
+    *,
+    environment: str | None,
+    data_mode: str | None,
+    buckets_per_query: int = 60,
+) -> Iterator[dict[str, Any]]:
+    """Merged rollup groups, a few buckets per statement so memory stays flat."""
+    lo, hi = aligned_window(start_ns, end_ns, spec.bucket_seconds)
+    filters = scope_filters(environment, data_mode)
+    conditions = "".join(f" AND {column} = %s" for column in filters)
+    keys = ", ".join((spec.bucket_column, *spec.dimensions))
+    names = (spec.bucket_column, *spec.dimensions, *MEASURES)
+    step = spec.bucket_seconds * buckets_per_query
+    for chunk_lo in range(lo, hi, step):
+        chunk_hi = min(hi, chunk_lo + step)
+        rows = conn.execute(
+            _sql(
+                f"SELECT {keys}, {_SUMS} FROM {spec.table} WHERE {spec.bucket_column} >= %s"
+                f" AND {spec.bucket_column} < %s{conditions} GROUP BY {keys} ORDER BY {keys}"
+            ),
+            [chunk_lo, chunk_hi, *filters.values()],
+        ).fetchall()
+        for row in rows:
+            yield dict(
+                zip(
+                    names,
+                    (*row[: len(names) - len(MEASURES)], *_ints(row[len(names) - len(MEASURES) :])),
+                    strict=True,
+                )
+            )
+
+
+def _ints(sums: Sequence[Any]) -> list[int | float]:
+    """PostgreSQL sums bigints as numeric: back to int (latency stays a float)."""
+    return [
+        float(value) if name == "latency_ms_sum" else int(value)
+        for name, value in zip(MEASURES, sums, strict=True)
+    ]
+
+
+def stats(conn: psycopg.Connection[tuple[Any, ...]]) -> StoreStats:
+    """Row counts (exact) and the database's size."""
+
+    def count(table: str) -> int:
+        row = conn.execute(_sql(f"SELECT count(*) FROM {table}")).fetchone()
+        return int(row[0]) if row else 0
+
+    size_row = conn.execute("SELECT pg_database_size(current_database())").fetchone()
+    return StoreStats(
+        requests=count("requests"),
+        logical_requests=count("logical_requests"),
+        rollup_rows={spec.table: count(spec.table) for spec in ROLLUPS},
+        size_bytes=int(size_row[0]) if size_row else 0,
+    )

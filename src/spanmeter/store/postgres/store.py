@@ -1,0 +1,362 @@
+""":class:`PostgresStore`: the store on a shared PostgreSQL database, for several receiver
+replicas at once.
+
+Concurrency model: writes go through one connection of this process's (the group-commit
+writer is its only user), each batch group in one transaction; reads take a connection
+from a small pool, each answer one statement. Replicas coordinate through the database
+alone: unique keys make a re-delivered span and a logical request count once
+(:mod:`.writer`), and advisory locks keep migrations, partition creation, compaction and
+retention to one replica at a time (:mod:`.schema`).
+
+While the database is unreachable, writes raise :class:`~spanmeter.store.api.StoreBusy`,
+which the receiver answers with OTLP's retryable statuses; the next write reconnects.
+
+Example::
+
+    with PostgresStore("postgresql://spanmeter@db:5432/spanmeter") as store:
+        store.write_batch(rows)
+        store.top("tenant_id", start_ns, end_ns)
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Generator, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from types import MappingProxyType
+from typing import Any, Final, Literal
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+from psycopg_pool import ConnectionPool
+
+from ...timeunits import NS_PER_DAY, NS_PER_SECOND
+from ..analysis_types import AggregateResult, RepriceAudit, RepricedRow, RevenueRow
+from ..api import RetentionResult, StoreBusy, StoreStats, TopResult, WriteResult
+from ..repricing import check_changes, new_audit
+from ..rollups import HOUR, MINUTE, TopDimension
+from ..rows import RowValues, SpanRow
+from . import analysis_writes, queries
+from .schema import ensure_partitions, migrate
+from .writer import write_rows
+
+__all__ = ["PostgresStore"]
+
+_logger = logging.getLogger(__name__)
+
+_NO_FILTERS: Final[Mapping[str, str]] = MappingProxyType({})
+_CONNECT_TIMEOUT_S: Final = 5
+_RETRY_AFTER_S: Final = 2.0
+_DAYS_AHEAD: Final = 1
+"""Day partitions made ahead of the current day, so the first batch after midnight finds
+its partition ready."""
+
+Conn = psycopg.Connection[tuple[Any, ...]]
+
+
+def _redacted(url: str) -> str:
+    """The URL without its password, for logs and errors."""
+    try:
+        info = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "postgresql://…"
+    return f"postgresql://{info.get('user', '')}@{info.get('host', '')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
+
+
+class PostgresStore:
+    """Spans, rollups and queries in one PostgreSQL database (migrated on open).
+
+    Args:
+        url: A ``postgresql://user:password@host:port/database`` URL (libpq's conninfo
+            forms work too).
+        min_readers: Read connections kept open; up to four times as many are opened
+            under load.
+
+    Raises:
+        psycopg.OperationalError: the database cannot be reached at start.
+    """
+
+    def __init__(self, url: str, *, min_readers: int = 1) -> None:
+        self._url = url
+        self.display_url = _redacted(url)
+        self._write_lock = threading.Lock()
+        self._writer: Conn | None = None
+        self._days: set[int] = set()
+        self._closed = False
+        conn = self._connect()
+        try:
+            applied = migrate(conn)
+        finally:
+            conn.close()
+        if applied:
+            _logger.info("spanmeter: %s migrated: %s", self.display_url, ", ".join(applied))
+        self._pool: ConnectionPool[Conn] = ConnectionPool(
+            url,
+            min_size=min_readers,
+            max_size=max(4, min_readers * 4),
+            kwargs={"autocommit": True, "connect_timeout": _CONNECT_TIMEOUT_S},
+            open=True,
+            name="spanmeter-readers",
+        )
+
+    def _connect(self) -> Conn:
+        return psycopg.connect(self._url, autocommit=True, connect_timeout=_CONNECT_TIMEOUT_S)
+
+    # -- writes -------------------------------------------------------------------------
+
+    @contextmanager
+    def _transaction(self) -> Generator[Conn, None, None]:
+        """The write lock plus one transaction on the write connection, reconnecting first if
+        the last one broke. A lost connection becomes :class:`StoreBusy` (retry later):
+        nothing of the transaction was committed, or it was and the retry is a re-delivery."""
+        with self._write_lock:
+            if self._closed:
+                raise RuntimeError("store is closed")
+            try:
+                conn = self._writer
+                if conn is None or conn.closed or conn.broken:
+                    conn = self._writer = self._connect()
+                with conn.transaction():
+                    yield conn
+            except psycopg.OperationalError as error:
+                self._drop_writer()
+                raise StoreBusy(
+                    f"database unavailable: {error}".strip(), retry_after_s=_RETRY_AFTER_S
+                ) from error
+
+    def _drop_writer(self) -> None:
+        conn, self._writer = self._writer, None
+        if conn is not None:
+            conn.close()
+
+    def write_batch(self, rows: Sequence[SpanRow]) -> WriteResult:
+        """Store one batch atomically; see :class:`~spanmeter.store.api.SpanStore`."""
+        return self.write_batches([rows])[0]
+
+    def write_batches(
+        self, batches: Sequence[Sequence[SpanRow]], received: Sequence[Sequence[RowValues]] | None = None
+    ) -> list[WriteResult]:
+        """Store several batches in one transaction; one result per batch, in order
+        (``received`` is not needed here: rows are copied from the rows themselves)."""
+        if not any(batches):
+            return [WriteResult() for _ in batches]
+        self._ensure_days(
+            row.start_time_ns // NS_PER_DAY for batch in batches for row in batch if row.start_time_ns > 0
+        )
+        with self._transaction() as conn:
+            return write_rows(conn, batches)
+
+    def _ensure_days(self, days: Iterator[int] | Sequence[int]) -> None:
+        """Make sure the day partitions of these rows (and of today and tomorrow) exist.
+
+        Only days near now get a partition; rows far from it go to the default partition
+        (a clock decades off must not create a partition per row).
+        """
+        today = time.time_ns() // NS_PER_DAY
+        wanted = {day for day in days if abs(day - today) <= 60} | {
+            today + ahead for ahead in range(_DAYS_AHEAD + 1)
+        }
+        missing = wanted - self._days
+        if not missing:
+            return
+        with self._write_lock:
+            try:
+                conn = self._writer
+                if conn is None or conn.closed or conn.broken:
+                    conn = self._writer = self._connect()
+                self._days |= ensure_partitions(conn, missing)
+            except psycopg.OperationalError as error:
+                self._drop_writer()
+                raise StoreBusy(
+                    f"database unavailable: {error}".strip(), retry_after_s=_RETRY_AFTER_S
+                ) from error
+
+    # -- reads --------------------------------------------------------------------------
+
+    @contextmanager
+    def _reader(self) -> Generator[Conn, None, None]:
+        if self._closed:
+            raise RuntimeError("store is closed")
+        with self._pool.connection() as conn:
+            yield conn
+
+    def top(
+        self,
+        by: TopDimension,
+        start_ns: int,
+        end_ns: int,
+        *,
+        where: Mapping[str, str] = _NO_FILTERS,
+        environment: str | None = None,
+        data_mode: str | None = "real",
+        limit: int = 50,
+    ) -> TopResult:
+        """Rank ``by`` by cost; see :meth:`SpanStore.top <spanmeter.store.api.SpanStore.top>`."""
+        with self._reader() as conn:
+            return queries.top(
+                conn,
+                by,
+                start_ns,
+                end_ns,
+                where=where,
+                environment=environment,
+                data_mode=data_mode,
+                limit=limit,
+            )
+
+    def aggregate(
+        self,
+        dimensions: Sequence[str],
+        start_ns: int,
+        end_ns: int,
+        *,
+        where: Mapping[str, str] = _NO_FILTERS,
+        environment: str | None = None,
+        data_mode: str | None = "real",
+    ) -> AggregateResult:
+        """All measures per group; see :meth:`SpanStore.aggregate <spanmeter.store.api.SpanStore.aggregate>`."""
+        with self._reader() as conn:
+            return queries.aggregate(
+                conn, dimensions, start_ns, end_ns, where=where, environment=environment, data_mode=data_mode
+            )
+
+    def count_requests(
+        self, start_ns: int | None = None, end_ns: int | None = None, *, data_mode: str | None = None
+    ) -> int:
+        """Raw rows whose start time lies in ``[start_ns, end_ns)``."""
+        with self._reader() as conn:
+            return queries.count_requests(conn, start_ns, end_ns, data_mode=data_mode)
+
+    def iter_requests(
+        self, start_ns: int | None = None, end_ns: int | None = None, *, data_mode: str | None = None
+    ) -> Iterator[SpanRow]:
+        """Raw rows in start-time order, streamed from one snapshot."""
+        with self._reader() as conn:
+            yield from queries.iter_requests(conn, start_ns, end_ns, data_mode=data_mode)
+
+    def scan_requests(
+        self,
+        start_ns: int,
+        end_ns: int,
+        *,
+        columns: Sequence[str],
+        where: Mapping[str, str] = _NO_FILTERS,
+        environment: str | None = None,
+        data_mode: str | None = "real",
+        billable_only: bool = True,
+    ) -> Iterator[tuple[Any, ...]]:
+        """Selected raw-row columns in the window; see :meth:`SpanStore.scan_requests
+        <spanmeter.store.api.SpanStore.scan_requests>`."""
+        with self._reader() as conn:
+            yield from queries.scan_requests(
+                conn,
+                start_ns,
+                end_ns,
+                columns=columns,
+                where=where,
+                environment=environment,
+                data_mode=data_mode,
+                billable_only=billable_only,
+            )
+
+    def iter_rollup_groups(
+        self,
+        granularity: Literal["minute", "hour"],
+        start_ns: int,
+        end_ns: int,
+        *,
+        environment: str | None = None,
+        data_mode: str | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Merged rollup rows (bucket, dimensions, measures), bucket by bucket (exports)."""
+        spec = MINUTE if granularity == "minute" else HOUR
+        with self._reader() as conn:
+            yield from queries.iter_rollup_groups(
+                conn, spec, start_ns, end_ns, environment=environment, data_mode=data_mode
+            )
+
+    def stats(self) -> StoreStats:
+        """Row counts and the database's size."""
+        with self._reader() as conn:
+            return queries.stats(conn)
+
+    # -- re-pricing and revenue ------------------------------------------------------------
+
+    def apply_repricing(
+        self,
+        changes: Sequence[RepricedRow],
+        *,
+        reason: str,
+        window_start_ns: int,
+        window_end_ns: int,
+        price_source: str,
+        details: str,
+        applied_at_ns: int | None = None,
+    ) -> RepriceAudit:
+        """New prices on stored rows, rollup corrections and the audit in one transaction; see
+        :meth:`SpanStore.apply_repricing <spanmeter.store.api.SpanStore.apply_repricing>`."""
+        check_changes(changes)
+        audit = new_audit(
+            changes,
+            reason=reason,
+            window_start_ns=window_start_ns,
+            window_end_ns=window_end_ns,
+            price_source=price_source,
+            details=details,
+            applied_at_ns=applied_at_ns,
+        )
+        with self._transaction() as conn:
+            return analysis_writes.record_repricing(conn, audit, changes)
+
+    def reprice_audits(self, limit: int = 50) -> list[RepriceAudit]:
+        """Applied re-pricings, newest first."""
+        with self._reader() as conn:
+            return analysis_writes.list_audits(conn, limit)
+
+    def put_revenue(self, rows: Sequence[RevenueRow]) -> int:
+        """Store revenue rows, replacing any with the same tenant and period; returns the count."""
+        with self._transaction() as conn:
+            return analysis_writes.put_revenue(conn, rows, time.time_ns())
+
+    def revenue(self, start_ns: int | None = None, end_ns: int | None = None) -> list[RevenueRow]:
+        """Revenue rows whose period overlaps ``[start_ns, end_ns)`` (None: unbounded)."""
+        with self._reader() as conn:
+            return analysis_writes.revenue(conn, start_ns, end_ns)
+
+    # -- maintenance ----------------------------------------------------------------------
+
+    def apply_retention(self, now_ns: int, *, raw_days: int, rollup_days: int) -> RetentionResult:
+        """Drop the day partitions of raw rows older than ``raw_days``, delete older rows of
+        the default partition, their logical keys and provider calls, and rollups older
+        than ``rollup_days``; see :mod:`.maintenance`."""
+        from .maintenance import apply_retention
+
+        with self._transaction() as conn:
+            result = apply_retention(conn, now_ns, raw_days=raw_days, rollup_days=rollup_days)
+        self._days = {day for day in self._days if day * NS_PER_DAY >= now_ns - raw_days * NS_PER_DAY}
+        return result
+
+    def compact_rollups(self, now_ns: int | None = None, *, max_buckets: int = 16) -> int:
+        """Merge the partial rollup rows of closed buckets; see :mod:`.maintenance`."""
+        from .maintenance import compact_rollups
+
+        now = time.time_ns() if now_ns is None else now_ns
+        with self._transaction() as conn:
+            return compact_rollups(conn, now // NS_PER_SECOND, max_buckets=max_buckets)
+
+    def close(self) -> None:
+        """Close every connection. Idempotent; a closed store refuses further calls."""
+        with self._write_lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._drop_writer()
+        self._pool.close()
+
+    def __enter__(self) -> PostgresStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

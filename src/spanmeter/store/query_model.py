@@ -1,0 +1,154 @@
+"""The one query model every store answers: sums of the rollup measures, grouped by some
+dimensions, over a window, under exact-match filters; and the result types built from it.
+
+``top`` (rank one dimension), ``aggregate`` (group by any dimensions of one rollup) and the
+alert rules' ``measures`` are all this one question. A store answers it with its own SQL;
+which rollup answers, how the window is aligned, and how rows become results is decided
+here once, so every store gives the same answer to the same question.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Final
+
+from ..timeunits import NS_PER_SECOND
+from .analysis_types import AggregateResult, GroupMeasures, Measures
+from .api import TopGroup, TopResult
+from .rollups import HOUR, MINUTE, RollupSpec, TopDimension
+
+__all__ = [
+    "OWN_PARAMETERS",
+    "TEXT_COLUMNS",
+    "aggregate_result",
+    "rollup_for_dimensions",
+    "scope_filters",
+    "top_result",
+]
+
+OWN_PARAMETERS: Final = ("environment", "data_mode")
+"""Dimensions every rollup has that reads take as parameters of their own, not as filters."""
+
+TEXT_COLUMNS: Final = frozenset(
+    {
+        "service_name",
+        "provider",
+        "request_model",
+        "response_model",
+        "model",
+        "operation",
+        "endpoint_tag",
+        "prompt_name",
+        "prompt_version",
+        "tenant_id",
+        "user_id",
+        "external_request_id",
+        "environment",
+        "session_id",
+        "outcome",
+        "error_type",
+        "pricing_status",
+        "pricing_source",
+    }
+)
+"""Raw-row columns a scan may filter on (exact match)."""
+
+
+def scope_filters(environment: str | None, data_mode: str | None) -> dict[str, str]:
+    """The environment and data-mode conditions of a read (columns of every rollup); None
+    leaves one out."""
+    scope: dict[str, str] = {}
+    if environment is not None:
+        scope["environment"] = environment
+    if data_mode is not None:
+        scope["data_mode"] = data_mode
+    return scope
+
+
+def rollup_for_dimensions(dimensions: Sequence[str], where: Mapping[str, str]) -> RollupSpec:
+    """The rollup answering a grouping: hourly when ``user_id`` is involved, else per minute.
+
+    Raises:
+        ValueError: A name that is not a dimension of that rollup (``environment`` and
+            ``data_mode`` have their own parameters), or a repeated dimension.
+    """
+    names = [*dimensions, *where]
+    spec = HOUR if "user_id" in names else MINUTE
+    for name in names:
+        if name in OWN_PARAMETERS or name not in spec.dimensions:
+            usable = ", ".join(d for d in spec.dimensions if d not in OWN_PARAMETERS)
+            raise ValueError(
+                f"cannot group or filter on {name!r} here: the {spec.table} rollup has {usable}"
+                " (environment and data_mode have their own parameters; user_id only combines"
+                " with tenant_id and endpoint_tag)"
+            )
+    if len(set(dimensions)) != len(dimensions):
+        raise ValueError(f"a dimension is repeated in {list(dimensions)!r}")
+    return spec
+
+
+def aggregate_result(
+    dimensions: Sequence[str],
+    spec: RollupSpec,
+    window: tuple[int, int],
+    rows: Iterable[Sequence[object]],
+) -> AggregateResult:
+    """An :class:`AggregateResult` from rows of ``(*dimension values, *sums in MEASURES
+    order)``; rows of the same key (a store may return one per part it read) add up, sums
+    over nothing (NULL) are skipped, ``''`` keys read as None. Groups come by cost, then key."""
+    lo, hi = window
+    width = len(dimensions)
+    groups: dict[tuple[str | None, ...], Measures] = {}
+    total = Measures()
+    for row in rows:
+        sums = row[width:]
+        if sums[0] is None:  # sum() over no rows
+            continue
+        measures = Measures.of(sums)  # type: ignore[arg-type]
+        total = total + measures
+        key = tuple(str(value) if value else None for value in row[:width])
+        previous = groups.get(key)
+        groups[key] = measures if previous is None else previous + measures
+    ordered = sorted(groups.items(), key=lambda item: (-item[1].cost_nano_usd, [k or "" for k in item[0]]))
+    return AggregateResult(
+        dimensions=tuple(dimensions),
+        window_start_ns=lo * NS_PER_SECOND,
+        window_end_ns=hi * NS_PER_SECOND,
+        bucket_seconds=spec.bucket_seconds,
+        groups=[GroupMeasures(key, measures) for key, measures in ordered],
+        total=total,
+    )
+
+
+def top_result(by: TopDimension, result: AggregateResult, limit: int) -> TopResult:
+    """The top ``limit`` groups of a one-dimension aggregate, with the window's totals over
+    all of them; groups whose attempts cancel out to none are left out."""
+    groups = [group for group in result.groups if group.measures.attempts > 0]
+    total = sum((group.measures for group in groups), Measures())
+    cost = total.cost_nano_usd
+    return TopResult(
+        by=by,
+        window_start_ns=result.window_start_ns,
+        window_end_ns=result.window_end_ns,
+        bucket_seconds=result.bucket_seconds,
+        groups=[
+            TopGroup(
+                key=group.key[0],
+                cost_nano_usd=group.measures.cost_nano_usd,
+                logical_requests=group.measures.logical_requests,
+                attempts=group.measures.attempts,
+                input_tokens=group.measures.input_tokens,
+                output_tokens=group.measures.output_tokens,
+                unpriced=group.measures.unpriced,
+                share=group.measures.cost_nano_usd / cost if cost else 0.0,
+            )
+            for group in groups[:limit]
+        ],
+        group_count=len(groups),
+        cost_nano_usd=cost,
+        logical_requests=total.logical_requests,
+        attempts=total.attempts,
+        input_tokens=total.input_tokens,
+        output_tokens=total.output_tokens,
+        unpriced=total.unpriced,
+    )
