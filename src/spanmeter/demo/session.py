@@ -21,12 +21,12 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Final
 
 from ..analysis import investigate, top_report
 from ..budgets import BudgetsRuntime, budget_states, status_document
 from ..budgets.documents import alert_document
+from ..lifecycle import StartStop
 from ..service import ReceiverService, ServeConfig
 from ..store import SpanRow
 from ..synthetic import SyntheticConfig, iter_rows
@@ -91,7 +91,7 @@ class DemoResult:
     """The app pipeline's counters (priced, exported, dropped...)."""
 
 
-class DemoSession:
+class DemoSession(StartStop):
     """Receiver + webhook + app for one demo run; use as a context manager.
 
     Args:
@@ -141,14 +141,6 @@ class DemoSession:
             self.service.stop()
             self.service = None
         self.sink.stop()
-
-    def __enter__(self) -> DemoSession:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     # -- the run ----------------------------------------------------------------------------
 

@@ -12,15 +12,15 @@ from __future__ import annotations
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 
 from ..budgets import verify_signature
+from ..lifecycle import StartStop
 
 __all__ = ["AlertSink"]
 
 
-class AlertSink:
+class AlertSink(StartStop):
     """An HTTP server on ``127.0.0.1`` (port picked by the OS) accepting signed alerts.
 
     Args:
@@ -58,14 +58,6 @@ class AlertSink:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(5.0)
-
-    def __enter__(self) -> AlertSink:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def accept(self, body: bytes, timestamp: str, signature: str) -> bool:
         """Keep one delivery if its signature is right (the request handler calls this)."""

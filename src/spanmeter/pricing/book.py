@@ -225,15 +225,17 @@ class PriceBook:
             if at.tzinfo is None:
                 at = at.replace(tzinfo=timezone.utc)
             ns = (at - _EPOCH) // _MICROSECOND * _NS_PER_US
-        result = self._compute(
-            provider,
-            model,
-            input_tokens,
-            output_tokens,
-            cache_read_tokens,
-            cache_write_tokens,
-            reasoning_tokens,
-            ns,
+        result = _as_result(
+            self._amounts(
+                provider,
+                model,
+                input_tokens,
+                output_tokens,
+                cache_read_tokens,
+                cache_write_tokens,
+                reasoning_tokens,
+                ns,
+            )
         )
         self._counter.cells()[result.status] += 1
         return result
@@ -264,15 +266,17 @@ class PriceBook:
                 # Pricing the counts that survived validation would undercount the span.
                 result = _RESULT_INVALID_USAGE
             else:
-                result = self._compute(
-                    record.provider,
-                    record.response_model or record.request_model,
-                    record.input_tokens,
-                    record.output_tokens,
-                    record.cache_read_tokens,
-                    record.cache_write_tokens,
-                    record.reasoning_tokens,
-                    ns,
+                result = _as_result(
+                    self._amounts(
+                        record.provider,
+                        record.response_model or record.request_model,
+                        record.input_tokens,
+                        record.output_tokens,
+                        record.cache_read_tokens,
+                        record.cache_write_tokens,
+                        record.reasoning_tokens,
+                        ns,
+                    )
                 )
             if (
                 reported is not None
@@ -341,43 +345,6 @@ class PriceBook:
         """
         self._entries.clear()
         self._resolver.clear()
-
-    def _compute(
-        self,
-        provider: str | None,
-        model: str | None,
-        input_tokens: int | None,
-        output_tokens: int | None,
-        cache_read: int,
-        cache_write: int,
-        reasoning: int,
-        ns: int,
-    ) -> PriceResult:
-        amounts = self._amounts(
-            provider, model, input_tokens, output_tokens, cache_read, cache_write, reasoning, ns
-        )
-        if amounts.__class__ is PriceResult:
-            return cast(PriceResult, amounts)
-        rates, total, input_part, output_part, cache_read_part, cache_write_part, reasoning_part = cast(
-            _Amounts, amounts
-        )
-        # positional for speed (a frozen dataclass __init__ costs per keyword); the order is
-        # PriceResult's field order, checked by a test
-        return PriceResult(
-            _PRICED,
-            total,
-            input_part,
-            output_part,
-            cache_read_part,
-            cache_write_part,
-            reasoning_part,
-            rates.source,
-            rates.source_version,
-            rates.matched_provider,
-            rates.matched_model,
-            rates.effective_date,
-            rates.discount,
-        )
 
     def _amounts(
         self,
@@ -457,6 +424,32 @@ class PriceBook:
             self._entries.clear()
         self._entries[key] = value
         return value
+
+
+def _as_result(amounts: _Amounts | PriceResult) -> PriceResult:
+    """The :class:`PriceResult` of what :meth:`PriceBook._amounts` found."""
+    if amounts.__class__ is PriceResult:
+        return cast(PriceResult, amounts)
+    rates, total, input_part, output_part, cache_read_part, cache_write_part, reasoning_part = cast(
+        _Amounts, amounts
+    )
+    # positional for speed (a frozen dataclass __init__ costs per keyword); the order is
+    # PriceResult's field order, checked by a test
+    return PriceResult(
+        _PRICED,
+        total,
+        input_part,
+        output_part,
+        cache_read_part,
+        cache_write_part,
+        reasoning_part,
+        rates.source,
+        rates.source_version,
+        rates.matched_provider,
+        rates.matched_model,
+        rates.effective_date,
+        rates.discount,
+    )
 
 
 def _reported(cost: Decimal, record: GenAIRecord) -> PriceResult | None:

@@ -21,13 +21,13 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from types import TracebackType
 from typing import Any, Final, TypeVar, cast
 
 import grpc
 from waitress import wasyncore
 from waitress.server import BaseWSGIServer, create_server
 
+from spanmeter.lifecycle import StartStop
 from spanmeter.receiver.contract import DEFAULT_MAX_BODY_BYTES, IngestHandler
 from spanmeter.receiver.grpc_server import make_grpc_server
 from spanmeter.receiver.http_app import (
@@ -114,7 +114,7 @@ def _host_port(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
 
 
-class OTLPServer:
+class OTLPServer(StartStop):
     """OTLP trace receiver on a gRPC port and an HTTP port, feeding one ingest handler.
 
     Args:
@@ -337,11 +337,3 @@ class OTLPServer:
         cast(Any, server).trigger.pull_trigger(thunk)
         done.wait(max(0.05, deadline - time.monotonic()))
         return box[0] if box else None
-
-    def __enter__(self) -> OTLPServer:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()

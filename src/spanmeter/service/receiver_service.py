@@ -27,7 +27,6 @@ import os
 import threading
 from collections.abc import Callable
 from functools import partial
-from types import TracebackType
 from typing import Protocol
 
 from prometheus_client import CollectorRegistry, exposition
@@ -35,6 +34,7 @@ from prometheus_client import CollectorRegistry, exposition
 from ..budgets import attach_budgets, budgets_store_factory  # budgets and alerts
 from ..identity import default_hasher
 from ..ingest import IngestMetrics, IngestPipeline, LocalRowSink, RowSink
+from ..lifecycle import StartStop
 from ..pricing import PriceBook
 from ..prometheus import BudgetMetrics, CostMetrics
 from ..receiver import OTLPServer, WSGIApp
@@ -59,7 +59,7 @@ class _Exposition(Protocol):
 _exposition: _Exposition = exposition
 
 
-class ReceiverService:
+class ReceiverService(StartStop):
     """Owns every moving part of a receiver; start/stop or use as a context manager.
 
     Args:
@@ -235,14 +235,6 @@ class ReceiverService:
         self.budgets.stop()  # budgets and alerts: after the last commit, before the store closes
         self.store.close()
         _logger.info("spanmeter receiver stopped; every acknowledged span is committed")
-
-    def __enter__(self) -> ReceiverService:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     @property
     def ready(self) -> bool:

@@ -85,11 +85,10 @@ class WriteResult:
 
 
 @dataclass(frozen=True, slots=True)
-class TopGroup:
-    """One ranked value of the ``by`` dimension."""
+class _TopMeasures:
+    """The measures a ranking reports, for one group (:class:`TopGroup`) or for the whole
+    window, all groups ranked or not (:class:`TopResult`)."""
 
-    key: str | None
-    """The dimension value; None for attempts that did not carry it."""
     cost_nano_usd: int
     logical_requests: int
     attempts: int
@@ -97,8 +96,6 @@ class TopGroup:
     output_tokens: int
     unpriced: int
     """Attempts without a cost: a ranking by cost is only as good as this is small."""
-    share: float
-    """Fraction of the total cost of the window, for display only (never sum it)."""
 
     @property
     def cost_per_logical_request_nano_usd(self) -> int | None:
@@ -108,8 +105,19 @@ class TopGroup:
 
 
 @dataclass(frozen=True, slots=True)
-class TopResult:
-    """A ranking of one dimension by cost over an aligned window, plus the window's totals."""
+class TopGroup(_TopMeasures):
+    """One ranked value of the ``by`` dimension, with its measures."""
+
+    key: str | None
+    """The dimension value; None for attempts that did not carry it."""
+    share: float
+    """Fraction of the total cost of the window, for display only (never sum it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TopResult(_TopMeasures):
+    """A ranking of one dimension by cost over an aligned window, plus the window's totals
+    (the measures, over *all* groups of the window, not only the ranked ones)."""
 
     by: TopDimension
     window_start_ns: int
@@ -123,18 +131,6 @@ class TopResult:
     """At most ``limit`` groups, highest cost first (ties by key)."""
     group_count: int
     """Number of distinct values in the window, ranked or not."""
-    cost_nano_usd: int
-    """Total over *all* groups of the window, not only the ranked ones."""
-    logical_requests: int
-    attempts: int
-    input_tokens: int
-    output_tokens: int
-    unpriced: int
-
-    @property
-    def cost_per_logical_request_nano_usd(self) -> int | None:
-        """Window-wide cost per logical request (floor division); None without any."""
-        return self.cost_nano_usd // self.logical_requests if self.logical_requests else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from typing import Any, Final
 
 from ..inbox import AlertHistoryEntry, AlertRecord, Delivery, RuleOutcome
 from ..ledger import NewAlert
+from .conditions import where_clause
 
 __all__ = [
     "SYSTEM_ACTOR",
@@ -150,26 +151,13 @@ def list_alerts(
     """Newest first (by id, i.e. insertion order)."""
     if limit < 1:
         raise ValueError(f"limit must be at least 1, got {limit!r}")
-    conditions: list[str] = []
-    params: list[object] = []
-    if state is not None:
-        conditions.append("state = ?")
-        params.append(state)
-    if kind is not None:
-        if kind.endswith("*"):
-            conditions.append("kind LIKE ? ESCAPE '\\'")
-            prefix = kind[:-1].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            params.append(prefix + "%")
-        else:
-            conditions.append("kind = ?")
-            params.append(kind)
-    if source is not None:
-        conditions.append("source = ?")
-        params.append(source)
-    if since_ns is not None:
-        conditions.append("occurred_at_ns >= ?")
-        params.append(since_ns)
-    where = (" WHERE " + " AND ".join(conditions)) if conditions else ""
+    kind_condition: tuple[str, object] = ("kind = ?", kind)
+    if kind is not None and kind.endswith("*"):
+        prefix = kind[:-1].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        kind_condition = ("kind LIKE ? ESCAPE '\\'", prefix + "%")
+    where, params = where_clause(
+        ("state = ?", state), kind_condition, ("source = ?", source), ("occurred_at_ns >= ?", since_ns)
+    )
     rows = conn.execute(
         f"SELECT {_EVENT_COLUMNS} FROM alert_events{where} ORDER BY id DESC LIMIT ?", [*params, limit]
     ).fetchall()

@@ -1,7 +1,8 @@
 """The analysis half of :class:`~spanmeter.store.sqlite.SQLiteStore`, as a mixin.
 
 Kept out of :mod:`.store` so the ingest-facing class stays small; the methods only open the
-right connection or transaction and call :mod:`.analysis_queries` / :mod:`.analysis_writes`.
+right connection or transaction and call :mod:`.analysis_queries` / :mod:`.analysis_writes`
+(``apply_repricing`` first gathers its arguments into the audit entry it records).
 """
 
 from __future__ import annotations
@@ -107,18 +108,20 @@ class SQLiteAnalysisMixin:
         applied_at_ns: int | None = None,
     ) -> RepriceAudit:
         """Re-price rows and correct rollups atomically; see :meth:`SpanStore.apply_repricing`."""
-        transaction: Transaction = self._transaction
-        return analysis_writes.apply_repricing(
-            transaction,
-            self._writer,
-            changes,
-            reason=reason,
-            window_start_ns=window_start_ns,
-            window_end_ns=window_end_ns,
-            price_source=price_source,
-            details=details,
-            applied_at_ns=applied_at_ns,
+        audit = RepriceAudit(
+            0,  # assigned by the insert
+            time.time_ns() if applied_at_ns is None else applied_at_ns,
+            reason,
+            window_start_ns,
+            window_end_ns,
+            len(changes),
+            sum(change.old.cost_nano_usd or 0 for change in changes),
+            sum(change.new.cost_nano_usd or 0 for change in changes),
+            price_source,
+            details,
         )
+        transaction: Transaction = self._transaction
+        return analysis_writes.apply_repricing(transaction, self._writer, changes, audit)
 
     def reprice_audits(self, limit: int = 50) -> list[RepriceAudit]:
         """Applied re-pricings, newest first."""

@@ -11,7 +11,6 @@ the old pricing, so a diff computed before a concurrent change is refused whole.
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections.abc import Sequence
 from dataclasses import fields, replace
 from operator import attrgetter
@@ -154,33 +153,12 @@ def _append_deltas(conn: sqlite3.Connection, writer: RowWriter, changes: Sequenc
 
 
 def apply_repricing(
-    transaction: Transaction,
-    writer: RowWriter,
-    changes: Sequence[RepricedRow],
-    *,
-    reason: str,
-    window_start_ns: int,
-    window_end_ns: int,
-    price_source: str,
-    details: str,
-    applied_at_ns: int | None,
+    transaction: Transaction, writer: RowWriter, changes: Sequence[RepricedRow], audit: RepriceAudit
 ) -> RepriceAudit:
-    """See :meth:`SpanStore.apply_repricing <spanmeter.store.api.SpanStore.apply_repricing>`."""
+    """See :meth:`SpanStore.apply_repricing <spanmeter.store.api.SpanStore.apply_repricing>`;
+    ``audit`` is the entry to record (its id is assigned by the insert), returned with its id."""
     for change in changes:
         _check(change)
-    applied = time.time_ns() if applied_at_ns is None else applied_at_ns
-    audit = RepriceAudit(
-        0,  # assigned by the insert below
-        applied,
-        reason,
-        window_start_ns,
-        window_end_ns,
-        len(changes),
-        sum(change.old.cost_nano_usd or 0 for change in changes),
-        sum(change.new.cost_nano_usd or 0 for change in changes),
-        price_source,
-        details,
-    )
     with transaction() as conn:
         _update_rows(conn, changes)
         _append_deltas(conn, writer, changes)

@@ -16,6 +16,7 @@ from ..api import StoreStats, TopGroup, TopResult
 from ..rollups import ROLLUPS, TopDimension, aligned_window, rollup_for
 from ..rows import FIELD_NAMES, SpanRow
 from ..tiers import FILTER_TIERS, TIERS
+from .conditions import where_clause
 from .window_parts import data_extent, scope_filters, window_parts
 
 __all__ = ["count_requests", "iter_requests", "stats", "top"]
@@ -123,18 +124,9 @@ def _top_result(
 
 
 def _row_filter(start_ns: int | None, end_ns: int | None, data_mode: str | None) -> tuple[str, list[object]]:
-    conditions: list[str] = []
-    params: list[object] = []
-    if start_ns is not None:
-        conditions.append("start_time_ns >= ?")
-        params.append(start_ns)
-    if end_ns is not None:
-        conditions.append("start_time_ns < ?")
-        params.append(end_ns)
-    if data_mode is not None:
-        conditions.append("data_mode = ?")
-        params.append(data_mode)
-    return (" WHERE " + " AND ".join(conditions) if conditions else ""), params
+    return where_clause(
+        ("start_time_ns >= ?", start_ns), ("start_time_ns < ?", end_ns), ("data_mode = ?", data_mode)
+    )
 
 
 def count_requests(

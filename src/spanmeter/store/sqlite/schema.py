@@ -148,6 +148,17 @@ def open_database(path: str | Path) -> Database:
     return db
 
 
+_M001_MEASURE_COLUMNS: Final = (
+    "attempts INTEGER NOT NULL, logical_requests INTEGER NOT NULL, cost_nano_usd INTEGER NOT NULL,"
+    " input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL,"
+    " cache_read_tokens INTEGER NOT NULL, cache_write_tokens INTEGER NOT NULL,"
+    " reasoning_tokens INTEGER NOT NULL, errors INTEGER NOT NULL, unpriced INTEGER NOT NULL,"
+    " latency_ms_sum REAL NOT NULL, latency_count INTEGER NOT NULL"
+)
+"""The measure columns of m001's rollup tables, all three alike. Written out, not built from
+:data:`spanmeter.store.rollups.MEASURES`, so that m001 stays what it was when applied."""
+
+
 @MIGRATIONS(name="m001_initial")
 def m001_initial(db: MigrationDB) -> None:
     """Requests, dedupe, logical requests and the minute/hour rollups.
@@ -211,7 +222,7 @@ def m001_initial(db: MigrationDB) -> None:
     )
     db.execute("CREATE INDEX logical_requests_first_start ON logical_requests (first_start_ns)")
     db.execute(
-        """
+        f"""
         CREATE TABLE rollup_minute (
             minute INTEGER NOT NULL,
             seq INTEGER NOT NULL,
@@ -223,24 +234,13 @@ def m001_initial(db: MigrationDB) -> None:
             environment TEXT NOT NULL,
             data_mode TEXT NOT NULL,
             outcome TEXT NOT NULL,
-            attempts INTEGER NOT NULL,
-            logical_requests INTEGER NOT NULL,
-            cost_nano_usd INTEGER NOT NULL,
-            input_tokens INTEGER NOT NULL,
-            output_tokens INTEGER NOT NULL,
-            cache_read_tokens INTEGER NOT NULL,
-            cache_write_tokens INTEGER NOT NULL,
-            reasoning_tokens INTEGER NOT NULL,
-            errors INTEGER NOT NULL,
-            unpriced INTEGER NOT NULL,
-            latency_ms_sum REAL NOT NULL,
-            latency_count INTEGER NOT NULL,
+            {_M001_MEASURE_COLUMNS},
             PRIMARY KEY (minute, seq)
         ) WITHOUT ROWID
         """
     )
     db.execute(
-        """
+        f"""
         CREATE TABLE rollup_hour (
             hour INTEGER NOT NULL,
             seq INTEGER NOT NULL,
@@ -249,18 +249,7 @@ def m001_initial(db: MigrationDB) -> None:
             endpoint_tag TEXT NOT NULL,
             environment TEXT NOT NULL,
             data_mode TEXT NOT NULL,
-            attempts INTEGER NOT NULL,
-            logical_requests INTEGER NOT NULL,
-            cost_nano_usd INTEGER NOT NULL,
-            input_tokens INTEGER NOT NULL,
-            output_tokens INTEGER NOT NULL,
-            cache_read_tokens INTEGER NOT NULL,
-            cache_write_tokens INTEGER NOT NULL,
-            reasoning_tokens INTEGER NOT NULL,
-            errors INTEGER NOT NULL,
-            unpriced INTEGER NOT NULL,
-            latency_ms_sum REAL NOT NULL,
-            latency_count INTEGER NOT NULL,
+            {_M001_MEASURE_COLUMNS},
             PRIMARY KEY (hour, seq)
         ) WITHOUT ROWID
         """
@@ -278,18 +267,7 @@ def m001_initial(db: MigrationDB) -> None:
                 value TEXT NOT NULL,
                 environment TEXT NOT NULL,
                 data_mode TEXT NOT NULL,
-                attempts INTEGER NOT NULL,
-                logical_requests INTEGER NOT NULL,
-                cost_nano_usd INTEGER NOT NULL,
-                input_tokens INTEGER NOT NULL,
-                output_tokens INTEGER NOT NULL,
-                cache_read_tokens INTEGER NOT NULL,
-                cache_write_tokens INTEGER NOT NULL,
-                reasoning_tokens INTEGER NOT NULL,
-                errors INTEGER NOT NULL,
-                unpriced INTEGER NOT NULL,
-                latency_ms_sum REAL NOT NULL,
-                latency_count INTEGER NOT NULL,
+                {_M001_MEASURE_COLUMNS},
                 PRIMARY KEY (dimension, {tier}, value, environment, data_mode)
             ) WITHOUT ROWID
             """
