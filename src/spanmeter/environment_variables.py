@@ -55,6 +55,11 @@ SPANMETER_CONFIG: Final = "SPANMETER_CONFIG"
 SPANMETER_DB_PATH: Final = "SPANMETER_DB_PATH"
 """Path of the embedded SQLite store. Default: ``./spanmeter.db``."""
 
+SPANMETER_STORE: Final = "SPANMETER_STORE"
+"""The store: a SQLite file path, or a ``postgresql://user:password@host:5432/db`` URL for
+several receiver replicas on one database (needs ``spanmeter[postgres]``). Wins over
+``SPANMETER_DB_PATH`` when both are set."""
+
 SPANMETER_HOST: Final = "SPANMETER_HOST"
 """Address the receiver binds. Default: ``127.0.0.1`` (set ``0.0.0.0`` in a container)."""
 

@@ -344,7 +344,7 @@ def test_quality_score_matches_the_raw_rows(store: SpanStore, dataset: Synthetic
     assert checks["pii"]["status"] == "fail" and "@" not in json.dumps(checks["pii"]["details"])
     assert checks["clock"]["status"] != "ok" and checks["reconciliation"]["status"] == "ok"
     assert _api(store, "/api/v1/quality", f"window={WINDOW}&data_mode=all") == report
-    result = CliRunner().invoke(main, ["doctor", "--db", str(store.path), "--window", WINDOW])
+    result = CliRunner().invoke(main, ["doctor", "--store", store.location, "--window", WINDOW])
     assert result.exit_code == 0, result.output
     assert f"score {report['score']}/100" in result.output and "acme-llm-2" in result.output
 

@@ -13,11 +13,18 @@ import click
 
 from ..analysis import parse_duration
 from ..budgets.documents import alert_document
-from .common import DB_HELP, URL_HELP, api_request, format_option, open_store, receiver_url
+from .common import (
+    URL_HELP,
+    api_request,
+    budgets_of,
+    format_option,
+    open_store,
+    receiver_url,
+    store_option,
+)
 
 __all__ = ["alerts"]
 
-_DB_HELP = DB_HELP
 _URL_HELP = URL_HELP
 
 
@@ -38,7 +45,7 @@ def alerts() -> None:
 @click.option(
     "--limit", default=50, show_default=True, type=click.IntRange(1, 10_000), help="Most alerts shown."
 )
-@click.option("--db", help=_DB_HELP)
+@store_option()
 @click.option("--url", help=_URL_HELP)
 @format_option("table", "json")
 def list_alerts(
@@ -65,7 +72,7 @@ def list_alerts(
         except ValueError as error:
             raise click.BadParameter(str(error)) from None
         with open_store(db) as store:
-            records = store.budget_store.list_alerts(
+            records = budgets_of(store).list_alerts(
                 state=state, kind=kind, source=source, since_ns=since_ns, limit=limit
             )
             documents = [alert_document(record) for record in records]
@@ -85,7 +92,7 @@ def list_alerts(
 
 @alerts.command("show")
 @click.argument("alert_id", type=int)
-@click.option("--db", help=_DB_HELP)
+@store_option()
 @click.option("--url", help=_URL_HELP)
 @format_option("text", "json")
 def show(alert_id: int, db: str | None, url: str | None, fmt: str) -> None:
@@ -95,7 +102,7 @@ def show(alert_id: int, db: str | None, url: str | None, fmt: str) -> None:
         doc: dict[str, Any] = api_request(f"{base}/api/v1/alerts/{alert_id}")
     else:
         with open_store(db) as store:
-            record = store.budget_store.get_alert(alert_id)
+            record = budgets_of(store).get_alert(alert_id)
         if record is None:
             raise click.ClickException(f"no alert with id {alert_id}")
         doc = alert_document(record)
@@ -141,7 +148,7 @@ def show(alert_id: int, db: str | None, url: str | None, fmt: str) -> None:
 @click.argument("alert_id", type=int)
 @click.option("--note", default="", help="What was done (kept in the alert's history).")
 @click.option("--by", "actor", help="Who acknowledges [default: the current user].")
-@click.option("--db", help=_DB_HELP)
+@store_option()
 @click.option("--url", help=_URL_HELP)
 def ack(alert_id: int, note: str, actor: str | None, db: str | None, url: str | None) -> None:
     """Acknowledge an alert."""
@@ -152,7 +159,7 @@ def ack(alert_id: int, note: str, actor: str | None, db: str | None, url: str | 
     else:
         with open_store(db) as store:
             try:
-                record = store.budget_store.acknowledge(
+                record = budgets_of(store).acknowledge(
                     alert_id, actor=actor, note=note, now_ns=time.time_ns()
                 )
             except LookupError as error:

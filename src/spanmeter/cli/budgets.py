@@ -24,7 +24,7 @@ from ..budgets.documents import budgets_document
 from ..budgets.edit import add_budget, remove_budget
 from ..budgets.model import BudgetsConfig
 from ..environment_variables import SPANMETER_BUDGETS_FILE
-from .common import DB_HELP, URL_HELP, api_request, format_option, open_store, receiver_url
+from .common import URL_HELP, api_request, budgets_of, format_option, open_store, receiver_url, store_option
 
 __all__ = ["budgets"]
 
@@ -88,7 +88,7 @@ def list_budgets(path: str | None, url: str | None, fmt: str) -> None:
 @click.option("--budget", "budget_name", help="Only this budget.")
 @click.option("--state", type=click.Choice(("ok", "warning", "exceeded")), help="Only this state.")
 @click.option("--file", "path", type=click.Path(dir_okay=False), help=_FILE_HELP)
-@click.option("--db", help=DB_HELP)
+@store_option()
 @click.option("--url", help=URL_HELP)
 @format_option("table", "json")
 def status(
@@ -118,7 +118,7 @@ def status(
         with open_store(db) as store:  # a ValueError becomes a ClickException there
             now = time.time_ns()
             states = budget_states(
-                store.budget_store,
+                budgets_of(store),
                 BudgetIndex(config.budgets),
                 now,
                 filters=filters,

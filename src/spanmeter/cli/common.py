@@ -1,6 +1,6 @@
 """Options and plumbing shared by the CLI commands that read a store or a running receiver.
 
-Commands read the local store (``--db``) or ask a running receiver's API (``--url``, or
+Commands read a store (``--store``, a file or a ``postgresql://`` URL; ``--db`` is the same option) or ask a running receiver's API (``--url``, or
 ``SPANMETER_URL`` when neither is given) for the very same JSON document, then render it
 locally: the CLI and the API can never disagree. A view's options are built from its
 parameter spec (:mod:`spanmeter.analysis.parameters`), the one the API route is built from.
@@ -25,8 +25,9 @@ import click
 from ..analysis import TimeWindow, parse_filters
 from ..analysis.parameters import DATA_MODE_CHOICES, ViewArgs, ViewSpec
 from ..analysis.window_range import resolve_window
-from ..environment_variables import SPANMETER_DB_PATH, SPANMETER_URL
-from ..store import SQLiteStore
+from ..environment_variables import SPANMETER_DB_PATH, SPANMETER_STORE, SPANMETER_URL
+from ..store import BudgetStore, SpanStore, SupportsBudgets, describe_target, is_postgres_url
+from ..store import open_store as store_factory_open
 from ..store.sqlite.schema import store_problem
 
 __all__ = [
@@ -35,18 +36,26 @@ __all__ = [
     "api_get",
     "api_request",
     "api_stream",
+    "budgets_of",
     "data_mode_value",
+    "first_line",
     "format_option",
+    "is_driver_error",
     "open_store",
     "parse_scope",
     "receiver_url",
     "source_options",
     "spec_options",
+    "store_option",
+    "store_target",
     "view_document",
     "window_options",
 ]
 
-DB_HELP = "SQLite store to read [env SPANMETER_DB_PATH; default spanmeter.db]."
+DB_HELP = (
+    "Store to read: a SQLite file or a postgresql:// URL"
+    " [env SPANMETER_STORE or SPANMETER_DB_PATH; default spanmeter.db]."
+)
 URL_HELP = "Ask a running receiver's HTTP port instead, e.g. http://127.0.0.1:4318 [env SPANMETER_URL]."
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -163,10 +172,16 @@ def _dest(name: str) -> str:
     return f"param_{name}"
 
 
+def store_option(help_text: str = DB_HELP) -> Callable[[F], F]:
+    """``--store`` (or its older name ``--db``), passed as ``db``: a SQLite file or a
+    ``postgresql://`` URL, opened by :func:`open_store`."""
+    return click.option("--store", "--db", "db", help=help_text)
+
+
 def source_options(function: F) -> F:
-    """``--db`` and ``--url``: read the local store or ask a running receiver."""
+    """``--store``/``--db`` and ``--url``: read a store or ask a running receiver."""
     function = click.option("--url", help=URL_HELP)(function)
-    return click.option("--db", help=DB_HELP)(function)
+    return store_option()(function)
 
 
 def receiver_url(url: str | None, *, local: bool = False) -> str | None:
@@ -185,11 +200,43 @@ def receiver_url(url: str | None, *, local: bool = False) -> str | None:
     return chosen.rstrip("/")
 
 
+def is_driver_error(error: BaseException) -> bool:
+    """An error of the PostgreSQL driver (psycopg is an optional extra, so not imported to
+    name its classes): the database is down, refuses the login, or the URL is wrong."""
+    return type(error).__module__.startswith(("psycopg", "psycopg_pool"))
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an error's text (drivers add hints and context on further lines)."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def budgets_of(store: SpanStore) -> BudgetStore:
+    """The budgets and alerts side of ``store``, or a one-line error for a store without one
+    (PostgreSQL does not hold budgets yet)."""
+    if not isinstance(store, SupportsBudgets):
+        raise click.ClickException(
+            f"the store {store.location} holds no budgets or alerts (SQLite stores do)"
+        )
+    return store.budget_store
+
+
+def store_target(db: str | None) -> str:
+    """The store asked for: ``db``, else ``SPANMETER_STORE``, else ``SPANMETER_DB_PATH``, else
+    ``spanmeter.db``."""
+    return db or os.environ.get(SPANMETER_STORE) or os.environ.get(SPANMETER_DB_PATH) or "spanmeter.db"
+
+
 @contextmanager
-def open_store(db: str | None) -> Generator[SQLiteStore, None, None]:
-    """The store at ``db`` (or ``SPANMETER_DB_PATH``, or ``spanmeter.db``); it must exist and be
-    a spanmeter store (a foreign file is never changed)."""
-    path = db or os.environ.get(SPANMETER_DB_PATH) or "spanmeter.db"
+def open_store(db: str | None) -> Generator[SpanStore, None, None]:
+    """The store at ``db`` (see :func:`store_target`). A file must exist and be a spanmeter
+    store (a foreign file is never changed); a PostgreSQL database is migrated if needed."""
+    path = store_target(db)
+    if is_postgres_url(path):
+        with _opened(path) as store:
+            yield store
+        return
     if not os.path.exists(path):
         raise click.ClickException(f"no store at {path}: run `spanmeter serve` first, or pass --db or --url")
     problem = store_problem(path) or (
@@ -197,10 +244,24 @@ def open_store(db: str | None) -> Generator[SQLiteStore, None, None]:
     )
     if problem:
         raise click.ClickException(problem)
+    with _opened(path) as store:
+        yield store
+
+
+@contextmanager
+def _opened(target: str) -> Generator[SpanStore, None, None]:
+    """The store at ``target``, its opening and usage errors turned into one-line messages
+    (a URL's password never shown)."""
     try:
-        store = SQLiteStore(path)
+        store = store_factory_open(target)
     except (sqlite3.Error, OSError, RuntimeError) as error:
-        raise click.ClickException(f"cannot open the store {path}: {error}") from None
+        raise click.ClickException(f"cannot open the store {describe_target(target)}: {error}") from None
+    except Exception as error:
+        if not is_driver_error(error):
+            raise
+        raise click.ClickException(
+            f"cannot open the store {describe_target(target)}: {first_line(error)}"
+        ) from None
     try:
         yield store
     except ValueError as error:

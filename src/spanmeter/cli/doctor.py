@@ -32,7 +32,7 @@ def doctor(args: ViewArgs, db: str | None, url: str | None) -> None:
             stats = store.stats()
             in_window = store.count_requests(window.start_ns, window.end_ns)
             preamble.append(
-                f"store {store.path}: {stats.requests} attempts, {stats.logical_requests} logical request ids,"
+                f"store {store.location}: {stats.requests} attempts, {stats.logical_requests} logical request ids,"
                 f" {stats.size_bytes / 1e6:.1f} MB; {in_window} attempts in the window"
             )
             if not in_window:

@@ -15,7 +15,7 @@ from ..money import usd
 from ..pricing import PriceBook
 from ..pricing.explain import PriceExplanation, check_overlay, explain, parse_usage
 from ..pricing.overlay import PriceOverlay
-from .common import data_mode_value, format_option, open_store, parse_scope, window_options
+from .common import data_mode_value, format_option, open_store, parse_scope, store_option, window_options
 
 __all__ = ["prices"]
 
@@ -184,7 +184,7 @@ def check(at_text: str | None, strict: bool, fmt: str) -> None:
 @window_options("7d")
 @click.option("--environment", help="Only this environment.")
 @click.option("--data-mode", default="real", show_default=True, help="real, test, demo or all.")
-@click.option("--db", help="SQLite store to read [env SPANMETER_DB_PATH; default spanmeter.db].")
+@store_option()
 @format_option("table", "json", "yaml")
 def unknown(
     window_text: str | None,

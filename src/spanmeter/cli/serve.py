@@ -14,13 +14,21 @@ import click
 
 from ..service import ReceiverService, ServeConfig
 from ..service.maintenance import tune_gc
+from ..store import describe_target, is_postgres_url
 from ..store.sqlite.schema import store_problem
+from .common import first_line, is_driver_error
 
 __all__ = ["serve"]
 
 
 @click.command()
-@click.option("--db", help="SQLite store path [env SPANMETER_DB_PATH; default spanmeter.db].")
+@click.option(
+    "--store",
+    "--db",
+    "db",
+    help="Store: a SQLite file, or a postgresql:// URL shared by several replicas"
+    " [env SPANMETER_STORE or SPANMETER_DB_PATH; default spanmeter.db].",
+)
 @click.option("--host", help="Address to bind [env SPANMETER_HOST; default 127.0.0.1].")
 @click.option("--grpc-port", type=int, help="OTLP/gRPC port, 0 = any free [default 4317].")
 @click.option("--http-port", type=int, help="OTLP/HTTP + API port, 0 = any free [default 4318].")
@@ -64,9 +72,15 @@ def serve(config_file: str | None, **options: Any) -> None:
     created = _check_store_path(config.db)
     try:
         service = ReceiverService(config)
-    except (ValueError, OSError, RuntimeError, sqlite3.Error) as error:
+    except Exception as error:
+        if not isinstance(error, (ValueError, OSError, RuntimeError, sqlite3.Error)) and not is_driver_error(
+            error
+        ):
+            raise
         _remove_new_store(config.db, created)
-        raise click.ClickException(f"cannot open the store {config.db}: {error}") from None
+        raise click.ClickException(
+            f"cannot open the store {describe_target(config.db)}: {first_line(error)}"
+        ) from None
     stop = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:
@@ -88,7 +102,7 @@ def serve(config_file: str | None, **options: Any) -> None:
         if port is not None
     ]
     click.echo(
-        f"spanmeter receiving OTLP on {' and '.join(listeners)} (store {config.db}); Ctrl-C to stop",
+        f"spanmeter receiving OTLP on {' and '.join(listeners)} (store {describe_target(config.db)}); Ctrl-C to stop",
         err=True,
     )
     while not stop.wait(0.5):
@@ -102,7 +116,10 @@ def serve(config_file: str | None, **options: Any) -> None:
 
 def _check_store_path(db: str) -> bool:
     """Refuse a store path that cannot become a store, before anything is created; True when
-    the store will be new (so a failed start can remove it again)."""
+    the store will be new (so a failed start can remove it again). A PostgreSQL URL is checked
+    by connecting."""
+    if is_postgres_url(db):
+        return False
     path = Path(db)
     if not path.parent.is_dir():
         raise click.ClickException(

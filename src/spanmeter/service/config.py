@@ -42,6 +42,7 @@ class ServeConfig:
     """Everything ``spanmeter serve`` needs."""
 
     db: str = "spanmeter.db"
+    """The store: a SQLite file path or a ``postgresql://`` URL (``--store``/``--db``)."""
     host: str = "127.0.0.1"
     grpc_port: int | None = 4317
     """None disables the gRPC listener; 0 picks a free port."""
@@ -81,6 +82,8 @@ class ServeConfig:
         if path:
             config = config._merged(_read_file(Path(path)), f"config file {path}")
         from_env = {key: environ[name] for key, name in _ENV.items() if environ.get(name)}
+        if environ.get(env.SPANMETER_STORE):  # the store by either name; this one wins
+            from_env["db"] = environ[env.SPANMETER_STORE]
         config = config._merged(from_env, "environment")
         return config._merged({k: v for k, v in (options or {}).items() if v is not None}, "options")
 

@@ -38,7 +38,7 @@ from ..lifecycle import StartStop
 from ..pricing import PriceBook
 from ..prometheus import BudgetMetrics, CostMetrics
 from ..receiver import OTLPServer, WSGIApp
-from ..store import GroupCommitWriter, SpanStore, SQLiteStore
+from ..store import GroupCommitWriter, SpanStore, is_postgres_url, open_store
 from .api import make_api_app, make_health_app
 from .config import ServeConfig
 from .maintenance import RetentionLoop
@@ -80,7 +80,12 @@ class ReceiverService(StartStop):
         price_book: PriceBook | None = None,
     ) -> None:
         self.config = config
-        factory = store_factory if store_factory is not None else partial(SQLiteStore, config.db)
+        if is_postgres_url(config.db) and config.budgets_file and store is None and store_factory is None:
+            raise ValueError(
+                "budgets on a PostgreSQL store are not available yet: run the budgets on a SQLite store, "
+                "or serve without --budgets"
+            )
+        factory = store_factory if store_factory is not None else partial(open_store, config.db)
         factory = budgets_store_factory(factory, config)  # budgets: the ledger opens with the store
         # In store-process mode this handle only reads (API, stats); opening it here also
         # creates and migrates the database before the child opens it.

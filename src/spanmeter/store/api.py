@@ -193,6 +193,11 @@ class SpanStore(BatchWriter, Protocol):
         """Store one batch atomically (rows, rollups and dedupe state together)."""
         ...
 
+    @property
+    def location(self) -> str:
+        """Where the store lives, for people: a file path, or a URL without its password."""
+        ...
+
     def top(
         self,
         by: TopDimension,

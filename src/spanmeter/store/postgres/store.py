@@ -80,7 +80,8 @@ class PostgresStore:
 
     def __init__(self, url: str, *, min_readers: int = 1) -> None:
         self._url = url
-        self.display_url = _redacted(url)
+        self.location = _redacted(url)
+        """The database's URL without its password."""
         self._write_lock = threading.Lock()
         self._writer: Conn | None = None
         self._days: set[int] = set()
@@ -91,7 +92,7 @@ class PostgresStore:
         finally:
             conn.close()
         if applied:
-            _logger.info("spanmeter: %s migrated: %s", self.display_url, ", ".join(applied))
+            _logger.info("spanmeter: %s migrated: %s", self.location, ", ".join(applied))
         self._pool: ConnectionPool[Conn] = ConnectionPool(
             url,
             min_size=min_readers,

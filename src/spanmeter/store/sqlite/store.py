@@ -74,6 +74,11 @@ class SQLiteStore(SQLiteAnalysisMixin):
         """The database file."""
         return self._path
 
+    @property
+    def location(self) -> str:
+        """The database file, as text."""
+        return str(self._path)
+
     # -- writes -------------------------------------------------------------------------
 
     @contextmanager
