@@ -240,7 +240,10 @@ class DemoSession(StartStop):
         return self.app
 
     def _runtime(self) -> BudgetsRuntime:
-        return self._service().budgets
+        runtime = self._service().budgets
+        if runtime is None:  # the demo's store is SQLite, which always holds budgets
+            raise DemoError("the demo's store holds no budgets")
+        return runtime
 
 
 def _hours(config: SyntheticConfig) -> Iterator[tuple[int, list[SpanRow]]]:

@@ -38,7 +38,7 @@ from ..lifecycle import StartStop
 from ..pricing import PriceBook
 from ..prometheus import BudgetMetrics, CostMetrics
 from ..receiver import OTLPServer, WSGIApp
-from ..store import GroupCommitWriter, SpanStore, is_postgres_url, open_store
+from ..store import GroupCommitWriter, SpanStore, SupportsBudgets, is_postgres_url, open_store
 from .api import make_api_app, make_health_app
 from .config import ServeConfig
 from .maintenance import RetentionLoop
@@ -116,10 +116,12 @@ class ReceiverService(StartStop):
         self._accepting = False
         self._stopped = False
         self._stop_lock = threading.Lock()
-        self.budgets = attach_budgets(self, config)  # budgets and alerts (spanmeter.budgets)
-        if self._store_process is not None:  # budgets: the ledger counts there; reload it first
-            self.budgets.count_elsewhere(self._store_process.sync_ledger)
-        self.metrics.registry.register(BudgetMetrics(self.budgets, top_states=config.metrics_top_tenants))
+        # budgets and alerts (spanmeter.budgets), on a store that holds them (not PostgreSQL yet)
+        self.budgets = attach_budgets(self, config) if isinstance(self.store, SupportsBudgets) else None
+        if self.budgets is not None:
+            if self._store_process is not None:  # the ledger counts there; reload it first
+                self.budgets.count_elsewhere(self._store_process.sync_ledger)
+            self.metrics.registry.register(BudgetMetrics(self.budgets, top_states=config.metrics_top_tenants))
         self.server = self._server()
 
     def _open_sink(self, factory: Callable[[], SpanStore], *, separate: bool) -> RowSink:
@@ -167,7 +169,7 @@ class ReceiverService(StartStop):
                 "/api/v1/": make_api_app(self.store),
                 "/healthz": make_health_app(lambda: self._accepting),
                 "/readyz": make_health_app(lambda: self.ready),
-                **self.budgets.routes(),  # budgets and alerts
+                **(self.budgets.routes() if self.budgets is not None else {}),  # budgets and alerts
             },
         )
 
@@ -210,7 +212,8 @@ class ReceiverService(StartStop):
         self._accepting = True
         if self._retention is not None:
             self._retention.start()
-        self.budgets.start()  # budgets and alerts
+        if self.budgets is not None:
+            self.budgets.start()  # budgets and alerts
         _logger.info(
             "spanmeter receiver: OTLP gRPC on %s:%s, OTLP HTTP + API on %s:%s, store %s (%s)",
             self.config.host,
@@ -237,7 +240,8 @@ class ReceiverService(StartStop):
         if self._retention is not None:
             self._retention.stop()
         self.sink.close()
-        self.budgets.stop()  # budgets and alerts: after the last commit, before the store closes
+        if self.budgets is not None:
+            self.budgets.stop()  # budgets and alerts: after the last commit, before the store closes
         self.store.close()
         _logger.info("spanmeter receiver stopped; every acknowledged span is committed")
 
