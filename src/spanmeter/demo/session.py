@@ -26,7 +26,7 @@ from typing import Any, Final
 
 from ..analysis import investigate, top_report
 from ..budgets import BudgetsRuntime, budget_states, status_document
-from ..budgets.documents import alert_document
+from ..budgets.delivery.documents import alert_document
 from ..service import ReceiverService, ServeConfig
 from ..store import SpanRow
 from ..synthetic import SyntheticConfig, iter_rows
