@@ -53,7 +53,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from ingest import build_requests, drive, free_port  # bench/ingest.py's traffic and client
 from spanmeter.budgets import BudgetLedgerHook, parse_config
-from spanmeter.budgets.model import BudgetsConfig
+from spanmeter.budgets.definitions.model import BudgetsConfig
 from spanmeter.service.maintenance import tune_gc
 from spanmeter.store import SpanRow, SQLiteStore
 from store import RealisticRows  # bench/store.py's rows

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from spanmeter.budgets import BudgetsRuntime, sign, verify_signature
-from spanmeter.budgets.model import BudgetsConfig
+from spanmeter.budgets.definitions.model import BudgetsConfig
 from spanmeter.store import NewAlert, SQLiteStore
 from support.budget_helpers import NS, Clock, WebhookSink, config, row
 

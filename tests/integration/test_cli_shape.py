@@ -211,7 +211,7 @@ def test_unpriced_rows_do_not_read_as_free(store_path: Path) -> None:
 
 
 def test_the_registry_is_what_the_lists_say() -> None:
-    from spanmeter.budgets.model import DIMENSIONS as BUDGET_DIMENSIONS
+    from spanmeter.budgets.definitions.model import DIMENSIONS as BUDGET_DIMENSIONS
     from spanmeter.prometheus.cost_sums import COST_LABELS
     from spanmeter.store.rollups import TOP_DIMENSIONS
 

@@ -102,7 +102,7 @@ from types import SimpleNamespace
 from opentelemetry import trace
 
 import spanmeter
-from spanmeter.budgets.delivery import sign
+from spanmeter.budgets import sign
 
 
 class HTTPException(Exception):

@@ -15,8 +15,8 @@ from typing import Any
 
 import yaml
 
-from spanmeter.budgets.config import parse_config
-from spanmeter.budgets.model import BudgetsConfig
+from spanmeter.budgets import parse_config
+from spanmeter.budgets.definitions.model import BudgetsConfig
 from spanmeter.store import SpanRow
 from support.rows import span_row
 

@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 
 from spanmeter.budgets import BudgetsRuntime
-from spanmeter.budgets.context import alert_context, focused_view
+from spanmeter.budgets.rules.context import alert_context, focused_view
 from spanmeter.store import SQLiteStore
 from support.budget_helpers import NS, Clock, at, config, row
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from spanmeter.budgets import BudgetConfigError, WindowSpec, load_config, parse_config
-from spanmeter.budgets.watch import ConfigWatcher
+from spanmeter.budgets.config.watch import ConfigWatcher
 from support.budget_helpers import HOUR_NS, at, config
 
 FULL = """

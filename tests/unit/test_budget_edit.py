@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from spanmeter.budgets import load_config
-from spanmeter.budgets.config import BudgetConfigError
-from spanmeter.budgets.edit import add_budget, remove_budget
+from spanmeter.budgets import BudgetConfigError, load_config
+from spanmeter.budgets.editing.edit import add_budget, remove_budget
 from spanmeter.cli import main
 
 FILE = """\

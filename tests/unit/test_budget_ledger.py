@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from spanmeter.budgets.hook import BudgetLedgerHook
-from spanmeter.budgets.status import budget_states
+from spanmeter.budgets.ledger.hook import BudgetLedgerHook
+from spanmeter.budgets.ledger.status import budget_states
 from spanmeter.store import SQLiteStore
 from support.budget_helpers import DAY_NS, HOUR_NS, USD, Clock, at, config, row
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from spanmeter.budgets.model import BudgetsConfig
-from spanmeter.budgets.rules import RuleEvaluator
+from spanmeter.budgets import RuleEvaluator
+from spanmeter.budgets.definitions.model import BudgetsConfig
 from spanmeter.store import SQLiteStore
 from support.budget_helpers import NS, Clock, at, config, row
 

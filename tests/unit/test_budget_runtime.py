@@ -89,4 +89,8 @@ def test_the_runtime_adopts_the_hook_a_store_was_opened_with(tmp_path: Path) -> 
         runtime.stop()
     finally:
         store.close()
-    assert budgets_store_factory(factory, object()) is factory  # no budgets file: unchanged
+
+    class NoBudgets:
+        budgets_file = None
+
+    assert budgets_store_factory(factory, NoBudgets()) is factory  # no budgets file: unchanged

@@ -41,15 +41,15 @@ def test_money_formatters_are_the_money_modules() -> None:
 def test_every_rule_kind_is_judged_and_documented() -> None:
     """One registry of alert rule kinds: the config accepts exactly the kinds that have a
     judge, and both the config module's table and docs/budgets.md describe each of them."""
-    from spanmeter.budgets import rule_config
-    from spanmeter.budgets.rule_kinds import RULE_KINDS
+    from spanmeter.budgets.rules import config as rule_config
+    from spanmeter.budgets.rules.kinds import RULE_KINDS
 
     docs = (_SRC.parents[1] / "docs" / "budgets.md").read_text()
     for name, kind in RULE_KINDS.items():
         assert callable(kind.judge), name
         assert name in (rule_config.__doc__ or ""), name
         assert name in docs, name
-    from spanmeter.budgets._values import ConfigErrors
+    from spanmeter.budgets.definitions.values import ConfigErrors
 
     errors = ConfigErrors("budgets.yaml")
     assert rule_config.parse_rules(errors, [{"kind": "no_such_kind"}]) == []
@@ -63,10 +63,10 @@ def _imports_of(package: str) -> set[str]:
     found: set[str] = set()
     base = _SRC / package
     for path in base.rglob("*.py") if base.is_dir() else [base.with_suffix(".py")]:
-        package = ["spanmeter", *path.relative_to(_SRC).parent.parts]  # what ``.`` names here
+        here = ["spanmeter", *path.relative_to(_SRC).parent.parts]  # what ``.`` names here
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.level:
-                parts = package[: len(package) - node.level + 1]
+                parts = here[: len(here) - node.level + 1]
                 if node.module:
                     found.add(".".join([*parts, *node.module.split(".")]))
                 else:  # ``from .. import analysis``: the names are modules

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Final
 
-from ..budgets.alert_window import alert_spend_window
+from ..budgets.rules.alert_window import alert_spend_window
 from ..money import usd
 from ..store import SpanStore
 from ..timeunits import NS_PER_SECOND

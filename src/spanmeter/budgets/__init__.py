@@ -1,16 +1,24 @@
 """Budgets and alerts: budget definitions, exact evaluation at ingest, alert rules, an alerts
 inbox and delivery that never loses an alert.
 
-How the parts fit:
+How the parts fit, each subpackage importing only those listed before it:
 
-* :mod:`.config` reads and validates the budgets file into :class:`BudgetsConfig`;
-* :class:`BudgetLedgerHook` is registered with the store and turns each committed batch
-  into counter increments judged in the same transaction (:mod:`.matcher`, :mod:`.judge`);
-* :class:`RuleEvaluator` runs the alert rules over the rollups on a schedule;
-* :class:`OutboxWorker` delivers stored alerts (webhook, Slack, log) with retries;
-* :func:`budget_states` answers "where does each budget stand now" for the API, the CLI
+* :mod:`.definitions`: what a budget and an alert rule are (:class:`BudgetsConfig`), their
+  windows, and the index matching spans to budget scopes;
+* :mod:`.rules`: the alert rule kinds, their judgement and the ``rules:`` section;
+  :class:`RuleEvaluator` runs them over the rollups on a schedule;
+* :mod:`.config` reads, validates and watches the budgets file;
+* :mod:`.ledger`: :class:`BudgetLedgerHook` is registered with the store and turns each
+  committed batch into counter increments judged in the same transaction;
+  :func:`budget_states` answers "where does each budget stand now" for the API, the CLI
   and :class:`spanmeter.BudgetGuard`;
-* :func:`attach_budgets` wires all of it into a receiver service.
+* :mod:`.delivery`: :class:`OutboxWorker` delivers stored alerts (webhook, Slack, log) with
+  retries;
+* :mod:`.http`: the ``/api/v1/budgets`` and ``/api/v1/alerts`` routes;
+* :mod:`.editing`: ``spanmeter budgets add|remove`` on the YAML file;
+* at the top, the wiring: :class:`BudgetsRuntime` and its scheduler, and
+  :func:`attach_budgets`, which wires all of it into a receiver service
+  (:mod:`.store_factory` opens the store with its ledger, wherever it runs).
 
 Example::
 
@@ -20,18 +28,22 @@ Example::
 
 from __future__ import annotations
 
-from .config import BudgetConfigError, load_config, parse_config
-from .context import alert_context
-from .delivery import sign, verify_signature
-from .hook import BudgetLedgerHook, Snapshot
-from .matcher import BudgetIndex
-from .model import AlertRule, Budget, BudgetsConfig, Channel, RetryPolicy
-from .outbox import OutboxWorker
-from .rules import RuleEvaluator
+from .config import load_config, parse_config
+from .definitions import (
+    AlertRule,
+    Budget,
+    BudgetConfigError,
+    BudgetIndex,
+    BudgetsConfig,
+    Channel,
+    RetryPolicy,
+    WindowSpec,
+)
+from .delivery import OutboxWorker, sign, verify_signature
+from .ledger import BudgetLedgerHook, BudgetState, Snapshot, budget_states, status_document
+from .rules import RuleEvaluator, alert_context
 from .runtime import BudgetsRuntime, attach_budgets
-from .status import BudgetState, budget_states, status_document
 from .store_factory import budgets_store_factory, open_with_budgets
-from .windows import WindowSpec
 
 __all__ = [
     "AlertRule",

@@ -18,21 +18,19 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import Final, Protocol
 
 from ..store import LedgerDecision, SpanStore, SpendTotal, SupportsBudgets
 from ..timeunits import NS_PER_DAY, NS_PER_HOUR
-from .hook import BudgetLedgerHook, Snapshot
-from .model import BudgetsConfig
-from .outbox import OutboxWorker
-from .rules import RuleEvaluator
+from .definitions.model import BudgetsConfig
+from .delivery.outbox import OutboxWorker
+from .http.api import WSGIApp, make_budgets_api
+from .ledger.hook import BudgetLedgerHook, Snapshot
+from .rules.evaluator import RuleEvaluator
 from .scheduler import BudgetScheduler
-from .store_factory import budgets_path
+from .store_factory import BudgetsFileSetting, budgets_path
 
-if TYPE_CHECKING:
-    from .api import WSGIApp
-
-__all__ = ["BudgetsRuntime", "attach_budgets"]
+__all__ = ["BudgetsRuntime", "HostService", "ServeSettings", "attach_budgets"]
 
 _logger = logging.getLogger(__name__)
 
@@ -141,8 +139,6 @@ class BudgetsRuntime:
 
     def routes(self) -> dict[str, WSGIApp]:
         """WSGI apps for ``/api/v1/budgets...`` and ``/api/v1/alerts...``."""
-        from .api import make_budgets_api
-
         app = make_budgets_api(self)
         return {
             path: app for path in ("/api/v1/budgets", "/api/v1/budgets/", "/api/v1/alerts", "/api/v1/alerts/")
@@ -208,7 +204,29 @@ class BudgetsRuntime:
         self.outbox.run_once()
 
 
-def attach_budgets(service: Any, config: Any) -> BudgetsRuntime:
+class ServeSettings(BudgetsFileSetting, Protocol):
+    """What :func:`attach_budgets` reads of a serve config: the budgets file and the address
+    the service binds (for links in alerts)."""
+
+    @property
+    def host(self) -> str: ...
+
+
+class HostService(Protocol):
+    """What :func:`attach_budgets` reads of the receiver service hosting the budgets."""
+
+    @property
+    def store(self) -> SpanStore:
+        """The store the service writes to."""
+        ...
+
+    @property
+    def http_port(self) -> int | None:
+        """The bound HTTP port; None when not listening."""
+        ...
+
+
+def attach_budgets(service: HostService, config: ServeSettings) -> BudgetsRuntime:
     """Build the budgets runtime of a receiver service.
 
     The ledger hook normally comes with the store (the service opens it through
@@ -221,7 +239,7 @@ def attach_budgets(service: Any, config: Any) -> BudgetsRuntime:
         BudgetConfigError: the file is missing or invalid (a ``ValueError``).
     """
     path = budgets_path(config)
-    host = getattr(config, "host", "127.0.0.1")
+    host = config.host
 
     def api_base() -> str | None:
         try:

@@ -6,7 +6,7 @@ production behaviour.
 
 Per tick (every second):
 
-* the budgets file is re-read if it changed (:class:`~spanmeter.budgets.watch.ConfigWatcher`);
+* the budgets file is re-read if it changed (:class:`~spanmeter.budgets.config.watch.ConfigWatcher`);
 * every ``evaluate_every`` (60 s): the alert rules;
 * every 30 s: budget events of ended windows are resolved (the budget reset), and the open
   episodes of rolling budgets whose spend aged out are closed;
@@ -18,14 +18,12 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Final
-
-if TYPE_CHECKING:
-    from .runtime import BudgetsRuntime
+from typing import Final, Protocol
 
 from ..timeunits import NS_PER_SECOND
+from .definitions.model import BudgetsConfig
 
-__all__ = ["BudgetScheduler"]
+__all__ = ["BudgetScheduler", "ScheduledWork"]
 
 _logger = logging.getLogger(__name__)
 
@@ -34,16 +32,30 @@ _PRUNE_NS: Final = 3600 * NS_PER_SECOND
 _RELOAD_NS: Final = 2 * NS_PER_SECOND
 
 
+class ScheduledWork(Protocol):
+    """The work a scheduler paces (:class:`~spanmeter.budgets.BudgetsRuntime` does it)."""
+
+    @property
+    def config(self) -> BudgetsConfig:
+        """The budgets in force (``evaluate_every_s`` paces the rules)."""
+        ...
+
+    def reload_if_changed(self) -> bool: ...
+    def evaluate_rules(self, now_ns: int, *, fresh: bool = False) -> list[int]: ...
+    def maintain(self, now_ns: int) -> None: ...
+    def prune(self, now_ns: int) -> int: ...
+
+
 class BudgetScheduler:
     """Runs the periodic budget and alert work on a thread.
 
     Args:
-        runtime: The budgets runtime whose work this schedules.
+        runtime: Whose work this schedules (the budgets runtime).
         clock: Unix time in ns (when work is due).
         tick_s: Real-time pause between ticks.
     """
 
-    def __init__(self, runtime: BudgetsRuntime, *, clock: Callable[[], int], tick_s: float = 1.0) -> None:
+    def __init__(self, runtime: ScheduledWork, *, clock: Callable[[], int], tick_s: float = 1.0) -> None:
         self._runtime = runtime
         self._clock = clock
         self._tick_s = tick_s

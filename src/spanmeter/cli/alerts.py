@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 import click
 
 from ..analysis import parse_duration
-from ..budgets.documents import alert_document
+from ..budgets.delivery.documents import alert_document
 from .common import (
     URL_HELP,
     api_request,

@@ -2,7 +2,7 @@
 
 ``status`` reads a running receiver (``--url``) or a store file (``--db`` plus the budgets
 file, which holds the limits); both answer from :func:`spanmeter.budgets.budget_states`.
-``add`` and ``remove`` edit the budgets file (see :mod:`spanmeter.budgets.edit`: validated
+``add`` and ``remove`` edit the budgets file (see :mod:`spanmeter.budgets.editing.edit`: validated
 as a whole before it is written, written atomically, comments kept); a running receiver
 picks the change up like any other edit.
 """
@@ -20,9 +20,9 @@ import click
 
 from ..analysis import parse_filters
 from ..budgets import BudgetConfigError, BudgetIndex, budget_states, load_config, status_document
-from ..budgets.documents import budgets_document
-from ..budgets.edit import add_budget, remove_budget
-from ..budgets.model import BudgetsConfig
+from ..budgets.definitions.model import BudgetsConfig
+from ..budgets.editing import add_budget, remove_budget
+from ..budgets.http.documents import budgets_document
 from ..environment_variables import SPANMETER_BUDGETS_FILE
 from .common import URL_HELP, api_request, budgets_of, format_option, open_store, receiver_url, store_option
 

@@ -25,7 +25,7 @@ from typing import Any, Final
 
 from ..analysis import investigate, top_report
 from ..budgets import BudgetsRuntime, budget_states, status_document
-from ..budgets.documents import alert_document
+from ..budgets.delivery.documents import alert_document
 from ..lifecycle import StartStop
 from ..service import ReceiverService, ServeConfig
 from ..store import SpanRow

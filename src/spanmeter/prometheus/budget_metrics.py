@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Final
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from ..budgets.status import BudgetState, budget_states
+from ..budgets.ledger.status import BudgetState, budget_states
 from ..money import NANO_PER_USD, usd_float
 
 if TYPE_CHECKING:

@@ -241,7 +241,7 @@ def _commit(
 
 def _sync_ledger(store: SpanStore) -> str | None:
     """Budgets ledger sync: the store's ledger reloads its config now, if it can (a
-    :class:`~spanmeter.budgets.hook.BudgetLedgerHook` has ``sync()``); its fingerprint.
+    :class:`~spanmeter.budgets.ledger.hook.BudgetLedgerHook` has ``sync()``); its fingerprint.
 
     The receiver asks before it shows new budgets, so the API never shows budgets that
     this process does not count yet. Never fatal.

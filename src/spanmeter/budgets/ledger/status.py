@@ -27,12 +27,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ..identity import default_hasher
-from ..money import usd
-from ..store import BudgetSpend, BudgetStore
-from ..timeunits import iso
-from .matcher import BudgetIndex, full_scope
-from .model import WILDCARD, Budget, percent
+from ...identity import default_hasher
+from ...money import usd
+from ...store import BudgetSpend, BudgetStore
+from ...timeunits import iso
+from ..definitions.matcher import BudgetIndex, full_scope
+from ..definitions.model import WILDCARD, Budget, percent
 
 __all__ = ["BudgetState", "budget_states", "state_document", "status_document"]
 

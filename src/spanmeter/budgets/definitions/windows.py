@@ -25,9 +25,9 @@ from datetime import datetime, timedelta, timezone
 from typing import Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ..timeunits import NS_PER_HOUR, NS_PER_SECOND
+from ...timeunits import NS_PER_HOUR, NS_PER_SECOND
 
-__all__ = ["NS_PER_HOUR", "WindowKind", "WindowSpec", "zone"]
+__all__ = ["WindowKind", "WindowSpec", "zone"]
 
 WindowKind = Literal["day", "week", "month", "rolling"]
 

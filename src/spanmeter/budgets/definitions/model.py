@@ -1,6 +1,6 @@
 """Budget, alert rule and delivery definitions: what a validated budgets file becomes.
 
-Plain immutable values; :mod:`spanmeter.budgets.config` builds them from YAML and checks
+Plain immutable values; :mod:`spanmeter.budgets.config.load` builds them from YAML and checks
 every field, so everything downstream may trust them.
 
 Levels: a budget with warning thresholds ``(50%, 80%)`` has levels 0 (ok), 1 (50% reached),
@@ -20,8 +20,8 @@ from fnmatch import fnmatchcase
 from functools import cached_property
 from typing import Final, Literal
 
-from .. import dimensions
-from ..money import usd_to_nano
+from ... import dimensions
+from ...money import usd_to_nano
 from .windows import WindowSpec
 
 __all__ = [
@@ -114,7 +114,7 @@ class Budget:
 
 @dataclass(frozen=True)
 class AlertRule:
-    """A scheduled alert rule over the rollups (see :mod:`spanmeter.budgets.rules`)."""
+    """A scheduled alert rule over the rollups (see :mod:`spanmeter.budgets.rules.evaluator`)."""
 
     kind: str
     name: str

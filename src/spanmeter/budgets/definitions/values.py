@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from ..timeunits import NS_PER_SECOND, parse_duration
+from ...timeunits import NS_PER_SECOND, parse_duration
 
 __all__ = ["BudgetConfigError", "ConfigErrors", "duration_ns", "fraction", "usd"]
 
@@ -40,6 +40,23 @@ class ConfigErrors:
         except ValueError as error:
             self.add(where, str(error))
             return None
+
+    def mapping(self, where: str, value: object) -> Mapping[str, Any] | None:
+        """``value`` if it is a mapping; else None, the problem recorded."""
+        if not isinstance(value, Mapping):
+            self.add(where, f"expected a mapping, got {value!r}")
+            return None
+        return cast(Mapping[str, Any], value)
+
+    def entry(self, where: str, value: object, name_key: str) -> tuple[Mapping[str, Any], str] | None:
+        """A list entry at ``where`` (``budgets[2]``) as a mapping, and ``where`` naming it by
+        its ``name_key`` when that is a string (``budgets[2] 'tenant-daily'``), so every
+        message about it says which; None, the problem recorded, when it is no mapping."""
+        fields = self.mapping(where, value)
+        if fields is None:
+            return None
+        name = fields.get(name_key)
+        return fields, where + (f" {name!r}" if isinstance(name, str) else "")
 
     def unknown_keys(self, where: str, entry: Mapping[str, Any], allowed: frozenset[str]) -> None:
         """Record every key of ``entry`` not in ``allowed``."""

@@ -1,4 +1,4 @@
-"""The budgets file: YAML in, a validated :class:`~spanmeter.budgets.model.BudgetsConfig` out.
+"""The budgets file: YAML in, a validated :class:`~spanmeter.budgets.BudgetsConfig` out.
 
 Every problem is reported at once, each naming the file, the entry and the field, e.g.
 ``budgets.yaml: budgets[2] 'tenant-daily': window: unknown window 'dai' ...``, because
@@ -27,7 +27,7 @@ The shape (every key but ``budgets[].name``, ``window`` and ``limit_usd`` option
       log: true
       retry: {initial: 1s, max: 5m, give_up_after: 24h}
 
-The rule kinds and their keys are in :mod:`spanmeter.budgets.rule_config`.
+The rule kinds and their keys are in :mod:`spanmeter.budgets.rules.config`.
 """
 
 from __future__ import annotations
@@ -41,12 +41,12 @@ from typing import Any, Final, cast
 
 import yaml
 
-from ..identity import default_hasher
-from ..timeunits import NS_PER_HOUR, NS_PER_MINUTE, NS_PER_SECOND
-from ._values import BudgetConfigError, ConfigErrors, duration_ns, fraction, usd
-from .model import DIMENSIONS, WILDCARD, Budget, BudgetsConfig, Channel, RetryPolicy
-from .rule_config import parse_rules
-from .windows import WindowSpec, zone
+from ...identity import default_hasher
+from ...timeunits import NS_PER_HOUR, NS_PER_MINUTE, NS_PER_SECOND
+from ..definitions.model import DIMENSIONS, WILDCARD, Budget, BudgetsConfig, Channel, RetryPolicy
+from ..definitions.values import BudgetConfigError, ConfigErrors, duration_ns, fraction, usd
+from ..definitions.windows import WindowSpec, zone
+from ..rules.config import parse_rules
 
 __all__ = ["BudgetConfigError", "load_config", "parse_config"]
 
@@ -115,13 +115,12 @@ def _scope(errors: ConfigErrors, where: str, value: object) -> dict[str, str]:
     return scope
 
 
-def _budget(errors: ConfigErrors, index: int, entry: object, timezone_name: str) -> Budget | None:
-    if not isinstance(entry, Mapping):
-        errors.add(f"budgets[{index}]", f"expected a mapping, got {entry!r}")
+def _budget(errors: ConfigErrors, index: int, value: object, timezone_name: str) -> Budget | None:
+    found = errors.entry(f"budgets[{index}]", value, "name")
+    if found is None:
         return None
-    entry = cast(Mapping[str, Any], entry)
+    entry, where = found
     name = entry.get("name")
-    where = f"budgets[{index}]" + (f" {name!r}" if isinstance(name, str) else "")
     before = len(errors.errors)
     errors.unknown_keys(where, entry, _BUDGET_KEYS)
     if not isinstance(name, str) or not _NAME.match(name):
@@ -242,10 +241,9 @@ def _channels(errors: ConfigErrors, delivery: Mapping[str, Any], environ: Mappin
             continue
         for index, entry in enumerate(cast(list[Any], entries)):
             where = f"delivery.{group}[{index}]"
-            if not isinstance(entry, Mapping):
-                errors.add(where, f"expected a mapping, got {entry!r}")
+            entry = errors.mapping(where, entry)
+            if entry is None:
                 continue
-            entry = cast(Mapping[str, Any], entry)
             errors.unknown_keys(
                 where, entry, allowed if kind == "webhook" else allowed - {"secret", "secret_env"}
             )
@@ -294,10 +292,9 @@ def _channels(errors: ConfigErrors, delivery: Mapping[str, Any], environ: Mappin
 def _retry(errors: ConfigErrors, value: object) -> RetryPolicy:
     if value is None:
         return RetryPolicy()
-    if not isinstance(value, Mapping):
-        errors.add("delivery.retry", f"expected a mapping, got {value!r}")
+    value = errors.mapping("delivery.retry", value)
+    if value is None:
         return RetryPolicy()
-    value = cast(Mapping[str, Any], value)
     errors.unknown_keys("delivery.retry", value, frozenset({"initial", "max", "give_up_after", "timeout"}))
     seconds: dict[str, float] = {}
     for key, field_name in (
@@ -373,10 +370,7 @@ def _delivery(
 ) -> tuple[list[Channel], RetryPolicy]:
     """The delivery channels (uniquely named, and every channel a budget names must exist)
     and the retry policy."""
-    if not isinstance(delivery, Mapping):
-        errors.add("delivery", f"expected a mapping, got {delivery!r}")
-        delivery = {}
-    delivery = cast(Mapping[str, Any], delivery)
+    delivery = errors.mapping("delivery", delivery) or {}
     errors.unknown_keys("delivery", delivery, frozenset({"webhooks", "slack", "log", "retry"}))
     channels = _channels(errors, delivery, environ)
     channel_names = [channel.name for channel in channels]

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, cast
 
-from ..store import AlertRecord
-from ..timeunits import NS_PER_SECOND, TimeWindow, parse_instant
+from ...store import AlertRecord
+from ...timeunits import NS_PER_SECOND, TimeWindow, parse_instant
 
 __all__ = ["alert_spend_window"]
 

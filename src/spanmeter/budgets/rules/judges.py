@@ -1,7 +1,7 @@
 """The judgement of each alert rule kind: measures of two windows in, one verdict per subject out.
 
 Pure functions over :class:`~spanmeter.store.MeasureGroup` lists (no store, no clock), so
-each kind is tested with plain numbers; :mod:`spanmeter.budgets.rules` feeds them and turns
+each kind is tested with plain numbers; :mod:`spanmeter.budgets.rules.evaluator` feeds them and turns
 firing verdicts into alerts. What each kind means is described there.
 """
 
@@ -11,11 +11,11 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
-from ..money import dollars, usd
-from ..store import MeasureGroup
-from ..timeunits import NS_PER_MINUTE
-from .matcher import encode_scope_key
-from .model import AlertRule, percent
+from ...money import dollars, usd
+from ...store import MeasureGroup
+from ...timeunits import NS_PER_MINUTE
+from ..definitions.matcher import encode_scope_key
+from ..definitions.model import AlertRule, percent
 
 __all__ = [
     "Judge",
@@ -50,6 +50,28 @@ def _subject(dims: Sequence[str], key: Sequence[str | None]) -> str:
 
 Verdict = tuple[str, bool | None, dict[str, str | None], dict[str, Any]]
 """(subject, firing, subject dimensions, facts for the alert)."""
+
+
+def _of(by: tuple[str, ...], group: MeasureGroup) -> tuple[str, dict[str, str | None]]:
+    """The subject of ``group``'s verdict, and the dimensions naming it."""
+    return _subject(by, group.key), dict(zip(by, group.key, strict=True))
+
+
+def _unjudged(subject: str, dims: dict[str, str | None]) -> Verdict:
+    """Too little traffic to judge: no firing and no clearing either."""
+    return (subject, None, dims, {})
+
+
+def _name(key: Sequence[str | None]) -> str:
+    """A subject as a title names it: its values, or all traffic."""
+    return " ".join(_label(v) for v in key) or "all traffic"
+
+
+def _pct(ratio: Decimal) -> str:
+    """A ratio as a title writes it: a percentage, to a tenth of a point."""
+    return percent(ratio.quantize(Decimal("0.001")))
+
+
 Judge = Callable[[AlertRule, tuple[str, ...], list[MeasureGroup], list[MeasureGroup], Windows], list[Verdict]]
 
 
@@ -60,29 +82,28 @@ def judge_drift(
     verdicts: list[Verdict] = []
     for group in cur:
         before = baseline.get(group.key)
-        dims = dict(zip(by, group.key, strict=True))
-        subject = _subject(by, group.key)
+        subject, dims = _of(by, group)
         if (
             group.logical_requests < rule.min_requests
             or before is None
             or before.logical_requests < rule.min_requests
         ):
-            verdicts.append((subject, None, dims, {}))
+            verdicts.append(_unjudged(subject, dims))
             continue
         now_cpr, base_cpr = _cpr(group), _cpr(before)
         assert now_cpr is not None and base_cpr is not None
         if not base_cpr:
-            verdicts.append((subject, None, dims, {}))
+            verdicts.append(_unjudged(subject, dims))
             continue
         rise = now_cpr / base_cpr - 1
-        name = " ".join(_label(v) for v in group.key)
+        name = _name(group.key)
         verdicts.append(
             (
                 subject,
                 rise >= rule.threshold,
                 dims,
                 {
-                    "title": f"Cost per request of {name} up {percent(rise.quantize(Decimal('0.001')))}: "
+                    "title": f"Cost per request of {name} up {_pct(rise)}: "
                     f"{dollars(int(now_cpr))} vs {dollars(int(base_cpr))} in the baseline",
                     "cost_per_request_usd": usd(int(now_cpr)),
                     "baseline_cost_per_request_usd": usd(int(base_cpr)),
@@ -123,7 +144,7 @@ def judge_regression(
             dims: dict[str, str | None] = {"endpoint_tag": endpoint, "prompt_version": version}
             subject = _subject(by, (endpoint, version))
             if group.logical_requests < rule.min_requests:
-                verdicts.append((subject, None, dims, {}))
+                verdicts.append(_unjudged(subject, dims))
                 continue
             new_cpr, old_cpr = _cpr(group), _cpr(reference)
             assert new_cpr is not None and old_cpr is not None
@@ -137,7 +158,7 @@ def judge_regression(
                     dims,
                     {
                         "title": f"Prompt version {version} of {_label(endpoint)} costs "
-                        f"{percent(rise.quantize(Decimal('0.001')))} more per request than {previous.key[1]}: "
+                        f"{_pct(rise)} more per request than {previous.key[1]}: "
                         f"{dollars(int(new_cpr))} vs {dollars(int(old_cpr))}",
                         "previous_version": previous.key[1],
                         "cost_per_request_usd": usd(int(new_cpr)),
@@ -162,10 +183,9 @@ def judge_share(
     enough = total >= max(rule.min_cost_nano_usd, 1) and len(cur) >= 2
     verdicts: list[Verdict] = []
     for group in named:
-        dims = dict(zip(by, group.key, strict=True))
-        subject = _subject(by, group.key)
+        subject, dims = _of(by, group)
         if not enough:
-            verdicts.append((subject, None, dims, {}))
+            verdicts.append(_unjudged(subject, dims))
             continue
         share = Decimal(group.cost_nano_usd) / total
         verdicts.append(
@@ -174,7 +194,7 @@ def judge_share(
                 share >= rule.threshold,
                 dims,
                 {
-                    "title": f"{by[0]} {group.key[0]} took {percent(share.quantize(Decimal('0.001')))} of spend: "
+                    "title": f"{by[0]} {group.key[0]} took {_pct(share)} of spend: "
                     f"{dollars(group.cost_nano_usd)} of {dollars(total)}",
                     "share": float(round(share, 6)),
                     "cost_usd": usd(group.cost_nano_usd),
@@ -203,11 +223,10 @@ def judge_burst(
     baseline = {g.key: g for g in _totals(base, by)}
     verdicts: list[Verdict] = []
     for group in _totals(cur, by):
-        dims = dict(zip(by, group.key, strict=True))
-        subject = _subject(by, group.key)
+        subject, dims = _of(by, group)
         before = baseline.get(group.key)
         if group.attempts < rule.min_requests or before is None:
-            verdicts.append((subject, None, dims, {}))
+            verdicts.append(_unjudged(subject, dims))
             continue
         rate, base_rate = (
             group.attempts / _minutes(start, end),
@@ -217,7 +236,7 @@ def judge_burst(
         base_success = 1 - Decimal(before.errors) / before.attempts
         drop = base_success - success
         firing = rate >= base_rate * rule.rate_multiplier and drop >= rule.threshold
-        name = " ".join(_label(v) for v in group.key) or "all traffic"
+        name = _name(group.key)
         verdicts.append(
             (
                 subject,
@@ -225,7 +244,7 @@ def judge_burst(
                 dims,
                 {
                     "title": f"Request burst on {name}: {rate:.1f}/min vs {base_rate:.1f}/min, success "
-                    f"{percent(success.quantize(Decimal('0.001')))} (was {percent(base_success.quantize(Decimal('0.001')))})",
+                    f"{_pct(success)} (was {_pct(base_success)})",
                     "attempts_per_minute": float(round(rate, 3)),
                     "baseline_attempts_per_minute": float(round(base_rate, 3)),
                     "success_ratio": float(round(success, 6)),
@@ -244,10 +263,9 @@ def judge_retries(
     baseline = {g.key: g for g in _totals(base, by)}
     verdicts: list[Verdict] = []
     for group in _totals(cur, by):
-        dims = dict(zip(by, group.key, strict=True))
-        subject = _subject(by, group.key)
+        subject, dims = _of(by, group)
         if group.logical_requests < rule.min_requests:
-            verdicts.append((subject, None, dims, {}))
+            verdicts.append(_unjudged(subject, dims))
             continue
         multiplier = Decimal(group.attempts) / group.logical_requests
         before = baseline.get(group.key)
@@ -257,7 +275,7 @@ def judge_retries(
         firing = multiplier >= rule.threshold and (
             base_multiplier is None or multiplier >= base_multiplier * (1 + rule.rise)
         )
-        name = " ".join(_label(v) for v in group.key) or "all traffic"
+        name = _name(group.key)
         verdicts.append(
             (
                 subject,
@@ -296,7 +314,7 @@ def judge_unknown(
             ratio >= rule.threshold,
             {},
             {
-                "title": f"{percent(ratio.quantize(Decimal('0.001')))} of attempts have no price "
+                "title": f"{_pct(ratio)} of attempts have no price "
                 f"({unpriced} of {attempts}); add the models to the price override file: {names}",
                 "ratio": float(round(ratio, 6)),
                 "unpriced_attempts": unpriced,

@@ -22,18 +22,19 @@ import json
 import logging
 import re
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import Any, Final, Protocol, cast
 from urllib.parse import parse_qs
 
-from ..timeunits import parse_duration
-from .documents import alert_document, budgets_document
-from .model import DIMENSIONS
-from .status import budget_states, status_document
+from ...store import BudgetStore
+from ...timeunits import parse_duration
+from ..config.watch import ConfigWatcher
+from ..definitions.model import DIMENSIONS
+from ..delivery.documents import alert_document
+from ..ledger.hook import Snapshot
+from ..ledger.status import budget_states, status_document
+from .documents import budgets_document
 
-if TYPE_CHECKING:
-    from .runtime import BudgetsRuntime
-
-__all__ = ["WSGIApp", "make_budgets_api"]
+__all__ = ["BudgetsSource", "WSGIApp", "make_budgets_api"]
 
 _logger = logging.getLogger(__name__)
 
@@ -61,7 +62,23 @@ def _json(
     return [data]
 
 
-def make_budgets_api(runtime: BudgetsRuntime) -> WSGIApp:
+class BudgetsSource(Protocol):
+    """What the routes read and change (:class:`~spanmeter.budgets.BudgetsRuntime` is one):
+    the budgets in force, the watcher of their file, the alerts store and the clock."""
+
+    @property
+    def budget_store(self) -> BudgetStore: ...
+    @property
+    def watcher(self) -> ConfigWatcher | None: ...
+    @property
+    def snapshot(self) -> Snapshot: ...
+    @property
+    def ledger_fingerprint(self) -> str | None: ...
+    @property
+    def clock(self) -> Callable[[], int]: ...
+
+
+def make_budgets_api(runtime: BudgetsSource) -> WSGIApp:
     """The WSGI app of the budgets and alerts endpoints of ``runtime``."""
 
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -82,7 +99,7 @@ def make_budgets_api(runtime: BudgetsRuntime) -> WSGIApp:
 
 
 def _route(
-    runtime: BudgetsRuntime,
+    runtime: BudgetsSource,
     environ: dict[str, Any],
     method: str,
     path: str,
@@ -119,7 +136,7 @@ def _one(query: dict[str, list[str]], name: str) -> str | None:
     return values[-1] if values else None
 
 
-def _budgets(runtime: BudgetsRuntime, start_response: StartResponse) -> list[bytes]:
+def _budgets(runtime: BudgetsSource, start_response: StartResponse) -> list[bytes]:
     """The definitions, with the fingerprints of the file shown and of the one the ledger
     counts with (equal once an edit is fully applied)."""
     error = runtime.watcher.last_error if runtime.watcher is not None else None
@@ -131,7 +148,7 @@ def _budgets(runtime: BudgetsRuntime, start_response: StartResponse) -> list[byt
 
 
 def _status(
-    runtime: BudgetsRuntime,
+    runtime: BudgetsSource,
     environ: dict[str, Any],
     query: dict[str, list[str]],
     start_response: StartResponse,
@@ -166,7 +183,7 @@ def _status(
 
 
 def _alerts(
-    runtime: BudgetsRuntime, query: dict[str, list[str]], start_response: StartResponse
+    runtime: BudgetsSource, query: dict[str, list[str]], start_response: StartResponse
 ) -> list[bytes]:
     """The alerts inbox, newest first, filtered by the query."""
     since = _one(query, "since")
@@ -197,7 +214,7 @@ def _body(environ: dict[str, Any]) -> dict[str, Any]:
 
 
 def _change(
-    runtime: BudgetsRuntime,
+    runtime: BudgetsSource,
     environ: dict[str, Any],
     alert_id: int,
     action: str,

@@ -13,8 +13,8 @@ import logging
 import os
 from pathlib import Path
 
-from .config import BudgetConfigError, load_config
-from .model import BudgetsConfig
+from ..definitions.model import BudgetsConfig
+from .load import BudgetConfigError, load_config
 
 __all__ = ["ConfigWatcher"]
 

@@ -28,13 +28,13 @@ from operator import attrgetter, itemgetter
 from typing import Any, Final
 from urllib.parse import parse_qsl, quote
 
-from ..store import SpanRow, SpendIncrement
+from ...store import SpanRow, SpendIncrement
+from ...timeunits import NS_PER_MINUTE
 from .model import WILDCARD, Budget
 from .windows import WindowSpec
 
 __all__ = ["BudgetIndex", "decode_scope_key", "encode_scope_key", "full_scope"]
 
-_MINUTE_NS: Final = 60_000_000_000
 _START: Final = attrgetter("start_time_ns")
 _BILLABLE: Final = attrgetter("billable")
 _COST: Final = attrgetter("cost_nano_usd")
@@ -205,7 +205,10 @@ class BudgetIndex:
             if not row.billable:
                 continue
             start = row.start_time_ns
-            key = (values_of(row), (start if start > 0 else row.received_at_ns) // _MINUTE_NS * _MINUTE_NS)
+            key = (
+                values_of(row),
+                (start if start > 0 else row.received_at_ns) // NS_PER_MINUTE * NS_PER_MINUTE,
+            )
             amount = row.cost_nano_usd
             sums = groups.get(key)
             if sums is None:

@@ -21,11 +21,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
-from ..money import dollars, usd
-from ..store import LedgerDecision, LevelChange, NewAlert, SpendTotal
-from ..timeunits import iso
-from .matcher import BudgetIndex, full_scope
-from .model import Budget, BudgetsConfig, percent
+from ...money import dollars, usd
+from ...store import LedgerDecision, LevelChange, NewAlert, SpendTotal
+from ...timeunits import iso
+from ..definitions.matcher import BudgetIndex, full_scope
+from ..definitions.model import Budget, BudgetsConfig, percent
 
 __all__ = ["BudgetJudge"]
 
@@ -233,7 +233,7 @@ def _details(
     projected_nano: int | None,
 ) -> dict[str, Any]:
     """The alert's machine-readable details: exact figures, the window and the filters that
-    the investigation context (:mod:`.context`) re-runs."""
+    the investigation context (:mod:`spanmeter.budgets.rules.context`) re-runs."""
     spend, limit = total.total_nano_usd, budget.limit_nano_usd
     return {
         "type": "budget",

@@ -10,7 +10,7 @@ answer, the costly one, is cached for the hour), and judges each subject (a valu
 subject starts firing, and resolves when it is clearly clear; "not enough data" changes
 nothing, so a quiet minute does not end an incident and re-alert it a minute later.
 
-What each kind judges (thresholds and defaults: :mod:`spanmeter.budgets.rule_config`):
+What each kind judges (thresholds and defaults: :mod:`spanmeter.budgets.rules.config`):
 
 * ``cost_per_request_drift``: cost per logical request of each endpoint tag (or
   endpoint tag x prompt version) against the baseline, fires on a relative rise;
@@ -32,17 +32,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
-from ..store import BudgetStore, MeasureGroup, NewAlert, RuleOutcome
-from ..timeunits import iso
-from .model import AlertRule, BudgetsConfig
-from .rule_judges import Windows
-from .rule_kinds import RULE_KINDS
+from ...store import BudgetStore, MeasureGroup, NewAlert, RuleOutcome
+from ...timeunits import NS_PER_HOUR, NS_PER_MINUTE, iso
+from ..definitions.model import AlertRule, BudgetsConfig
+from .judges import Windows
+from .kinds import RULE_KINDS
 
 __all__ = ["RuleEvaluator"]
 
-_MINUTE_NS: Final = 60_000_000_000
-_HOUR_NS: Final = 60 * _MINUTE_NS
-_LONG_BASELINE_NS: Final = 12 * _HOUR_NS
+_LONG_BASELINE_NS: Final = 12 * NS_PER_HOUR
 _CACHE_LIMIT: Final = 256
 
 
@@ -83,11 +81,11 @@ class RuleEvaluator:
     def windows(self, rule: AlertRule, now_ns: int) -> Windows:
         """The judged window ends with the current minute; the baseline precedes it (a
         baseline of 12 hours or more ends on the hour before the window)."""
-        end = now_ns - now_ns % _MINUTE_NS + _MINUTE_NS  # include the current minute's bucket
+        end = now_ns - now_ns % NS_PER_MINUTE + NS_PER_MINUTE  # include the current minute's bucket
         start = end - rule.window_ns
         # A long baseline ends on the hour, so its (costly) answer is cached for the hour; a
         # short one stays adjacent to the window (an hour's gap would distort it).
-        base_end = start - start % _HOUR_NS if rule.baseline_ns >= _LONG_BASELINE_NS else start
+        base_end = start - start % NS_PER_HOUR if rule.baseline_ns >= _LONG_BASELINE_NS else start
         return start, end, base_end - rule.baseline_ns, base_end
 
     def _measures(

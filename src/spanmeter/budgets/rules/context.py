@@ -21,9 +21,9 @@ from collections.abc import Mapping
 from typing import Any, Final, NamedTuple, cast
 from urllib.parse import urlencode
 
-from ..money import usd
-from ..store import AlertRecord, SpanStore, TopDimension, TopResult
-from ..timeunits import NS_PER_SECOND, iso, parse_instant
+from ...money import usd
+from ...store import AlertRecord, SpanStore, TopDimension, TopResult
+from ...timeunits import NS_PER_SECOND, iso, parse_instant
 from .alert_window import alert_spend_window
 
 __all__ = ["DRIVER_DIMENSIONS", "alert_context", "focused_view"]

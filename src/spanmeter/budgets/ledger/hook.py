@@ -28,11 +28,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..store import LedgerDecision, SpanRow, SpendIncrement, SpendTotal
+from ...store import LedgerDecision, SpanRow, SpendIncrement, SpendTotal
+from ..config.watch import ConfigWatcher
+from ..definitions.matcher import BudgetIndex
+from ..definitions.model import BudgetsConfig
 from .judge import BudgetJudge
-from .matcher import BudgetIndex
-from .model import BudgetsConfig
-from .watch import ConfigWatcher
 
 __all__ = ["BudgetLedgerHook", "Snapshot"]
 

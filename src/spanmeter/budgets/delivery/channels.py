@@ -7,23 +7,18 @@ Generic webhook: ``POST`` of the event as JSON with
 * ``X-Spanmeter-Timestamp`` (Unix seconds) and ``X-Spanmeter-Signature``:
   ``sha256=`` + hex HMAC-SHA256 of ``timestamp + "." + body`` with the channel's secret.
   Signing the timestamp with the body lets a receiver refuse replays of an old delivery
-  (:func:`verify_signature` checks both).
+  (:mod:`.signing` signs, and checks both).
 
 A 2xx answer is a delivery. 408, 425, 429 and 5xx, and network errors, are retried with
 backoff (honouring ``Retry-After``); any other 4xx is permanent (a wrong URL or a refused
 signature does not get better by retrying) and the delivery is marked dead.
 
-Example (a receiver)::
-
-    if not verify_signature(secret, body, headers["X-Spanmeter-Timestamp"],
-                            headers["X-Spanmeter-Signature"]):
-        return 401
+Receivers check the signature with :func:`~spanmeter.budgets.delivery.signing.verify_signature`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import logging
 import time
@@ -33,17 +28,16 @@ from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Final
 
-from ..store import AlertRecord
+from ...store import AlertRecord
+from ..definitions.model import Channel
 from .documents import alert_fields, alert_window
-from .model import Channel
+from .signing import sign
 
 __all__ = [
     "DeliveryError",
     "idempotency_key",
     "send",
-    "sign",
     "slack_payload",
-    "verify_signature",
     "webhook_payload",
 ]
 
@@ -71,35 +65,6 @@ class DeliveryError(Exception):
 def idempotency_key(alert: AlertRecord) -> str:
     """Stable id of an event across retries and restarts (from its unique dedupe key)."""
     return "evt_" + hashlib.sha256(alert.dedupe_key.encode()).hexdigest()[:32]
-
-
-def sign(secret: str, timestamp: str, body: bytes) -> str:
-    """``sha256=<hex HMAC-SHA256(secret, timestamp + "." + body)>``."""
-    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-    return f"sha256={digest}"
-
-
-def verify_signature(
-    secret: str,
-    body: bytes,
-    timestamp: str,
-    signature: str,
-    *,
-    tolerance_s: float = 300.0,
-    now_s: float | None = None,
-) -> bool:
-    """Whether ``signature`` signs ``body`` at ``timestamp``, within ``tolerance_s`` of now.
-
-    For webhook receivers; compares in constant time.
-    """
-    try:
-        sent = float(timestamp)
-    except ValueError:
-        return False
-    now = time.time() if now_s is None else now_s
-    if abs(now - sent) > tolerance_s:
-        return False
-    return hmac.compare_digest(sign(secret, timestamp, body), signature)
 
 
 def webhook_payload(alert: AlertRecord) -> dict[str, Any]:

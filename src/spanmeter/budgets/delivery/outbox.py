@@ -10,7 +10,7 @@ twice. Only a hard crash between a 2xx and its commit can repeat a delivery; the
 ``Idempotency-Key`` header, the same on every attempt, lets the receiver drop it.
 
 Before the first delivery of an alert the worker attaches its investigation context
-(:mod:`spanmeter.budgets.context`), off the ingest path.
+(:mod:`spanmeter.budgets.rules.context`), off the ingest path.
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ import time
 from collections.abc import Callable
 from typing import Final
 
-from ..store import AlertRecord, BudgetStore, Delivery, SpanStore
-from ..timeunits import NS_PER_SECOND
-from .context import alert_context
-from .delivery import DeliveryError, send
-from .model import BudgetsConfig
+from ...store import AlertRecord, BudgetStore, Delivery, SpanStore
+from ...timeunits import NS_PER_SECOND
+from ..definitions.model import BudgetsConfig
+from ..rules.context import alert_context
+from .channels import DeliveryError, send
 
 __all__ = ["OutboxWorker"]
 

@@ -3,8 +3,8 @@ function that judges it.
 
 One registry instead of a table of defaults in the config parser and a table of judges
 beside it: a kind cannot be accepted by the budgets file and then fail at evaluation time
-for want of a judge. The budgets file's ``rules:`` section (:mod:`.rule_config`) reads the
-defaults; evaluation (:mod:`.rules`) calls :attr:`RuleKind.judge`.
+for want of a judge. The budgets file's ``rules:`` section (:mod:`.config`) reads the
+defaults; evaluation (:mod:`.evaluator`) calls :attr:`RuleKind.judge`.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from ..timeunits import NS_PER_HOUR, NS_PER_MINUTE
-from .rule_judges import (
+from ...timeunits import NS_PER_HOUR, NS_PER_MINUTE
+from .judges import (
     Judge,
     judge_burst,
     judge_drift,

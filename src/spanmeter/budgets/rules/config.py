@@ -26,11 +26,11 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Final, cast
 
-from ..money import usd_to_nano
-from ..timeunits import NS_PER_SECOND
-from ._values import ConfigErrors, duration_ns, fraction, usd
-from .model import AlertRule
-from .rule_kinds import RULE_KINDS, RuleKind
+from ...money import usd_to_nano
+from ...timeunits import NS_PER_SECOND
+from ..definitions.model import AlertRule
+from ..definitions.values import ConfigErrors, duration_ns, fraction, usd
+from .kinds import RULE_KINDS, RuleKind
 
 __all__ = ["parse_rules"]
 
@@ -55,13 +55,12 @@ _KEYS: Final = frozenset(
 )
 
 
-def _rule(errors: ConfigErrors, index: int, entry: object) -> AlertRule | None:
-    if not isinstance(entry, Mapping):
-        errors.add(f"rules[{index}]", f"expected a mapping, got {entry!r}")
+def _rule(errors: ConfigErrors, index: int, value: object) -> AlertRule | None:
+    found = errors.entry(f"rules[{index}]", value, "kind")
+    if found is None:
         return None
-    entry = cast(Mapping[str, Any], entry)
+    entry, where = found
     kind_name = entry.get("kind")
-    where = f"rules[{index}]" + (f" {kind_name!r}" if isinstance(kind_name, str) else "")
     kind = RULE_KINDS.get(str(kind_name))
     if kind is None:
         errors.add(where, f"kind: use one of {', '.join(RULE_KINDS)} (got {kind_name!r})")

@@ -6,7 +6,7 @@ never leave a broken or half-written file behind:
 
 * the file is edited with ruamel.yaml's round-trip mode, which keeps comments and layout
   (PyYAML, used to *read* budgets, drops them);
-* the whole resulting document is validated with :func:`~spanmeter.budgets.config.parse_config`,
+* the whole resulting document is validated with :func:`~spanmeter.budgets.config.load.parse_config`,
   the loader the receiver uses, before anything is written;
 * it is written to a temporary file next to the target and renamed over it, so readers (a
   receiver polling the file) see the old version or the new one, never a partial one.
@@ -31,9 +31,9 @@ import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq, Format
 
-from ._values import BudgetConfigError
-from .config import parse_config
-from .model import BudgetsConfig
+from ..config.load import parse_config
+from ..definitions.model import BudgetsConfig
+from ..definitions.values import BudgetConfigError
 
 __all__ = ["add_budget", "remove_budget"]
 
