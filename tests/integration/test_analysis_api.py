@@ -114,7 +114,10 @@ def test_bad_questions_get_clear_errors(served: tuple[Path, str], query: str, st
             f"/api/v1/compare/prompt-versions?window={WINDOW}&endpoint=support.reply",
         ),
         (["economics", "--window", WINDOW], f"/api/v1/economics?window={WINDOW}"),
-        (["doctor", "--window", WINDOW, "--data-mode", "all"], f"/api/v1/quality?window={WINDOW}&data_mode=all"),
+        (
+            ["doctor", "--window", WINDOW, "--data-mode", "all"],
+            f"/api/v1/quality?window={WINDOW}&data_mode=all",
+        ),
     ],
     ids=lambda value: " ".join(value[:2]) if isinstance(value, list) else None,
 )
