@@ -91,3 +91,48 @@ def test_bad_questions_get_clear_errors(served: tuple[Path, str], query: str, st
     assert caught.value.code == status
     assert json.loads(caught.value.read())["error"]
     caught.value.close()
+
+
+@pytest.mark.parametrize(
+    ("args", "query"),
+    [
+        (
+            ["top", "--by", "endpoint_tag", "--from", "2026-03-04T00:00", "--to", "2026-03-05T00:00"],
+            "/api/v1/top?by=endpoint_tag&from=2026-03-04T00:00&to=2026-03-05T00:00",
+        ),
+        (
+            ["top", "--by", "tenant_id", "--window", WINDOW, "--where", "endpoint_tag=support.reply"],
+            f"/api/v1/top?by=tenant_id&window={WINDOW}&where=endpoint_tag=support.reply",
+        ),
+        (["investigate", "--window", WINDOW], f"/api/v1/investigate?window={WINDOW}"),
+        (
+            ["investigate", "--window", WINDOW, "--baseline", "7d", "--where", "endpoint_tag=support.reply"],
+            f"/api/v1/investigate?window={WINDOW}&baseline=7d&where=endpoint_tag=support.reply",
+        ),
+        (
+            ["compare", "prompt-versions", "--window", WINDOW, "--endpoint", "support.reply"],
+            f"/api/v1/compare/prompt-versions?window={WINDOW}&endpoint=support.reply",
+        ),
+        (["economics", "--window", WINDOW], f"/api/v1/economics?window={WINDOW}"),
+        (
+            ["doctor", "--window", WINDOW, "--data-mode", "all"],
+            f"/api/v1/quality?window={WINDOW}&data_mode=all",
+        ),
+    ],
+    ids=lambda value: " ".join(value[:2]) if isinstance(value, list) else None,
+)
+def test_cli_json_and_api_json_are_the_same_document(
+    served: tuple[Path, str], args: list[str], query: str
+) -> None:
+    """The CLI's ``--format json`` on the store file and the API's JSON answer (fetched
+    over HTTP, not through the CLI) are one document: same keys, order and values."""
+    path, url = served
+    local = CliRunner().invoke(main, [*args, "--format", "json", "--db", str(path)])
+    assert local.exit_code == 0, local.output
+    with urllib.request.urlopen(url + query, timeout=60) as response:
+        assert response.headers["Content-Type"] == "application/json"
+        api_text = response.read().decode()
+    cli_document, api_document = json.loads(local.output), json.loads(api_text)
+    assert cli_document == api_document
+    assert list(cli_document) == list(api_document)  # same key order, not only the same keys
+    assert json.dumps(cli_document) == api_text  # the API serialises the very same document

@@ -30,6 +30,7 @@ from typing import Any, Final
 from urllib.parse import parse_qs
 
 from ..store import SpanStore
+from .documents import dump
 from .export import REQUEST_COLUMNS, encode, request_records, rollup_columns, rollup_records
 from .parameters import EXPORT, ViewArgs, ViewSpec
 from .views import VIEWS
@@ -76,7 +77,7 @@ def _view(route: str) -> Route:
         args = view.spec.parse(query, api=True)
         document = view.answer(store, args)
         if args.fmt == "json":
-            return "200 OK", _TEXT_TYPES["json"], [json.dumps(document).encode()]
+            return "200 OK", _TEXT_TYPES["json"], [dump(document).encode()]
         return "200 OK", _TEXT_TYPES[args.fmt], [view.render(document, args.fmt).encode()]
 
     return serve

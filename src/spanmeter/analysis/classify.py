@@ -42,14 +42,26 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Final, NamedTuple
+from typing import Final, NamedTuple
 
-from ..money import money_text
+from ..money import money_text, usd
 from ..store import SpanStore
 from ..timeunits import NS_PER_HOUR
 from .common import per
+from .decompose import EFFECTS, EffectName
+from .documents import Scope, Span, Summary, span
 from .evidence import fallback_share, new_versions_on, recent_mix
+from .investigate_documents import (
+    Classification,
+    EndpointFigures,
+    Facts,
+    Lead,
+    SideFigures,
+    TokenChange,
+    Totals,
+)
 from .next_step import next_step
+from .ranked import DriverRef, Ranked
 from .spike_figures import (
     deploy_facts,
     endpoint_figures,
@@ -126,29 +138,26 @@ _CONTROLS: Final = {
 }
 
 
-def _top(drivers: list[dict[str, Any]], effect: str) -> dict[str, Any] | None:
-    candidates = [d for d in drivers if d["effects_nano_usd"][effect] > 0]
-    return max(candidates, key=lambda d: (d["effects_nano_usd"][effect], d["value"] or ""), default=None)
+def _top(drivers: list[Ranked], effect: EffectName) -> Ranked | None:
+    candidates = [d for d in drivers if d.effect(effect) > 0]
+    return max(candidates, key=lambda d: (d.effect(effect), d.value or ""), default=None)
 
 
-def _unknown_models(drivers: list[dict[str, Any]], side: str) -> dict[str, int]:
-    """Models (by attempts) whose traffic has tokens but no cost at all."""
+def _unknown_models(drivers: list[Ranked], current: bool) -> dict[str, int]:
+    """Models (by attempts) whose traffic has tokens but no cost at all, in the window
+    (``current``) or in the baseline."""
     found: dict[str, int] = {}
     for driver in drivers:
-        figures = driver[side]
+        figures = driver.current if current else driver.baseline
         tokens = figures["input_tokens"] + figures["output_tokens"]
         if (
-            driver["value"]
+            driver.value
             and tokens > 0
             and figures["cost_nano_usd"] == 0
             and figures["unpriced_attempts"] == figures["attempts"]
         ):
-            found[driver["value"]] = figures["attempts"]
+            found[driver.value] = figures["attempts"]
     return found
-
-
-_Driver = tuple[str, str | None, dict[str, Any] | None]
-"""A driver as ``(dimension, value, its ranked entry)``; the entry is None when not ranked."""
 
 
 @dataclass(slots=True)
@@ -158,11 +167,11 @@ class _Finding:
 
     kind: str = "none"
     """The spike's type (a key of :data:`CONTAINMENT`)."""
-    driver: _Driver | None = None
+    driver: DriverRef | None = None
     """Who drives it (None: nobody, e.g. when spend did not rise)."""
     evidence: list[str] = field(default_factory=list[str])
     """Sentences for the reader, in order."""
-    facts: dict[str, Any] = field(default_factory=dict[str, Any])
+    facts: Facts = field(default_factory=lambda: Facts())
     """The figures behind the sentences, for machines."""
     fill: dict[str, str] = field(default_factory=dict[str, str])
     """Values for the containment and durable-control templates."""
@@ -173,24 +182,24 @@ class _Spike(NamedTuple):
     windows, the filters and the (per-hour normalised) delta of spend."""
 
     store: SpanStore
-    rankings: dict[str, list[dict[str, Any]]]
+    rankings: Mapping[str, list[Ranked]]
     window: TimeWindow
     baseline_window: TimeWindow
-    scope: Mapping[str, Any]
+    scope: Scope
     delta: int
 
 
 def classify(
     store: SpanStore,
-    report: dict[str, Any],
-    rankings: dict[str, list[dict[str, Any]]],
+    totals: Totals,
+    rankings: Mapping[str, list[Ranked]],
     *,
     window: TimeWindow,
     baseline_window: TimeWindow,
-    scope: Mapping[str, Any],
-) -> dict[str, Any]:
-    """The spike's type, driver, evidence, containment and next verification step."""
-    totals = report["totals"]
+    scope: Scope,
+) -> Classification:
+    """The spike's type, driver, evidence, containment and next verification step, from the
+    report's ``totals`` and every dimension's ranked values."""
     models = rankings.get("model", [])
     found = _unknown_model(models, totals["baseline"], totals["current"])
     if found is None:
@@ -201,20 +210,18 @@ def classify(
     return _result(found.kind, found.driver, found.evidence, found.facts, found.fill, window, scope)
 
 
-def _unknown_model(
-    models: list[dict[str, Any]], base: Mapping[str, Any], current: Mapping[str, Any]
-) -> _Finding | None:
+def _unknown_model(models: list[Ranked], base: Summary, current: Summary) -> _Finding | None:
     """The **unknown_model** finding, or None when unpriced traffic is too small or did not
     rise enough. Checked before anything else: no cost attribution can be trusted while
     part of the traffic has no price."""
-    unknown_now, unknown_before = _unknown_models(models, "current"), _unknown_models(models, "baseline")
+    unknown_now, unknown_before = _unknown_models(models, True), _unknown_models(models, False)
     share_now = Fraction(sum(unknown_now.values()), current["attempts"] or 1)
     share_before = Fraction(sum(unknown_before.values()), base["attempts"] or 1)
     if not (unknown_now and share_now >= UNKNOWN_SHARE_MIN and share_now - share_before >= UNKNOWN_RISE_MIN):
         return None
     found = _Finding(kind="unknown_model")
     rising = sorted(unknown_now, key=lambda m: (unknown_before.get(m, 0) - unknown_now[m], m))
-    top = next(d for d in models if d["value"] == rising[0])
+    top = next(d for d in models if d.value == rising[0])
     found.driver = ("model", rising[0], top)
     found.fill["models"] = ", ".join(rising)
     found.facts["unknown_models"] = {m: unknown_now[m] for m in rising}
@@ -226,21 +233,24 @@ def _unknown_model(
     return found
 
 
-def _rise(spike: _Spike, totals: Mapping[str, Any], found: _Finding) -> None:
+def _rise(spike: _Spike, totals: Totals, found: _Finding) -> None:
     """Spend rose: the largest within-endpoint effect names the mechanism, and the endpoint
     with the largest such effect drives it; each mechanism's step adds its evidence."""
     effects = totals["effects_nano_usd"]
-    dominant = max(("volume", "retry", "efficiency", "price"), key=lambda name: (effects[name], name))
+    dominant = max(EFFECTS, key=lambda name: (effects[name], name))
     found.facts["dominant_effect"] = dominant
     found.evidence.append(
         "within-endpoint effects: "
-        + ", ".join(f"{name} {money_text(value, signed=True)} USD" for name, value in effects.items())
+        + ", ".join(
+            f"{name} {money_text(value, signed=True)} USD"
+            for name, value in ((n, effects[n]) for n in EFFECTS)
+        )
         + f" (dominant: {dominant})"
     )
     endpoints = spike.rankings["endpoint_tag"]
     top = _top(endpoints, dominant) or endpoints[0]
-    found.fill["endpoint"] = top["value"] or "(untagged)"
-    found.driver = ("endpoint_tag", top["value"], top)
+    found.fill["endpoint"] = top.value or "(untagged)"
+    found.driver = ("endpoint_tag", top.value, top)
     figures = found.facts["endpoint"] = endpoint_figures(top, spike.window, spike.baseline_window)
     found.evidence.append(endpoint_line(figures))
     mechanism = _price_mechanism(spike, top, figures, found) if dominant == "price" else dominant
@@ -284,13 +294,13 @@ def _routing(spike: _Spike, endpoint: str | None) -> _Routing:
     )
 
 
-def _price_mechanism(spike: _Spike, top: dict[str, Any], figures: Mapping[str, Any], found: _Finding) -> str:
+def _price_mechanism(spike: _Spike, top: Ranked, figures: EndpointFigures, found: _Finding) -> str:
     """``price`` (routing) or ``efficiency``: when the endpoint kept its models, no call fell
     back and its tokens per call rose, cost per token moved only with the token mix
     (output tokens cost several times input ones), so the price effect is the token
     change's, not a routing one."""
-    routing = _routing(spike, top["value"])
-    b, c = top["baseline"], top["current"]
+    routing = _routing(spike, top.value)
+    b, c = top.baseline, top.current
     label = _slice_label(routing.piece_now, spike.window)
     models = f"{', '.join(routing.models_before)} -> {', '.join(routing.models_now)}"
     change = figures["tokens_per_call_change_pct"]
@@ -317,9 +327,9 @@ def _price_mechanism(spike: _Spike, top: dict[str, Any], figures: Mapping[str, A
     return "price"
 
 
-def _retries(spike: _Spike, top: dict[str, Any], found: _Finding) -> None:
+def _retries(spike: _Spike, top: Ranked, found: _Finding) -> None:
     """**retries**: attempts per logical request and errors on the driving endpoint."""
-    b, c = top["baseline"], top["current"]
+    b, c = top.baseline, top.current
     found.kind = "retries"
     found.evidence.append(
         f"attempts per logical request on {found.fill['endpoint']}: "
@@ -328,12 +338,12 @@ def _retries(spike: _Spike, top: dict[str, Any], found: _Finding) -> None:
     )
 
 
-def _efficiency(spike: _Spike, top: dict[str, Any], figures: Mapping[str, Any], found: _Finding) -> None:
+def _efficiency(spike: _Spike, top: Ranked, figures: EndpointFigures, found: _Finding) -> None:
     """**deploy** when the driving endpoint runs a prompt version not seen in the baseline,
     else **token**."""
-    endpoint = top["value"] or ""
+    endpoint = top.value or ""
     versions = spike.rankings.get("prompt_version", [])
-    new = new_versions_on(spike.store, endpoint, versions, spike.window, spike.scope) if top["value"] else []
+    new = new_versions_on(spike.store, endpoint, versions, spike.window, spike.scope) if top.value else []
     if new:
         _deploy(spike, new[0], endpoint, versions, figures, found)
     else:
@@ -344,8 +354,8 @@ def _deploy(
     spike: _Spike,
     new_version: tuple[str, int],
     endpoint: str,
-    versions: list[dict[str, Any]],
-    figures: Mapping[str, Any],
+    versions: list[Ranked],
+    figures: EndpointFigures,
     found: _Finding,
 ) -> None:
     """**deploy**: the new version, the one it replaced and how its tokens per call moved
@@ -370,33 +380,31 @@ def _deploy(
     )
 
 
-def _token(spike: _Spike, top: dict[str, Any], figures: Mapping[str, Any], found: _Finding) -> None:
+def _token(spike: _Spike, top: Ranked, figures: EndpointFigures, found: _Finding) -> None:
     """**token**: the prompt versions that ran (so the reader sees why it is not a deploy),
     how spread the delta is, and which side's growth the containment caps."""
     found.kind = "token"
     change = figures["tokens_per_call_change_pct"]
-    found.facts["prompt_versions"] = version_facts(
-        spike.store, top["value"], [], spike.window, spike.baseline_window, spike.scope
+    versions = found.facts["prompt_versions"] = version_facts(
+        spike.store, top.value, [], spike.window, spike.baseline_window, spike.scope
     )
     found.evidence.append(
         version_line(
-            found.facts["prompt_versions"],
+            versions,
             f"tokens per call {_signed(change['total'])} with no new prompt version"
             " (input or context growth, not a deploy)",
         )
     )
-    found.facts["spread"] = spread(spike.rankings, spike.delta)
-    found.evidence.append(spread_line(found.facts["spread"], CONCENTRATION_SHARE))
+    leads = found.facts["spread"] = spread(spike.rankings, spike.delta)
+    found.evidence.append(spread_line(leads, CONCENTRATION_SHARE))
     if (change["output"] or 0) > (change["input"] or 0):
         found.fill["grown"], found.fill["how"] = "output tokens", "max_tokens"
 
 
-def _volume(
-    spike: _Spike, totals: Mapping[str, Any], top: dict[str, Any], figures: Mapping[str, Any], found: _Finding
-) -> None:
+def _volume(spike: _Spike, totals: Totals, top: Ranked, figures: EndpointFigures, found: _Finding) -> None:
     """**volume**, or **abuse** when one tenant or user holds at least
     :data:`CONCENTRATION_SHARE` of the delta."""
-    b, c = top["baseline"], top["current"]
+    b, c = top.baseline, top.current
     base, current = totals["baseline"], totals["current"]
     found.kind = "volume"
     found.evidence.append(
@@ -419,7 +427,7 @@ def _volume(
     _spread_out(spike, top, figures, leads, found)
 
 
-def _abuse(spike: _Spike, dimension: str, lead: Mapping[str, Any], found: _Finding) -> None:
+def _abuse(spike: _Spike, dimension: str, lead: Lead, found: _Finding) -> None:
     """**abuse**: the tenant or user holding the delta drives it (the limit goes on them)."""
     found.kind = "abuse"
     ranked = spike.rankings[dimension][0]
@@ -430,8 +438,8 @@ def _abuse(spike: _Spike, dimension: str, lead: Mapping[str, Any], found: _Findi
         f"{dimension} {lead['value']} holds {lead['share']:.0%} of the delta: "
         + _moved(
             "logical requests",
-            ranked["baseline"]["logical_requests"],
-            ranked["current"]["logical_requests"],
+            ranked.baseline["logical_requests"],
+            ranked.current["logical_requests"],
             spike.baseline_window,
             spike.window,
         )
@@ -440,9 +448,9 @@ def _abuse(spike: _Spike, dimension: str, lead: Mapping[str, Any], found: _Findi
 
 def _spread_out(
     spike: _Spike,
-    top: dict[str, Any],
-    figures: Mapping[str, Any],
-    leads: Mapping[str, Any],
+    top: Ranked,
+    figures: EndpointFigures,
+    leads: Mapping[str, Lead],
     found: _Finding,
 ) -> None:
     """A volume spike nobody holds: say per-tenant caps would not hold it, and show the
@@ -453,24 +461,22 @@ def _spread_out(
         f" (no tenant or user holds more than {largest:.0%} of the delta,"
         " so per-tenant caps would not hold it)"
     )
-    endpoint = top["value"] or ""
+    endpoint = top.value or ""
     versions = spike.rankings.get("prompt_version", [])
-    new = new_versions_on(spike.store, endpoint, versions, spike.window, spike.scope) if top["value"] else []
-    found.facts["prompt_versions"] = version_facts(
-        spike.store, top["value"], new, spike.window, spike.baseline_window, spike.scope
+    new = new_versions_on(spike.store, endpoint, versions, spike.window, spike.scope) if top.value else []
+    facts = found.facts["prompt_versions"] = version_facts(
+        spike.store, top.value, new, spike.window, spike.baseline_window, spike.scope
     )
     change = figures["tokens_per_call_change_pct"]["total"]
     found.evidence.append(
         version_line(
-            found.facts["prompt_versions"],
+            facts,
             f"tokens per call {_signed(change)}, so the prompt is not what drove the spike",
         )
     )
 
 
-def _deploy_mitigation(
-    versions: Mapping[str, float | None], endpoint: Mapping[str, float | None], version: str
-) -> str:
+def _deploy_mitigation(versions: Mapping[str, float | None], endpoint: TokenChange, version: str) -> str:
     """What to do short of a rollback, from which tokens grew: a longer prompt or context
     is trimmed, longer answers are capped (max_tokens caps output only, so suggesting it
     for input growth would contain nothing).
@@ -478,7 +484,8 @@ def _deploy_mitigation(
     ``versions`` compares the new version with the one it replaced; without a previous
     version, ``endpoint`` (the endpoint's change between the windows) stands in.
     """
-    change = versions if any(v is not None for v in versions.values()) else endpoint
+    sides: dict[str, float | None] = {"input": endpoint["input"], "output": endpoint["output"]}
+    change = versions if any(v is not None for v in versions.values()) else sides
     rise = {side: change.get(side) or 0.0 for side in ("input", "output")}
     grown = [side for side, pct in rise.items() if pct >= TOKEN_GROWTH_MIN_PCT]
     if not grown:
@@ -512,9 +519,8 @@ def _signed(pct: float | None) -> str:
     return "n/a" if pct is None else f"{pct:+.1f}%"
 
 
-def _span(piece: TimeWindow) -> dict[str, str]:
-    start, end = piece.iso()
-    return {"from": start, "to": end}
+def _span(piece: TimeWindow) -> Span:
+    return span(*piece.iso())
 
 
 def _slice_label(piece: TimeWindow, window: TimeWindow) -> str:
@@ -524,20 +530,20 @@ def _slice_label(piece: TimeWindow, window: TimeWindow) -> str:
     return "last hour" if length <= NS_PER_HOUR else "last day"
 
 
-def _per_k(figures: Mapping[str, int]) -> str | None:
+def _per_k(figures: SideFigures) -> str | None:
     tokens = figures["input_tokens"] + figures["output_tokens"]
     return money_text(figures["cost_nano_usd"] * 1000 // tokens) if tokens else None
 
 
 def _result(
     kind: str,
-    driver: tuple[str, str | None, dict[str, Any] | None] | None,
+    driver: DriverRef | None,
     evidence: list[str],
-    facts: dict[str, Any],
+    facts: Facts,
     fill: dict[str, str],
     window: TimeWindow,
-    scope: Mapping[str, Any],
-) -> dict[str, Any]:
+    scope: Scope,
+) -> Classification:
     defaults = {
         "endpoint": "the top endpoint",
         "previous": "",
@@ -560,8 +566,8 @@ def _result(
         else {
             "dimension": driver[0],
             "value": driver[1],
-            "delta_usd": driver[2]["delta_usd"] if driver[2] else None,
-            "share": driver[2]["share"] if driver[2] else None,
+            "delta_usd": usd(driver[2].delta_nano_usd) if driver[2] else None,
+            "share": driver[2].share if driver[2] else None,
         },
         "evidence": evidence,
         "facts": facts,

@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 from ..money import usd
 from ..store import Measures
 from ..timeunits import NS_PER_HOUR
+from .documents import Link, Summary
 from .window import TimeWindow, parse_instant
 
 __all__ = [
@@ -53,7 +54,7 @@ def parse_range(text: str) -> TimeWindow:
     return window
 
 
-def measures_summary(measures: Measures, window: TimeWindow) -> dict[str, Any]:
+def measures_summary(measures: Measures, window: TimeWindow) -> Summary:
     """The figures a person reads about a window: counts, money, and the per-unit ratios."""
     hours = (window.end_ns - window.start_ns) / NS_PER_HOUR
     cost = measures.cost_nano_usd
@@ -84,7 +85,7 @@ def drilldown(
     environment: str | None,
     data_mode: str | None,
     extra: Mapping[str, str] | None = None,
-) -> dict[str, str]:
+) -> Link:
     """The CLI command and API URL of a focused view, keeping window, environment and data mode."""
     start, end = window.iso()
     args = [*command, "--from", start, "--to", end]

@@ -50,11 +50,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from math import floor
+from typing import Literal
 
 from ..store import Measures
+from .investigate_documents import EffectsDocument
 
 __all__ = [
     "EFFECTS",
+    "EffectName",
     "Effects",
     "Side",
     "apportion",
@@ -65,7 +68,8 @@ __all__ = [
     "split_scaled",
 ]
 
-EFFECTS = ("volume", "retry", "efficiency", "price")
+EffectName = Literal["volume", "retry", "efficiency", "price"]
+EFFECTS: tuple[EffectName, ...] = ("volume", "retry", "efficiency", "price")
 """Effect names, in tie-break order."""
 
 
@@ -101,7 +105,7 @@ class Effects:
         """The delta."""
         return self.volume + self.retry + self.efficiency + self.price
 
-    def as_dict(self) -> dict[str, int]:
+    def as_dict(self) -> EffectsDocument:
         """``{"volume": ..., "retry": ..., "efficiency": ..., "price": ...}``."""
         return {
             "volume": self.volume,
@@ -109,6 +113,11 @@ class Effects:
             "efficiency": self.efficiency,
             "price": self.price,
         }
+
+    def get(self, name: EffectName) -> int:
+        """One effect by name."""
+        value: int = getattr(self, name)
+        return value
 
     def __add__(self, other: Effects) -> Effects:
         return Effects(

@@ -21,18 +21,26 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Final, NamedTuple, TypedDict
+from typing import Any, Final, Literal, NamedTuple, TypedDict
 
 from ..money import money_column, money_text, nano_usd, usd
 from ..store import Measures, SpanStore
 from .common import nearest_rank, per, scope_text
+from .documents import Scope, Span, dump, span
 from .window import TimeWindow
 
-__all__ = ["DEFAULT_MAX_COST_SHARE", "ECONOMICS_FORMATS", "render_economics", "unit_economics"]
+__all__ = [
+    "DEFAULT_MAX_COST_SHARE",
+    "ECONOMICS_FORMATS",
+    "EconomicsReport",
+    "Unit",
+    "UnitRow",
+    "render_economics",
+    "unit_economics",
+]
 
 DEFAULT_MAX_COST_SHARE: Final = Fraction(3, 10)
 """Tenants whose LLM cost exceeds this share of their revenue are flagged."""
@@ -50,7 +58,104 @@ _UNIT_COLUMNS: Final = (
 )
 
 
-def _unit(measures: Measures, total_cost: int) -> dict[str, Any]:
+class Unit(TypedDict):
+    """The unit figures of a group (or of the window)."""
+
+    cost_nano_usd: int
+    cost_usd: str
+    share: float | None
+    logical_requests: int
+    attempts: int
+    successful_requests: int
+    cost_per_request_usd: str | None
+    cost_per_successful_request_usd: str | None
+    retry_ratio: float | None
+    unpriced_attempts: int
+
+
+UnitRow = dict[str, object]
+"""A section's row: ``{dimension: value}`` first (the key is the section's dimension, so no
+fixed shape names it), then the :class:`Unit` figures."""
+
+
+class _Section(TypedDict):
+    """One section (per endpoint, tenant or user)."""
+
+    available: Literal[True]
+    groups: int
+    rows: list[UnitRow]
+
+
+class _Unavailable(TypedDict):
+    """A section the store cannot answer under the filters, and why."""
+
+    available: Literal[False]
+    note: str
+
+
+class _Fallbacks(TypedDict):
+    attempts: int
+    fallbacks: int
+    rate: float | None
+
+
+class _Outlier(TypedDict):
+    tokens: int
+    endpoint_tag: str | None
+    trace_id: str
+    span_id: str
+    start: str
+    cost_usd: str | None
+
+
+class _Tails(TypedDict):
+    tokens_p95: int | None
+    tokens_p99: int | None
+    outlier_calls: int
+    outlier_cost_usd: str
+    top_outliers: list[_Outlier]
+
+
+class _EndpointTail(TypedDict):
+    endpoint_tag: str | None
+    attempts: int
+    fallbacks: int
+    fallback_rate: float | None
+    tokens_p95: int | None
+    tokens_p99: int | None
+
+
+class _RawFigures(NamedTuple):
+    fallbacks: _Fallbacks
+    tails: _Tails
+    per_endpoint_tails: list[_EndpointTail]
+
+
+class _Profitability(TypedDict):
+    imported: bool
+    max_cost_share: float
+    rows: list[_MarginRow]
+    flagged: list[str]
+
+
+class EconomicsReport(TypedDict):
+    """The unit-economics document."""
+
+    window: Span
+    filters: dict[str, str]
+    environment: str | None
+    data_mode: str | None
+    totals: Unit
+    per_endpoint: _Section | _Unavailable
+    per_tenant: _Section | _Unavailable
+    per_user: _Section | _Unavailable
+    fallbacks: _Fallbacks
+    tails: _Tails
+    per_endpoint_tails: list[_EndpointTail]
+    profitability: _Profitability
+
+
+def _unit(measures: Measures, total_cost: int) -> Unit:
     cost, successes = measures.cost_nano_usd, measures.successes
     return {
         "cost_nano_usd": cost,
@@ -75,13 +180,13 @@ def unit_economics(
     data_mode: str | None = "real",
     limit: int = 20,
     max_cost_share: Fraction = DEFAULT_MAX_COST_SHARE,
-) -> dict[str, Any]:
+) -> EconomicsReport:
     """The unit-economics document (JSON-ready) for ``window``."""
     filters = dict(where or {})
     environment = filters.pop("environment", environment)
     data_mode = filters.pop("data_mode", data_mode)
-    scope: dict[str, Any] = {"where": filters, "environment": environment, "data_mode": data_mode}
-    groups: dict[str, Any] = {}
+    scope: Scope = {"where": filters, "environment": environment, "data_mode": data_mode}
+    groups: dict[str, _Section | _Unavailable] = {}
     total = Measures()
     for dimension in ("endpoint_tag", "tenant_id", "user_id"):
         try:
@@ -99,9 +204,9 @@ def unit_economics(
                 for group in result.groups[:limit]
             ],
         }
-    start, end = window.iso()
+    raw = _raw_figures(store, window, scope)
     return {
-        "window": {"from": start, "to": end},
+        "window": span(*window.iso()),
         "filters": filters,
         "environment": environment,
         "data_mode": data_mode,
@@ -109,7 +214,9 @@ def unit_economics(
         "per_endpoint": groups["endpoint_tag"],
         "per_tenant": groups["tenant_id"],
         "per_user": groups["user_id"],
-        **_raw_figures(store, window, scope),
+        "fallbacks": raw.fallbacks,
+        "tails": raw.tails,
+        "per_endpoint_tails": raw.per_endpoint_tails,
         "profitability": _profitability(store, window, scope, max_cost_share),
     }
 
@@ -146,7 +253,7 @@ class _EndpointTally:
     fallbacks: int = 0
     tokens: list[int] = field(default_factory=list[int])
 
-    def row(self, tag: str | None) -> dict[str, Any]:
+    def row(self, tag: str | None) -> _EndpointTail:
         """The endpoint's line of ``per_endpoint_tails``."""
         tokens = sorted(self.tokens)
         return {
@@ -172,7 +279,7 @@ _RAW_COLUMNS: Final = (
 )
 
 
-def _raw_figures(store: SpanStore, window: TimeWindow, scope: Mapping[str, Any]) -> dict[str, Any]:
+def _raw_figures(store: SpanStore, window: TimeWindow, scope: Scope) -> _RawFigures:
     """Fallback frequency and token tails, per endpoint and overall, from the raw rows."""
     per_endpoint, calls = _scan_raw(store, window, scope)
     attempts = sum(entry.attempts for entry in per_endpoint.values())
@@ -180,15 +287,15 @@ def _raw_figures(store: SpanStore, window: TimeWindow, scope: Mapping[str, Any])
     endpoints = [
         entry.row(tag) for tag, entry in sorted(per_endpoint.items(), key=lambda item: item[0] or "")
     ]
-    return {
-        "fallbacks": {"attempts": attempts, "fallbacks": fallbacks, "rate": per(fallbacks, attempts, 4)},
-        "tails": _tails(calls),
-        "per_endpoint_tails": endpoints,
-    }
+    return _RawFigures(
+        {"attempts": attempts, "fallbacks": fallbacks, "rate": per(fallbacks, attempts, 4)},
+        _tails(calls),
+        endpoints,
+    )
 
 
 def _scan_raw(
-    store: SpanStore, window: TimeWindow, scope: Mapping[str, Any]
+    store: SpanStore, window: TimeWindow, scope: Scope
 ) -> tuple[dict[str | None, _EndpointTally], list[_Call]]:
     """One pass over the raw rows: fallbacks and tokens per endpoint, and every call with usage."""
     per_endpoint: dict[str | None, _EndpointTally] = {}
@@ -214,7 +321,7 @@ def _scan_raw(
     return per_endpoint, calls
 
 
-def _tails(calls: Sequence[_Call]) -> dict[str, Any]:
+def _tails(calls: Sequence[_Call]) -> _Tails:
     """Token percentiles over every call, and the calls above p99, largest first (their trace
     and span ids, so each can be opened in a tracing UI)."""
     everything = sorted(call.tokens for call in calls)
@@ -242,8 +349,8 @@ def _tails(calls: Sequence[_Call]) -> dict[str, Any]:
 
 
 def _profitability(
-    store: SpanStore, window: TimeWindow, scope: Mapping[str, Any], max_cost_share: Fraction
-) -> dict[str, Any]:
+    store: SpanStore, window: TimeWindow, scope: Scope, max_cost_share: Fraction
+) -> _Profitability:
     """Margin per (tenant, period) for every imported period overlapping the window."""
     revenue = store.revenue(window.start_ns, window.end_ns)
     if not revenue:
@@ -281,7 +388,7 @@ def _profitability(
 def render_economics(report: Mapping[str, Any], fmt: str) -> str:
     """The document as ``table``, ``json`` or ``csv`` (one line per group, sections in a column)."""
     if fmt == "json":
-        return json.dumps(report, indent=2) + "\n"
+        return dump(report, indent=2) + "\n"
     sections = [
         ("endpoint_tag", report["per_endpoint"]),
         ("tenant_id", report["per_tenant"]),

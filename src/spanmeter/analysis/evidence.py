@@ -12,11 +12,13 @@ which slice it read.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Final
+from collections.abc import Mapping, Sequence
+from typing import Final
 
 from ..store import Measures, SpanStore
 from ..timeunits import NS_PER_HOUR
+from .documents import Scope
+from .ranked import Ranked
 from .window import TimeWindow
 
 __all__ = ["fallback_share", "first_hour", "first_seen", "new_versions_on", "recent_mix"]
@@ -25,7 +27,7 @@ _SLICES: Final = (NS_PER_HOUR, 24 * NS_PER_HOUR)
 _CANDIDATES: Final = 3
 
 
-def _scoped(scope: Mapping[str, Any], **where: str) -> dict[str, Any]:
+def _scoped(scope: Scope, **where: str) -> Scope:
     return {
         "where": {**scope["where"], **where},
         "environment": scope["environment"],
@@ -34,7 +36,7 @@ def _scoped(scope: Mapping[str, Any], **where: str) -> dict[str, Any]:
 
 
 def recent_mix(
-    store: SpanStore, dimension: str, endpoint: str | None, window: TimeWindow, scope: Mapping[str, Any]
+    store: SpanStore, dimension: str, endpoint: str | None, window: TimeWindow, scope: Scope
 ) -> tuple[TimeWindow, dict[tuple[str | None, ...], Measures]]:
     """Groups of ``dimension`` on ``endpoint`` in the latest slice of ``window`` with traffic
     on it (last hour, else last day, else the whole window), and that slice."""
@@ -48,9 +50,7 @@ def recent_mix(
     raise AssertionError("unreachable: the last slice is the whole window")
 
 
-def first_hour(
-    store: SpanStore, dimension: str, value: str, window: TimeWindow, scope: Mapping[str, Any]
-) -> int | None:
+def first_hour(store: SpanStore, dimension: str, value: str, window: TimeWindow, scope: Scope) -> int | None:
     """Start of the first hour of ``window`` holding attempts with ``dimension == value``.
 
     Bisects on prefixes of the window: each probe is one unfiltered, tier-served ranking.
@@ -75,9 +75,7 @@ def first_hour(
     return window.start_ns + lo * NS_PER_HOUR
 
 
-def first_seen(
-    store: SpanStore, where: Mapping[str, str], hour_ns: int, scope: Mapping[str, Any]
-) -> int | None:
+def first_seen(store: SpanStore, where: Mapping[str, str], hour_ns: int, scope: Scope) -> int | None:
     """Start time of the first raw row matching ``where`` in the hour at ``hour_ns``."""
     for (start,) in store.scan_requests(
         hour_ns, hour_ns + NS_PER_HOUR, columns=("start_time_ns",), **_scoped(scope, **where)
@@ -89,35 +87,35 @@ def first_seen(
 def new_versions_on(
     store: SpanStore,
     endpoint: str,
-    versions: list[dict[str, Any]],
+    versions: Sequence[Ranked],
     window: TimeWindow,
-    scope: Mapping[str, Any],
+    scope: Scope,
 ) -> list[tuple[str, int]]:
     """Prompt versions without baseline traffic that run on ``endpoint``, with the hour each
     first appeared; candidates are the new versions of the ranking, largest cost first."""
     candidates = sorted(
         (
-            d
+            (d.value, d)
             for d in versions
-            if d["value"] and not d["baseline"]["attempts"] and d["current"]["logical_requests"]
+            if d.value and not d.baseline["attempts"] and d.current["logical_requests"]
         ),
-        key=lambda d: (-d["current"]["cost_nano_usd"], d["value"]),
+        key=lambda item: (-item[1].current["cost_nano_usd"], item[0]),
     )
     found: list[tuple[str, int]] = []
-    for driver in candidates[:_CANDIDATES]:
-        hour = first_hour(store, "prompt_version", driver["value"], window, scope)
+    for value, _ in candidates[:_CANDIDATES]:
+        hour = first_hour(store, "prompt_version", value, window, scope)
         if hour is None:
             continue
         owners = store.aggregate(
-            ("endpoint_tag",), hour, hour + NS_PER_HOUR, **_scoped(scope, prompt_version=driver["value"])
+            ("endpoint_tag",), hour, hour + NS_PER_HOUR, **_scoped(scope, prompt_version=value)
         ).by_key()
         if (endpoint,) in owners:
-            found.append((driver["value"], hour))
+            found.append((value, hour))
     return found
 
 
 def fallback_share(
-    store: SpanStore, endpoint: str | None, piece: TimeWindow, scope: Mapping[str, Any]
+    store: SpanStore, endpoint: str | None, piece: TimeWindow, scope: Scope
 ) -> tuple[int, int]:
     """(calls answered by another model than requested, calls) on ``endpoint`` in ``piece``."""
     differing = total = 0

@@ -37,8 +37,9 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Final
+from typing import Final
 
 from ..money import usd, usd_fraction
 from ..store import AggregateResult, GroupMeasures, Measures, SpanStore
@@ -48,6 +49,16 @@ from ..timeunits import NS_PER_HOUR
 from .classify import classify
 from .common import drilldown, measures_summary, parse_range
 from .decompose import Effects, Side, split_scaled
+from .documents import Link, Scope, span
+from .investigate_documents import (
+    Comparison,
+    DimensionEntry,
+    InvestigateReport,
+    RankedDimension,
+    SideFigures,
+    Totals,
+)
+from .ranked import Ranked
 from .window import TimeWindow, parse_duration
 
 __all__ = [
@@ -112,7 +123,7 @@ def _hours(window: TimeWindow) -> float:
     return round((window.end_ns - window.start_ns) / NS_PER_HOUR, 4)  # display only
 
 
-def comparison(window: TimeWindow, baseline: TimeWindow, base_cost: int, current_cost: int) -> dict[str, Any]:
+def comparison(window: TimeWindow, baseline: TimeWindow, base_cost: int, current_cost: int) -> Comparison:
     """How the window is compared with the baseline: ``totals`` (equal lengths) or
     ``per_hour`` (the baseline scaled by ``baseline_scale``, exact as ``p/q``), with the
     cost per hour of both (exact, rounded once to the nano-USD)."""
@@ -149,13 +160,24 @@ def _available(dimension: str, where: Mapping[str, str]) -> str | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class _Context:
+    """What every driver's links and effects need: the window, how the baseline was asked
+    for, the baseline's scale and the filters."""
+
+    window: TimeWindow
+    baseline_spec: str
+    scale: Fraction
+    scope: Scope
+
+
 def _driver(
     key: str | None,
     base: Measures | None,
     current: Measures | None,
     total_delta: int,
     scale: Fraction,
-) -> dict[str, Any]:
+) -> Ranked:
     """A driver's figures and delta against the baseline scaled by ``scale`` (``p/q``).
 
     The exact delta ``current - p/q x baseline`` is kept as the integer ``q x current -
@@ -168,34 +190,30 @@ def _driver(
     exact = q * current_side.cost_nano_usd - p * base_side.cost_nano_usd
     delta = _rounded(exact, q)
     expected = _rounded(p * base_side.cost_nano_usd, q)
-    return {
-        "value": key,
-        "baseline": _side_dict(base_side, base),
-        "current": _side_dict(current_side, current),
-        "baseline_scaled_cost_nano_usd": expected,
-        "baseline_scaled_cost_usd": usd(expected),
-        "delta_nano_usd": delta,
-        "delta_usd": usd(delta),
-        "share": round(exact / total_delta, 4) if total_delta else None,  # display only
-        "_sides": (base_side, current_side),
-        "_delta": exact,
-    }
+    return Ranked(
+        value=key,
+        baseline=_side_figures(base_side, base),
+        current=_side_figures(current_side, current),
+        sides=(base_side, current_side),
+        exact_delta=exact,
+        baseline_scaled_cost_nano_usd=expected,
+        delta_nano_usd=delta,
+        share=round(exact / total_delta, 4) if total_delta else None,  # display only
+    )
 
 
-def _detail(dimension: str, driver: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+def _detail(dimension: str, driver: Ranked, context: _Context) -> None:
     """Add the exact effect split and the drill-down links (only for drivers shown or used)."""
-    if "effects_nano_usd" not in driver:
-        base_side, current_side = driver.pop("_sides")
-        driver["effects_nano_usd"] = split_scaled(base_side, current_side, context["scale"]).as_dict()
-        driver["drilldown"] = _drilldowns(dimension, driver["value"], context)
-    return driver
+    if driver.effects is None:
+        driver.effects = split_scaled(*driver.sides, context.scale)
+        driver.drilldown = _drilldowns(dimension, driver.value, context)
 
 
 def _both(
     store: SpanStore,
     dimensions: tuple[str, ...],
     windows: tuple[TimeWindow, TimeWindow],
-    scope: dict[str, Any],
+    scope: Scope,
 ) -> tuple[AggregateResult, AggregateResult]:
     """The grouping of ``dimensions`` in the baseline and in the current window."""
     base, current = (store.aggregate(dimensions, w.start_ns, w.end_ns, **scope) for w in windows)
@@ -238,11 +256,7 @@ def _project(result: AggregateResult, index: int) -> AggregateResult:
     )
 
 
-def _public(driver: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in driver.items() if not key.startswith("_")}
-
-
-def _side_dict(side: Side, measures: Measures | None) -> dict[str, int]:
+def _side_figures(side: Side, measures: Measures | None) -> SideFigures:
     return {
         "cost_nano_usd": side.cost_nano_usd,
         "logical_requests": side.logical_requests,
@@ -254,18 +268,18 @@ def _side_dict(side: Side, measures: Measures | None) -> dict[str, int]:
     }
 
 
-def _drilldowns(dimension: str, key: str | None, context: dict[str, Any]) -> dict[str, dict[str, str]]:
+def _drilldowns(dimension: str, key: str | None, context: _Context) -> dict[str, Link]:
     """Focused views of one driver in the current window (seed workflow: driver -> view)."""
-    window: TimeWindow = context["window"]
-    where = {**context["where"], dimension: key or ""}
-    common = {"environment": context["environment"], "data_mode": context["data_mode"]}
+    window, scope = context.window, context.scope
+    where = {**scope["where"], dimension: key or ""}
+    common = {"environment": scope["environment"], "data_mode": scope["data_mode"]}
     views = {
         "investigate": drilldown(
             ["spanmeter", "investigate"],
             "/api/v1/investigate",
             window,
             where=where,
-            extra={"baseline": context["baseline_spec"]},
+            extra={"baseline": context.baseline_spec},
             **common,
         )
     }
@@ -293,23 +307,23 @@ def _rank(
     base: AggregateResult,
     current: AggregateResult,
     total_delta: int,
-    context: dict[str, Any],
+    context: _Context,
     detailed: int,
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+) -> tuple[list[Ranked], list[Ranked]]:
     """Every group ranked by its share of the delta (in the total's direction), and the
     groups moving against the total, largest move first; the first ``detailed`` of each
     get effects and links."""
     base_groups, current_groups = base.by_key(), current.by_key()
     keys = set(base_groups) | set(current_groups)
-    scale = context["scale"]
+    scale = context.scale
     drivers = [
         _driver(key[0], base_groups.get(key), current_groups.get(key), total_delta, scale) for key in keys
     ]
     sign = -1 if total_delta < 0 else 1
-    drivers.sort(key=lambda d: (-sign * d["_delta"], d["value"] is None, d["value"] or ""))
+    drivers.sort(key=lambda d: (-sign * d.exact_delta, d.value is None, d.value or ""))
     offsetting = sorted(
-        (d for d in drivers if sign * d["_delta"] < 0),
-        key=lambda d: (sign * d["_delta"], d["value"] is None, d["value"] or ""),
+        (d for d in drivers if sign * d.exact_delta < 0),
+        key=lambda d: (sign * d.exact_delta, d.value is None, d.value or ""),
     )
     for driver in (*drivers[:detailed], *offsetting[:detailed]):
         _detail(dimension, driver, context)
@@ -325,7 +339,7 @@ def investigate(
     environment: str | None = None,
     data_mode: str | None = "real",
     limit: int = 10,
-) -> dict[str, Any]:
+) -> InvestigateReport:
     """The investigation of ``window`` against ``baseline`` as a JSON-ready document.
 
     Args:
@@ -347,8 +361,8 @@ def investigate(
     data_mode = filters.pop("data_mode", data_mode)
     base_window = resolve_baseline(window, baseline)
     scale = baseline_scale(window, base_window)
-    scope = {"where": filters, "environment": environment, "data_mode": data_mode}
-    context: dict[str, Any] = {"window": window, "baseline_spec": baseline, "scale": scale, **scope}
+    scope: Scope = {"where": filters, "environment": environment, "data_mode": data_mode}
+    context = _Context(window, baseline, scale, scope)
     notes = {d: reason for d in INVESTIGATE_DIMENSIONS if (reason := _available(d, filters))}
     available = [d for d in INVESTIGATE_DIMENSIONS if d not in notes]
     results = _read(store, available, filters, (base_window, window), scope)
@@ -356,36 +370,36 @@ def investigate(
     p, q = scale.numerator, scale.denominator
     total_delta = q * current_total.cost_nano_usd - p * base_total.cost_nano_usd  # q x the exact delta
     rankings, dimensions = _rank_all(results, notes, total_delta, context, limit)
-    (window_start, window_end), (base_start, base_end) = window.iso(), base_window.iso()
-    report: dict[str, Any] = {
-        "window": {"from": window_start, "to": window_end},
+    base_start, base_end = base_window.iso()
+    totals = _totals(
+        (base_total, current_total), (base_window, window), total_delta, scale, rankings["endpoint_tag"]
+    )
+    return {
+        "window": span(*window.iso()),
         "baseline": {"from": base_start, "to": base_end, "spec": baseline},
         "comparison": comparison(window, base_window, base_total.cost_nano_usd, current_total.cost_nano_usd),
         "filters": filters,
         "environment": environment,
         "data_mode": data_mode,
-        "totals": _totals(
-            (base_total, current_total), (base_window, window), total_delta, scale, rankings["endpoint_tag"]
-        ),
+        "totals": totals,
         "dimensions": dimensions,
+        "classification": classify(
+            store, totals, rankings, window=window, baseline_window=base_window, scope=scope
+        ),
     }
-    report["classification"] = classify(
-        store, report, rankings, window=window, baseline_window=base_window, scope=scope
-    )
-    return report
 
 
 def _rank_all(
     results: Mapping[str, tuple[AggregateResult, AggregateResult]],
     notes: Mapping[str, str],
     total_delta: int,
-    context: dict[str, Any],
+    context: _Context,
     limit: int,
-) -> tuple[dict[str, list[dict[str, Any]]], list[dict[str, Any]]]:
+) -> tuple[dict[str, list[Ranked]], list[DimensionEntry]]:
     """Every dimension ranked (all its drivers, for the classification) and its entry in
     the report, in the workflow's order; a dimension the filters rule out gets its note."""
-    rankings: dict[str, list[dict[str, Any]]] = {}
-    dimensions: list[dict[str, Any]] = []
+    rankings: dict[str, list[Ranked]] = {}
+    dimensions: list[DimensionEntry] = []
     for dimension in INVESTIGATE_DIMENSIONS:
         if dimension not in results:
             dimensions.append({"dimension": dimension, "available": False, "note": notes[dimension]})
@@ -395,7 +409,7 @@ def _rank_all(
         detailed = len(base.groups) + len(current.groups) if dimension == "endpoint_tag" else limit
         drivers, offsetting = _rank(dimension, base, current, total_delta, context, detailed)
         rankings[dimension] = drivers
-        dimensions.append(_dimension(dimension, current, drivers, offsetting, context["scale"], limit))
+        dimensions.append(_dimension(dimension, current, drivers, offsetting, context.scale, limit))
     return rankings, dimensions
 
 
@@ -404,7 +418,7 @@ def _read(
     available: list[str],
     filters: Mapping[str, str],
     windows: tuple[TimeWindow, TimeWindow],
-    scope: dict[str, Any],
+    scope: Scope,
 ) -> dict[str, tuple[AggregateResult, AggregateResult]]:
     """Each available dimension's grouping in the baseline and in the window, read the
     cheapest way the filters allow."""
@@ -444,41 +458,40 @@ def _read(
 def _dimension(
     dimension: str,
     current: AggregateResult,
-    drivers: list[dict[str, Any]],
-    offsetting: list[dict[str, Any]],
+    drivers: list[Ranked],
+    offsetting: list[Ranked],
     scale: Fraction,
     limit: int,
-) -> dict[str, Any]:
+) -> RankedDimension:
     """One ranked dimension of the report: its drivers, the groups moving against the
     total, and the groups whose unpriced attempts rose (compared per hour, as the rest)."""
     p, q = scale.numerator, scale.denominator
 
-    def unpriced_rise(driver: dict[str, Any]) -> int:
-        return q * driver["current"]["unpriced_attempts"] - p * driver["baseline"]["unpriced_attempts"]
+    def unpriced_rise(driver: Ranked) -> int:
+        return q * driver.current["unpriced_attempts"] - p * driver.baseline["unpriced_attempts"]
 
     unpriced = sorted(
         (d for d in drivers if unpriced_rise(d) > 0),
-        key=lambda d: (-unpriced_rise(d), d["value"] or ""),
+        key=lambda d: (-unpriced_rise(d), d.value or ""),
     )
-    start, end = TimeWindow(current.window_start_ns, current.window_end_ns).iso()
     return {
         "dimension": dimension,
         "available": True,
         "bucket_seconds": current.bucket_seconds,
-        "window": {"from": start, "to": end},
+        "window": span(*TimeWindow(current.window_start_ns, current.window_end_ns).iso()),
         "groups": len(drivers),
         "moves": {
-            "up": sum(d["_delta"] > 0 for d in drivers),
-            "down": sum(d["_delta"] < 0 for d in drivers),
-            "unchanged": sum(d["_delta"] == 0 for d in drivers),
+            "up": sum(d.exact_delta > 0 for d in drivers),
+            "down": sum(d.exact_delta < 0 for d in drivers),
+            "unchanged": sum(d.exact_delta == 0 for d in drivers),
         },
-        "drivers": [_public(d) for d in drivers[:limit]],
-        "offsetting_drivers": [_public(d) for d in offsetting[:limit]],
+        "drivers": [d.document() for d in drivers[:limit]],
+        "offsetting_drivers": [d.document() for d in offsetting[:limit]],
         "unpriced_drivers": [
             {
-                "value": d["value"],
-                "baseline_unpriced_attempts": d["baseline"]["unpriced_attempts"],
-                "current_unpriced_attempts": d["current"]["unpriced_attempts"],
+                "value": d.value,
+                "baseline_unpriced_attempts": d.baseline["unpriced_attempts"],
+                "current_unpriced_attempts": d.current["unpriced_attempts"],
             }
             for d in unpriced[:limit]
         ],
@@ -490,8 +503,8 @@ def _totals(
     windows: tuple[TimeWindow, TimeWindow],
     total_delta: int,
     scale: Fraction,
-    endpoints: list[dict[str, Any]],
-) -> dict[str, Any]:
+    endpoints: list[Ranked],
+) -> Totals:
     """The report's totals: both sides as measured, the scaled baseline and the delta
     (``total_delta`` is q x the exact delta, rounded once here), and the effects summed
     over endpoints (within-endpoint effects, see :mod:`.classify`)."""
@@ -499,7 +512,8 @@ def _totals(
     p, q = scale.numerator, scale.denominator
     effects = Effects(0, 0, 0, 0)
     for driver in endpoints:
-        effects = effects + Effects(**driver["effects_nano_usd"])
+        if driver.effects is not None:  # every endpoint is detailed
+            effects = effects + driver.effects
     base_scaled = _rounded(p * base_total.cost_nano_usd, q)
     delta = _rounded(total_delta, q)
     return {

@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Final
 
 from ..money import money_text, nano_usd, usd
+from .documents import dump
 
 __all__ = ["INVESTIGATE_FORMATS", "render_investigate", "render_triage"]
 
@@ -51,7 +51,7 @@ def render_investigate(report: Mapping[str, Any], fmt: str, *, limit: int | None
         ValueError: An unknown format.
     """
     if fmt == "json":
-        return json.dumps(report, indent=2) + "\n"
+        return dump(report, indent=2) + "\n"
     if fmt == "csv":
         return _csv(report)
     if fmt == "triage":

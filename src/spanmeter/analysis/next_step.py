@@ -9,23 +9,31 @@ environment and data mode of the investigation, so following it never widens the
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TypedDict
 
 from .common import drilldown
+from .documents import Link, Scope
+from .investigate_documents import NextStep
+from .ranked import DriverRef
 from .window import TimeWindow
 
 __all__ = ["next_step"]
 
 
+class _Common(TypedDict):
+    environment: str | None
+    data_mode: str | None
+
+
 def next_step(
     kind: str,
-    driver: tuple[str, str | None, dict[str, Any] | None] | None,
+    driver: DriverRef | None,
     window: TimeWindow,
-    scope: Mapping[str, Any],
-) -> dict[str, str]:
+    scope: Scope,
+) -> NextStep:
     """The next verification step for a spike of ``kind``: a sentence and the command (and
     API URL) of the focused view, on the same window, environment and data mode."""
-    common = {"environment": scope["environment"], "data_mode": scope["data_mode"]}
+    common: _Common = {"environment": scope["environment"], "data_mode": scope["data_mode"]}
     where = dict(scope["where"])
     value = driver[1] or "" if driver else ""
     if kind in ("deploy", "token"):
@@ -33,7 +41,7 @@ def next_step(
     if kind == "abuse" and driver:
         inner = "user_id" if driver[0] == "tenant_id" else "endpoint_tag"
         view = _top_view(inner, {**where, driver[0]: value}, window, common)
-        return {"text": f"Rank {inner} within {driver[0]} {value} to find who sends the traffic.", **view}
+        return _step(f"Rank {inner} within {driver[0]} {value} to find who sends the traffic.", view)
     if kind == "unknown_model":
         return _reprice_step(window)
     if driver:
@@ -42,13 +50,15 @@ def next_step(
         text = (
             f"Rank {by} on {driver[0]} {value} in the same window, then re-run investigate after containment."
         )
-        return {"text": text, **view}
+        return _step(text, view)
     return {"text": "Nothing to verify.", "cli": "", "api": ""}
 
 
-def _prompt_versions_step(
-    kind: str, endpoint: str, window: TimeWindow, common: Mapping[str, Any]
-) -> dict[str, str]:
+def _step(text: str, view: Link) -> NextStep:
+    return {"text": text, "cli": view["cli"], "api": view["api"]}
+
+
+def _prompt_versions_step(kind: str, endpoint: str, window: TimeWindow, common: _Common) -> NextStep:
     """A deploy or a token spike: both are checked version against version on the endpoint."""
     view = drilldown(
         ["spanmeter", "compare", "prompt-versions"],
@@ -64,19 +74,17 @@ def _prompt_versions_step(
         else "Check tokens per request (p50/p95/p99) of the endpoint's prompt version against the"
         " baseline: growth within one version is input or context growth."
     )
-    return {"text": text, **view}
+    return _step(text, view)
 
 
-def _top_view(
-    by: str, where: Mapping[str, str], window: TimeWindow, common: Mapping[str, Any]
-) -> dict[str, str]:
+def _top_view(by: str, where: Mapping[str, str], window: TimeWindow, common: _Common) -> Link:
     """The ``top`` ranking by ``by`` inside the driver's slice, same window and scope."""
     return drilldown(
         ["spanmeter", "top"], "/api/v1/top", window, where=dict(where), extra={"by": by}, **common
     )
 
 
-def _reprice_step(window: TimeWindow) -> dict[str, str]:
+def _reprice_step(window: TimeWindow) -> NextStep:
     """A pricing gap: preview re-pricing the window once the prices are added."""
     start, end = window.iso()
     return {

@@ -21,18 +21,27 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple, TypedDict
 
 from ..money import money_column, usd
 from ..store import SpanStore
 from .common import nearest_rank, per, scope_text
+from .documents import Span, dump, span
 from .window import TimeWindow
 
-__all__ = ["COMPARE_FORMATS", "MIN_SAMPLES", "Z_95", "compare_prompt_versions", "render_prompt_versions"]
+__all__ = [
+    "COMPARE_FORMATS",
+    "MIN_SAMPLES",
+    "Z_95",
+    "PromptVersionsReport",
+    "VersionDelta",
+    "VersionRow",
+    "compare_prompt_versions",
+    "render_prompt_versions",
+]
 
 MIN_SAMPLES: Final = 30
 """Logical requests each version needs before a delta can be called significant."""
@@ -131,6 +140,55 @@ def _welch(a: list[int], b: list[int]) -> float | None:
     return (mean_b - mean_a) / spread
 
 
+class VersionDelta(TypedDict):
+    """A version against the one seen just before it on the same endpoint."""
+
+    cost_per_request_nano_usd: int | None
+    cost_per_request_usd: str | None
+    cost_per_request_pct: float | None
+    input_tokens_per_call: float | None
+    output_tokens_per_call: float | None
+    z: float | None
+    significant: bool
+    note: str | None
+
+
+class VersionRow(TypedDict):
+    """One (endpoint, version)'s figures, and its delta against the version before it."""
+
+    endpoint_tag: str | None
+    prompt_version: str | None
+    logical_requests: int
+    attempts: int
+    cost_nano_usd: int
+    cost_usd: str
+    cost_per_request_nano_usd: int | None
+    cost_per_request_usd: str | None
+    input_tokens_per_call: float | None
+    output_tokens_per_call: float | None
+    tokens_p50: int | None
+    tokens_p95: int | None
+    tokens_p99: int | None
+    success_rate: float | None
+    unpriced_attempts: int
+    first_seen: str
+    last_seen: str
+    previous_version: str | None
+    delta: VersionDelta | None
+
+
+class PromptVersionsReport(TypedDict):
+    """Prompt versions compared on an endpoint."""
+
+    window: Span
+    endpoint: str | None
+    filters: dict[str, str]
+    environment: str | None
+    data_mode: str | None
+    min_samples: int
+    versions: list[VersionRow]
+
+
 def compare_prompt_versions(
     store: SpanStore,
     window: TimeWindow,
@@ -140,7 +198,7 @@ def compare_prompt_versions(
     environment: str | None = None,
     data_mode: str | None = "real",
     min_samples: int = MIN_SAMPLES,
-) -> dict[str, Any]:
+) -> PromptVersionsReport:
     """Per-version figures and deltas as a JSON-ready document (see the module docstring)."""
     filters = dict(where or {})
     environment = filters.pop("environment", environment)
@@ -157,9 +215,8 @@ def compare_prompt_versions(
         data_mode=data_mode,
     ):
         scan.add(_Row(*values))
-    start, end = window.iso()
     return {
-        "window": {"from": start, "to": end},
+        "window": span(*window.iso()),
         "endpoint": endpoint,
         "filters": {k: v for k, v in filters.items() if k != "endpoint_tag" or endpoint is None},
         "environment": environment,
@@ -169,11 +226,11 @@ def compare_prompt_versions(
     }
 
 
-def _version_rows(scan: _Scan, min_samples: int) -> list[dict[str, Any]]:
+def _version_rows(scan: _Scan, min_samples: int) -> list[VersionRow]:
     """One row per (endpoint, version), by endpoint then first seen, each with its delta
     against the version seen just before it on the same endpoint."""
-    rows: list[dict[str, Any]] = []
-    previous: dict[str | None, tuple[str | None, list[int], dict[str, Any]]] = {}
+    rows: list[VersionRow] = []
+    previous: dict[str | None, tuple[str | None, list[int], VersionRow]] = {}
     for (tag, version), entry in sorted(
         scan.versions.items(), key=lambda item: (item[0][0] or "", item[1].first_ns or 0)
     ):
@@ -192,7 +249,7 @@ def _version_rows(scan: _Scan, min_samples: int) -> list[dict[str, Any]]:
 
 def _version_row(
     tag: str | None, version: str | None, entry: _Version, logical: int, successes: int
-) -> dict[str, Any]:
+) -> VersionRow:
     """One version's figures, without its delta (that needs the version before it)."""
     entry.tokens.sort()
     return {
@@ -219,27 +276,26 @@ def _version_row(
 
 
 def _delta(
-    before: Mapping[str, Any],
-    after: Mapping[str, Any],
+    before: VersionRow,
+    after: VersionRow,
     costs_before: list[int],
     costs_after: list[int],
     min_samples: int,
-) -> dict[str, Any]:
+) -> VersionDelta:
     old, new = before["cost_per_request_nano_usd"], after["cost_per_request_nano_usd"]
     z = _welch(costs_before, costs_after)
     small = min(len(costs_before), len(costs_after)) < min_samples
     significant = not small and z is not None and abs(z) >= Z_95
 
-    def diff(name: str) -> float | None:
-        a, b = before[name], after[name]
+    def diff(a: float | None, b: float | None) -> float | None:
         return None if a is None or b is None else round(b - a, 1)
 
     return {
         "cost_per_request_nano_usd": None if old is None or new is None else new - old,
         "cost_per_request_usd": None if old is None or new is None else usd(new - old),
         "cost_per_request_pct": round(100 * (new - old) / old, 2) if old and new is not None else None,
-        "input_tokens_per_call": diff("input_tokens_per_call"),
-        "output_tokens_per_call": diff("output_tokens_per_call"),
+        "input_tokens_per_call": diff(before["input_tokens_per_call"], after["input_tokens_per_call"]),
+        "output_tokens_per_call": diff(before["output_tokens_per_call"], after["output_tokens_per_call"]),
         "z": None if z is None or math.isinf(z) else round(z, 2),
         "significant": significant,
         "note": f"not significant: fewer than {min_samples} logical requests" if small else None,
@@ -267,7 +323,7 @@ _CSV_NAMES: Final = (
 def render_prompt_versions(report: Mapping[str, Any], fmt: str) -> str:
     """The comparison as ``table``, ``json`` or ``csv``."""
     if fmt == "json":
-        return json.dumps(report, indent=2) + "\n"
+        return dump(report, indent=2) + "\n"
     if fmt == "csv":
         return _render_csv(report)
     if fmt != "table":

@@ -32,17 +32,57 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple, TypedDict
 
 from ..store import Measures, SpanStore
 from ..store.rollups import MINUTE, aligned_window
 from ..timeunits import NS_PER_SECOND
 from .clock_skew import ClockJudge
 from .common import nearest_rank, scope_text
+from .documents import Span, dump, span
 from .unknown_models import override_snippet
 from .window import TimeWindow
 
-__all__ = ["CHECKS", "CheckSpec", "looks_like_pii", "quality_report", "render_quality"]
+__all__ = [
+    "CHECKS",
+    "Check",
+    "CheckSpec",
+    "Details",
+    "QualityReport",
+    "looks_like_pii",
+    "quality_report",
+    "render_quality",
+]
+
+Details = Mapping[str, object]
+"""The evidence behind one check: each check has its own (unknown models and the override
+snippet, PII examples, clock skews...), so it stays a free-form JSON object."""
+
+
+class Check(TypedDict):
+    """One check of the checklist."""
+
+    name: str
+    title: str
+    weight: int
+    passed: int
+    applicable: int
+    share: float
+    status: str
+    remedy: str | None
+    details: Details
+
+
+class QualityReport(TypedDict):
+    """Every check and the tracking quality score."""
+
+    window: Span
+    environment: str | None
+    data_mode: str | None
+    attempts: int
+    score: float
+    checks: list[Check]
+
 
 _TEST_ENVIRONMENTS: Final = frozenset(
     {"test", "testing", "staging", "stage", "dev", "development", "qa", "ci", "local", "demo", "sandbox"}
@@ -247,7 +287,7 @@ def quality_report(
     *,
     environment: str | None = None,
     data_mode: str | None = None,
-) -> dict[str, Any]:
+) -> QualityReport:
     """Every check and the score, as a JSON-ready document."""
     lo, hi = aligned_window(window.start_ns, window.end_ns, MINUTE.bucket_seconds)
     start_ns, end_ns = (
@@ -268,9 +308,8 @@ def quality_report(
     checks = [_check(spec, scan.counts[spec.name], details.get(spec.name, {})) for spec in CHECKS]
     weighted = sum((spec.weight * _share(scan.counts[spec.name]) for spec in CHECKS), Fraction(0))
     total_weight = sum(spec.weight for spec in CHECKS)
-    begin, finish = TimeWindow(start_ns, end_ns).iso()
     return {
-        "window": {"from": begin, "to": finish},
+        "window": span(*TimeWindow(start_ns, end_ns).iso()),
         "environment": environment,
         "data_mode": data_mode,
         "attempts": scan.raw_attempts,
@@ -279,7 +318,7 @@ def quality_report(
     }
 
 
-def _details(scan: _Scan, rolled: Measures) -> dict[str, dict[str, Any]]:
+def _details(scan: _Scan, rolled: Measures) -> dict[str, Details]:
     """The evidence behind each check that has some, so a failing check says what to fix."""
     return {
         "priced_models": {
@@ -316,7 +355,7 @@ def _share(counts: list[int]) -> Fraction:
     return Fraction(passed, applicable) if applicable else Fraction(1)
 
 
-def _check(spec: CheckSpec, counts: list[int], details: dict[str, Any]) -> dict[str, Any]:
+def _check(spec: CheckSpec, counts: list[int], details: Details) -> Check:
     """One check's entry in the document: its share, status, and the remedy unless it is ok."""
     passed, applicable = counts
     share = _share(counts)
@@ -346,12 +385,10 @@ def _mask(value: str) -> str:
 _MARKS: Final = {"ok": "[ok]  ", "warn": "[warn]", "fail": "[FAIL]"}
 
 
-def render_quality(report: dict[str, Any], fmt: str, *, preamble: list[str] | None = None) -> str:
+def render_quality(report: QualityReport, fmt: str, *, preamble: list[str] | None = None) -> str:
     """The checklist as ``table`` (with remedies and details) or ``json``."""
     if fmt == "json":
-        import json
-
-        return json.dumps(report, indent=2) + "\n"
+        return dump(report, indent=2) + "\n"
     if fmt != "table":
         raise ValueError(f"unknown format {fmt!r}: use table or json")
     window = report["window"]
@@ -384,6 +421,6 @@ def render_quality(report: dict[str, Any], fmt: str, *, preamble: list[str] | No
     snippet = next(
         (c["details"].get("override_snippet") for c in report["checks"] if c["name"] == "priced_models"), ""
     )
-    if snippet:
+    if isinstance(snippet, str) and snippet:
         lines += ["", "override file entries to fill in:", *("  " + line for line in snippet.splitlines())]
     return "\n".join(lines) + "\n"

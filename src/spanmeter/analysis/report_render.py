@@ -14,6 +14,7 @@ from html import escape
 from typing import Any, Final
 
 from ..money import money_column, money_text, nano_usd
+from .documents import dump
 
 __all__ = ["REPORT_FORMATS", "render_html", "render_markdown", "render_report"]
 
@@ -42,9 +43,7 @@ def _delta(entry: Mapping[str, Any]) -> str:
 def render_report(report: Mapping[str, Any], fmt: str) -> str:
     """``markdown``, ``html`` or ``json``."""
     if fmt == "json":
-        import json
-
-        return json.dumps(report, indent=2) + "\n"
+        return dump(report, indent=2) + "\n"
     if fmt == "markdown":
         return render_markdown(report)
     if fmt == "html":

@@ -15,16 +15,19 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Final
+from typing import Final
 
 from ..budgets.rules.alert_window import alert_spend_window
 from ..money import usd
 from ..store import SpanStore
 from ..timeunits import NS_PER_SECOND
+from .documents import Scope, span
 from .evidence import first_hour, recent_mix
 from .investigate import investigate
+from .investigate_documents import InvestigateReport
+from .report_documents import AlertEntry, Day, TopEntry, VersionChange, WeeklyReport
 from .window import TimeWindow
 
 __all__ = ["REGRESSION_PCT", "parse_week", "week_alerts", "weekly_report"]
@@ -67,7 +70,7 @@ def parse_week(text: str | None, *, now_ns: int | None = None) -> TimeWindow:
     return TimeWindow(start, start + 7 * _DAY_NS)
 
 
-def week_alerts(store: SpanStore, week: TimeWindow, limit: int = 200) -> list[dict[str, Any]] | None:
+def week_alerts(store: SpanStore, week: TimeWindow, limit: int = 200) -> list[AlertEntry] | None:
     """The budget and alert events about the week's spend, when the store keeps them (None
     otherwise), oldest first, at most ``limit``.
 
@@ -85,16 +88,15 @@ def week_alerts(store: SpanStore, week: TimeWindow, limit: int = 200) -> list[di
     if not isinstance(store, SupportsBudgets):
         return None
     events = store.budget_store.list_alerts(since_ns=week.start_ns, limit=_INBOX_READ)
-    found: list[dict[str, Any]] = []
+    found: list[AlertEntry] = []
     for event in sorted(events, key=lambda e: (e.occurred_at_ns, e.id)):
         spent = alert_spend_window(event)
         if spent.start_ns >= week.end_ns or spent.end_ns <= week.start_ns:
             continue
-        begin, end = spent.iso()
         found.append(
             {
                 "at": TimeWindow(event.occurred_at_ns, event.occurred_at_ns + 1).iso()[0],
-                "spend_window": {"from": begin, "to": end},
+                "spend_window": span(*spent.iso()),
                 "kind": event.kind,
                 "severity": event.severity,
                 "state": event.state,
@@ -105,9 +107,9 @@ def week_alerts(store: SpanStore, week: TimeWindow, limit: int = 200) -> list[di
     return found[:limit]
 
 
-def _top(report: Mapping[str, Any], dimension: str, limit: int) -> list[dict[str, Any]]:
+def _top(report: InvestigateReport, dimension: str, limit: int) -> list[TopEntry]:
     entry = next(d for d in report["dimensions"] if d["dimension"] == dimension)
-    if not entry["available"]:
+    if entry["available"] is False:
         return []
     total = report["totals"]["current"]["cost_nano_usd"]
     ranked = sorted(entry["drivers"], key=lambda d: (-d["current"]["cost_nano_usd"], d["value"] or ""))
@@ -127,8 +129,8 @@ def _top(report: Mapping[str, Any], dimension: str, limit: int) -> list[dict[str
 
 
 def _version_changes(
-    store: SpanStore, week: TimeWindow, previous: TimeWindow, scope: Mapping[str, Any]
-) -> list[dict[str, Any]]:
+    store: SpanStore, week: TimeWindow, previous: TimeWindow, scope: Scope
+) -> list[VersionChange]:
     """Prompt versions first used this week, each with the version it replaced and the
     change in cost per request.
 
@@ -145,43 +147,35 @@ def _version_changes(
     pairs = ("endpoint_tag", "prompt_version")
     now = store.aggregate(pairs, week.start_ns, week.end_ns, **scope).by_key()
     before = store.aggregate(pairs, previous.start_ns, previous.end_ns, **scope).by_key()
-    changes: list[dict[str, Any]] = []
+    changes: list[VersionChange] = []
     for (endpoint, version), measures in now.items():
         if version is None or (endpoint, version) in before or not measures.logical_requests:
             continue
-        on_endpoint = {**scope, "where": {**scope["where"], "endpoint_tag": endpoint or ""}}
+        on_endpoint: Scope = {**scope, "where": {**scope["where"], "endpoint_tag": endpoint or ""}}
         hour = first_hour(store, "prompt_version", version, week, on_endpoint)
         first = week.start_ns if hour is None else hour
         per_request = measures.cost_nano_usd // measures.logical_requests
-        entry: dict[str, Any] = {
-            "endpoint_tag": endpoint,
-            "prompt_version": version,
-            "first_seen_hour": TimeWindow(first, first + 1).iso()[0],
-            "logical_requests": measures.logical_requests,
-            "cost_per_request_usd": usd(per_request),
-            "previous_version": None,
-            "previous_cost_per_request_usd": None,
-            "delta_pct": None,
-            "regression": False,
-        }
         old = _replaced(store, endpoint, version, TimeWindow(previous.start_ns, first), scope)
-        if old is not None:
-            old_version, old_per_request = old
-            delta = (
-                round(100 * (per_request - old_per_request) / old_per_request, 1) if old_per_request else None
-            )
-            entry.update(
-                previous_version=old_version,
-                previous_cost_per_request_usd=usd(old_per_request),
-                delta_pct=delta,
-                regression=delta is not None and delta >= REGRESSION_PCT,
-            )
-        changes.append(entry)
+        old_version, old_per_request = old if old is not None else (None, None)
+        delta = round(100 * (per_request - old_per_request) / old_per_request, 1) if old_per_request else None
+        changes.append(
+            {
+                "endpoint_tag": endpoint,
+                "prompt_version": version,
+                "first_seen_hour": TimeWindow(first, first + 1).iso()[0],
+                "logical_requests": measures.logical_requests,
+                "cost_per_request_usd": usd(per_request),
+                "previous_version": old_version,
+                "previous_cost_per_request_usd": usd(old_per_request),
+                "delta_pct": delta,
+                "regression": delta is not None and delta >= REGRESSION_PCT,
+            }
+        )
     return sorted(changes, key=lambda c: (c["endpoint_tag"] or "", c["first_seen_hour"], c["prompt_version"]))
 
 
 def _replaced(
-    store: SpanStore, endpoint: str | None, version: str, before: TimeWindow, scope: Mapping[str, Any]
+    store: SpanStore, endpoint: str | None, version: str, before: TimeWindow, scope: Scope
 ) -> tuple[str, int] | None:
     """(version, cost per request in ``before``) of the version serving ``endpoint`` at the
     end of ``before`` (see :func:`_version_changes`), or None when none did."""
@@ -210,9 +204,9 @@ def _replaced(
     return old_version, total.cost_nano_usd // total.logical_requests
 
 
-def _daily(store: SpanStore, week: TimeWindow, scope: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _daily(store: SpanStore, week: TimeWindow, scope: Scope) -> list[Day]:
     """Spend per day of the week, from the rollups: the shape of the week at a glance."""
-    daily: list[dict[str, Any]] = []
+    daily: list[Day] = []
     for start in range(week.start_ns, week.end_ns, _DAY_NS):
         total = store.aggregate((), start, min(start + _DAY_NS, week.end_ns), **scope).total
         daily.append(
@@ -233,19 +227,18 @@ def weekly_report(
     environment: str | None = None,
     data_mode: str | None = "real",
     workspace: str | None = None,
-    alerts: Sequence[Mapping[str, Any]] | None = None,
+    alerts: Sequence[AlertEntry] | None = None,
     limit: int = 5,
-) -> dict[str, Any]:
+) -> WeeklyReport:
     """The weekly review document for ``week`` (see the module docstring)."""
-    scope: dict[str, Any] = {"where": {}, "environment": environment, "data_mode": data_mode}
+    scope: Scope = {"where": {}, "environment": environment, "data_mode": data_mode}
     review = investigate(store, week, "previous", environment=environment, data_mode=data_mode, limit=100_000)
     previous = TimeWindow(week.start_ns - (week.end_ns - week.start_ns), week.start_ns)
     daily = _daily(store, week, scope)
     totals = review["totals"]
     classification = review["classification"]
-    begin, end = week.iso()
     return {
-        "window": {"from": begin, "to": end},
+        "window": span(*week.iso()),
         "previous_window": review["baseline"],
         "workspace": workspace,
         "environment": environment,

@@ -28,6 +28,7 @@ from ..money import money_column, money_text, nano_usd, usd
 from ..pricing import PriceBook
 from ..store import PRICING_FIELDS, RepriceAudit, RepricedRow, SpanRow, SpanStore, pricing_fields
 from ..timeunits import NS_PER_SECOND
+from .documents import dump
 from .window import TimeWindow
 
 __all__ = [
@@ -165,7 +166,7 @@ def apply_plan(store: SpanStore, plan: RepricePlan, *, reason: str) -> RepriceAu
 def render_reprice(diff: Mapping[str, Any], fmt: str, *, limit: int = 5) -> str:
     """The diff as ``table`` or ``json``."""
     if fmt == "json":
-        return json.dumps(diff, indent=2) + "\n"
+        return dump(diff, indent=2) + "\n"
     lines = [
         f"re-pricing {diff['window']['from']} .. {diff['window']['to']} with {diff['price_source']}",
         f"  {diff['rows_changed']} of {diff['rows_scanned']} rows change:"
@@ -213,7 +214,7 @@ def audit_document(audit: RepriceAudit) -> dict[str, Any]:
 def render_audits(document: Mapping[str, Any], fmt: str) -> str:
     """``{"audits": [audit_document, ...]}`` as ``table`` (one line each) or ``json``."""
     if fmt == "json":
-        return json.dumps(document, indent=2) + "\n"
+        return dump(document, indent=2) + "\n"
     return "".join(
         f"#{entry['id']} {entry['applied_at']} {entry['rows_changed']} rows"
         f" {entry['cost_before_usd']} -> {entry['cost_after_usd']} USD"

@@ -17,15 +17,25 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from fractions import Fraction
-from typing import Any
 
 from ..money import money_text, usd
-from ..store import SpanStore
+from ..store import Measures, SpanStore
 from ..timeunits import NS_PER_HOUR
 from .common import per
+from .documents import Scope
 from .evidence import first_seen, recent_mix
+from .investigate_documents import (
+    DeployFacts,
+    EndpointFigures,
+    Lead,
+    NewVersion,
+    SideFigures,
+    UnitFigures,
+    VersionFacts,
+)
+from .ranked import Ranked
 from .window import TimeWindow
 
 __all__ = [
@@ -39,7 +49,7 @@ __all__ = [
 ]
 
 
-def _side(figures: Mapping[str, int], window: TimeWindow) -> dict[str, Any]:
+def _side(figures: SideFigures, window: TimeWindow) -> UnitFigures:
     """Per-unit figures of one driver side; ratios rounded for display, money exact."""
     hours = (window.end_ns - window.start_ns) / NS_PER_HOUR
     logical, attempts = figures["logical_requests"], figures["attempts"]
@@ -63,14 +73,12 @@ def _change_pct(before: int, before_calls: int, now: int, now_calls: int) -> flo
     return round(float(100 * (Fraction(now * before_calls, now_calls * before) - 1)), 1)
 
 
-def endpoint_figures(
-    driver: Mapping[str, Any], window: TimeWindow, baseline_window: TimeWindow
-) -> dict[str, Any]:
+def endpoint_figures(driver: Ranked, window: TimeWindow, baseline_window: TimeWindow) -> EndpointFigures:
     """The driving endpoint's figures in the baseline and the window, and how its tokens per
     call (input, output, both) changed."""
-    b, c = driver["baseline"], driver["current"]
+    b, c = driver.baseline, driver.current
     return {
-        "value": driver["value"],
+        "value": driver.value,
         "baseline": _side(b, baseline_window),
         "current": _side(c, window),
         "tokens_per_call_change_pct": {
@@ -95,7 +103,7 @@ def _figure(value: float | None) -> str:
     return "-" if value is None else str(value)
 
 
-def endpoint_line(figures: Mapping[str, Any]) -> str:
+def endpoint_line(figures: EndpointFigures) -> str:
     """One evidence line with the endpoint's requests/hour, tokens per call and cost per request."""
     b, c = figures["baseline"], figures["current"]
     change = figures["tokens_per_call_change_pct"]
@@ -110,22 +118,22 @@ def endpoint_line(figures: Mapping[str, Any]) -> str:
     )
 
 
-def spread(rankings: Mapping[str, list[dict[str, Any]]], delta: int) -> dict[str, dict[str, Any]]:
+def spread(rankings: Mapping[str, list[Ranked]], delta: int) -> dict[str, Lead]:
     """The tenant and the user holding the largest share of the delta, with that share."""
-    found: dict[str, dict[str, Any]] = {}
+    found: dict[str, Lead] = {}
     for dimension in ("tenant_id", "user_id"):
         ranked = rankings.get(dimension)
         if ranked and delta:
             lead = ranked[0]
             found[dimension] = {
-                "value": lead["value"],
-                "delta_nano_usd": lead["delta_nano_usd"],
-                "share": round(lead["delta_nano_usd"] / delta, 4),  # display only
+                "value": lead.value,
+                "delta_nano_usd": lead.delta_nano_usd,
+                "share": round(lead.delta_nano_usd / delta, 4),  # display only
             }
     return found
 
 
-def spread_line(found: Mapping[str, Mapping[str, Any]], threshold: Fraction) -> str:
+def spread_line(found: Mapping[str, Lead], threshold: Fraction) -> str:
     """How concentrated the delta is, against the concentration threshold."""
     parts = [
         f"top {dimension.removesuffix('_id')} {lead['value'] or '(none)'} holds {lead['share']:.0%} of the delta"
@@ -145,20 +153,20 @@ def version_facts(
     found: list[tuple[str, int]],
     window: TimeWindow,
     baseline_window: TimeWindow,
-    scope: Mapping[str, Any],
-) -> dict[str, Any]:
+    scope: Scope,
+) -> VersionFacts:
     """Prompt versions on ``endpoint`` in the latest slice of each window, and the versions
     first seen in the window there (``found``, from :func:`.evidence.new_versions_on`)."""
     piece_before, before = recent_mix(store, "prompt_version", endpoint, baseline_window, scope)
     piece_now, now = recent_mix(store, "prompt_version", endpoint, window, scope)
-    new: list[dict[str, str | None]] = []
+    new: list[NewVersion] = []
     for version, hour in found:
         first = first_seen(store, {"endpoint_tag": endpoint or "", "prompt_version": version}, hour, scope)
         new.append(
             {"version": version, "first_seen": TimeWindow(first, first + 1).iso()[0] if first else None}
         )
 
-    def names(groups: Mapping[tuple[str | None, ...], Any]) -> list[str | None]:
+    def names(groups: Mapping[tuple[str | None, ...], Measures]) -> list[str | None]:
         return sorted((key[0] for key in groups), key=lambda v: (v is None, v or ""))
 
     return {
@@ -170,7 +178,7 @@ def version_facts(
     }
 
 
-def version_line(facts: Mapping[str, Any], conclusion: str) -> str:
+def version_line(facts: VersionFacts, conclusion: str) -> str:
     """Which prompt versions ran before and after, what is new, and what that means."""
 
     def names(values: list[str | None]) -> str:
@@ -193,10 +201,10 @@ def deploy_facts(
     store: SpanStore,
     found: tuple[str, int],
     endpoint: str,
-    versions: list[dict[str, Any]],
+    versions: Sequence[Ranked],
     baseline_window: TimeWindow,
-    scope: Mapping[str, Any],
-) -> dict[str, Any]:
+    scope: Scope,
+) -> DeployFacts:
     """A deploy's facts: the new version (``found``: it and the hour it first ran), the
     version it replaced (the busiest in the baseline's latest traffic), when it first ran,
     tokens per call of each, and how input and output tokens per call changed between
@@ -210,21 +218,19 @@ def deploy_facts(
     )[0]
     first = first_seen(store, {"endpoint_tag": endpoint, "prompt_version": version}, hour, scope)
     seen = TimeWindow(first, first + 1).iso()[0] if first else None
-    by_value = {d["value"]: d for d in versions}
-    new_figures = by_value[version]["current"]
-    old_figures = by_value[previous]["baseline"] if previous in by_value else None
+    by_value = {d.value: d for d in versions}
+    new_figures = by_value[version].current
+    old_figures = by_value[previous].baseline if previous in by_value else None
     tokens = {"previous": _tokens(old_figures), "new": _tokens(new_figures)}
-    change = {
-        side: None
-        if old_figures is None
-        else _change_pct(
-            old_figures[f"{side}_tokens"],
-            old_figures["attempts"],
-            new_figures[f"{side}_tokens"],
-            new_figures["attempts"],
-        )
-        for side in ("input", "output")
-    }
+    change: dict[str, float | None] = {"input": None, "output": None}
+    if old_figures is not None:
+        old, new = old_figures, new_figures
+        change = {
+            "input": _change_pct(old["input_tokens"], old["attempts"], new["input_tokens"], new["attempts"]),
+            "output": _change_pct(
+                old["output_tokens"], old["attempts"], new["output_tokens"], new["attempts"]
+            ),
+        }
     return {
         "version": version,
         "previous": previous,
@@ -234,7 +240,7 @@ def deploy_facts(
     }
 
 
-def _tokens(figures: Mapping[str, int] | None) -> float | None:
+def _tokens(figures: SideFigures | None) -> float | None:
     """Input plus output tokens per call (attempt)."""
     if not figures:
         return None

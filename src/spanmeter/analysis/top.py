@@ -15,6 +15,7 @@ from typing import Any, Final, cast
 from ..money import usd
 from ..store import SpanStore, TopDimension, TopResult
 from .common import scope_text
+from .documents import dump
 from .window import DIMENSIONS, TimeWindow
 
 __all__ = ["FORMATS", "render_top", "top_report"]
@@ -99,9 +100,7 @@ def render_top(report: Mapping[str, Any], fmt: str) -> str:
     """Render a :func:`top_report` document as ``table``, ``json`` or ``csv``."""
     by = report["by"]
     if fmt == "json":
-        import json
-
-        return json.dumps(report, indent=2)
+        return dump(report, indent=2)
     if fmt == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer)
