@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from ..analysis import investigate, top_report
+from ..analysis.investigate_documents import InvestigateReport
 from ..budgets import BudgetsRuntime, budget_states, status_document
 from ..budgets.delivery.documents import alert_document
 from ..lifecycle import StartStop
@@ -85,7 +86,7 @@ class DemoResult:
     """The alerts inbox, newest first (``alert_document`` each)."""
     webhook_received: int
     """Alerts the demo webhook accepted (signature checked)."""
-    investigation: dict[str, Any]
+    investigation: InvestigateReport
     """``investigate`` of the incident window against the 24 hours before."""
     exporter: dict[str, int] = field(default_factory=dict[str, int])
     """The app pipeline's counters (priced, exported, dropped...)."""
