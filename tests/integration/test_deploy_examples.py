@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import pytest
 import yaml
 from click.testing import CliRunner
 
@@ -250,11 +249,6 @@ def test_kubernetes_collector_resolves_the_headless_service() -> None:
     assert {p["port"] for p in service["spec"]["ports"]} == {4317, 4318}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="spanmeter serve on a PostgreSQL store fails at start: BudgetsRuntime raises "
-    "TypeError (PostgresStore cannot host budgets) even without --budgets",
-)
 def test_compose_replica_command_serves_on_real_postgresql(postgres_server: Any) -> None:
     """The replicas' command, with the compose URL swapped for a real server's and free
     ports, starts and answers the probes and /metrics the examples rely on."""
@@ -283,3 +277,5 @@ def test_compose_replica_command_serves_on_real_postgresql(postgres_server: Any)
     finally:
         proc.terminate()
         proc.wait(30)
+        if proc.stderr is not None:
+            proc.stderr.close()

@@ -203,7 +203,8 @@ def _fanout_like(kind: Kind, backend: str, spanmeter: Component, env: list[str])
         "loadbalance": "Every span goes to the existing trace backend; GenAI spans are spread over several\n"
         "spanmeter replicas by trace id (all spans of one trace reach the same replica, and a\n"
         "resent span reaches the replica that already has it). Replicas share one PostgreSQL\n"
-        "store, so totals, budgets and dedupe are global whichever replica takes a span.",
+        "store, so totals and dedupe are global whichever replica takes a span (budgets need\n"
+        "the SQLite store for now: docs/postgresql.md).",
     }[kind]
     return Document(
         header=_header(kind, summary, env),
