@@ -36,6 +36,7 @@ benchmark's own code is this tree's in both).
 from __future__ import annotations
 
 import argparse
+import importlib
 import inspect
 import os
 import re
@@ -113,8 +114,11 @@ def _normalize(n: int, total: int) -> Callable[[], None]:
 
     from ingest import SPANS_PER_REQUEST
     from spanmeter.ingest.extract import RESOURCE_WANTED, wanted_attributes
-    from spanmeter.semantic_conventions import normalize
 
+    try:
+        normalize = importlib.import_module("spanmeter.normalise").normalize
+    except ModuleNotFoundError:  # an older tree, whose normaliser sat in semantic_conventions
+        normalize = importlib.import_module("spanmeter.semantic_conventions").normalize
     requests = _requests(total, ExportTraceServiceRequest.FromString)
     hasher = _pipeline()._hasher
     versioned = "scope_version" in inspect.signature(normalize).parameters

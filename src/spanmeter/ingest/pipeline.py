@@ -32,11 +32,11 @@ from typing import Any, Final
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from ..identity import UserIdHasher, default_hasher
+from ..normalise import GenAIRecord, is_genai_candidate, normalize
+from ..normalise.same_call import SameCallIndex
 from ..pricing import CostPolicy, PriceBook
 from ..receiver.contract import IngestResult, Overloaded
-from ..semantic_conventions import NORMALIZER_KEYS, is_genai_candidate, normalize
-from ..semantic_conventions.record import GenAIRecord
-from ..semantic_conventions.same_call import SameCallIndex
+from ..semantic_conventions import NORMALIZER_KEYS
 from ..store import GroupCommitWriter, StoreBusy, WriteResult
 from ..store.rows import FIELD_NAMES, RowValues, priced_values
 from .extract import (
@@ -98,7 +98,7 @@ def _may_pair(calls: list[tuple[int, GenAIRecord, bytes, bytes, bytes]]) -> bool
     or a span whose parent is another billable span of the request. Nearly every request
     has neither, and then the pairing is skipped: this costs a few C-level passes over the
     request's spans (no Python loop: ~0.3k instructions a span, against ~1.5k for the loop
-    it replaced), :class:`~spanmeter.semantic_conventions.same_call.SameCallIndex` several
+    it replaced), :class:`~spanmeter.normalise.same_call.SameCallIndex` several
     microseconds. Span ids alone (and response ids without their provider) may only
     over-report, which the index then settles exactly. An empty parent id (a root span) is
     never a span id: those were checked to be 8 bytes."""
@@ -283,7 +283,7 @@ class IngestPipeline:
         policy: CostPolicy,
     ) -> int:
         """Demote the spans of this request that describe a call another span carries (see
-        :mod:`~spanmeter.semantic_conventions.same_call`): their rows are rebuilt not
+        :mod:`~spanmeter.normalise.same_call`): their rows are rebuilt not
         billable, with the reason and the kept span's id. Returns how many."""
         index: SameCallIndex[int] = SameCallIndex(replace_earlier=True)
         by_row = {position: (record, trace_id, span_id) for position, record, trace_id, span_id, _ in calls}

@@ -17,9 +17,11 @@ from opentelemetry.sdk.trace import ReadableSpan
 
 from ..identity import default_hasher, looks_hashed
 from ..money import usd_float
+from ..normalise import GenAIRecord, normalize
+from ..normalise.same_call import SameCallIndex
 from ..pricing import CostPolicy, PriceBook, PriceResult, PricingStatus
-from ..semantic_conventions import normalize
 from ..semantic_conventions.attributes import (
+    DATA_MODES,
     DEPLOYMENT_ENVIRONMENT_NAME,
     ENDUSER_ID,
     GEN_AI_USAGE_COST,
@@ -41,8 +43,6 @@ from ..semantic_conventions.attributes import (
     SPANMETER_PRICING_STATUS,
     USER_ID,
 )
-from ..semantic_conventions.record import DATA_MODES, GenAIRecord
-from ..semantic_conventions.same_call import SameCallIndex
 from .cost_metrics import CostInstruments
 
 __all__ = ["SpanEnricher"]
@@ -156,7 +156,7 @@ class SpanEnricher:
 
         A span that describes a provider call an earlier span already carries (the
         anthropic SDK's own span beside an instrumentation's, see
-        :mod:`~spanmeter.semantic_conventions.same_call`) gets ``not_billable`` with the
+        :mod:`~spanmeter.normalise.same_call`) gets ``not_billable`` with the
         kept span's id, so that neither the receiver nor any other backend counts it.
         """
         status = span.status

@@ -16,7 +16,8 @@ their children and must not be counted twice)::
     >>> record.provider, record.input_tokens, record.cache_read_tokens, record.environment
     ('openai', 2150, 1920, 'prod')
 
-Cost matters per span: the normaliser reads only the exact keys in :data:`NORMALIZER_KEYS`
+Cost matters per span: the normaliser reads only the exact keys in
+:data:`~spanmeter.semantic_conventions.NORMALIZER_KEYS`
 (so a receiver can drop every other attribute while decoding), does one pass over the
 span's keys, and uses no regular expressions. :func:`is_genai_candidate` is the even
 cheaper pre-check a span processor runs on every span.
@@ -28,25 +29,34 @@ from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Final
 
-from ._aliases import CANDIDATE_MARKERS, INDEX, NORMALIZER_KEYS, RESOURCE_KEYS, SLOT_KEYS
-from ._classify import is_billable, is_inference_marker, operation, outcome
-from ._cost import reported_cost
-from ._keys import FAMILY_BY_BITS, Family, Key, Slot
-from ._langfuse import parse_usage_details
-from ._providers import canonical_provider, openinference_provider
-from ._token_rules import EMITTER_VERCEL_V5, EMITTER_VERCEL_V6, input_includes_cache
-from ._values import MAX_DIMENSION_CHARS, MAX_TOKENS, to_count, to_milliseconds, to_text
-from .attributes import (
+from ..semantic_conventions.alias_table import (
+    CANDIDATE_MARKERS,
+    INDEX,
+    RESOURCE_KEYS,
+    SLOT_KEYS,
+    Family,
+    Key,
+    Slot,
+)
+from ..semantic_conventions.attributes import (
+    DATA_MODES,
     DEPLOYMENT_ENVIRONMENT,
     DEPLOYMENT_ENVIRONMENT_NAME,
     SPANMETER_DATA_MODE,
     SPANMETER_ENDPOINT_TAG,
     SPANMETER_TENANT_ID,
 )
-from .record import DATA_MODES, GenAIRecord
+from ._classify import is_billable, is_inference_marker, operation, outcome
+from ._cost import reported_cost
+from ._families import FAMILY_BY_BITS
+from ._langfuse import parse_usage_details
+from ._providers import canonical_provider, openinference_provider
+from ._token_rules import EMITTER_VERCEL_V5, EMITTER_VERCEL_V6, input_includes_cache
+from ._values import MAX_DIMENSION_CHARS, MAX_TOKENS, to_count, to_milliseconds, to_text
+from .record import GenAIRecord
 from .same_call import DUPLICATE_REASONS, NATIVE_SDK_SCOPES
 
-__all__ = ["NORMALIZER_KEYS", "RESOURCE_KEYS", "canonical_provider", "is_genai_candidate", "normalize"]
+__all__ = ["canonical_provider", "is_genai_candidate", "normalize"]
 
 _NO_RANK: Final = 1 << 30
 
@@ -106,8 +116,8 @@ def normalize(
     """Read one span's attributes into a :class:`GenAIRecord`.
 
     Args:
-        attributes: Span attributes; only keys in :data:`NORMALIZER_KEYS` are read.
-        resource_attributes: Resource attributes; only :data:`RESOURCE_KEYS` are read.
+        attributes: Span attributes; only keys in ``NORMALIZER_KEYS`` are read.
+        resource_attributes: Resource attributes; only ``RESOURCE_KEYS`` are read.
         span_name: Span name (Vercel AI SDK spans are named after their operation).
         start_time_ns: Span start, Unix nanoseconds.
         end_time_ns: Span end, Unix nanoseconds.
