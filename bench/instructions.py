@@ -86,7 +86,11 @@ def _processor_export(n: int, total: int) -> Callable[[], None]:
     exporter = ReadingExporter()
     exporter.export(keep.spans[:200])  # warm: price resolution, caches
     spans = keep.spans[200 : 200 + n]
-    return lambda: exporter.export(spans)
+
+    def run() -> None:
+        exporter.export(spans)
+
+    return run
 
 
 def _requests(total: int, parse: Any = None) -> list[Any]:
@@ -245,7 +249,7 @@ def _instructions(scenario: str, n: int, total: int, src: Path) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("scenarios", nargs="*", help=f"any of {', '.join(SCENARIOS)} (default: all)")
     parser.add_argument("--ab", type=Path, help="another tree's src, measured too (A)")
     parser.add_argument(

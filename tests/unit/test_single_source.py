@@ -63,10 +63,10 @@ def _imports_of(package: str) -> set[str]:
     found: set[str] = set()
     base = _SRC / package
     for path in base.rglob("*.py") if base.is_dir() else [base.with_suffix(".py")]:
-        package = ["spanmeter", *path.relative_to(_SRC).parent.parts]  # what ``.`` names here
+        here = ["spanmeter", *path.relative_to(_SRC).parent.parts]  # what ``.`` names here
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.level:
-                parts = package[: len(package) - node.level + 1]
+                parts = here[: len(here) - node.level + 1]
                 if node.module:
                     found.add(".".join([*parts, *node.module.split(".")]))
                 else:  # ``from .. import analysis``: the names are modules
