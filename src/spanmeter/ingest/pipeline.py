@@ -104,7 +104,7 @@ def _may_pair(calls: list[tuple[int, GenAIRecord, bytes, bytes, bytes]]) -> bool
     never a span id: those were checked to be 8 bytes."""
     if not set(map(_span_id_of, calls)).isdisjoint(map(_parent_id_of, calls)):
         return True
-    response_ids = list(filter(None, map(_response_id_of, map(_record_of, calls))))
+    response_ids: list[str] = list(filter(None, map(_response_id_of, map(_record_of, calls))))
     return len(set(response_ids)) != len(response_ids)
 
 

@@ -283,12 +283,12 @@ def _scan(attributes: Mapping[str, object]) -> tuple[dict[str, object], list[int
     the alias tables, and reads a value (``__getitem__``) only for keys we know.
 
     The ranks and families depend only on which keys are present, and spans of one
-    instrumentation repeat the same key set, so for a plain dict they are remembered per
-    key tuple (``bench/README.md``, ingest: ~2.5 of ~6.6 us a span went here). The
-    remembered ``ranks`` list is shared: callers only read it. A dict holding a None value
+    instrumentation repeat the same key set, so for a dict (or a subclass: it iterates and
+    indexes alike) they are remembered per key tuple (``bench/README.md``, ingest: ~2.5 of
+    ~6.6 us a span went here). The remembered ``ranks`` list is shared: callers only read it. A dict holding a None value
     takes the full pass (None means absent).
     """
-    if type(attributes) is dict:
+    if isinstance(attributes, dict):  # narrows to dict[str, object], as fast as type() is
         shape = tuple(attributes)
         cached = _shapes.get(shape)
         try:
@@ -430,7 +430,7 @@ def _provider(found: dict[str, object], ranks: list[int], issues: list[str]) -> 
 def _user(
     found: dict[str, object],
     ranks: list[int],
-    hasher: Callable[[str], str] | None,
+    hasher: Callable[[str], object] | None,  # a plug-in: its return type is checked here
     issues: list[str],
 ) -> str | None:
     user = _text(found, ranks, Slot.USER, issues)
@@ -450,13 +450,13 @@ def _user(
 def _resource(resource_attributes: Mapping[str, object] | None) -> Mapping[str, object]:
     """The resource keys we read, without ``Mapping.get`` misses on SDK mappings.
 
-    A plain dict is used as it is (only :data:`RESOURCE_KEYS` are ever looked up in it);
+    A dict is used as it is (only :data:`RESOURCE_KEYS` are ever looked up in it);
     other mappings are filtered in one pass over their keys, since ``Mapping.get`` on the
     SDK's ``BoundedAttributes`` raises and catches a ``KeyError`` for every missing key.
     """
     if not resource_attributes:
         return {}
-    if type(resource_attributes) is dict:
+    if isinstance(resource_attributes, dict):
         return resource_attributes
     return {key: resource_attributes[key] for key in resource_attributes if key in RESOURCE_KEYS}
 

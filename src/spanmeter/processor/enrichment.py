@@ -159,7 +159,10 @@ class SpanEnricher:
         :mod:`~spanmeter.normalise.same_call`) gets ``not_billable`` with the
         kept span's id, so that neither the receiver nor any other backend counts it.
         """
-        status = span.status
+        try:  # zero-cost when it does not raise
+            status_code = int(span.status.status_code.value)
+        except AttributeError:  # typed as always set, but a span built by hand may have none
+            status_code = None
         scope = span.instrumentation_scope
         context = span.context
         parent = span.parent
@@ -169,7 +172,7 @@ class SpanEnricher:
             span_name=span.name,
             start_time_ns=span.start_time,
             end_time_ns=span.end_time,
-            status_code=int(status.status_code.value) if status is not None else None,
+            status_code=status_code,
             scope_name=scope.name if scope is not None else None,
             span_ids=(
                 None
