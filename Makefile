@@ -24,10 +24,11 @@ system-deps:
 run: $(STAMP)
 	$(BIN)/spanmeter demo
 
-## test: lint + the price overlay check + the whole test suite + the instrumentation matrix
+## test: lint + pyright strict + the price overlay check + the whole test suite + the instrumentation matrix
 test: $(STAMP) system-deps
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/pyright
 	$(BIN)/spanmeter prices check
 	$(BIN)/pytest -q
 	$(MAKE) --no-print-directory test-instrumentations
@@ -41,6 +42,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 
+## typecheck: pyright in strict mode over src/ (pyproject.toml); `make test` runs it too
 typecheck: $(STAMP)
 	$(BIN)/pyright
 

@@ -36,6 +36,7 @@ benchmark's own code is this tree's in both).
 from __future__ import annotations
 
 import argparse
+import importlib
 import inspect
 import os
 import re
@@ -85,7 +86,11 @@ def _processor_export(n: int, total: int) -> Callable[[], None]:
     exporter = ReadingExporter()
     exporter.export(keep.spans[:200])  # warm: price resolution, caches
     spans = keep.spans[200 : 200 + n]
-    return lambda: exporter.export(spans)
+
+    def run() -> None:
+        exporter.export(spans)
+
+    return run
 
 
 def _requests(total: int, parse: Any = None) -> list[Any]:
@@ -113,8 +118,11 @@ def _normalize(n: int, total: int) -> Callable[[], None]:
 
     from ingest import SPANS_PER_REQUEST
     from spanmeter.ingest.extract import RESOURCE_WANTED, wanted_attributes
-    from spanmeter.semantic_conventions import normalize
 
+    try:
+        normalize = importlib.import_module("spanmeter.normalise").normalize
+    except ModuleNotFoundError:  # an older tree, whose normaliser sat in semantic_conventions
+        normalize = importlib.import_module("spanmeter.semantic_conventions").normalize
     requests = _requests(total, ExportTraceServiceRequest.FromString)
     hasher = _pipeline()._hasher
     versioned = "scope_version" in inspect.signature(normalize).parameters
@@ -241,7 +249,7 @@ def _instructions(scenario: str, n: int, total: int, src: Path) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("scenarios", nargs="*", help=f"any of {', '.join(SCENARIOS)} (default: all)")
     parser.add_argument("--ab", type=Path, help="another tree's src, measured too (A)")
     parser.add_argument(

@@ -15,8 +15,8 @@ from typing import Final
 
 import genai_prices
 
+from spanmeter.normalise.record import GenAIRecord
 from spanmeter.pricing import PriceBook
-from spanmeter.semantic_conventions.record import GenAIRecord
 
 REPEATS: Final = 7
 END_NS: Final = time.time_ns()

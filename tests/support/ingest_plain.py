@@ -16,8 +16,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from spanmeter.identity import UserIdHasher
 from spanmeter.ingest import iter_spans
 from spanmeter.ingest.extract import SERVICE_NAME
-from spanmeter.semantic_conventions import normalize
-from spanmeter.semantic_conventions.record import GenAIRecord
+from spanmeter.normalise import GenAIRecord, normalize
 
 __all__ = ["NoSink", "plain_records"]
 

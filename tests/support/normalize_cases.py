@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from spanmeter.semantic_conventions import GenAIRecord
+from spanmeter.normalise import GenAIRecord
 
 __all__ = [
     "ALL_CASES",

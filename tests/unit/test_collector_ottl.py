@@ -18,7 +18,8 @@ import pytest
 import yaml
 
 from spanmeter.collector_config import generate
-from spanmeter.semantic_conventions import NORMALIZER_KEYS, normalize
+from spanmeter.normalise import normalize
+from spanmeter.semantic_conventions import NORMALIZER_KEYS
 from support.normalize_cases import ALL_CASES, DOUBLE_COUNTING_CASES, INSTRUMENTATION_CASES, Case
 from support.ottl import OTTLError, apply_statement, evaluate
 

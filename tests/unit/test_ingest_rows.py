@@ -17,13 +17,13 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from spanmeter.identity import UserIdHasher
 from spanmeter.ingest import IngestMetrics, IngestPipeline
+from spanmeter.normalise._classify import outcome
+from spanmeter.normalise._cost import reported_cost
+from spanmeter.normalise.normalizer import _COST_KEYS
+from spanmeter.normalise.record import GenAIRecord
 from spanmeter.pricing import CostPolicy, PriceBook
 from spanmeter.pricing.result import PriceResult, PricingStatus
 from spanmeter.semantic_conventions import NORMALIZER_KEYS
-from spanmeter.semantic_conventions._classify import outcome
-from spanmeter.semantic_conventions._cost import reported_cost
-from spanmeter.semantic_conventions.normalizer import _COST_KEYS
-from spanmeter.semantic_conventions.record import GenAIRecord
 from spanmeter.store import SpanRow
 from spanmeter.store.rows import FIELD_NAMES, record_values, row_from_values, row_values
 from support.ingest_plain import NoSink, plain_records

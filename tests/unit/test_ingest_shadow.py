@@ -24,11 +24,11 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from spanmeter.identity import UserIdHasher
 from spanmeter.ingest import IngestMetrics, IngestPipeline
 from spanmeter.ingest.extract import INGEST_REQUEST_TYPE, as_ingest_request
+from spanmeter.normalise.same_call import SameCallIndex
 from spanmeter.pricing import CostPolicy, PriceBook
 from spanmeter.receiver.contract import InvalidRequest, handler_request_type
 from spanmeter.receiver.decode import decode_protobuf_detailed
 from spanmeter.semantic_conventions import NORMALIZER_KEYS
-from spanmeter.semantic_conventions.same_call import SameCallIndex
 from spanmeter.store.rows import RowValues, priced_values
 from support.ingest_plain import NoSink, plain_records
 from support.normalize_cases import ALL_CASES, Case

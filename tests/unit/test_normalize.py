@@ -14,13 +14,8 @@ from typing import Any
 
 import pytest
 
-from spanmeter.semantic_conventions import (
-    NORMALIZER_KEYS,
-    RESOURCE_KEYS,
-    GenAIRecord,
-    is_genai_candidate,
-    normalize,
-)
+from spanmeter.normalise import GenAIRecord, is_genai_candidate, normalize
+from spanmeter.semantic_conventions import NORMALIZER_KEYS, RESOURCE_KEYS
 from support.normalize_cases import (
     ALL_CASES,
     DOUBLE_COUNTING_CASES,

@@ -14,8 +14,8 @@ import pytest
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.trace import StatusCode
 
-from spanmeter.semantic_conventions import GenAIRecord, canonical_provider, is_genai_candidate, normalize
-from spanmeter.semantic_conventions._token_rules import (
+from spanmeter.normalise import GenAIRecord, canonical_provider, is_genai_candidate, normalize
+from spanmeter.normalise._token_rules import (
     EMITTER_LANGFUSE_INPUT,
     EMITTER_VERCEL_V5,
     EMITTER_VERCEL_V6,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import random
 
-from spanmeter.semantic_conventions import normalize
-from spanmeter.semantic_conventions import normalizer as normalizer_module
+from spanmeter.normalise import normalize
+from spanmeter.normalise import normalizer as normalizer_module
 
 BASE: dict[str, object] = {
     "gen_ai.operation.name": "chat",

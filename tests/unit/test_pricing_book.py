@@ -9,8 +9,8 @@ from decimal import Decimal
 
 import pytest
 
+from spanmeter.normalise.record import GenAIRecord
 from spanmeter.pricing import CostPolicy, PriceBook, PriceResult, PricingStatus
-from spanmeter.semantic_conventions.record import GenAIRecord
 
 NS = 1_000_000_000
 

@@ -9,9 +9,9 @@ from decimal import Decimal
 
 import pytest
 
+from spanmeter.normalise.record import GenAIRecord
 from spanmeter.pricing import CostPolicy, PriceBook
 from spanmeter.pricing.result import cost_fields
-from spanmeter.semantic_conventions.record import GenAIRecord
 from spanmeter.store.rows import FIELD_NAMES, priced_values, record_values
 
 JULY = int(datetime(2025, 7, 1, 12, tzinfo=timezone.utc).timestamp()) * 1_000_000_000

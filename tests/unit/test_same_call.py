@@ -19,11 +19,11 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from spanmeter.identity import UserIdHasher
 from spanmeter.ingest import IngestMetrics, IngestPipeline
+from spanmeter.normalise import normalize
+from spanmeter.normalise.same_call import SameCallIndex
 from spanmeter.pricing import PriceBook
 from spanmeter.processor import CostSpanProcessor
 from spanmeter.processor.enrichment import SpanEnricher
-from spanmeter.semantic_conventions import normalize
-from spanmeter.semantic_conventions.same_call import SameCallIndex
 from spanmeter.store.rows import FIELD_NAMES
 from support.ingest_plain import NoSink
 from support.otlp_values import kv
@@ -260,7 +260,7 @@ def _reference_verdicts(
     spans: list[tuple[Any, bytes, bytes, bytes | None]], replace_earlier: bool
 ) -> list[tuple[int, int, bytes, str] | None]:
     """The rule written plainly (as SameCallIndex first was): records kept, helpers called."""
-    from spanmeter.semantic_conventions.same_call import attribution_richness
+    from spanmeter.normalise.same_call import attribution_richness
 
     def usage(record: Any) -> tuple[object, ...] | None:
         if record.input_tokens is None and record.output_tokens is None:

@@ -104,3 +104,25 @@ def test_no_name_means_two_values() -> None:
     for name, value in variables.items():
         assert name in (value, f"{value}_ENV"), name
         assert value.startswith("SPANMETER_"), name
+
+
+def test_normalise_stays_light_and_the_contract_holds_no_logic() -> None:
+    """The processor runs in the app and imports :mod:`spanmeter.normalise`: that package
+    reads only the attribute contract and :mod:`spanmeter.money`, never the receiver's side
+    (ingest, store, service, ...). The contract itself imports nothing of spanmeter and
+    defines no public function: keys and alias tables only."""
+    import ast
+
+    allowed = ("spanmeter.normalise", "spanmeter.semantic_conventions", "spanmeter.money")
+    imported = {name for name in _imports_of("normalise") if name.startswith("spanmeter")}
+    assert {name for name in imported if not name.startswith(allowed)} == set()
+    assert "spanmeter.semantic_conventions.alias_table" in imported  # the check sees imports
+    contract = {name for name in _imports_of("semantic_conventions") if name.startswith("spanmeter")}
+    assert {name for name in contract if not name.startswith("spanmeter.semantic_conventions")} == set()
+    functions = [
+        f"{path.name}:{node.name}"
+        for path in sorted((_SRC / "semantic_conventions").glob("*.py"))
+        for node in ast.parse(path.read_text()).body
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and not node.name.startswith("_")
+    ]
+    assert functions == []

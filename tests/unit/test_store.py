@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from spanmeter.normalise.record import GenAIRecord
 from spanmeter.pricing.result import PriceResult, PricingStatus
-from spanmeter.semantic_conventions.record import GenAIRecord
 from spanmeter.store import MEASURES, ROLLUPS, SpanRow, SpanStore, SQLiteStore, WriteResult
 from spanmeter.store.rows import FIELD_NAMES, row_values
 from spanmeter.store.tiers import TIERS

@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 
 import pytest
 
+from spanmeter.normalise import normalize
 from spanmeter.pricing import PriceBook
-from spanmeter.semantic_conventions import normalize
 from spanmeter.store import SpanRow
 from spanmeter.synthetic import (
     ContextGrowth,

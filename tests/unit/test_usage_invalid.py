@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from spanmeter.normalise import normalize
 from spanmeter.pricing import PriceBook, PricingStatus
-from spanmeter.semantic_conventions import normalize
 
 BASE = {"gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o"}
 

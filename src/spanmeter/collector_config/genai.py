@@ -1,7 +1,7 @@
 """Which spans are GenAI, and which vendor names may be copied to OTel names, in OTTL.
 
 Both answers are derived from the receiver's own alias tables
-(:mod:`spanmeter.semantic_conventions`), so the Collector and the receiver cannot drift
+(:mod:`spanmeter.semantic_conventions.alias_table`), so the Collector and the receiver cannot drift
 apart when a new instrumentation's names are added:
 
 * :func:`genai_condition` is true for every span the receiver's normaliser may accept
@@ -31,7 +31,7 @@ from typing import Final
 
 # The alias tables are the normaliser's private data; they are read here (not copied) so a
 # key added for the receiver reaches the Collector configuration in the same change.
-from ..semantic_conventions import canonical_provider
+from ..normalise import canonical_provider
 from ..semantic_conventions.alias_table import CANDIDATE_MARKERS, SLOT_KEYS, Key, Slot
 
 __all__ = [

@@ -32,11 +32,11 @@ from typing import Any, Final
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from ..identity import UserIdHasher, default_hasher
+from ..normalise import GenAIRecord, is_genai_candidate, normalize
+from ..normalise.same_call import SameCallIndex
 from ..pricing import CostPolicy, PriceBook
 from ..receiver.contract import IngestResult, Overloaded
-from ..semantic_conventions import NORMALIZER_KEYS, is_genai_candidate, normalize
-from ..semantic_conventions.record import GenAIRecord
-from ..semantic_conventions.same_call import SameCallIndex
+from ..semantic_conventions import NORMALIZER_KEYS
 from ..store import GroupCommitWriter, StoreBusy, WriteResult
 from ..store.rows import FIELD_NAMES, RowValues, priced_values
 from .extract import (
@@ -98,14 +98,36 @@ def _may_pair(calls: list[tuple[int, GenAIRecord, bytes, bytes, bytes]]) -> bool
     or a span whose parent is another billable span of the request. Nearly every request
     has neither, and then the pairing is skipped: this costs a few C-level passes over the
     request's spans (no Python loop: ~0.3k instructions a span, against ~1.5k for the loop
-    it replaced), :class:`~spanmeter.semantic_conventions.same_call.SameCallIndex` several
+    it replaced), :class:`~spanmeter.normalise.same_call.SameCallIndex` several
     microseconds. Span ids alone (and response ids without their provider) may only
     over-report, which the index then settles exactly. An empty parent id (a root span) is
     never a span id: those were checked to be 8 bytes."""
     if not set(map(_span_id_of, calls)).isdisjoint(map(_parent_id_of, calls)):
         return True
-    response_ids = list(filter(None, map(_response_id_of, map(_record_of, calls))))
+    response_ids: list[str] = list(filter(None, map(_response_id_of, map(_record_of, calls))))
     return len(set(response_ids)) != len(response_ids)
+
+
+def _span_attributes(span_attributes: Any) -> dict[str, Any]:
+    """The span attributes the normaliser reads, as Python values.
+
+    :func:`~spanmeter.ingest.extract.wanted_attributes`, inlined for the span's map: iterating
+    it yields key strings, and only the wanted keys' values become objects (anything else is
+    re-parsed as one first)."""
+    attributes: dict[str, Any] = {}
+    wanted = NORMALIZER_KEYS
+    for key in span_attributes:
+        if key in wanted:
+            value = span_attributes[key]
+            text = value.string_value
+            if text:
+                attributes[key] = text
+            else:
+                # A non-zero int_value can only be the oneof's member (token counts): one
+                # read instead of WhichOneof plus a read.
+                number = value.int_value
+                attributes[key] = number if number else any_value(value)
+    return attributes
 
 
 class IngestPipeline:
@@ -190,91 +212,94 @@ class IngestPipeline:
     ) -> tuple[list[RowValues], tuple[int, int, int, int], Counter[str]]:
         """The stored rows of a request, the span counts, and the problems found.
 
-        One flat loop, on purpose: this runs for every span at tens of thousands of spans a
-        second, so the attribute filter (:func:`~spanmeter.ingest.extract.wanted_attributes`)
-        is inlined, nothing is built per span besides the attribute dict, the record and
-        the row tuple, and metrics are counted per request, not per span. ``request`` is an
-        :data:`~spanmeter.ingest.extract.INGEST_REQUEST_TYPE`: span attributes are a map, so
-        iterating it yields key strings and only the wanted keys' values become objects
-        (anything else is re-parsed as one first).
+        ``request`` is an :data:`~spanmeter.ingest.extract.INGEST_REQUEST_TYPE`. The spans
+        of each scope go through :meth:`_scope_rows`; the spans of the request that may
+        describe one provider call are then settled together. Metrics are counted per
+        request, not per span.
         """
         request = as_ingest_request(request)
         rows: list[RowValues] = []
-        append = rows.append
         problems: Counter[str] = Counter()
-        seen = non_genai = not_billable = rejected = 0
         calls: list[tuple[int, GenAIRecord, bytes, bytes, bytes]] = []
-        wanted = NORMALIZER_KEYS
-        hasher = self._hasher
-        policy = self._policy
-        price_fields = self._prices.price_record_fields
+        seen = non_genai = not_billable = rejected = 0
         for resource_spans in request.resource_spans:
             resource = wanted_attributes(resource_spans.resource.attributes, RESOURCE_WANTED)
             service: Any = resource.get(SERVICE_NAME)
             if not isinstance(service, str):
                 service = None
             for scope_spans in resource_spans.scope_spans:
-                scope = scope_spans.scope
-                scope_name, scope_version = scope.name, scope.version
                 spans = scope_spans.spans
                 seen += len(spans)
-                for span in spans:
-                    trace_id, span_id = span.trace_id, span.span_id
-                    if (
-                        len(trace_id) != 16
-                        or len(span_id) != 8
-                        or trace_id == _ZERO_TRACE
-                        or span_id == _ZERO_SPAN
-                    ):
-                        rejected += 1
-                        problems["invalid trace or span id"] += 1
-                        continue
-                    attributes: dict[str, Any] = {}
-                    span_attributes = span.attributes
-                    for key in span_attributes:
-                        if key in wanted:
-                            value = span_attributes[key]
-                            text = value.string_value
-                            if text:
-                                attributes[key] = text
-                            else:
-                                # A non-zero int_value can only be the oneof's member (token
-                                # counts): one read instead of WhichOneof plus a read.
-                                number = value.int_value
-                                attributes[key] = number if number else any_value(value)
-                    if not attributes or not is_genai_candidate(attributes):
-                        non_genai += 1
-                        continue
-                    record = normalize(
-                        attributes,
-                        resource,
-                        span_name=span.name,
-                        start_time_ns=span.start_time_unix_nano or None,
-                        end_time_ns=span.end_time_unix_nano or None,
-                        status_code=span.status.code,
-                        scope_name=scope_name,
-                        scope_version=scope_version,
-                        user_id_hasher=hasher,
-                    )
-                    if record is None:
-                        non_genai += 1
-                        continue
-                    if not record.billable:
-                        not_billable += 1
-                        if record.duplicate_of is None:
-                            continue  # an outer span summing its children: not stored
-                        # the app's processor found it describes another span's call: kept,
-                        # not billable, with the id of the span that carries the cost
-                    elif record.input_tokens is not None or record.output_tokens is not None:
-                        calls.append((len(rows), record, trace_id, span_id, span.parent_span_id))
-                    if record.issues:
-                        for issue in record.issues:
-                            problems[issue.split(":", 1)[-1].strip() or issue] += 1
-                    cost = price_fields(record, policy)
-                    append(priced_values(record, cost, trace_id, span_id, received_at, service))
+                skipped, outer, invalid = self._scope_rows(
+                    spans, scope_spans.scope, resource, service, received_at, rows, calls, problems
+                )
+                non_genai += skipped
+                not_billable += outer
+                rejected += invalid
         if len(calls) > 1 and _may_pair(calls):
-            not_billable += self._same_calls(rows, calls, policy)
+            not_billable += self._same_calls(rows, calls, self._policy)
         return rows, (seen, non_genai, not_billable, rejected), problems
+
+    def _scope_rows(
+        self,
+        spans: Any,
+        scope: Any,
+        resource: dict[str, Any],
+        service: str | None,
+        received_at: int,
+        rows: list[RowValues],
+        calls: list[tuple[int, GenAIRecord, bytes, bytes, bytes]],
+        problems: Counter[str],
+    ) -> tuple[int, int, int]:
+        """Append the rows of one scope's spans; returns (not GenAI, not billable, rejected).
+
+        One flat loop, on purpose: this runs for every span at tens of thousands of spans a
+        second, so nothing is built per span besides the attribute dict, the record and the
+        row tuple. A span that may share its provider call with another is noted in ``calls``.
+        """
+        append = rows.append
+        hasher, policy, price_fields = self._hasher, self._policy, self._prices.price_record_fields
+        scope_name, scope_version = scope.name, scope.version
+        non_genai = not_billable = rejected = 0
+        for span in spans:
+            trace_id, span_id = span.trace_id, span.span_id
+            if len(trace_id) != 16 or len(span_id) != 8 or trace_id == _ZERO_TRACE or span_id == _ZERO_SPAN:
+                rejected += 1
+                problems["invalid trace or span id"] += 1
+                continue
+            attributes = _span_attributes(span.attributes)
+            if not attributes or not is_genai_candidate(attributes):
+                non_genai += 1
+                continue
+            record = normalize(
+                attributes,
+                resource,
+                span_name=span.name,
+                start_time_ns=span.start_time_unix_nano or None,
+                end_time_ns=span.end_time_unix_nano or None,
+                status_code=span.status.code,
+                scope_name=scope_name,
+                scope_version=scope_version,
+                user_id_hasher=hasher,
+            )
+            if record is None:
+                non_genai += 1
+                continue
+            if not record.billable:
+                not_billable += 1
+                if record.duplicate_of is None:
+                    continue  # an outer span summing its children: not stored
+                # the app's processor found it describes another span's call: kept,
+                # not billable, with the id of the span that carries the cost
+            elif record.input_tokens is not None or record.output_tokens is not None:
+                calls.append((len(rows), record, trace_id, span_id, span.parent_span_id))
+            if record.issues:
+                for issue in record.issues:
+                    problems[issue.split(":", 1)[-1].strip() or issue] += 1
+            append(
+                priced_values(record, price_fields(record, policy), trace_id, span_id, received_at, service)
+            )
+        return non_genai, not_billable, rejected
 
     def _same_calls(
         self,
@@ -283,7 +308,7 @@ class IngestPipeline:
         policy: CostPolicy,
     ) -> int:
         """Demote the spans of this request that describe a call another span carries (see
-        :mod:`~spanmeter.semantic_conventions.same_call`): their rows are rebuilt not
+        :mod:`~spanmeter.normalise.same_call`): their rows are rebuilt not
         billable, with the reason and the kept span's id. Returns how many."""
         index: SameCallIndex[int] = SameCallIndex(replace_earlier=True)
         by_row = {position: (record, trace_id, span_id) for position, record, trace_id, span_id, _ in calls}

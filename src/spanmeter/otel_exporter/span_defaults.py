@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..environment_variables import SPANMETER_DATA_MODE_ENV, SPANMETER_ENVIRONMENT
-from ..semantic_conventions.record import DATA_MODES
+from ..semantic_conventions.attributes import DATA_MODES
 
 __all__ = ["SpanDefaults", "span_defaults"]
 

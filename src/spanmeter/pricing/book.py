@@ -52,7 +52,7 @@ from .policy import CostPolicy
 from .result import NANO_PER_USD, CostFields, PriceResult, PricingStatus, cost_fields
 
 if TYPE_CHECKING:  # only read by attribute: pricing does not import the normaliser
-    from ..semantic_conventions.record import GenAIRecord
+    from ..normalise.record import GenAIRecord
 
 __all__ = ["PriceBook"]
 

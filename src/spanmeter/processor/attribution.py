@@ -40,6 +40,7 @@ from opentelemetry import baggage, context
 
 from ..identity import default_hasher
 from ..semantic_conventions.attributes import (
+    DATA_MODES,
     DEPLOYMENT_ENVIRONMENT_NAME,
     GEN_AI_CONVERSATION_ID,
     GEN_AI_PROMPT_NAME,
@@ -50,7 +51,6 @@ from ..semantic_conventions.attributes import (
     SPANMETER_TENANT_ID,
     USER_ID,
 )
-from ..semantic_conventions.record import DATA_MODES
 
 __all__ = ["ATTRIBUTION_KEYS", "attribution", "current_attribution"]
 

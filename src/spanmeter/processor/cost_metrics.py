@@ -21,6 +21,7 @@ from typing import Final
 from opentelemetry.metrics import MeterProvider, get_meter
 
 from ..money import usd_float
+from ..normalise import GenAIRecord
 from ..pricing import PriceResult
 from ..semantic_conventions.attributes import (
     DEPLOYMENT_ENVIRONMENT_NAME,
@@ -32,7 +33,6 @@ from ..semantic_conventions.attributes import (
     SPANMETER_ENDPOINT_TAG,
     SPANMETER_PRICING_STATUS,
 )
-from ..semantic_conventions.record import GenAIRecord
 
 __all__ = ["CostInstruments"]
 

@@ -26,7 +26,7 @@ from typing import cast
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
-from ..semantic_conventions import is_genai_candidate
+from ..normalise import is_genai_candidate
 from .attribution import current_attribution
 from .enriched_span import EnrichedSpan
 from .enrichment import SpanEnricher

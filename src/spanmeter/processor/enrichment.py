@@ -17,9 +17,11 @@ from opentelemetry.sdk.trace import ReadableSpan
 
 from ..identity import default_hasher, looks_hashed
 from ..money import usd_float
+from ..normalise import GenAIRecord, normalize
+from ..normalise.same_call import SameCallIndex
 from ..pricing import CostPolicy, PriceBook, PriceResult, PricingStatus
-from ..semantic_conventions import normalize
 from ..semantic_conventions.attributes import (
+    DATA_MODES,
     DEPLOYMENT_ENVIRONMENT_NAME,
     ENDUSER_ID,
     GEN_AI_USAGE_COST,
@@ -41,8 +43,6 @@ from ..semantic_conventions.attributes import (
     SPANMETER_PRICING_STATUS,
     USER_ID,
 )
-from ..semantic_conventions.record import DATA_MODES, GenAIRecord
-from ..semantic_conventions.same_call import SameCallIndex
 from .cost_metrics import CostInstruments
 
 __all__ = ["SpanEnricher"]
@@ -156,10 +156,13 @@ class SpanEnricher:
 
         A span that describes a provider call an earlier span already carries (the
         anthropic SDK's own span beside an instrumentation's, see
-        :mod:`~spanmeter.semantic_conventions.same_call`) gets ``not_billable`` with the
+        :mod:`~spanmeter.normalise.same_call`) gets ``not_billable`` with the
         kept span's id, so that neither the receiver nor any other backend counts it.
         """
-        status = span.status
+        try:  # zero-cost when it does not raise
+            status_code = int(span.status.status_code.value)
+        except AttributeError:  # typed as always set, but a span built by hand may have none
+            status_code = None
         scope = span.instrumentation_scope
         context = span.context
         parent = span.parent
@@ -169,7 +172,7 @@ class SpanEnricher:
             span_name=span.name,
             start_time_ns=span.start_time,
             end_time_ns=span.end_time,
-            status_code=int(status.status_code.value) if status is not None else None,
+            status_code=status_code,
             scope_name=scope.name if scope is not None else None,
             span_ids=(
                 None

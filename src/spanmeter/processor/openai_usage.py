@@ -28,8 +28,7 @@ from typing import TYPE_CHECKING, Any
 import wrapt
 from opentelemetry import trace
 
-from ..semantic_conventions._aliases import SLOT_KEYS
-from ..semantic_conventions._keys import Slot
+from ..semantic_conventions.alias_table import SLOT_KEYS, Slot
 from ..semantic_conventions.attributes import (
     GEN_AI_PROVIDER_NAME,
     GEN_AI_SYSTEM,

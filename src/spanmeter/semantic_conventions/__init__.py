@@ -1,25 +1,15 @@
-"""spanmeter's attribute contract: canonical keys, the typed GenAI record, the normaliser.
+"""spanmeter's attribute contract: canonical keys and the alias table. Constants only.
 
-:func:`normalize` maps any instrumentation's span attributes onto this contract; see
-:mod:`spanmeter.semantic_conventions.normalizer`.
+:mod:`.attributes` holds the keys (upstream ``gen_ai.*`` keys imported, never retyped);
+:mod:`.alias_table` maps other instrumentations' keys onto them. The logic that reads a
+span through this contract lives in :mod:`spanmeter.normalise`.
 """
 
 from __future__ import annotations
 
 from . import attributes as _attributes
+from .alias_table import NORMALIZER_KEYS, RESOURCE_KEYS
 from .attributes import *  # noqa: F403  (constants only; the list is attributes.__all__)
-from .normalizer import NORMALIZER_KEYS, RESOURCE_KEYS, canonical_provider, is_genai_candidate, normalize
-from .record import DATA_MODES, CostSource, GenAIRecord, SpanOutcome
 
-__all__ = [
-    "DATA_MODES",
-    "NORMALIZER_KEYS",
-    "RESOURCE_KEYS",
-    "CostSource",
-    "GenAIRecord",
-    "SpanOutcome",
-    "canonical_provider",
-    "is_genai_candidate",
-    "normalize",
-]
+__all__ = ["NORMALIZER_KEYS", "RESOURCE_KEYS"]
 __all__ += _attributes.__all__

@@ -1,6 +1,6 @@
 """The alias tables: every attribute key the normaliser reads, and what it means.
 
-Each *slot* (a field of :class:`~spanmeter.semantic_conventions.record.GenAIRecord`, or a
+Each *slot* (a field of :class:`~spanmeter.normalise.GenAIRecord`, or a
 fact the normaliser needs) has an ordered tuple of keys: the canonical spanmeter/OTel key
 first, then the aliases that other instrumentations write for the same fact. The first key
 present on a span wins. The names come from each instrumentation's own attribute constants
@@ -323,7 +323,7 @@ INDEX: Final[Mapping[str, tuple[int, int, int]]] = _build_index()
 behind a read-only type: ``dict.get`` is the hot path's only lookup and a proxy would slow it."""
 
 NORMALIZER_KEYS: Final[frozenset[str]] = frozenset(INDEX)
-"""Every span attribute key :func:`~spanmeter.semantic_conventions.normalize` may read.
+"""Every span attribute key :func:`~spanmeter.normalise.normalize` may read.
 A receiver can drop every other attribute before normalising."""
 
 RESOURCE_KEYS: Final[frozenset[str]] = frozenset(

@@ -23,7 +23,7 @@ from .attributes import (
     SPANMETER_PRICING_STATUS,
 )
 
-__all__ = ["FAMILY_BY_BITS", "Family", "Key", "Slot"]
+__all__ = ["Family", "Key", "Slot"]
 
 
 class Slot:
@@ -73,34 +73,6 @@ class Family:
     """``ai.usage.inputTokenDetails.*``, written only by AI SDK v6: with it
     ``ai.usage.inputTokens`` is the cache-inclusive total, without it (v4/v5) the provider's
     raw input count."""
-
-
-_FAMILY_PRECEDENCE: Final[tuple[tuple[int, str], ...]] = (
-    # Most specific first: vendor SDKs also write gen_ai.* keys, so "otel" only wins when
-    # no vendor-specific key is present. OpenLIT is recognised by a value
-    # (telemetry.sdk.name), not by a key, and is handled by the normaliser itself.
-    (Family.PYDANTIC_AI, "pydantic_ai"),
-    (Family.VERCEL, "vercel"),
-    (Family.OPENINFERENCE, "openinference"),
-    (Family.TRACELOOP, "traceloop"),
-    (Family.LANGFUSE, "langfuse"),
-    (Family.OTEL, "otel"),
-    (Family.PAYLOAD, "payload"),
-)
-
-
-def _family_name(bits: int) -> str | None:
-    for bit, name in _FAMILY_PRECEDENCE:
-        if bits & bit:
-            return name
-    return None
-
-
-FAMILY_BY_BITS: Final[tuple[str | None, ...]] = tuple(
-    _family_name(bits) for bits in range(Family.NAMES_MASK + 1)
-)
-"""``families & Family.NAMES_MASK`` -> ``GenAIRecord.instrumentation`` value (a table, so the
-per-span answer is one index, not a loop over the precedence list)."""
 
 
 class Key:

@@ -1,6 +1,7 @@
 """The spanmeter attribute contract: canonical span attribute keys.
 
-Constants only, no logic. Upstream OTel keys are imported from
+Constants only, no logic: the keys, and the closed set of values of a key where spanmeter
+defines one (:data:`DATA_MODES`). Upstream OTel keys are imported from
 ``opentelemetry-semantic-conventions`` rather than retyped; keys that upstream does not
 ship yet (or never will, being ours) are declared here with the reason.
 
@@ -45,6 +46,7 @@ from opentelemetry.semconv._incubating.attributes.user_attributes import USER_ID
 from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
 
 __all__ = [
+    "DATA_MODES",
     "DEPLOYMENT_ENVIRONMENT",
     "DEPLOYMENT_ENVIRONMENT_NAME",
     "ENDUSER_ID",
@@ -128,6 +130,9 @@ requests from attempts (the retry multiplier)."""
 SPANMETER_DATA_MODE: Final = "spanmeter.data_mode"
 """``real``, ``test`` or ``demo``: keeps synthetic traffic out of operational reviews."""
 
+DATA_MODES: Final = frozenset({"real", "test", "demo"})
+"""The values ``spanmeter.data_mode`` may take (a closed set, so it belongs to the key)."""
+
 # --- cost written by spanmeter -----------------------------------------------------------
 
 SPANMETER_COST_NANO_USD: Final = "spanmeter.cost.nano_usd"
@@ -165,7 +170,7 @@ span has ``spanmeter.pricing.status`` ``not_billable``."""
 SPANMETER_NOT_BILLABLE_REASON: Final = "spanmeter.not_billable.reason"
 """Why a span that describes a provider call is not billable: ``same_response_id``,
 ``sdk_span_under_instrumentation``, ``same_usage_as_parent`` (see
-:mod:`spanmeter.semantic_conventions.same_call`)."""
+:mod:`spanmeter.normalise.same_call`)."""
 
 SPANMETER_PRICING_SOURCE: Final = "spanmeter.pricing.source"
 """Where the price came from: ``genai-prices``, ``override`` or ``reported``."""

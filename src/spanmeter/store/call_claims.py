@@ -9,7 +9,7 @@ import hashlib
 from collections.abc import Sequence
 from typing import Final
 
-from ..semantic_conventions.same_call import NATIVE_SDK_PROVIDERS
+from ..normalise.same_call import NATIVE_SDK_PROVIDERS
 from ..timeunits import NS_PER_MINUTE, NS_PER_SECOND
 from .rows import SpanRow
 

@@ -1,7 +1,7 @@
 """One stored row per GenAI attempt: what the receiver hands to any store.
 
 A :class:`SpanRow` is built from the two things the pipeline already has for a span, the
-normalised :class:`~spanmeter.semantic_conventions.record.GenAIRecord` and its
+normalised :class:`~spanmeter.normalise.record.GenAIRecord` and its
 :class:`~spanmeter.pricing.result.PriceResult`, plus the ids and times only the transport
 knows::
 
@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any, Final
 from ..pricing.result import CostFields, cost_fields
 
 if TYPE_CHECKING:
+    from spanmeter.normalise.record import GenAIRecord, SpanOutcome
     from spanmeter.pricing.result import PriceResult
-    from spanmeter.semantic_conventions.record import GenAIRecord, SpanOutcome
 
 __all__ = [
     "DEFAULT_DATA_MODE",
@@ -121,7 +121,7 @@ class SpanRow:
     """The provider's id of the call (``gen_ai.response.id``), when the span carries one."""
     duplicate_of: str | None = None
     """Hex span id of the span that carries this call's cost, when this (not billable) span
-    describes the same provider call (see :mod:`spanmeter.semantic_conventions.same_call`)."""
+    describes the same provider call (see :mod:`spanmeter.normalise.same_call`)."""
     not_billable_reason: str | None = None
     """Why this span of a provider call is not billable (``same_response_id``...)."""
     scope_name: str | None = None

@@ -1,12 +1,12 @@
 """Provider calls already stored, by response id: one call, one billable span, across requests.
 
 The ingest pipeline pairs the spans of one provider call within an OTLP request
-(:mod:`spanmeter.semantic_conventions.same_call`). Two spans of one call can also arrive in
+(:mod:`spanmeter.normalise.same_call`). Two spans of one call can also arrive in
 different requests: the anthropic SDK's own span lives in a trace of its own beside
 OpenLLMetry's, so a Collector's load-balancing exporter sends the two to different
 replicas, and an export batch boundary may fall between them. Here the store remembers, for
 every billable row of a provider whose SDK traces itself
-(:data:`~spanmeter.semantic_conventions.same_call.NATIVE_SDK_PROVIDERS`) and that carries a
+(:data:`~spanmeter.normalise.same_call.NATIVE_SDK_PROVIDERS`) and that carries a
 response id, which span carries that call, and demotes a later span of the same call (same
 provider and response id, another span) to ``not_billable`` with the kept span's id, before
 its row is inserted and counted. Spans of other providers have no second span travelling

@@ -390,7 +390,7 @@ def m002_budgets_alerts(db: MigrationDB) -> None:
 def m007_same_call_columns(db: MigrationDB) -> None:
     """``requests`` gains the provider's response id; for a span that describes the same
     provider call as another one, the id of that span and the reason
-    (:mod:`spanmeter.semantic_conventions.same_call`); and the instrumentation scope (name,
+    (:mod:`spanmeter.normalise.same_call`); and the instrumentation scope (name,
     version) that emitted the span. Added columns are NULL in old rows: SQLite adds them
     without rewriting the table. ``provider_calls`` remembers which span carries each
     provider call (:mod:`.provider_calls`)."""

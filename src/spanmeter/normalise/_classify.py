@@ -16,8 +16,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from ._aliases import SLOT_KEYS
-from ._keys import Key, Slot
+from ..semantic_conventions.alias_table import SLOT_KEYS, Key, Slot
 from ._values import to_text
 from .record import SpanOutcome
 

@@ -1,7 +1,7 @@
 """The one typed record every GenAI span becomes, whatever instrumentation emitted it.
 
 The processor (in the app) and the receiver (at ingest) both turn span attributes into a
-:class:`GenAIRecord` through :func:`spanmeter.semantic_conventions.normalize`, so the two
+:class:`GenAIRecord` through :func:`spanmeter.normalise.normalize`, so the two
 sides can never disagree on what a span means.
 """
 
@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Final, Literal
+from typing import Literal
 
 __all__ = [
-    "DATA_MODES",
     "CostSource",
     "GenAIRecord",
     "SpanOutcome",
@@ -27,9 +26,6 @@ success, so no error reported means success)."""
 CostSource = Literal["provider", "local"]
 """Who computed a cost that arrived on the span: the provider's response (``provider``,
 e.g. OpenRouter's ``usage.cost``) or a tool in the app (``local``, e.g. OpenLIT)."""
-
-DATA_MODES: Final = frozenset({"real", "test", "demo"})
-"""Allowed values of the data mode dimension."""
 
 
 @dataclass(slots=True)
@@ -99,14 +95,14 @@ class GenAIRecord:
     ``msg_...``): two spans with the same provider and response id describe one call."""
     native_sdk: bool = False
     """The span comes from a provider SDK's own tracing (see
-    :data:`~spanmeter.semantic_conventions.same_call.NATIVE_SDK_SCOPES`), which describes
+    :data:`~spanmeter.normalise.same_call.NATIVE_SDK_SCOPES`), which describes
     the same call as an instrumentation's span around or beside it."""
     duplicate_of: str | None = None
     """Hex span id of the span that carries this call's cost, when this span describes the
     same provider call (then ``billable`` is False and ``not_billable_reason`` says why)."""
     not_billable_reason: str | None = None
     """Why a span describing a provider call is not billable (a
-    :data:`~spanmeter.semantic_conventions.same_call.DuplicateReason`)."""
+    :data:`~spanmeter.normalise.same_call.DuplicateReason`)."""
     scope_name: str | None = None
     """The emitting instrumentation scope (``opentelemetry.instrumentation.openai.v1``...)."""
     scope_version: str | None = None

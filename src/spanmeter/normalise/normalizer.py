@@ -16,7 +16,8 @@ their children and must not be counted twice)::
     >>> record.provider, record.input_tokens, record.cache_read_tokens, record.environment
     ('openai', 2150, 1920, 'prod')
 
-Cost matters per span: the normaliser reads only the exact keys in :data:`NORMALIZER_KEYS`
+Cost matters per span: the normaliser reads only the exact keys in
+:data:`~spanmeter.semantic_conventions.NORMALIZER_KEYS`
 (so a receiver can drop every other attribute while decoding), does one pass over the
 span's keys, and uses no regular expressions. :func:`is_genai_candidate` is the even
 cheaper pre-check a span processor runs on every span.
@@ -28,25 +29,34 @@ from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Final
 
-from ._aliases import CANDIDATE_MARKERS, INDEX, NORMALIZER_KEYS, RESOURCE_KEYS, SLOT_KEYS
-from ._classify import is_billable, is_inference_marker, operation, outcome
-from ._cost import reported_cost
-from ._keys import FAMILY_BY_BITS, Family, Key, Slot
-from ._langfuse import parse_usage_details
-from ._providers import canonical_provider, openinference_provider
-from ._token_rules import EMITTER_VERCEL_V5, EMITTER_VERCEL_V6, input_includes_cache
-from ._values import MAX_DIMENSION_CHARS, MAX_TOKENS, to_count, to_milliseconds, to_text
-from .attributes import (
+from ..semantic_conventions.alias_table import (
+    CANDIDATE_MARKERS,
+    INDEX,
+    RESOURCE_KEYS,
+    SLOT_KEYS,
+    Family,
+    Key,
+    Slot,
+)
+from ..semantic_conventions.attributes import (
+    DATA_MODES,
     DEPLOYMENT_ENVIRONMENT,
     DEPLOYMENT_ENVIRONMENT_NAME,
     SPANMETER_DATA_MODE,
     SPANMETER_ENDPOINT_TAG,
     SPANMETER_TENANT_ID,
 )
-from .record import DATA_MODES, GenAIRecord
+from ._classify import is_billable, is_inference_marker, operation, outcome
+from ._cost import reported_cost
+from ._families import FAMILY_BY_BITS
+from ._langfuse import parse_usage_details
+from ._providers import canonical_provider, openinference_provider
+from ._token_rules import EMITTER_VERCEL_V5, EMITTER_VERCEL_V6, input_includes_cache
+from ._values import MAX_DIMENSION_CHARS, MAX_TOKENS, to_count, to_milliseconds, to_text
+from .record import GenAIRecord
 from .same_call import DUPLICATE_REASONS, NATIVE_SDK_SCOPES
 
-__all__ = ["NORMALIZER_KEYS", "RESOURCE_KEYS", "canonical_provider", "is_genai_candidate", "normalize"]
+__all__ = ["canonical_provider", "is_genai_candidate", "normalize"]
 
 _NO_RANK: Final = 1 << 30
 
@@ -105,9 +115,13 @@ def normalize(
 ) -> GenAIRecord | None:
     """Read one span's attributes into a :class:`GenAIRecord`.
 
+    Steps, in the order their issues are noted: recognise a GenAI span, read its usage,
+    outcome and reported cost, attribution, provenance. Each sets its fields after the
+    record is built: cheaper than keyword arguments (``bench/README.md``, "Normaliser split").
+
     Args:
-        attributes: Span attributes; only keys in :data:`NORMALIZER_KEYS` are read.
-        resource_attributes: Resource attributes; only :data:`RESOURCE_KEYS` are read.
+        attributes: Span attributes; only keys in ``NORMALIZER_KEYS`` are read.
+        resource_attributes: Resource attributes; only ``RESOURCE_KEYS`` are read.
         span_name: Span name (Vercel AI SDK spans are named after their operation).
         start_time_ns: Span start, Unix nanoseconds.
         end_time_ns: Span end, Unix nanoseconds.
@@ -124,36 +138,56 @@ def normalize(
     found, ranks, families = _scan(attributes)
     if not found:
         return None
-    get = found.get
-    oi_kind = _upper(get(Key.OPENINFERENCE_SPAN_KIND))
-    vercel_op = get(Key.VERCEL_OPERATION_ID)
+    oi_kind = _upper(found.get(Key.OPENINFERENCE_SPAN_KIND))
+    vercel_op = found.get(Key.VERCEL_OPERATION_ID)
     if not isinstance(vercel_op, str):
         # Vercel names spans after their operation; trust the name only on a Vercel span.
         is_vercel = families & Family.VERCEL
         vercel_op = span_name if is_vercel and span_name and span_name.startswith("ai.") else None
     if not _is_genai(ranks, found, oi_kind, vercel_op):
         return None
-
     issues: list[str] = []
     instrumentation = _instrumentation(families, found, scope_name)
-    provider = _provider(found, ranks, issues)
-    op = operation(found, oi_kind, vercel_op, issues)
+    record = GenAIRecord(
+        provider=_provider(found, ranks, issues),
+        operation=operation(found, oi_kind, vercel_op, issues),
+        instrumentation=instrumentation,
+        issues=issues,
+    )
+    _read_usage(record, found, ranks, families & Family.VERCEL_V6_USAGE, scope_name, issues)
+    _read_outcome(record, found, status_code, start_time_ns, end_time_ns, issues)
+    _read_attribution(record, found, ranks, resource_attributes, user_id_hasher, issues)
+    if not is_billable(found, record.operation, oi_kind, vercel_op, families & Family.AGGREGATED_USAGE != 0):
+        record.billable = False
+    _read_provenance(record, found, scope_name, scope_version)
+    return record
 
+
+def _read_usage(
+    record: GenAIRecord,
+    found: dict[str, object],
+    ranks: list[int],
+    vercel_v6: int,
+    scope_name: str | None,
+    issues: list[str],
+) -> None:
+    """Token counts, in OTel terms: input includes the prompt cache, output the reasoning."""
     input_tokens = _count(found, ranks, Slot.INPUT, issues)
     output_tokens = _count(found, ranks, Slot.OUTPUT, issues)
     cache_read = _count(found, ranks, Slot.CACHE_READ, issues) or 0
     cache_write = _count(found, ranks, Slot.CACHE_WRITE, issues) or 0
     reasoning = _count(found, ranks, Slot.REASONING, issues) or 0
-    usage_invalid = (
+    if (
         (input_tokens is None and ranks[Slot.INPUT] != _NO_RANK)
         or (output_tokens is None and ranks[Slot.OUTPUT] != _NO_RANK)
         or (not cache_read and _unusable(found, ranks, Slot.CACHE_READ))
         or (not cache_write and _unusable(found, ranks, Slot.CACHE_WRITE))
         or (not reasoning and _unusable(found, ranks, Slot.REASONING))
-    )
-    emitter = EMITTER_VERCEL_V5 if instrumentation == "vercel" else instrumentation
-    if emitter == EMITTER_VERCEL_V5 and families & Family.VERCEL_V6_USAGE:
-        emitter = EMITTER_VERCEL_V6
+    ):
+        record.usage_invalid = True
+    emitter = record.instrumentation
+    if emitter == "vercel":
+        emitter = EMITTER_VERCEL_V6 if vercel_v6 else EMITTER_VERCEL_V5
     if input_tokens is None and output_tokens is None and Key.LANGFUSE_USAGE_DETAILS in found:
         usage = parse_usage_details(Key.LANGFUSE_USAGE_DETAILS, found[Key.LANGFUSE_USAGE_DETAILS], issues)
         if usage is not None:
@@ -164,7 +198,7 @@ def normalize(
             emitter = usage.emitter
     cached = cache_read + cache_write
     if input_tokens is not None and cached:
-        if not _input_includes_cache(emitter, scope_name, provider):
+        if not _input_includes_cache(emitter, scope_name, record.provider):
             input_tokens += cached
         elif cached > input_tokens:
             # No inclusive count can be smaller than its own cache part.
@@ -173,76 +207,81 @@ def normalize(
     if output_tokens is not None and reasoning > output_tokens:
         output_tokens += reasoning
         issues.append("reasoning tokens exceed output tokens: output treated as exclusive of reasoning")
+    record.input_tokens = input_tokens
+    record.output_tokens = output_tokens
+    record.cache_read_tokens = cache_read
+    record.cache_write_tokens = cache_write
+    record.reasoning_tokens = reasoning
 
-    resource = _resource(resource_attributes)
+
+def _read_outcome(
+    record: GenAIRecord,
+    found: dict[str, object],
+    status_code: int | None,
+    start_time_ns: int | None,
+    end_time_ns: int | None,
+    issues: list[str],
+) -> None:
+    """Success or error, a cost already on the span, the latency and the span's times."""
     if Key.ERROR in found or Key.PAYLOAD_STATUS in found or Key.LANGFUSE_LEVEL in found:
-        result, error_type = outcome(found, status_code, issues)
+        record.outcome, record.error_type = outcome(found, status_code, issues)
     else:  # what outcome() returns without those keys, minus its calls (most spans)
         code = getattr(status_code, "value", status_code)
-        result, error_type = ("error" if code == _STATUS_CODE_ERROR else "success"), None
-    if _COST_KEYS.isdisjoint(found):  # what reported_cost() returns without them
-        cost = cost_source = cost_key = None
-    else:
-        cost, cost_source, cost_key = reported_cost(found, issues)
-    latency_ms = to_milliseconds(Key.PAYLOAD_LATENCY_MS, get(Key.PAYLOAD_LATENCY_MS), issues)
+        record.outcome = "error" if code == _STATUS_CODE_ERROR else "success"
+    if not _COST_KEYS.isdisjoint(found):  # without them reported_cost() finds nothing
+        record.reported_cost_usd, record.reported_cost_source, record.reported_cost_key = reported_cost(
+            found, issues
+        )
+    latency_ms = to_milliseconds(Key.PAYLOAD_LATENCY_MS, found.get(Key.PAYLOAD_LATENCY_MS), issues)
     if latency_ms is None and start_time_ns is not None and end_time_ns is not None:
         if end_time_ns >= start_time_ns:
             latency_ms = (end_time_ns - start_time_ns) / 1e6
         else:
             issues.append("span ends before it starts: no latency")
+    record.latency_ms = latency_ms
+    record.start_time_ns = start_time_ns
+    record.end_time_ns = end_time_ns
 
-    # Slots the span does not fill are None without a call (~0.1 us each, several a span).
-    record = GenAIRecord(
-        provider=provider,
-        request_model=_text(found, ranks, Slot.REQUEST_MODEL, issues),
-        response_model=(
-            None
-            if ranks[Slot.RESPONSE_MODEL] == _NO_RANK
-            else _text(found, ranks, Slot.RESPONSE_MODEL, issues)
-        ),
-        operation=op,
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
-        cache_read_tokens=cache_read,
-        cache_write_tokens=cache_write,
-        reasoning_tokens=reasoning,
-        usage_invalid=usage_invalid,
-        endpoint_tag=_text(found, ranks, Slot.ENDPOINT_TAG, issues)
-        or to_text(SPANMETER_ENDPOINT_TAG, resource.get(SPANMETER_ENDPOINT_TAG), issues),
-        prompt_name=(
-            None if ranks[Slot.PROMPT_NAME] == _NO_RANK else _text(found, ranks, Slot.PROMPT_NAME, issues)
-        ),
-        prompt_version=(
-            None
-            if ranks[Slot.PROMPT_VERSION] == _NO_RANK
-            else _text(found, ranks, Slot.PROMPT_VERSION, issues)
-        ),
-        tenant_id=_text(found, ranks, Slot.TENANT, issues)
-        or to_text(SPANMETER_TENANT_ID, resource.get(SPANMETER_TENANT_ID), issues),
-        user_id=_user(found, ranks, user_id_hasher, issues),
-        external_request_id=(
-            None
-            if ranks[Slot.EXTERNAL_REQUEST_ID] == _NO_RANK
-            else _text(found, ranks, Slot.EXTERNAL_REQUEST_ID, issues)
-        ),
-        data_mode=_data_mode(found, ranks, resource, issues),
-        environment=_environment(found, ranks, resource, issues),
-        session_id=(None if ranks[Slot.SESSION] == _NO_RANK else _text(found, ranks, Slot.SESSION, issues)),
-        outcome=result,
-        error_type=error_type,
-        latency_ms=latency_ms,
-        start_time_ns=start_time_ns,
-        end_time_ns=end_time_ns,
-        reported_cost_usd=cost,
-        reported_cost_source=cost_source,
-        reported_cost_key=cost_key,
-        billable=is_billable(found, op, oi_kind, vercel_op, families & Family.AGGREGATED_USAGE != 0),
-        instrumentation=instrumentation,
-        issues=issues,
+
+def _read_attribution(
+    record: GenAIRecord,
+    found: dict[str, object],
+    ranks: list[int],
+    resource_attributes: Mapping[str, object] | None,
+    hasher: Callable[[str], str] | None,
+    issues: list[str],
+) -> None:
+    """Models and the attribution dimensions. A slot the span does not fill is left at its
+    default without a call (~0.1 us each, several a span)."""
+    resource = _resource(resource_attributes)
+    record.request_model = _text(found, ranks, Slot.REQUEST_MODEL, issues)
+    if ranks[Slot.RESPONSE_MODEL] != _NO_RANK:
+        record.response_model = _text(found, ranks, Slot.RESPONSE_MODEL, issues)
+    record.endpoint_tag = _text(found, ranks, Slot.ENDPOINT_TAG, issues) or to_text(
+        SPANMETER_ENDPOINT_TAG, resource.get(SPANMETER_ENDPOINT_TAG), issues
     )
-    # Set after construction, and only when present: a keyword argument costs a dataclass
-    # __init__ about twice what the assignment does (~0.8 us a span for these six).
-    response_id = get(Key.RESPONSE_ID)
+    if ranks[Slot.PROMPT_NAME] != _NO_RANK:
+        record.prompt_name = _text(found, ranks, Slot.PROMPT_NAME, issues)
+    if ranks[Slot.PROMPT_VERSION] != _NO_RANK:
+        record.prompt_version = _text(found, ranks, Slot.PROMPT_VERSION, issues)
+    record.tenant_id = _text(found, ranks, Slot.TENANT, issues) or to_text(
+        SPANMETER_TENANT_ID, resource.get(SPANMETER_TENANT_ID), issues
+    )
+    record.user_id = _user(found, ranks, hasher, issues)
+    if ranks[Slot.EXTERNAL_REQUEST_ID] != _NO_RANK:
+        record.external_request_id = _text(found, ranks, Slot.EXTERNAL_REQUEST_ID, issues)
+    record.data_mode = _data_mode(found, ranks, resource, issues)
+    record.environment = _environment(found, ranks, resource, issues)
+    if ranks[Slot.SESSION] != _NO_RANK:
+        record.session_id = _text(found, ranks, Slot.SESSION, issues)
+
+
+def _read_provenance(
+    record: GenAIRecord, found: dict[str, object], scope_name: str | None, scope_version: str | None
+) -> None:
+    """The provider's id of the call, the emitting scope, and a duplicate the app's
+    processor already found. Set only when present, as the record's defaults say absent."""
+    response_id = found.get(Key.RESPONSE_ID)
     if response_id.__class__ is str and 0 < len(response_id) <= MAX_DIMENSION_CHARS:  # type: ignore[arg-type]
         record.response_id = response_id  # type: ignore[assignment]  # a provider-made id, kept as sent
     if scope_name:
@@ -250,13 +289,12 @@ def normalize(
         record.scope_version = scope_version or None
         record.native_sdk = scope_name in _NATIVE_SCOPES
     if Key.PRICING_STATUS in found:  # only a span the app's processor priced says it duplicates one
-        duplicate_of = get(Key.DUPLICATE_OF)
+        duplicate_of = found.get(Key.DUPLICATE_OF)
         if duplicate_of.__class__ is str and duplicate_of:
             record.duplicate_of = duplicate_of[:32]  # type: ignore[index]
-            reason = get(Key.NOT_BILLABLE_REASON)
+            reason = found.get(Key.NOT_BILLABLE_REASON)
             if reason.__class__ is str and reason in DUPLICATE_REASONS:
                 record.not_billable_reason = reason  # type: ignore[assignment]
-    return record
 
 
 _SHAPE_LIMIT: Final = 1024
@@ -273,12 +311,12 @@ def _scan(attributes: Mapping[str, object]) -> tuple[dict[str, object], list[int
     the alias tables, and reads a value (``__getitem__``) only for keys we know.
 
     The ranks and families depend only on which keys are present, and spans of one
-    instrumentation repeat the same key set, so for a plain dict they are remembered per
-    key tuple (``bench/README.md``, ingest: ~2.5 of ~6.6 us a span went here). The
-    remembered ``ranks`` list is shared: callers only read it. A dict holding a None value
+    instrumentation repeat the same key set, so for a dict (or a subclass: it iterates and
+    indexes alike) they are remembered per key tuple (``bench/README.md``, ingest: ~2.5 of
+    ~6.6 us a span went here). The remembered ``ranks`` list is shared: callers only read it. A dict holding a None value
     takes the full pass (None means absent).
     """
-    if type(attributes) is dict:
+    if isinstance(attributes, dict):  # narrows to dict[str, object], as fast as type() is
         shape = tuple(attributes)
         cached = _shapes.get(shape)
         try:
@@ -420,7 +458,7 @@ def _provider(found: dict[str, object], ranks: list[int], issues: list[str]) -> 
 def _user(
     found: dict[str, object],
     ranks: list[int],
-    hasher: Callable[[str], str] | None,
+    hasher: Callable[[str], object] | None,  # a plug-in: its return type is checked here
     issues: list[str],
 ) -> str | None:
     user = _text(found, ranks, Slot.USER, issues)
@@ -440,13 +478,13 @@ def _user(
 def _resource(resource_attributes: Mapping[str, object] | None) -> Mapping[str, object]:
     """The resource keys we read, without ``Mapping.get`` misses on SDK mappings.
 
-    A plain dict is used as it is (only :data:`RESOURCE_KEYS` are ever looked up in it);
+    A dict is used as it is (only :data:`RESOURCE_KEYS` are ever looked up in it);
     other mappings are filtered in one pass over their keys, since ``Mapping.get`` on the
     SDK's ``BoundedAttributes`` raises and catches a ``KeyError`` for every missing key.
     """
     if not resource_attributes:
         return {}
-    if type(resource_attributes) is dict:
+    if isinstance(resource_attributes, dict):
         return resource_attributes
     return {key: resource_attributes[key] for key in resource_attributes if key in RESOURCE_KEYS}
 

@@ -1,7 +1,7 @@
 """Does a span's input-token count include prompt-cache tokens? One documented table.
 
 OTel says ``gen_ai.usage.input_tokens`` includes cache reads and cache writes, and
-spanmeter's :class:`~spanmeter.semantic_conventions.record.GenAIRecord` follows OTel. But
+spanmeter's :class:`~spanmeter.normalise.record.GenAIRecord` follows OTel. But
 Anthropic's API (and Bedrock's Converse API) report ``input_tokens`` *excluding* the cache,
 and some emitters pass that raw number through. Pricing an exclusive count as inclusive
 undercharges every cached call; the opposite overcharges it. A receiver cannot tell the two

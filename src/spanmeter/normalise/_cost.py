@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Final
 
 from ..money import NANO_PER_USD
-from ._keys import Key
+from ..semantic_conventions.alias_table import Key
 from ._langfuse import parse_cost_total
 from ._values import MAX_COST_USD, to_cost, to_count
 from .record import CostSource
