@@ -348,7 +348,7 @@ class IngestPipeline:
             # retry is deduplicated by (trace_id, span_id).
             self._metrics.throttled.inc()
             raise Overloaded("store commit is slow", retry_after_s=self._retry_after) from None
-        except StoreBusy as busy:  # refused after queueing (a writer shutting down or gone)
+        except StoreBusy as busy:  # refused after queueing, or the store unreachable
             self._metrics.throttled.inc()
             raise Overloaded(f"store busy: {busy}", retry_after_s=self._retry_after) from None
         except Exception as error:

@@ -248,9 +248,9 @@ class ReceiverService(StartStop):
     @property
     def ready(self) -> bool:
         """What ``/readyz`` answers: serving and able to store (false before :meth:`start`
-        has bound the ports, from the moment :meth:`stop` begins, and once the store process
-        died)."""
-        return self._accepting and not self.failed.is_set()
+        has bound the ports, from the moment :meth:`stop` begins, once the store process
+        died, and while the store cannot be reached, e.g. a PostgreSQL database down)."""
+        return self._accepting and not self.failed.is_set() and self.store.available()
 
     def _on_store_process_exit(self, code: int | None) -> None:
         _logger.critical("spanmeter: the store process exited (code %s); exports now fail retryably", code)

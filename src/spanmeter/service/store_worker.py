@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any, Final, Protocol
 
-from ..store import DEFAULT_MAX_PENDING_ROWS, SpanRow, SpanStore, WriteResult
+from ..outage import OutageLog
+from ..store import DEFAULT_MAX_PENDING_ROWS, SpanRow, SpanStore, StoreBusy, WriteResult
 from ..store.rows import RowValues, row_from_values
 from .maintenance import RetentionLoop, tune_gc
 
@@ -50,6 +51,8 @@ __all__ = [
 ]
 
 _logger = logging.getLogger(__name__)
+_WRITES = OutageLog(_logger, "store writes")
+"""One warning per outage of the store (a database down), however many commits fail in it."""
 
 PROTOCOL: Final = pickle.HIGHEST_PROTOCOL
 READY: Final = "ready"
@@ -221,12 +224,18 @@ def _commit(
         results = store.write_batches([rows for _, rows, _ in taken], [values for _, _, values in taken])
         if len(results) != len(taken):
             raise RuntimeError(f"store returned {len(results)} results for {len(taken)} batches")
+    except StoreBusy as error:  # the store cannot be reached: retryable, logged once an outage
+        _WRITES.failed(error)
+        for batch_id, _, _ in taken:
+            _send(conn, (batch_id, None, BUSY, str(error)))
+        return
     except Exception as error:  # nothing was committed: every sender must learn it
         _logger.warning("store write of %d batches failed: %r", len(taken), error)
         message = f"{type(error).__name__}: {error}"
         for batch_id, _, _ in taken:
             _send(conn, (batch_id, None, ERROR, message))
         return
+    _WRITES.succeeded()
     if observer is not None:
         try:
             payload = observer.observe(results)
@@ -261,5 +270,7 @@ def _maintain(store: SpanStore) -> None:
     """Idle-time maintenance: bounded work, never fatal."""
     try:
         store.compact_rollups()
+    except StoreBusy as error:  # unreachable: the writes say so once; compaction waits
+        _WRITES.failed(error)
     except Exception:
         _logger.exception("store maintenance failed")

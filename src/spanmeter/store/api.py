@@ -198,6 +198,11 @@ class SpanStore(BatchWriter, Protocol):
         """Where the store lives, for people: a file path, or a URL without its password."""
         ...
 
+    def available(self) -> bool:
+        """Can the store be reached now? A cheap check (cached for a moment by a store whose
+        check costs a round trip), for readiness probes: never raises."""
+        ...
+
     def top(
         self,
         by: TopDimension,

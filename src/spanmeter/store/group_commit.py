@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Final
 
+from ..outage import OutageLog
 from .api import BatchWriter, StoreBusy, WriterClosed, WriteResult
 from .rows import SpanRow
 
@@ -71,6 +72,7 @@ class GroupCommitWriter:
         if not idle_interval_s > 0:
             raise ValueError(f"idle_interval_s must be positive, got {idle_interval_s!r}")
         self._store = store
+        self._outage = OutageLog(_logger, "store writes")  # a database down: one warning, not one per commit
         self._max_pending_rows = max_pending_rows
         self._on_idle = on_idle
         self._idle_interval_s = idle_interval_s
@@ -175,8 +177,12 @@ class GroupCommitWriter:
                 future.set_exception(exc)
             if not isinstance(exc, Exception):
                 raise
-            _logger.warning("spanmeter: store write of %d batches failed: %r", len(live), exc)
+            if isinstance(exc, StoreBusy):  # unreachable: one warning for the whole outage
+                self._outage.failed(exc)
+            else:
+                _logger.warning("spanmeter: store write of %d batches failed: %r", len(live), exc)
         else:
+            self._outage.succeeded()
             self._release(taken)
             for (_, future), result in zip(live, results, strict=True):
                 future.set_result(result)
@@ -191,5 +197,7 @@ class GroupCommitWriter:
         assert self._on_idle is not None
         try:
             self._on_idle()
+        except StoreBusy as busy:  # unreachable: the writes say so once; maintenance waits
+            self._outage.failed(busy)
         except Exception:  # maintenance must not stop ingest
             _logger.exception("spanmeter: store maintenance failed")

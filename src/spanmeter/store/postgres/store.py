@@ -49,6 +49,8 @@ _logger = logging.getLogger(__name__)
 _NO_FILTERS: Final[Mapping[str, str]] = MappingProxyType({})
 _CONNECT_TIMEOUT_S: Final = 5
 _RETRY_AFTER_S: Final = 2.0
+_AVAILABLE_TTL_S: Final = 1.0
+_AVAILABLE_TIMEOUT_S: Final = 2.0
 _DAYS_AHEAD: Final = 1
 """Day partitions made ahead of the current day, so the first batch after midnight finds
 its partition ready."""
@@ -86,6 +88,7 @@ class PostgresStore:
         self._writer: Conn | None = None
         self._days: set[int] = set()
         self._closed = False
+        self._availability: tuple[float, bool] = (-_AVAILABLE_TTL_S, True)
         conn = self._connect()
         try:
             applied = migrate(conn)
@@ -173,6 +176,23 @@ class PostgresStore:
                 raise StoreBusy(
                     f"database unavailable: {error}".strip(), retry_after_s=_RETRY_AFTER_S
                 ) from error
+
+    def available(self) -> bool:
+        """Does the database answer? ``SELECT 1`` on a pooled connection, at most once per
+        :data:`_AVAILABLE_TTL_S` (probes come every few seconds from every orchestrator);
+        False while it is down or the pool cannot hand out a connection quickly."""
+        now = time.monotonic()
+        checked_at, answer = self._availability
+        if now - checked_at < _AVAILABLE_TTL_S:
+            return answer
+        try:
+            with self._pool.connection(timeout=_AVAILABLE_TIMEOUT_S) as conn:
+                conn.execute("SELECT 1")
+            answer = True
+        except Exception:  # any failure means not available: this is a probe, never raises
+            answer = False
+        self._availability = (now, answer)
+        return answer
 
     # -- reads --------------------------------------------------------------------------
 

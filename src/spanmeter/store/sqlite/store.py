@@ -79,6 +79,10 @@ class SQLiteStore(SQLiteAnalysisMixin):
         """The database file, as text."""
         return str(self._path)
 
+    def available(self) -> bool:
+        """An open store on a local file is reachable."""
+        return not self._closed
+
     # -- writes -------------------------------------------------------------------------
 
     @contextmanager
