@@ -188,7 +188,10 @@ def _store_write(n: int, total: int) -> Callable[[], None]:
         for start in range(0, len(received), per_transaction):
             group = [pickle.loads(message)[1] for message in received[start : start + per_transaction]]
             rows = [[row_from_values(values) for values in batch] for batch in group]
-            store.write_batches(rows, group)
+            if hasattr(store, "write_received_batches"):
+                store.write_received_batches(rows, group)
+            else:  # a tree from before the fast path had its own name (an A/B against it)
+                store.write_batches(rows, group)  # type: ignore[call-arg]
 
     write(messages[:per_transaction])  # warm, and a store that is not empty
     measured = messages[per_transaction : per_transaction + n // SPANS_PER_REQUEST]

@@ -21,18 +21,19 @@ _LONGEST_WAIT_S = 60.0
 
 
 class GatedSQLiteStore(SQLiteStore):
-    """``write_batches`` waits while ``gate`` exists, then ``delay_s``, then commits for real."""
+    """Every write waits while ``gate`` exists, then ``delay_s``, then commits for real."""
 
     def __init__(self, path: str | Path, gate: str, delay_s: float = 0.0) -> None:
         super().__init__(path)
         self.gate = Path(gate)
         self.delay_s = delay_s
 
-    def write_batches(
-        self, batches: Sequence[Sequence[SpanRow]], received: Sequence[Sequence[RowValues]] | None = None
+    def _write(
+        self, batches: Sequence[Sequence[SpanRow]], received: Sequence[Sequence[RowValues]] | None
     ) -> list[WriteResult]:
+        """Both write paths (rows alone, or with the received tuples) go through here."""
         deadline = time.monotonic() + _LONGEST_WAIT_S
         while self.gate.exists() and time.monotonic() < deadline:
             time.sleep(0.01)
         time.sleep(self.delay_s)
-        return super().write_batches(batches, received)
+        return super()._write(batches, received)

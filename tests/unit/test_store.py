@@ -188,10 +188,11 @@ def test_received_value_tuples_store_exactly_what_the_rows_store(tmp_path: Path)
     for use_received in (False, True):
         with SQLiteStore(tmp_path / f"received-{use_received}.db") as store:
             results = [
-                store.write_batches(
-                    batches,
-                    [[row_values(row) for row in batch] for batch in batches] if use_received else None,
+                store.write_received_batches(
+                    batches, [[row_values(row) for row in batch] for batch in batches]
                 )
+                if use_received
+                else store.write_batches(batches)
                 for batches in transactions
             ]
             conn = sqlite3.connect(tmp_path / f"received-{use_received}.db")

@@ -32,6 +32,7 @@ from typing import Any, Final, Protocol
 
 from ..outage import OutageLog
 from ..store import DEFAULT_MAX_PENDING_ROWS, SpanRow, SpanStore, StoreBusy, WriteResult
+from ..store.batches import BindsReceivedValues
 from ..store.rows import RowValues, row_from_values
 from .maintenance import RetentionLoop, tune_gc
 
@@ -221,7 +222,11 @@ def _commit(
 
     The store also gets the value tuples each row was built from, to bind as they are."""
     try:
-        results = store.write_batches([rows for _, rows, _ in taken], [values for _, _, values in taken])
+        batches = [rows for _, rows, _ in taken]
+        if isinstance(store, BindsReceivedValues):  # binds the received tuples as they are
+            results = store.write_received_batches(batches, [values for _, _, values in taken])
+        else:
+            results = store.write_batches(batches)
         if len(results) != len(taken):
             raise RuntimeError(f"store returned {len(results)} results for {len(taken)} batches")
     except StoreBusy as error:  # the store cannot be reached: retryable, logged once an outage

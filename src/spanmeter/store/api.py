@@ -1,8 +1,9 @@
 """The store interface: what the receiver, budgets and analysis may rely on, and nothing more.
 
-SQLite is the first implementation (:class:`spanmeter.store.sqlite.SQLiteStore`); a
-PostgreSQL one for several receiver replicas follows, so nothing here mentions SQL, and
-results are plain dataclasses.
+Two implementations answer it: the embedded one (:mod:`spanmeter.store.sqlite`) and the
+shared one for several receiver replicas (:mod:`spanmeter.store.postgres`), opened by
+:func:`spanmeter.store.open_store`. Nothing here mentions SQL or either engine; results are
+plain dataclasses, and the contract tests run every guarantee against both.
 
 Guarantees every implementation gives:
 
@@ -19,7 +20,7 @@ Guarantees every implementation gives:
 
 Example::
 
-    store = SQLiteStore("spanmeter.db")
+    store = open_store("spanmeter.db")          # or "postgresql://user@db:5432/spanmeter"
     result = store.write_batch(rows)            # WriteResult(inserted=..., duplicates=...)
     ranking = store.top("endpoint_tag", start_ns, end_ns, environment="prod")
 """
@@ -32,7 +33,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from .analysis_types import AggregateResult, RepriceAudit, RepricedRow, RevenueRow
 from .rollups import TopDimension
-from .rows import RowValues, SpanRow
+from .rows import SpanRow
 
 __all__ = [
     "BatchWriter",
@@ -172,22 +173,6 @@ class BatchWriter(Protocol):
 @runtime_checkable
 class SpanStore(BatchWriter, Protocol):
     """Durable storage of GenAI attempts and their rollups, plus the queries over them."""
-
-    def write_batches(
-        self, batches: Sequence[Sequence[SpanRow]], received: Sequence[Sequence[RowValues]] | None = None
-    ) -> list[WriteResult]:
-        """Store several batches in ONE transaction; one result per batch, in order.
-
-        A span repeated across the batches counts once, in the first batch holding it.
-        Raises whatever the commit raised, in which case nothing was stored.
-
-        ``received``, when given, holds each batch's rows as the value tuples they were
-        built from (:func:`~spanmeter.store.rows.row_from_values`; what the store process
-        receives): a store may bind those as they are rather than read every row back
-        into a tuple (~0.6 us a row at 43 columns). They must be exactly ``row_values``
-        of ``batches``, batch by batch and row by row.
-        """
-        ...
 
     def write_batch(self, rows: Sequence[SpanRow]) -> WriteResult:
         """Store one batch atomically (rows, rollups and dedupe state together)."""

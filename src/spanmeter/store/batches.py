@@ -4,11 +4,28 @@ dedupe key) and one :class:`~spanmeter.store.api.WriteResult` per batch."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
 
 from .api import WriteResult
-from .rows import SPAN_ID_BYTES, TRACE_ID_BYTES, SpanRow
+from .rows import SPAN_ID_BYTES, TRACE_ID_BYTES, RowValues, SpanRow
 
-__all__ = ["batch_results", "check_ids"]
+__all__ = ["BindsReceivedValues", "batch_results", "check_ids"]
+
+
+@runtime_checkable
+class BindsReceivedValues(Protocol):
+    """A store that can take each row's value tuple along with the row: the store process
+    receives rows as those tuples (:func:`~spanmeter.store.rows.row_from_values`), and a
+    store that binds them as they are skips reading every row back into a tuple (~0.6 us a
+    row at 43 columns). An optional fast path: a store without it is given the rows alone."""
+
+    def write_received_batches(
+        self, batches: Sequence[Sequence[SpanRow]], received: Sequence[Sequence[RowValues]]
+    ) -> list[WriteResult]:
+        """As :meth:`SpanStore.write_batches <spanmeter.store.api.SpanStore.write_batches>`;
+        ``received`` must be exactly ``row_values`` of ``batches``, batch by batch and row by
+        row."""
+        ...
 
 
 def check_ids(rows: Sequence[SpanRow]) -> None:

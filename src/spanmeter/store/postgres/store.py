@@ -37,7 +37,7 @@ from ..analysis_types import AggregateResult, RepriceAudit, RepricedRow, Revenue
 from ..api import RetentionResult, StoreBusy, StoreStats, TopResult, WriteResult
 from ..repricing import check_changes, new_audit
 from ..rollups import HOUR, MINUTE, TopDimension
-from ..rows import RowValues, SpanRow
+from ..rows import SpanRow
 from . import analysis_writes, queries
 from .schema import ensure_partitions, migrate
 from .writer import write_rows
@@ -139,11 +139,8 @@ class PostgresStore:
         """Store one batch atomically; see :class:`~spanmeter.store.api.SpanStore`."""
         return self.write_batches([rows])[0]
 
-    def write_batches(
-        self, batches: Sequence[Sequence[SpanRow]], received: Sequence[Sequence[RowValues]] | None = None
-    ) -> list[WriteResult]:
-        """Store several batches in one transaction; one result per batch, in order
-        (``received`` is not needed here: rows are copied from the rows themselves)."""
+    def write_batches(self, batches: Sequence[Sequence[SpanRow]]) -> list[WriteResult]:
+        """Store several batches in one transaction; one result per batch, in order."""
         if not any(batches):
             return [WriteResult() for _ in batches]
         self._ensure_days(

@@ -112,12 +112,20 @@ class SQLiteStore(SQLiteAnalysisMixin):
         """Store one batch atomically; see :class:`~spanmeter.store.api.SpanStore`."""
         return self.write_batches([rows])[0]
 
-    def write_batches(
-        self, batches: Sequence[Sequence[SpanRow]], received: Sequence[Sequence[RowValues]] | None = None
+    def write_batches(self, batches: Sequence[Sequence[SpanRow]]) -> list[WriteResult]:
+        """Store several batches in one transaction; one result per batch, in order."""
+        return self._write(batches, None)
+
+    def write_received_batches(
+        self, batches: Sequence[Sequence[SpanRow]], received: Sequence[Sequence[RowValues]]
     ) -> list[WriteResult]:
-        """Store several batches in one transaction; one result per batch, in order (see
-        :meth:`SpanStore.write_batches <spanmeter.store.api.SpanStore.write_batches>` for
-        ``received``)."""
+        """:meth:`write_batches`, binding each row's received value tuple as it is (see
+        :class:`~spanmeter.store.batches.BindsReceivedValues`)."""
+        return self._write(batches, received)
+
+    def _write(
+        self, batches: Sequence[Sequence[SpanRow]], received: Sequence[Sequence[RowValues]] | None
+    ) -> list[WriteResult]:
         if not any(batches):
             return [WriteResult() for _ in batches]
         with self._transaction() as conn:
