@@ -82,7 +82,11 @@ def test_committed_json_is_the_generators_output() -> None:
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.stem)
 def test_datasources_resolve_to_provisioned_ones(path: Path) -> None:
     sources = provisioned_datasources()
-    assert set(sources.values()) == {"prometheus", "yesoreyeram-infinity-datasource", "grafana-postgresql-datasource"}
+    assert set(sources.values()) == {
+        "prometheus",
+        "yesoreyeram-infinity-datasource",
+        "grafana-postgresql-datasource",
+    }
     dashboard = load(path)
     refs = [panel["datasource"] for panel in dashboard["panels"]]
     refs += [target["datasource"] for panel in dashboard["panels"] for target in panel["targets"]]
@@ -156,7 +160,9 @@ def test_links_carry_time_range_and_variables(path: Path) -> None:
         for name in variables_of(path):
             assert f"var-{name}=" in url or f"${{{name}:queryparam}}" in url, (url, name)
         if path.stem in POSTGRES:
-            assert target.group(1) in {load(GRAFANA / "dashboards" / f"{stem}.json")["uid"] for stem in POSTGRES}
+            assert target.group(1) in {
+                load(GRAFANA / "dashboards" / f"{stem}.json")["uid"] for stem in POSTGRES
+            }
 
 
 def test_postgres_datasource_reads_its_connection_from_the_environment() -> None:
@@ -183,4 +189,7 @@ def test_postgres_dashboards_read_the_views_only(path: Path) -> None:
     assert queries
     for query in queries:
         tables = set(re.findall(r"\bFROM\s+([a-z_]+)", query))
-        assert tables and tables <= {"spend_minute", "spend_hour", "spend_day", "spend", "leaders"}, (query, tables)
+        assert tables and tables <= {"spend_minute", "spend_hour", "spend_day", "spend", "leaders"}, (
+            query,
+            tables,
+        )
