@@ -16,6 +16,18 @@ Two datasources, both provisioned by ``deploy/grafana/provisioning/datasources``
 The SDK has no Infinity query type, so :class:`InfinityQuery` implements its ``Dataquery``
 variant (the SDK's documented extension point) and emits the plugin's query model.
 
+On the PostgreSQL store, two more dashboards (``postgres-spend``, ``postgres-tenants``) read
+the store's read-only views (``spend_minute``, ``spend_hour``, ``spend_day``, see
+``docs/grafana.md``) through Grafana's built-in PostgreSQL datasource (uid
+``spanmeter-postgres``, provisioned by ``provisioning/datasources/spanmeter-postgres.yaml``):
+any dimension, tenants and users included, without Prometheus's label limits. Their raw SQL
+uses Grafana's macros (``$__timeFilter(time)``, ``$__timeGroupAlias(time, $__interval)``) and
+two variables: ``environment`` (multi-value; its "All" is the custom value ``environment``,
+which Grafana inserts unquoted, so ``environment IN ($environment)`` reads as no filter even
+when the range has no rows) and ``data_mode`` (single value, ``real`` by default as in
+spanmeter's own reports). :class:`SqlQuery` emits the datasource's query model, which the SDK
+has no builder for either.
+
 Every dashboard has the variables ``environment``, ``data_mode``, ``endpoint_tag`` and
 ``tenant``. Their "All" value is ``.*``: a regex for PromQL matchers, and "no filter" for
 the JSON API (which drops ``.*`` parameters). Links carry the time range
@@ -51,6 +63,9 @@ API_UID: Final = "spanmeter-api"
 API_TYPE: Final = "yesoreyeram-infinity-datasource"
 PROMETHEUS: Final = dm.DataSourceRef(type_val=PROMETHEUS_TYPE, uid=PROMETHEUS_UID)
 API: Final = dm.DataSourceRef(type_val=API_TYPE, uid=API_UID)
+POSTGRES_UID: Final = "spanmeter-postgres"
+POSTGRES_TYPE: Final = "grafana-postgresql-datasource"
+POSTGRES: Final = dm.DataSourceRef(type_val=POSTGRES_TYPE, uid=POSTGRES_UID)
 TAG: Final = "spanmeter"
 ALL: Final = ".*"
 
@@ -77,6 +92,8 @@ UIDS: Final = {
     "prompts": "spanmeter-prompt-versions",
     "alerts": "spanmeter-alerts",
     "quality": "spanmeter-data-quality",
+    "pg-spend": "spanmeter-postgres-spend",
+    "pg-tenants": "spanmeter-postgres-tenants",
 }
 
 
@@ -684,6 +701,285 @@ def quality() -> db.Dashboard:
     )
 
 
+# -- PostgreSQL: the store's views through Grafana's built-in datasource ---------------------
+
+PG_VARIABLES: Final = ("environment", "data_mode")
+PG_FILTER: Final = "$__timeFilter(time) AND environment IN ($environment) AND data_mode = '$data_mode'"
+"""The conditions every query on the views carries: Grafana's range, then the variables."""
+NOT_SET: Final = "(not set)"
+"""How a missing dimension (stored as ``''``) is shown."""
+SERIES: Final = 10
+"""Series a by-tenant or by-user chart draws; the rest are summed as ``other``."""
+
+
+class SqlQuery(cogvariants.Dataquery):
+    """One raw-SQL query of Grafana's PostgreSQL datasource (``format``: ``time_series`` or
+    ``table``)."""
+
+    def __init__(self, ref_id: str, raw_sql: str, fmt: str) -> None:
+        self.ref_id = ref_id
+        self.raw_sql = raw_sql
+        self.fmt = fmt
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "refId": self.ref_id,
+            "datasource": POSTGRES.to_json(),
+            "editorMode": "code",
+            "rawQuery": True,
+            "format": self.fmt,
+            "rawSql": self.raw_sql,
+        }
+
+
+class Sql(cogbuilder.Builder[SqlQuery]):
+    """Builder for :class:`SqlQuery`, so it plugs into ``with_target``."""
+
+    def __init__(self, raw_sql: str, fmt: str = "table", ref_id: str = "A") -> None:
+        self._query = SqlQuery(ref_id, raw_sql, fmt)
+
+    def build(self) -> SqlQuery:
+        return self._query
+
+
+def shown(column: str) -> str:
+    """A dimension as a label: ``''`` (not carried) reads as :data:`NOT_SET`."""
+    return f"CASE WHEN {column} = '' THEN '{NOT_SET}' ELSE {column} END"
+
+
+def spend_series(view: str, column: str, *, group: str = "$__interval", top: int | None = None) -> str:
+    """Cost (USD) per time group and value of ``column``; with ``top``, the ``top`` values that
+    cost most over the whole range keep their own series and the others add up to ``other``."""
+    if top is None:
+        return (
+            f"SELECT $__timeGroupAlias(time, {group}), {shown(column)} AS metric, sum(cost_usd) AS cost_usd\n"
+            f"FROM {view}\nWHERE {PG_FILTER}\nGROUP BY 1, {column}\nORDER BY 1, 2"
+        )
+    return (
+        f"WITH spend AS (\n  SELECT time, {column} AS key, cost_usd FROM {view}\n  WHERE {PG_FILTER}\n),\n"
+        f"leaders AS (SELECT key FROM spend GROUP BY key ORDER BY sum(cost_usd) DESC, key LIMIT {top})\n"
+        f"SELECT $__timeGroupAlias(time, {group}),\n"
+        f"  CASE WHEN key NOT IN (SELECT key FROM leaders) THEN 'other' ELSE {shown('key')} END AS metric,\n"
+        "  sum(cost_usd) AS cost_usd\nFROM spend\nGROUP BY 1, 2\nORDER BY 1, 2"
+    )
+
+
+RANKING_COLUMNS: Final = (
+    ('sum(cost_usd)', "Cost (USD)"),
+    ("sum(logical_requests)", "Logical requests"),
+    ("sum(attempts)", "Attempts"),
+    ("sum(cost_usd) / NULLIF(sum(logical_requests), 0)", "Cost / request (USD)"),
+    ("sum(input_tokens)", "Input tokens"),
+    ("sum(output_tokens)", "Output tokens"),
+    ("sum(unpriced)", "Unpriced attempts"),
+    ("sum(cost_usd) / NULLIF(sum(sum(cost_usd)) OVER (), 0)", "Share"),
+)
+"""The figures of a ranking table, as ``spanmeter top`` shows them."""
+
+
+def ranking(view: str, keys: Sequence[tuple[str, str]], limit: int) -> str:
+    """The ``limit`` groups of ``keys`` (column, title) that cost most, in ``spanmeter top``'s
+    order (cost, then value); ``Share`` is of the groups' total."""
+    selected = [f'{shown(column)} AS "{title}"' for column, title in keys]
+    selected += [f'{expression} AS "{title}"' for expression, title in RANKING_COLUMNS]
+    names = ", ".join(column for column, _ in keys)
+    return (
+        f"SELECT {', '.join(selected)}\nFROM {view}\nWHERE {PG_FILTER}\nGROUP BY {names}\n"
+        f"HAVING sum(attempts) > 0\nORDER BY sum(cost_usd) DESC, {names}\nLIMIT {limit}"
+    )
+
+
+def total(expression: str, title: str) -> str:
+    return f'SELECT {expression} AS "{title}"\nFROM spend_minute\nWHERE {PG_FILTER}'
+
+
+def pg_link(title: str, target: str) -> db.DashboardLink:
+    """A data link to dashboard ``target`` keeping the time range and the variables
+    (``:queryparam`` writes ``var-environment=...`` once per selected environment)."""
+    params = "&".join(f"${{{name}:queryparam}}" for name in PG_VARIABLES)
+    url = f"/d/{UIDS[target]}?${{__url_time_range}}&{params}"
+    return db.DashboardLink(title).type(dm.DashboardLinkType.LINK).url(url).target_blank(False)
+
+
+def pg_timeseries(
+    title: str, raw_sql: str, *, interval: str, unit: str = "currencyUSD", description: str = ""
+) -> timeseries.Panel:
+    """``interval`` is the panel's minimum: the view's bucket (finer groups would be empty)."""
+    panel = (
+        timeseries.Panel()
+        .title(title)
+        .unit(unit)
+        .datasource(POSTGRES)
+        .span(12)
+        .height(8)
+        .interval(interval)
+        .with_target(Sql(raw_sql, "time_series"))
+    )
+    return panel.description(description) if description else panel
+
+
+def pg_table(title: str, raw_sql: str, description: str = "") -> table.Panel:
+    panel = table.Panel().title(title).datasource(POSTGRES).span(24).height(9).with_target(Sql(raw_sql))
+    return panel.description(description) if description else panel
+
+
+def pg_stat(title: str, unit: str, raw_sql: str) -> stat.Panel:
+    return stat.Panel().title(title).unit(unit).datasource(POSTGRES).span(6).height(5).with_target(Sql(raw_sql))
+
+
+def pg_base(uid_key: str, title: str, description: str) -> db.Dashboard:
+    environments = (
+        f"SELECT DISTINCT {shown('environment')} AS __text, environment AS __value\n"
+        "FROM spend_hour\nWHERE $__timeFilter(time)\nORDER BY 1"
+    )
+    return (
+        db.Dashboard(title)
+        .uid(UIDS[uid_key])
+        .description(description)
+        .tags([TAG, "postgresql"])
+        .editable()
+        .time("now-24h", "now")
+        .refresh("5m")
+        .timezone("browser")
+        .with_variable(
+            db.QueryVariable("environment")
+            .label("Environment")
+            .datasource(POSTGRES)
+            .query(environments)
+            .refresh(dm.VariableRefresh.ON_TIME_RANGE_CHANGED)
+            .sort(dm.VariableSort.ALPHABETICAL_ASC)
+            .multi(True)
+            .include_all(True)
+            .all_value("environment")
+            .current(variable_option("$__all", "All"))
+        )
+        .with_variable(
+            db.CustomVariable("data_mode")
+            .label("Data mode")
+            .values("real,test,demo")
+            .current(variable_option("real"))
+        )
+        .link(
+            db.DashboardLink("spanmeter")
+            .type(dm.DashboardLinkType.DASHBOARDS)
+            .tags([TAG])
+            .as_dropdown(True)
+            .keep_time(True)
+            .include_vars(True)
+        )
+    )
+
+
+def pg_spend() -> db.Dashboard:
+    tenants_link = [pg_link("Tenants and users", "pg-tenants")]
+    return (
+        pg_base(
+            "pg-spend",
+            "spanmeter / Spend by dimension (PostgreSQL)",
+            "Spend by endpoint, model, tenant and outcome from the store's views: every value, no label limit.",
+        )
+        .with_panel(pg_stat("Spend (range)", "currencyUSD", total("sum(cost_usd)", "Spend (USD)")))
+        .with_panel(
+            pg_stat("Logical requests", "short", total("sum(logical_requests)", "Logical requests"))
+        )
+        .with_panel(pg_stat("Attempts", "short", total("sum(attempts)", "Attempts")))
+        .with_panel(
+            pg_stat(
+                "Cost per logical request",
+                "currencyUSD",
+                total("sum(cost_usd) / NULLIF(sum(logical_requests), 0)", "Cost / request (USD)"),
+            )
+        )
+        .with_panel(
+            pg_timeseries(
+                "Spend by endpoint tag (USD per interval)",
+                spend_series("spend_minute", "endpoint_tag"),
+                interval="1m",
+            )
+        )
+        .with_panel(
+            pg_timeseries(
+                "Spend by model (USD per interval)", spend_series("spend_minute", "model"), interval="1m"
+            )
+        )
+        .with_panel(
+            pg_timeseries(
+                f"Spend by tenant (USD per interval, top {SERIES} + other)",
+                spend_series("spend_minute", "tenant_id", top=SERIES),
+                interval="1m",
+                description="Every tenant is in the ranking below and on the tenants dashboard.",
+            ).data_links(tenants_link)
+        )
+        .with_panel(
+            pg_timeseries(
+                "Spend by outcome (USD per interval)", spend_series("spend_minute", "outcome"), interval="1m"
+            )
+        )
+        .with_panel(
+            pg_table(
+                "Endpoint ranking",
+                ranking("spend_minute", [("endpoint_tag", "Endpoint tag")], 50),
+            )
+        )
+        .with_panel(
+            pg_table(
+                "Tenant ranking (top 50)",
+                ranking("spend_minute", [("tenant_id", "Tenant")], 50),
+            ).data_links(tenants_link)
+        )
+    )
+
+
+def pg_tenants() -> db.Dashboard:
+    spend_link = [pg_link("Spend by dimension", "pg-spend")]
+    return (
+        pg_base(
+            "pg-tenants",
+            "spanmeter / Tenants and users (PostgreSQL)",
+            "Every tenant and every (hashed) user, per hour and per day, from the store's views.",
+        )
+        .with_panel(
+            pg_timeseries(
+                f"Spend by tenant (USD per interval, top {SERIES} + other)",
+                spend_series("spend_hour", "tenant_id", top=SERIES),
+                interval="1h",
+            ).data_links(spend_link)
+        )
+        .with_panel(
+            pg_timeseries(
+                f"Spend by user (USD per interval, top {SERIES} + other)",
+                spend_series("spend_hour", "user_id", top=SERIES),
+                interval="1h",
+                description="User ids are hashed at ingest; Prometheus never sees them.",
+            )
+        )
+        .with_panel(
+            pg_timeseries(
+                "Daily spend by tenant (USD per UTC day)",
+                spend_series("spend_day", "tenant_id", group="1d", top=SERIES),
+                interval="1d",
+                description="Days whose start lies in the range (a day counts wholly or not at all).",
+            )
+        )
+        .with_panel(
+            pg_table("Tenant ranking (top 100)", ranking("spend_minute", [("tenant_id", "Tenant")], 100))
+        )
+        .with_panel(
+            pg_table(
+                "User ranking (top 100, hashed ids)",
+                ranking("spend_hour", [("user_id", "User (hashed)")], 100),
+                "Hourly buckets: a bucket counts when its hour starts in the range.",
+            )
+        )
+        .with_panel(
+            pg_table(
+                "Users of each tenant (top 200)",
+                ranking("spend_hour", [("tenant_id", "Tenant"), ("user_id", "User (hashed)")], 200),
+            )
+        )
+    )
+
+
 DASHBOARDS: Final[dict[str, Callable[[], db.Dashboard]]] = {
     "overview": overview,
     "endpoints": endpoints,
@@ -691,6 +987,8 @@ DASHBOARDS: Final[dict[str, Callable[[], db.Dashboard]]] = {
     "prompt-versions": prompts,
     "alerts": alerts,
     "data-quality": quality,
+    "postgres-spend": pg_spend,
+    "postgres-tenants": pg_tenants,
 }
 
 

@@ -188,6 +188,31 @@ def test_compose_grafana_provisions_the_shipped_dashboards() -> None:
             assert url.hostname in _replicas(compose) and url.port == 4318
 
 
+def test_compose_grafana_reaches_the_store_views() -> None:
+    compose = _compose()
+    env = compose["services"]["grafana"]["environment"]
+    (source,) = _load(DEPLOY / "grafana" / "provisioning" / "datasources" / "spanmeter-postgres.yaml")[
+        "datasources"
+    ]
+    settings = {
+        "host": source["url"],
+        "user": source["user"],
+        "database": source["jsonData"]["database"],
+        "password": source["secureJsonData"]["password"],
+        "sslmode": source["jsonData"]["sslmode"],
+    }
+    values = {}
+    for name, reference in settings.items():
+        variable = re.fullmatch(r"\$\{(\w+)\}", reference)
+        assert variable, (name, reference)
+        values[name] = str(env[variable.group(1)])
+    store = urlsplit(compose["services"]["spanmeter-1"]["command"][3])
+    assert values["host"] == f"{store.hostname}:{store.port}"
+    assert (values["user"], values["password"]) == (store.username, store.password)
+    assert values["database"] == store.path.lstrip("/")
+    assert values["sslmode"] in ("disable", "require", "verify-ca", "verify-full")
+
+
 def test_dockerfile_installs_the_postgres_extra_from_the_source() -> None:
     text = (DEPLOY / "Dockerfile").read_text()
     assert re.search(r"^RUN pip install '\./\[postgres\]'", text, re.M)

@@ -21,7 +21,11 @@ REPO = Path(__file__).resolve().parents[2]
 GRAFANA = REPO / "deploy" / "grafana"
 DASHBOARDS = sorted((GRAFANA / "dashboards").glob("*.json"))
 VARIABLES = {"environment", "data_mode", "endpoint_tag", "tenant"}
-EXPECTED = {"overview", "endpoints", "tenants", "prompt-versions", "alerts", "data-quality"}
+PG_VARIABLES = {"environment", "data_mode"}
+POSTGRES = {"postgres-spend", "postgres-tenants"}
+"""The dashboards reading the PostgreSQL store's views (their SQL runs against a real server in
+``tests/integration/test_postgres_grafana_views.py``)."""
+EXPECTED = {"overview", "endpoints", "tenants", "prompt-versions", "alerts", "data-quality", *POSTGRES}
 _VARIABLE_USE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?:[:.][^}]*)?\}|([A-Za-z_][A-Za-z0-9_]*))")
 
 
@@ -38,8 +42,16 @@ def generator() -> ModuleType:
 
 
 def provisioned_datasources() -> dict[str, str]:
-    document = yaml.safe_load((GRAFANA / "provisioning" / "datasources" / "spanmeter.yaml").read_text())
-    return {source["uid"]: source["type"] for source in document["datasources"]}
+    sources: dict[str, str] = {}
+    for path in sorted((GRAFANA / "provisioning" / "datasources").glob("*.yaml")):
+        for source in yaml.safe_load(path.read_text())["datasources"]:
+            assert source["uid"] not in sources, source["uid"]
+            sources[source["uid"]] = source["type"]
+    return sources
+
+
+def variables_of(path: Path) -> set[str]:
+    return PG_VARIABLES if path.stem in POSTGRES else VARIABLES
 
 
 def strings(node: Any) -> list[str]:
@@ -70,7 +82,11 @@ def test_committed_json_is_the_generators_output() -> None:
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.stem)
 def test_datasources_resolve_to_provisioned_ones(path: Path) -> None:
     sources = provisioned_datasources()
-    assert set(sources.values()) == {"prometheus", "yesoreyeram-infinity-datasource"}
+    assert set(sources.values()) == {
+        "prometheus",
+        "yesoreyeram-infinity-datasource",
+        "grafana-postgresql-datasource",
+    }
     dashboard = load(path)
     refs = [panel["datasource"] for panel in dashboard["panels"]]
     refs += [target["datasource"] for panel in dashboard["panels"] for target in panel["targets"]]
@@ -84,7 +100,7 @@ def test_datasources_resolve_to_provisioned_ones(path: Path) -> None:
 def test_every_variable_used_is_defined(path: Path) -> None:
     dashboard = load(path)
     defined = {variable["name"] for variable in dashboard["templating"]["list"]}
-    assert defined == VARIABLES
+    assert defined == variables_of(path)
     used = set()
     for text in strings(dashboard["panels"]):
         for braced, bare in _VARIABLE_USE.findall(text):
@@ -99,6 +115,10 @@ def test_every_variable_used_is_defined(path: Path) -> None:
             if "spanmeter_cost" in expr or "spanmeter_attempts" in expr:  # cost queries honour all filters
                 for name in VARIABLES:
                     assert f"${name}" in expr, (panel["title"], name)
+            if "rawSql" in target:  # every query on the views honours the range and both variables
+                assert "$__timeFilter(time)" in target["rawSql"], panel["title"]
+                for name in PG_VARIABLES:
+                    assert f"${name}" in target["rawSql"], (panel["title"], name)
 
 
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.stem)
@@ -137,5 +157,39 @@ def test_links_carry_time_range_and_variables(path: Path) -> None:
         target = re.match(r"^/d/([^?/]+)\?", url)
         assert target and target.group(1) in uids, url
         assert "${__url_time_range}" in url
-        for name in VARIABLES:
-            assert f"var-{name}=" in url, (url, name)
+        for name in variables_of(path):
+            assert f"var-{name}=" in url or f"${{{name}:queryparam}}" in url, (url, name)
+        if path.stem in POSTGRES:
+            assert target.group(1) in {
+                load(GRAFANA / "dashboards" / f"{stem}.json")["uid"] for stem in POSTGRES
+            }
+
+
+def test_postgres_datasource_reads_its_connection_from_the_environment() -> None:
+    (source,) = yaml.safe_load(
+        (GRAFANA / "provisioning" / "datasources" / "spanmeter-postgres.yaml").read_text()
+    )["datasources"]
+    assert source["uid"] == "spanmeter-postgres"
+    settings = {
+        "url": source["url"],
+        "user": source["user"],
+        "database": source["jsonData"]["database"],
+        "password": source["secureJsonData"]["password"],
+    }
+    for name, value in settings.items():
+        assert re.fullmatch(r"\$\{SPANMETER_PG_[A-Z]+\}", value), (name, value)
+    assert source["jsonData"]["timescaledb"] is False  # $__timeGroup must expand to plain SQL
+
+
+@pytest.mark.parametrize("path", [p for p in DASHBOARDS if p.stem in POSTGRES], ids=lambda p: p.stem)
+def test_postgres_dashboards_read_the_views_only(path: Path) -> None:
+    dashboard = load(path)
+    queries = [t["rawSql"] for panel in dashboard["panels"] for t in panel["targets"]]
+    queries += [v["query"] for v in dashboard["templating"]["list"] if v["type"] == "query"]
+    assert queries
+    for query in queries:
+        tables = set(re.findall(r"\bFROM\s+([a-z_]+)", query))
+        assert tables and tables <= {"spend_minute", "spend_hour", "spend_day", "spend", "leaders"}, (
+            query,
+            tables,
+        )

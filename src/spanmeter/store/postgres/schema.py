@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Final
 
 from ...timeunits import NS_PER_DAY
 from ..rollups import HOUR, MEASURES, MINUTE, RollupSpec
+from .grafana_views import create_views
 from .sql_text import sql
 
 if TYPE_CHECKING:
@@ -158,6 +159,7 @@ Migration = Callable[["psycopg.Connection[tuple[object, ...]]"], None]
 MIGRATIONS: Final[tuple[tuple[str, Migration], ...]] = (
     ("m001_initial", _m001_initial),
     ("m002_reprice_audit_and_revenue", _m002_reprice_audit_and_revenue),
+    ("m005_grafana_views", create_views),
 )
 """Applied in order, each once, each in the transaction that records it."""
 
