@@ -15,12 +15,14 @@ from typing import Final
 from ..timeunits import NS_PER_SECOND
 from .analysis_types import AggregateResult, GroupMeasures, Measures
 from .api import TopGroup, TopResult
+from .inbox import MeasureGroup
 from .rollups import HOUR, MINUTE, RollupSpec, TopDimension
 
 __all__ = [
     "OWN_PARAMETERS",
     "TEXT_COLUMNS",
     "aggregate_result",
+    "measure_groups",
     "rollup_for_dimensions",
     "scope_filters",
     "top_result",
@@ -152,3 +154,20 @@ def top_result(by: TopDimension, result: AggregateResult, limit: int) -> TopResu
         output_tokens=total.output_tokens,
         unpriced=total.unpriced,
     )
+
+
+def measure_groups(result: AggregateResult) -> list[MeasureGroup]:
+    """The alert rules' view of an aggregate: the measures they judge, per group."""
+    return [
+        MeasureGroup(
+            key=group.key,
+            attempts=group.measures.attempts,
+            logical_requests=group.measures.logical_requests,
+            cost_nano_usd=group.measures.cost_nano_usd,
+            input_tokens=group.measures.input_tokens,
+            output_tokens=group.measures.output_tokens,
+            errors=group.measures.errors,
+            unpriced=group.measures.unpriced,
+        )
+        for group in result.groups
+    ]

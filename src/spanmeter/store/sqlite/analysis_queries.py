@@ -13,66 +13,20 @@ import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Final
 
-from ...timeunits import NS_PER_SECOND
-from ..analysis_types import AggregateResult, GroupMeasures, Measures
-from ..rollups import HOUR, MEASURES, MINUTE, RollupSpec, aligned_window
+from ..analysis_types import AggregateResult
+from ..query_model import TEXT_COLUMNS, aggregate_result, rollup_for_dimensions, scope_filters
+from ..rollups import MEASURES, RollupSpec, aligned_window
 from ..rows import FIELD_NAMES
-from .window_parts import scope_filters, usable_tiers, window_parts
+from .window_parts import usable_tiers, window_parts
 
-__all__ = ["aggregate", "iter_rollup_groups", "rollup_for_dimensions", "scan_requests"]
+__all__ = ["aggregate", "iter_rollup_groups", "scan_requests"]
 
 _FETCH: Final = 2000
 _SUMS: Final = ", ".join(f"sum({name})" for name in MEASURES)
-_OWN_PARAMETERS: Final = ("environment", "data_mode")
-_TEXT_COLUMNS: Final = frozenset(
-    {
-        "service_name",
-        "provider",
-        "request_model",
-        "response_model",
-        "model",
-        "operation",
-        "endpoint_tag",
-        "prompt_name",
-        "prompt_version",
-        "tenant_id",
-        "user_id",
-        "external_request_id",
-        "environment",
-        "session_id",
-        "outcome",
-        "error_type",
-        "pricing_status",
-        "pricing_source",
-    }
-)
-"""Raw-row columns a scan may filter on (exact match)."""
 _TOTAL_PROXIES: Final = ("provider", "tenant_id")
 """Dimensions whose values, summed, give a window total from the tiers: the provider for the
 minute rollup's readings (unfiltered, or under one filter other than a provider), a tenant
 for the hourly rollup's (under a user filter)."""
-
-
-def rollup_for_dimensions(dimensions: Sequence[str], where: Mapping[str, str]) -> RollupSpec:
-    """The rollup answering a grouping: hourly when ``user_id`` is involved, else per minute.
-
-    Raises:
-        ValueError: A name that is not a dimension of that rollup (``environment`` and
-            ``data_mode`` have their own parameters).
-    """
-    names = [*dimensions, *where]
-    spec = HOUR if "user_id" in names else MINUTE
-    for name in names:
-        if name in _OWN_PARAMETERS or name not in spec.dimensions:
-            usable = ", ".join(d for d in spec.dimensions if d not in _OWN_PARAMETERS)
-            raise ValueError(
-                f"cannot group or filter on {name!r} here: the {spec.table} rollup has {usable}"
-                " (environment and data_mode have their own parameters; user_id only combines"
-                " with tenant_id and endpoint_tag)"
-            )
-    if len(set(dimensions)) != len(dimensions):
-        raise ValueError(f"a dimension is repeated in {list(dimensions)!r}")
-    return spec
 
 
 def aggregate(
@@ -107,29 +61,9 @@ def aggregate(
             )
             params = [lo, hi, *filters.values()]
         fetched = conn.execute(sql, params).fetchall()
-    width = len(grouping)
-    groups: dict[tuple[str | None, ...], Measures] = {}
-    totals = [0] * len(MEASURES)
-    for row in fetched:
-        sums = row[width:]
-        if sums[0] is None:  # sum() over no rows
-            continue
-        for index, value in enumerate(sums):
-            totals[index] += value
-        key = tuple(value or None for value in row[:width]) if dimensions else ()
-        measures = Measures(*sums)  # NOT NULL columns: the sums are ints (latency a float)
-        previous = groups.get(key)
-        groups[key] = measures if previous is None else previous + measures
-    total = Measures.of(totals) if fetched else Measures()
-    ordered = sorted(groups.items(), key=lambda item: (-item[1].cost_nano_usd, [k or "" for k in item[0]]))
-    return AggregateResult(
-        dimensions=dimensions,
-        window_start_ns=lo * NS_PER_SECOND,
-        window_end_ns=hi * NS_PER_SECOND,
-        bucket_seconds=spec.bucket_seconds,
-        groups=[GroupMeasures(key, measures) for key, measures in ordered],
-        total=total,
-    )
+    if grouping and not dimensions:  # a total read through a proxy dimension: drop its values
+        fetched = [row[1:] for row in fetched]
+    return aggregate_result(dimensions, spec, (lo, hi), fetched)
 
 
 def scan_requests(
@@ -151,7 +85,7 @@ def scan_requests(
     conditions: list[str] = []
     params: list[object] = []
     for name, value in filters.items():
-        if name not in _TEXT_COLUMNS and name != "data_mode":
+        if name not in TEXT_COLUMNS and name != "data_mode":
             raise ValueError(f"cannot filter raw rows on {name!r}")
         if value == "":
             conditions.append(f"{name} IS NULL")

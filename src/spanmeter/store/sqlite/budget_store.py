@@ -14,11 +14,12 @@ from typing import Any, Final
 
 from ..inbox import AlertRecord, Delivery, MeasureGroup, RuleOutcome
 from ..ledger import BudgetSpend, LedgerDecision, NewAlert, SpendTotal
+from ..query_model import measure_groups
 from . import alerts as inbox
 from . import budget_ledger
+from .analysis_queries import aggregate
 from .budget_ledger import LedgerStats
 from .maintenance import Transaction
-from .measures import measures
 
 __all__ = ["SQLiteBudgetStore"]
 
@@ -174,7 +175,8 @@ class SQLiteBudgetStore:
         environment: str | None = None,
         data_mode: str | None = "real",
     ) -> list[MeasureGroup]:
-        """Rollup sums grouped by ``by``."""
-        return measures(
+        """Rollup sums grouped by ``by``: the store's one aggregate query, in the rules' terms."""
+        result = aggregate(
             self._reader(), by, start_ns, end_ns, where=where, environment=environment, data_mode=data_mode
         )
+        return measure_groups(result)

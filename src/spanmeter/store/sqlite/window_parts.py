@@ -20,18 +20,7 @@ from ..rollups import RollupSpec
 from ..tiers import DimensionTier, Segment, split_window, tiers_for
 from ..window_cover import Extent, signed_cover, tiered_range
 
-__all__ = ["data_extent", "scope_filters", "usable_tiers", "window_parts"]
-
-
-def scope_filters(environment: str | None, data_mode: str | None) -> dict[str, str]:
-    """The environment and data-mode conditions of a read (columns of every rollup and tier);
-    None leaves one out."""
-    scope: dict[str, str] = {}
-    if environment is not None:
-        scope["environment"] = environment
-    if data_mode is not None:
-        scope["data_mode"] = data_mode
-    return scope
+__all__ = ["data_extent", "usable_tiers", "window_parts"]
 
 
 def usable_tiers(
