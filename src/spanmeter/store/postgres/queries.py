@@ -13,6 +13,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 from ..analysis_types import AggregateResult
 from ..api import StoreStats, TopResult
+from ..inbox import MeasureGroup
+from ..measure_groups import GROUP_MEASURES, measure_groups
+from ..measure_groups import rollup_for_dimensions as measures_rollup
 from ..query_model import TEXT_COLUMNS, aggregate_result, rollup_for_dimensions, scope_filters, top_result
 from ..rollups import MEASURES, ROLLUPS, RollupSpec, TopDimension, aligned_window, rollup_for
 from ..rows import FIELD_NAMES, SpanRow
@@ -26,6 +29,7 @@ __all__ = [
     "count_requests",
     "iter_requests",
     "iter_rollup_groups",
+    "measures",
     "scan_requests",
     "stats",
     "top",
@@ -33,6 +37,7 @@ __all__ = [
 
 _FETCH: Final = 2000
 _SUMS: Final = ", ".join(f"sum({name})" for name in MEASURES)
+_GROUP_SUMS: Final = ", ".join(f"sum({name})" for name in GROUP_MEASURES)
 
 
 def _sums(
@@ -41,6 +46,7 @@ def _sums(
     grouping: Sequence[str],
     window: tuple[int, int],
     filters: Mapping[str, str],
+    sums: str = _SUMS,
 ) -> list[tuple[Any, ...]]:
     """Rows of ``(*grouping values, *sums)`` over the aligned window ``[lo, hi)`` (seconds)."""
     lo, hi = window
@@ -48,7 +54,7 @@ def _sums(
         return []
     conditions = "".join(f" AND {column} = %s" for column in filters)
     names = ", ".join(grouping)
-    select = f"SELECT {names + ', ' if grouping else ''}{_SUMS} FROM {spec.table}"
+    select = f"SELECT {names + ', ' if grouping else ''}{sums} FROM {spec.table}"
     statement = f"{select} WHERE {spec.bucket_column} >= %s AND {spec.bucket_column} < %s{conditions}"
     if grouping:
         statement += f" GROUP BY {names}"
@@ -70,6 +76,24 @@ def aggregate(
     window = aligned_window(start_ns, end_ns, spec.bucket_seconds)
     filters = {**where, **scope_filters(environment, data_mode)}
     return aggregate_result(dimensions, spec, window, _sums(conn, spec, dimensions, window, filters))
+
+
+def measures(
+    conn: psycopg.Connection[tuple[Any, ...]],
+    by: Sequence[str],
+    start_ns: int,
+    end_ns: int,
+    *,
+    where: Mapping[str, str],
+    environment: str | None,
+    data_mode: str | None,
+) -> list[MeasureGroup]:
+    """See :meth:`BudgetStore.measures <spanmeter.store.inbox.BudgetStore.measures>` (the
+    rollup and the groups from :mod:`spanmeter.store.measure_groups`, as on SQLite)."""
+    filters = {**where, **scope_filters(environment, data_mode)}
+    spec = measures_rollup([*by, *filters])
+    window = aligned_window(start_ns, end_ns, spec.bucket_seconds)
+    return measure_groups(_sums(conn, spec, by, window, filters, _GROUP_SUMS), len(by))
 
 
 def top(

@@ -35,10 +35,13 @@ from psycopg_pool import ConnectionPool
 from ...timeunits import NS_PER_DAY, NS_PER_SECOND
 from ..analysis_types import AggregateResult, RepriceAudit, RepricedRow, RevenueRow
 from ..api import RetentionResult, StoreBusy, StoreStats, TopResult, WriteResult
+from ..ledger import LedgerHook
 from ..repricing import check_changes, new_audit
 from ..rollups import HOUR, MINUTE, TopDimension
 from ..rows import RowValues, SpanRow
-from . import analysis_writes, queries
+from . import analysis_writes, budget_ledger, queries
+from .budget_store import DEFAULT_CLAIM_S, PostgresBudgetStore
+from .leader import AdvisoryLeader
 from .schema import ensure_partitions, migrate
 from .writer import write_rows
 
@@ -73,12 +76,14 @@ class PostgresStore:
             forms work too).
         min_readers: Read connections kept open; up to four times as many are opened
             under load.
+        claim_s: How long an alert delivery claimed by this replica's outbox worker is
+            kept from the other replicas' (see :mod:`.alerts`).
 
     Raises:
         psycopg.OperationalError: the database cannot be reached at start.
     """
 
-    def __init__(self, url: str, *, min_readers: int = 1) -> None:
+    def __init__(self, url: str, *, min_readers: int = 1, claim_s: float = DEFAULT_CLAIM_S) -> None:
         self._url = url
         self.location = _redacted(url)
         """The database's URL without its password."""
@@ -100,6 +105,12 @@ class PostgresStore:
             kwargs={"autocommit": True, "connect_timeout": _CONNECT_TIMEOUT_S},
             open=True,
             name="spanmeter-readers",
+        )
+        # budgets and alerts (spanmeter.budgets): an optional hook run in every write transaction
+        self._ledger: LedgerHook | None = None
+        self._leader = AdvisoryLeader(url)
+        self._budget_store = PostgresBudgetStore(
+            self._pooled_transaction, self._reader, self._leader, claim_s=claim_s
         )
 
     def _connect(self) -> Conn:
@@ -147,7 +158,7 @@ class PostgresStore:
             row.start_time_ns // NS_PER_DAY for batch in batches for row in batch if row.start_time_ns > 0
         )
         with self._transaction() as conn:
-            return write_rows(conn, batches)
+            return write_rows(conn, batches, self._apply_ledger if self._ledger is not None else None)
 
     def _ensure_days(self, days: Iterator[int] | Sequence[int]) -> None:
         """Make sure the day partitions of these rows (and of today and tomorrow) exist.
@@ -173,6 +184,35 @@ class PostgresStore:
                 raise StoreBusy(
                     f"database unavailable: {error}".strip(), retry_after_s=_RETRY_AFTER_S
                 ) from error
+
+    # -- budgets and alerts (spanmeter.budgets) ---------------------------------------------
+
+    @property
+    def budget_store(self) -> PostgresBudgetStore:
+        """Budget counters, alerts inbox, outbox and rule reads, shared by every replica."""
+        return self._budget_store
+
+    @property
+    def ledger(self) -> LedgerHook | None:
+        """The hook registered with :meth:`attach_ledger`, if any."""
+        return self._ledger
+
+    def attach_ledger(self, hook: LedgerHook | None) -> None:
+        """Run ``hook`` in every write transaction from now on (None detaches); see
+        :mod:`spanmeter.store.ledger`."""
+        self._ledger = hook
+
+    def _apply_ledger(self, conn: Conn, rows: list[SpanRow]) -> None:
+        hook = self._ledger
+        if hook is not None:
+            budget_ledger.apply_ledger(conn, hook, rows, self._budget_store.ledger_stats)
+
+    @contextmanager
+    def _pooled_transaction(self) -> Generator[Conn, None, None]:
+        """One short transaction on a pooled connection (budget and alert writes: they never
+        wait behind an ingest batch)."""
+        with self._reader() as conn, conn.transaction():
+            yield conn
 
     # -- reads --------------------------------------------------------------------------
 
@@ -354,6 +394,7 @@ class PostgresStore:
                 return
             self._closed = True
             self._drop_writer()
+        self._leader.close()
         self._pool.close()
 
     def __enter__(self) -> PostgresStore:

@@ -26,9 +26,9 @@ from ..alert_rows import (
     rule_plan,
     with_attachments,
 )
+from ..conditions import where_clause
 from ..inbox import AlertRecord, Delivery, RuleOutcome
 from ..ledger import NewAlert
-from .conditions import where_clause
 
 __all__ = [
     "SYSTEM_ACTOR",

@@ -12,11 +12,11 @@ from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Final
 
+from ..budget_rows import LedgerStats
 from ..inbox import AlertRecord, Delivery, MeasureGroup, RuleOutcome
 from ..ledger import BudgetSpend, LedgerDecision, NewAlert, SpendTotal
 from . import alerts as inbox
 from . import budget_ledger
-from .budget_ledger import LedgerStats
 from .maintenance import Transaction
 from .measures import measures
 
@@ -161,6 +161,12 @@ class SQLiteBudgetStore:
                 next_attempt_ns=next_attempt_ns,
                 error=error,
             )
+
+    # -- cluster-wide work ----------------------------------------------------------------
+
+    def lead(self, name: str) -> bool:
+        """Always True: one process owns a SQLite file, so it leads every job."""
+        return True
 
     # -- rollups --------------------------------------------------------------------------
 
