@@ -50,26 +50,29 @@ class AdvisoryLeader:
         with self._lock:
             if self._closed:
                 return False
-            try:
-                conn = self._conn
-                if conn is None or conn.closed or conn.broken:
-                    self._held.clear()  # a new session holds nothing
-                    conn = self._conn = psycopg.connect(
-                        self._url, autocommit=True, connect_timeout=_CONNECT_TIMEOUT_S
-                    )
-                if name in self._held:
-                    conn.execute("SELECT 1").fetchone()  # still our session, still our lock
-                    return True
-                row = conn.execute(
-                    "SELECT pg_try_advisory_lock(%s, %s)", (LEADER_LOCKS, lock_key(name))
-                ).fetchone()
-            except psycopg.OperationalError:
-                self._drop()
-                return False
-            if row is not None and row[0]:
-                self._held.add(name)
-                return True
+            for _ in range(2):  # a dead session first: one new connection, asked at once
+                try:
+                    return self._try(name)
+                except psycopg.OperationalError:
+                    self._drop()
             return False
+
+    def _try(self, name: str) -> bool:
+        """One attempt on the current connection (a new one if it is gone)."""
+        conn = self._conn
+        if conn is None or conn.closed or conn.broken:
+            self._held.clear()  # a new session holds nothing
+            conn = self._conn = psycopg.connect(
+                self._url, autocommit=True, connect_timeout=_CONNECT_TIMEOUT_S
+            )
+        if name in self._held:
+            conn.execute("SELECT 1").fetchone()  # still our session, so still our lock
+            return True
+        row = conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (LEADER_LOCKS, lock_key(name))).fetchone()
+        if row is not None and row[0]:
+            self._held.add(name)
+            return True
+        return False
 
     def backend_pid(self) -> int | None:
         """The server process of the leadership connection (None without one), for operators
