@@ -18,11 +18,13 @@ from typing import Any
 
 import psycopg
 import pytest
+from click.testing import CliRunner
 
 from spanmeter.budgets import BudgetsRuntime
 from spanmeter.budgets.ledger.hook import BudgetLedgerHook
 from spanmeter.budgets.ledger.status import budget_states
 from spanmeter.budgets.runtime import SCHEDULER_JOB
+from spanmeter.cli import main
 from spanmeter.store import NewAlert, SpanRow
 from spanmeter.store.postgres import PostgresStore
 from spanmeter.store.postgres.alerts import lock_key
@@ -243,3 +245,19 @@ def test_only_the_leader_evaluates_rules_and_a_follower_takes_over_within_a_tick
     assert evaluated == [0, 1]
     for runtime in runtimes:
         runtime.stop()
+
+
+def test_the_alerts_command_reads_the_shared_database(
+    url: str, replicas: tuple[PostgresStore, PostgresStore]
+) -> None:
+    replicas[0].budget_store.insert_alerts(
+        [
+            NewAlert(
+                "cli", "budget.exceeded", "critical", "daily", "all", "daily over", at("2026-03-10T12:00")
+            )
+        ],
+        now_ns=at("2026-03-10T12:00"),
+    )
+    answer = CliRunner().invoke(main, ["alerts", "list", "--store", url, "--format", "json"])
+    assert answer.exit_code == 0, answer.output
+    assert "daily over" in answer.output
