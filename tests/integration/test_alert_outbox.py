@@ -11,8 +11,9 @@ import pytest
 
 from spanmeter.budgets import BudgetsRuntime, sign, verify_signature
 from spanmeter.budgets.definitions.model import BudgetsConfig
-from spanmeter.store import NewAlert, SQLiteStore
+from spanmeter.store import NewAlert
 from support.budget_helpers import NS, Clock, WebhookSink, config, row
+from support.stores import BACKENDS, BudgetHost, opened_budget_store
 
 
 @pytest.fixture
@@ -22,13 +23,13 @@ def sink() -> Iterator[WebhookSink]:
     server.close()
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SQLiteStore]:
-    with SQLiteStore(tmp_path / "spanmeter.db") as opened:
+@pytest.fixture(params=BACKENDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BudgetHost]:
+    with opened_budget_store(str(request.param), tmp_path, request) as opened:
         yield opened
 
 
-def setup(store: SQLiteStore, sink: WebhookSink, clock: Clock, *, slack: bool = False) -> BudgetsRuntime:
+def setup(store: BudgetHost, sink: WebhookSink, clock: Clock, *, slack: bool = False) -> BudgetsRuntime:
     slack_channel = f'slack: [{{name: chat, url: "{sink.url}/slack"}}]' if slack else ""
     cfg = config(
         f"""
@@ -44,17 +45,17 @@ def setup(store: SQLiteStore, sink: WebhookSink, clock: Clock, *, slack: bool = 
     return BudgetsRuntime(store, config=cfg, clock=clock)
 
 
-def exceed(store: SQLiteStore) -> None:
+def exceed(store: BudgetHost) -> None:
     store.write_batch([row("2026-03-10T12:00", 1.5)])
 
 
-def delivery(store: SQLiteStore, channel: str = "ops") -> tuple[str, int, int, str | None]:
+def delivery(store: BudgetHost, channel: str = "ops") -> tuple[str, int, int, str | None]:
     (alert,) = store.budget_store.list_alerts()
     (found,) = [d for d in alert.deliveries if d.channel == channel]
     return found.state, found.attempts, found.next_attempt_ns, found.last_error
 
 
-def test_retries_back_off_until_the_endpoint_answers(store: SQLiteStore, sink: WebhookSink) -> None:
+def test_retries_back_off_until_the_endpoint_answers(store: BudgetHost, sink: WebhookSink) -> None:
     clock = Clock("2026-03-10T12:00:05")
     runtime = setup(store, sink, clock)
     exceed(store)
@@ -83,7 +84,7 @@ def test_retries_back_off_until_the_endpoint_answers(store: SQLiteStore, sink: W
     assert json.loads(body)["kind"] == "budget.exceeded"
 
 
-def test_retry_after_is_honoured(store: SQLiteStore, sink: WebhookSink) -> None:
+def test_retry_after_is_honoured(store: BudgetHost, sink: WebhookSink) -> None:
     clock = Clock("2026-03-10T12:00:05")
     runtime = setup(store, sink, clock)
     exceed(store)
@@ -94,7 +95,7 @@ def test_retry_after_is_honoured(store: SQLiteStore, sink: WebhookSink) -> None:
 
 
 def test_a_permanent_refusal_is_not_retried(
-    store: SQLiteStore, sink: WebhookSink, caplog: pytest.LogCaptureFixture
+    store: BudgetHost, sink: WebhookSink, caplog: pytest.LogCaptureFixture
 ) -> None:
     clock = Clock("2026-03-10T12:00:05")
     runtime = setup(store, sink, clock)
@@ -108,7 +109,7 @@ def test_a_permanent_refusal_is_not_retried(
     assert runtime.outbox.run_once() == 0
 
 
-def test_delivery_gives_up_after_the_configured_age(store: SQLiteStore, sink: WebhookSink) -> None:
+def test_delivery_gives_up_after_the_configured_age(store: BudgetHost, sink: WebhookSink) -> None:
     clock = Clock("2026-03-10T12:00:05")
     runtime = setup(store, sink, clock)
     exceed(store)
@@ -125,7 +126,7 @@ def test_delivery_gives_up_after_the_configured_age(store: SQLiteStore, sink: We
     assert 55 <= attempts <= 65  # about one attempt a minute (the backoff's cap)
 
 
-def test_a_removed_channel_is_marked_dead(store: SQLiteStore, sink: WebhookSink) -> None:
+def test_a_removed_channel_is_marked_dead(store: BudgetHost, sink: WebhookSink) -> None:
     clock = Clock("2026-03-10T12:00:05")
     runtime = setup(store, sink, clock)
     exceed(store)
@@ -134,7 +135,7 @@ def test_a_removed_channel_is_marked_dead(store: SQLiteStore, sink: WebhookSink)
     assert delivery(store)[0] == "dead" and delivery(store)[3] == "channel no longer configured"
 
 
-def test_slack_gets_the_title_drivers_and_the_focused_view(store: SQLiteStore, sink: WebhookSink) -> None:
+def test_slack_gets_the_title_drivers_and_the_focused_view(store: BudgetHost, sink: WebhookSink) -> None:
     clock = Clock("2026-03-10T12:00:05")
     runtime = setup(store, sink, clock, slack=True)
     exceed(store)
@@ -146,7 +147,7 @@ def test_slack_gets_the_title_drivers_and_the_focused_view(store: SQLiteStore, s
     assert "Focused view: `spanmeter top --by endpoint_tag --from 2026-03-10T00:00:00Z" in text
 
 
-def test_events_inserted_twice_are_queued_once(store: SQLiteStore) -> None:
+def test_events_inserted_twice_are_queued_once(store: BudgetHost) -> None:
     alert = NewAlert("k1", "rule.x", "warning", "r", "all", "t", 1, channels=("log", "log"))
     assert store.budget_store.insert_alerts([alert, alert], now_ns=1)[1] is None
     (stored,) = store.budget_store.list_alerts()

@@ -30,13 +30,16 @@ from .rules.evaluator import RuleEvaluator
 from .scheduler import BudgetScheduler
 from .store_factory import BudgetsFileSetting, budgets_path
 
-__all__ = ["BudgetsRuntime", "HostService", "ServeSettings", "attach_budgets"]
+__all__ = ["SCHEDULER_JOB", "BudgetsRuntime", "HostService", "ServeSettings", "attach_budgets"]
 
 _logger = logging.getLogger(__name__)
 
 _RETENTION_NS: Final = 400 * NS_PER_DAY
 """Calendar counters are kept this long after their window ends (like the rollups)."""
 _ROLLING_MARGIN_NS: Final = 2 * NS_PER_HOUR
+SCHEDULER_JOB: Final = "budgets-scheduler"
+"""The name the scheduler's cluster-wide jobs are led under (:meth:`BudgetStore.lead
+<spanmeter.store.BudgetStore.lead>`)."""
 
 
 class BudgetsRuntime:
@@ -145,6 +148,11 @@ class BudgetsRuntime:
         }
 
     # -- scheduled work (see BudgetScheduler) ---------------------------------------------
+
+    def lead(self) -> bool:
+        """Whether this process runs the cluster-wide jobs (rules, resets, pruning) now: the
+        store decides (one leader among replicas sharing a database)."""
+        return self.budget_store.lead(SCHEDULER_JOB)
 
     def reload_if_changed(self) -> bool:
         """Re-read the budgets file if it changed; True if new budgets are in force."""

@@ -213,12 +213,10 @@ def first_line(error: BaseException) -> str:
 
 
 def budgets_of(store: SpanStore) -> BudgetStore:
-    """The budgets and alerts side of ``store``, or a one-line error for a store without one
-    (PostgreSQL does not hold budgets yet)."""
+    """The budgets and alerts side of ``store`` (SQLite and PostgreSQL stores hold one), or a
+    one-line error for a store without one."""
     if not isinstance(store, SupportsBudgets):
-        raise click.ClickException(
-            f"the store {store.location} holds no budgets or alerts (SQLite stores do)"
-        )
+        raise click.ClickException(f"the store {store.location} holds no budgets or alerts")
     return store.budget_store
 
 

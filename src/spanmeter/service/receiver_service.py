@@ -38,7 +38,7 @@ from ..lifecycle import StartStop
 from ..pricing import PriceBook
 from ..prometheus import BudgetMetrics, CostMetrics
 from ..receiver import OTLPServer, WSGIApp
-from ..store import GroupCommitWriter, SpanStore, SupportsBudgets, is_postgres_url, open_store
+from ..store import GroupCommitWriter, SpanStore, SupportsBudgets, open_store
 from .api import make_api_app, make_health_app
 from .config import ServeConfig
 from .maintenance import RetentionLoop
@@ -80,11 +80,6 @@ class ReceiverService(StartStop):
         price_book: PriceBook | None = None,
     ) -> None:
         self.config = config
-        if is_postgres_url(config.db) and config.budgets_file and store is None and store_factory is None:
-            raise ValueError(
-                "budgets on a PostgreSQL store are not available yet: run the budgets on a SQLite store, "
-                "or serve without --budgets"
-            )
         factory = store_factory if store_factory is not None else partial(open_store, config.db)
         factory = budgets_store_factory(factory, config)  # budgets: the ledger opens with the store
         # In store-process mode this handle only reads (API, stats); opening it here also
@@ -116,7 +111,7 @@ class ReceiverService(StartStop):
         self._accepting = False
         self._stopped = False
         self._stop_lock = threading.Lock()
-        # budgets and alerts (spanmeter.budgets), on a store that holds them (not PostgreSQL yet)
+        # budgets and alerts (spanmeter.budgets), on a store that holds them (SQLite, PostgreSQL)
         self.budgets = attach_budgets(self, config) if isinstance(self.store, SupportsBudgets) else None
         if self.budgets is not None:
             if self._store_process is not None:  # the ledger counts there; reload it first

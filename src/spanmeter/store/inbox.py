@@ -2,8 +2,9 @@
 
 Store-agnostic like :mod:`spanmeter.store.api`: plain dataclasses and one Protocol,
 :class:`BudgetStore`, which the budgets package uses for everything it persists or reads
-besides the in-transaction hook of :mod:`spanmeter.store.ledger`. The SQLite implementation
-is :class:`spanmeter.store.sqlite.budget_store.SQLiteBudgetStore`.
+besides the in-transaction hook of :mod:`spanmeter.store.ledger`. The implementations are
+:class:`spanmeter.store.sqlite.budget_store.SQLiteBudgetStore` and
+:class:`spanmeter.store.postgres.budget_store.PostgresBudgetStore`.
 
 Why events, history and outbox live in the store, next to the spans: an alert is inserted
 in the same transaction as the spend (or the rule state) that caused it, and its outbox rows
@@ -237,6 +238,15 @@ class BudgetStore(Protocol):
     ) -> None:
         """Record one attempt: ``delivered``, ``pending`` again (retry at ``next_attempt_ns``)
         or ``dead`` (given up)."""
+        ...
+
+    # -- cluster-wide work ----------------------------------------------------------------
+
+    def lead(self, name: str) -> bool:
+        """Whether this process runs the cluster-wide scheduled job ``name`` now (rules,
+        resets, pruning): always on a store one process owns; on a store shared by several
+        replicas, only on the one holding that job's leadership, which passes to another
+        when it dies."""
         ...
 
     # -- rollups --------------------------------------------------------------------------

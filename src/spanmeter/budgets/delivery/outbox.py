@@ -22,7 +22,8 @@ import time
 from collections.abc import Callable
 from typing import Final
 
-from ...store import AlertRecord, BudgetStore, Delivery, SpanStore
+from ...outage import OutageLog
+from ...store import AlertRecord, BudgetStore, Delivery, SpanStore, StoreBusy
 from ...timeunits import NS_PER_SECOND
 from ..definitions.model import BudgetsConfig
 from ..rules.context import alert_context
@@ -60,6 +61,7 @@ class OutboxWorker:
         self._store = store
         self._inbox = budget_store
         self._config = config
+        self._outage = OutageLog(_logger, "alert deliveries")
         self._clock = clock
         self._api_base = api_base
         self._poll_s = poll_s
@@ -93,6 +95,10 @@ class OutboxWorker:
         while not self._stop.is_set():
             try:
                 busy = self.run_once() > 0
+                self._outage.succeeded()
+            except StoreBusy as unavailable:  # the store unreachable: one warning per outage
+                self._outage.failed(unavailable)
+                busy = False
             except Exception:  # a store error must not end deliveries for good
                 _logger.exception("spanmeter: alert outbox pass failed; retrying")
                 busy = False

@@ -30,15 +30,18 @@ from typing import Any, Final, Literal
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ...timeunits import NS_PER_DAY, NS_PER_SECOND
 from ..analysis_types import AggregateResult, RepriceAudit, RepricedRow, RevenueRow
 from ..api import RetentionResult, StoreBusy, StoreStats, TopResult, WriteResult
+from ..ledger import LedgerHook
 from ..repricing import check_changes, new_audit
 from ..rollups import HOUR, MINUTE, TopDimension
 from ..rows import SpanRow
-from . import analysis_writes, queries
+from . import analysis_writes, budget_ledger, queries
+from .budget_store import DEFAULT_CLAIM_S, PostgresBudgetStore
+from .leader import AdvisoryLeader
 from .schema import ensure_partitions, migrate
 from .writer import write_rows
 
@@ -50,6 +53,9 @@ _NO_FILTERS: Final[Mapping[str, str]] = MappingProxyType({})
 _CONNECT_TIMEOUT_S: Final = 5
 _RETRY_AFTER_S: Final = 2.0
 _AVAILABLE_TTL_S: Final = 1.0
+_POOL_TIMEOUT_S: Final = 10.0
+"""Longest wait for a pooled connection (the pool's own default is 30 s): a read or budget
+write waiting longer sees the database as unavailable."""
 _AVAILABLE_TIMEOUT_S: Final = 2.0
 _DAYS_AHEAD: Final = 1
 """Day partitions made ahead of the current day, so the first batch after midnight finds
@@ -75,12 +81,14 @@ class PostgresStore:
             forms work too).
         min_readers: Read connections kept open; up to four times as many are opened
             under load.
+        claim_s: How long an alert delivery claimed by this replica's outbox worker is
+            kept from the other replicas' (see :mod:`.alerts`).
 
     Raises:
         psycopg.OperationalError: the database cannot be reached at start.
     """
 
-    def __init__(self, url: str, *, min_readers: int = 1) -> None:
+    def __init__(self, url: str, *, min_readers: int = 1, claim_s: float = DEFAULT_CLAIM_S) -> None:
         self._url = url
         self.location = _redacted(url)
         """The database's URL without its password."""
@@ -103,6 +111,12 @@ class PostgresStore:
             kwargs={"autocommit": True, "connect_timeout": _CONNECT_TIMEOUT_S},
             open=True,
             name="spanmeter-readers",
+        )
+        # budgets and alerts (spanmeter.budgets): an optional hook run in every write transaction
+        self._ledger: LedgerHook | None = None
+        self._leader = AdvisoryLeader(url)
+        self._budget_store = PostgresBudgetStore(
+            self._pooled_transaction, self._reader, self._leader, claim_s=claim_s
         )
 
     def _connect(self) -> Conn:
@@ -147,7 +161,7 @@ class PostgresStore:
             row.start_time_ns // NS_PER_DAY for batch in batches for row in batch if row.start_time_ns > 0
         )
         with self._transaction() as conn:
-            return write_rows(conn, batches)
+            return write_rows(conn, batches, self._apply_ledger if self._ledger is not None else None)
 
     def _ensure_days(self, days: Iterator[int] | Sequence[int]) -> None:
         """Make sure the day partitions of these rows (and of today and tomorrow) exist.
@@ -191,14 +205,48 @@ class PostgresStore:
         self._availability = (now, answer)
         return answer
 
+    # -- budgets and alerts (spanmeter.budgets) ---------------------------------------------
+
+    @property
+    def budget_store(self) -> PostgresBudgetStore:
+        """Budget counters, alerts inbox, outbox and rule reads, shared by every replica."""
+        return self._budget_store
+
+    @property
+    def ledger(self) -> LedgerHook | None:
+        """The hook registered with :meth:`attach_ledger`, if any."""
+        return self._ledger
+
+    def attach_ledger(self, hook: LedgerHook | None) -> None:
+        """Run ``hook`` in every write transaction from now on (None detaches); see
+        :mod:`spanmeter.store.ledger`."""
+        self._ledger = hook
+
+    def _apply_ledger(self, conn: Conn, rows: list[SpanRow]) -> None:
+        hook = self._ledger
+        if hook is not None:
+            budget_ledger.apply_ledger(conn, hook, rows, self._budget_store.ledger_stats)
+
+    @contextmanager
+    def _pooled_transaction(self) -> Generator[Conn, None, None]:
+        """One short transaction on a pooled connection (budget and alert writes: they never
+        wait behind an ingest batch)."""
+        with self._reader() as conn, conn.transaction():
+            yield conn
+
     # -- reads --------------------------------------------------------------------------
 
     @contextmanager
     def _reader(self) -> Generator[Conn, None, None]:
+        """A pooled connection; the database unreachable becomes :class:`StoreBusy` (the
+        callers' loops log an outage once and retry, and the API answers retry-later)."""
         if self._closed:
             raise RuntimeError("store is closed")
-        with self._pool.connection() as conn:
-            yield conn
+        try:
+            with self._pool.connection(timeout=_POOL_TIMEOUT_S) as conn:
+                yield conn
+        except (psycopg.OperationalError, PoolTimeout) as error:
+            raise StoreBusy(f"database unavailable: {error}".strip(), retry_after_s=_RETRY_AFTER_S) from error
 
     def top(
         self,
@@ -371,6 +419,7 @@ class PostgresStore:
                 return
             self._closed = True
             self._drop_writer()
+        self._leader.close()
         self._pool.close()
 
     def __enter__(self) -> PostgresStore:

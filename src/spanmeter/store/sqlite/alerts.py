@@ -8,15 +8,27 @@ read by people and by webhooks, never filtered on in SQL.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
 from typing import Any, Final
 
-from ..inbox import AlertHistoryEntry, AlertRecord, Delivery, RuleOutcome
+from ..alert_rows import (
+    ENDED_WINDOW_NOTE,
+    EVENT_COLUMNS,
+    SYSTEM_ACTOR,
+    alert_record,
+    context_text,
+    delivery_update,
+    event_params,
+    kind_filter,
+    new_state,
+    pending_deliveries,
+    rule_plan,
+    with_attachments,
+)
+from ..conditions import where_clause
+from ..inbox import AlertRecord, Delivery, RuleOutcome
 from ..ledger import NewAlert
-from .conditions import where_clause
 
 __all__ = [
     "SYSTEM_ACTOR",
@@ -34,13 +46,6 @@ __all__ = [
     "set_context",
 ]
 
-SYSTEM_ACTOR: Final = "spanmeter"
-"""Actor recorded for automatic state changes."""
-
-_EVENT_COLUMNS: Final = (
-    "id, dedupe_key, kind, severity, source, subject, title, state, occurred_at_ns, updated_at_ns,"
-    " window_start_ns, window_end_ns, details, context"
-)
 _INSERT_EVENT: Final = (
     "INSERT INTO alert_events (dedupe_key, kind, severity, source, subject, title, state,"
     " occurred_at_ns, updated_at_ns, window_start_ns, window_end_ns, details)"
@@ -62,22 +67,7 @@ def insert_alerts(conn: sqlite3.Connection, alerts: Sequence[NewAlert], now_ns: 
     """
     ids: list[int | None] = []
     for alert in alerts:
-        row = conn.execute(
-            _INSERT_EVENT,
-            (
-                alert.dedupe_key,
-                alert.kind,
-                alert.severity,
-                alert.source,
-                alert.subject,
-                alert.title,
-                alert.occurred_at_ns,
-                now_ns,
-                alert.window_start_ns,
-                alert.window_end_ns,
-                json.dumps(alert.details, sort_keys=True, default=str),
-            ),
-        ).fetchone()
+        row = conn.execute(_INSERT_EVENT, event_params(alert, now_ns)).fetchone()
         if row is None:
             ids.append(None)
             continue
@@ -90,41 +80,6 @@ def insert_alerts(conn: sqlite3.Connection, alerts: Sequence[NewAlert], now_ns: 
             [(event_id, channel, now_ns) for channel in dict.fromkeys(alert.channels)],
         )
     return ids
-
-
-def _record(row: Sequence[Any]) -> AlertRecord:
-    (
-        event_id,
-        dedupe_key,
-        kind,
-        severity,
-        source,
-        subject,
-        title,
-        state,
-        occurred,
-        updated,
-        window_start,
-        window_end,
-        details,
-        context,
-    ) = row
-    return AlertRecord(
-        id=int(event_id),
-        dedupe_key=dedupe_key,
-        kind=kind,
-        severity=severity,
-        source=source,
-        subject=subject,
-        title=title,
-        state=state,
-        occurred_at_ns=int(occurred),
-        updated_at_ns=int(updated),
-        window_start_ns=window_start,
-        window_end_ns=window_end,
-        details=json.loads(details),
-        context=None if context is None else json.loads(context),
-    )
 
 
 def alert_counts(conn: sqlite3.Connection) -> list[tuple[str, str, str, str, int]]:
@@ -151,58 +106,41 @@ def list_alerts(
     """Newest first (by id, i.e. insertion order)."""
     if limit < 1:
         raise ValueError(f"limit must be at least 1, got {limit!r}")
-    kind_condition: tuple[str, object] = ("kind = ?", kind)
-    if kind is not None and kind.endswith("*"):
-        prefix = kind[:-1].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        kind_condition = ("kind LIKE ? ESCAPE '\\'", prefix + "%")
+    prefix, kind_value = kind_filter(kind)
+    kind_condition = ("kind LIKE ? ESCAPE '\\'" if prefix else "kind = ?", kind_value)
     where, params = where_clause(
         ("state = ?", state), kind_condition, ("source = ?", source), ("occurred_at_ns >= ?", since_ns)
     )
     rows = conn.execute(
-        f"SELECT {_EVENT_COLUMNS} FROM alert_events{where} ORDER BY id DESC LIMIT ?", [*params, limit]
+        f"SELECT {EVENT_COLUMNS} FROM alert_events{where} ORDER BY id DESC LIMIT ?", [*params, limit]
     ).fetchall()
-    records = [_record(row) for row in rows]
+    return _attached(conn, [alert_record(row) for row in rows])
+
+
+def _attached(conn: sqlite3.Connection, records: list[AlertRecord]) -> list[AlertRecord]:
+    """``records`` with their history and deliveries: one query each."""
     if not records:
         return records
-    history, deliveries = _attachments(conn, [record.id for record in records])
-    return [
-        replace(r, history=tuple(history.get(r.id, ())), deliveries=tuple(deliveries.get(r.id, ())))
-        for r in records
-    ]
-
-
-def _attachments(
-    conn: sqlite3.Connection, ids: Sequence[int]
-) -> tuple[dict[int, list[AlertHistoryEntry]], dict[int, list[Delivery]]]:
-    """History and deliveries of several events: one query each."""
+    ids = [record.id for record in records]
     marks = ",".join("?" * len(ids))
-    history: dict[int, list[AlertHistoryEntry]] = {}
-    for event_id, at, state, actor, note in conn.execute(
+    history = conn.execute(
         f"SELECT event_id, at_ns, state, actor, note FROM alert_history WHERE event_id IN ({marks}) ORDER BY id",
-        list(ids),
-    ):
-        history.setdefault(int(event_id), []).append(AlertHistoryEntry(int(at), state, actor, note))
-    deliveries: dict[int, list[Delivery]] = {}
-    for event_id, channel, state, attempts, next_attempt, error, delivered in conn.execute(
+        ids,
+    )
+    deliveries = conn.execute(
         "SELECT event_id, channel, state, attempts, next_attempt_ns, last_error, delivered_at_ns"
         f" FROM alert_outbox WHERE event_id IN ({marks}) ORDER BY event_id, channel",
-        list(ids),
-    ):
-        deliveries.setdefault(int(event_id), []).append(
-            Delivery(int(event_id), channel, state, int(attempts), int(next_attempt), error, delivered)
-        )
-    return history, deliveries
+        ids,
+    ).fetchall()
+    return with_attachments(records, history.fetchall(), deliveries)
 
 
 def get_alert(conn: sqlite3.Connection, alert_id: int) -> AlertRecord | None:
     """One event with its history and deliveries."""
-    row = conn.execute(f"SELECT {_EVENT_COLUMNS} FROM alert_events WHERE id = ?", (alert_id,)).fetchone()
+    row = conn.execute(f"SELECT {EVENT_COLUMNS} FROM alert_events WHERE id = ?", (alert_id,)).fetchone()
     if row is None:
         return None
-    history, deliveries = _attachments(conn, [alert_id])
-    return replace(
-        _record(row), history=tuple(history.get(alert_id, ())), deliveries=tuple(deliveries.get(alert_id, ()))
-    )
+    return _attached(conn, [alert_record(row)])[0]
 
 
 def change_state(
@@ -216,10 +154,9 @@ def change_state(
     row = conn.execute("SELECT state FROM alert_events WHERE id = ?", (alert_id,)).fetchone()
     if row is None:
         raise LookupError(f"no alert with id {alert_id!r}")
-    current = row[0]
-    new_state = current if current == "resolved" else state
     conn.execute(
-        "UPDATE alert_events SET state = ?, updated_at_ns = ? WHERE id = ?", (new_state, now_ns, alert_id)
+        "UPDATE alert_events SET state = ?, updated_at_ns = ? WHERE id = ?",
+        (new_state(row[0], state), now_ns, alert_id),
     )
     _history(conn, [(alert_id, now_ns, state, actor, note)])
 
@@ -240,9 +177,7 @@ def resolve_ended_windows(conn: sqlite3.Connection, now_ns: int) -> int:
         "UPDATE alert_events SET state = 'resolved', updated_at_ns = ? WHERE id = ?",
         [(now_ns, event_id) for event_id in ids],
     )
-    _history(
-        conn, [(event_id, now_ns, "resolved", SYSTEM_ACTOR, "window ended; budget reset") for event_id in ids]
-    )
+    _history(conn, [(event_id, now_ns, "resolved", SYSTEM_ACTOR, ENDED_WINDOW_NOTE) for event_id in ids])
     return len(ids)
 
 
@@ -268,7 +203,7 @@ def set_context(conn: sqlite3.Connection, alert_id: int, context: Mapping[str, A
     """Attach the investigation context (JSON) to an event."""
     conn.execute(
         "UPDATE alert_events SET context = ?, updated_at_ns = ? WHERE id = ?",
-        (json.dumps(context, sort_keys=True, default=str), now_ns, alert_id),
+        (context_text(context), now_ns, alert_id),
     )
 
 
@@ -290,51 +225,36 @@ def apply_rule_outcomes(
     Inside the caller's write transaction, so the check (is an episode open?) and the
     change cannot interleave with another evaluation.
     """
-    open_subjects = open_rule_subjects(conn, rule)
+    plan = rule_plan(rule, open_rule_subjects(conn, rule), outcomes)
     inserted: list[int] = []
-    for outcome in outcomes:
-        event_id = open_subjects.get(outcome.subject)
-        if outcome.firing and event_id is None:
-            if outcome.alert is None:
-                raise ValueError(f"rule {rule!r}: a firing outcome for {outcome.subject!r} needs an alert")
-            (new_id,) = insert_alerts(conn, [outcome.alert], now_ns)
-            if new_id is None:  # same episode key already stored: reattach rather than fire twice
-                row = conn.execute(
-                    "SELECT id FROM alert_events WHERE dedupe_key = ?", (outcome.alert.dedupe_key,)
-                ).fetchone()
-                new_id = int(row[0])
-            else:
-                inserted.append(new_id)
-            conn.execute(
-                "INSERT INTO alert_rule_state (rule, subject, event_id, since_ns) VALUES (?, ?, ?, ?)",
-                (rule, outcome.subject, new_id, now_ns),
-            )
-        elif outcome.firing is False and event_id is not None:
-            conn.execute(
-                "DELETE FROM alert_rule_state WHERE rule = ? AND subject = ?", (rule, outcome.subject)
-            )
-            note = outcome.note or "condition cleared"
-            change_state(conn, event_id, "resolved", actor=SYSTEM_ACTOR, note=note, now_ns=now_ns)
+    for subject, alert in plan.opening:
+        (new_id,) = insert_alerts(conn, [alert], now_ns)
+        if new_id is None:  # same episode key already stored: reattach rather than fire twice
+            row = conn.execute(
+                "SELECT id FROM alert_events WHERE dedupe_key = ?", (alert.dedupe_key,)
+            ).fetchone()
+            new_id = int(row[0])
+        else:
+            inserted.append(new_id)
+        conn.execute(
+            "INSERT INTO alert_rule_state (rule, subject, event_id, since_ns) VALUES (?, ?, ?, ?)",
+            (rule, subject, new_id, now_ns),
+        )
+    for subject, event_id, note in plan.closing:
+        conn.execute("DELETE FROM alert_rule_state WHERE rule = ? AND subject = ?", (rule, subject))
+        change_state(conn, event_id, "resolved", actor=SYSTEM_ACTOR, note=note, now_ns=now_ns)
     return inserted
 
 
 def due_deliveries(conn: sqlite3.Connection, now_ns: int, limit: int) -> list[Delivery]:
     """Pending deliveries due by ``now_ns``, oldest event first."""
-    return [
-        Delivery(
-            event_id=int(event_id),
-            channel=channel,
-            state="pending",
-            attempts=int(attempts),
-            next_attempt_ns=int(next_attempt),
-            last_error=error,
-        )
-        for event_id, channel, attempts, next_attempt, error in conn.execute(
+    return pending_deliveries(
+        conn.execute(
             "SELECT event_id, channel, attempts, next_attempt_ns, last_error FROM alert_outbox"
             " WHERE state = 'pending' AND next_attempt_ns <= ? ORDER BY event_id, channel LIMIT ?",
             (now_ns, limit),
         )
-    ]
+    )
 
 
 def record_delivery(
@@ -352,19 +272,9 @@ def record_delivery(
     Raises:
         ValueError: an unknown state, or ``pending`` without a next attempt time.
     """
-    if state not in ("delivered", "pending", "dead"):
-        raise ValueError(f"unknown delivery state {state!r}")
-    if state == "pending" and next_attempt_ns is None:
-        raise ValueError("a pending delivery needs next_attempt_ns")
+    update = delivery_update(state, now_ns=now_ns, next_attempt_ns=next_attempt_ns, error=error)
     conn.execute(
         "UPDATE alert_outbox SET state = ?, attempts = attempts + 1, next_attempt_ns = ?,"
         " last_error = ?, delivered_at_ns = ? WHERE event_id = ? AND channel = ?",
-        (
-            state,
-            next_attempt_ns if next_attempt_ns is not None else now_ns,
-            error,
-            now_ns if state == "delivered" else None,
-            event_id,
-            channel,
-        ),
+        (update.state, update.next_attempt_ns, update.error, update.delivered_at_ns, event_id, channel),
     )

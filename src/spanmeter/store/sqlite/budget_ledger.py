@@ -26,16 +26,25 @@ worse, because it also stops cost reporting for everyone.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Any, Final
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Final
 
-from ...timeunits import NS_PER_DAY
+from ..budget_rows import (
+    LONGEST_CALENDAR_NS,
+    LedgerStats,
+    counter_id,
+    decision_writes,
+    reportable,
+    rolling_totals,
+    run_ledger,
+    spend_rows,
+    stored_totals,
+    with_clock,
+)
 from ..ledger import BudgetSpend, LedgerDecision, LedgerHook, SpendIncrement, SpendTotal
 from ..rows import SpanRow
 from .alerts import insert_alerts, resolve_episodes
@@ -55,8 +64,6 @@ _logger = logging.getLogger(__name__)
 
 _CHUNK: Final = 1000
 """Increments per statement: 6 parameters each, far below SQLite's 32,766 variables."""
-_LONGEST_CALENDAR_NS: Final = 32 * NS_PER_DAY
-"""No calendar window (a month, a DST day) is longer: bounds the end of a window from its start."""
 
 _UPSERT_CALENDAR: Final = (
     "INSERT INTO budget_spend (counter_id, bucket_start_ns, scope_key, cost_nano_usd, attempts, unpriced)"
@@ -81,42 +88,9 @@ _ROLLING_TOTALS: Final = (
 )
 
 
-@lru_cache(maxsize=65_536)
-def counter_id(counter: str) -> int:
-    """The 64-bit id a counter name is stored under (a hash: no lookup, no collisions in practice)."""
-    return int.from_bytes(hashlib.blake2b(counter.encode(), digest_size=8).digest(), "big", signed=True)
-
-
-@dataclass(slots=True)
-class LedgerStats:
-    """What the ledger did since the store opened, for metrics and tests."""
-
-    transactions: int = 0
-    """Write transactions that ran the hook."""
-    alerts: int = 0
-    """Alerts inserted from ingest."""
-    failures: int = 0
-    """Hook failures: those transactions' spans were stored without budget accounting."""
-    named: set[str] = field(default_factory=set[str])
-    """Counters whose name is known to be in ``budget_counters``."""
-
-
 def _values(rows: int, width: int) -> str:
     one = "(" + ",".join("?" * width) + ")"
     return ",".join([one] * rows)
-
-
-def _name_counters(
-    conn: sqlite3.Connection, increments: Sequence[SpendIncrement], stats: LedgerStats
-) -> None:
-    """Record the names behind new counter ids (for people reading the tables)."""
-    fresh = {inc.counter for inc in increments} - stats.named
-    if fresh:
-        conn.executemany(
-            "INSERT OR IGNORE INTO budget_counters (id, counter) VALUES (?, ?)",
-            [(counter_id(c), c) for c in fresh],
-        )
-        stats.named.update(fresh)
 
 
 def _calendar_totals(conn: sqlite3.Connection, increments: Sequence[SpendIncrement]) -> list[SpendTotal]:
@@ -135,7 +109,7 @@ def _calendar_totals(conn: sqlite3.Connection, increments: Sequence[SpendIncreme
         sql = _UPSERT_CALENDAR.format(values=_values(len(chunk), 6))
         for ident, start, scope_key, total, level, forecast in conn.execute(sql, params).fetchall():
             inc = by_key[(ident, start, scope_key)]
-            if total >= inc.report_at or level:
+            if reportable(inc, total, level):
                 totals.append(SpendTotal(inc, total, level, bool(forecast)))
     return totals
 
@@ -159,63 +133,59 @@ def _rolling_totals(conn: sqlite3.Connection, increments: Sequence[SpendIncremen
         for (ident, scope_key), inc in chunk:
             params.extend((ident, scope_key, inc.rolling_since_ns))
         sql = _ROLLING_TOTALS.format(values=_values(len(chunk), 3))
-        for ident, scope_key, total, level, forecast, episode in conn.execute(sql, params):
-            totals.append(
-                SpendTotal(keyed[(ident, scope_key)], int(total), int(level), bool(forecast), episode)
-            )
+        totals += rolling_totals(keyed, conn.execute(sql, params))
     return totals
 
 
 def _write_decision(conn: sqlite3.Connection, decision: LedgerDecision) -> int:
-    now_ns = decision.now_ns if decision.now_ns is not None else time.time_ns()
-    calendar = [change for change in decision.level_changes if not change.rolling]
-    rolling = [change for change in decision.level_changes if change.rolling]
-    if calendar:
+    writes = decision_writes(decision, time.time_ns())
+    if writes.calendar_levels:
         conn.executemany(
             "UPDATE budget_spend SET alerted_level = ?, forecast_alerted = ?"
             " WHERE counter_id = ? AND bucket_start_ns = ? AND scope_key = ?",
-            [
-                (
-                    c.alerted_level,
-                    int(c.forecast_alerted),
-                    counter_id(c.counter),
-                    c.bucket_start_ns,
-                    c.scope_key,
-                )
-                for c in calendar
-            ],
+            writes.calendar_levels,
         )
-    if rolling:
+    if writes.closed_episodes:
         conn.executemany(
-            "DELETE FROM budget_episode WHERE counter_id = ? AND scope_key = ?",
-            [
-                (counter_id(c.counter), c.scope_key)
-                for c in rolling
-                if c.alerted_level == 0 and not c.forecast_alerted
-            ],
+            "DELETE FROM budget_episode WHERE counter_id = ? AND scope_key = ?", writes.closed_episodes
         )
+    if writes.open_episodes:
         conn.executemany(
             "INSERT INTO budget_episode (counter_id, scope_key, alerted_level, forecast_alerted, since_ns)"
             " VALUES (?, ?, ?, ?, ?) ON CONFLICT (counter_id, scope_key) DO UPDATE SET"
             " alerted_level = excluded.alerted_level, forecast_alerted = excluded.forecast_alerted,"
             " since_ns = excluded.since_ns",
-            [
-                (
-                    counter_id(c.counter),
-                    c.scope_key,
-                    c.alerted_level,
-                    int(c.forecast_alerted),
-                    c.episode_since_ns,
-                )
-                for c in rolling
-                if c.alerted_level > 0 or c.forecast_alerted
-            ],
+            writes.open_episodes,
         )
     if decision.resolve:
-        resolve_episodes(conn, decision.resolve, now_ns)
+        resolve_episodes(conn, decision.resolve, writes.now_ns)
     if decision.alerts:
-        return sum(1 for event_id in insert_alerts(conn, decision.alerts, now_ns) if event_id is not None)
+        return sum(
+            1 for event_id in insert_alerts(conn, decision.alerts, writes.now_ns) if event_id is not None
+        )
     return 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Steps:
+    """The ledger's statements on one SQLite write connection."""
+
+    conn: sqlite3.Connection
+
+    def name_counters(self, names: set[str]) -> None:
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO budget_counters (id, counter) VALUES (?, ?)",
+            [(counter_id(name), name) for name in names],
+        )
+
+    def calendar_totals(self, increments: Sequence[SpendIncrement]) -> list[SpendTotal]:
+        return _calendar_totals(self.conn, increments)
+
+    def rolling_totals(self, increments: Sequence[SpendIncrement]) -> list[SpendTotal]:
+        return _rolling_totals(self.conn, increments)
+
+    def write_decision(self, decision: LedgerDecision) -> int:
+        return _write_decision(self.conn, decision)
 
 
 def apply_ledger(
@@ -227,18 +197,7 @@ def apply_ledger(
     """
     conn.execute("SAVEPOINT budget_ledger")
     try:
-        plan = hook.plan(rows)
-        if plan is not None and plan.increments:
-            increments = plan.increments
-            _name_counters(conn, increments, stats)
-            calendar = [inc for inc in increments if inc.rolling_since_ns is None]
-            rolling = [inc for inc in increments if inc.rolling_since_ns is not None]
-            totals = _calendar_totals(conn, calendar) if calendar else []
-            if rolling:
-                totals += _rolling_totals(conn, rolling)
-            decision = plan.decide(totals)
-            if decision.level_changes or decision.alerts or decision.resolve:
-                stats.alerts += _write_decision(conn, decision)
+        run_ledger(hook, rows, stats, _Steps(conn))
         conn.execute("RELEASE budget_ledger")
         stats.transactions += 1
     except Exception:
@@ -260,7 +219,7 @@ def budget_spend(
         " FROM budget_spend WHERE counter_id = ? AND bucket_start_ns = ?",
         (counter_id(counter), bucket_start_ns),
     )
-    return _spend_rows(cursor, bucket_start_ns, bucket_end_ns)
+    return spend_rows(cursor, bucket_start_ns, bucket_end_ns)
 
 
 def rolling_spend(conn: sqlite3.Connection, counter: str, since_ns: int, end_ns: int) -> list[BudgetSpend]:
@@ -273,25 +232,7 @@ def rolling_spend(conn: sqlite3.Connection, counter: str, since_ns: int, end_ns:
         " WHERE r.counter_id = ? AND r.bucket_start_ns >= ? GROUP BY r.scope_key",
         (counter_id(counter), since_ns),
     )
-    return _spend_rows(cursor, since_ns, end_ns)
-
-
-def _spend_rows(rows: Iterable[tuple[Any, ...]], start_ns: int, end_ns: int) -> list[BudgetSpend]:
-    """Spend rows of one window from ``(scope_key, cost, attempts, unpriced, alerted level,
-    forecast alerted)`` tuples, as both the calendar and the rolling query return them."""
-    return [
-        BudgetSpend(
-            scope_key=scope_key,
-            bucket_start_ns=start_ns,
-            bucket_end_ns=end_ns,
-            cost_nano_usd=int(cost),
-            attempts=int(attempts),
-            unpriced=int(unpriced),
-            alerted_level=int(level),
-            forecast_alerted=bool(forecast),
-        )
-        for scope_key, cost, attempts, unpriced, level, forecast in rows
-    ]
+    return spend_rows(cursor, since_ns, end_ns)
 
 
 def reevaluate_window(
@@ -309,15 +250,12 @@ def reevaluate_window(
     episode whose spend aged out ends). Returns the number of alerts inserted.
     """
     start, end = bucket
-    totals: list[SpendTotal] = []
+    calendar: list[BudgetSpend] = []
+    rolling: list[tuple[object, ...]] = []
     if rolling_since_ns is None:
-        for spend in budget_spend(conn, counter, start, end):
-            increment = SpendIncrement(counter, spend.scope_key, start, end, 0, 0, 0)
-            totals.append(
-                SpendTotal(increment, spend.cost_nano_usd, spend.alerted_level, spend.forecast_alerted)
-            )
+        calendar = budget_spend(conn, counter, start, end)
     else:
-        keys = conn.execute(
+        rolling = conn.execute(
             "WITH k (scope_key) AS (SELECT DISTINCT scope_key FROM budget_rolling"
             "  WHERE counter_id = ?1 AND bucket_start_ns >= ?2"
             "  UNION SELECT scope_key FROM budget_episode WHERE counter_id = ?1)"
@@ -327,24 +265,16 @@ def reevaluate_window(
             " FROM k LEFT JOIN budget_episode e ON e.counter_id = ?1 AND e.scope_key = k.scope_key",
             (counter_id(counter), rolling_since_ns),
         ).fetchall()
-        for scope_key, level, forecast, since, total in keys:
-            increment = SpendIncrement(
-                counter, scope_key, start, end, 0, 0, 0, rolling_since_ns=rolling_since_ns
-            )
-            episode = None if since is None else int(since)
-            totals.append(SpendTotal(increment, int(total), int(level), bool(forecast), episode))
+    totals = stored_totals(counter, bucket, calendar, rolling, rolling_since_ns)
     if not totals:
         return 0
-    decision = decide(totals)
-    if decision.now_ns is None:
-        decision = LedgerDecision(decision.level_changes, decision.alerts, now_ns, decision.resolve)
-    return _write_decision(conn, decision)
+    return _write_decision(conn, with_clock(decide(totals), now_ns))
 
 
 def prune(conn: sqlite3.Connection, calendar_before_ns: int, rolling_before_ns: int) -> int:
     """Delete calendar windows ended before, and rolling buckets older than, the cutoffs."""
     deleted = conn.execute(
-        "DELETE FROM budget_spend WHERE bucket_start_ns < ?", (calendar_before_ns - _LONGEST_CALENDAR_NS,)
+        "DELETE FROM budget_spend WHERE bucket_start_ns < ?", (calendar_before_ns - LONGEST_CALENDAR_NS,)
     ).rowcount
     deleted += conn.execute(
         "DELETE FROM budget_rolling WHERE bucket_start_ns < ?", (rolling_before_ns,)

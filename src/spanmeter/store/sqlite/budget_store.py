@@ -12,13 +12,13 @@ from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Final
 
+from ..budget_rows import LedgerStats
 from ..inbox import AlertRecord, Delivery, MeasureGroup, RuleOutcome
 from ..ledger import BudgetSpend, LedgerDecision, NewAlert, SpendTotal
 from ..query_model import measure_groups
 from . import alerts as inbox
 from . import budget_ledger
 from .analysis_queries import aggregate
-from .budget_ledger import LedgerStats
 from .maintenance import Transaction
 
 __all__ = ["SQLiteBudgetStore"]
@@ -162,6 +162,12 @@ class SQLiteBudgetStore:
                 next_attempt_ns=next_attempt_ns,
                 error=error,
             )
+
+    # -- cluster-wide work ----------------------------------------------------------------
+
+    def lead(self, name: str) -> bool:
+        """Always True: one process owns a SQLite file, so it leads every job."""
+        return True
 
     # -- rollups --------------------------------------------------------------------------
 

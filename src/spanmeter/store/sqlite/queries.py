@@ -13,11 +13,11 @@ from typing import Any, Final
 
 from ...timeunits import NS_PER_SECOND
 from ..api import StoreStats, TopGroup, TopResult
+from ..conditions import where_clause
 from ..query_model import scope_filters
 from ..rollups import ROLLUPS, TopDimension, aligned_window, rollup_for
 from ..rows import FIELD_NAMES, SpanRow
 from ..tiers import FILTER_TIERS, TIERS
-from .conditions import where_clause
 from .window_parts import data_extent, window_parts
 
 __all__ = ["count_requests", "iter_requests", "stats", "top"]

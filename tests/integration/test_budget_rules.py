@@ -12,27 +12,28 @@ import pytest
 
 from spanmeter.budgets import RuleEvaluator
 from spanmeter.budgets.definitions.model import BudgetsConfig
-from spanmeter.store import SQLiteStore
+from spanmeter.store import SpanRow
 from support.budget_helpers import NS, Clock, at, config, row
+from support.stores import BACKENDS, BudgetHost, opened_budget_store
 
 NOW = "2026-03-10T12:00:30"
 MINUTE = 60 * NS
 _ids = itertools.count()
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SQLiteStore]:
-    with SQLiteStore(tmp_path / "spanmeter.db") as opened:
+@pytest.fixture(params=BACKENDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BudgetHost]:
+    with opened_budget_store(str(request.param), tmp_path, request) as opened:
         yield opened
 
 
 def traffic(
-    store: SQLiteStore, start: str, minutes: int, per_minute: int, cost_usd: float | None, **fields: Any
+    store: BudgetHost, start: str, minutes: int, per_minute: int, cost_usd: float | None, **fields: Any
 ) -> None:
     """``per_minute`` attempts a minute for ``minutes`` minutes from ``start``."""
     attempts = fields.pop("attempts", 1)
     errors_every = fields.pop("errors_every", 0)
-    rows = []
+    rows: list[SpanRow] = []
     for minute in range(minutes):
         for i in range(per_minute):
             external = f"req-{next(_ids)}"
@@ -50,12 +51,12 @@ def traffic(
     store.write_batch(rows)
 
 
-def evaluate(store: SQLiteStore, cfg: BudgetsConfig, now: str = NOW) -> list[tuple[str, bool | None]]:
+def evaluate(store: BudgetHost, cfg: BudgetsConfig, now: str = NOW) -> list[tuple[str, bool | None]]:
     evaluator = RuleEvaluator(store.budget_store, Clock(now))
     return sorted((o.subject, o.firing) for o in evaluator.outcomes(cfg.rules[0], cfg, at(now)))
 
 
-def fire(store: SQLiteStore, cfg: BudgetsConfig, now: str = NOW) -> list[str]:
+def fire(store: BudgetHost, cfg: BudgetsConfig, now: str = NOW) -> list[str]:
     """Evaluate and record; the titles of the alerts inserted."""
     evaluator = RuleEvaluator(store.budget_store, Clock(now))
     ids = evaluator.evaluate_all(cfg)
@@ -68,7 +69,7 @@ rules:
 """)
 
 
-def test_cost_per_request_drift_fires_on_a_rise_and_resolves_when_it_falls_back(store: SQLiteStore) -> None:
+def test_cost_per_request_drift_fires_on_a_rise_and_resolves_when_it_falls_back(store: BudgetHost) -> None:
     traffic(store, "2026-03-09T20:00", 30, 1, 0.01, endpoint_tag="search")  # baseline
     traffic(store, "2026-03-09T20:00", 30, 1, 0.01, endpoint_tag="chat")
     traffic(store, "2026-03-10T11:10", 25, 1, 0.02, endpoint_tag="search")  # doubled
@@ -93,7 +94,7 @@ def test_cost_per_request_drift_fires_on_a_rise_and_resolves_when_it_falls_back(
     assert resolved is not None and resolved.state == "resolved"
 
 
-def test_cost_per_request_drift_by_prompt_version(store: SQLiteStore) -> None:
+def test_cost_per_request_drift_by_prompt_version(store: BudgetHost) -> None:
     cfg = config("""
     rules:
       - {kind: cost_per_request_drift, by: prompt_version, threshold: 50%}
@@ -114,7 +115,7 @@ rules:
 """)
 
 
-def test_a_new_prompt_version_costlier_than_the_previous_one_fires_once(store: SQLiteStore) -> None:
+def test_a_new_prompt_version_costlier_than_the_previous_one_fires_once(store: BudgetHost) -> None:
     traffic(store, "2026-03-08T10:00", 40, 1, 0.010, endpoint_tag="summary", prompt_version="v3")
     traffic(store, "2026-03-08T10:00", 40, 1, 0.010, endpoint_tag="reply", prompt_version="r1")
     traffic(store, "2026-03-10T08:00", 30, 1, 0.010, endpoint_tag="summary", prompt_version="v3")
@@ -130,7 +131,7 @@ def test_a_new_prompt_version_costlier_than_the_previous_one_fires_once(store: S
     assert alert.details["observed"]["previous_version"] == "v3"
 
 
-def test_an_established_or_cheaper_version_does_not_fire(store: SQLiteStore) -> None:
+def test_an_established_or_cheaper_version_does_not_fire(store: BudgetHost) -> None:
     traffic(store, "2026-03-08T10:00", 40, 1, 0.010, endpoint_tag="summary", prompt_version="v3")
     traffic(store, "2026-03-08T10:00", 40, 1, 0.020, endpoint_tag="summary", prompt_version="v2")
     traffic(store, "2026-03-10T09:00", 30, 1, 0.020, endpoint_tag="summary", prompt_version="v2")  # not new
@@ -144,7 +145,7 @@ rules:
 """)
 
 
-def test_one_tenant_taking_most_of_the_spend_fires(store: SQLiteStore) -> None:
+def test_one_tenant_taking_most_of_the_spend_fires(store: BudgetHost) -> None:
     traffic(store, "2026-03-10T11:30", 10, 8, 0.1, tenant_id="acme")  # 8 USD
     traffic(store, "2026-03-10T11:30", 10, 1, 0.1, tenant_id="beta")  # 1 USD
     traffic(store, "2026-03-10T11:30", 10, 1, 0.1, tenant_id="gamma")
@@ -157,19 +158,19 @@ def test_one_tenant_taking_most_of_the_spend_fires(store: SQLiteStore) -> None:
     assert title.startswith("tenant_id acme took 80% of spend")
 
 
-def test_balanced_spend_or_a_single_tenant_does_not_fire(store: SQLiteStore) -> None:
+def test_balanced_spend_or_a_single_tenant_does_not_fire(store: BudgetHost) -> None:
     traffic(store, "2026-03-10T11:30", 10, 4, 0.1, tenant_id="acme")
     traffic(store, "2026-03-10T11:30", 10, 3, 0.1, tenant_id="beta")
     traffic(store, "2026-03-10T11:30", 10, 3, 0.1, tenant_id="gamma")
     assert [firing for _, firing in evaluate(store, SHARE)] == [False, False, False]
 
 
-def test_a_single_tenant_is_not_a_concentration(store: SQLiteStore) -> None:
+def test_a_single_tenant_is_not_a_concentration(store: BudgetHost) -> None:
     traffic(store, "2026-03-10T11:30", 10, 4, 0.1, tenant_id="acme")
     assert evaluate(store, SHARE) == [("tenant_id=acme", None)]
 
 
-def test_user_share_reads_the_hourly_rollup(store: SQLiteStore) -> None:
+def test_user_share_reads_the_hourly_rollup(store: BudgetHost) -> None:
     cfg = config("""
     rules:
       - {kind: spend_share, by: user_id, threshold: 60%, min_cost_usd: 1}
@@ -185,7 +186,7 @@ rules:
 """)
 
 
-def test_a_burst_with_a_falling_success_ratio_fires(store: SQLiteStore) -> None:
+def test_a_burst_with_a_falling_success_ratio_fires(store: BudgetHost) -> None:
     traffic(store, "2026-03-10T10:50", 60, 2, 0.01)  # baseline: 2/min, all successful
     traffic(store, "2026-03-10T11:51", 10, 10, 0.01, errors_every=3)  # 10/min, 40% errors
     assert evaluate(store, BURST) == [("all", True)]
@@ -193,7 +194,7 @@ def test_a_burst_with_a_falling_success_ratio_fires(store: SQLiteStore) -> None:
     assert title.startswith("Request burst on all traffic: 10.0/min vs 2.0/min, success 60%")
 
 
-def test_a_burst_that_succeeds_or_errors_without_a_burst_do_not_fire(store: SQLiteStore) -> None:
+def test_a_burst_that_succeeds_or_errors_without_a_burst_do_not_fire(store: BudgetHost) -> None:
     traffic(store, "2026-03-10T10:50", 60, 2, 0.01, endpoint_tag="a")
     traffic(store, "2026-03-10T10:50", 60, 5, 0.01, endpoint_tag="b")
     traffic(store, "2026-03-10T11:51", 10, 10, 0.01, endpoint_tag="a")  # a burst, all successful
@@ -211,7 +212,7 @@ rules:
 """)
 
 
-def test_a_retry_storm_fires(store: SQLiteStore) -> None:
+def test_a_retry_storm_fires(store: BudgetHost) -> None:
     traffic(store, "2026-03-09T20:00", 30, 1, 0.01, endpoint_tag="search")
     traffic(store, "2026-03-10T11:46", 12, 2, 0.01, endpoint_tag="search", attempts=3)
     assert evaluate(store, RETRIES) == [("endpoint_tag=search", True)]
@@ -219,7 +220,7 @@ def test_a_retry_storm_fires(store: SQLiteStore) -> None:
     assert "3.00 attempts per request (baseline 1.00)" in alert_title
 
 
-def test_a_normal_retry_rate_does_not_fire(store: SQLiteStore) -> None:
+def test_a_normal_retry_rate_does_not_fire(store: BudgetHost) -> None:
     traffic(store, "2026-03-09T20:00", 30, 1, 0.01, endpoint_tag="search", attempts=2)  # always 2
     traffic(store, "2026-03-10T11:46", 12, 2, 0.01, endpoint_tag="search", attempts=2)
     traffic(store, "2026-03-10T11:46", 12, 2, 0.01, endpoint_tag="chat")
@@ -232,7 +233,7 @@ rules:
 """)
 
 
-def test_an_unknown_model_ratio_over_the_threshold_fires_and_names_the_models(store: SQLiteStore) -> None:
+def test_an_unknown_model_ratio_over_the_threshold_fires_and_names_the_models(store: BudgetHost) -> None:
     traffic(store, "2026-03-10T11:30", 10, 9, 0.01)
     traffic(store, "2026-03-10T11:30", 10, 1, None, model="my-finetune", provider="acme-llm")
     assert evaluate(store, UNKNOWN) == [("all", True)]
@@ -244,14 +245,14 @@ def test_an_unknown_model_ratio_over_the_threshold_fires_and_names_the_models(st
     ]
 
 
-def test_a_low_unknown_model_ratio_or_too_little_traffic_does_not_fire(store: SQLiteStore) -> None:
+def test_a_low_unknown_model_ratio_or_too_little_traffic_does_not_fire(store: BudgetHost) -> None:
     assert evaluate(store, UNKNOWN) == [("all", None)]
     traffic(store, "2026-03-10T11:30", 10, 10, 0.01)
     traffic(store, "2026-03-10T11:30", 2, 1, None, model="my-finetune")
     assert evaluate(store, UNKNOWN) == [("all", False)]
 
 
-def test_measures_group_any_dimensions_of_a_rollup(store: SQLiteStore) -> None:
+def test_measures_group_any_dimensions_of_a_rollup(store: BudgetHost) -> None:
     traffic(store, "2026-03-10T11:30", 2, 3, 0.5, endpoint_tag="a", prompt_version="v1")
     traffic(store, "2026-03-10T11:30", 1, 2, None, endpoint_tag="a", prompt_version=None, errors_every=1)
     groups = store.budget_store.measures(("endpoint_tag", "prompt_version"), at("2026-03-10T11:00"), at(NOW))
@@ -263,7 +264,7 @@ def test_measures_group_any_dimensions_of_a_rollup(store: SQLiteStore) -> None:
         store.budget_store.measures(("user_id", "model"), 0, at(NOW))
 
 
-def test_a_back_filled_baseline_is_judged_when_asked_fresh(store: SQLiteStore) -> None:
+def test_a_back_filled_baseline_is_judged_when_asked_fresh(store: BudgetHost) -> None:
     """A long baseline is cached for the hour: judged before a back-fill it stays empty
     (nothing fires), until an evaluation asks for fresh baselines (as the demo does)."""
     evaluator = RuleEvaluator(store.budget_store, Clock(NOW))

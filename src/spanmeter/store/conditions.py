@@ -1,4 +1,4 @@
-"""The ``WHERE`` clause of a query whose filters are each optional."""
+"""The ``WHERE`` clause of a query whose filters are each optional (any placeholder style)."""
 
 from __future__ import annotations
 

@@ -11,8 +11,9 @@ import pytest
 
 from spanmeter.budgets.ledger.hook import BudgetLedgerHook
 from spanmeter.budgets.ledger.status import budget_states
-from spanmeter.store import SQLiteStore
+from spanmeter.store import SpanRow
 from support.budget_helpers import DAY_NS, HOUR_NS, USD, Clock, at, config, row
+from support.stores import BACKENDS, BudgetHost, opened_budget_store
 
 DAILY = """
 budgets:
@@ -24,23 +25,23 @@ budgets:
 """
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SQLiteStore]:
-    with SQLiteStore(tmp_path / "spanmeter.db") as opened:
+@pytest.fixture(params=BACKENDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BudgetHost]:
+    with opened_budget_store(str(request.param), tmp_path, request) as opened:
         yield opened
 
 
-def attach(store: SQLiteStore, text: str, clock: Clock) -> BudgetLedgerHook:
+def attach(store: BudgetHost, text: str, clock: Clock) -> BudgetLedgerHook:
     hook = BudgetLedgerHook(config(text), clock=clock)
     store.attach_ledger(hook)
     return hook
 
 
-def kinds(store: SQLiteStore) -> list[str]:
+def kinds(store: BudgetHost) -> list[str]:
     return [alert.kind for alert in reversed(store.budget_store.list_alerts(limit=1000))]
 
 
-def test_each_level_fires_exactly_once_per_window(store: SQLiteStore) -> None:
+def test_each_level_fires_exactly_once_per_window(store: BudgetHost) -> None:
     clock = Clock("2026-03-10T12:00")
     attach(store, DAILY, clock)
     seen: list[list[str]] = []
@@ -66,13 +67,13 @@ def test_each_level_fires_exactly_once_per_window(store: SQLiteStore) -> None:
     assert (state.state, state.spend_nano_usd, state.attempts) == ("exceeded", int(1.8 * USD), 6)
 
 
-def hook_index(store: SQLiteStore):  # type: ignore[no-untyped-def]
+def hook_index(store: BudgetHost):  # type: ignore[no-untyped-def]
     hook = store.ledger
     assert isinstance(hook, BudgetLedgerHook)
     return hook.snapshot.index
 
 
-def test_a_jump_over_several_levels_alerts_the_highest_only(store: SQLiteStore) -> None:
+def test_a_jump_over_several_levels_alerts_the_highest_only(store: BudgetHost) -> None:
     attach(store, DAILY, Clock("2026-03-10T12:00"))
     store.write_batch([row("2026-03-10T12:00", 0.7), row("2026-03-10T12:01", 0.7)])
     assert kinds(store) == ["budget.exceeded"]
@@ -80,7 +81,7 @@ def test_a_jump_over_several_levels_alerts_the_highest_only(store: SQLiteStore) 
     assert kinds(store) == ["budget.exceeded"]
 
 
-def test_rollover_resets_the_state_and_ended_windows_resolve(store: SQLiteStore) -> None:
+def test_rollover_resets_the_state_and_ended_windows_resolve(store: BudgetHost) -> None:
     clock = Clock("2026-03-10T23:00")
     attach(store, DAILY, clock)
     store.write_batch([row("2026-03-10T23:00", 1.5)])
@@ -99,7 +100,7 @@ def test_rollover_resets_the_state_and_ended_windows_resolve(store: SQLiteStore)
     assert store.budget_store.get_alert(second.id).state == "open"  # type: ignore[union-attr]
 
 
-def test_forecast_warns_before_the_limit_once_and_not_too_early(store: SQLiteStore) -> None:
+def test_forecast_warns_before_the_limit_once_and_not_too_early(store: BudgetHost) -> None:
     clock = Clock("2026-03-10T01:00")
     attach(
         store,
@@ -126,7 +127,7 @@ def test_forecast_warns_before_the_limit_once_and_not_too_early(store: SQLiteSto
     assert state.forecast_exceeds and state.state == "ok"
 
 
-def test_a_wildcard_budget_keeps_one_state_per_value(store: SQLiteStore) -> None:
+def test_a_wildcard_budget_keeps_one_state_per_value(store: BudgetHost) -> None:
     clock = Clock("2026-03-10T12:00")
     attach(
         store,
@@ -160,7 +161,7 @@ def test_a_wildcard_budget_keeps_one_state_per_value(store: SQLiteStore) -> None
     )
 
 
-def test_duplicates_test_traffic_and_outer_spans_never_count(store: SQLiteStore) -> None:
+def test_duplicates_test_traffic_and_outer_spans_never_count(store: BudgetHost) -> None:
     clock = Clock("2026-03-10T12:00")
     attach(store, DAILY, clock)
     batch = [row("2026-03-10T12:00", 0.2), row("2026-03-10T12:00", None)]
@@ -174,7 +175,7 @@ def test_duplicates_test_traffic_and_outer_spans_never_count(store: SQLiteStore)
     assert kinds(store) == []
 
 
-def test_a_data_mode_wildcard_counts_each_mode_apart(store: SQLiteStore) -> None:
+def test_a_data_mode_wildcard_counts_each_mode_apart(store: BudgetHost) -> None:
     clock = Clock("2026-03-10T12:00")
     attach(store, DAILY.replace("window: day", "window: day\n    scope: {data_mode: '*'}"), clock)
     store.write_batch([row("2026-03-10T12:00", 0.3, data_mode=m) for m in ("real", "test", "test", "demo")])
@@ -186,7 +187,7 @@ def test_a_data_mode_wildcard_counts_each_mode_apart(store: SQLiteStore) -> None
     }
 
 
-def test_scopes_combine_exact_values_and_wildcards(store: SQLiteStore) -> None:
+def test_scopes_combine_exact_values_and_wildcards(store: BudgetHost) -> None:
     clock = Clock("2026-03-10T12:00")
     attach(
         store,
@@ -218,7 +219,7 @@ def test_scopes_combine_exact_values_and_wildcards(store: SQLiteStore) -> None:
     }
 
 
-def test_recorded_spend_is_the_exact_sum(store: SQLiteStore) -> None:
+def test_recorded_spend_is_the_exact_sum(store: BudgetHost) -> None:
     rng = random.Random(4)
     clock = Clock("2026-03-10T12:00")
     attach(
@@ -233,7 +234,7 @@ def test_recorded_spend_is_the_exact_sum(store: SQLiteStore) -> None:
     expected_all = 0
     expected_tenant: dict[str, int] = {}
     for _ in range(40):
-        batch = []
+        batch: list[SpanRow] = []
         for _ in range(rng.randrange(1, 60)):
             cost = rng.randrange(0, 5 * USD)
             tenant = rng.choice(["a", "b", "c"])
@@ -248,7 +249,7 @@ def test_recorded_spend_is_the_exact_sum(store: SQLiteStore) -> None:
     }
 
 
-def test_calendar_windows_follow_the_configured_time_zone(store: SQLiteStore) -> None:
+def test_calendar_windows_follow_the_configured_time_zone(store: BudgetHost) -> None:
     clock = Clock("2026-03-10T18:00")
     attach(
         store,
@@ -271,7 +272,7 @@ def test_calendar_windows_follow_the_configured_time_zone(store: SQLiteStore) ->
     assert end - start == 23 * HOUR_NS
 
 
-def test_rolling_window_episodes_fire_once_and_end_when_spend_ages_out(store: SQLiteStore) -> None:
+def test_rolling_window_episodes_fire_once_and_end_when_spend_ages_out(store: BudgetHost) -> None:
     clock = Clock("2026-03-10T10:05")
     hook = attach(
         store,
@@ -307,7 +308,7 @@ def test_rolling_window_episodes_fire_once_and_end_when_spend_ages_out(store: SQ
     assert (state.window_start_ns, state.window_end_ns) == (at("2026-03-10T12:00"), at("2026-03-10T15:00"))
 
 
-def test_late_spend_counts_in_its_own_window(store: SQLiteStore) -> None:
+def test_late_spend_counts_in_its_own_window(store: BudgetHost) -> None:
     clock = Clock("2026-03-11T00:10")
     attach(store, DAILY, clock)
     store.write_batch([row("2026-03-10T23:59", 1.2)])  # yesterday's spend, arriving today
@@ -317,7 +318,7 @@ def test_late_spend_counts_in_its_own_window(store: SQLiteStore) -> None:
     assert alert.window_start_ns == at("2026-03-10")
 
 
-def test_a_failing_hook_never_loses_spans(store: SQLiteStore, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_failing_hook_never_loses_spans(store: BudgetHost, caplog: pytest.LogCaptureFixture) -> None:
     class Broken:
         def plan(self, rows: object) -> None:
             raise RuntimeError("bug")
@@ -329,7 +330,7 @@ def test_a_failing_hook_never_loses_spans(store: SQLiteStore, caplog: pytest.Log
     assert "budget ledger failed" in caplog.text
 
 
-def test_raising_a_limit_lowers_the_alerted_level_so_the_new_limit_alerts(store: SQLiteStore) -> None:
+def test_raising_a_limit_lowers_the_alerted_level_so_the_new_limit_alerts(store: BudgetHost) -> None:
     clock = Clock("2026-03-10T12:00")
     hook = attach(store, DAILY, clock)
     store.write_batch([row("2026-03-10T12:00", 1.1)])

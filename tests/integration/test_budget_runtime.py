@@ -13,6 +13,7 @@ import pytest
 from spanmeter.budgets import BudgetLedgerHook, BudgetsRuntime, budgets_store_factory
 from spanmeter.store import SQLiteStore
 from support.budget_helpers import NS, Clock, at, config, row
+from support.stores import BACKENDS, BudgetHost, opened_budget_store
 
 CONFIG = """
 evaluate_every: 60s
@@ -25,13 +26,13 @@ delivery: {log: false}
 """
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SQLiteStore]:
-    with SQLiteStore(tmp_path / "spanmeter.db") as opened:
+@pytest.fixture(params=BACKENDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BudgetHost]:
+    with opened_budget_store(str(request.param), tmp_path, request) as opened:
         yield opened
 
 
-def test_scheduled_work_runs_when_due_on_the_injected_clock(store: SQLiteStore) -> None:
+def test_scheduled_work_runs_when_due_on_the_injected_clock(store: BudgetHost) -> None:
     clock = Clock("2026-03-10T23:30")
     runtime = BudgetsRuntime(store, config=config(CONFIG), clock=clock)
     store.write_batch([row("2026-03-10T23:30", 1.2)] + [row("2026-03-10T23:30", None) for _ in range(5)])
@@ -56,7 +57,7 @@ def test_scheduled_work_runs_when_due_on_the_injected_clock(store: SQLiteStore) 
     assert store.ledger is None
 
 
-def test_a_changed_file_is_reloaded_and_judged_again(store: SQLiteStore, tmp_path: Path) -> None:
+def test_a_changed_file_is_reloaded_and_judged_again(store: BudgetHost, tmp_path: Path) -> None:
     path = tmp_path / "budgets.yaml"
     path.write_text("budgets: [{name: daily, window: day, limit_usd: 10, forecast: false}]")
     clock = Clock("2026-03-10T12:00")

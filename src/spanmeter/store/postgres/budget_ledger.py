@@ -1,0 +1,291 @@
+"""Budget counters on PostgreSQL, updated inside the ingest write transaction, exact across
+every replica writing to the database.
+
+Per transaction (the contract is :mod:`spanmeter.store.ledger`; the steps between the
+statements are :func:`spanmeter.store.budget_rows.run_ledger`, shared with SQLite):
+
+1. calendar increments are added with one ``INSERT ... SELECT FROM unnest(...) ON CONFLICT
+   DO UPDATE SET cost = cost + excluded.cost ... RETURNING``. The upsert locks each counter
+   row until commit, and a replica adding to the same row meanwhile waits, then adds to the
+   committed total: the total returned is exact, and so is the alerted level returned with
+   it, which the other replica's transaction raised before it committed. So a level crossed
+   by two replicas at once is judged crossed by one of them only. Rows are locked in one
+   order (counter id, window start, scope key in code-point order) by every transaction,
+   so two replicas touching the same counters never deadlock;
+2. rolling budgets first take a transaction advisory lock per (counter, scope key), in key
+   order, then add to their hourly buckets and read the sum of the window with the open
+   episode: no other replica can judge the same key until this transaction commits;
+3. the decision's levels, episodes and alerts are written in the same transaction; an
+   alert's ``dedupe_key`` is unique (``ON CONFLICT DO NOTHING``), a second safeguard.
+
+The whole step runs under a savepoint: if the hook fails (a bug, not the database), the
+budget work is rolled back and logged and the spans are still committed, as on SQLite. A
+lost connection or a serialization failure is not caught: the transaction fails whole and
+the exporter retries it, so no spend is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+import psycopg
+
+from ..budget_rows import (
+    LONGEST_CALENDAR_NS,
+    LedgerStats,
+    counter_id,
+    decision_writes,
+    reportable,
+    rolling_totals,
+    run_ledger,
+    spend_rows,
+    stored_totals,
+    with_clock,
+)
+from ..ledger import BudgetSpend, LedgerDecision, LedgerHook, SpendIncrement, SpendTotal
+from ..rows import SpanRow
+from .alerts import insert_alerts, lock_key, resolve_episodes
+from .schema import BUDGET_SCOPE_LOCKS
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+__all__ = ["apply_ledger", "budget_spend", "prune", "reevaluate_window", "rolling_spend"]
+
+_logger = logging.getLogger(__name__)
+
+Conn = psycopg.Connection[tuple[Any, ...]]
+
+_UPSERT_CALENDAR: Final = (
+    "INSERT INTO budget_spend AS s (counter_id, bucket_start_ns, scope_key, cost_nano_usd, attempts, unpriced)"
+    " SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::bigint[], %s::bigint[], %s::bigint[])"
+    " ON CONFLICT (counter_id, bucket_start_ns, scope_key) DO UPDATE SET"
+    " cost_nano_usd = s.cost_nano_usd + excluded.cost_nano_usd, attempts = s.attempts + excluded.attempts,"
+    " unpriced = s.unpriced + excluded.unpriced"
+    " RETURNING counter_id, bucket_start_ns, scope_key, cost_nano_usd, alerted_level, forecast_alerted"
+)
+_UPSERT_ROLLING: Final = (
+    "INSERT INTO budget_rolling AS r (counter_id, scope_key, bucket_start_ns, cost_nano_usd, attempts, unpriced)"
+    " SELECT * FROM unnest(%s::bigint[], %s::text[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[])"
+    " ON CONFLICT (counter_id, scope_key, bucket_start_ns) DO UPDATE SET"
+    " cost_nano_usd = r.cost_nano_usd + excluded.cost_nano_usd, attempts = r.attempts + excluded.attempts,"
+    " unpriced = r.unpriced + excluded.unpriced"
+)
+_ROLLING_TOTALS: Final = (
+    "SELECT k.counter_id, k.scope_key,"
+    " (SELECT coalesce(sum(r.cost_nano_usd), 0) FROM budget_rolling r WHERE r.counter_id = k.counter_id"
+    "  AND r.scope_key = k.scope_key AND r.bucket_start_ns >= k.since),"
+    " coalesce(e.alerted_level, 0), coalesce(e.forecast_alerted, 0), e.since_ns"
+    " FROM unnest(%s::bigint[], %s::text[], %s::bigint[]) AS k (counter_id, scope_key, since)"
+    " LEFT JOIN budget_episode e ON e.counter_id = k.counter_id AND e.scope_key = k.scope_key"
+)
+_STORED_ROLLING: Final = (
+    "WITH k (scope_key) AS (SELECT DISTINCT scope_key FROM budget_rolling"
+    "  WHERE counter_id = %(id)s AND bucket_start_ns >= %(since)s"
+    "  UNION SELECT scope_key FROM budget_episode WHERE counter_id = %(id)s)"
+    " SELECT k.scope_key, coalesce(e.alerted_level, 0), coalesce(e.forecast_alerted, 0), e.since_ns,"
+    " (SELECT coalesce(sum(r.cost_nano_usd), 0) FROM budget_rolling r WHERE r.counter_id = %(id)s"
+    "  AND r.scope_key = k.scope_key AND r.bucket_start_ns >= %(since)s)"
+    " FROM k LEFT JOIN budget_episode e ON e.counter_id = %(id)s AND e.scope_key = k.scope_key"
+)
+
+
+def _columns(rows: Iterable[tuple[object, ...]], width: int) -> list[list[object]]:
+    """Rows as ``width`` column lists (the arrays ``unnest`` takes)."""
+    columns: list[list[object]] = [[] for _ in range(width)]
+    for row in rows:
+        for column, value in zip(columns, row, strict=True):
+            column.append(value)
+    return columns
+
+
+def _lock_scopes(conn: Conn, scopes: Iterable[tuple[str, str]]) -> None:
+    """Take the advisory locks of these rolling ``(counter, scope key)`` pairs, in key order
+    (the same in every transaction: no deadlock between replicas)."""
+    keys = sorted({lock_key(counter, scope_key) for counter, scope_key in scopes})
+    if keys:
+        conn.execute(
+            "SELECT pg_advisory_xact_lock(%s, k) FROM unnest(%s::integer[]) AS k", (BUDGET_SCOPE_LOCKS, keys)
+        ).fetchall()
+
+
+@dataclass(frozen=True, slots=True)
+class _Steps:
+    """The ledger's statements on one PostgreSQL write connection."""
+
+    conn: Conn
+
+    def name_counters(self, names: set[str]) -> None:
+        rows = sorted((counter_id(name), name) for name in names)  # one lock order for every replica
+        self.conn.execute(
+            "INSERT INTO budget_counters (id, counter) SELECT * FROM unnest(%s::bigint[], %s::text[])"
+            " ON CONFLICT DO NOTHING",
+            _columns(rows, 2),
+        )
+
+    def calendar_totals(self, increments: Sequence[SpendIncrement]) -> list[SpendTotal]:
+        by_key: dict[tuple[int, int, str], SpendIncrement] = {}
+        for inc in increments:
+            key = (counter_id(inc.counter), inc.bucket_start_ns, inc.scope_key)
+            if key in by_key:  # the hook merges per key; a repeat would be applied twice below
+                raise ValueError(f"duplicate budget increment for {inc.counter!r} {key[1:]!r}")
+            by_key[key] = inc
+        ordered = sorted(by_key)  # the order rows are locked in, the same in every transaction
+        rows = [
+            (*key, by_key[key].cost_nano_usd, by_key[key].attempts, by_key[key].unpriced) for key in ordered
+        ]
+        totals: list[SpendTotal] = []
+        for ident, start, scope_key, total, level, forecast in self.conn.execute(
+            _UPSERT_CALENDAR, _columns(rows, 6)
+        ):
+            inc = by_key[(int(ident), int(start), str(scope_key))]
+            if reportable(inc, int(total), int(level)):
+                totals.append(SpendTotal(inc, int(total), int(level), bool(forecast)))
+        return totals
+
+    def rolling_totals(self, increments: Sequence[SpendIncrement]) -> list[SpendTotal]:
+        _lock_scopes(self.conn, ((inc.counter, inc.scope_key) for inc in increments))
+        rows = sorted(
+            (
+                counter_id(inc.counter),
+                inc.scope_key,
+                inc.bucket_start_ns,
+                inc.cost_nano_usd,
+                inc.attempts,
+                inc.unpriced,
+            )
+            for inc in increments
+        )
+        self.conn.execute(_UPSERT_ROLLING, _columns(rows, 6))
+        keyed: dict[tuple[int, str], SpendIncrement] = {}
+        for inc in increments:  # one total per (counter, scope key): its hour buckets share it
+            keyed.setdefault((counter_id(inc.counter), inc.scope_key), inc)
+        wanted = [(ident, scope_key, inc.rolling_since_ns) for (ident, scope_key), inc in keyed.items()]
+        found = [
+            (int(ident), str(scope_key), total, level, forecast, None if since is None else int(since))
+            for ident, scope_key, total, level, forecast, since in self.conn.execute(
+                _ROLLING_TOTALS, _columns(wanted, 3)
+            )
+        ]
+        return rolling_totals(keyed, found)
+
+    def write_decision(self, decision: LedgerDecision) -> int:
+        writes = decision_writes(decision, time.time_ns())
+        with self.conn.cursor() as cursor:
+            if writes.calendar_levels:
+                cursor.executemany(
+                    "UPDATE budget_spend SET alerted_level = %s, forecast_alerted = %s"
+                    " WHERE counter_id = %s AND bucket_start_ns = %s AND scope_key = %s",
+                    writes.calendar_levels,
+                )
+            if writes.closed_episodes:
+                cursor.executemany(
+                    "DELETE FROM budget_episode WHERE counter_id = %s AND scope_key = %s",
+                    writes.closed_episodes,
+                )
+            if writes.open_episodes:
+                cursor.executemany(
+                    "INSERT INTO budget_episode (counter_id, scope_key, alerted_level, forecast_alerted, since_ns)"
+                    " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (counter_id, scope_key) DO UPDATE SET"
+                    " alerted_level = excluded.alerted_level, forecast_alerted = excluded.forecast_alerted,"
+                    " since_ns = excluded.since_ns",
+                    writes.open_episodes,
+                )
+        if decision.resolve:
+            resolve_episodes(self.conn, decision.resolve, writes.now_ns)
+        if not decision.alerts:
+            return 0
+        return sum(
+            1 for event_id in insert_alerts(self.conn, decision.alerts, writes.now_ns) if event_id is not None
+        )
+
+
+def apply_ledger(conn: Conn, hook: LedgerHook, rows: Sequence[SpanRow], stats: LedgerStats) -> None:
+    """Run ``hook`` over the transaction's new rows and write what it decides.
+
+    Must be called inside the write transaction that stores ``rows``.
+    """
+    try:
+        with conn.transaction():  # a savepoint inside the write transaction
+            run_ledger(hook, rows, stats, _Steps(conn))
+        stats.transactions += 1
+    except psycopg.OperationalError:
+        stats.named.clear()
+        raise  # the database, not the hook: the whole transaction is retried
+    except Exception:
+        stats.failures += 1
+        stats.named.clear()  # some of those names may have been rolled back
+        _logger.exception(
+            "spanmeter: budget ledger failed; %d spans stored without budget accounting", len(rows)
+        )
+
+
+def budget_spend(conn: Conn, counter: str, bucket_start_ns: int, bucket_end_ns: int) -> list[BudgetSpend]:
+    """Every scope key's row of one calendar window."""
+    cursor = conn.execute(
+        "SELECT scope_key, cost_nano_usd, attempts, unpriced, alerted_level, forecast_alerted"
+        " FROM budget_spend WHERE counter_id = %s AND bucket_start_ns = %s",
+        (counter_id(counter), bucket_start_ns),
+    )
+    return spend_rows(cursor, bucket_start_ns, bucket_end_ns)
+
+
+def rolling_spend(conn: Conn, counter: str, since_ns: int, end_ns: int) -> list[BudgetSpend]:
+    """Per scope key, the rolling buckets since ``since_ns`` summed, with the open episode."""
+    cursor = conn.execute(
+        "SELECT r.scope_key, sum(r.cost_nano_usd), sum(r.attempts), sum(r.unpriced),"
+        " coalesce(max(e.alerted_level), 0), coalesce(max(e.forecast_alerted), 0)"
+        " FROM budget_rolling r LEFT JOIN budget_episode e"
+        " ON e.counter_id = r.counter_id AND e.scope_key = r.scope_key"
+        " WHERE r.counter_id = %s AND r.bucket_start_ns >= %s GROUP BY r.scope_key",
+        (counter_id(counter), since_ns),
+    )
+    return spend_rows(cursor, since_ns, end_ns)
+
+
+def reevaluate_window(
+    conn: Conn,
+    counter: str,
+    bucket: tuple[int, int],
+    rolling_since_ns: int | None,
+    decide: Callable[[Sequence[SpendTotal]], LedgerDecision],
+    now_ns: int,
+) -> int:
+    """Judge stored totals again (no new spend) inside the caller's write transaction, with
+    the same locks ingest takes (in the same order), so no replica's ingest interleaves.
+    Returns the number of alerts inserted."""
+    start, end = bucket
+    ident = counter_id(counter)
+    calendar: list[BudgetSpend] = []
+    rolling: list[tuple[Any, ...]] = []
+    if rolling_since_ns is None:
+        cursor = conn.execute(
+            "SELECT scope_key, cost_nano_usd, attempts, unpriced, alerted_level, forecast_alerted"
+            ' FROM budget_spend WHERE counter_id = %s AND bucket_start_ns = %s ORDER BY scope_key COLLATE "C"'
+            " FOR UPDATE",
+            (ident, start),
+        )
+        calendar = spend_rows(cursor, start, end)
+    else:
+        params = {"id": ident, "since": rolling_since_ns}
+        _lock_scopes(conn, ((counter, str(row[0])) for row in conn.execute(_STORED_ROLLING, params)))
+        rolling = conn.execute(_STORED_ROLLING, params).fetchall()  # read again under the locks
+    totals = stored_totals(counter, bucket, calendar, rolling, rolling_since_ns)
+    if not totals:
+        return 0
+    return _Steps(conn).write_decision(with_clock(decide(totals), now_ns))
+
+
+def prune(conn: Conn, calendar_before_ns: int, rolling_before_ns: int) -> int:
+    """Delete calendar windows ended before, and rolling buckets older than, the cutoffs."""
+    deleted = conn.execute(
+        "DELETE FROM budget_spend WHERE bucket_start_ns < %s", (calendar_before_ns - LONGEST_CALENDAR_NS,)
+    ).rowcount
+    deleted += conn.execute(
+        "DELETE FROM budget_rolling WHERE bucket_start_ns < %s", (rolling_before_ns,)
+    ).rowcount
+    return max(deleted, 0)
