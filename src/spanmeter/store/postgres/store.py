@@ -40,6 +40,7 @@ from ..rollups import HOUR, MINUTE, TopDimension
 from ..rows import RowValues, SpanRow
 from . import analysis_writes, queries
 from .schema import ensure_partitions, migrate
+from .transfer import PostgresTransferMixin
 from .writer import write_rows
 
 __all__ = ["PostgresStore"]
@@ -65,7 +66,7 @@ def _redacted(url: str) -> str:
     return f"postgresql://{info.get('user', '')}@{info.get('host', '')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
 
 
-class PostgresStore:
+class PostgresStore(PostgresTransferMixin):
     """Spans, rollups and queries in one PostgreSQL database (migrated on open).
 
     Args:
