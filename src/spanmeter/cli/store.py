@@ -24,7 +24,7 @@ __all__ = ["store"]
 _REPORT_EVERY_S: Final = 2.0
 _MOST_DIFFERENCES: Final = 50
 
-_PARTS_HELP: Final = "\n".join(f"  {part.name}: {part.description}" for part in PARTS)
+_PARTS_HELP: Final = "\n    ".join(f"- {part.name}: {part.description}" for part in PARTS)
 
 
 @click.group()

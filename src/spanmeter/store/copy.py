@@ -255,7 +255,11 @@ def copy_store(
 
 
 _COMPARED: Final = ("cost_nano_usd", "attempts", "logical_requests")
-_DIMENSIONS: Final = (*MINUTE.dimensions, "user_id")
+_DIMENSIONS: Final = (
+    *(name for name in MINUTE.dimensions if name not in ("environment", "data_mode")),
+    "user_id",
+)
+"""Every dimension a query can group by (environment and data mode are filters only)."""
 
 
 @dataclass(frozen=True, slots=True)
