@@ -21,6 +21,7 @@ from .quickstart import quickstart
 from .report import report
 from .reprice import reprice
 from .serve import serve
+from .store import store
 from .top import top
 
 __all__ = ["main"]
@@ -50,3 +51,4 @@ main.add_command(reprice)
 main.add_command(report)
 main.add_command(export)
 main.add_command(prices)
+main.add_command(store)

@@ -218,12 +218,22 @@ def _m003_budgets_alerts(conn: psycopg.Connection[tuple[object, ...]]) -> None:
     )
 
 
+def _m004_copy_progress(conn: psycopg.Connection[tuple[object, ...]]) -> None:
+    """How far ``spanmeter store copy`` got, per part and source (as SQLite's
+    ``m_copy_001_copy_progress``)."""
+    conn.execute(
+        "CREATE TABLE copy_progress (part text NOT NULL, source text NOT NULL, position text NOT NULL,"
+        " rows bigint NOT NULL, done boolean NOT NULL, PRIMARY KEY (part, source))"
+    )
+
+
 Migration = Callable[["psycopg.Connection[tuple[object, ...]]"], None]
 
 MIGRATIONS: Final[tuple[tuple[str, Migration], ...]] = (
     ("m001_initial", _m001_initial),
     ("m002_reprice_audit_and_revenue", _m002_reprice_audit_and_revenue),
     ("m003_budgets_alerts", _m003_budgets_alerts),
+    ("m004_copy_progress", _m004_copy_progress),
     ("m005_grafana_views", create_views),
 )
 """Applied in order, each once, each in the transaction that records it."""

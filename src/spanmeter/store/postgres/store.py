@@ -43,6 +43,7 @@ from . import analysis_writes, budget_ledger, queries
 from .budget_store import DEFAULT_CLAIM_S, PostgresBudgetStore
 from .leader import AdvisoryLeader
 from .schema import ensure_partitions, migrate
+from .transfer import PostgresTransferMixin
 from .writer import write_rows
 
 __all__ = ["PostgresStore"]
@@ -73,7 +74,7 @@ def _redacted(url: str) -> str:
     return f"postgresql://{info.get('user', '')}@{info.get('host', '')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
 
 
-class PostgresStore:
+class PostgresStore(PostgresTransferMixin):
     """Spans, rollups and queries in one PostgreSQL database (migrated on open).
 
     Args:

@@ -33,6 +33,7 @@ from . import budget_ledger, compaction, maintenance, queries
 from .analysis import SQLiteAnalysisMixin  # analysis queries and re-pricing (issue 5)
 from .budget_store import SQLiteBudgetStore
 from .schema import connect, open_database
+from .transfer import SQLiteTransferMixin
 from .writer import RowWriter
 
 __all__ = ["SQLiteStore"]
@@ -42,7 +43,7 @@ _logger = logging.getLogger(__name__)
 _NO_FILTERS: Final[Mapping[str, str]] = MappingProxyType({})
 
 
-class SQLiteStore(SQLiteAnalysisMixin):
+class SQLiteStore(SQLiteAnalysisMixin, SQLiteTransferMixin):
     """Spans, rollups and queries in one SQLite file (created and migrated on open).
 
     Args:

@@ -1,0 +1,287 @@
+"""Export and import for ``spanmeter store copy`` on SQLite (see :mod:`spanmeter.store.transfer`).
+
+Imports bypass the write path: rows go in as they were stored, rollup groups are appended
+as partial rows (positive ``seq``, bucket marked dirty) that compaction later folds into
+the tiers like any other, and every import records its progress in ``copy_progress`` in
+the same transaction.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import Any, Final
+
+from ..analysis_types import RepriceAudit
+from ..rollups import HOUR, MEASURES, MINUTE, RollupSpec
+from ..rows import FIELD_NAMES, RowValues
+from ..transfer import (
+    CopyProgress,
+    DeliveryKey,
+    ExportedAudit,
+    Granularity,
+    LogicalKey,
+    ProviderCall,
+    RevenueRecord,
+    RollupGroup,
+)
+from .maintenance import Transaction
+from .migration_db import MigrationDB
+from .schema import MIGRATIONS
+from .writer import RowWriter
+
+__all__ = ["SQLiteTransferMixin"]
+
+_SEQ_GAP: Final = 2**32
+"""Imported groups take sequence numbers far above the bucket's highest, as re-pricing
+corrections do: a receiver writing to this store from another process caches its next
+number per bucket."""
+_BILLABLE: Final = FIELD_NAMES.index("billable")
+_AUDIT_COLUMNS: Final = (
+    "id, applied_at_ns, reason, window_start_ns, window_end_ns, rows_changed,"
+    " cost_before_nano_usd, cost_after_nano_usd, price_source, details"
+)
+_AUDIT_ROW_COLUMNS: Final = (
+    "start_time_ns, span_id, trace_id, old_cost_nano_usd, new_cost_nano_usd, old_status, new_status"
+)
+
+
+@MIGRATIONS(name="m_copy_001_copy_progress")
+def _m_copy_progress(db: MigrationDB) -> None:
+    """How far ``spanmeter store copy`` got, per part and source: kept in the target, so a
+    copy resumes after an interruption and a repeated one copies nothing twice."""
+    db.execute(
+        "CREATE TABLE copy_progress (part TEXT NOT NULL, source TEXT NOT NULL, position TEXT NOT NULL,"
+        " rows INTEGER NOT NULL, done INTEGER NOT NULL, PRIMARY KEY (part, source)) WITHOUT ROWID"
+    )
+
+
+def _spec(granularity: Granularity) -> RollupSpec:
+    if granularity not in ("minute", "hour"):
+        raise ValueError(f"granularity must be minute or hour, got {granularity!r}")
+    return MINUTE if granularity == "minute" else HOUR
+
+
+def _save(conn: sqlite3.Connection, progress: CopyProgress) -> None:
+    conn.execute(
+        "INSERT INTO copy_progress VALUES (?, ?, ?, ?, ?) ON CONFLICT (part, source) DO UPDATE SET"
+        " position = excluded.position, rows = excluded.rows, done = excluded.done",
+        (progress.part, progress.source, progress.position, progress.rows, int(progress.done)),
+    )
+
+
+def _inserted(conn: sqlite3.Connection, before: int) -> int:
+    return conn.total_changes - before
+
+
+class SQLiteTransferMixin:
+    """The :class:`~spanmeter.store.transfer.TransferStore` methods; the host class
+    (:class:`~spanmeter.store.sqlite.SQLiteStore`) provides the connections."""
+
+    _writer: RowWriter
+
+    def _reader(self) -> sqlite3.Connection:  # provided by SQLiteStore
+        raise NotImplementedError
+
+    def _transaction(self) -> Any:  # provided by SQLiteStore (a Transaction)
+        raise NotImplementedError
+
+    def copy_progress(self, source: str) -> dict[str, CopyProgress]:
+        """The recorded progress of every part copied from ``source``."""
+        rows = self._reader().execute(
+            "SELECT part, source, position, rows, done FROM copy_progress WHERE source = ?", (source,)
+        )
+        return {part: CopyProgress(part, src, pos, int(n), bool(done)) for part, src, pos, n, done in rows}
+
+    # -- logical requests and provider calls ----------------------------------------------
+
+    def export_logical_requests(self, after: str | None, limit: int) -> list[LogicalKey]:
+        """Logical-request keys by external id."""
+        select = "SELECT external_request_id, first_start_ns FROM logical_requests"
+        order = " ORDER BY external_request_id LIMIT ?"
+        conn = self._reader()
+        rows = (
+            conn.execute(select + order, (limit,))
+            if after is None
+            else conn.execute(select + " WHERE external_request_id > ?" + order, (after, limit))
+        )
+        return [(str(key), int(first)) for key, first in rows]
+
+    def import_logical_requests(self, keys: Sequence[LogicalKey], progress: CopyProgress) -> int:
+        """Insert the keys not known yet."""
+        transaction: Transaction = self._transaction
+        with transaction() as conn:
+            before = conn.total_changes
+            conn.executemany("INSERT INTO logical_requests VALUES (?, ?) ON CONFLICT DO NOTHING", keys)
+            inserted = _inserted(conn, before)
+            _save(conn, progress)
+        return inserted
+
+    def export_provider_calls(self, after: tuple[int, bytes] | None, limit: int) -> list[ProviderCall]:
+        """Provider-call claims by ``(minute, call_key)``."""
+        minute, key = after if after is not None else (-(2**62), b"")
+        rows = self._reader().execute(
+            "SELECT minute, call_key, trace_id, span_id FROM provider_calls"
+            " WHERE (minute, call_key) > (?, ?) ORDER BY minute, call_key LIMIT ?",
+            (minute, key, limit),
+        )
+        return [(int(m), bytes(k), bytes(t), bytes(s)) for m, k, t, s in rows]
+
+    def import_provider_calls(self, calls: Sequence[ProviderCall], progress: CopyProgress) -> int:
+        """Insert the claims not known yet."""
+        transaction: Transaction = self._transaction
+        with transaction() as conn:
+            before = conn.total_changes
+            conn.executemany("INSERT INTO provider_calls VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING", calls)
+            inserted = _inserted(conn, before)
+            _save(conn, progress)
+        return inserted
+
+    # -- raw rows --------------------------------------------------------------------------
+
+    def export_requests(self, after: DeliveryKey | None, limit: int) -> list[RowValues]:
+        """Raw rows by delivery key (the unique index's order)."""
+        start, span_id, trace_id = after if after is not None else (-(2**62), b"", b"")
+        rows = self._reader().execute(
+            f"SELECT {', '.join(FIELD_NAMES)} FROM requests WHERE (start_time_ns, span_id, trace_id) > (?, ?, ?)"
+            " ORDER BY start_time_ns, span_id, trace_id LIMIT ?",
+            (start, span_id, trace_id, limit),
+        )
+        exported: list[RowValues] = []
+        for values in rows:
+            row = list(values)
+            row[_BILLABLE] = bool(row[_BILLABLE])
+            exported.append(tuple(row))
+        return exported
+
+    def import_requests(self, rows: Sequence[RowValues], progress: CopyProgress) -> int:
+        """Insert the rows not stored yet, as they are."""
+        insert = (
+            f"INSERT INTO requests ({', '.join(FIELD_NAMES)}) VALUES ({', '.join('?' * len(FIELD_NAMES))})"
+            " ON CONFLICT DO NOTHING"
+        )
+        transaction: Transaction = self._transaction
+        with transaction() as conn:
+            before = conn.total_changes
+            conn.executemany(insert, rows)
+            inserted = _inserted(conn, before)
+            _save(conn, progress)
+        return inserted
+
+    # -- rollups ---------------------------------------------------------------------------
+
+    def rollup_buckets(
+        self, granularity: Granularity, after: int | None, limit: int
+    ) -> list[tuple[int, int]]:
+        """Buckets holding rollup rows, with their row counts, by bucket."""
+        spec = _spec(granularity)
+        rows = self._reader().execute(
+            f"SELECT {spec.bucket_column}, count(*) FROM {spec.table} WHERE {spec.bucket_column} > ?"
+            f" GROUP BY {spec.bucket_column} ORDER BY {spec.bucket_column} LIMIT ?",
+            (-(2**62) if after is None else after, limit),
+        )
+        return [(int(bucket), int(count)) for bucket, count in rows]
+
+    def import_rollups(
+        self, granularity: Granularity, groups: Sequence[RollupGroup], progress: CopyProgress
+    ) -> int:
+        """Append the groups as partial rows of their buckets, marked for compaction."""
+        spec = _spec(granularity)
+        columns = (spec.bucket_column, *spec.dimensions, *MEASURES, "seq")
+        insert = f"INSERT INTO {spec.table} ({', '.join(columns)}) VALUES ({','.join('?' * len(columns))})"
+        transaction: Transaction = self._transaction
+        with transaction() as conn:
+            next_seq: dict[int, int] = {}
+            params: list[tuple[object, ...]] = []
+            for group in groups:
+                bucket = int(group[0])
+                if bucket not in next_seq:
+                    (highest,) = conn.execute(
+                        f"SELECT coalesce(max(seq), 0) FROM {spec.table}"
+                        f" WHERE {spec.bucket_column} = ? AND seq > 0",
+                        (bucket,),
+                    ).fetchone()
+                    next_seq[bucket] = int(highest) + _SEQ_GAP
+                params.append((*group, next_seq[bucket]))
+                next_seq[bucket] += 1
+            conn.executemany(insert, params)
+            conn.executemany(
+                "INSERT OR IGNORE INTO rollup_dirty (table_name, bucket) VALUES (?, ?)",
+                [(spec.table, bucket) for bucket in next_seq],
+            )
+            for bucket in next_seq:  # this process's writer caches next sequence numbers
+                self._writer.forget(spec.table, bucket)
+            _save(conn, progress)
+        return len(params)
+
+    # -- re-pricing audit and revenue -------------------------------------------------------
+
+    def export_reprice_audits(self, after: int | None, limit: int) -> list[ExportedAudit]:
+        """Audit entries with their rows, by id."""
+        conn = self._reader()
+        audits = [
+            RepriceAudit(*values)
+            for values in conn.execute(
+                f"SELECT {_AUDIT_COLUMNS} FROM reprice_audit WHERE id > ? ORDER BY id LIMIT ?",
+                (-1 if after is None else after, limit),
+            )
+        ]
+        exported: list[ExportedAudit] = []
+        for audit in audits:
+            rows = conn.execute(
+                f"SELECT {_AUDIT_ROW_COLUMNS} FROM reprice_audit_rows WHERE audit_id = ? ORDER BY rowid",
+                (audit.id,),
+            ).fetchall()
+            exported.append(ExportedAudit(audit, [tuple(row) for row in rows]))
+        return exported
+
+    def import_reprice_audits(self, audits: Sequence[ExportedAudit], progress: CopyProgress) -> int:
+        """Insert the entries (and their rows) whose id is not used yet."""
+        transaction: Transaction = self._transaction
+        inserted = 0
+        with transaction() as conn:
+            for entry in audits:
+                audit = entry.audit
+                cursor = conn.execute(
+                    f"INSERT INTO reprice_audit ({_AUDIT_COLUMNS}) VALUES ({','.join('?' * 10)})"
+                    " ON CONFLICT DO NOTHING",
+                    (
+                        audit.id,
+                        audit.applied_at_ns,
+                        audit.reason,
+                        audit.window_start_ns,
+                        audit.window_end_ns,
+                        audit.rows_changed,
+                        audit.cost_before_nano_usd,
+                        audit.cost_after_nano_usd,
+                        audit.price_source,
+                        audit.details,
+                    ),
+                )
+                if cursor.rowcount != 1:
+                    continue
+                conn.executemany(
+                    f"INSERT INTO reprice_audit_rows (audit_id, {_AUDIT_ROW_COLUMNS}) VALUES ({','.join('?' * 8)})",
+                    [(audit.id, *row) for row in entry.rows],
+                )
+                inserted += 1
+            _save(conn, progress)
+        return inserted
+
+    def export_revenue(self) -> list[RevenueRecord]:
+        """Every revenue row with its import time."""
+        rows = self._reader().execute(
+            "SELECT tenant_id, period, start_ns, end_ns, revenue_nano_usd, imported_at_ns FROM revenue"
+            " ORDER BY tenant_id, period"
+        )
+        return [(str(t), str(p), int(s), int(e), int(r), int(i)) for t, p, s, e, r, i in rows]
+
+    def import_revenue(self, rows: Sequence[RevenueRecord], progress: CopyProgress) -> int:
+        """Insert the rows whose tenant and period are not present yet."""
+        transaction: Transaction = self._transaction
+        with transaction() as conn:
+            before = conn.total_changes
+            conn.executemany("INSERT INTO revenue VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", rows)
+            inserted = _inserted(conn, before)
+            _save(conn, progress)
+        return inserted

@@ -1,0 +1,147 @@
+"""What a store offers so that ``spanmeter store copy`` can move it to another store.
+
+Copying a store is not replaying its spans through the write path: rollups are kept
+longer than raw rows (400 vs 30 days by default), so recomputing them from the raw rows
+would lose every bucket older than the oldest row, and the write path would number the
+logical requests anew. Instead each kind of state is exported as it is stored and
+imported as it is, bypassing the write path's aggregation:
+
+* raw rows with their ids, pricing, billable flags and ``duplicate_of`` (deduped on the
+  delivery key, so a re-run inserts nothing twice);
+* the logical-request keys (external id and the start of its first attempt) and the
+  provider-call claims, so dedupe and logical-request counting go on exactly after the move;
+* rollups as merged groups, whole buckets at a time;
+* the re-pricing audit trail and imported revenue.
+
+Every import writes a :class:`CopyProgress` in the same transaction as the data, so an
+interrupted copy resumes where it stopped and a repeated one finds nothing left to do.
+The orchestration lives in :mod:`spanmeter.store.copy`; the SQL in each backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from .analysis_types import RepriceAudit
+from .api import SpanStore
+from .rows import RowValues
+
+__all__ = [
+    "AuditRowValues",
+    "CopyProgress",
+    "DeliveryKey",
+    "ExportedAudit",
+    "Granularity",
+    "LogicalKey",
+    "ProviderCall",
+    "RevenueRecord",
+    "RollupGroup",
+    "TransferStore",
+]
+
+Granularity = Literal["minute", "hour"]
+"""A rollup, by the width of its buckets."""
+DeliveryKey = tuple[int, bytes, bytes]
+"""``(start_time_ns, span_id, trace_id)``: the key a raw row is unique on, in both stores."""
+LogicalKey = tuple[str, int]
+"""``(external_request_id, first_start_ns)``."""
+ProviderCall = tuple[int, bytes, bytes, bytes]
+"""``(minute, call_key, trace_id, span_id)``: which span carries a provider call."""
+RollupGroup = tuple[Any, ...]
+"""``(bucket_s, *dimensions, *measures)`` in the rollup's column order, merged."""
+AuditRowValues = tuple[Any, ...]
+"""One changed row of an audit: ``(start_time_ns, span_id, trace_id, old_cost_nano_usd,
+new_cost_nano_usd, old_status, new_status)``."""
+RevenueRecord = tuple[str, str, int, int, int, int]
+"""``(tenant_id, period, start_ns, end_ns, revenue_nano_usd, imported_at_ns)``."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExportedAudit:
+    """A re-pricing audit entry with the rows it changed, as stored (its id kept)."""
+
+    audit: RepriceAudit
+    rows: Sequence[AuditRowValues]
+
+
+@dataclass(frozen=True, slots=True)
+class CopyProgress:
+    """How far the copy of one part from one source got, as recorded in the target."""
+
+    part: str
+    source: str
+    """The source store, as :attr:`SpanStore.location` names it."""
+    position: str
+    """Where the next chunk starts: a JSON value the part defines (``""`` before the first)."""
+    rows: int = 0
+    """Rows (or groups, or entries) copied so far."""
+    done: bool = False
+
+
+@runtime_checkable
+class TransferStore(SpanStore, Protocol):
+    """A store that can be the source or the target of a copy.
+
+    Readers return at most ``limit`` items after ``after`` (exclusive) in key order, so a
+    copy pages through a large store with flat memory. Importers insert what is not there
+    yet (keys already present are left alone) and record ``progress`` in the same
+    transaction; each returns how many items it inserted.
+    """
+
+    def copy_progress(self, source: str) -> dict[str, CopyProgress]:
+        """The recorded progress of every part copied from ``source`` into this store."""
+        ...
+
+    def export_logical_requests(self, after: str | None, limit: int) -> list[LogicalKey]:
+        """Logical-request keys by external id."""
+        ...
+
+    def import_logical_requests(self, keys: Sequence[LogicalKey], progress: CopyProgress) -> int:
+        """Insert logical-request keys."""
+        ...
+
+    def export_provider_calls(self, after: tuple[int, bytes] | None, limit: int) -> list[ProviderCall]:
+        """Provider-call claims by ``(minute, call_key)``."""
+        ...
+
+    def import_provider_calls(self, calls: Sequence[ProviderCall], progress: CopyProgress) -> int:
+        """Insert provider-call claims."""
+        ...
+
+    def export_requests(self, after: DeliveryKey | None, limit: int) -> list[RowValues]:
+        """Raw rows (``FIELD_NAMES`` order) by delivery key."""
+        ...
+
+    def import_requests(self, rows: Sequence[RowValues], progress: CopyProgress) -> int:
+        """Insert raw rows as they are: no dedupe by provider call, no rollups, no ledger."""
+        ...
+
+    def rollup_buckets(
+        self, granularity: Granularity, after: int | None, limit: int
+    ) -> list[tuple[int, int]]:
+        """``(bucket_s, stored rows)`` of the buckets holding rollup rows, by bucket."""
+        ...
+
+    def import_rollups(
+        self, granularity: Granularity, groups: Sequence[RollupGroup], progress: CopyProgress
+    ) -> int:
+        """Append merged rollup groups as partial rows (queries sum them with the rest)."""
+        ...
+
+    def export_reprice_audits(self, after: int | None, limit: int) -> list[ExportedAudit]:
+        """Audit entries with their rows, by id."""
+        ...
+
+    def import_reprice_audits(self, audits: Sequence[ExportedAudit], progress: CopyProgress) -> int:
+        """Insert audit entries under their own ids (an id already used is skipped)."""
+        ...
+
+    def export_revenue(self) -> list[RevenueRecord]:
+        """Every revenue row with its import time."""
+        ...
+
+    def import_revenue(self, rows: Sequence[RevenueRecord], progress: CopyProgress) -> int:
+        """Insert revenue rows (a tenant and period already present is left alone)."""
+        ...
