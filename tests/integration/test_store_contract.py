@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from spanmeter.store import SpanRow, SpanStore, WriteResult
+from spanmeter.store import RepricedRow, RevenueRow, SpanRow, SpanStore, StaleRepricing, WriteResult
 from support.store_rows import DAY_NS, NS, T0, make_row, random_rows
 from support.stores import BACKENDS, backend_target, opened_store
 from support.top_oracle import check, ranking_queries
@@ -221,3 +222,55 @@ def test_scan_and_rollup_groups_read_the_same_rows(store: SpanStore) -> None:
     assert set(scanned) == expected and len(scanned) == len(expected)
     groups = list(store.iter_rollup_groups("hour", T0, T0 + 4 * DAY_NS))
     assert sum(int(g["attempts"]) for g in groups) == sum(1 for row in rows if row.billable)
+
+
+def test_repricing_corrects_rows_and_rollups_and_is_audited(store: SpanStore) -> None:
+    priced = [make_row(model="m", cost_nano_usd=1_000) for _ in range(3)]
+    unpriced = make_row(model="m", cost_nano_usd=None, pricing_status="unknown_model")
+    store.write_batch([*priced, unpriced])
+    stored = {row.span_id: row for row in store.iter_requests()}
+    changes = [
+        RepricedRow(stored[priced[0].span_id], replace(stored[priced[0].span_id], cost_nano_usd=4_000)),
+        RepricedRow(
+            stored[unpriced.span_id],
+            replace(stored[unpriced.span_id], cost_nano_usd=500, pricing_status="priced"),
+        ),
+    ]
+    before = store.top("model", T0, T0 + DAY_NS)
+    assert (before.cost_nano_usd, before.unpriced) == (3_000, 1)
+    audit = store.apply_repricing(
+        changes, reason="test", window_start_ns=T0, window_end_ns=T0 + DAY_NS, price_source="t", details="d"
+    )
+    after = store.top("model", T0, T0 + DAY_NS)
+    assert (after.cost_nano_usd, after.unpriced, after.attempts) == (3_000 + 3_000 + 500, 0, 4)
+    assert (audit.rows_changed, audit.cost_before_nano_usd, audit.cost_after_nano_usd) == (2, 1_000, 4_500)
+    assert store.reprice_audits() == [audit] and audit.id > 0
+    costs = sorted(row.cost_nano_usd or 0 for row in store.iter_requests())
+    assert costs == [500, 1_000, 1_000, 4_000]
+    with pytest.raises(StaleRepricing):  # the rows no longer hold the old pricing
+        store.apply_repricing(
+            changes,
+            reason="again",
+            window_start_ns=T0,
+            window_end_ns=T0 + DAY_NS,
+            price_source="t",
+            details="",
+        )
+    assert store.top("model", T0, T0 + DAY_NS) == after and len(store.reprice_audits()) == 1
+    with pytest.raises(ValueError, match="only change pricing"):
+        store.apply_repricing(
+            [RepricedRow(stored[priced[1].span_id], replace(stored[priced[1].span_id], model="other"))],
+            reason="bad",
+            window_start_ns=T0,
+            window_end_ns=T0 + DAY_NS,
+            price_source="t",
+            details="",
+        )
+
+
+def test_revenue_is_replaced_per_tenant_and_period(store: SpanStore) -> None:
+    first = RevenueRow("t1", "2026-01", T0, T0 + 31 * DAY_NS, 5 * 10**9)
+    assert store.put_revenue([first, RevenueRow("t2", "2026-01", T0, T0 + 31 * DAY_NS, 10**9)]) == 2
+    store.put_revenue([replace(first, revenue_nano_usd=7 * 10**9)])
+    assert [(r.tenant_id, r.revenue_nano_usd) for r in store.revenue()] == [("t1", 7 * 10**9), ("t2", 10**9)]
+    assert store.revenue(T0 + 40 * DAY_NS, T0 + 50 * DAY_NS) == []

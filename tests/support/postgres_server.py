@@ -59,7 +59,10 @@ class PostgresServer:
     """One running server; :meth:`stop` (or the context manager) shuts it down and removes
     its files."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, durable: bool = False) -> None:
+        """``durable``: fsync and synchronous commits on, as a production server runs (for
+        benchmarks); off by default, since the tests never crash the database's machine."""
+        self._durable = durable
         self._bindir = find_bindir()
         self._root = Path(tempfile.mkdtemp(prefix="spanmeter-pg-"))
         self.data_dir = self._root / "data"
@@ -101,9 +104,7 @@ class PostgresServer:
             "-p", str(self.port),
             "-k", str(self._root),
             "-c", "listen_addresses=127.0.0.1",
-            "-c", "fsync=off",
-            "-c", "synchronous_commit=off",
-            "-c", "full_page_writes=off",
+            *(() if self._durable else ("-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")),
             "-c", "max_connections=200",
             "-c", "shared_buffers=64MB",
         ]  # fmt: skip
