@@ -159,9 +159,30 @@ def test_replicas_store_each_span_once_and_count_each_logical_request_once(store
             _get(f"http://127.0.0.1:{http}/api/v1/top?by=endpoint_tag&since=1h&limit=10")
             for _, http in replicas
         ]
+        metrics = [_metric_sums(http) for _, http in replicas]
     assert answers[0] == answers[1] == answers[2]  # one store: every replica answers the same
     groups = {g["endpoint_tag"]: g for g in answers[0]["groups"]}
     assert {e: groups[e]["cost_nano_usd"] for e in expected} == expected
     assert sum(groups[e]["attempts"] for e in expected) == 600  # exported three times, stored once
     assert sum(groups[e]["logical_requests"] for e in expected) == logical
     assert (groups["split"]["attempts"], groups["split"]["logical_requests"]) == (100, 50)
+    # each replica counts what it committed: summed over replicas, the counters are the store's
+    totals = answers[0]["totals"]
+    summed = {name: sum(m.get(name, 0.0) for m in metrics) for name in metrics[0]}
+    assert summed["spanmeter_attempts_total"] == totals["attempts"] == 700
+    assert summed["spanmeter_requests_total"] == totals["logical_requests"]
+    assert summed["spanmeter_cost_usd_total"] == pytest.approx(totals["cost_nano_usd"] / 1e9, rel=1e-12)
+    assert all(m["spanmeter_attempts_total"] > 0 for m in metrics)  # every replica took a share
+
+
+def _metric_sums(http_port: int) -> dict[str, float]:
+    """Per metric name, the sum of its samples on one replica's ``/metrics``."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    sums: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        name = line.split("{", 1)[0].split(" ", 1)[0]
+        sums[name] = sums.get(name, 0.0) + float(line.rsplit(" ", 1)[1])
+    return sums
