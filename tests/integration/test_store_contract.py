@@ -7,13 +7,25 @@ Each test runs once per backend, against a real SQLite file and a real PostgreSQ
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from spanmeter.store import RepricedRow, RevenueRow, SpanRow, SpanStore, StaleRepricing, WriteResult
+from spanmeter.store import (
+    RepricedRow,
+    RevenueRow,
+    SpanRow,
+    SpanStore,
+    StaleRepricing,
+    WriteResult,
+    open_store,
+)
 from support.store_rows import DAY_NS, NS, T0, make_row, random_rows
 from support.stores import BACKENDS, backend_target, opened_store
 from support.top_oracle import check, ranking_queries
@@ -274,3 +286,43 @@ def test_revenue_is_replaced_per_tenant_and_period(store: SpanStore) -> None:
     store.put_revenue([replace(first, revenue_nano_usd=7 * 10**9)])
     assert [(r.tenant_id, r.revenue_nano_usd) for r in store.revenue()] == [("t1", 7 * 10**9), ("t2", 10**9)]
     assert store.revenue(T0 + 40 * DAY_NS, T0 + 50 * DAY_NS) == []
+
+
+def test_importing_the_store_loads_no_backend_driver() -> None:
+    """``import spanmeter.store`` stays light: the backends' drivers load when a store of
+    theirs is opened, so a PostgreSQL deployment never loads sqlite-utils and vice versa."""
+    code = "import sys, spanmeter.store; print(sorted(m for m in ('sqlite_utils', 'psycopg') if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_replicas_starting_together_migrate_once(postgres_server: Any) -> None:
+    """Replicas started at the same moment on a new database: one migrates, the others wait
+    for it (an advisory lock), then find nothing to do; all of them work."""
+    url = postgres_server.new_database("migrate")
+    stores: list[SpanStore] = []
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            stores.append(open_store(url))
+        except BaseException as error:  # reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    try:
+        assert errors == [] and len(stores) == 4
+        assert stores[0].write_batch([make_row()]).inserted == 1
+        assert all(store.count_requests() == 1 for store in stores)
+        import psycopg
+
+        with psycopg.connect(url) as conn:
+            names = [name for (name,) in conn.execute("SELECT name FROM spanmeter_migrations ORDER BY name")]
+        assert len(names) == len(set(names)) > 1
+    finally:
+        for store in stores:
+            store.close()

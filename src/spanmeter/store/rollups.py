@@ -1,7 +1,7 @@
 """Rollup definitions and the in-memory aggregation every store runs per transaction.
 
-Store-agnostic on purpose: the SQLite store and a later PostgreSQL store must bucket,
-group and sum identically, so the rules live here once.
+Store-agnostic on purpose: every store must bucket, group and sum identically, so the rules
+live here once.
 
 Rollups are *additive partial aggregates*. A store writes, per transaction, one row per
 (bucket, dimensions) group seen in that transaction, and a rollup table may hold several
@@ -12,10 +12,10 @@ realistic cardinality (1,000 tenants, 10,000 users) a 512-row transaction touche
 minute groups and ~450 hour groups spread over the whole current bucket, so every upsert
 dirties a different page and the commit writes megabytes; appending partial rows keeps
 those writes sequential. Raw rows plus both rollups, 512 rows a transaction: ~39k rows/s
-upserting vs ~77k appending (``bench/store.py``, same run). Appending also spares a future
-multi-replica PostgreSQL store the row-lock contention (and deadlocks) of many writers
-updating the same hot rollup rows. Compaction (:mod:`spanmeter.store.sqlite.compaction`)
-later merges a closed bucket's rows, off the ingest path.
+upserting vs ~77k appending (``bench/store.py``, same run, embedded store). Appending also
+spares several replicas writing one shared database the row-lock contention (and
+deadlocks) of many writers updating the same hot rollup rows. Each store's compaction later
+merges a closed bucket's rows, off the ingest path.
 
 Counting rules (what a rollup row sums):
 

@@ -1,5 +1,10 @@
 """Coarse per-dimension tiers, and how a window is split between them and the rollups.
 
+The embedded store keeps these tiers (a single writer folds closed buckets into them); a
+store may also answer from the rollups alone, exactly, and the shared store does. What every
+store takes from here is the retention rounding (:mod:`spanmeter.store.retention_rule`), so
+that all of them keep the same spans.
+
 Why they exist: with realistic cardinality (1,000 tenants x 50 endpoints x models x prompt
 versions) the minute rollup barely compresses at moderate rates: 10 million spans over 30
 days make ~8.5 million minute rows, and ranking 30 days from them takes seconds. A ranking
@@ -111,7 +116,7 @@ DIM_HOUR: Final = DimensionTier(
     bucket_column="hour",
     bucket_seconds=3600,
     # users from the hourly rollup, whose buckets are as wide: a projection without tenant
-    # and endpoint, ~40% fewer rows an hour (see tier_migrations.m004_hourly_user_tier)
+    # and endpoint, ~40% fewer rows an hour
     sources=((MINUTE, _MINUTE_DIMENSIONS), (HOUR, ("user_id",))),
 )
 DIM_DAY: Final = DimensionTier(
@@ -141,8 +146,8 @@ DIM_4W: Final = DimensionTier(
     sources=((HOUR, ("user_id",)),),
 )
 TIERS: Final = (DIM_HOUR, DIM_6H, DIM_DAY, DIM_WEEK, DIM_4W)
-"""The unfiltered tiers (see tier_migrations.m005_user_rank_tiers for the users' 6-hour,
-week and 4-week ones). Retention rounds to the widest (see sqlite.maintenance)."""
+"""The unfiltered tiers. Retention rounds to the widest (see
+:mod:`spanmeter.store.retention_rule`)."""
 
 FILTER_DIMENSIONS: Final = (
     "endpoint_tag",

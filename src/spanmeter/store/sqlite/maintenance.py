@@ -13,8 +13,9 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Final
 
-from ...timeunits import NS_PER_DAY, NS_PER_MINUTE, NS_PER_SECOND
+from ...timeunits import NS_PER_MINUTE
 from ..api import RetentionResult
+from ..retention_rule import check_retention_days, raw_cutoff_ns, rollup_cutoff_s
 from ..rollups import ROLLUPS
 from ..tiers import FILTER_TIERS, TIERS
 from .provider_calls import DELETE_EXPIRED as PROVIDER_CALLS_EXPIRED
@@ -53,26 +54,19 @@ def apply_retention(
 
     Raw rows go by start time (their dedupe keys are their index entries and go with them);
     logical-request keys go by the time of their first attempt; a rollup or tier bucket
-    goes once it has *ended* before the rollup cutoff, ``rollup_days`` ago rounded down to
-    the widest tier's bucket (4 weeks). Rounded, so that every rollup and tier keeps exactly
-    the same spans: a signed cover (:mod:`spanmeter.store.window_cover`) subtracts a finer
-    tier's rows from a coarser tier's bucket, which is only exact if both still hold them.
+    goes once it has *ended* before the rollup cutoff (:mod:`spanmeter.store.retention_rule`:
+    ``rollup_days`` ago rounded down to the widest tier's bucket, the same in every store).
 
     Raises:
         ValueError: ``raw_days`` or ``rollup_days`` below 1, or ``chunk_rows`` below 1.
     """
-    if raw_days < 1 or rollup_days < 1:
-        raise ValueError(
-            f"raw_days and rollup_days must be at least 1 (dedupe keys must outlive client retries), "
-            f"got {raw_days!r} and {rollup_days!r}"
-        )
+    check_retention_days(raw_days, rollup_days)
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows!r}")
-    requests, logical = _delete_raw(transaction, now_ns - raw_days * NS_PER_DAY, chunk_rows)
-    widest = max(tier.bucket_seconds for tier in (*TIERS, *FILTER_TIERS))
-    rollup_cutoff_s = (now_ns - rollup_days * NS_PER_DAY) // NS_PER_SECOND // widest * widest
-    rollup_rows = _delete_rollups(transaction, rollup_cutoff_s, chunk_rows)
-    rollup_rows += _delete_tiers(transaction, rollup_cutoff_s, chunk_rows)
+    requests, logical = _delete_raw(transaction, raw_cutoff_ns(now_ns, raw_days), chunk_rows)
+    rollup_cutoff = rollup_cutoff_s(now_ns, rollup_days)
+    rollup_rows = _delete_rollups(transaction, rollup_cutoff, chunk_rows)
+    rollup_rows += _delete_tiers(transaction, rollup_cutoff, chunk_rows)
     return RetentionResult(requests=requests, logical_requests=logical, rollup_rows=rollup_rows)
 
 
