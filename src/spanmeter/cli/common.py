@@ -227,11 +227,12 @@ def store_target(db: str | None) -> str:
 
 
 @contextmanager
-def open_store(db: str | None) -> Generator[SpanStore, None, None]:
-    """The store at ``db`` (see :func:`store_target`). A file must exist and be a spanmeter
+def open_store(db: str | None, *, create: bool = False) -> Generator[SpanStore, None, None]:
+    """The store at ``db`` (see :func:`store_target`). A file must exist (``create``: or is
+    made, for commands that prepare a store before its receiver starts) and be a spanmeter
     store (a foreign file is never changed); a PostgreSQL database is migrated if needed."""
     path = store_target(db)
-    if is_postgres_url(path):
+    if is_postgres_url(path) or (create and not os.path.exists(path)):
         with _opened(path) as store:
             yield store
         return

@@ -16,6 +16,7 @@ from .doctor import doctor
 from .economics import economics
 from .export import export
 from .investigate import investigate
+from .keys import keys
 from .prices import prices
 from .quickstart import quickstart
 from .report import report
@@ -52,3 +53,4 @@ main.add_command(report)
 main.add_command(export)
 main.add_command(prices)
 main.add_command(store)
+main.add_command(keys)

@@ -42,6 +42,7 @@ from .api import (
     WriterClosed,
     WriteResult,
 )
+from .api_keys import ApiKey, DuplicateKeyName, KeyStore
 from .factory import describe_target, is_postgres_url, open_store
 from .group_commit import DEFAULT_MAX_PENDING_ROWS, GroupCommitWriter
 from .inbox import (
@@ -83,12 +84,15 @@ __all__ = [
     "AggregateResult",
     "AlertHistoryEntry",
     "AlertRecord",
+    "ApiKey",
     "BatchWriter",
     "BudgetSpend",
     "BudgetStore",
     "Delivery",
+    "DuplicateKeyName",
     "GroupCommitWriter",
     "GroupMeasures",
+    "KeyStore",
     "LedgerDecision",
     "LedgerHook",
     "LedgerPlan",

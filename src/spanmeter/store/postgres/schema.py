@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Final
 
 from ...timeunits import NS_PER_DAY
 from ..rollups import HOUR, MEASURES, MINUTE, RollupSpec
+from .api_keys import create_api_keys
 from .grafana_views import create_views
 from .sql_text import sql
 
@@ -235,6 +236,7 @@ MIGRATIONS: Final[tuple[tuple[str, Migration], ...]] = (
     ("m003_budgets_alerts", _m003_budgets_alerts),
     ("m004_copy_progress", _m004_copy_progress),
     ("m005_grafana_views", create_views),
+    ("m006_api_keys", create_api_keys),
 )
 """Applied in order, each once, each in the transaction that records it."""
 

@@ -40,6 +40,7 @@ from ..repricing import check_changes, new_audit
 from ..rollups import HOUR, MINUTE, TopDimension
 from ..rows import SpanRow
 from . import analysis_writes, budget_ledger, queries
+from .api_keys import PostgresKeysMixin
 from .budget_store import DEFAULT_CLAIM_S, PostgresBudgetStore
 from .leader import AdvisoryLeader
 from .schema import ensure_partitions, migrate
@@ -74,7 +75,7 @@ def _redacted(url: str) -> str:
     return f"postgresql://{info.get('user', '')}@{info.get('host', '')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
 
 
-class PostgresStore(PostgresTransferMixin):
+class PostgresStore(PostgresTransferMixin, PostgresKeysMixin):
     """Spans, rollups and queries in one PostgreSQL database (migrated on open).
 
     Args:

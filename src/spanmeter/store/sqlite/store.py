@@ -31,6 +31,7 @@ from ..rollups import TopDimension
 from ..rows import RowValues, SpanRow
 from . import budget_ledger, compaction, maintenance, queries
 from .analysis import SQLiteAnalysisMixin  # analysis queries and re-pricing (issue 5)
+from .api_keys import SQLiteKeysMixin
 from .budget_store import SQLiteBudgetStore
 from .schema import connect, open_database
 from .transfer import SQLiteTransferMixin
@@ -43,7 +44,7 @@ _logger = logging.getLogger(__name__)
 _NO_FILTERS: Final[Mapping[str, str]] = MappingProxyType({})
 
 
-class SQLiteStore(SQLiteAnalysisMixin, SQLiteTransferMixin):
+class SQLiteStore(SQLiteAnalysisMixin, SQLiteTransferMixin, SQLiteKeysMixin):
     """Spans, rollups and queries in one SQLite file (created and migrated on open).
 
     Args:
