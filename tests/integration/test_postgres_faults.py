@@ -12,15 +12,10 @@ import http.client
 import json
 import os
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +29,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from support.postgres_server import PostgresServer
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from support.serve_process import is_ready, serve_process
 
 
 def _spans(count: int, tag: str) -> list[ReadableSpan]:
@@ -76,59 +66,6 @@ def _request(count: int, tag: str) -> ExportTraceServiceRequest:
     return request
 
 
-@contextmanager
-def replica(store_url: str, log: Path | None = None) -> Iterator[tuple[subprocess.Popen[bytes], int, int]]:
-    """A ``serve`` process on ``store_url``, ready; its stderr goes to ``log`` when given."""
-    grpc_port, http_port = _free_port(), _free_port()
-    log_file = open(log, "wb") if log is not None else None  # noqa: SIM115 - closed below
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "spanmeter",
-            "serve",
-            "--store",
-            store_url,
-            "--grpc-port",
-            str(grpc_port),
-            "--http-port",
-            str(http_port),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=log_file if log_file is not None else subprocess.PIPE,
-        env={**os.environ, "SPANMETER_USER_ID_HASH_KEY": "k"},
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while not _ready(http_port):
-            assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
-            assert time.monotonic() < deadline, "replica did not become ready"
-            time.sleep(0.05)
-        yield process, grpc_port, http_port
-    finally:
-        if process.poll() is None:
-            process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stderr:
-            process.stderr.close()
-        if log_file is not None:
-            log_file.close()
-
-
-def _ready(http_port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/readyz", timeout=2) as answer:
-            return answer.status == 200
-    except urllib.error.HTTPError:
-        return False
-    except OSError:
-        return False
-
-
 def _post(http_port: int, request: ExportTraceServiceRequest) -> tuple[int, dict[str, str]]:
     conn = http.client.HTTPConnection("127.0.0.1", http_port, timeout=30)
     try:
@@ -154,7 +91,7 @@ def test_database_down_answers_retryably_and_reconnects(tmp_path: Path) -> None:
     log = tmp_path / "replica.log"
     with PostgresServer() as server:
         url = server.new_database("outage")
-        with replica(url, log) as (_, grpc_port, http_port):
+        with serve_process(url, log=log) as (_, grpc_port, http_port):
             assert _post(http_port, _request(50, "before"))[0] == 200
             server.stop()
             status, headers = _post(http_port, _request(20, "during"))
@@ -166,12 +103,12 @@ def test_database_down_answers_retryably_and_reconnects(tmp_path: Path) -> None:
                 except grpc.RpcError as error:
                     assert error.code() is grpc.StatusCode.UNAVAILABLE  # type: ignore[attr-defined]
             deadline = time.monotonic() + 15
-            while _ready(http_port):
+            while is_ready(http_port):
                 assert time.monotonic() < deadline, "/readyz still ready with the database down"
                 time.sleep(0.2)
             server.start()
             deadline = time.monotonic() + 30
-            while not _ready(http_port):
+            while not is_ready(http_port):
                 assert time.monotonic() < deadline, "replica did not reconnect"
                 time.sleep(0.2)
             retried = _request(30, "after")
@@ -195,7 +132,7 @@ def test_sigkill_of_a_replica_loses_no_acknowledged_span(postgres_server: Any) -
     url = postgres_server.new_database("sigkill")
     batches = [_spans(100, "killed") for _ in range(40)]
     acked: list[int] = []
-    with replica(url) as (first, _, first_http), replica(url) as (_, _, second_http):
+    with serve_process(url) as (first, _, first_http), serve_process(url) as (_, _, second_http):
         exporters = [
             OTLPSpanExporter(endpoint=f"http://127.0.0.1:{port}/v1/traces", timeout=2)
             for port in (first_http, second_http)

@@ -10,11 +10,6 @@ count each logical request once, and every replica must answer the same totals.
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -27,14 +22,10 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
+from support.serve_process import serve_process
+
 # gpt-4o-mini at $0.15 / $0.60 per million tokens: nano-USD per token 150 and 600
 PRICE_IN, PRICE_OUT = 150, 600
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _get(url: str) -> Any:
@@ -45,45 +36,8 @@ def _get(url: str) -> Any:
 @contextmanager
 def replica(store_url: str) -> Iterator[tuple[int, int]]:
     """One ``spanmeter serve`` process on ``store_url``: (gRPC port, HTTP port) once ready."""
-    grpc_port, http_port = _free_port(), _free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "spanmeter",
-            "serve",
-            "--store",
-            store_url,
-            "--grpc-port",
-            str(grpc_port),
-            "--http-port",
-            str(http_port),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "SPANMETER_USER_ID_HASH_KEY": "k"},
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/readyz", timeout=1) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
-                assert time.monotonic() < deadline, "replica did not become ready"
-                time.sleep(0.05)
+    with serve_process(store_url) as (_, grpc_port, http_port):
         yield grpc_port, http_port
-    finally:
-        process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stderr:
-            process.stderr.close()
 
 
 def _send_everywhere(exporters: list[SpanExporter], spans: int) -> tuple[dict[str, int], int]:
