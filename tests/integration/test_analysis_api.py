@@ -15,8 +15,8 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 import pytest
 from click.testing import CliRunner
 
+from spanmeter.api import make_api
 from spanmeter.cli import main
-from spanmeter.service.api import make_api_app
 from spanmeter.store import SQLiteStore
 from spanmeter.synthetic import PromptDeploy, SyntheticConfig, generate
 
@@ -41,7 +41,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str
     )
     with SQLiteStore(path) as store:
         generate(config).write_to(store)
-        server = make_server("127.0.0.1", 0, make_api_app(store), handler_class=_Quiet)
+        server = make_server("127.0.0.1", 0, make_api(store), handler_class=_Quiet)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
         try:

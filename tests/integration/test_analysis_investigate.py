@@ -320,7 +320,7 @@ def test_filters_keep_scope_and_drilldowns_keep_window(build: Callable[[str], Bu
 
 def test_cli_and_api_answer_the_same(build: Callable[[str], Built]) -> None:
     store, _dataset, path = build("deploy")
-    from spanmeter.service.api import make_api_app
+    from spanmeter.api import make_api
 
     result = CliRunner().invoke(
         main, ["investigate", "--db", str(path), "--window", WINDOW, "--format", "json"]
@@ -333,7 +333,7 @@ def test_cli_and_api_answer_the_same(build: Callable[[str], Built]) -> None:
         captured["status"] = status
 
     body = b"".join(
-        make_api_app(store)(
+        make_api(store)(
             {"PATH_INFO": "/api/v1/investigate", "QUERY_STRING": f"window={WINDOW}&limit=10"}, start_response
         )
     )

@@ -28,8 +28,8 @@ from click.testing import CliRunner
 from spanmeter.analysis.common import parse_range
 from spanmeter.analysis.investigate import investigate, resolve_baseline
 from spanmeter.analysis.investigate_render import render_investigate
+from spanmeter.api import make_api
 from spanmeter.cli import main
-from spanmeter.service.api import make_api_app
 from spanmeter.store import SpanRow, SQLiteStore
 from spanmeter.synthetic import (
     ContextGrowth,
@@ -340,7 +340,7 @@ def test_cli_and_api_compare_the_same_way(build: Callable[[str], Built]) -> None
         captured["status"] = status
 
     body = b"".join(
-        make_api_app(store)(
+        make_api(store)(
             {
                 "PATH_INFO": "/api/v1/investigate",
                 "QUERY_STRING": f"window={WINDOW_TEXT}&baseline={DAY_BEFORE}&limit=10",

@@ -23,8 +23,8 @@ from click.testing import CliRunner
 
 from spanmeter.analysis.common import parse_range
 from spanmeter.analysis.report_weekly import parse_week
+from spanmeter.api import make_api
 from spanmeter.cli import main
-from spanmeter.service.api import make_api_app
 from spanmeter.store import MEASURES, SQLiteStore
 from spanmeter.synthetic import PromptDeploy, SyntheticConfig, SyntheticDataset, TenantBurst, generate, to_ns
 from support.analysis_oracle import group
@@ -59,7 +59,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SQLiteStor
 def _get(store: SQLiteStore, path: str, query: str) -> tuple[str, bytes]:
     seen: list[tuple[str, list[tuple[str, str]]]] = []
     body = b"".join(
-        make_api_app(store)({"PATH_INFO": path, "QUERY_STRING": query}, lambda s, h: seen.append((s, h)))
+        make_api(store)({"PATH_INFO": path, "QUERY_STRING": query}, lambda s, h: seen.append((s, h)))
     )
     assert seen[0][0] == "200 OK", body
     return dict(seen[0][1])["Content-Type"], body

@@ -23,10 +23,10 @@ from spanmeter.analysis.prompt_versions import compare_prompt_versions, render_p
 from spanmeter.analysis.quality import CHECKS, quality_report
 from spanmeter.analysis.reprice import apply_plan, plan_repricing
 from spanmeter.analysis.revenue import parse_revenue_csv
+from spanmeter.api import make_api
 from spanmeter.cli import main
 from spanmeter.money import money_text
 from spanmeter.pricing import PriceBook
-from spanmeter.service.api import make_api_app
 from spanmeter.store import MEASURES, ROLLUPS, SpanRow, SpanStore, SQLiteStore, StaleRepricing
 from spanmeter.synthetic import (
     DataFaults,
@@ -109,7 +109,7 @@ def sqlite_store(dataset: SyntheticDataset, tmp_path: Path) -> Iterator[SQLiteSt
 def _api(store: SpanStore, path: str, query: str) -> Any:
     status: list[str] = []
     body = b"".join(
-        make_api_app(store)({"PATH_INFO": path, "QUERY_STRING": query}, lambda s, h: status.append(s))
+        make_api(store)({"PATH_INFO": path, "QUERY_STRING": query}, lambda s, h: status.append(s))
     )
     assert status == ["200 OK"], body
     return json.loads(body)

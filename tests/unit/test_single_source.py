@@ -16,7 +16,7 @@ _SCALE = re.compile(r"(?<![\w.])(1_000_000_000|1000000000|10\*\*9|1e9)(?![\w.])"
 def test_no_module_restates_the_nano_scale() -> None:
     """``1e9`` is nano-USD per USD (:mod:`spanmeter.money`) or ns per second
     (:mod:`spanmeter.timeunits`); atto-per-nano in the pricing rates is a third unit, named there."""
-    offenders = []
+    offenders: list[str] = []
     for path in sorted(_SRC.rglob("*.py")):
         if path.name in _OWNERS:
             continue
@@ -126,3 +126,34 @@ def test_normalise_stays_light_and_the_contract_holds_no_logic() -> None:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and not node.name.startswith("_")
     ]
     assert functions == []
+
+
+def test_the_api_sits_above_analysis_budgets_and_store() -> None:
+    """:mod:`spanmeter.api` may import the analysis, the budgets and the store; none of them
+    (nor the ingest path) imports it, and the budgets keep no HTTP layer of their own."""
+    api = _imports_of("api")
+    assert {
+        "spanmeter.analysis.views",
+        "spanmeter.budgets.ledger",
+        "spanmeter.store",
+    } <= api  # the check sees
+    for below in ("analysis", "budgets", "store", "ingest", "receiver", "normalise", "pricing", "prometheus"):
+        assert not {name for name in _imports_of(below) if name.startswith("spanmeter.api")}, below
+    assert not (_SRC / "budgets" / "http").exists()
+    assert not (_SRC / "analysis" / "api.py").exists()
+
+
+def test_one_wsgi_app_type_and_one_json_helper() -> None:
+    """The API's modules build JSON answers only through :func:`spanmeter.api.http.json_response`
+    and spell the WSGI app type once (:data:`spanmeter.api.http.WSGIApp`)."""
+    offenders: list[str] = []
+    for path in sorted((_SRC / "api").glob("*.py")):
+        text = path.read_text()
+        if path.name != "http.py":
+            if "WSGIApp = " in text or "WSGIApp: TypeAlias" in text:
+                offenders.append(f"{path.name}: defines WSGIApp")
+            if "json.dumps(" in text and path.name != "budgets.py":  # budgets: the ETag's digest only
+                offenders.append(f"{path.name}: encodes JSON itself")
+            if "start_response(" in text and path.name != "app.py":
+                offenders.append(f"{path.name}: answers WSGI itself")
+    assert offenders == []

@@ -3,7 +3,7 @@
 A :class:`ViewSpec` lists a view's parameters (window options, ``where``, environment, data
 mode, limit, format and its own). The CLI builds its options from it
 (:func:`spanmeter.cli.common.spec_options`) and the JSON API its query parsing
-(:mod:`spanmeter.analysis.api`); both hand the raw values to :meth:`ViewSpec.parse`, so a
+(:mod:`spanmeter.api.views`); both hand the raw values to :meth:`ViewSpec.parse`, so a
 default, a range or an error message cannot differ between ``spanmeter top --limit 0`` and
 ``GET /api/v1/top?limit=0``. The one deliberate difference: the API answers JSON unless
 ``format=`` asks otherwise, the CLI prints the view's first format.

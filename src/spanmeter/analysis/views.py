@@ -8,13 +8,14 @@ receiver with ``--url``: the two cannot answer differently.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
 from ..pricing import PriceBook
 from ..store import SpanStore
 from .economics import render_economics, unit_economics
+from .export import REQUEST_COLUMNS, encode, request_records, rollup_columns, rollup_records
 from .investigate import investigate
 from .investigate_render import render_investigate
 from .parameters import (
@@ -37,7 +38,7 @@ from .reprice import audit_document, plan_repricing, render_audits, render_repri
 from .top import render_top, top_report
 from .window import TimeWindow
 
-__all__ = ["VIEWS", "View", "answer"]
+__all__ = ["VIEWS", "View", "answer", "export_chunks"]
 
 Answer = Callable[[SpanStore, ViewArgs], Any]
 Render = Callable[[Any, str], str]
@@ -137,9 +138,22 @@ VIEWS: Final[Mapping[str, View]] = {
         View(REPRICE_AUDITS, _reprice_audits, render_audits),
     )
 }
-"""Route -> view (export streams, so :mod:`spanmeter.analysis.api` serves it on its own)."""
+"""Route -> view (export streams: :func:`export_chunks`)."""
 
 
 def answer(spec: ViewSpec, store: SpanStore, args: ViewArgs) -> Any:
     """The document of ``spec``'s view for ``args``."""
     return VIEWS[spec.route].answer(store, args)
+
+
+def export_chunks(store: SpanStore, what: str, args: ViewArgs) -> Iterable[str]:
+    """``export requests|rollups`` as encoded text chunks (streamed: nothing is held)."""
+    window = _window(args)
+    if what == "requests":
+        records = request_records(
+            store, window, where=args.where, environment=args.environment, data_mode=args.data_mode
+        )
+        return encode(records, REQUEST_COLUMNS, args.fmt)
+    granularity = "minute" if args.values["granularity"] == "minute" else "hour"
+    rows = rollup_records(store, window, granularity, environment=args.environment, data_mode=args.data_mode)
+    return encode(rows, rollup_columns(granularity), args.fmt)

@@ -4,7 +4,7 @@ inbox and delivery that never loses an alert.
 How the parts fit, each subpackage importing only those listed before it:
 
 * :mod:`.definitions`: what a budget and an alert rule are (:class:`BudgetsConfig`), their
-  windows, and the index matching spans to budget scopes;
+  windows, the index matching spans to budget scopes, and their JSON documents;
 * :mod:`.rules`: the alert rule kinds, their judgement and the ``rules:`` section;
   :class:`RuleEvaluator` runs them over the rollups on a schedule;
 * :mod:`.config` reads, validates and watches the budgets file;
@@ -14,11 +14,12 @@ How the parts fit, each subpackage importing only those listed before it:
   and :class:`spanmeter.BudgetGuard`;
 * :mod:`.delivery`: :class:`OutboxWorker` delivers stored alerts (webhook, Slack, log) with
   retries;
-* :mod:`.http`: the ``/api/v1/budgets`` and ``/api/v1/alerts`` routes;
 * :mod:`.editing`: ``spanmeter budgets add|remove`` on the YAML file;
 * at the top, the wiring: :class:`BudgetsRuntime` and its scheduler, and
   :func:`attach_budgets`, which wires all of it into a receiver service
   (:mod:`.store_factory` opens the store with its ledger, wherever it runs).
+
+The HTTP routes of budgets and alerts are the API's (:mod:`spanmeter.api.budgets`).
 
 Example::
 

@@ -1,11 +1,11 @@
 """Budgets and alerts inside a running receiver: :func:`attach_budgets` and :class:`BudgetsRuntime`.
 
 One object owns the moving parts (the ledger hook registered with the store, the rule
-evaluator, the scheduler and the outbox worker) and the API routes, so the receiver
-service wires budgets in with three lines::
+evaluator, the scheduler and the outbox worker), so the receiver service wires budgets in
+with three lines (the API's budgets and alerts routes, :mod:`spanmeter.api`, read it)::
 
     self.budgets = attach_budgets(self, config)           # before the server is built
-    extra_http_routes={..., **self.budgets.routes()}
+    make_api(store, budgets=self.budgets, ...)
     self.budgets.start() / self.budgets.stop()            # after start / before the store closes
 
 Without a budgets file (``--budgets`` / ``SPANMETER_BUDGETS_FILE``) no hook is registered,
@@ -24,7 +24,6 @@ from ..store import LedgerDecision, SpanStore, SpendTotal, SupportsBudgets
 from ..timeunits import NS_PER_DAY, NS_PER_HOUR
 from .definitions.model import BudgetsConfig
 from .delivery.outbox import OutboxWorker
-from .http.api import WSGIApp, make_budgets_api
 from .ledger.hook import BudgetLedgerHook, Snapshot
 from .rules.evaluator import RuleEvaluator
 from .scheduler import BudgetScheduler
@@ -139,13 +138,6 @@ class BudgetsRuntime:
         self.hook.close()
         if self._owns_hook and self.store.ledger is self.hook:
             self.store.attach_ledger(None)
-
-    def routes(self) -> dict[str, WSGIApp]:
-        """WSGI apps for ``/api/v1/budgets...`` and ``/api/v1/alerts...``."""
-        app = make_budgets_api(self)
-        return {
-            path: app for path in ("/api/v1/budgets", "/api/v1/budgets/", "/api/v1/alerts", "/api/v1/alerts/")
-        }
 
     # -- scheduled work (see BudgetScheduler) ---------------------------------------------
 

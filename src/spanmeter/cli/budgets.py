@@ -20,9 +20,9 @@ import click
 
 from ..analysis import parse_filters
 from ..budgets import BudgetConfigError, BudgetIndex, budget_states, load_config, status_document
+from ..budgets.definitions.documents import budgets_document
 from ..budgets.definitions.model import BudgetsConfig
 from ..budgets.editing import add_budget, remove_budget
-from ..budgets.http.documents import budgets_document
 from ..environment_variables import SPANMETER_BUDGETS_FILE
 from .common import URL_HELP, api_request, budgets_of, format_option, open_store, receiver_url, store_option
 

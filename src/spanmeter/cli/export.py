@@ -11,8 +11,8 @@ from typing import Any, TextIO
 
 import click
 
-from ..analysis.api import export_chunks
 from ..analysis.parameters import EXPORT, ViewArgs
+from ..analysis.views import export_chunks
 from .common import api_stream, open_store, receiver_url, source_options, spec_options
 
 __all__ = ["export"]

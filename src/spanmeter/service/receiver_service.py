@@ -31,6 +31,7 @@ from typing import Protocol
 
 from prometheus_client import CollectorRegistry, exposition
 
+from ..api import make_api
 from ..budgets import attach_budgets, budgets_store_factory  # budgets and alerts
 from ..identity import default_hasher
 from ..ingest import IngestMetrics, IngestPipeline, LocalRowSink, RowSink
@@ -39,7 +40,6 @@ from ..pricing import PriceBook
 from ..prometheus import BudgetMetrics, CostMetrics
 from ..receiver import OTLPServer, WSGIApp
 from ..store import GroupCommitWriter, SpanStore, SupportsBudgets, open_store
-from .api import make_api_app, make_health_app
 from .config import ServeConfig
 from .maintenance import RetentionLoop
 from .store_process import StoreProcessClient, StoreProcessSettings
@@ -161,10 +161,8 @@ class ReceiverService(StartStop):
             workers=config.workers,
             extra_http_routes={
                 "/metrics": _exposition.make_wsgi_app(self.metrics.registry),
-                "/api/v1/": make_api_app(self.store),
-                "/healthz": make_health_app(lambda: self._accepting),
-                "/readyz": make_health_app(lambda: self.ready),
-                **(self.budgets.routes() if self.budgets is not None else {}),  # budgets and alerts
+                # the JSON API, budgets and alerts included, and health: one app
+                **make_api(self.store, budgets=self.budgets, ready=lambda: self.ready).mounts(),
             },
         )
 

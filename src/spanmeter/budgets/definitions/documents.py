@@ -6,7 +6,7 @@ from typing import Any
 
 from ...money import usd
 from ...timeunits import NS_PER_SECOND
-from ..definitions.model import Budget, BudgetsConfig, percent
+from .model import Budget, BudgetsConfig, percent
 
 __all__ = ["budget_document", "budgets_document"]
 

@@ -1,0 +1,71 @@
+"""The JSON API: one WSGI app serving every route of the receiver's HTTP port but OTLP and
+``/metrics``.
+
+Layout, each module with one job:
+
+* :mod:`.app`: the dispatcher (routing, methods, limits, the access hooks, errors as JSON);
+* :mod:`.access`: who calls and what they may do (:func:`authorize`, the hook for API keys
+  and tenants; a no-op while there is no authentication);
+* :mod:`.http`: :class:`Request`, :class:`Response`, :class:`ApiError`, the one JSON helper;
+* :mod:`.params`: the one query parser (the views hand it to their parameter specs);
+* :mod:`.routes`: what a route declares; :mod:`.views`, :mod:`.budgets` and
+  :mod:`.health` build the routes; :mod:`.openapi` the OpenAPI 3.1 document from them
+  (served at ``/api/v1/openapi.json``); :mod:`.schemas` the documents' JSON schemas.
+
+It sits above :mod:`spanmeter.analysis`, :mod:`spanmeter.budgets` and
+:mod:`spanmeter.store`, which never import it. Example::
+
+    app = make_api(store, budgets=runtime, ready=lambda: True)
+    routes = {"/metrics": metrics_app, **app.mounts()}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..store import SpanStore
+from .access import ANONYMOUS, Caller, Scope, authorize, identify
+from .app import MAX_BODY_BYTES, MAX_QUERY_BYTES, OPENAPI_PATH, ApiApp
+from .budgets import BudgetsSource, budget_routes
+from .health import health_routes
+from .http import ApiError, Request, Response, WSGIApp, json_response
+from .openapi import openapi_document
+from .routes import Route
+from .views import view_routes
+
+__all__ = [
+    "ANONYMOUS",
+    "MAX_BODY_BYTES",
+    "MAX_QUERY_BYTES",
+    "OPENAPI_PATH",
+    "ApiApp",
+    "ApiError",
+    "BudgetsSource",
+    "Caller",
+    "Request",
+    "Response",
+    "Route",
+    "Scope",
+    "WSGIApp",
+    "authorize",
+    "identify",
+    "json_response",
+    "make_api",
+    "openapi_document",
+]
+
+
+def make_api(
+    store: SpanStore,
+    *,
+    budgets: BudgetsSource | None = None,
+    ready: Callable[[], bool] | None = None,
+) -> ApiApp:
+    """The API over ``store`` (read-only): the analysis views always, the budgets and alerts
+    routes with ``budgets``, ``/healthz`` and ``/readyz`` with ``ready``."""
+    routes = view_routes(store)
+    if budgets is not None:
+        routes += budget_routes(budgets)
+    if ready is not None:
+        routes += health_routes(ready)
+    return ApiApp(routes)
