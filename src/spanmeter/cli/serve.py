@@ -63,6 +63,31 @@ __all__ = ["serve"]
     help="Label sets of the /metrics cost counters before new ones are folded into 'other' "
     "[env SPANMETER_METRICS_MAX_LABEL_SETS; default 2000].",
 )
+@click.option(
+    "--api-workers",
+    type=int,
+    help="JSON API requests run at once, apart from OTLP ingest; more get 429 "
+    "[env SPANMETER_API_WORKERS; default 4].",
+)
+@click.option(
+    "--api-timeout",
+    "api_timeout_s",
+    type=int,
+    help="Seconds an API request may run before it is answered 503 [env SPANMETER_API_TIMEOUT; default 30].",
+)
+@click.option(
+    "--tls-cert",
+    type=click.Path(dir_okay=False),
+    help="PEM certificate: both ports speak TLS [env SPANMETER_TLS_CERT].",
+)
+@click.option(
+    "--tls-key", type=click.Path(dir_okay=False), help="PEM key of --tls-cert [env SPANMETER_TLS_KEY]."
+)
+@click.option(
+    "--tls-client-ca",
+    type=click.Path(dir_okay=False),
+    help="PEM CA of client certificates: both ports require one (mutual TLS) [env SPANMETER_TLS_CLIENT_CA].",
+)
 def serve(config_file: str | None, **options: Any) -> None:
     """Receive OTLP traces, price and store every GenAI span, answer queries."""
     try:
@@ -98,11 +123,14 @@ def serve(config_file: str | None, **options: Any) -> None:
     tune_gc()  # a server process from here on: see spanmeter.service.maintenance
     listeners = [
         f"{scheme}://{config.host}:{port}"
-        for scheme, port in (("grpc", service.grpc_port), ("http", service.http_port))
+        for scheme, port in (
+            ("grpc", service.grpc_port),
+            ("https" if config.tls_cert else "http", service.http_port),
+        )
         if port is not None
     ]
     click.echo(
-        f"spanmeter receiving OTLP on {' and '.join(listeners)} (store {describe_target(config.db)}); Ctrl-C to stop",
+        f"spanmeter receiving OTLP on {' and '.join(listeners)}{' over TLS' if config.tls_cert else ''} (store {describe_target(config.db)}); Ctrl-C to stop",
         err=True,
     )
     while not stop.wait(0.5):

@@ -37,7 +37,7 @@ from ..ingest import IngestMetrics, IngestPipeline, LocalRowSink, RowSink
 from ..lifecycle import StartStop
 from ..pricing import PriceBook
 from ..prometheus import BudgetMetrics, CostMetrics
-from ..receiver import OTLPServer, WSGIApp
+from ..receiver import OTLPServer, TLSFiles, WSGIApp
 from ..store import GroupCommitWriter, SpanStore, SupportsBudgets, open_store
 from .api import make_api_app, make_health_app
 from .config import ServeConfig
@@ -159,6 +159,9 @@ class ReceiverService(StartStop):
             http_port=config.http_port,
             max_body_bytes=config.max_body_mb * 1024 * 1024,
             workers=config.workers,
+            api_workers=config.api_workers,
+            api_timeout_s=config.api_timeout_s,
+            tls=_tls(config),
             extra_http_routes={
                 "/metrics": _exposition.make_wsgi_app(self.metrics.registry),
                 "/api/v1/": make_api_app(self.store),
@@ -210,11 +213,12 @@ class ReceiverService(StartStop):
         if self.budgets is not None:
             self.budgets.start()  # budgets and alerts
         _logger.info(
-            "spanmeter receiver: OTLP gRPC on %s:%s, OTLP HTTP + API on %s:%s, store %s (%s)",
+            "spanmeter receiver: OTLP gRPC on %s:%s, OTLP HTTP + API on %s:%s%s, store %s (%s)",
             self.config.host,
             self.grpc_port,
             self.config.host,
             self.http_port,
+            " (TLS)" if self.config.tls_cert else "",
             self.config.db,
             "writer process" if self._store_process is not None else "writer thread",
         )
@@ -250,6 +254,12 @@ class ReceiverService(StartStop):
     def _on_store_process_exit(self, code: int | None) -> None:
         _logger.critical("spanmeter: the store process exited (code %s); exports now fail retryably", code)
         self.failed.set()
+
+
+def _tls(config: ServeConfig) -> TLSFiles | None:
+    if config.tls_cert is None or config.tls_key is None:
+        return None
+    return TLSFiles(cert=config.tls_cert, key=config.tls_key, client_ca=config.tls_client_ca)
 
 
 def _price_book(config: ServeConfig) -> PriceBook:
