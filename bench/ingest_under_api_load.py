@@ -105,7 +105,7 @@ def api_load(port: int, clients: int, hammer: bool, seconds: float, queue: Any) 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each phase")
     parser.add_argument("--clients", type=int, default=16, help="concurrent API clients")
     parser.add_argument("--fill", type=int, default=200, help="512-span requests stored before measuring")

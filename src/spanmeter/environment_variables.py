@@ -74,7 +74,7 @@ SPANMETER_MAX_BODY_MB: Final = "SPANMETER_MAX_BODY_MB"
 
 SPANMETER_API_WORKERS: Final = "SPANMETER_API_WORKERS"
 """JSON API requests (paths under ``/api/``) the receiver runs at once, on threads of their
-own, apart from OTLP ingest's; one more is answered ``429`` with ``Retry-After``. Default: ``4``."""
+own, apart from OTLP ingest's; one more is answered ``429`` with ``Retry-After``. Default: ``2``."""
 
 SPANMETER_API_TIMEOUT: Final = "SPANMETER_API_TIMEOUT"
 """Seconds a JSON API request may run before it is answered ``503`` with ``Retry-After`` (the

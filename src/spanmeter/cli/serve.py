@@ -67,7 +67,7 @@ __all__ = ["serve"]
     "--api-workers",
     type=int,
     help="JSON API requests run at once, apart from OTLP ingest; more get 429 "
-    "[env SPANMETER_API_WORKERS; default 4].",
+    "[env SPANMETER_API_WORKERS; default 2].",
 )
 @click.option(
     "--api-timeout",

@@ -39,7 +39,7 @@ __all__ = ["DEFAULT_API_TIMEOUT_S", "DEFAULT_API_WORKERS", "ApiGate"]
 
 _logger = logging.getLogger(__name__)
 
-DEFAULT_API_WORKERS: Final = 4
+DEFAULT_API_WORKERS: Final = 2
 """API requests that run at once: small, since each holds the GIL while it builds its answer
 and ingest decodes and prices in the same process."""
 DEFAULT_API_TIMEOUT_S: Final = 30.0

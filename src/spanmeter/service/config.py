@@ -61,7 +61,7 @@ class ServeConfig:
     """Budgets and alert rules (YAML, watched for changes); None: no budgets are counted."""
     workers: int = 8
     """Threads serving OTLP (and ``/metrics``, health) on each port."""
-    api_workers: int = 4
+    api_workers: int = 2
     """JSON API requests (under ``/api/``) running at once, on threads apart from ingest's;
     more are answered 429 (see :mod:`spanmeter.receiver.api_gate`)."""
     api_timeout_s: int = 30
