@@ -72,6 +72,27 @@ SPANMETER_HTTP_PORT: Final = "SPANMETER_HTTP_PORT"
 SPANMETER_MAX_BODY_MB: Final = "SPANMETER_MAX_BODY_MB"
 """Largest OTLP request accepted, after decompression, in MiB. Default: ``64``."""
 
+SPANMETER_API_WORKERS: Final = "SPANMETER_API_WORKERS"
+"""JSON API requests (paths under ``/api/``) the receiver runs at once, on threads of their
+own, apart from OTLP ingest's; one more is answered ``429`` with ``Retry-After``. Default: ``2``."""
+
+SPANMETER_API_TIMEOUT: Final = "SPANMETER_API_TIMEOUT"
+"""Seconds a JSON API request may run before it is answered ``503`` with ``Retry-After`` (the
+query itself finishes in the background, holding its place under ``SPANMETER_API_WORKERS``).
+Default: ``30``."""
+
+SPANMETER_TLS_CERT: Final = "SPANMETER_TLS_CERT"
+"""PEM certificate (chain) the receiver presents on both ports, OTLP/gRPC and HTTP (OTLP, API,
+``/metrics``, health); needs ``SPANMETER_TLS_KEY``. Unset: both ports speak plain text."""
+
+SPANMETER_TLS_KEY: Final = "SPANMETER_TLS_KEY"
+"""PEM private key of ``SPANMETER_TLS_CERT``."""
+
+SPANMETER_TLS_CLIENT_CA: Final = "SPANMETER_TLS_CLIENT_CA"
+"""PEM CA certificate(s) that sign the clients' certificates: with it, both ports require a
+client certificate signed by one of them (mutual TLS) and refuse connections without one.
+Needs ``SPANMETER_TLS_CERT``."""
+
 SPANMETER_RAW_RETENTION_DAYS: Final = "SPANMETER_RAW_RETENTION_DAYS"
 """Days raw request rows are kept. Default: ``30``."""
 

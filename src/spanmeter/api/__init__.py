@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ..auth import Authenticator
 from ..store import SpanStore
 from .access import ANONYMOUS, Caller, Scope, authorize, identify
 from .app import MAX_BODY_BYTES, MAX_QUERY_BYTES, OPENAPI_PATH, ApiApp
@@ -60,12 +61,14 @@ def make_api(
     *,
     budgets: BudgetsSource | None = None,
     ready: Callable[[], bool] | None = None,
+    authenticator: Authenticator | None = None,
 ) -> ApiApp:
     """The API over ``store`` (read-only): the analysis views always, the budgets and alerts
-    routes with ``budgets``, ``/healthz`` and ``/readyz`` with ``ready``."""
+    routes with ``budgets``, ``/healthz`` and ``/readyz`` with ``ready``; API keys checked by
+    ``authenticator`` (None: open)."""
     routes = view_routes(store)
     if budgets is not None:
         routes += budget_routes(budgets)
     if ready is not None:
         routes += health_routes(ready)
-    return ApiApp(routes)
+    return ApiApp(routes, authenticator=authenticator)

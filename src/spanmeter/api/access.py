@@ -1,19 +1,24 @@
 """Who is calling and what they may do: the hook points authentication and tenant scoping
 plug into, called once per request by the dispatcher (:mod:`.app`), never by a route.
 
-Today every caller is :data:`ANONYMOUS` and :func:`authorize` allows everything (the API
-has no authentication: bind the receiver to a private address). API keys replace
-:func:`identify` (a key in a header -> a :class:`Caller` with its scopes and tenants) and
-:func:`authorize` (raise :class:`~.http.ApiError` 401/403); tenant isolation reads
-:attr:`Caller.tenants` where the route answers (the views' ``where`` filter, the budgets'
-status filters, the alerts inbox).
+:func:`identify` keeps the request's ``Authorization`` header with its caller;
+:func:`authorize` checks it against the store's API keys (:class:`spanmeter.auth.Authenticator`)
+for the route's scope: read routes need a ``read`` or ``admin`` key, ``alerts:write`` an
+``admin`` key, ``public`` ones (health, the OpenAPI document) none. While no key exists
+(or the API was built without an authenticator) every caller may do everything. Tenant
+isolation will read :attr:`Caller.tenants` where the route answers (the views' ``where``
+filter, the budgets' status filters, the alerts inbox); keys limited to tenants are refused
+on every route but health until then (a key meant to see one tenant never sees all).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Literal
+
+from ..auth import Authenticator, AuthError
+from .http import ApiError
 
 if TYPE_CHECKING:
     from .http import Request
@@ -42,6 +47,8 @@ class Caller:
     """What the caller may do; None: everything (no authentication configured)."""
     tenants: frozenset[str] | None = None
     """The tenants whose data the caller may read; None: every tenant."""
+    authorization: str | None = field(default=None, repr=False)
+    """The request's ``Authorization`` header, checked by :func:`authorize` (never logged)."""
 
 
 ANONYMOUS: Final = Caller("anonymous")
@@ -49,15 +56,29 @@ ANONYMOUS: Final = Caller("anonymous")
 
 
 def identify(environ: Mapping[str, Any]) -> Caller:
-    """The caller of a request (from its headers, once keys exist). No-op: :data:`ANONYMOUS`."""
-    del environ
-    return ANONYMOUS
+    """The caller of a request: anonymous, carrying its ``Authorization`` header for
+    :func:`authorize`."""
+    header = environ.get("HTTP_AUTHORIZATION")
+    return ANONYMOUS if header is None else Caller("bearer", authorization=str(header))
 
 
-def authorize(request: Request, scope: Scope) -> None:
-    """Let the request through or raise :class:`~.http.ApiError` (401/403).
+def authorize(request: Request, scope: Scope, authenticator: Authenticator | None = None) -> None:
+    """Let the request through or raise :class:`~.http.ApiError` (401 with a ``Bearer``
+    challenge, or 403).
 
     The one check every route passes (the dispatcher calls it with the route's declared
-    scope). No-op while there is no authentication: every caller may do everything.
+    scope). Without an authenticator, or while no key exists, every caller may do everything.
     """
-    del request, scope
+    if authenticator is None or scope == "public":
+        return
+    needed = "admin" if scope == "alerts:write" else "read"
+    try:
+        identity = authenticator.check(request.caller.authorization, needed)
+    except AuthError as refused:
+        if refused.kind == "unauthenticated":
+            raise ApiError(401, refused.message, [("WWW-Authenticate", 'Bearer realm="spanmeter"')]) from None
+        raise ApiError(403, refused.message) from None
+    if identity is not None and identity.tenants is not None:
+        raise ApiError(
+            403, f"API key {identity.name!r} is limited to tenants; tenant-scoped reads are not available yet"
+        )

@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
+from ..auth import Authenticator
 from .access import authorize, identify
 from .http import (
     ApiError,
@@ -50,7 +51,8 @@ class ApiApp:
     has them, the health routes.
     """
 
-    def __init__(self, routes: Sequence[Route]) -> None:
+    def __init__(self, routes: Sequence[Route], *, authenticator: Authenticator | None = None) -> None:
+        self._authenticator = authenticator
         table = [*routes]
         table.append(
             Route(
@@ -110,7 +112,7 @@ class ApiApp:
             caller=identify(environ),
             body=_body(environ) if route.body is not None else b"",
         )
-        authorize(request, route.scope)  # the one check: every route declares its scope
+        authorize(request, route.scope, self._authenticator)  # the one check: every route declares its scope
         return route.handler(request)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import ipaddress
+import logging
 import os
 import signal
 import sqlite3
@@ -12,13 +14,16 @@ from typing import Any
 
 import click
 
+from ..environment_variables import SPANMETER_USER_ID_HASH_KEY
 from ..service import ReceiverService, ServeConfig
 from ..service.maintenance import tune_gc
-from ..store import describe_target, is_postgres_url
+from ..store import KeyStore, SpanStore, describe_target, is_postgres_url
 from ..store.sqlite.schema import store_problem
 from .common import first_line, is_driver_error
 
 __all__ = ["serve"]
+
+_logger = logging.getLogger(__name__)
 
 
 @click.command()
@@ -63,7 +68,38 @@ __all__ = ["serve"]
     help="Label sets of the /metrics cost counters before new ones are folded into 'other' "
     "[env SPANMETER_METRICS_MAX_LABEL_SETS; default 2000].",
 )
-def serve(config_file: str | None, **options: Any) -> None:
+@click.option(
+    "--api-workers",
+    type=int,
+    help="JSON API requests run at once, apart from OTLP ingest; more get 429 "
+    "[env SPANMETER_API_WORKERS; default 2].",
+)
+@click.option(
+    "--api-timeout",
+    "api_timeout_s",
+    type=int,
+    help="Seconds an API request may run before it is answered 503 [env SPANMETER_API_TIMEOUT; default 30].",
+)
+@click.option(
+    "--tls-cert",
+    type=click.Path(dir_okay=False),
+    help="PEM certificate: both ports speak TLS [env SPANMETER_TLS_CERT].",
+)
+@click.option(
+    "--tls-key", type=click.Path(dir_okay=False), help="PEM key of --tls-cert [env SPANMETER_TLS_KEY]."
+)
+@click.option(
+    "--tls-client-ca",
+    type=click.Path(dir_okay=False),
+    help="PEM CA of client certificates: both ports require one (mutual TLS) [env SPANMETER_TLS_CLIENT_CA].",
+)
+@click.option(
+    "--insecure-no-auth",
+    is_flag=True,
+    help="Serve a non-loopback address without API keys (or with the public user-id hash key): "
+    "only on a network nobody else reaches.",
+)
+def serve(config_file: str | None, insecure_no_auth: bool, **options: Any) -> None:
     """Receive OTLP traces, price and store every GenAI span, answer queries."""
     try:
         config = ServeConfig.load(options, config_file=config_file)
@@ -81,6 +117,16 @@ def serve(config_file: str | None, **options: Any) -> None:
         raise click.ClickException(
             f"cannot open the store {describe_target(config.db)}: {first_line(error)}"
         ) from None
+    exposure = _exposure_problem(config.host, service.store)
+    if exposure and not insecure_no_auth:
+        service.stop(0)
+        _remove_new_store(config.db, created)
+        raise click.ClickException(
+            f"refusing to serve {config.host}: {exposure}; make a key first (spanmeter keys create"
+            " --store ...), or pass --insecure-no-auth on a network nobody else reaches"
+        )
+    if exposure:
+        _logger.warning("spanmeter: serving %s with %s (--insecure-no-auth)", config.host, exposure)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:
@@ -98,11 +144,14 @@ def serve(config_file: str | None, **options: Any) -> None:
     tune_gc()  # a server process from here on: see spanmeter.service.maintenance
     listeners = [
         f"{scheme}://{config.host}:{port}"
-        for scheme, port in (("grpc", service.grpc_port), ("http", service.http_port))
+        for scheme, port in (
+            ("grpc", service.grpc_port),
+            ("https" if config.tls_cert else "http", service.http_port),
+        )
         if port is not None
     ]
     click.echo(
-        f"spanmeter receiving OTLP on {' and '.join(listeners)} (store {describe_target(config.db)}); Ctrl-C to stop",
+        f"spanmeter receiving OTLP on {' and '.join(listeners)}{' over TLS' if config.tls_cert else ''} (store {describe_target(config.db)}); Ctrl-C to stop",
         err=True,
     )
     while not stop.wait(0.5):
@@ -112,6 +161,29 @@ def serve(config_file: str | None, **options: Any) -> None:
     service.stop()
     if service.failed.is_set():
         raise click.ClickException("the store process died; restart the receiver")
+
+
+def _is_loopback(host: str) -> bool:
+    """Only this machine can reach ``host`` (an IP in 127/8 or ::1, or localhost)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _exposure_problem(host: str, store: SpanStore) -> str | None:
+    """Why serving ``host`` would expose the receiver (no API key, or the public user-id hash
+    key on an address others reach); None on loopback or when both are set."""
+    if _is_loopback(host):
+        return None
+    problems: list[str] = []
+    if not (isinstance(store, KeyStore) and store.has_api_keys()):
+        problems.append("no API key exists, so anyone reaching it could read every tenant's spend")
+    if not os.environ.get(SPANMETER_USER_ID_HASH_KEY):
+        problems.append(f"{SPANMETER_USER_ID_HASH_KEY} is unset (user ids hashed with a public key)")
+    return " and ".join(problems) or None
 
 
 def _check_store_path(db: str) -> bool:

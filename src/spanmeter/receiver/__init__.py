@@ -25,6 +25,7 @@ from spanmeter.receiver.decode import DecodedRequest, decode_json, decode_protob
 from spanmeter.receiver.grpc_server import OTLPTraceServicer, add_trace_servicer, make_grpc_server
 from spanmeter.receiver.http_app import WSGIApp, make_not_found_app, make_otlp_wsgi_app, make_router
 from spanmeter.receiver.server import TRACES_PATH, OTLPServer
+from spanmeter.receiver.tls import TLSFiles
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
@@ -36,6 +37,7 @@ __all__ = [
     "OTLPServer",
     "OTLPTraceServicer",
     "Overloaded",
+    "TLSFiles",
     "WSGIApp",
     "add_trace_servicer",
     "decode_json",

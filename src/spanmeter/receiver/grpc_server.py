@@ -37,6 +37,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from spanmeter.auth import AuthError
 from spanmeter.receiver._common import bad_request, checked_result, partial_success, retry_info, rpc_status
 from spanmeter.receiver.contract import (
     DEFAULT_MAX_BODY_BYTES,
@@ -47,6 +48,7 @@ from spanmeter.receiver.contract import (
     handler_request_type,
 )
 from spanmeter.receiver.decode import DecodedRequest, decode_protobuf_detailed
+from spanmeter.receiver.http_app import Authenticate
 
 __all__ = [
     "RETRY_INFO_METADATA_KEY",
@@ -114,15 +116,36 @@ def _response_bytes(result: IngestResult, repaired: int) -> bytes:
 class OTLPTraceServicer(trace_service_pb2_grpc.TraceServiceServicer):
     """``TraceService`` implementation that hands decoded requests to one ingest handler."""
 
-    def __init__(self, handler: IngestHandler) -> None:
+    def __init__(self, handler: IngestHandler, authenticate: Authenticate | None = None) -> None:
         self._handler = handler
         self._request_type = handler_request_type(handler)
+        self._authenticate = authenticate
+
+    def _refusal(self, context: grpc.ServicerContext) -> _RichStatus | None:
+        """The status refusing a caller without a valid ingest key (metadata ``authorization:
+        Bearer <key>``, what ``OTEL_EXPORTER_OTLP_HEADERS`` sends), or None."""
+        if self._authenticate is None:
+            return None
+        header = next((str(v) for k, v in context.invocation_metadata() if k == "authorization"), None)
+        try:
+            self._authenticate(header)
+        except AuthError as refused:
+            if refused.kind == "unauthenticated":
+                return _rich_status(
+                    grpc.StatusCode.UNAUTHENTICATED, code_pb2.UNAUTHENTICATED, refused.message
+                )
+            return _rich_status(
+                grpc.StatusCode.PERMISSION_DENIED, code_pb2.PERMISSION_DENIED, refused.message
+            )
+        return None
 
     def Export(self, request: Any, context: grpc.ServicerContext) -> bytes:
         """Decode, ingest and answer one export; ``request`` is raw bytes (or an already parsed message)."""
-        status: _RichStatus | None = None
+        status: _RichStatus | None = self._refusal(context)
         decoded: DecodedRequest | None = None
-        if isinstance(request, ExportTraceServiceRequest):  # registered through the generated helper
+        if status is not None:
+            pass  # refused before decoding: an unknown caller costs nothing
+        elif isinstance(request, ExportTraceServiceRequest):  # registered through the generated helper
             decoded = DecodedRequest(request)
         else:
             try:
@@ -162,9 +185,11 @@ def _log_rejected(context: grpc.ServicerContext, reason: str) -> None:
     _logger.warning("OTLP/gRPC request from %s rejected: %s", context.peer(), reason)
 
 
-def add_trace_servicer(server: grpc.Server, handler: IngestHandler) -> OTLPTraceServicer:
+def add_trace_servicer(
+    server: grpc.Server, handler: IngestHandler, authenticate: Authenticate | None = None
+) -> OTLPTraceServicer:
     """Register ``TraceService/Export`` on ``server`` with raw-bytes (de)serialization."""
-    servicer = OTLPTraceServicer(handler)
+    servicer = OTLPTraceServicer(handler, authenticate)
     method_handlers: dict[str, grpc.RpcMethodHandler[bytes, bytes]] = {
         # No (de)serializers: the servicer gets the raw bytes and returns serialized bytes.
         "Export": grpc.unary_unary_rpc_method_handler(servicer.Export)
@@ -182,6 +207,7 @@ def make_grpc_server(
     *,
     max_message_bytes: int = DEFAULT_MAX_BODY_BYTES,
     workers: int = 8,
+    authenticate: Authenticate | None = None,
 ) -> grpc.Server:
     """A ``grpc.Server`` (not yet bound or started) serving the OTLP trace service.
 
@@ -203,5 +229,5 @@ def make_grpc_server(
             ("grpc.so_reuseport", 0),
         ],
     )
-    add_trace_servicer(server, handler)
+    add_trace_servicer(server, handler, authenticate)
     return server

@@ -34,6 +34,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from spanmeter.auth import AuthError
 from spanmeter.receiver._common import bad_request, checked_result, partial_success, retry_info, rpc_status
 from spanmeter.receiver.contract import (
     DEFAULT_MAX_BODY_BYTES,
@@ -44,7 +45,11 @@ from spanmeter.receiver.contract import (
 )
 from spanmeter.receiver.decode import decode_json, decode_protobuf_detailed
 
+Authenticate = Callable[[str | None], object]
+"""Checks a request's ``Authorization`` header; raises :class:`~spanmeter.auth.AuthError`."""
+
 __all__ = [
+    "Authenticate",
     "StartResponse",
     "WSGIApp",
     "WSGIEnviron",
@@ -68,6 +73,8 @@ _READ_CHUNK: Final = 1 << 20
 _STATUS_LINES: Final = {
     200: "200 OK",
     400: "400 Bad Request",
+    401: "401 Unauthorized",
+    403: "403 Forbidden",
     404: "404 Not Found",
     405: "405 Method Not Allowed",
     411: "411 Length Required",
@@ -78,6 +85,8 @@ _STATUS_LINES: Final = {
 }
 _RPC_CODES: Final = {
     400: code_pb2.INVALID_ARGUMENT,
+    401: code_pb2.UNAUTHENTICATED,
+    403: code_pb2.PERMISSION_DENIED,
     405: code_pb2.UNIMPLEMENTED,
     411: code_pb2.INVALID_ARGUMENT,
     413: code_pb2.RESOURCE_EXHAUSTED,
@@ -257,12 +266,19 @@ def _success_body(content_type: str, rejected: int, message: str) -> bytes:
 # --------------------------------------------------------------------------- apps
 
 
-def make_otlp_wsgi_app(handler: IngestHandler, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> WSGIApp:
+def make_otlp_wsgi_app(
+    handler: IngestHandler,
+    *,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    authenticate: Authenticate | None = None,
+) -> WSGIApp:
     """Build the ``POST /v1/traces`` WSGI app around one ingest handler.
 
     Args:
         handler: called once per valid request, from the server's worker thread.
         max_body_bytes: largest accepted body after decompression; larger ones get 413.
+        authenticate: checks the ``Authorization`` header before the body is read (raises
+            :class:`~spanmeter.auth.AuthError`: 401 with ``WWW-Authenticate``, or 403).
 
     Raises:
         ValueError: ``max_body_bytes`` is not positive.
@@ -279,6 +295,13 @@ def make_otlp_wsgi_app(handler: IngestHandler, *, max_body_bytes: int = DEFAULT_
         if content_type not in (_PROTOBUF, _JSON):
             _log_rejected(environ, 415, "unsupported Content-Type")
             return _error(start_response, _TEXT, 415, f"unsupported Content-Type; use {_PROTOBUF} or {_JSON}")
+        if authenticate is not None:
+            try:
+                authenticate(environ.get("HTTP_AUTHORIZATION"))
+            except AuthError as refused:  # before the body is read: an unknown caller costs nothing
+                status = 401 if refused.kind == "unauthenticated" else 403
+                challenge = [("WWW-Authenticate", 'Bearer realm="spanmeter"')] if status == 401 else []
+                return _error(start_response, content_type, status, refused.message, headers=challenge)
         try:
             body = _read_body(environ, max_body_bytes)
             if content_type == _PROTOBUF:

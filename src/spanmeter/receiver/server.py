@@ -4,6 +4,11 @@ waitress is a production WSGI server (worker threads, keep-alive, HTTP/1.1 chunk
 body-size limits applied before a body is buffered). The listening socket is bound here, so port 0
 gives the real port back and a busy port fails loudly in ``start()``.
 
+Ingest cannot be starved by queries: on the HTTP port, requests under ``/api/`` run on a
+thread pool of their own (:mod:`spanmeter.receiver.http_server`), at most ``api_workers`` at
+once and for at most ``api_timeout_s`` each (:mod:`spanmeter.receiver.api_gate`); the gRPC
+port serves OTLP only. Both ports speak TLS when given :class:`TLSFiles`.
+
 Graceful stop: both listeners stop accepting, in-flight handler calls finish and their answers are
 flushed to the clients (up to ``grace_s``); requests that arrive on kept-alive HTTP connections in
 the meantime get a retryable 503, so no client mistakes shutdown for rejection.
@@ -25,18 +30,21 @@ from typing import Any, Final, TypeVar, cast
 
 import grpc
 from waitress import wasyncore
-from waitress.server import BaseWSGIServer, create_server
 
 from spanmeter.lifecycle import StartStop
+from spanmeter.receiver.api_gate import DEFAULT_API_TIMEOUT_S, DEFAULT_API_WORKERS, ApiGate
 from spanmeter.receiver.contract import DEFAULT_MAX_BODY_BYTES, IngestHandler
 from spanmeter.receiver.grpc_server import make_grpc_server
 from spanmeter.receiver.http_app import (
+    Authenticate,
     StartResponse,
     WSGIApp,
     WSGIEnviron,
     make_otlp_wsgi_app,
     make_router,
 )
+from spanmeter.receiver.http_server import API_PREFIX, SplitPoolServer
+from spanmeter.receiver.tls import TLSFiles
 
 __all__ = ["TRACES_PATH", "OTLPServer"]
 
@@ -46,6 +54,7 @@ TRACES_PATH: Final = "/v1/traces"
 _INBUF_OVERFLOW: Final = 16 * 1024 * 1024  # bodies above this are buffered in a temp file, not RAM
 _RECV_BYTES: Final = 256 * 1024  # fewer, larger reads: OTLP bodies are hundreds of KiB
 _CONNECTION_LIMIT: Final = 2000
+_API_FRONT_SPARE: Final = 2  # API pool threads beyond the cap: they answer 429 while every slot is busy
 _T = TypeVar("_T")
 
 
@@ -98,6 +107,16 @@ class _DrainingApp:
             )
 
 
+def _split(app: WSGIApp, api: WSGIApp) -> WSGIApp:
+    """``api`` for paths under ``/api/`` (the same paths the server runs on the API pool)."""
+
+    def by_path(environ: WSGIEnviron, start_response: StartResponse) -> Iterable[bytes]:
+        chosen = api if (environ.get("PATH_INFO") or "").startswith(API_PREFIX) else app
+        return chosen(environ, start_response)
+
+    return by_path
+
+
 def _bind(host: str, port: int) -> socket.socket:
     family, socktype, proto, _, sockaddr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     sock = socket.socket(family, socktype, proto)
@@ -126,7 +145,12 @@ class OTLPServer(StartStop):
         extra_http_routes: more WSGI apps on the HTTP port, keyed by path (``/metrics``,
             ``/healthz``, ``/api/v1/`` for a prefix); see :func:`make_router`.
         max_body_bytes: largest accepted request after decompression (413 / RESOURCE_EXHAUSTED).
-        workers: handler threads per transport.
+        workers: handler threads per transport (on HTTP: for everything but ``/api/``).
+        api_workers: API requests (paths under ``/api/``) running at once; more get 429.
+        api_timeout_s: longest an API request runs before it is answered 503.
+        tls: certificate and key (and optionally the clients' CA) for both ports; None: plain.
+        authenticate: checks each export's API key (HTTP `Authorization`, gRPC metadata)
+            before decoding it; None: no authentication.
 
     Raises:
         ValueError: invalid limits, or an extra route that would shadow ``/v1/traces``.
@@ -142,9 +166,16 @@ class OTLPServer(StartStop):
         extra_http_routes: Mapping[str, WSGIApp] | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         workers: int = 8,
+        api_workers: int = DEFAULT_API_WORKERS,
+        api_timeout_s: float = DEFAULT_API_TIMEOUT_S,
+        tls: TLSFiles | None = None,
+        authenticate: Authenticate | None = None,
     ) -> None:
-        if max_body_bytes <= 0 or workers <= 0:
-            raise ValueError(f"must be positive: max_body_bytes={max_body_bytes!r}, workers={workers!r}")
+        if max_body_bytes <= 0 or workers <= 0 or api_workers <= 0 or not api_timeout_s > 0:
+            raise ValueError(
+                f"must be positive: max_body_bytes={max_body_bytes!r}, workers={workers!r},"
+                f" api_workers={api_workers!r}, api_timeout_s={api_timeout_s!r}"
+            )
         routes = dict(extra_http_routes or {})
         if TRACES_PATH in routes:
             raise ValueError(f"{TRACES_PATH} is served by the OTLP app and cannot be overridden")
@@ -154,9 +185,14 @@ class OTLPServer(StartStop):
         self._routes = routes
         self._max_body_bytes = max_body_bytes
         self._workers = workers
+        self._api_workers = api_workers
+        self._api_timeout_s = api_timeout_s
+        self._tls = tls
+        self._authenticate = authenticate
         self._grpc: grpc.Server | None = None
         self._grpc_port: int | None = None
-        self._http: BaseWSGIServer | None = None
+        self._http: SplitPoolServer | None = None
+        self._gate: ApiGate | None = None
         self._http_port: int | None = None
         self._http_app: _DrainingApp | None = None
         self._http_thread: threading.Thread | None = None
@@ -203,34 +239,51 @@ class OTLPServer(StartStop):
 
     def _start_grpc(self, port: int) -> None:
         server = make_grpc_server(
-            self._handler, max_message_bytes=self._max_body_bytes, workers=self._workers
+            self._handler,
+            max_message_bytes=self._max_body_bytes,
+            workers=self._workers,
+            authenticate=self._authenticate,
         )
         address = _host_port(self._host, port)
         try:
-            bound = server.add_insecure_port(address)
+            if self._tls is None:
+                bound = server.add_insecure_port(address)
+            else:
+                bound = server.add_secure_port(address, self._tls.grpc_credentials())
         except RuntimeError as exc:  # grpc reports a failed bind this way
             raise OSError(f"cannot bind OTLP/gRPC to {address}: {exc}") from exc
         if not bound:
             raise OSError(f"cannot bind OTLP/gRPC to {address}")
         server.start()
         self._grpc, self._grpc_port = server, bound
-        _logger.info("OTLP/gRPC receiver listening on %s", _host_port(self._host, bound))
+        _logger.info(
+            "OTLP/gRPC receiver listening on %s%s",
+            _host_port(self._host, bound),
+            "" if self._tls is None else " (TLS)",
+        )
 
     def _start_http(self, port: int) -> None:
         routes: dict[str, WSGIApp] = {
-            TRACES_PATH: make_otlp_wsgi_app(self._handler, max_body_bytes=self._max_body_bytes),
+            TRACES_PATH: make_otlp_wsgi_app(
+                self._handler, max_body_bytes=self._max_body_bytes, authenticate=self._authenticate
+            ),
             **self._routes,
         }
-        app = _DrainingApp(make_router(routes))
+        router = make_router(routes)
+        ssl_context = self._tls.ssl_context() if self._tls is not None else None
+        gate = ApiGate(router, max_concurrent=self._api_workers, timeout_s=self._api_timeout_s)
+        app = _DrainingApp(_split(router, gate))
         try:
             sock = _bind(self._host, port)
         except OSError as exc:  # name the port: "Address already in use" alone does not
             address = _host_port(self._host, port)
             raise OSError(exc.errno, f"cannot bind OTLP/HTTP to {address}: {exc.strerror or exc}") from exc
         try:
-            server = create_server(
+            server = SplitPoolServer(
                 app,
-                sockets=[sock],
+                sock,
+                api_threads=self._api_workers + _API_FRONT_SPARE,
+                ssl_context=ssl_context,
                 threads=self._workers,
                 # waitress answers 413 itself, before buffering, when Content-Length is over the
                 # limit (it refuses at >= the value, hence +1); the app re-checks after decompression.
@@ -245,22 +298,23 @@ class OTLPServer(StartStop):
             )
         except BaseException:
             sock.close()
+            gate.close()
             raise
-        assert isinstance(server, BaseWSGIServer)  # one socket -> one server, not a MultiSocketServer
         thread = threading.Thread(
             target=self._run_http, args=(server,), name="spanmeter-otlp-http", daemon=True
         )
-        self._http, self._http_app, self._http_thread = server, app, thread
+        self._http, self._http_app, self._http_thread, self._gate = server, app, thread, gate
         self._http_port = int(sock.getsockname()[1])
         thread.start()
         _logger.info(
-            "OTLP/HTTP receiver listening on http://%s%s",
+            "OTLP/HTTP receiver listening on %s://%s%s",
+            "http" if ssl_context is None else "https",
             _host_port(self._host, self._http_port),
             TRACES_PATH,
         )
 
     @staticmethod
-    def _run_http(server: BaseWSGIServer) -> None:
+    def _run_http(server: SplitPoolServer) -> None:
         try:
             server.run()
         except Exception:
@@ -288,8 +342,8 @@ class OTLPServer(StartStop):
         self._grpc = self._grpc_port = None
 
     def _stop_http(self, deadline: float) -> None:
-        server, app, thread = self._http, self._http_app, self._http_thread
-        assert server is not None and app is not None and thread is not None
+        server, app, thread, gate = self._http, self._http_app, self._http_thread, self._gate
+        assert server is not None and app is not None and thread is not None and gate is not None
         socket_map: dict[int, Any] = cast(Any, server)._map  # the dispatchers waitress's loop polls
 
         def close_listener() -> None:
@@ -314,16 +368,16 @@ class OTLPServer(StartStop):
         if not drained:
             _logger.warning("OTLP/HTTP stop: grace period over with requests still in flight")
         # Worker threads go before the sockets: a worker that finished a request still pokes the loop.
-        dispatcher: Any = server.task_dispatcher
-        dispatcher.shutdown(cancel_pending=True, timeout=max(0.1, deadline - time.monotonic()))
+        server.shutdown_pools(deadline - time.monotonic())
+        gate.close()
         if self._in_loop(server, close_all, time.monotonic() + 1.0) is None and thread.is_alive():
             _logger.warning("OTLP/HTTP stop: server loop unresponsive, closing its sockets directly")
             close_all()
         thread.join(max(0.0, deadline - time.monotonic()) + 1.0)
-        self._http = self._http_app = self._http_thread = self._http_port = None
+        self._http = self._http_app = self._http_thread = self._http_port = self._gate = None
 
     @staticmethod
-    def _in_loop(server: BaseWSGIServer, fn: Callable[[], _T], deadline: float) -> _T | None:
+    def _in_loop(server: SplitPoolServer, fn: Callable[[], _T], deadline: float) -> _T | None:
         """Run ``fn`` on waitress's loop thread (its dispatcher map is not thread-safe)."""
         done = threading.Event()
         box: list[_T] = []

@@ -31,6 +31,11 @@ _ENV: Mapping[str, str] = {
     "store_process": env.SPANMETER_STORE_PROCESS,
     "metrics_top_tenants": env.SPANMETER_METRICS_TOP_TENANTS,  # Prometheus cost counters
     "metrics_max_label_sets": env.SPANMETER_METRICS_MAX_LABEL_SETS,
+    "api_workers": env.SPANMETER_API_WORKERS,
+    "api_timeout_s": env.SPANMETER_API_TIMEOUT,
+    "tls_cert": env.SPANMETER_TLS_CERT,
+    "tls_key": env.SPANMETER_TLS_KEY,
+    "tls_client_ca": env.SPANMETER_TLS_CLIENT_CA,
 }
 
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
@@ -55,6 +60,17 @@ class ServeConfig:
     budgets_file: str | None = None
     """Budgets and alert rules (YAML, watched for changes); None: no budgets are counted."""
     workers: int = 8
+    """Threads serving OTLP (and ``/metrics``, health) on each port."""
+    api_workers: int = 2
+    """JSON API requests (under ``/api/``) running at once, on threads apart from ingest's;
+    more are answered 429 (see :mod:`spanmeter.receiver.api_gate`)."""
+    api_timeout_s: int = 30
+    """Seconds an API request may run before it is answered 503."""
+    tls_cert: str | None = None
+    """PEM certificate for both ports; with ``tls_key``, they speak TLS only."""
+    tls_key: str | None = None
+    tls_client_ca: str | None = None
+    """PEM CA of the clients' certificates: set, both ports require one (mutual TLS)."""
     store_process: bool = True
     """Commit in a separate store process (decoding and storing then use two cores); off:
     a writer thread in the receiver process (one process, for tests and small loads)."""
@@ -85,7 +101,18 @@ class ServeConfig:
         if environ.get(env.SPANMETER_STORE):  # the store by either name; this one wins
             from_env["db"] = environ[env.SPANMETER_STORE]
         config = config._merged(from_env, "environment")
-        return config._merged({k: v for k, v in (options or {}).items() if v is not None}, "options")
+        config = config._merged({k: v for k, v in (options or {}).items() if v is not None}, "options")
+        config._check()
+        return config
+
+    def _check(self) -> None:
+        """Settings that only make sense together."""
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("TLS needs both a certificate and its key (tls_cert and tls_key)")
+        if self.tls_client_ca is not None and self.tls_cert is None:
+            raise ValueError("tls_client_ca (client certificates) needs tls_cert and tls_key")
+        if self.api_workers <= 0 or self.api_timeout_s <= 0 or self.workers <= 0:
+            raise ValueError("workers, api_workers and api_timeout_s must be positive")
 
     def _merged(self, values: Mapping[str, Any], source: str) -> ServeConfig:
         known = {f.name: f for f in fields(self)}

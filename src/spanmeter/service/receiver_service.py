@@ -32,14 +32,15 @@ from typing import Protocol
 from prometheus_client import CollectorRegistry, exposition
 
 from ..api import make_api
+from ..auth import Authenticator
 from ..budgets import attach_budgets, budgets_store_factory  # budgets and alerts
 from ..identity import default_hasher
 from ..ingest import IngestMetrics, IngestPipeline, LocalRowSink, RowSink
 from ..lifecycle import StartStop
 from ..pricing import PriceBook
 from ..prometheus import BudgetMetrics, CostMetrics
-from ..receiver import OTLPServer, WSGIApp
-from ..store import GroupCommitWriter, SpanStore, SupportsBudgets, open_store
+from ..receiver import OTLPServer, TLSFiles, WSGIApp
+from ..store import GroupCommitWriter, KeyStore, SpanStore, SupportsBudgets, open_store
 from .config import ServeConfig
 from .maintenance import RetentionLoop
 from .store_process import StoreProcessClient, StoreProcessSettings
@@ -152,6 +153,10 @@ class ReceiverService(StartStop):
         """The OTLP server, with the HTTP routes served beside OTLP (metrics, the JSON API,
         health and readiness, budgets and alerts)."""
         config = self.config
+        store = self.store
+        # API keys (spanmeter keys): checked on both OTLP transports and the JSON API once one exists
+        authenticator = Authenticator(store) if isinstance(store, KeyStore) else None
+        authenticate = None if authenticator is None else partial(authenticator.check, needed="ingest")
         return OTLPServer(
             self.pipeline,
             host=config.host,
@@ -159,10 +164,16 @@ class ReceiverService(StartStop):
             http_port=config.http_port,
             max_body_bytes=config.max_body_mb * 1024 * 1024,
             workers=config.workers,
+            api_workers=config.api_workers,
+            api_timeout_s=config.api_timeout_s,
+            tls=_tls(config),
+            authenticate=authenticate,
             extra_http_routes={
                 "/metrics": _exposition.make_wsgi_app(self.metrics.registry),
                 # the JSON API, budgets and alerts included, and health: one app
-                **make_api(self.store, budgets=self.budgets, ready=lambda: self.ready).mounts(),
+                **make_api(
+                    store, budgets=self.budgets, ready=lambda: self.ready, authenticator=authenticator
+                ).mounts(),
             },
         )
 
@@ -208,11 +219,12 @@ class ReceiverService(StartStop):
         if self.budgets is not None:
             self.budgets.start()  # budgets and alerts
         _logger.info(
-            "spanmeter receiver: OTLP gRPC on %s:%s, OTLP HTTP + API on %s:%s, store %s (%s)",
+            "spanmeter receiver: OTLP gRPC on %s:%s, OTLP HTTP + API on %s:%s%s, store %s (%s)",
             self.config.host,
             self.grpc_port,
             self.config.host,
             self.http_port,
+            " (TLS)" if self.config.tls_cert else "",
             self.config.db,
             "writer process" if self._store_process is not None else "writer thread",
         )
@@ -248,6 +260,12 @@ class ReceiverService(StartStop):
     def _on_store_process_exit(self, code: int | None) -> None:
         _logger.critical("spanmeter: the store process exited (code %s); exports now fail retryably", code)
         self.failed.set()
+
+
+def _tls(config: ServeConfig) -> TLSFiles | None:
+    if config.tls_cert is None or config.tls_key is None:
+        return None
+    return TLSFiles(cert=config.tls_cert, key=config.tls_key, client_ca=config.tls_client_ca)
 
 
 def _price_book(config: ServeConfig) -> PriceBook:

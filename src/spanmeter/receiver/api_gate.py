@@ -1,0 +1,150 @@
+"""Admission and a time limit for the JSON API, so queries cannot take ingest's place.
+
+The API's heavy routes (an investigation, a top-N over ``user_id``, an export) can each run
+for seconds on a large store. Without a bound, enough of them at once hold every thread the
+HTTP port has and OTLP exporters time out. :class:`ApiGate` wraps the API's WSGI app:
+
+* at most ``max_concurrent`` requests run at once, each on the gate's own query threads;
+  one more is answered at once with ``429 Too Many Requests`` and ``Retry-After`` (clients
+  retry later, nothing queues up behind a slow query);
+* a request still running after ``timeout_s`` is answered ``503 Service Unavailable`` with
+  ``Retry-After``, and the thread that waited for it goes back to serving. Neither store can
+  cancel a query from outside its connection, so the abandoned query finishes on its query
+  thread and keeps its place under the cap until then: the cap bounds the work actually
+  running, not just the requests being answered.
+
+The request is read and run on a query thread and its answer collected in full there
+(answers are JSON documents, bounded by the routes' limits), then sent by the caller's thread.
+
+Example::
+
+    gate = ApiGate(api_app, max_concurrent=4, timeout_s=30)
+    app = make_router({"/api/v1/": gate})
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from spanmeter.receiver.http_app import StartResponse, WSGIApp, WSGIEnviron, retry_after_header
+
+__all__ = ["DEFAULT_API_TIMEOUT_S", "DEFAULT_API_WORKERS", "ApiGate"]
+
+_logger = logging.getLogger(__name__)
+
+DEFAULT_API_WORKERS: Final = 2
+"""API requests that run at once: small, since each holds the GIL while it builds its answer
+and ingest decodes and prices in the same process."""
+DEFAULT_API_TIMEOUT_S: Final = 30.0
+"""Longest an API request may run before it is answered 503."""
+
+
+@dataclass
+class _Answer:
+    status: str = "500 Internal Server Error"
+    headers: list[tuple[str, str]] = field(default_factory=lambda: [])
+    body: list[bytes] = field(default_factory=lambda: [])
+
+
+class ApiGate:
+    """A WSGI app running ``app`` under a concurrency cap and a time limit (see the module).
+
+    Args:
+        app: the API's WSGI app.
+        max_concurrent: requests running at once; more are answered 429.
+        timeout_s: longest a request may run before it is answered 503.
+
+    Raises:
+        ValueError: a limit is not positive.
+    """
+
+    def __init__(self, app: WSGIApp, *, max_concurrent: int, timeout_s: float) -> None:
+        if max_concurrent <= 0 or not timeout_s > 0:
+            raise ValueError(f"must be positive: max_concurrent={max_concurrent!r}, timeout_s={timeout_s!r}")
+        self._app = app
+        self._slots = threading.BoundedSemaphore(max_concurrent)
+        self._timeout_s = timeout_s
+        self._retry_after = retry_after_header(min(timeout_s, 5.0))
+        self._pool = ThreadPoolExecutor(max_workers=max_concurrent, thread_name_prefix="spanmeter-api")
+        self._closed = False
+
+    def __call__(self, environ: WSGIEnviron, start_response: StartResponse) -> Iterable[bytes]:
+        if self._closed or not self._slots.acquire(blocking=False):
+            return _refuse(
+                start_response,
+                "429 Too Many Requests",
+                "too many API requests at once, retry later",
+                self._retry_after,
+            )
+        try:
+            future = self._pool.submit(self._run, environ)
+        except RuntimeError:  # the pool is shut down: the server is stopping
+            self._slots.release()
+            return _refuse(start_response, "503 Service Unavailable", "server is stopping", "1")
+        future.add_done_callback(self._release)
+        try:
+            answer = future.result(timeout=self._timeout_s)
+        except FutureTimeout:
+            _logger.warning(
+                "API request %s ran over its time limit of %ss; answered 503, the query finishes on its own",
+                environ.get("PATH_INFO", "?"),
+                self._timeout_s,
+            )
+            return _refuse(
+                start_response,
+                "503 Service Unavailable",
+                f"query exceeded the time limit of {self._timeout_s:g} s",
+                self._retry_after,
+            )
+        start_response(answer.status, answer.headers)
+        return answer.body
+
+    def _release(self, _: Future[_Answer]) -> None:
+        self._slots.release()
+
+    def _run(self, environ: WSGIEnviron) -> _Answer:
+        answer = _Answer()
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+            answer.status, answer.headers = status, list(headers)
+
+        try:
+            result = self._app(environ, capture)
+            try:
+                answer.body = list(result)
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+        except Exception:
+            _logger.exception("API request %s failed", environ.get("PATH_INFO", "?"))
+            body = json.dumps({"error": "internal error"}).encode()
+            answer.status = "500 Internal Server Error"
+            answer.headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+            answer.body = [body]
+        return answer
+
+    def close(self) -> None:
+        """Refuse new requests and let the query threads go once their queries end."""
+        self._closed = True
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _refuse(start_response: StartResponse, status: str, message: str, retry_after: str) -> list[bytes]:
+    body = json.dumps({"error": message}).encode()
+    start_response(
+        status,
+        [
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(body))),
+            ("Retry-After", retry_after),
+        ],
+    )
+    return [body]
