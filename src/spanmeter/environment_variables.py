@@ -55,6 +55,11 @@ SPANMETER_CONFIG: Final = "SPANMETER_CONFIG"
 SPANMETER_DB_PATH: Final = "SPANMETER_DB_PATH"
 """Path of the embedded SQLite store. Default: ``./spanmeter.db``."""
 
+SPANMETER_API_KEY: Final = "SPANMETER_API_KEY"
+"""An API key (``spanmeter keys create``) the CLI sends to a receiver's JSON API (``--url``)
+as ``Authorization: Bearer <key>``; needed once the receiver's store holds a key. Exporters
+send theirs the OTel way: ``OTEL_EXPORTER_OTLP_HEADERS=authorization=Bearer%20<key>``."""
+
 SPANMETER_STORE: Final = "SPANMETER_STORE"
 """The store: a SQLite file path, or a ``postgresql://user:password@host:5432/db`` URL for
 several receiver replicas on one database (needs ``spanmeter[postgres]``). Wins over

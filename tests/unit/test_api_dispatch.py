@@ -35,7 +35,7 @@ def _echo(request: Request) -> Any:
 def test_every_request_is_authorized_once_with_its_routes_scope(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[str, str]] = []
 
-    def record(request: Request, scope: str) -> None:
+    def record(request: Request, scope: str, authenticator: object = None) -> None:
         calls.append((request.path, scope))
 
     monkeypatch.setattr(app_module, "authorize", record)
@@ -54,7 +54,7 @@ def test_every_request_is_authorized_once_with_its_routes_scope(monkeypatch: pyt
 def test_a_refusal_stops_the_route_and_is_a_json_error(monkeypatch: pytest.MonkeyPatch) -> None:
     ran: list[str] = []
 
-    def refuse(request: Request, scope: str) -> None:
+    def refuse(request: Request, scope: str, authenticator: object = None) -> None:
         raise ApiError(403, f"{request.caller.name} may not {scope}")
 
     def route(request: Request) -> Any:

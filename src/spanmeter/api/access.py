@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from ..auth import Authenticator, AuthError
-from .http import ApiError
 
 if TYPE_CHECKING:
     from .http import Request
@@ -71,6 +70,8 @@ def authorize(request: Request, scope: Scope, authenticator: Authenticator | Non
     """
     if authenticator is None or scope == "public":
         return
+    from .http import ApiError  # here: .http imports this module for the Caller type
+
     needed = "admin" if scope == "alerts:write" else "read"
     try:
         identity = authenticator.check(request.caller.authorization, needed)

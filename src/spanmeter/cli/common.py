@@ -25,7 +25,7 @@ import click
 from ..analysis import TimeWindow, parse_filters
 from ..analysis.parameters import DATA_MODE_CHOICES, ViewArgs, ViewSpec
 from ..analysis.window_range import resolve_window
-from ..environment_variables import SPANMETER_DB_PATH, SPANMETER_STORE, SPANMETER_URL
+from ..environment_variables import SPANMETER_API_KEY, SPANMETER_DB_PATH, SPANMETER_STORE, SPANMETER_URL
 from ..store import BudgetStore, SpanStore, SupportsBudgets, describe_target, is_postgres_url
 from ..store import open_store as store_factory_open
 from ..store.sqlite.schema import store_problem
@@ -271,8 +271,12 @@ def _opened(target: str) -> Generator[SpanStore, None, None]:
 
 def _open(url: str, body: dict[str, Any] | None) -> IO[bytes]:
     data = None if body is None else json.dumps(body).encode()
+    headers = {"Content-Type": "application/json"}
+    key = os.environ.get(SPANMETER_API_KEY, "").strip()
+    if key:  # the receiver's API key (spanmeter keys create): sent, never printed
+        headers["Authorization"] = f"Bearer {key}"
     request = urllib.request.Request(
-        url, data=data, method="GET" if body is None else "POST", headers={"Content-Type": "application/json"}
+        url, data=data, method="GET" if body is None else "POST", headers=headers
     )
     try:
         return urllib.request.urlopen(request, timeout=60)
@@ -281,6 +285,8 @@ def _open(url: str, body: dict[str, Any] | None) -> IO[bytes]:
         error.close()
         with suppress(ValueError, KeyError, TypeError):
             detail = json.loads(detail)["error"]
+        if error.code == 401 and not key:
+            detail += f" (set {SPANMETER_API_KEY})"
         raise click.ClickException(f"{url}: HTTP {error.code}: {detail}") from None
     except (http.client.HTTPException, ConnectionError) as error:
         raise click.ClickException(_not_http(url, error)) from None
