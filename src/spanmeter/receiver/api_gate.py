@@ -28,7 +28,7 @@ import json
 import logging
 import threading
 from collections.abc import Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -74,6 +74,8 @@ class ApiGate:
         self._retry_after = retry_after_header(min(timeout_s, 5.0))
         self._pool = ThreadPoolExecutor(max_workers=max_concurrent, thread_name_prefix="spanmeter-api")
         self._closed = False
+        self._lock = threading.Lock()
+        self._in_flight: set[Future[_Answer]] = set()
 
     def __call__(self, environ: WSGIEnviron, start_response: StartResponse) -> Iterable[bytes]:
         if self._closed or not self._slots.acquire(blocking=False):
@@ -88,6 +90,8 @@ class ApiGate:
         except RuntimeError:  # the pool is shut down: the server is stopping
             self._slots.release()
             return _refuse(start_response, "503 Service Unavailable", "server is stopping", "1")
+        with self._lock:
+            self._in_flight.add(future)
         future.add_done_callback(self._release)
         try:
             answer = future.result(timeout=self._timeout_s)
@@ -106,7 +110,9 @@ class ApiGate:
         start_response(answer.status, answer.headers)
         return answer.body
 
-    def _release(self, _: Future[_Answer]) -> None:
+    def _release(self, future: Future[_Answer]) -> None:
+        with self._lock:
+            self._in_flight.discard(future)
         self._slots.release()
 
     def _run(self, environ: WSGIEnviron) -> _Answer:
@@ -131,10 +137,18 @@ class ApiGate:
             answer.body = [body]
         return answer
 
-    def close(self) -> None:
-        """Refuse new requests and let the query threads go once their queries end."""
+    def close(self, wait_s: float | None = None) -> None:
+        """Refuse new requests and wait (up to ``wait_s``; None: the time limit) for the queries
+        still running, abandoned ones included: their store is closed after this, and a query
+        still reading a connection its store closes can crash the process (SQLite's)."""
         self._closed = True
         self._pool.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            running = set(self._in_flight)
+        if running:
+            _, late = wait(running, timeout=self._timeout_s if wait_s is None else wait_s)
+            if late:
+                _logger.warning("API stop: %d queries still running after the wait", len(late))
 
 
 def _refuse(start_response: StartResponse, status: str, message: str, retry_after: str) -> list[bytes]:
