@@ -765,7 +765,7 @@ def spend_series(view: str, column: str, *, group: str = "$__interval", top: int
 
 
 RANKING_COLUMNS: Final = (
-    ('sum(cost_usd)', "Cost (USD)"),
+    ("sum(cost_usd)", "Cost (USD)"),
     ("sum(logical_requests)", "Logical requests"),
     ("sum(attempts)", "Attempts"),
     ("sum(cost_usd) / NULLIF(sum(logical_requests), 0)", "Cost / request (USD)"),
@@ -824,7 +824,9 @@ def pg_table(title: str, raw_sql: str, description: str = "") -> table.Panel:
 
 
 def pg_stat(title: str, unit: str, raw_sql: str) -> stat.Panel:
-    return stat.Panel().title(title).unit(unit).datasource(POSTGRES).span(6).height(5).with_target(Sql(raw_sql))
+    return (
+        stat.Panel().title(title).unit(unit).datasource(POSTGRES).span(6).height(5).with_target(Sql(raw_sql))
+    )
 
 
 def pg_base(uid_key: str, title: str, description: str) -> db.Dashboard:
@@ -879,9 +881,7 @@ def pg_spend() -> db.Dashboard:
             "Spend by endpoint, model, tenant and outcome from the store's views: every value, no label limit.",
         )
         .with_panel(pg_stat("Spend (range)", "currencyUSD", total("sum(cost_usd)", "Spend (USD)")))
-        .with_panel(
-            pg_stat("Logical requests", "short", total("sum(logical_requests)", "Logical requests"))
-        )
+        .with_panel(pg_stat("Logical requests", "short", total("sum(logical_requests)", "Logical requests")))
         .with_panel(pg_stat("Attempts", "short", total("sum(attempts)", "Attempts")))
         .with_panel(
             pg_stat(

@@ -121,7 +121,6 @@ def _insert_new(
         (int(start), bytes(span_id), bytes(trace_id))  # type: ignore[arg-type]
         for start, span_id, trace_id in conn.execute(sql(_MOVE))
     }
-    conn.execute("TRUNCATE requests_stage")
     new_rows: list[SpanRow] = []
     new_by_batch: list[list[SpanRow]] = []
     for batch in batches:
