@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from spanmeter.store.sqlite.conditions import where_clause
+from spanmeter.store.conditions import where_clause
 
 
 def test_none_means_no_filter_and_the_rest_are_anded_in_order() -> None:

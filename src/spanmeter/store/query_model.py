@@ -17,6 +17,7 @@ from .analysis_types import AggregateResult, GroupMeasures, Measures
 from .api import TopGroup, TopResult
 from .inbox import MeasureGroup
 from .rollups import HOUR, MINUTE, RollupSpec, TopDimension
+from .rows import FIELD_NAMES
 
 __all__ = [
     "OWN_PARAMETERS",
@@ -24,6 +25,7 @@ __all__ = [
     "aggregate_result",
     "measure_groups",
     "rollup_for_dimensions",
+    "scan_statements",
     "scope_filters",
     "top_result",
 ]
@@ -171,3 +173,53 @@ def measure_groups(result: AggregateResult) -> list[MeasureGroup]:
         )
         for group in result.groups
     ]
+
+
+def scan_statements(
+    columns: Sequence[str],
+    window: tuple[int, int],
+    filters: Mapping[str, str],
+    *,
+    billable_only: bool,
+    mark: str,
+    billable: str,
+) -> tuple[tuple[str, list[object]], tuple[str, list[object]]]:
+    """The two statements of a raw-row scan (rows with a start time in ``window``, in start
+    order; then rows without one, by their receive time) with their parameters: the same on
+    every backend but for the parameter ``mark`` (``?`` or ``%s``) and how a row is tested
+    for ``billable``.
+
+    Raises:
+        ValueError: an unknown column, no columns, or a filter on a column raw rows do not
+            answer by value.
+    """
+    unknown = [name for name in columns if name not in FIELD_NAMES]
+    if unknown or not columns:
+        raise ValueError(f"unknown or no columns {unknown or list(columns)!r}")
+    conditions: list[str] = []
+    params: list[object] = []
+    for name, value in filters.items():
+        if name not in TEXT_COLUMNS and name != "data_mode":
+            raise ValueError(f"cannot filter raw rows on {name!r}")
+        if value == "":
+            conditions.append(f"{name} IS NULL")
+        else:
+            conditions.append(f"{name} = {mark}")
+            params.append(value)
+    if billable_only:
+        conditions.append(billable)
+    extra = "".join(f" AND {condition}" for condition in conditions)
+    selected = ", ".join(columns)
+    start_ns, end_ns = window
+    return (
+        (
+            f"SELECT {selected} FROM requests WHERE start_time_ns >= {mark} AND start_time_ns < {mark}{extra}"
+            " ORDER BY start_time_ns, id",
+            [max(start_ns, 1), end_ns, *params],
+        ),
+        (
+            f"SELECT {selected} FROM requests WHERE start_time_ns = 0 AND received_at_ns >= {mark}"
+            f" AND received_at_ns < {mark}{extra} ORDER BY id",
+            [start_ns, end_ns, *params],
+        ),
+    )

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from ..analysis_types import AggregateResult
 from ..api import StoreStats, TopResult
-from ..query_model import TEXT_COLUMNS, aggregate_result, rollup_for_dimensions, scope_filters, top_result
+from ..query_model import aggregate_result, rollup_for_dimensions, scan_statements, scope_filters, top_result
 from ..rollups import MEASURES, ROLLUPS, RollupSpec, TopDimension, aligned_window, rollup_for
 from ..rows import FIELD_NAMES, SpanRow
 from .sql_text import sql as _sql
@@ -75,21 +75,16 @@ def aggregate(
 def top(
     conn: psycopg.Connection[tuple[Any, ...]],
     by: TopDimension,
-    start_ns: int,
-    end_ns: int,
-    *,
+    window: tuple[int, int],
     where: Mapping[str, str],
-    environment: str | None,
-    data_mode: str | None,
+    own: Mapping[str, str],
     limit: int,
 ) -> TopResult:
-    """See :meth:`SpanStore.top <spanmeter.store.api.SpanStore.top>`."""
-    if limit < 1:
-        raise ValueError(f"limit must be at least 1, got {limit!r}")
+    """See :meth:`SpanStore.top <spanmeter.store.api.SpanStore.top>`; ``own``: the scope's
+    filters (:func:`~spanmeter.store.query_model.scope_filters`)."""
     spec = rollup_for(by, where)
-    window = aligned_window(start_ns, end_ns, spec.bucket_seconds)
-    filters = {**where, **scope_filters(environment, data_mode)}
-    result = aggregate_result((by,), spec, window, _sums(conn, spec, (by,), window, filters))
+    aligned = aligned_window(*window, spec.bucket_seconds)
+    result = aggregate_result((by,), spec, aligned, _sums(conn, spec, (by,), aligned, {**where, **own}))
     return top_result(by, result, limit)
 
 
@@ -148,47 +143,17 @@ def iter_requests(
 
 def scan_requests(
     conn: psycopg.Connection[tuple[Any, ...]],
-    start_ns: int,
-    end_ns: int,
-    *,
     columns: Sequence[str],
-    where: Mapping[str, str],
-    environment: str | None,
-    data_mode: str | None,
+    window: tuple[int, int],
+    filters: Mapping[str, str],
+    *,
     billable_only: bool,
 ) -> Iterator[tuple[Any, ...]]:
     """See :meth:`SpanStore.scan_requests <spanmeter.store.api.SpanStore.scan_requests>`."""
-    unknown = [name for name in columns if name not in FIELD_NAMES]
-    if unknown or not columns:
-        raise ValueError(f"unknown or no columns {unknown or list(columns)!r}")
-    filters = {**where, **scope_filters(environment, data_mode)}
-    conditions: list[str] = []
-    params: list[object] = []
-    for name, value in filters.items():
-        if name not in TEXT_COLUMNS and name != "data_mode":
-            raise ValueError(f"cannot filter raw rows on {name!r}")
-        if value == "":
-            conditions.append(f"{name} IS NULL")
-        else:
-            conditions.append(f"{name} = %s")
-            params.append(value)
-    if billable_only:
-        conditions.append("billable")
-    extra = "".join(f" AND {condition}" for condition in conditions)
-    selected = ", ".join(columns)
-    binary = {index for index, name in enumerate(columns) if name in ("trace_id", "span_id")}
-    statements = (
-        (
-            f"SELECT {selected} FROM requests WHERE start_time_ns >= %s AND start_time_ns < %s{extra}"
-            " ORDER BY start_time_ns, id",
-            [max(start_ns, 1), end_ns, *params],
-        ),
-        (
-            f"SELECT {selected} FROM requests WHERE start_time_ns = 0 AND received_at_ns >= %s"
-            f" AND received_at_ns < %s{extra} ORDER BY id",
-            [start_ns, end_ns, *params],
-        ),
+    statements = scan_statements(
+        columns, window, filters, billable_only=billable_only, mark="%s", billable="billable"
     )
+    binary = {index for index, name in enumerate(columns) if name in ("trace_id", "span_id")}
     for statement, values in statements:
         with conn.transaction(), conn.cursor(name="spanmeter_scan") as cursor:
             cursor.execute(_sql(statement), values)

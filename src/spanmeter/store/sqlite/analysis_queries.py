@@ -14,9 +14,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Final
 
 from ..analysis_types import AggregateResult
-from ..query_model import TEXT_COLUMNS, aggregate_result, rollup_for_dimensions, scope_filters
+from ..query_model import aggregate_result, rollup_for_dimensions, scan_statements, scope_filters
 from ..rollups import MEASURES, RollupSpec, aligned_window
-from ..rows import FIELD_NAMES
 from .window_parts import usable_tiers, window_parts
 
 __all__ = ["aggregate", "iter_rollup_groups", "scan_requests"]
@@ -68,45 +67,15 @@ def aggregate(
 
 def scan_requests(
     conn: sqlite3.Connection,
-    start_ns: int,
-    end_ns: int,
-    *,
     columns: Sequence[str],
-    where: Mapping[str, str],
-    environment: str | None,
-    data_mode: str | None,
+    window: tuple[int, int],
+    filters: Mapping[str, str],
+    *,
     billable_only: bool,
 ) -> Iterator[tuple[Any, ...]]:
     """See :meth:`SpanStore.scan_requests <spanmeter.store.api.SpanStore.scan_requests>`."""
-    unknown = [name for name in columns if name not in FIELD_NAMES]
-    if unknown or not columns:
-        raise ValueError(f"unknown or no columns {unknown or list(columns)!r}")
-    filters = {**where, **scope_filters(environment, data_mode)}
-    conditions: list[str] = []
-    params: list[object] = []
-    for name, value in filters.items():
-        if name not in TEXT_COLUMNS and name != "data_mode":
-            raise ValueError(f"cannot filter raw rows on {name!r}")
-        if value == "":
-            conditions.append(f"{name} IS NULL")
-        else:
-            conditions.append(f"{name} = ?")
-            params.append(value)
-    if billable_only:
-        conditions.append("billable = 1")
-    extra = "".join(f" AND {condition}" for condition in conditions)
-    selected = ", ".join(columns)
-    statements = (
-        (
-            f"SELECT {selected} FROM requests WHERE start_time_ns >= ? AND start_time_ns < ?{extra}"
-            " ORDER BY start_time_ns, id",
-            [max(start_ns, 1), end_ns, *params],
-        ),
-        (
-            f"SELECT {selected} FROM requests WHERE start_time_ns = 0 AND received_at_ns >= ?"
-            f" AND received_at_ns < ?{extra} ORDER BY id",
-            [start_ns, end_ns, *params],
-        ),
+    statements = scan_statements(
+        columns, window, filters, billable_only=billable_only, mark="?", billable="billable = 1"
     )
     for sql, values in statements:
         cursor = conn.execute(sql, values)

@@ -28,8 +28,9 @@ from itertools import chain
 from typing import Final, TypeVar, cast
 
 from ..api import WriteResult
+from ..batches import batch_results, check_ids, first_attempt_flags, logical_candidates
 from ..rollups import MEASURES, ROLLUPS, Aggregates, RollupSpec, aggregate
-from ..rows import FIELD_NAMES, SPAN_ID_BYTES, TRACE_ID_BYTES, RowValues, SpanRow, row_values
+from ..rows import FIELD_NAMES, RowValues, SpanRow, row_values
 from .provider_calls import claim_provider_calls
 
 __all__ = ["RowWriter", "chunked"]
@@ -50,44 +51,6 @@ def chunked(values: Sequence[_T], size: int = _IN_CHUNK) -> Iterator[Sequence[_T
     """Consecutive slices of at most ``size`` values."""
     for start in range(0, len(values), size):
         yield values[start : start + size]
-
-
-def _check_ids(rows: Sequence[SpanRow]) -> None:
-    """Refuse malformed ids before anything is written: they are the dedupe key."""
-    for row in rows:
-        if (
-            type(row.trace_id) is not bytes
-            or type(row.span_id) is not bytes
-            or len(row.trace_id) != TRACE_ID_BYTES
-            or len(row.span_id) != SPAN_ID_BYTES
-        ):
-            raise ValueError(
-                f"trace_id must be {TRACE_ID_BYTES} bytes and span_id {SPAN_ID_BYTES} bytes: "
-                f"got {row.trace_id!r}, {row.span_id!r}"
-            )
-
-
-def _results(
-    batches: Sequence[Sequence[SpanRow]],
-    new_by_batch: Sequence[Sequence[SpanRow]],
-    first_attempt: Sequence[bool],
-) -> list[WriteResult]:
-    """One result per batch, carrying the batch's stored rows and their logical-request flags
-    (slices of the transaction's: a few list copies per transaction, nothing per row in Python)."""
-    results: list[WriteResult] = []
-    offset = 0
-    for batch, fresh in zip(batches, new_by_batch, strict=True):
-        end = offset + len(fresh)
-        results.append(
-            WriteResult(
-                inserted=len(fresh),
-                duplicates=len(batch) - len(fresh),
-                new_rows=fresh,
-                first_attempts=first_attempt[offset:end],
-            )
-        )
-        offset = end
-    return results
 
 
 def _placeholders(count: int) -> str:
@@ -134,7 +97,7 @@ class RowWriter:
         (reading 43 attributes back into a tuple is ~0.6 us a row).
         """
         rows = [row for batch in batches for row in batch]
-        _check_ids(rows)
+        check_ids(rows)
         if claim_provider_calls(conn, rows):
             received = None  # demoted rows changed: bind them from the rows themselves
         new_by_batch: Sequence[Sequence[SpanRow]]
@@ -152,7 +115,7 @@ class RowWriter:
             self._append_rollup(conn, spec, groups)
         if on_new_rows is not None:
             on_new_rows(conn, new_rows)
-        return _results(batches, new_by_batch, first_attempt)
+        return batch_results(batches, new_by_batch, first_attempt)
 
     @staticmethod
     def _insert_all(conn: sqlite3.Connection, values: Iterable[RowValues]) -> bool:
@@ -219,11 +182,7 @@ class RowWriter:
     @staticmethod
     def _first_attempts(conn: sqlite3.Connection, rows: Sequence[SpanRow]) -> list[bool]:
         """Per new row: does it count a logical request? Records the new external ids."""
-        candidates: dict[str, int] = {}
-        for row in rows:
-            external_id = row.external_request_id
-            if external_id is not None and row.billable and external_id not in candidates:
-                candidates[external_id] = row.event_time_ns
+        candidates = logical_candidates(rows)
         if not candidates:
             return [True] * len(rows)
         known: set[str] = set()
@@ -239,17 +198,7 @@ class RowWriter:
         fresh = {key: first_ns for key, first_ns in candidates.items() if key not in known}
         if fresh:
             conn.executemany("INSERT INTO logical_requests VALUES (?, ?)", fresh.items())
-        first: list[bool] = []
-        for row in rows:
-            external_id = row.external_request_id
-            if external_id is None:
-                first.append(True)
-            elif row.billable and external_id in fresh:
-                del fresh[external_id]  # later attempts in this transaction are retries
-                first.append(True)
-            else:
-                first.append(False)
-        return first
+        return first_attempt_flags(rows, set(fresh))
 
     def _append_rollup(self, conn: sqlite3.Connection, spec: RollupSpec, groups: Aggregates) -> None:
         if not groups:
