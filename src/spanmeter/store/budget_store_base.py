@@ -4,7 +4,8 @@ that every backend configures with its own SQL.
 What a method does around its statements (which connection, read or write transaction, the
 state change read back, an empty outcome list answered without a transaction) is the same on
 every backend, so it lives here once; a backend passes its connection factories and the
-modules holding its statements (``budget_ledger``, ``alerts``, its ``aggregate``), and
+module of its budget counters (``budget_ledger``), its alerts' statements (an
+:class:`~spanmeter.store.alert_store.AlertStore`) and its ``aggregate``, and
 overrides only what really differs (PostgreSQL claims due deliveries and asks a leader).
 """
 
@@ -15,6 +16,8 @@ from contextlib import AbstractContextManager
 from types import MappingProxyType, ModuleType
 from typing import Any, Final, Generic, TypeVar
 
+from .alert_rows import delivery_update
+from .alert_store import AlertStore
 from .analysis_types import AggregateResult
 from .budget_rows import LedgerStats
 from .inbox import AlertRecord, Delivery, MeasureGroup, RuleOutcome
@@ -38,7 +41,7 @@ class BudgetStoreBase(Generic[C]):
         reader: Lends a connection for one read.
         ledger: The backend's budget counter module (``budget_spend``, ``rolling_spend``,
             ``reevaluate_window``, ``prune``).
-        alerts: The backend's inbox, outbox and rule-episode module.
+        alerts: The backend's inbox, outbox and rule-episode statements.
         aggregate: The backend's aggregate query (``conn, by, start_ns, end_ns, *, where,
             environment, data_mode``), which the rules' measures are read through.
     """
@@ -49,7 +52,7 @@ class BudgetStoreBase(Generic[C]):
         reader: Connections[C],
         *,
         ledger: ModuleType,
-        alerts: ModuleType,
+        alerts: AlertStore,
         aggregate: Callable[..., AggregateResult],
     ) -> None:
         self._transaction = transaction
@@ -112,7 +115,7 @@ class BudgetStoreBase(Generic[C]):
     ) -> list[AlertRecord]:
         """Newest first."""
         filters = {"state": state, "kind": kind, "source": source, "since_ns": since_ns}
-        return self._read(self._alerts.list_alerts, **filters, limit=limit)
+        return self._read(self._alerts.list_alerts, filters, limit)
 
     def get_alert(self, alert_id: int) -> AlertRecord | None:
         """One event with history and deliveries."""
@@ -125,7 +128,7 @@ class BudgetStoreBase(Generic[C]):
     def _changed(self, alert_id: int, state: str, actor: str, note: str, now_ns: int) -> AlertRecord:
         with self._transaction() as conn:
             self._alerts.change_state(conn, alert_id, state, actor=actor, note=note, now_ns=now_ns)
-            record: AlertRecord | None = self._alerts.get_alert(conn, alert_id)
+            record = self._alerts.get_alert(conn, alert_id)
         assert record is not None
         return record
 
@@ -173,9 +176,10 @@ class BudgetStoreBase(Generic[C]):
         next_attempt_ns: int | None = None,
         error: str | None = None,
     ) -> None:
-        """Record one delivery attempt (and release its claim where deliveries are claimed)."""
-        outcome = {"state": state, "now_ns": now_ns, "next_attempt_ns": next_attempt_ns, "error": error}
-        self._write(self._alerts.record_delivery, event_id, channel, **outcome)
+        """Record one delivery attempt (and release its claim where deliveries are claimed);
+        raises ValueError for an unknown state, or ``pending`` without a next attempt time."""
+        update = delivery_update(state, now_ns=now_ns, next_attempt_ns=next_attempt_ns, error=error)
+        self._write(self._alerts.record_delivery, event_id, channel, update)
 
     # -- cluster-wide work ----------------------------------------------------------------
 

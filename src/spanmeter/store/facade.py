@@ -183,8 +183,8 @@ class StoreFacade(Generic[C]):
         if granularity not in ("minute", "hour"):
             raise ValueError(f"granularity must be minute or hour, got {granularity!r}")
         spec = MINUTE if granularity == "minute" else HOUR
-        groups = self._analysis_queries.iter_rollup_groups
-        return self._stream(groups, spec, start_ns, end_ns, environment=environment, data_mode=data_mode)
+        filters = scope_filters(environment, data_mode)
+        return self._stream(self._analysis_queries.iter_rollup_groups, spec, (start_ns, end_ns), filters)
 
     # -- re-pricing and revenue ------------------------------------------------------------
 

@@ -9,26 +9,32 @@ here once, so every store gives the same answer to the same question.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Final
 
 from ..timeunits import NS_PER_SECOND
 from .analysis_types import AggregateResult, GroupMeasures, Measures
 from .api import TopGroup, TopResult
 from .inbox import MeasureGroup
-from .rollups import HOUR, MINUTE, RollupSpec, TopDimension
+from .rollups import HOUR, MEASURES, MINUTE, RollupSpec, TopDimension, aligned_window
 from .rows import FIELD_NAMES
 
 __all__ = [
     "OWN_PARAMETERS",
+    "SUMS",
     "TEXT_COLUMNS",
     "aggregate_result",
     "measure_groups",
     "rollup_for_dimensions",
+    "rollup_group_names",
+    "rollup_group_statements",
     "scan_statements",
     "scope_filters",
     "top_result",
 ]
+
+SUMS: Final = ", ".join(f"sum({name})" for name in MEASURES)
+"""Every measure summed, in :data:`~spanmeter.store.rollups.MEASURES` order (a select list)."""
 
 OWN_PARAMETERS: Final = ("environment", "data_mode")
 """Dimensions every rollup has that reads take as parameters of their own, not as filters."""
@@ -223,3 +229,31 @@ def scan_statements(
             [start_ns, end_ns, *params],
         ),
     )
+
+
+def rollup_group_names(spec: RollupSpec) -> tuple[str, ...]:
+    """The keys of a merged rollup row: bucket, dimensions, measures."""
+    return (spec.bucket_column, *spec.dimensions, *MEASURES)
+
+
+def rollup_group_statements(
+    spec: RollupSpec,
+    window: tuple[int, int],
+    filters: Mapping[str, str],
+    *,
+    mark: str,
+    buckets_per_query: int = 60,
+) -> Iterator[tuple[str, list[object]]]:
+    """The statements of an export of merged rollup rows (named by :func:`rollup_group_names`)
+    over the aligned ``window``: a few buckets each, so memory stays flat; ``mark`` is the
+    backend's parameter marker."""
+    lo, hi = aligned_window(*window, spec.bucket_seconds)
+    conditions = "".join(f" AND {column} = {mark}" for column in filters)
+    keys = ", ".join((spec.bucket_column, *spec.dimensions))
+    step = spec.bucket_seconds * buckets_per_query
+    for chunk_lo in range(lo, hi, step):
+        statement = (
+            f"SELECT {keys}, {SUMS} FROM {spec.table} WHERE {spec.bucket_column} >= {mark}"
+            f" AND {spec.bucket_column} < {mark}{conditions} GROUP BY {keys} ORDER BY {keys}"
+        )
+        yield statement, [chunk_lo, min(hi, chunk_lo + step), *filters.values()]

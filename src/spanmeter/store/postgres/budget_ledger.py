@@ -48,7 +48,7 @@ from ..budget_rows import (
 )
 from ..ledger import BudgetSpend, LedgerDecision, LedgerHook, SpendIncrement, SpendTotal
 from ..rows import SpanRow
-from .alerts import insert_alerts, lock_key, resolve_episodes
+from .alerts import ALERTS, lock_key
 from .schema import BUDGET_SCOPE_LOCKS
 
 if TYPE_CHECKING:
@@ -196,11 +196,13 @@ class _Steps:
                     writes.open_episodes,
                 )
         if decision.resolve:
-            resolve_episodes(self.conn, decision.resolve, writes.now_ns)
+            ALERTS.resolve_episodes(self.conn, decision.resolve, writes.now_ns)
         if not decision.alerts:
             return 0
         return sum(
-            1 for event_id in insert_alerts(self.conn, decision.alerts, writes.now_ns) if event_id is not None
+            1
+            for event_id in ALERTS.insert_alerts(self.conn, decision.alerts, writes.now_ns)
+            if event_id is not None
         )
 
 

@@ -17,7 +17,8 @@ import psycopg
 from ...timeunits import NS_PER_SECOND
 from ..budget_store_base import BudgetStoreBase, Connections
 from ..inbox import Delivery
-from . import alerts, budget_ledger, queries
+from . import budget_ledger, queries
+from .alerts import ALERTS
 from .leader import AdvisoryLeader
 
 __all__ = ["DEFAULT_CLAIM_S", "PostgresBudgetStore"]
@@ -49,7 +50,7 @@ class PostgresBudgetStore(BudgetStoreBase[Conn]):
         claim_s: float = DEFAULT_CLAIM_S,
     ) -> None:
         super().__init__(
-            transaction, reader, ledger=budget_ledger, alerts=alerts, aggregate=queries.aggregate
+            transaction, reader, ledger=budget_ledger, alerts=ALERTS, aggregate=queries.aggregate
         )
         self._leader = leader
         self._claim_ns = int(claim_s * NS_PER_SECOND)
@@ -59,7 +60,7 @@ class PostgresBudgetStore(BudgetStoreBase[Conn]):
     def due_deliveries(self, now_ns: int, *, limit: int = 100) -> list[Delivery]:
         """Claim the pending deliveries due now that no other replica's worker holds."""
         with self._transaction() as conn:
-            return alerts.due_deliveries(conn, now_ns, limit, self._claim_ns)
+            return ALERTS.due_deliveries(conn, now_ns, limit, self._claim_ns)
 
     # -- cluster-wide work ----------------------------------------------------------------
 

@@ -13,7 +13,16 @@ from typing import TYPE_CHECKING, Any, Final
 
 from ..analysis_types import AggregateResult
 from ..api import StoreStats, TopResult
-from ..query_model import aggregate_result, rollup_for_dimensions, scan_statements, scope_filters, top_result
+from ..query_model import (
+    SUMS,
+    aggregate_result,
+    rollup_for_dimensions,
+    rollup_group_names,
+    rollup_group_statements,
+    scan_statements,
+    scope_filters,
+    top_result,
+)
 from ..rollups import MEASURES, ROLLUPS, RollupSpec, TopDimension, aligned_window, rollup_for
 from ..rows import FIELD_NAMES, SpanRow
 from .sql_text import sql as _sql
@@ -32,7 +41,6 @@ __all__ = [
 ]
 
 _FETCH: Final = 2000
-_SUMS: Final = ", ".join(f"sum({name})" for name in MEASURES)
 
 
 def _sums(
@@ -48,7 +56,7 @@ def _sums(
         return []
     conditions = "".join(f" AND {column} = %s" for column in filters)
     names = ", ".join(grouping)
-    select = f"SELECT {names + ', ' if grouping else ''}{_SUMS} FROM {spec.table}"
+    select = f"SELECT {names + ', ' if grouping else ''}{SUMS} FROM {spec.table}"
     statement = f"{select} WHERE {spec.bucket_column} >= %s AND {spec.bucket_column} < %s{conditions}"
     if grouping:
         statement += f" GROUP BY {names}"
@@ -165,37 +173,15 @@ def scan_requests(
 def iter_rollup_groups(
     conn: psycopg.Connection[tuple[Any, ...]],
     spec: RollupSpec,
-    start_ns: int,
-    end_ns: int,
-    *,
-    environment: str | None,
-    data_mode: str | None,
-    buckets_per_query: int = 60,
+    window: tuple[int, int],
+    filters: Mapping[str, str],
 ) -> Iterator[dict[str, Any]]:
     """Merged rollup groups, a few buckets per statement so memory stays flat."""
-    lo, hi = aligned_window(start_ns, end_ns, spec.bucket_seconds)
-    filters = scope_filters(environment, data_mode)
-    conditions = "".join(f" AND {column} = %s" for column in filters)
-    keys = ", ".join((spec.bucket_column, *spec.dimensions))
-    names = (spec.bucket_column, *spec.dimensions, *MEASURES)
-    step = spec.bucket_seconds * buckets_per_query
-    for chunk_lo in range(lo, hi, step):
-        chunk_hi = min(hi, chunk_lo + step)
-        rows = conn.execute(
-            _sql(
-                f"SELECT {keys}, {_SUMS} FROM {spec.table} WHERE {spec.bucket_column} >= %s"
-                f" AND {spec.bucket_column} < %s{conditions} GROUP BY {keys} ORDER BY {keys}"
-            ),
-            [chunk_lo, chunk_hi, *filters.values()],
-        ).fetchall()
-        for row in rows:
-            yield dict(
-                zip(
-                    names,
-                    (*row[: len(names) - len(MEASURES)], *_ints(row[len(names) - len(MEASURES) :])),
-                    strict=True,
-                )
-            )
+    names = rollup_group_names(spec)
+    keys = len(names) - len(MEASURES)
+    for statement, params in rollup_group_statements(spec, window, filters, mark="%s"):
+        for row in conn.execute(_sql(statement), params).fetchall():
+            yield dict(zip(names, (*row[:keys], *_ints(row[keys:])), strict=True))
 
 
 def _ints(sums: Sequence[Any]) -> list[int | float]:

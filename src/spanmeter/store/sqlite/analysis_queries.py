@@ -14,14 +14,21 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Final
 
 from ..analysis_types import AggregateResult
-from ..query_model import aggregate_result, rollup_for_dimensions, scan_statements, scope_filters
+from ..query_model import (
+    SUMS,
+    aggregate_result,
+    rollup_for_dimensions,
+    rollup_group_names,
+    rollup_group_statements,
+    scan_statements,
+    scope_filters,
+)
 from ..rollups import MEASURES, RollupSpec, aligned_window
 from .window_parts import usable_tiers, window_parts
 
 __all__ = ["aggregate", "iter_rollup_groups", "scan_requests"]
 
 _FETCH: Final = 2000
-_SUMS: Final = ", ".join(f"sum({name})" for name in MEASURES)
 _TOTAL_PROXIES: Final = ("provider", "tenant_id")
 """Dimensions whose values, summed, give a window total from the tiers: the provider for the
 minute rollup's readings (unfiltered, or under one filter other than a provider), a tenant
@@ -51,11 +58,11 @@ def aggregate(
         if grouping:
             parts, params = window_parts(spec, grouping, lo, hi, where, own, MEASURES)
             names = ", ".join(grouping)
-            sql = f"SELECT {names}, {_SUMS} FROM ({' UNION ALL '.join(parts)}) GROUP BY {names}"
+            sql = f"SELECT {names}, {SUMS} FROM ({' UNION ALL '.join(parts)}) GROUP BY {names}"
         else:  # a filtered total: one range of the rollup
             conditions = "".join(f" AND {column} = ?" for column in filters)
             sql = (
-                f"SELECT {_SUMS} FROM {spec.table} WHERE {spec.bucket_column} >= ?"
+                f"SELECT {SUMS} FROM {spec.table} WHERE {spec.bucket_column} >= ?"
                 f" AND {spec.bucket_column} < ?{conditions}"
             )
             params = [lo, hi, *filters.values()]
@@ -87,29 +94,12 @@ def scan_requests(
 
 
 def iter_rollup_groups(
-    conn: sqlite3.Connection,
-    spec: RollupSpec,
-    start_ns: int,
-    end_ns: int,
-    *,
-    environment: str | None,
-    data_mode: str | None,
-    buckets_per_query: int = 60,
+    conn: sqlite3.Connection, spec: RollupSpec, window: tuple[int, int], filters: Mapping[str, str]
 ) -> Iterator[dict[str, Any]]:
     """Merged rollup groups, a few buckets per statement so memory stays flat."""
-    lo, hi = aligned_window(start_ns, end_ns, spec.bucket_seconds)
-    filters = scope_filters(environment, data_mode)
-    conditions = "".join(f" AND {column} = ?" for column in filters)
-    keys = ", ".join((spec.bucket_column, *spec.dimensions))
-    names = (spec.bucket_column, *spec.dimensions, *MEASURES)
-    step = spec.bucket_seconds * buckets_per_query
-    for chunk_lo in range(lo, hi, step):
-        chunk_hi = min(hi, chunk_lo + step)
-        cursor = conn.execute(
-            f"SELECT {keys}, {_SUMS} FROM {spec.table} WHERE {spec.bucket_column} >= ?"
-            f" AND {spec.bucket_column} < ?{conditions} GROUP BY {keys} ORDER BY {keys}",
-            [chunk_lo, chunk_hi, *filters.values()],
-        )
+    names = rollup_group_names(spec)
+    for statement, params in rollup_group_statements(spec, window, filters, mark="?"):
+        cursor = conn.execute(statement, params)
         try:
             for row in cursor:
                 yield dict(zip(names, row, strict=True))

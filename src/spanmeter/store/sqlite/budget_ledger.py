@@ -47,7 +47,7 @@ from ..budget_rows import (
 )
 from ..ledger import BudgetSpend, LedgerDecision, LedgerHook, SpendIncrement, SpendTotal
 from ..rows import SpanRow
-from .alerts import insert_alerts, resolve_episodes
+from .alerts import ALERTS
 from .writer import chunked
 
 __all__ = [
@@ -158,10 +158,12 @@ def _write_decision(conn: sqlite3.Connection, decision: LedgerDecision) -> int:
             writes.open_episodes,
         )
     if decision.resolve:
-        resolve_episodes(conn, decision.resolve, writes.now_ns)
+        ALERTS.resolve_episodes(conn, decision.resolve, writes.now_ns)
     if decision.alerts:
         return sum(
-            1 for event_id in insert_alerts(conn, decision.alerts, writes.now_ns) if event_id is not None
+            1
+            for event_id in ALERTS.insert_alerts(conn, decision.alerts, writes.now_ns)
+            if event_id is not None
         )
     return 0
 

@@ -4,7 +4,7 @@ It shares the store's single write connection (through the store's transaction f
 so its short transactions queue behind ingest like retention does) and its per-thread
 read connections. Reached as ``store.budget_store``. What each method does around its
 statements is :class:`~spanmeter.store.budget_store_base.BudgetStoreBase`'s; the statements
-are :mod:`.budget_ledger`'s and :mod:`.alerts`'.
+are :mod:`.budget_ledger`'s and :mod:`.alerts`' (an :class:`~spanmeter.store.alert_store.AlertStore`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from collections.abc import Callable
 from contextlib import nullcontext
 
 from ..budget_store_base import BudgetStoreBase
-from . import alerts, budget_ledger
+from . import budget_ledger
+from .alerts import ALERTS
 from .analysis_queries import aggregate
 from .maintenance import Transaction
 
@@ -34,6 +35,6 @@ class SQLiteBudgetStore(BudgetStoreBase[sqlite3.Connection]):
             transaction,
             lambda: nullcontext(reader()),
             ledger=budget_ledger,
-            alerts=alerts,
+            alerts=ALERTS,
             aggregate=aggregate,
         )
