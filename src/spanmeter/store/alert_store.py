@@ -80,8 +80,8 @@ class AlertStore:
 
     # -- what engines do differently ------------------------------------------------------
 
-    def _many(self, conn: Any, statement: str, rows: Iterable[Sequence[object]]) -> None:
-        """Run ``statement`` once per row of parameters."""
+    def executemany(self, conn: Any, statement: str, rows: Iterable[Sequence[object]]) -> None:
+        """Run ``statement`` once per row of parameters (none: nothing)."""
         conn.executemany(statement, rows)
 
     def _ids_condition(self, ids: list[int]) -> tuple[str, Sequence[object]]:
@@ -104,7 +104,7 @@ class AlertStore:
 
     def history(self, conn: Any, rows: Iterable[tuple[int, int, str, str, str]]) -> None:
         """Append ``(event id, at, state, actor, note)`` entries to the events' history."""
-        self._many(conn, self.sql.insert_history, rows)
+        self.executemany(conn, self.sql.insert_history, rows)
 
     def insert_alerts(self, conn: Any, alerts: Sequence[NewAlert], now_ns: int) -> list[int | None]:
         """Insert events, their first history entry and one outbox row per channel.
@@ -123,7 +123,9 @@ class AlertStore:
             ids.append(event_id)
             self.history(conn, [(event_id, now_ns, "open", SYSTEM_ACTOR, alert.title)])
             channels = dict.fromkeys(alert.channels)
-            self._many(conn, self.sql.insert_outbox, [(event_id, channel, now_ns) for channel in channels])
+            self.executemany(
+                conn, self.sql.insert_outbox, [(event_id, channel, now_ns) for channel in channels]
+            )
         return ids
 
     def alert_counts(self, conn: Any) -> list[tuple[str, str, str, str, int]]:

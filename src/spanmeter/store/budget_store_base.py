@@ -16,6 +16,7 @@ from contextlib import AbstractContextManager
 from types import MappingProxyType, ModuleType
 from typing import Any, Final, Generic, TypeVar
 
+from . import ledger_sql
 from .alert_rows import delivery_update
 from .alert_store import AlertStore
 from .analysis_types import AggregateResult
@@ -39,8 +40,8 @@ class BudgetStoreBase(Generic[C]):
     Args:
         transaction: Opens one write transaction.
         reader: Lends a connection for one read.
-        ledger: The backend's budget counter module (``budget_spend``, ``rolling_spend``,
-            ``reevaluate_window``, ``prune``).
+        ledger: The backend's budget counter module (its ``SQL``, a
+            :class:`~spanmeter.store.ledger_sql.LedgerSQL`, and ``reevaluate_window``).
         alerts: The backend's inbox, outbox and rule-episode statements.
         aggregate: The backend's aggregate query (``conn, by, start_ns, end_ns, *, where,
             environment, data_mode``), which the rules' measures are read through.
@@ -75,11 +76,11 @@ class BudgetStoreBase(Generic[C]):
 
     def budget_spend(self, counter: str, bucket_start_ns: int, bucket_end_ns: int) -> list[BudgetSpend]:
         """Every scope key's counter of one calendar window."""
-        return self._read(self._ledger.budget_spend, counter, bucket_start_ns, bucket_end_ns)
+        return self._read(ledger_sql.budget_spend, self._ledger.SQL, counter, bucket_start_ns, bucket_end_ns)
 
     def rolling_spend(self, counter: str, since_ns: int, end_ns: int) -> list[BudgetSpend]:
         """Per scope key, the rolling buckets since ``since_ns`` summed."""
-        return self._read(self._ledger.rolling_spend, counter, since_ns, end_ns)
+        return self._read(ledger_sql.rolling_spend, self._ledger.SQL, counter, since_ns, end_ns)
 
     def reevaluate_window(
         self,
@@ -96,7 +97,7 @@ class BudgetStoreBase(Generic[C]):
 
     def prune_budget_spend(self, calendar_before_ns: int, rolling_before_ns: int) -> int:
         """Delete ended calendar windows and old rolling buckets."""
-        return self._write(self._ledger.prune, calendar_before_ns, rolling_before_ns)
+        return self._write(ledger_sql.prune, self._ledger.SQL, calendar_before_ns, rolling_before_ns)
 
     # -- inbox ----------------------------------------------------------------------------
 

@@ -85,7 +85,7 @@ def lock_key(*parts: str) -> int:
 class PostgresAlerts(AlertStore):
     """The alert statements on a PostgreSQL connection, safe with several replicas."""
 
-    def _many(
+    def executemany(
         self, conn: psycopg.Connection[tuple[Any, ...]], statement: str, rows: Iterable[Sequence[object]]
     ) -> None:
         rows = list(rows)

@@ -17,18 +17,18 @@ from typing import Final
 
 from ..analysis_types import PRICING_FIELDS, RepriceAudit, RepricedRow, RevenueRow
 from ..repricing import AUDIT_FIELDS, audit_row_values, audit_values, correction_rows, update_rows
-from ..rollups import MEASURES, ROLLUPS
+from ..rollups import MEASURES, ROLLUPS, RollupSpec
 from .maintenance import Transaction
 from .migration_db import MigrationDB
 from .schema import MIGRATIONS
 from .writer import RowWriter
 
-__all__ = ["apply_repricing", "list_audits", "put_revenue", "revenue"]
+__all__ = ["append_partial_rows", "apply_repricing", "list_audits", "put_revenue", "revenue"]
 
 _SEQ_GAP: Final = 2**32
-"""Correction rows take sequence numbers far above the bucket's highest: a receiver's writer
-in another process caches its next number per bucket and would otherwise collide with them
-(a failed, retried transaction); any positive number is a valid partial row."""
+"""Correction rows and imported groups take sequence numbers far above the bucket's highest:
+a receiver's writer in another process caches its next number per bucket and would otherwise
+collide with them (a failed, retried transaction); any positive number is a valid partial row."""
 _AUDIT_COLUMNS: Final = ", ".join(("id", *AUDIT_FIELDS))
 
 
@@ -88,29 +88,33 @@ _UPDATE: Final = (
 )
 
 
-def _append_corrections(conn: sqlite3.Connection, writer: RowWriter, changes: Sequence[RepricedRow]) -> None:
-    for spec, corrections in zip(ROLLUPS, correction_rows(changes), strict=True):
-        columns = (spec.bucket_column, *spec.dimensions, *MEASURES, "seq")
-        insert = f"INSERT INTO {spec.table} ({', '.join(columns)}) VALUES ({','.join('?' * len(columns))})"
-        next_seq: dict[int, int] = {}
-        params: list[tuple[object, ...]] = []
-        for row in corrections:
-            bucket = int(str(row[0]))
-            if bucket not in next_seq:
-                (highest,) = conn.execute(
-                    f"SELECT coalesce(max(seq), 0) FROM {spec.table} WHERE {spec.bucket_column} = ? AND seq > 0",
-                    (bucket,),
-                ).fetchone()
-                next_seq[bucket] = int(highest) + _SEQ_GAP
-            params.append((*row, next_seq[bucket]))
-            next_seq[bucket] += 1
-        conn.executemany(insert, params)
-        conn.executemany(
-            "INSERT OR IGNORE INTO rollup_dirty (table_name, bucket) VALUES (?, ?)",
-            [(spec.table, bucket) for bucket in next_seq],
-        )
-        for bucket in next_seq:  # this process's writer caches next sequence numbers too
-            writer.forget(spec.table, bucket)
+def append_partial_rows(
+    conn: sqlite3.Connection, writer: RowWriter, spec: RollupSpec, rows: Sequence[Sequence[object]]
+) -> None:
+    """Append ``rows`` (``(bucket, *dimensions, *measures)``: re-pricing corrections, imported
+    groups) as partial rows of their buckets, marked for compaction, past any sequence number
+    a writer may hold for them (see :data:`_SEQ_GAP`)."""
+    columns = (spec.bucket_column, *spec.dimensions, *MEASURES, "seq")
+    insert = f"INSERT INTO {spec.table} ({', '.join(columns)}) VALUES ({','.join('?' * len(columns))})"
+    next_seq: dict[int, int] = {}
+    params: list[tuple[object, ...]] = []
+    for row in rows:
+        bucket = int(str(row[0]))
+        if bucket not in next_seq:
+            (highest,) = conn.execute(
+                f"SELECT coalesce(max(seq), 0) FROM {spec.table} WHERE {spec.bucket_column} = ? AND seq > 0",
+                (bucket,),
+            ).fetchone()
+            next_seq[bucket] = int(highest) + _SEQ_GAP
+        params.append((*row, next_seq[bucket]))
+        next_seq[bucket] += 1
+    conn.executemany(insert, params)
+    conn.executemany(
+        "INSERT OR IGNORE INTO rollup_dirty (table_name, bucket) VALUES (?, ?)",
+        [(spec.table, bucket) for bucket in next_seq],
+    )
+    for bucket in next_seq:  # this process's writer caches next sequence numbers too
+        writer.forget(spec.table, bucket)
 
 
 def apply_repricing(
@@ -121,7 +125,8 @@ def apply_repricing(
     The changes are checked (:func:`~spanmeter.store.repricing.check_changes`) by the caller."""
     with transaction() as conn:
         update_rows(lambda params: conn.execute(_UPDATE, params).rowcount, changes)
-        _append_corrections(conn, writer, changes)
+        for spec, corrections in zip(ROLLUPS, correction_rows(changes), strict=True):
+            append_partial_rows(conn, writer, spec, corrections)
         cursor = conn.execute(
             f"INSERT INTO reprice_audit ({', '.join(AUDIT_FIELDS)})"
             f" VALUES ({', '.join('?' * len(AUDIT_FIELDS))})",

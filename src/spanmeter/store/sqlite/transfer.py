@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from ..analysis_types import RepriceAudit
-from ..rollups import HOUR, MEASURES, MINUTE, RollupSpec
+from ..rollups import HOUR, MINUTE, RollupSpec
 from ..rows import FIELD_NAMES, RowValues
 from ..transfer import (
     CopyProgress,
@@ -25,6 +25,7 @@ from ..transfer import (
     RevenueRecord,
     RollupGroup,
 )
+from .analysis_writes import append_partial_rows
 from .maintenance import Transaction
 from .migration_db import MigrationDB
 from .schema import MIGRATIONS
@@ -32,10 +33,6 @@ from .writer import RowWriter
 
 __all__ = ["SQLiteTransferMixin"]
 
-_SEQ_GAP: Final = 2**32
-"""Imported groups take sequence numbers far above the bucket's highest, as re-pricing
-corrections do: a receiver writing to this store from another process caches its next
-number per bucket."""
 _BILLABLE: Final = FIELD_NAMES.index("billable")
 _AUDIT_COLUMNS: Final = (
     "id, applied_at_ns, reason, window_start_ns, window_end_ns, rows_changed,"
@@ -70,10 +67,6 @@ def _save(conn: sqlite3.Connection, progress: CopyProgress) -> None:
     )
 
 
-def _inserted(conn: sqlite3.Connection, before: int) -> int:
-    return conn.total_changes - before
-
-
 class SQLiteTransferMixin:
     """The :class:`~spanmeter.store.transfer.TransferStore` methods; the host class
     (:class:`~spanmeter.store.sqlite.SQLiteStore`) provides the connections."""
@@ -85,6 +78,17 @@ class SQLiteTransferMixin:
 
     def _transaction(self) -> Any:  # provided by SQLiteStore (a Transaction)
         raise NotImplementedError
+
+    def _insert_new(self, statement: str, rows: Sequence[Sequence[Any]], progress: CopyProgress) -> int:
+        """Insert ``rows`` with ``statement`` (which skips those already present) and record
+        ``progress`` in one transaction; how many rows were new."""
+        transaction: Transaction = self._transaction
+        with transaction() as conn:
+            before = conn.total_changes
+            conn.executemany(statement, rows)
+            inserted = conn.total_changes - before
+            _save(conn, progress)
+        return inserted
 
     def copy_progress(self, source: str) -> dict[str, CopyProgress]:
         """The recorded progress of every part copied from ``source``."""
@@ -109,13 +113,9 @@ class SQLiteTransferMixin:
 
     def import_logical_requests(self, keys: Sequence[LogicalKey], progress: CopyProgress) -> int:
         """Insert the keys not known yet."""
-        transaction: Transaction = self._transaction
-        with transaction() as conn:
-            before = conn.total_changes
-            conn.executemany("INSERT INTO logical_requests VALUES (?, ?) ON CONFLICT DO NOTHING", keys)
-            inserted = _inserted(conn, before)
-            _save(conn, progress)
-        return inserted
+        return self._insert_new(
+            "INSERT INTO logical_requests VALUES (?, ?) ON CONFLICT DO NOTHING", keys, progress
+        )
 
     def export_provider_calls(self, after: tuple[int, bytes] | None, limit: int) -> list[ProviderCall]:
         """Provider-call claims by ``(minute, call_key)``."""
@@ -129,13 +129,9 @@ class SQLiteTransferMixin:
 
     def import_provider_calls(self, calls: Sequence[ProviderCall], progress: CopyProgress) -> int:
         """Insert the claims not known yet."""
-        transaction: Transaction = self._transaction
-        with transaction() as conn:
-            before = conn.total_changes
-            conn.executemany("INSERT INTO provider_calls VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING", calls)
-            inserted = _inserted(conn, before)
-            _save(conn, progress)
-        return inserted
+        return self._insert_new(
+            "INSERT INTO provider_calls VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING", calls, progress
+        )
 
     # -- raw rows --------------------------------------------------------------------------
 
@@ -160,13 +156,7 @@ class SQLiteTransferMixin:
             f"INSERT INTO requests ({', '.join(FIELD_NAMES)}) VALUES ({', '.join('?' * len(FIELD_NAMES))})"
             " ON CONFLICT DO NOTHING"
         )
-        transaction: Transaction = self._transaction
-        with transaction() as conn:
-            before = conn.total_changes
-            conn.executemany(insert, rows)
-            inserted = _inserted(conn, before)
-            _save(conn, progress)
-        return inserted
+        return self._insert_new(insert, rows, progress)
 
     # -- rollups ---------------------------------------------------------------------------
 
@@ -187,32 +177,11 @@ class SQLiteTransferMixin:
     ) -> int:
         """Append the groups as partial rows of their buckets, marked for compaction."""
         spec = _spec(granularity)
-        columns = (spec.bucket_column, *spec.dimensions, *MEASURES, "seq")
-        insert = f"INSERT INTO {spec.table} ({', '.join(columns)}) VALUES ({','.join('?' * len(columns))})"
         transaction: Transaction = self._transaction
         with transaction() as conn:
-            next_seq: dict[int, int] = {}
-            params: list[tuple[object, ...]] = []
-            for group in groups:
-                bucket = int(group[0])
-                if bucket not in next_seq:
-                    (highest,) = conn.execute(
-                        f"SELECT coalesce(max(seq), 0) FROM {spec.table}"
-                        f" WHERE {spec.bucket_column} = ? AND seq > 0",
-                        (bucket,),
-                    ).fetchone()
-                    next_seq[bucket] = int(highest) + _SEQ_GAP
-                params.append((*group, next_seq[bucket]))
-                next_seq[bucket] += 1
-            conn.executemany(insert, params)
-            conn.executemany(
-                "INSERT OR IGNORE INTO rollup_dirty (table_name, bucket) VALUES (?, ?)",
-                [(spec.table, bucket) for bucket in next_seq],
-            )
-            for bucket in next_seq:  # this process's writer caches next sequence numbers
-                self._writer.forget(spec.table, bucket)
+            append_partial_rows(conn, self._writer, spec, groups)
             _save(conn, progress)
-        return len(params)
+        return len(groups)
 
     # -- re-pricing audit and revenue -------------------------------------------------------
 
@@ -278,10 +247,6 @@ class SQLiteTransferMixin:
 
     def import_revenue(self, rows: Sequence[RevenueRecord], progress: CopyProgress) -> int:
         """Insert the rows whose tenant and period are not present yet."""
-        transaction: Transaction = self._transaction
-        with transaction() as conn:
-            before = conn.total_changes
-            conn.executemany("INSERT INTO revenue VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", rows)
-            inserted = _inserted(conn, before)
-            _save(conn, progress)
-        return inserted
+        return self._insert_new(
+            "INSERT INTO revenue VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", rows, progress
+        )
