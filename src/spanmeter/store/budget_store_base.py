@@ -23,7 +23,7 @@ from .analysis_types import AggregateResult
 from .budget_rows import LedgerStats
 from .inbox import AlertRecord, Delivery, MeasureGroup, RuleOutcome
 from .ledger import BudgetSpend, LedgerDecision, NewAlert, SpendTotal
-from .query_model import measure_groups
+from .query_model import ReadScope, measure_groups, scope_filters
 
 __all__ = ["BudgetStoreBase", "Connections"]
 
@@ -43,8 +43,8 @@ class BudgetStoreBase(Generic[C]):
         ledger: The backend's budget counter module (its ``SQL``, a
             :class:`~spanmeter.store.ledger_sql.LedgerSQL`, and ``reevaluate_window``).
         alerts: The backend's inbox, outbox and rule-episode statements.
-        aggregate: The backend's aggregate query (``conn, by, start_ns, end_ns, *, where,
-            environment, data_mode``), which the rules' measures are read through.
+        aggregate: The backend's aggregate query (``conn, dimensions, window, scope``),
+            which the rules' measures are read through.
     """
 
     def __init__(
@@ -201,6 +201,6 @@ class BudgetStoreBase(Generic[C]):
         data_mode: str | None = "real",
     ) -> list[MeasureGroup]:
         """Rollup sums grouped by ``by``: the store's one aggregate query, in the rules' terms."""
-        scope = {"where": where, "environment": environment, "data_mode": data_mode}
-        result: AggregateResult = self._read(self._aggregate, by, start_ns, end_ns, **scope)
+        scope = ReadScope(where, scope_filters(environment, data_mode))
+        result: AggregateResult = self._read(self._aggregate, by, (start_ns, end_ns), scope)
         return measure_groups(result)

@@ -21,7 +21,7 @@ from .analysis_types import AggregateResult, RepriceAudit, RepricedRow, RevenueR
 from .api import TopResult, WriteResult
 from .budget_store_base import BudgetStoreBase
 from .ledger import LedgerHook
-from .query_model import scope_filters
+from .query_model import ReadScope, RowScan, scope_filters
 from .repricing import change_totals, check_changes
 from .rollups import HOUR, MINUTE, TopDimension
 from .rows import SpanRow
@@ -120,8 +120,8 @@ class StoreFacade(Generic[C]):
         """Rank ``by`` by cost; see :meth:`SpanStore.top <spanmeter.store.api.SpanStore.top>`."""
         if limit < 1:
             raise ValueError(f"limit must be at least 1, got {limit!r}")
-        own = scope_filters(environment, data_mode)
-        return self._read(self._queries.top, by, (start_ns, end_ns), where, own, limit)
+        scope = ReadScope(where, scope_filters(environment, data_mode))
+        return self._read(self._queries.top, by, (start_ns, end_ns), scope, limit)
 
     def aggregate(
         self,
@@ -134,8 +134,8 @@ class StoreFacade(Generic[C]):
         data_mode: str | None = "real",
     ) -> AggregateResult:
         """All measures per group; see :meth:`SpanStore.aggregate <spanmeter.store.api.SpanStore.aggregate>`."""
-        scope = {"where": where, "environment": environment, "data_mode": data_mode}
-        return self._read(self._analysis_queries.aggregate, dimensions, start_ns, end_ns, **scope)
+        scope = ReadScope(where, scope_filters(environment, data_mode))
+        return self._read(self._analysis_queries.aggregate, dimensions, (start_ns, end_ns), scope)
 
     def count_requests(
         self, start_ns: int | None = None, end_ns: int | None = None, *, data_mode: str | None = None
@@ -163,8 +163,8 @@ class StoreFacade(Generic[C]):
         """Selected raw-row columns in the window, streamed; see :meth:`SpanStore.scan_requests
         <spanmeter.store.api.SpanStore.scan_requests>`."""
         filters = {**where, **scope_filters(environment, data_mode)}
-        scan = self._analysis_queries.scan_requests
-        return self._stream(scan, columns, (start_ns, end_ns), filters, billable_only=billable_only)
+        scan = RowScan(tuple(columns), (start_ns, end_ns), filters, billable_only)
+        return self._stream(self._analysis_queries.scan_requests, scan)
 
     def iter_rollup_groups(
         self,

@@ -10,6 +10,7 @@ here once, so every store gives the same answer to the same question.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Final
 
 from ..timeunits import NS_PER_SECOND
@@ -23,6 +24,8 @@ __all__ = [
     "OWN_PARAMETERS",
     "SUMS",
     "TEXT_COLUMNS",
+    "ReadScope",
+    "RowScan",
     "aggregate_result",
     "measure_groups",
     "rollup_for_dimensions",
@@ -181,16 +184,35 @@ def measure_groups(result: AggregateResult) -> list[MeasureGroup]:
     ]
 
 
-def scan_statements(
-    columns: Sequence[str],
-    window: tuple[int, int],
-    filters: Mapping[str, str],
-    *,
-    billable_only: bool,
-    mark: str,
-    billable: str,
-) -> tuple[tuple[str, list[object]], tuple[str, list[object]]]:
-    """The two statements of a raw-row scan (rows with a start time in ``window``, in start
+@dataclass(frozen=True, slots=True)
+class ReadScope:
+    """What a rollup read is limited to: the caller's filters and the scope's own."""
+
+    where: Mapping[str, str]
+    """The caller's exact-match filters on dimensions (``''``: the dimension missing)."""
+    own: Mapping[str, str]
+    """The environment and data mode (:func:`scope_filters`)."""
+
+    @property
+    def filters(self) -> dict[str, str]:
+        """Both, as one set of conditions."""
+        return {**self.where, **self.own}
+
+
+@dataclass(frozen=True, slots=True)
+class RowScan:
+    """One scan of raw rows (:meth:`SpanStore.scan_requests
+    <spanmeter.store.api.SpanStore.scan_requests>`)."""
+
+    columns: Sequence[str]
+    window: tuple[int, int]
+    filters: Mapping[str, str]
+    """The caller's filters and the scope's, on text columns or ``data_mode``."""
+    billable_only: bool
+
+
+def scan_statements(scan: RowScan, *, mark: str, billable: str) -> tuple[tuple[str, list[object]], ...]:
+    """The two statements of a raw-row scan (rows with a start time in the window, in start
     order; then rows without one, by their receive time) with their parameters: the same on
     every backend but for the parameter ``mark`` (``?`` or ``%s``) and how a row is tested
     for ``billable``.
@@ -199,6 +221,7 @@ def scan_statements(
         ValueError: an unknown column, no columns, or a filter on a column raw rows do not
             answer by value.
     """
+    columns, filters = scan.columns, scan.filters
     unknown = [name for name in columns if name not in FIELD_NAMES]
     if unknown or not columns:
         raise ValueError(f"unknown or no columns {unknown or list(columns)!r}")
@@ -212,11 +235,11 @@ def scan_statements(
         else:
             conditions.append(f"{name} = {mark}")
             params.append(value)
-    if billable_only:
+    if scan.billable_only:
         conditions.append(billable)
     extra = "".join(f" AND {condition}" for condition in conditions)
     selected = ", ".join(columns)
-    start_ns, end_ns = window
+    start_ns, end_ns = scan.window
     return (
         (
             f"SELECT {selected} FROM requests WHERE start_time_ns >= {mark} AND start_time_ns < {mark}{extra}"

@@ -35,8 +35,9 @@ import psycopg
 
 from ..budget_rows import (
     LedgerStats,
+    calendar_keys,
+    calendar_totals,
     counter_id,
-    reportable,
     rolling_totals,
     run_ledger,
     spend_rows,
@@ -153,24 +154,12 @@ class _Steps:
         )
 
     def calendar_totals(self, increments: Sequence[SpendIncrement]) -> list[SpendTotal]:
-        by_key: dict[tuple[int, int, str], SpendIncrement] = {}
-        for inc in increments:
-            key = (counter_id(inc.counter), inc.bucket_start_ns, inc.scope_key)
-            if key in by_key:  # the hook merges per key; a repeat would be applied twice below
-                raise ValueError(f"duplicate budget increment for {inc.counter!r} {key[1:]!r}")
-            by_key[key] = inc
+        by_key = calendar_keys(increments)
         ordered = sorted(by_key)  # the order rows are locked in, the same in every transaction
         rows = [
             (*key, by_key[key].cost_nano_usd, by_key[key].attempts, by_key[key].unpriced) for key in ordered
         ]
-        totals: list[SpendTotal] = []
-        for ident, start, scope_key, total, level, forecast in self.conn.execute(
-            _UPSERT_CALENDAR, _columns(rows, 6)
-        ):
-            inc = by_key[(int(ident), int(start), str(scope_key))]
-            if reportable(inc, int(total), int(level)):
-                totals.append(SpendTotal(inc, int(total), int(level), bool(forecast)))
-        return totals
+        return calendar_totals(by_key, self.conn.execute(_UPSERT_CALENDAR, _columns(rows, 6)))
 
     def rolling_totals(self, increments: Sequence[SpendIncrement]) -> list[SpendTotal]:
         _lock_scopes(self.conn, ((inc.counter, inc.scope_key) for inc in increments))

@@ -11,18 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
+from .. import query_model
 from ..analysis_types import AggregateResult
 from ..api import StoreStats, TopResult
-from ..query_model import (
-    SUMS,
-    aggregate_result,
-    rollup_for_dimensions,
-    rollup_group_names,
-    rollup_group_statements,
-    scan_statements,
-    scope_filters,
-    top_result,
-)
 from ..rollups import MEASURES, ROLLUPS, RollupSpec, TopDimension, aligned_window, rollup_for
 from ..rows import FIELD_NAMES, SpanRow
 from .sql_text import sql as _sql
@@ -56,7 +47,7 @@ def _sums(
         return []
     conditions = "".join(f" AND {column} = %s" for column in filters)
     names = ", ".join(grouping)
-    select = f"SELECT {names + ', ' if grouping else ''}{SUMS} FROM {spec.table}"
+    select = f"SELECT {names + ', ' if grouping else ''}{query_model.SUMS} FROM {spec.table}"
     statement = f"{select} WHERE {spec.bucket_column} >= %s AND {spec.bucket_column} < %s{conditions}"
     if grouping:
         statement += f" GROUP BY {names}"
@@ -66,34 +57,31 @@ def _sums(
 def aggregate(
     conn: psycopg.Connection[tuple[Any, ...]],
     dimensions: Sequence[str],
-    start_ns: int,
-    end_ns: int,
-    *,
-    where: Mapping[str, str],
-    environment: str | None,
-    data_mode: str | None,
+    window: tuple[int, int],
+    scope: query_model.ReadScope,
 ) -> AggregateResult:
     """See :meth:`SpanStore.aggregate <spanmeter.store.api.SpanStore.aggregate>`."""
-    spec = rollup_for_dimensions(dimensions, where)
-    window = aligned_window(start_ns, end_ns, spec.bucket_seconds)
-    filters = {**where, **scope_filters(environment, data_mode)}
-    return aggregate_result(dimensions, spec, window, _sums(conn, spec, dimensions, window, filters))
+    spec = query_model.rollup_for_dimensions(dimensions, scope.where)
+    aligned = aligned_window(*window, spec.bucket_seconds)
+    return query_model.aggregate_result(
+        dimensions, spec, aligned, _sums(conn, spec, dimensions, aligned, scope.filters)
+    )
 
 
 def top(
     conn: psycopg.Connection[tuple[Any, ...]],
     by: TopDimension,
     window: tuple[int, int],
-    where: Mapping[str, str],
-    own: Mapping[str, str],
+    scope: query_model.ReadScope,
     limit: int,
 ) -> TopResult:
-    """See :meth:`SpanStore.top <spanmeter.store.api.SpanStore.top>`; ``own``: the scope's
-    filters (:func:`~spanmeter.store.query_model.scope_filters`)."""
-    spec = rollup_for(by, where)
+    """See :meth:`SpanStore.top <spanmeter.store.api.SpanStore.top>`."""
+    spec = rollup_for(by, scope.where)
     aligned = aligned_window(*window, spec.bucket_seconds)
-    result = aggregate_result((by,), spec, aligned, _sums(conn, spec, (by,), aligned, {**where, **own}))
-    return top_result(by, result, limit)
+    result = query_model.aggregate_result(
+        (by,), spec, aligned, _sums(conn, spec, (by,), aligned, scope.filters)
+    )
+    return query_model.top_result(by, result, limit)
 
 
 def _row_filter(start_ns: int | None, end_ns: int | None, data_mode: str | None) -> tuple[str, list[object]]:
@@ -150,18 +138,11 @@ def iter_requests(
 
 
 def scan_requests(
-    conn: psycopg.Connection[tuple[Any, ...]],
-    columns: Sequence[str],
-    window: tuple[int, int],
-    filters: Mapping[str, str],
-    *,
-    billable_only: bool,
+    conn: psycopg.Connection[tuple[Any, ...]], scan: query_model.RowScan
 ) -> Iterator[tuple[Any, ...]]:
     """See :meth:`SpanStore.scan_requests <spanmeter.store.api.SpanStore.scan_requests>`."""
-    statements = scan_statements(
-        columns, window, filters, billable_only=billable_only, mark="%s", billable="billable"
-    )
-    binary = {index for index, name in enumerate(columns) if name in ("trace_id", "span_id")}
+    statements = query_model.scan_statements(scan, mark="%s", billable="billable")
+    binary = {index for index, name in enumerate(scan.columns) if name in ("trace_id", "span_id")}
     for statement, values in statements:
         with conn.transaction(), conn.cursor(name="spanmeter_scan") as cursor:
             cursor.execute(_sql(statement), values)
@@ -177,9 +158,9 @@ def iter_rollup_groups(
     filters: Mapping[str, str],
 ) -> Iterator[dict[str, Any]]:
     """Merged rollup groups, a few buckets per statement so memory stays flat."""
-    names = rollup_group_names(spec)
+    names = query_model.rollup_group_names(spec)
     keys = len(names) - len(MEASURES)
-    for statement, params in rollup_group_statements(spec, window, filters, mark="%s"):
+    for statement, params in query_model.rollup_group_statements(spec, window, filters, mark="%s"):
         for row in conn.execute(_sql(statement), params).fetchall():
             yield dict(zip(names, (*row[:keys], *_ints(row[keys:])), strict=True))
 

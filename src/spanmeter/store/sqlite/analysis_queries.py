@@ -13,16 +13,8 @@ import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Final
 
+from .. import query_model
 from ..analysis_types import AggregateResult
-from ..query_model import (
-    SUMS,
-    aggregate_result,
-    rollup_for_dimensions,
-    rollup_group_names,
-    rollup_group_statements,
-    scan_statements,
-    scope_filters,
-)
 from ..rollups import MEASURES, RollupSpec, aligned_window
 from .window_parts import usable_tiers, window_parts
 
@@ -36,54 +28,38 @@ for the hourly rollup's (under a user filter)."""
 
 
 def aggregate(
-    conn: sqlite3.Connection,
-    dimensions: Sequence[str],
-    start_ns: int,
-    end_ns: int,
-    *,
-    where: Mapping[str, str],
-    environment: str | None,
-    data_mode: str | None,
+    conn: sqlite3.Connection, dimensions: Sequence[str], window: tuple[int, int], scope: query_model.ReadScope
 ) -> AggregateResult:
     """See :meth:`SpanStore.aggregate <spanmeter.store.api.SpanStore.aggregate>`."""
     dimensions = tuple(dimensions)
-    spec = rollup_for_dimensions(dimensions, where)
+    where, own = scope.where, scope.own
+    spec = query_model.rollup_for_dimensions(dimensions, where)
     proxy = next((d for d in _TOTAL_PROXIES if d not in where and usable_tiers(spec, (d,), where)), None)
     grouping = dimensions or ((proxy,) if proxy is not None else ())
-    lo, hi = aligned_window(start_ns, end_ns, spec.bucket_seconds)
-    own = scope_filters(environment, data_mode)
-    filters = {**where, **own}
+    lo, hi = aligned_window(*window, spec.bucket_seconds)
+    filters = scope.filters
     fetched: list[tuple[Any, ...]] = []
     if lo < hi:
         if grouping:
             parts, params = window_parts(spec, grouping, lo, hi, where, own, MEASURES)
             names = ", ".join(grouping)
-            sql = f"SELECT {names}, {SUMS} FROM ({' UNION ALL '.join(parts)}) GROUP BY {names}"
+            sql = f"SELECT {names}, {query_model.SUMS} FROM ({' UNION ALL '.join(parts)}) GROUP BY {names}"
         else:  # a filtered total: one range of the rollup
             conditions = "".join(f" AND {column} = ?" for column in filters)
             sql = (
-                f"SELECT {SUMS} FROM {spec.table} WHERE {spec.bucket_column} >= ?"
+                f"SELECT {query_model.SUMS} FROM {spec.table} WHERE {spec.bucket_column} >= ?"
                 f" AND {spec.bucket_column} < ?{conditions}"
             )
             params = [lo, hi, *filters.values()]
         fetched = conn.execute(sql, params).fetchall()
     if grouping and not dimensions:  # a total read through a proxy dimension: drop its values
         fetched = [row[1:] for row in fetched]
-    return aggregate_result(dimensions, spec, (lo, hi), fetched)
+    return query_model.aggregate_result(dimensions, spec, (lo, hi), fetched)
 
 
-def scan_requests(
-    conn: sqlite3.Connection,
-    columns: Sequence[str],
-    window: tuple[int, int],
-    filters: Mapping[str, str],
-    *,
-    billable_only: bool,
-) -> Iterator[tuple[Any, ...]]:
+def scan_requests(conn: sqlite3.Connection, scan: query_model.RowScan) -> Iterator[tuple[Any, ...]]:
     """See :meth:`SpanStore.scan_requests <spanmeter.store.api.SpanStore.scan_requests>`."""
-    statements = scan_statements(
-        columns, window, filters, billable_only=billable_only, mark="?", billable="billable = 1"
-    )
+    statements = query_model.scan_statements(scan, mark="?", billable="billable = 1")
     for sql, values in statements:
         cursor = conn.execute(sql, values)
         try:
@@ -97,8 +73,8 @@ def iter_rollup_groups(
     conn: sqlite3.Connection, spec: RollupSpec, window: tuple[int, int], filters: Mapping[str, str]
 ) -> Iterator[dict[str, Any]]:
     """Merged rollup groups, a few buckets per statement so memory stays flat."""
-    names = rollup_group_names(spec)
-    for statement, params in rollup_group_statements(spec, window, filters, mark="?"):
+    names = query_model.rollup_group_names(spec)
+    for statement, params in query_model.rollup_group_statements(spec, window, filters, mark="?"):
         cursor = conn.execute(statement, params)
         try:
             for row in cursor:

@@ -34,8 +34,9 @@ from typing import Final
 
 from ..budget_rows import (
     LedgerStats,
+    calendar_keys,
+    calendar_totals,
     counter_id,
-    reportable,
     rolling_totals,
     run_ledger,
     stored_totals,
@@ -114,20 +115,15 @@ def _calendar_totals(conn: sqlite3.Connection, increments: Sequence[SpendIncreme
     increment's ``report_at``, or already alerted)."""
     totals: list[SpendTotal] = []
     for chunk in chunked(increments, _CHUNK):
-        params: list[object] = []
-        by_key: dict[tuple[int, int, str], SpendIncrement] = {}
-        for inc in chunk:
-            key = (counter_id(inc.counter), inc.bucket_start_ns, inc.scope_key)
-            if key in by_key:  # the hook merges per key; a repeat would be applied twice below
-                raise ValueError(f"duplicate budget increment for {inc.counter!r} {key[1:]!r}")
-            by_key[key] = inc
-            params.extend((*key, inc.cost_nano_usd, inc.attempts, inc.unpriced))
+        by_key = calendar_keys(chunk)
+        params = [value for key, inc in by_key.items() for value in (*key, *_sums(inc))]
         sql = _UPSERT_CALENDAR.format(values=_values(len(chunk), 6))
-        for ident, start, scope_key, total, level, forecast in conn.execute(sql, params).fetchall():
-            inc = by_key[(ident, start, scope_key)]
-            if reportable(inc, total, level):
-                totals.append(SpendTotal(inc, total, level, bool(forecast)))
+        totals += calendar_totals(by_key, conn.execute(sql, params).fetchall())
     return totals
+
+
+def _sums(inc: SpendIncrement) -> tuple[int, int, int]:
+    return inc.cost_nano_usd, inc.attempts, inc.unpriced
 
 
 def _rolling_totals(conn: sqlite3.Connection, increments: Sequence[SpendIncrement]) -> list[SpendTotal]:

@@ -7,13 +7,14 @@ writer) and runs one statement, which therefore sees one consistent snapshot.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
 from ...timeunits import NS_PER_SECOND
 from ..api import StoreStats, TopGroup, TopResult
 from ..conditions import where_clause
+from ..query_model import ReadScope
 from ..rollups import ROLLUPS, TopDimension, aligned_window, rollup_for
 from ..rows import FIELD_NAMES, SpanRow
 from ..tiers import FILTER_TIERS, TIERS
@@ -36,12 +37,7 @@ _TOP_MEASURES: Final = (
 
 
 def top(
-    conn: sqlite3.Connection,
-    by: TopDimension,
-    window: tuple[int, int],
-    where: Mapping[str, str],
-    own: Mapping[str, str],
-    limit: int,
+    conn: sqlite3.Connection, by: TopDimension, window: tuple[int, int], scope: ReadScope, limit: int
 ) -> TopResult:
     """See :meth:`SpanStore.top <spanmeter.store.api.SpanStore.top>`.
 
@@ -49,6 +45,7 @@ def top(
     are unioned, grouped, and the window totals come from window functions over the
     grouped rows.
     """
+    where, own = scope.where, scope.own
     spec = rollup_for(by, where)
     lo, hi = aligned_window(*window, spec.bucket_seconds)
     # the measures are integers: the window may be read as whole buckets minus their parts

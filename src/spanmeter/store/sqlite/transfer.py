@@ -12,19 +12,10 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any, Final
 
+from .. import transfer
 from ..analysis_types import RepriceAudit
 from ..rollups import HOUR, MINUTE, RollupSpec
 from ..rows import FIELD_NAMES, RowValues
-from ..transfer import (
-    CopyProgress,
-    DeliveryKey,
-    ExportedAudit,
-    Granularity,
-    LogicalKey,
-    ProviderCall,
-    RevenueRecord,
-    RollupGroup,
-)
 from .analysis_writes import append_partial_rows
 from .maintenance import Transaction
 from .migration_db import MigrationDB
@@ -53,13 +44,13 @@ def _m_copy_progress(db: MigrationDB) -> None:
     )
 
 
-def _spec(granularity: Granularity) -> RollupSpec:
+def _spec(granularity: transfer.Granularity) -> RollupSpec:
     if granularity not in ("minute", "hour"):
         raise ValueError(f"granularity must be minute or hour, got {granularity!r}")
     return MINUTE if granularity == "minute" else HOUR
 
 
-def _save(conn: sqlite3.Connection, progress: CopyProgress) -> None:
+def _save(conn: sqlite3.Connection, progress: transfer.CopyProgress) -> None:
     conn.execute(
         "INSERT INTO copy_progress VALUES (?, ?, ?, ?, ?) ON CONFLICT (part, source) DO UPDATE SET"
         " position = excluded.position, rows = excluded.rows, done = excluded.done",
@@ -79,7 +70,9 @@ class SQLiteTransferMixin:
     def _transaction(self) -> Any:  # provided by SQLiteStore (a Transaction)
         raise NotImplementedError
 
-    def _insert_new(self, statement: str, rows: Sequence[Sequence[Any]], progress: CopyProgress) -> int:
+    def _insert_new(
+        self, statement: str, rows: Sequence[Sequence[Any]], progress: transfer.CopyProgress
+    ) -> int:
         """Insert ``rows`` with ``statement`` (which skips those already present) and record
         ``progress`` in one transaction; how many rows were new."""
         transaction: Transaction = self._transaction
@@ -90,16 +83,19 @@ class SQLiteTransferMixin:
             _save(conn, progress)
         return inserted
 
-    def copy_progress(self, source: str) -> dict[str, CopyProgress]:
+    def copy_progress(self, source: str) -> dict[str, transfer.CopyProgress]:
         """The recorded progress of every part copied from ``source``."""
         rows = self._reader().execute(
             "SELECT part, source, position, rows, done FROM copy_progress WHERE source = ?", (source,)
         )
-        return {part: CopyProgress(part, src, pos, int(n), bool(done)) for part, src, pos, n, done in rows}
+        return {
+            part: transfer.CopyProgress(part, src, pos, int(n), bool(done))
+            for part, src, pos, n, done in rows
+        }
 
     # -- logical requests and provider calls ----------------------------------------------
 
-    def export_logical_requests(self, after: str | None, limit: int) -> list[LogicalKey]:
+    def export_logical_requests(self, after: str | None, limit: int) -> list[transfer.LogicalKey]:
         """Logical-request keys by external id."""
         select = "SELECT external_request_id, first_start_ns FROM logical_requests"
         order = " ORDER BY external_request_id LIMIT ?"
@@ -111,13 +107,17 @@ class SQLiteTransferMixin:
         )
         return [(str(key), int(first)) for key, first in rows]
 
-    def import_logical_requests(self, keys: Sequence[LogicalKey], progress: CopyProgress) -> int:
+    def import_logical_requests(
+        self, keys: Sequence[transfer.LogicalKey], progress: transfer.CopyProgress
+    ) -> int:
         """Insert the keys not known yet."""
         return self._insert_new(
             "INSERT INTO logical_requests VALUES (?, ?) ON CONFLICT DO NOTHING", keys, progress
         )
 
-    def export_provider_calls(self, after: tuple[int, bytes] | None, limit: int) -> list[ProviderCall]:
+    def export_provider_calls(
+        self, after: tuple[int, bytes] | None, limit: int
+    ) -> list[transfer.ProviderCall]:
         """Provider-call claims by ``(minute, call_key)``."""
         minute, key = after if after is not None else (-(2**62), b"")
         rows = self._reader().execute(
@@ -127,7 +127,9 @@ class SQLiteTransferMixin:
         )
         return [(int(m), bytes(k), bytes(t), bytes(s)) for m, k, t, s in rows]
 
-    def import_provider_calls(self, calls: Sequence[ProviderCall], progress: CopyProgress) -> int:
+    def import_provider_calls(
+        self, calls: Sequence[transfer.ProviderCall], progress: transfer.CopyProgress
+    ) -> int:
         """Insert the claims not known yet."""
         return self._insert_new(
             "INSERT INTO provider_calls VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING", calls, progress
@@ -135,7 +137,7 @@ class SQLiteTransferMixin:
 
     # -- raw rows --------------------------------------------------------------------------
 
-    def export_requests(self, after: DeliveryKey | None, limit: int) -> list[RowValues]:
+    def export_requests(self, after: transfer.DeliveryKey | None, limit: int) -> list[RowValues]:
         """Raw rows by delivery key (the unique index's order)."""
         start, span_id, trace_id = after if after is not None else (-(2**62), b"", b"")
         rows = self._reader().execute(
@@ -150,7 +152,7 @@ class SQLiteTransferMixin:
             exported.append(tuple(row))
         return exported
 
-    def import_requests(self, rows: Sequence[RowValues], progress: CopyProgress) -> int:
+    def import_requests(self, rows: Sequence[RowValues], progress: transfer.CopyProgress) -> int:
         """Insert the rows not stored yet, as they are."""
         insert = (
             f"INSERT INTO requests ({', '.join(FIELD_NAMES)}) VALUES ({', '.join('?' * len(FIELD_NAMES))})"
@@ -161,7 +163,7 @@ class SQLiteTransferMixin:
     # -- rollups ---------------------------------------------------------------------------
 
     def rollup_buckets(
-        self, granularity: Granularity, after: int | None, limit: int
+        self, granularity: transfer.Granularity, after: int | None, limit: int
     ) -> list[tuple[int, int]]:
         """Buckets holding rollup rows, with their row counts, by bucket."""
         spec = _spec(granularity)
@@ -173,7 +175,10 @@ class SQLiteTransferMixin:
         return [(int(bucket), int(count)) for bucket, count in rows]
 
     def import_rollups(
-        self, granularity: Granularity, groups: Sequence[RollupGroup], progress: CopyProgress
+        self,
+        granularity: transfer.Granularity,
+        groups: Sequence[transfer.RollupGroup],
+        progress: transfer.CopyProgress,
     ) -> int:
         """Append the groups as partial rows of their buckets, marked for compaction."""
         spec = _spec(granularity)
@@ -185,7 +190,7 @@ class SQLiteTransferMixin:
 
     # -- re-pricing audit and revenue -------------------------------------------------------
 
-    def export_reprice_audits(self, after: int | None, limit: int) -> list[ExportedAudit]:
+    def export_reprice_audits(self, after: int | None, limit: int) -> list[transfer.ExportedAudit]:
         """Audit entries with their rows, by id."""
         conn = self._reader()
         audits = [
@@ -195,16 +200,18 @@ class SQLiteTransferMixin:
                 (-1 if after is None else after, limit),
             )
         ]
-        exported: list[ExportedAudit] = []
+        exported: list[transfer.ExportedAudit] = []
         for audit in audits:
             rows = conn.execute(
                 f"SELECT {_AUDIT_ROW_COLUMNS} FROM reprice_audit_rows WHERE audit_id = ? ORDER BY rowid",
                 (audit.id,),
             ).fetchall()
-            exported.append(ExportedAudit(audit, [tuple(row) for row in rows]))
+            exported.append(transfer.ExportedAudit(audit, [tuple(row) for row in rows]))
         return exported
 
-    def import_reprice_audits(self, audits: Sequence[ExportedAudit], progress: CopyProgress) -> int:
+    def import_reprice_audits(
+        self, audits: Sequence[transfer.ExportedAudit], progress: transfer.CopyProgress
+    ) -> int:
         """Insert the entries (and their rows) whose id is not used yet."""
         transaction: Transaction = self._transaction
         inserted = 0
@@ -237,7 +244,7 @@ class SQLiteTransferMixin:
             _save(conn, progress)
         return inserted
 
-    def export_revenue(self) -> list[RevenueRecord]:
+    def export_revenue(self) -> list[transfer.RevenueRecord]:
         """Every revenue row with its import time."""
         rows = self._reader().execute(
             "SELECT tenant_id, period, start_ns, end_ns, revenue_nano_usd, imported_at_ns FROM revenue"
@@ -245,7 +252,7 @@ class SQLiteTransferMixin:
         )
         return [(str(t), str(p), int(s), int(e), int(r), int(i)) for t, p, s, e, r, i in rows]
 
-    def import_revenue(self, rows: Sequence[RevenueRecord], progress: CopyProgress) -> int:
+    def import_revenue(self, rows: Sequence[transfer.RevenueRecord], progress: transfer.CopyProgress) -> int:
         """Insert the rows whose tenant and period are not present yet."""
         return self._insert_new(
             "INSERT INTO revenue VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", rows, progress
