@@ -23,8 +23,9 @@ from .budget_store_base import BudgetStoreBase
 from .ledger import LedgerHook
 from .query_model import ReadScope, RowScan, scope_filters
 from .repricing import change_totals, check_changes
-from .rollups import HOUR, MINUTE, TopDimension
+from .rollups import TopDimension
 from .rows import SpanRow
+from .transfer import rollup_of
 
 __all__ = ["StoreFacade"]
 
@@ -180,9 +181,7 @@ class StoreFacade(Generic[C]):
         Raises:
             ValueError: a granularity other than ``minute`` or ``hour``.
         """
-        if granularity not in ("minute", "hour"):
-            raise ValueError(f"granularity must be minute or hour, got {granularity!r}")
-        spec = MINUTE if granularity == "minute" else HOUR
+        spec = rollup_of(granularity)
         filters = scope_filters(environment, data_mode)
         return self._stream(self._analysis_queries.iter_rollup_groups, spec, (start_ns, end_ns), filters)
 

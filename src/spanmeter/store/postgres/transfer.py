@@ -20,7 +20,7 @@ from ...timeunits import NS_PER_DAY
 from .. import transfer
 from ..analysis_types import RepriceAudit
 from ..repricing import AUDIT_FIELDS
-from ..rollups import HOUR, MEASURES, MINUTE, RollupSpec
+from ..rollups import MEASURES
 from ..rows import FIELD_NAMES, RowValues
 from .sql_text import sql
 
@@ -42,12 +42,6 @@ _AUDIT_ROW_COLUMNS: Final = (
     "start_time_ns, span_id, trace_id, old_cost_nano_usd, new_cost_nano_usd, old_status, new_status"
 )
 _LOWEST: Final = -(2**62)
-
-
-def _spec(granularity: transfer.Granularity) -> RollupSpec:
-    if granularity not in ("minute", "hour"):
-        raise ValueError(f"granularity must be minute or hour, got {granularity!r}")
-    return MINUTE if granularity == "minute" else HOUR
 
 
 def _save(conn: Conn, progress: transfer.CopyProgress) -> None:
@@ -190,7 +184,7 @@ class PostgresTransferMixin:
         self, granularity: transfer.Granularity, after: int | None, limit: int
     ) -> list[tuple[int, int]]:
         """Buckets holding rollup rows, with their row counts, by bucket."""
-        spec = _spec(granularity)
+        spec = transfer.rollup_of(granularity)
         with self._reader() as conn:
             rows = conn.execute(
                 sql(
@@ -208,7 +202,7 @@ class PostgresTransferMixin:
         progress: transfer.CopyProgress,
     ) -> int:
         """Append the groups as partial rows of their buckets."""
-        spec = _spec(granularity)
+        spec = transfer.rollup_of(granularity)
         columns = ", ".join((spec.bucket_column, *spec.dimensions, *MEASURES))
         with self._transaction() as conn:
             if groups:

@@ -14,7 +14,6 @@ from typing import Any, Final
 
 from .. import transfer
 from ..analysis_types import RepriceAudit
-from ..rollups import HOUR, MINUTE, RollupSpec
 from ..rows import FIELD_NAMES, RowValues
 from .analysis_writes import append_partial_rows
 from .maintenance import Transaction
@@ -42,12 +41,6 @@ def _m_copy_progress(db: MigrationDB) -> None:
         "CREATE TABLE copy_progress (part TEXT NOT NULL, source TEXT NOT NULL, position TEXT NOT NULL,"
         " rows INTEGER NOT NULL, done INTEGER NOT NULL, PRIMARY KEY (part, source)) WITHOUT ROWID"
     )
-
-
-def _spec(granularity: transfer.Granularity) -> RollupSpec:
-    if granularity not in ("minute", "hour"):
-        raise ValueError(f"granularity must be minute or hour, got {granularity!r}")
-    return MINUTE if granularity == "minute" else HOUR
 
 
 def _save(conn: sqlite3.Connection, progress: transfer.CopyProgress) -> None:
@@ -166,7 +159,7 @@ class SQLiteTransferMixin:
         self, granularity: transfer.Granularity, after: int | None, limit: int
     ) -> list[tuple[int, int]]:
         """Buckets holding rollup rows, with their row counts, by bucket."""
-        spec = _spec(granularity)
+        spec = transfer.rollup_of(granularity)
         rows = self._reader().execute(
             f"SELECT {spec.bucket_column}, count(*) FROM {spec.table} WHERE {spec.bucket_column} > ?"
             f" GROUP BY {spec.bucket_column} ORDER BY {spec.bucket_column} LIMIT ?",
@@ -181,7 +174,7 @@ class SQLiteTransferMixin:
         progress: transfer.CopyProgress,
     ) -> int:
         """Append the groups as partial rows of their buckets, marked for compaction."""
-        spec = _spec(granularity)
+        spec = transfer.rollup_of(granularity)
         transaction: Transaction = self._transaction
         with transaction() as conn:
             append_partial_rows(conn, self._writer, spec, groups)
