@@ -88,17 +88,18 @@ def logical_candidates(rows: Sequence[SpanRow]) -> dict[str, int]:
     return candidates
 
 
-def first_attempt_flags(rows: Sequence[SpanRow], fresh: set[str]) -> list[bool]:
+def first_attempt_flags(rows: Sequence[SpanRow], fresh: dict[str, int]) -> list[bool]:
     """Per row: does it count a logical request? A row without an external id does; of the
-    ids recorded for the first time (``fresh``, consumed), the first billable row does, and
-    later attempts of the same id in the transaction are retries."""
+    ids recorded for the first time (``fresh``: id -> first start, consumed as it goes, so the
+    writer's own dict is used without a copy), the first billable row does, and later attempts
+    of the same id in the transaction are retries."""
     first: list[bool] = []
     for row in rows:
         external_id = row.external_request_id
         if external_id is None:
             first.append(True)
         elif row.billable and external_id in fresh:
-            fresh.discard(external_id)
+            del fresh[external_id]
             first.append(True)
         else:
             first.append(False)

@@ -143,7 +143,7 @@ def _first_attempts(conn: psycopg.Connection[tuple[object, ...]], rows: Sequence
     if not candidates_by_id:
         return [True] * len(rows)
     fresh = {
-        str(external_id)
+        str(external_id): 0
         for (external_id,) in conn.execute(
             "INSERT INTO logical_requests SELECT * FROM unnest(%s::text[], %s::bigint[])"
             " ON CONFLICT DO NOTHING RETURNING external_request_id",

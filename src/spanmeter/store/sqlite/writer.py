@@ -198,7 +198,7 @@ class RowWriter:
         fresh = {key: first_ns for key, first_ns in candidates.items() if key not in known}
         if fresh:
             conn.executemany("INSERT INTO logical_requests VALUES (?, ?)", fresh.items())
-        return first_attempt_flags(rows, set(fresh))
+        return first_attempt_flags(rows, fresh)
 
     def _append_rollup(self, conn: sqlite3.Connection, spec: RollupSpec, groups: Aggregates) -> None:
         if not groups:
