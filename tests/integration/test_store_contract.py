@@ -234,6 +234,10 @@ def test_scan_and_rollup_groups_read_the_same_rows(store: SpanStore) -> None:
     assert set(scanned) == expected and len(scanned) == len(expected)
     groups = list(store.iter_rollup_groups("hour", T0, T0 + 4 * DAY_NS))
     assert sum(int(g["attempts"]) for g in groups) == sum(1 for row in rows if row.billable)
+    with pytest.raises(ValueError, match="granularity must be minute or hour"):
+        store.iter_rollup_groups("day", T0, T0 + DAY_NS)  # type: ignore[arg-type]  # refused before any read
+    with pytest.raises(ValueError, match="unknown or no columns"):
+        next(store.scan_requests(T0, T0 + DAY_NS, columns=("no_such_column",)))
 
 
 def test_repricing_corrects_rows_and_rollups_and_is_audited(store: SpanStore) -> None:

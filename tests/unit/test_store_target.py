@@ -4,9 +4,12 @@ and a URL's password never shows."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import click
 import pytest
 
-from spanmeter.cli.common import store_target
+from spanmeter.cli.common import opened_store, store_target
 from spanmeter.service import ServeConfig
 from spanmeter.store import describe_target, is_postgres_url
 
@@ -36,3 +39,15 @@ def test_urls_are_told_apart_and_shown_without_password() -> None:
     assert not is_postgres_url("spanmeter.db")
     assert describe_target(URL) == "postgresql://spanmeter@db:5432/spans"
     assert describe_target("spanmeter.db") == "spanmeter.db"
+
+
+def test_a_store_that_cannot_open_is_one_line_for_every_command(tmp_path: Path) -> None:
+    """Every command (and ``store copy``'s target) opens through ``opened_store``: the
+    store's refusal becomes one line naming the target, never a traceback."""
+    with pytest.raises(
+        click.ClickException, match=r"^cannot open the store :memory:: SQLiteStore needs a file"
+    ):
+        opened_store(":memory:")
+    with pytest.raises(click.ClickException, match=r"cannot open the store .*missing"):
+        opened_store(str(tmp_path / "missing" / "cost.db"))
+    opened_store(str(tmp_path / "cost.db")).close()

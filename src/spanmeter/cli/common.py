@@ -42,6 +42,7 @@ __all__ = [
     "format_option",
     "is_driver_error",
     "open_store",
+    "opened_store",
     "parse_scope",
     "receiver_url",
     "source_options",
@@ -247,13 +248,16 @@ def open_store(db: str | None, *, create: bool = False) -> Generator[SpanStore, 
         yield store
 
 
-@contextmanager
-def _opened(target: str) -> Generator[SpanStore, None, None]:
-    """The store at ``target``, its opening and usage errors turned into one-line messages
-    (a URL's password never shown)."""
+def opened_store(target: str) -> SpanStore:
+    """The store at ``target``, opened; failing to open it is one line for the user (the
+    store's own refusal, or the driver's first line; a URL's password never shown).
+
+    Raises:
+        click.ClickException: the store could not be opened.
+    """
     try:
-        store = store_factory_open(target)
-    except (sqlite3.Error, OSError, RuntimeError) as error:
+        return store_factory_open(target)
+    except (sqlite3.Error, OSError, RuntimeError, ValueError) as error:
         raise click.ClickException(f"cannot open the store {describe_target(target)}: {error}") from None
     except Exception as error:
         if not is_driver_error(error):
@@ -261,6 +265,13 @@ def _opened(target: str) -> Generator[SpanStore, None, None]:
         raise click.ClickException(
             f"cannot open the store {describe_target(target)}: {first_line(error)}"
         ) from None
+
+
+@contextmanager
+def _opened(target: str) -> Generator[SpanStore, None, None]:
+    """The store at ``target`` (see :func:`opened_store`), its usage errors turned into
+    one-line messages too."""
+    store = opened_store(target)
     try:
         yield store
     except ValueError as error:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sqlite3
 import time
 from collections.abc import Generator
 from contextlib import contextmanager
@@ -13,11 +12,10 @@ from typing import Final
 import click
 
 from ..store import SpanStore, describe_target, is_postgres_url
-from ..store import open_store as store_factory_open
 from ..store.copy import DEFAULT_CHUNK_ROWS, PARTS, CopyRefused, PartResult, compare_stores, copy_store
 from ..store.sqlite.schema import store_problem
 from ..store.transfer import TransferStore
-from .common import first_line, is_driver_error, open_store
+from .common import open_store, opened_store
 
 __all__ = ["store"]
 
@@ -45,16 +43,7 @@ def _target(target: str) -> Generator[SpanStore, None, None]:
         problem = store_problem(target)
         if problem:
             raise click.ClickException(problem)
-    try:
-        opened = store_factory_open(target)
-    except (sqlite3.Error, OSError, RuntimeError, ValueError) as error:
-        raise click.ClickException(f"cannot open the store {describe_target(target)}: {error}") from None
-    except Exception as error:
-        if not is_driver_error(error):
-            raise
-        raise click.ClickException(
-            f"cannot open the store {describe_target(target)}: {first_line(error)}"
-        ) from None
+    opened = opened_store(target)
     try:
         yield opened
     finally:

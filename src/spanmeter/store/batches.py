@@ -9,7 +9,13 @@ from typing import Protocol, runtime_checkable
 from .api import WriteResult
 from .rows import SPAN_ID_BYTES, TRACE_ID_BYTES, RowValues, SpanRow
 
-__all__ = ["BindsReceivedValues", "batch_results", "check_ids"]
+__all__ = [
+    "BindsReceivedValues",
+    "batch_results",
+    "check_ids",
+    "first_attempt_flags",
+    "logical_candidates",
+]
 
 
 @runtime_checkable
@@ -68,3 +74,33 @@ def batch_results(
         )
         offset = end
     return results
+
+
+def logical_candidates(rows: Sequence[SpanRow]) -> dict[str, int]:
+    """The external request ids of billable ``rows``, each with its first row's event time:
+    what the transaction tries to record as logical requests (a non-billable attempt never
+    counts one)."""
+    candidates: dict[str, int] = {}
+    for row in rows:
+        external_id = row.external_request_id
+        if external_id is not None and row.billable and external_id not in candidates:
+            candidates[external_id] = row.event_time_ns
+    return candidates
+
+
+def first_attempt_flags(rows: Sequence[SpanRow], fresh: dict[str, int]) -> list[bool]:
+    """Per row: does it count a logical request? A row without an external id does; of the
+    ids recorded for the first time (``fresh``: id -> first start, consumed as it goes, so the
+    writer's own dict is used without a copy), the first billable row does, and later attempts
+    of the same id in the transaction are retries."""
+    first: list[bool] = []
+    for row in rows:
+        external_id = row.external_request_id
+        if external_id is None:
+            first.append(True)
+        elif row.billable and external_id in fresh:
+            del fresh[external_id]
+            first.append(True)
+        else:
+            first.append(False)
+    return first

@@ -12,7 +12,7 @@ differently.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Final, Protocol
@@ -23,9 +23,12 @@ from .rows import SpanRow
 
 __all__ = [
     "LONGEST_CALENDAR_NS",
+    "CalendarKey",
     "DecisionWrites",
     "LedgerStats",
     "LedgerSteps",
+    "calendar_keys",
+    "calendar_totals",
     "counter_id",
     "decision_writes",
     "reportable",
@@ -58,6 +61,39 @@ class LedgerStats:
     """Hook failures: those transactions' spans were stored without budget accounting."""
     named: set[str] = field(default_factory=set[str])
     """Counters whose name is known to be in ``budget_counters``."""
+
+
+CalendarKey = tuple[int, int, str]
+"""A calendar counter row's key: counter id, window start, scope key."""
+
+
+def calendar_keys(increments: Sequence[SpendIncrement]) -> dict[CalendarKey, SpendIncrement]:
+    """The increments by the counter row they add to.
+
+    Raises:
+        ValueError: two increments of one row (the hook merges per key; a repeat would be
+            applied twice).
+    """
+    by_key: dict[CalendarKey, SpendIncrement] = {}
+    for inc in increments:
+        key = (counter_id(inc.counter), inc.bucket_start_ns, inc.scope_key)
+        if key in by_key:
+            raise ValueError(f"duplicate budget increment for {inc.counter!r} {key[1:]!r}")
+        by_key[key] = inc
+    return by_key
+
+
+def calendar_totals(
+    by_key: Mapping[CalendarKey, SpendIncrement], upserted: Iterable[tuple[Any, ...]]
+) -> list[SpendTotal]:
+    """The calendar totals the hook must judge (:func:`reportable`), from the upsert's
+    returned ``(counter id, window start, scope key, total, level, forecast)`` rows."""
+    totals: list[SpendTotal] = []
+    for ident, start, scope_key, total, level, forecast in upserted:
+        inc = by_key[(int(ident), int(start), str(scope_key))]
+        if reportable(inc, int(total), int(level)):
+            totals.append(SpendTotal(inc, int(total), int(level), bool(forecast)))
+    return totals
 
 
 def reportable(increment: SpendIncrement, total: int, level: int) -> bool:

@@ -9,24 +9,35 @@ here once, so every store gives the same answer to the same question.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Final
 
 from ..timeunits import NS_PER_SECOND
 from .analysis_types import AggregateResult, GroupMeasures, Measures
 from .api import TopGroup, TopResult
 from .inbox import MeasureGroup
-from .rollups import HOUR, MINUTE, RollupSpec, TopDimension
+from .rollups import HOUR, MEASURES, MINUTE, RollupSpec, TopDimension, aligned_window
+from .rows import FIELD_NAMES
 
 __all__ = [
     "OWN_PARAMETERS",
+    "SUMS",
     "TEXT_COLUMNS",
+    "ReadScope",
+    "RowScan",
     "aggregate_result",
     "measure_groups",
     "rollup_for_dimensions",
+    "rollup_group_names",
+    "rollup_group_statements",
+    "scan_statements",
     "scope_filters",
     "top_result",
 ]
+
+SUMS: Final = ", ".join(f"sum({name})" for name in MEASURES)
+"""Every measure summed, in :data:`~spanmeter.store.rollups.MEASURES` order (a select list)."""
 
 OWN_PARAMETERS: Final = ("environment", "data_mode")
 """Dimensions every rollup has that reads take as parameters of their own, not as filters."""
@@ -171,3 +182,101 @@ def measure_groups(result: AggregateResult) -> list[MeasureGroup]:
         )
         for group in result.groups
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class ReadScope:
+    """What a rollup read is limited to: the caller's filters and the scope's own."""
+
+    where: Mapping[str, str]
+    """The caller's exact-match filters on dimensions (``''``: the dimension missing)."""
+    own: Mapping[str, str]
+    """The environment and data mode (:func:`scope_filters`)."""
+
+    @property
+    def filters(self) -> dict[str, str]:
+        """Both, as one set of conditions."""
+        return {**self.where, **self.own}
+
+
+@dataclass(frozen=True, slots=True)
+class RowScan:
+    """One scan of raw rows (:meth:`SpanStore.scan_requests
+    <spanmeter.store.api.SpanStore.scan_requests>`)."""
+
+    columns: Sequence[str]
+    window: tuple[int, int]
+    filters: Mapping[str, str]
+    """The caller's filters and the scope's, on text columns or ``data_mode``."""
+    billable_only: bool
+
+
+def scan_statements(scan: RowScan, *, mark: str, billable: str) -> tuple[tuple[str, list[object]], ...]:
+    """The two statements of a raw-row scan (rows with a start time in the window, in start
+    order; then rows without one, by their receive time) with their parameters: the same on
+    every backend but for the parameter ``mark`` (``?`` or ``%s``) and how a row is tested
+    for ``billable``.
+
+    Raises:
+        ValueError: an unknown column, no columns, or a filter on a column raw rows do not
+            answer by value.
+    """
+    columns, filters = scan.columns, scan.filters
+    unknown = [name for name in columns if name not in FIELD_NAMES]
+    if unknown or not columns:
+        raise ValueError(f"unknown or no columns {unknown or list(columns)!r}")
+    conditions: list[str] = []
+    params: list[object] = []
+    for name, value in filters.items():
+        if name not in TEXT_COLUMNS and name != "data_mode":
+            raise ValueError(f"cannot filter raw rows on {name!r}")
+        if value == "":
+            conditions.append(f"{name} IS NULL")
+        else:
+            conditions.append(f"{name} = {mark}")
+            params.append(value)
+    if scan.billable_only:
+        conditions.append(billable)
+    extra = "".join(f" AND {condition}" for condition in conditions)
+    selected = ", ".join(columns)
+    start_ns, end_ns = scan.window
+    return (
+        (
+            f"SELECT {selected} FROM requests WHERE start_time_ns >= {mark} AND start_time_ns < {mark}{extra}"
+            " ORDER BY start_time_ns, id",
+            [max(start_ns, 1), end_ns, *params],
+        ),
+        (
+            f"SELECT {selected} FROM requests WHERE start_time_ns = 0 AND received_at_ns >= {mark}"
+            f" AND received_at_ns < {mark}{extra} ORDER BY id",
+            [start_ns, end_ns, *params],
+        ),
+    )
+
+
+def rollup_group_names(spec: RollupSpec) -> tuple[str, ...]:
+    """The keys of a merged rollup row: bucket, dimensions, measures."""
+    return (spec.bucket_column, *spec.dimensions, *MEASURES)
+
+
+def rollup_group_statements(
+    spec: RollupSpec,
+    window: tuple[int, int],
+    filters: Mapping[str, str],
+    *,
+    mark: str,
+    buckets_per_query: int = 60,
+) -> Iterator[tuple[str, list[object]]]:
+    """The statements of an export of merged rollup rows (named by :func:`rollup_group_names`)
+    over the aligned ``window``: a few buckets each, so memory stays flat; ``mark`` is the
+    backend's parameter marker."""
+    lo, hi = aligned_window(*window, spec.bucket_seconds)
+    conditions = "".join(f" AND {column} = {mark}" for column in filters)
+    keys = ", ".join((spec.bucket_column, *spec.dimensions))
+    step = spec.bucket_seconds * buckets_per_query
+    for chunk_lo in range(lo, hi, step):
+        statement = (
+            f"SELECT {keys}, {SUMS} FROM {spec.table} WHERE {spec.bucket_column} >= {mark}"
+            f" AND {spec.bucket_column} < {mark}{conditions} GROUP BY {keys} ORDER BY {keys}"
+        )
+        yield statement, [chunk_lo, min(hi, chunk_lo + step), *filters.values()]

@@ -8,17 +8,25 @@ cost and unpriced deltas; no rollup is recomputed.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import fields
 from operator import attrgetter
 from typing import Final
 
-from .analysis_types import PRICING_FIELDS, RepriceAudit, RepricedRow
+from .analysis_types import PRICING_FIELDS, RepriceAudit, RepricedRow, StaleRepricing
 from .rollups import MEASURES, ROLLUPS
 from .rows import SpanRow
 
-__all__ = ["AUDIT_FIELDS", "check_changes", "correction_rows", "new_audit", "pricing_values"]
+__all__ = [
+    "AUDIT_FIELDS",
+    "audit_row_values",
+    "audit_values",
+    "change_totals",
+    "check_changes",
+    "correction_rows",
+    "pricing_values",
+    "update_rows",
+]
 
 _IDENTITY: Final = frozenset(f.name for f in fields(SpanRow)) - frozenset(PRICING_FIELDS)
 AUDIT_FIELDS: Final = tuple(f.name for f in fields(RepriceAudit) if f.name != "id")
@@ -70,26 +78,52 @@ def correction_rows(changes: Sequence[RepricedRow]) -> list[list[tuple[object, .
     return rows
 
 
-def new_audit(
-    changes: Sequence[RepricedRow],
-    *,
-    reason: str,
-    window_start_ns: int,
-    window_end_ns: int,
-    price_source: str,
-    details: str,
-    applied_at_ns: int | None,
-) -> RepriceAudit:
-    """The audit entry of ``changes``, with id 0 until the store assigns one."""
-    return RepriceAudit(
-        0,
-        time.time_ns() if applied_at_ns is None else applied_at_ns,
-        reason,
-        window_start_ns,
-        window_end_ns,
+def change_totals(changes: Sequence[RepricedRow]) -> tuple[int, int, int]:
+    """The audit entry's figures: rows changed, their cost before and after (nano-USD)."""
+    return (
         len(changes),
         sum(change.old.cost_nano_usd or 0 for change in changes),
         sum(change.new.cost_nano_usd or 0 for change in changes),
-        price_source,
-        details,
     )
+
+
+def update_rows(update: Callable[[tuple[object, ...]], int], changes: Sequence[RepricedRow]) -> None:
+    """Write each row's new pricing through ``update`` (the store's ``UPDATE`` of the
+    :data:`PRICING_FIELDS` where the delivery key and the old cost and status match, bound
+    to these parameters; it returns the rows it changed), only where the row still holds the
+    pricing the diff was computed from: any other row means the diff is stale, and raising
+    rolls the caller's transaction back.
+
+    Raises:
+        StaleRepricing: A row changed since the diff.
+    """
+    for change in changes:
+        old = change.old
+        key = (old.start_time_ns, old.span_id, old.trace_id)
+        if update((*pricing_values(change.new), *key, old.cost_nano_usd, old.pricing_status)) != 1:
+            raise StaleRepricing(
+                f"row {old.trace_id.hex()}/{old.span_id.hex()} changed since the diff was computed:"
+                " nothing applied, compute the diff again"
+            )
+
+
+def audit_values(audit: RepriceAudit) -> tuple[object, ...]:
+    """The audit entry's :data:`AUDIT_FIELDS`, in order (the insert assigns the id)."""
+    return tuple(getattr(audit, name) for name in AUDIT_FIELDS)
+
+
+def audit_row_values(audit_id: int, changes: Sequence[RepricedRow]) -> list[tuple[object, ...]]:
+    """Per changed row, a ``reprice_audit_rows`` row: its key, cost and status before and after."""
+    return [
+        (
+            audit_id,
+            change.old.start_time_ns,
+            change.old.span_id,
+            change.old.trace_id,
+            change.old.cost_nano_usd,
+            change.new.cost_nano_usd,
+            change.old.pricing_status,
+            change.new.pricing_status,
+        )
+        for change in changes
+    ]

@@ -26,6 +26,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from .analysis_types import RepriceAudit
 from .api import SpanStore
+from .rollups import HOUR, MINUTE, RollupSpec
 from .rows import RowValues
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "RevenueRecord",
     "RollupGroup",
     "TransferStore",
+    "rollup_of",
 ]
 
 Granularity = Literal["minute", "hour"]
@@ -56,6 +58,17 @@ AuditRowValues = tuple[Any, ...]
 new_cost_nano_usd, old_status, new_status)``."""
 RevenueRecord = tuple[str, str, int, int, int, int]
 """``(tenant_id, period, start_ns, end_ns, revenue_nano_usd, imported_at_ns)``."""
+
+
+def rollup_of(granularity: str) -> RollupSpec:
+    """The rollup of a granularity (exports and copies read and write one at a time).
+
+    Raises:
+        ValueError: a granularity other than ``minute`` or ``hour``.
+    """
+    if granularity not in ("minute", "hour"):
+        raise ValueError(f"granularity must be minute or hour, got {granularity!r}")
+    return MINUTE if granularity == "minute" else HOUR
 
 
 @dataclass(frozen=True, slots=True)

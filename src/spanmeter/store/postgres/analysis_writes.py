@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Final
 
-from ..analysis_types import PRICING_FIELDS, RepriceAudit, RepricedRow, RevenueRow, StaleRepricing
-from ..repricing import AUDIT_FIELDS, correction_rows, pricing_values
+from ..analysis_types import PRICING_FIELDS, RepriceAudit, RepricedRow, RevenueRow
+from ..repricing import AUDIT_FIELDS, audit_row_values, audit_values, correction_rows, update_rows
 from ..rollups import MEASURES, ROLLUPS
 from .sql_text import sql
 
@@ -34,24 +34,7 @@ def record_repricing(
     Raises:
         StaleRepricing: A row changed since the diff (the caller's transaction rolls back).
     """
-    for change in changes:
-        old = change.old
-        updated = conn.execute(
-            sql(_UPDATE),
-            (
-                *pricing_values(change.new),
-                old.start_time_ns,
-                old.span_id,
-                old.trace_id,
-                old.cost_nano_usd,
-                old.pricing_status,
-            ),
-        ).rowcount
-        if updated != 1:
-            raise StaleRepricing(
-                f"row {old.trace_id.hex()}/{old.span_id.hex()} changed since the diff was computed:"
-                " nothing applied, compute the diff again"
-            )
+    update_rows(lambda params: conn.execute(sql(_UPDATE), params).rowcount, changes)
     for spec, rows in zip(ROLLUPS, correction_rows(changes), strict=True):
         if rows:
             columns = ", ".join((spec.bucket_column, *spec.dimensions, *MEASURES))
@@ -63,25 +46,13 @@ def record_repricing(
             f"INSERT INTO reprice_audit ({', '.join(AUDIT_FIELDS)})"
             f" VALUES ({', '.join(['%s'] * len(AUDIT_FIELDS))}) RETURNING id"
         ),
-        tuple(getattr(audit, name) for name in AUDIT_FIELDS),
+        audit_values(audit),
     ).fetchone()
     audit = replace(audit, id=int(inserted[0]) if inserted else 0)
     with conn.cursor() as cursor:
         cursor.executemany(
             "INSERT INTO reprice_audit_rows VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-            [
-                (
-                    audit.id,
-                    change.old.start_time_ns,
-                    change.old.span_id,
-                    change.old.trace_id,
-                    change.old.cost_nano_usd,
-                    change.new.cost_nano_usd,
-                    change.old.pricing_status,
-                    change.new.pricing_status,
-                )
-                for change in changes
-            ],
+            audit_row_values(audit.id, changes),
         )
     return audit
 

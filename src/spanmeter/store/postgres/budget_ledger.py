@@ -27,7 +27,6 @@ the exporter retries it, so no spend is lost.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
@@ -35,11 +34,10 @@ from typing import TYPE_CHECKING, Any, Final
 import psycopg
 
 from ..budget_rows import (
-    LONGEST_CALENDAR_NS,
     LedgerStats,
+    calendar_keys,
+    calendar_totals,
     counter_id,
-    decision_writes,
-    reportable,
     rolling_totals,
     run_ledger,
     spend_rows,
@@ -47,19 +45,47 @@ from ..budget_rows import (
     with_clock,
 )
 from ..ledger import BudgetSpend, LedgerDecision, LedgerHook, SpendIncrement, SpendTotal
+from ..ledger_sql import LedgerSQL, write_decision
 from ..rows import SpanRow
-from .alerts import insert_alerts, lock_key, resolve_episodes
+from .alerts import ALERTS, lock_key
 from .schema import BUDGET_SCOPE_LOCKS
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-__all__ = ["apply_ledger", "budget_spend", "prune", "reevaluate_window", "rolling_spend"]
+__all__ = ["SQL", "apply_ledger", "reevaluate_window"]
 
 _logger = logging.getLogger(__name__)
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 
+SQL: Final = LedgerSQL(
+    calendar_spend=(
+        "SELECT scope_key, cost_nano_usd, attempts, unpriced, alerted_level, forecast_alerted"
+        " FROM budget_spend WHERE counter_id = %s AND bucket_start_ns = %s"
+    ),
+    rolling_spend=(
+        "SELECT r.scope_key, sum(r.cost_nano_usd), sum(r.attempts), sum(r.unpriced),"
+        " coalesce(max(e.alerted_level), 0), coalesce(max(e.forecast_alerted), 0)"
+        " FROM budget_rolling r LEFT JOIN budget_episode e"
+        " ON e.counter_id = r.counter_id AND e.scope_key = r.scope_key"
+        " WHERE r.counter_id = %s AND r.bucket_start_ns >= %s GROUP BY r.scope_key"
+    ),
+    calendar_levels=(
+        "UPDATE budget_spend SET alerted_level = %s, forecast_alerted = %s"
+        " WHERE counter_id = %s AND bucket_start_ns = %s AND scope_key = %s"
+    ),
+    close_episode="DELETE FROM budget_episode WHERE counter_id = %s AND scope_key = %s",
+    open_episode=(
+        "INSERT INTO budget_episode (counter_id, scope_key, alerted_level, forecast_alerted, since_ns)"
+        " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (counter_id, scope_key) DO UPDATE SET"
+        " alerted_level = excluded.alerted_level, forecast_alerted = excluded.forecast_alerted,"
+        " since_ns = excluded.since_ns"
+    ),
+    prune_calendar="DELETE FROM budget_spend WHERE bucket_start_ns < %s",
+    prune_rolling="DELETE FROM budget_rolling WHERE bucket_start_ns < %s",
+)
+"""The ledger's reads and decision writes on PostgreSQL (see :mod:`spanmeter.store.ledger_sql`)."""
 _UPSERT_CALENDAR: Final = (
     "INSERT INTO budget_spend AS s (counter_id, bucket_start_ns, scope_key, cost_nano_usd, attempts, unpriced)"
     " SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::bigint[], %s::bigint[], %s::bigint[])"
@@ -128,24 +154,12 @@ class _Steps:
         )
 
     def calendar_totals(self, increments: Sequence[SpendIncrement]) -> list[SpendTotal]:
-        by_key: dict[tuple[int, int, str], SpendIncrement] = {}
-        for inc in increments:
-            key = (counter_id(inc.counter), inc.bucket_start_ns, inc.scope_key)
-            if key in by_key:  # the hook merges per key; a repeat would be applied twice below
-                raise ValueError(f"duplicate budget increment for {inc.counter!r} {key[1:]!r}")
-            by_key[key] = inc
+        by_key = calendar_keys(increments)
         ordered = sorted(by_key)  # the order rows are locked in, the same in every transaction
         rows = [
             (*key, by_key[key].cost_nano_usd, by_key[key].attempts, by_key[key].unpriced) for key in ordered
         ]
-        totals: list[SpendTotal] = []
-        for ident, start, scope_key, total, level, forecast in self.conn.execute(
-            _UPSERT_CALENDAR, _columns(rows, 6)
-        ):
-            inc = by_key[(int(ident), int(start), str(scope_key))]
-            if reportable(inc, int(total), int(level)):
-                totals.append(SpendTotal(inc, int(total), int(level), bool(forecast)))
-        return totals
+        return calendar_totals(by_key, self.conn.execute(_UPSERT_CALENDAR, _columns(rows, 6)))
 
     def rolling_totals(self, increments: Sequence[SpendIncrement]) -> list[SpendTotal]:
         _lock_scopes(self.conn, ((inc.counter, inc.scope_key) for inc in increments))
@@ -174,34 +188,7 @@ class _Steps:
         return rolling_totals(keyed, found)
 
     def write_decision(self, decision: LedgerDecision) -> int:
-        writes = decision_writes(decision, time.time_ns())
-        with self.conn.cursor() as cursor:
-            if writes.calendar_levels:
-                cursor.executemany(
-                    "UPDATE budget_spend SET alerted_level = %s, forecast_alerted = %s"
-                    " WHERE counter_id = %s AND bucket_start_ns = %s AND scope_key = %s",
-                    writes.calendar_levels,
-                )
-            if writes.closed_episodes:
-                cursor.executemany(
-                    "DELETE FROM budget_episode WHERE counter_id = %s AND scope_key = %s",
-                    writes.closed_episodes,
-                )
-            if writes.open_episodes:
-                cursor.executemany(
-                    "INSERT INTO budget_episode (counter_id, scope_key, alerted_level, forecast_alerted, since_ns)"
-                    " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (counter_id, scope_key) DO UPDATE SET"
-                    " alerted_level = excluded.alerted_level, forecast_alerted = excluded.forecast_alerted,"
-                    " since_ns = excluded.since_ns",
-                    writes.open_episodes,
-                )
-        if decision.resolve:
-            resolve_episodes(self.conn, decision.resolve, writes.now_ns)
-        if not decision.alerts:
-            return 0
-        return sum(
-            1 for event_id in insert_alerts(self.conn, decision.alerts, writes.now_ns) if event_id is not None
-        )
+        return write_decision(self.conn, SQL, ALERTS, decision)
 
 
 def apply_ledger(conn: Conn, hook: LedgerHook, rows: Sequence[SpanRow], stats: LedgerStats) -> None:
@@ -222,29 +209,6 @@ def apply_ledger(conn: Conn, hook: LedgerHook, rows: Sequence[SpanRow], stats: L
         _logger.exception(
             "spanmeter: budget ledger failed; %d spans stored without budget accounting", len(rows)
         )
-
-
-def budget_spend(conn: Conn, counter: str, bucket_start_ns: int, bucket_end_ns: int) -> list[BudgetSpend]:
-    """Every scope key's row of one calendar window."""
-    cursor = conn.execute(
-        "SELECT scope_key, cost_nano_usd, attempts, unpriced, alerted_level, forecast_alerted"
-        " FROM budget_spend WHERE counter_id = %s AND bucket_start_ns = %s",
-        (counter_id(counter), bucket_start_ns),
-    )
-    return spend_rows(cursor, bucket_start_ns, bucket_end_ns)
-
-
-def rolling_spend(conn: Conn, counter: str, since_ns: int, end_ns: int) -> list[BudgetSpend]:
-    """Per scope key, the rolling buckets since ``since_ns`` summed, with the open episode."""
-    cursor = conn.execute(
-        "SELECT r.scope_key, sum(r.cost_nano_usd), sum(r.attempts), sum(r.unpriced),"
-        " coalesce(max(e.alerted_level), 0), coalesce(max(e.forecast_alerted), 0)"
-        " FROM budget_rolling r LEFT JOIN budget_episode e"
-        " ON e.counter_id = r.counter_id AND e.scope_key = r.scope_key"
-        " WHERE r.counter_id = %s AND r.bucket_start_ns >= %s GROUP BY r.scope_key",
-        (counter_id(counter), since_ns),
-    )
-    return spend_rows(cursor, since_ns, end_ns)
 
 
 def reevaluate_window(
@@ -278,14 +242,3 @@ def reevaluate_window(
     if not totals:
         return 0
     return _Steps(conn).write_decision(with_clock(decide(totals), now_ns))
-
-
-def prune(conn: Conn, calendar_before_ns: int, rolling_before_ns: int) -> int:
-    """Delete calendar windows ended before, and rolling buckets older than, the cutoffs."""
-    deleted = conn.execute(
-        "DELETE FROM budget_spend WHERE bucket_start_ns < %s", (calendar_before_ns - LONGEST_CALENDAR_NS,)
-    ).rowcount
-    deleted += conn.execute(
-        "DELETE FROM budget_rolling WHERE bucket_start_ns < %s", (rolling_before_ns,)
-    ).rowcount
-    return max(deleted, 0)

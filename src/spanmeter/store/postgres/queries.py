@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
+from .. import query_model
 from ..analysis_types import AggregateResult
 from ..api import StoreStats, TopResult
-from ..query_model import TEXT_COLUMNS, aggregate_result, rollup_for_dimensions, scope_filters, top_result
 from ..rollups import MEASURES, ROLLUPS, RollupSpec, TopDimension, aligned_window, rollup_for
 from ..rows import FIELD_NAMES, SpanRow
 from .sql_text import sql as _sql
@@ -32,7 +32,6 @@ __all__ = [
 ]
 
 _FETCH: Final = 2000
-_SUMS: Final = ", ".join(f"sum({name})" for name in MEASURES)
 
 
 def _sums(
@@ -48,7 +47,7 @@ def _sums(
         return []
     conditions = "".join(f" AND {column} = %s" for column in filters)
     names = ", ".join(grouping)
-    select = f"SELECT {names + ', ' if grouping else ''}{_SUMS} FROM {spec.table}"
+    select = f"SELECT {names + ', ' if grouping else ''}{query_model.SUMS} FROM {spec.table}"
     statement = f"{select} WHERE {spec.bucket_column} >= %s AND {spec.bucket_column} < %s{conditions}"
     if grouping:
         statement += f" GROUP BY {names}"
@@ -58,39 +57,31 @@ def _sums(
 def aggregate(
     conn: psycopg.Connection[tuple[Any, ...]],
     dimensions: Sequence[str],
-    start_ns: int,
-    end_ns: int,
-    *,
-    where: Mapping[str, str],
-    environment: str | None,
-    data_mode: str | None,
+    window: tuple[int, int],
+    scope: query_model.ReadScope,
 ) -> AggregateResult:
     """See :meth:`SpanStore.aggregate <spanmeter.store.api.SpanStore.aggregate>`."""
-    spec = rollup_for_dimensions(dimensions, where)
-    window = aligned_window(start_ns, end_ns, spec.bucket_seconds)
-    filters = {**where, **scope_filters(environment, data_mode)}
-    return aggregate_result(dimensions, spec, window, _sums(conn, spec, dimensions, window, filters))
+    spec = query_model.rollup_for_dimensions(dimensions, scope.where)
+    aligned = aligned_window(*window, spec.bucket_seconds)
+    return query_model.aggregate_result(
+        dimensions, spec, aligned, _sums(conn, spec, dimensions, aligned, scope.filters)
+    )
 
 
 def top(
     conn: psycopg.Connection[tuple[Any, ...]],
     by: TopDimension,
-    start_ns: int,
-    end_ns: int,
-    *,
-    where: Mapping[str, str],
-    environment: str | None,
-    data_mode: str | None,
+    window: tuple[int, int],
+    scope: query_model.ReadScope,
     limit: int,
 ) -> TopResult:
     """See :meth:`SpanStore.top <spanmeter.store.api.SpanStore.top>`."""
-    if limit < 1:
-        raise ValueError(f"limit must be at least 1, got {limit!r}")
-    spec = rollup_for(by, where)
-    window = aligned_window(start_ns, end_ns, spec.bucket_seconds)
-    filters = {**where, **scope_filters(environment, data_mode)}
-    result = aggregate_result((by,), spec, window, _sums(conn, spec, (by,), window, filters))
-    return top_result(by, result, limit)
+    spec = rollup_for(by, scope.where)
+    aligned = aligned_window(*window, spec.bucket_seconds)
+    result = query_model.aggregate_result(
+        (by,), spec, aligned, _sums(conn, spec, (by,), aligned, scope.filters)
+    )
+    return query_model.top_result(by, result, limit)
 
 
 def _row_filter(start_ns: int | None, end_ns: int | None, data_mode: str | None) -> tuple[str, list[object]]:
@@ -147,48 +138,11 @@ def iter_requests(
 
 
 def scan_requests(
-    conn: psycopg.Connection[tuple[Any, ...]],
-    start_ns: int,
-    end_ns: int,
-    *,
-    columns: Sequence[str],
-    where: Mapping[str, str],
-    environment: str | None,
-    data_mode: str | None,
-    billable_only: bool,
+    conn: psycopg.Connection[tuple[Any, ...]], scan: query_model.RowScan
 ) -> Iterator[tuple[Any, ...]]:
     """See :meth:`SpanStore.scan_requests <spanmeter.store.api.SpanStore.scan_requests>`."""
-    unknown = [name for name in columns if name not in FIELD_NAMES]
-    if unknown or not columns:
-        raise ValueError(f"unknown or no columns {unknown or list(columns)!r}")
-    filters = {**where, **scope_filters(environment, data_mode)}
-    conditions: list[str] = []
-    params: list[object] = []
-    for name, value in filters.items():
-        if name not in TEXT_COLUMNS and name != "data_mode":
-            raise ValueError(f"cannot filter raw rows on {name!r}")
-        if value == "":
-            conditions.append(f"{name} IS NULL")
-        else:
-            conditions.append(f"{name} = %s")
-            params.append(value)
-    if billable_only:
-        conditions.append("billable")
-    extra = "".join(f" AND {condition}" for condition in conditions)
-    selected = ", ".join(columns)
-    binary = {index for index, name in enumerate(columns) if name in ("trace_id", "span_id")}
-    statements = (
-        (
-            f"SELECT {selected} FROM requests WHERE start_time_ns >= %s AND start_time_ns < %s{extra}"
-            " ORDER BY start_time_ns, id",
-            [max(start_ns, 1), end_ns, *params],
-        ),
-        (
-            f"SELECT {selected} FROM requests WHERE start_time_ns = 0 AND received_at_ns >= %s"
-            f" AND received_at_ns < %s{extra} ORDER BY id",
-            [start_ns, end_ns, *params],
-        ),
-    )
+    statements = query_model.scan_statements(scan, mark="%s", billable="billable")
+    binary = {index for index, name in enumerate(scan.columns) if name in ("trace_id", "span_id")}
     for statement, values in statements:
         with conn.transaction(), conn.cursor(name="spanmeter_scan") as cursor:
             cursor.execute(_sql(statement), values)
@@ -200,37 +154,15 @@ def scan_requests(
 def iter_rollup_groups(
     conn: psycopg.Connection[tuple[Any, ...]],
     spec: RollupSpec,
-    start_ns: int,
-    end_ns: int,
-    *,
-    environment: str | None,
-    data_mode: str | None,
-    buckets_per_query: int = 60,
+    window: tuple[int, int],
+    filters: Mapping[str, str],
 ) -> Iterator[dict[str, Any]]:
     """Merged rollup groups, a few buckets per statement so memory stays flat."""
-    lo, hi = aligned_window(start_ns, end_ns, spec.bucket_seconds)
-    filters = scope_filters(environment, data_mode)
-    conditions = "".join(f" AND {column} = %s" for column in filters)
-    keys = ", ".join((spec.bucket_column, *spec.dimensions))
-    names = (spec.bucket_column, *spec.dimensions, *MEASURES)
-    step = spec.bucket_seconds * buckets_per_query
-    for chunk_lo in range(lo, hi, step):
-        chunk_hi = min(hi, chunk_lo + step)
-        rows = conn.execute(
-            _sql(
-                f"SELECT {keys}, {_SUMS} FROM {spec.table} WHERE {spec.bucket_column} >= %s"
-                f" AND {spec.bucket_column} < %s{conditions} GROUP BY {keys} ORDER BY {keys}"
-            ),
-            [chunk_lo, chunk_hi, *filters.values()],
-        ).fetchall()
-        for row in rows:
-            yield dict(
-                zip(
-                    names,
-                    (*row[: len(names) - len(MEASURES)], *_ints(row[len(names) - len(MEASURES) :])),
-                    strict=True,
-                )
-            )
+    names = query_model.rollup_group_names(spec)
+    keys = len(names) - len(MEASURES)
+    for statement, params in query_model.rollup_group_statements(spec, window, filters, mark="%s"):
+        for row in conn.execute(_sql(statement), params).fetchall():
+            yield dict(zip(names, (*row[:keys], *_ints(row[keys:])), strict=True))
 
 
 def _ints(sums: Sequence[Any]) -> list[int | float]:

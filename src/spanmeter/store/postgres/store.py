@@ -24,20 +24,19 @@ import logging
 import threading
 import time
 from collections.abc import Generator, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from types import MappingProxyType
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ...timeunits import NS_PER_DAY, NS_PER_SECOND
-from ..analysis_types import AggregateResult, RepriceAudit, RepricedRow, RevenueRow
-from ..api import RetentionResult, StoreBusy, StoreStats, TopResult, WriteResult
+from ..analysis_types import RepriceAudit, RepricedRow
+from ..api import RetentionResult, StoreBusy, StoreStats, WriteResult
+from ..facade import StoreFacade
 from ..ledger import LedgerHook
-from ..repricing import check_changes, new_audit
-from ..rollups import HOUR, MINUTE, TopDimension
 from ..rows import SpanRow
 from . import analysis_writes, budget_ledger, queries
 from .api_keys import PostgresKeysMixin
@@ -75,7 +74,7 @@ def _redacted(url: str) -> str:
     return f"postgresql://{info.get('user', '')}@{info.get('host', '')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
 
 
-class PostgresStore(PostgresTransferMixin, PostgresKeysMixin):
+class PostgresStore(StoreFacade[Conn], PostgresTransferMixin, PostgresKeysMixin):
     """Spans, rollups and queries in one PostgreSQL database (migrated on open).
 
     Args:
@@ -89,6 +88,11 @@ class PostgresStore(PostgresTransferMixin, PostgresKeysMixin):
     Raises:
         psycopg.OperationalError: the database cannot be reached at start.
     """
+
+    _queries = queries
+    _analysis_queries = queries
+    _analysis_writes = analysis_writes
+    _budget_ledger = budget_ledger
 
     def __init__(self, url: str, *, min_readers: int = 1, claim_s: float = DEFAULT_CLAIM_S) -> None:
         self._url = url
@@ -151,10 +155,6 @@ class PostgresStore(PostgresTransferMixin, PostgresKeysMixin):
         if conn is not None:
             conn.close()
 
-    def write_batch(self, rows: Sequence[SpanRow]) -> WriteResult:
-        """Store one batch atomically; see :class:`~spanmeter.store.api.SpanStore`."""
-        return self.write_batches([rows])[0]
-
     def write_batches(self, batches: Sequence[Sequence[SpanRow]]) -> list[WriteResult]:
         """Store several batches in one transaction; one result per batch, in order."""
         if not any(batches):
@@ -209,26 +209,6 @@ class PostgresStore(PostgresTransferMixin, PostgresKeysMixin):
 
     # -- budgets and alerts (spanmeter.budgets) ---------------------------------------------
 
-    @property
-    def budget_store(self) -> PostgresBudgetStore:
-        """Budget counters, alerts inbox, outbox and rule reads, shared by every replica."""
-        return self._budget_store
-
-    @property
-    def ledger(self) -> LedgerHook | None:
-        """The hook registered with :meth:`attach_ledger`, if any."""
-        return self._ledger
-
-    def attach_ledger(self, hook: LedgerHook | None) -> None:
-        """Run ``hook`` in every write transaction from now on (None detaches); see
-        :mod:`spanmeter.store.ledger`."""
-        self._ledger = hook
-
-    def _apply_ledger(self, conn: Conn, rows: list[SpanRow]) -> None:
-        hook = self._ledger
-        if hook is not None:
-            budget_ledger.apply_ledger(conn, hook, rows, self._budget_store.ledger_stats)
-
     @contextmanager
     def _pooled_transaction(self) -> Generator[Conn, None, None]:
         """One short transaction on a pooled connection (budget and alert writes: they never
@@ -250,100 +230,8 @@ class PostgresStore(PostgresTransferMixin, PostgresKeysMixin):
         except (psycopg.OperationalError, PoolTimeout) as error:
             raise StoreBusy(f"database unavailable: {error}".strip(), retry_after_s=_RETRY_AFTER_S) from error
 
-    def top(
-        self,
-        by: TopDimension,
-        start_ns: int,
-        end_ns: int,
-        *,
-        where: Mapping[str, str] = _NO_FILTERS,
-        environment: str | None = None,
-        data_mode: str | None = "real",
-        limit: int = 50,
-    ) -> TopResult:
-        """Rank ``by`` by cost; see :meth:`SpanStore.top <spanmeter.store.api.SpanStore.top>`."""
-        with self._reader() as conn:
-            return queries.top(
-                conn,
-                by,
-                start_ns,
-                end_ns,
-                where=where,
-                environment=environment,
-                data_mode=data_mode,
-                limit=limit,
-            )
-
-    def aggregate(
-        self,
-        dimensions: Sequence[str],
-        start_ns: int,
-        end_ns: int,
-        *,
-        where: Mapping[str, str] = _NO_FILTERS,
-        environment: str | None = None,
-        data_mode: str | None = "real",
-    ) -> AggregateResult:
-        """All measures per group; see :meth:`SpanStore.aggregate <spanmeter.store.api.SpanStore.aggregate>`."""
-        with self._reader() as conn:
-            return queries.aggregate(
-                conn, dimensions, start_ns, end_ns, where=where, environment=environment, data_mode=data_mode
-            )
-
-    def count_requests(
-        self, start_ns: int | None = None, end_ns: int | None = None, *, data_mode: str | None = None
-    ) -> int:
-        """Raw rows whose start time lies in ``[start_ns, end_ns)``."""
-        with self._reader() as conn:
-            return queries.count_requests(conn, start_ns, end_ns, data_mode=data_mode)
-
-    def iter_requests(
-        self, start_ns: int | None = None, end_ns: int | None = None, *, data_mode: str | None = None
-    ) -> Iterator[SpanRow]:
-        """Raw rows in start-time order, streamed from one snapshot."""
-        with self._reader() as conn:
-            yield from queries.iter_requests(conn, start_ns, end_ns, data_mode=data_mode)
-
-    def scan_requests(
-        self,
-        start_ns: int,
-        end_ns: int,
-        *,
-        columns: Sequence[str],
-        where: Mapping[str, str] = _NO_FILTERS,
-        environment: str | None = None,
-        data_mode: str | None = "real",
-        billable_only: bool = True,
-    ) -> Iterator[tuple[Any, ...]]:
-        """Selected raw-row columns in the window; see :meth:`SpanStore.scan_requests
-        <spanmeter.store.api.SpanStore.scan_requests>`."""
-        with self._reader() as conn:
-            yield from queries.scan_requests(
-                conn,
-                start_ns,
-                end_ns,
-                columns=columns,
-                where=where,
-                environment=environment,
-                data_mode=data_mode,
-                billable_only=billable_only,
-            )
-
-    def iter_rollup_groups(
-        self,
-        granularity: Literal["minute", "hour"],
-        start_ns: int,
-        end_ns: int,
-        *,
-        environment: str | None = None,
-        data_mode: str | None = None,
-    ) -> Iterator[dict[str, Any]]:
-        """Merged rollup rows (bucket, dimensions, measures), bucket by bucket (exports)."""
-        spec = MINUTE if granularity == "minute" else HOUR
-        with self._reader() as conn:
-            yield from queries.iter_rollup_groups(
-                conn, spec, start_ns, end_ns, environment=environment, data_mode=data_mode
-            )
+    def _reading(self) -> AbstractContextManager[Conn]:
+        return self._reader()
 
     def stats(self) -> StoreStats:
         """Row counts and the database's size."""
@@ -352,46 +240,9 @@ class PostgresStore(PostgresTransferMixin, PostgresKeysMixin):
 
     # -- re-pricing and revenue ------------------------------------------------------------
 
-    def apply_repricing(
-        self,
-        changes: Sequence[RepricedRow],
-        *,
-        reason: str,
-        window_start_ns: int,
-        window_end_ns: int,
-        price_source: str,
-        details: str,
-        applied_at_ns: int | None = None,
-    ) -> RepriceAudit:
-        """New prices on stored rows, rollup corrections and the audit in one transaction; see
-        :meth:`SpanStore.apply_repricing <spanmeter.store.api.SpanStore.apply_repricing>`."""
-        check_changes(changes)
-        audit = new_audit(
-            changes,
-            reason=reason,
-            window_start_ns=window_start_ns,
-            window_end_ns=window_end_ns,
-            price_source=price_source,
-            details=details,
-            applied_at_ns=applied_at_ns,
-        )
+    def _record_repricing(self, changes: Sequence[RepricedRow], audit: RepriceAudit) -> RepriceAudit:
         with self._transaction() as conn:
             return analysis_writes.record_repricing(conn, audit, changes)
-
-    def reprice_audits(self, limit: int = 50) -> list[RepriceAudit]:
-        """Applied re-pricings, newest first."""
-        with self._reader() as conn:
-            return analysis_writes.list_audits(conn, limit)
-
-    def put_revenue(self, rows: Sequence[RevenueRow]) -> int:
-        """Store revenue rows, replacing any with the same tenant and period; returns the count."""
-        with self._transaction() as conn:
-            return analysis_writes.put_revenue(conn, rows, time.time_ns())
-
-    def revenue(self, start_ns: int | None = None, end_ns: int | None = None) -> list[RevenueRow]:
-        """Revenue rows whose period overlaps ``[start_ns, end_ns)`` (None: unbounded)."""
-        with self._reader() as conn:
-            return analysis_writes.revenue(conn, start_ns, end_ns)
 
     # -- maintenance ----------------------------------------------------------------------
 

@@ -17,20 +17,11 @@ from typing import Any, Final
 import psycopg
 
 from ...timeunits import NS_PER_DAY
+from .. import transfer
 from ..analysis_types import RepriceAudit
 from ..repricing import AUDIT_FIELDS
-from ..rollups import HOUR, MEASURES, MINUTE, RollupSpec
+from ..rollups import MEASURES
 from ..rows import FIELD_NAMES, RowValues
-from ..transfer import (
-    CopyProgress,
-    DeliveryKey,
-    ExportedAudit,
-    Granularity,
-    LogicalKey,
-    ProviderCall,
-    RevenueRecord,
-    RollupGroup,
-)
 from .sql_text import sql
 
 __all__ = ["PostgresTransferMixin"]
@@ -53,13 +44,7 @@ _AUDIT_ROW_COLUMNS: Final = (
 _LOWEST: Final = -(2**62)
 
 
-def _spec(granularity: Granularity) -> RollupSpec:
-    if granularity not in ("minute", "hour"):
-        raise ValueError(f"granularity must be minute or hour, got {granularity!r}")
-    return MINUTE if granularity == "minute" else HOUR
-
-
-def _save(conn: Conn, progress: CopyProgress) -> None:
+def _save(conn: Conn, progress: transfer.CopyProgress) -> None:
     conn.execute(
         "INSERT INTO copy_progress VALUES (%s, %s, %s, %s, %s) ON CONFLICT (part, source) DO UPDATE SET"
         " position = excluded.position, rows = excluded.rows, done = excluded.done",
@@ -87,17 +72,20 @@ class PostgresTransferMixin:
     def _ensure_days(self, days: Generator[int, None, None] | Sequence[int]) -> None:  # PostgresStore
         raise NotImplementedError
 
-    def copy_progress(self, source: str) -> dict[str, CopyProgress]:
+    def copy_progress(self, source: str) -> dict[str, transfer.CopyProgress]:
         """The recorded progress of every part copied from ``source``."""
         with self._reader() as conn:
             rows = conn.execute(
                 "SELECT part, source, position, rows, done FROM copy_progress WHERE source = %s", (source,)
             ).fetchall()
-        return {part: CopyProgress(part, src, pos, int(n), bool(done)) for part, src, pos, n, done in rows}
+        return {
+            part: transfer.CopyProgress(part, src, pos, int(n), bool(done))
+            for part, src, pos, n, done in rows
+        }
 
     # -- logical requests and provider calls ----------------------------------------------
 
-    def export_logical_requests(self, after: str | None, limit: int) -> list[LogicalKey]:
+    def export_logical_requests(self, after: str | None, limit: int) -> list[transfer.LogicalKey]:
         """Logical-request keys by external id."""
         with self._reader() as conn:
             if after is None:
@@ -114,7 +102,9 @@ class PostgresTransferMixin:
                 ).fetchall()
         return [(str(key), int(first)) for key, first in rows]
 
-    def import_logical_requests(self, keys: Sequence[LogicalKey], progress: CopyProgress) -> int:
+    def import_logical_requests(
+        self, keys: Sequence[transfer.LogicalKey], progress: transfer.CopyProgress
+    ) -> int:
         """Insert the keys not known yet."""
         with self._transaction() as conn:
             inserted = 0
@@ -128,7 +118,9 @@ class PostgresTransferMixin:
             _save(conn, progress)
         return max(inserted, 0)
 
-    def export_provider_calls(self, after: tuple[int, bytes] | None, limit: int) -> list[ProviderCall]:
+    def export_provider_calls(
+        self, after: tuple[int, bytes] | None, limit: int
+    ) -> list[transfer.ProviderCall]:
         """Provider-call claims by ``(minute, call_key)``."""
         minute, key = after if after is not None else (_LOWEST, b"")
         with self._reader() as conn:
@@ -139,7 +131,9 @@ class PostgresTransferMixin:
             ).fetchall()
         return [(int(m), bytes(k), bytes(t), bytes(s)) for m, k, t, s in rows]
 
-    def import_provider_calls(self, calls: Sequence[ProviderCall], progress: CopyProgress) -> int:
+    def import_provider_calls(
+        self, calls: Sequence[transfer.ProviderCall], progress: transfer.CopyProgress
+    ) -> int:
         """Insert the claims not known yet."""
         with self._transaction() as conn:
             inserted = 0
@@ -155,7 +149,7 @@ class PostgresTransferMixin:
 
     # -- raw rows --------------------------------------------------------------------------
 
-    def export_requests(self, after: DeliveryKey | None, limit: int) -> list[RowValues]:
+    def export_requests(self, after: transfer.DeliveryKey | None, limit: int) -> list[RowValues]:
         """Raw rows by delivery key (the unique index's order)."""
         start, span_id, trace_id = after if after is not None else (_LOWEST, b"", b"")
         with self._reader() as conn:
@@ -168,7 +162,7 @@ class PostgresTransferMixin:
             ).fetchall()
         return [_exported_row(values) for values in rows]
 
-    def import_requests(self, rows: Sequence[RowValues], progress: CopyProgress) -> int:
+    def import_requests(self, rows: Sequence[RowValues], progress: transfer.CopyProgress) -> int:
         """Insert the rows not stored yet, as they are (their day partitions made first)."""
         start_at = FIELD_NAMES.index("start_time_ns")
         self._ensure_days([row[start_at] // NS_PER_DAY for row in rows if row[start_at] > 0])
@@ -187,10 +181,10 @@ class PostgresTransferMixin:
     # -- rollups ---------------------------------------------------------------------------
 
     def rollup_buckets(
-        self, granularity: Granularity, after: int | None, limit: int
+        self, granularity: transfer.Granularity, after: int | None, limit: int
     ) -> list[tuple[int, int]]:
         """Buckets holding rollup rows, with their row counts, by bucket."""
-        spec = _spec(granularity)
+        spec = transfer.rollup_of(granularity)
         with self._reader() as conn:
             rows = conn.execute(
                 sql(
@@ -202,10 +196,13 @@ class PostgresTransferMixin:
         return [(int(bucket), int(count)) for bucket, count in rows]
 
     def import_rollups(
-        self, granularity: Granularity, groups: Sequence[RollupGroup], progress: CopyProgress
+        self,
+        granularity: transfer.Granularity,
+        groups: Sequence[transfer.RollupGroup],
+        progress: transfer.CopyProgress,
     ) -> int:
         """Append the groups as partial rows of their buckets."""
-        spec = _spec(granularity)
+        spec = transfer.rollup_of(granularity)
         columns = ", ".join((spec.bucket_column, *spec.dimensions, *MEASURES))
         with self._transaction() as conn:
             if groups:
@@ -217,7 +214,7 @@ class PostgresTransferMixin:
 
     # -- re-pricing audit and revenue -------------------------------------------------------
 
-    def export_reprice_audits(self, after: int | None, limit: int) -> list[ExportedAudit]:
+    def export_reprice_audits(self, after: int | None, limit: int) -> list[transfer.ExportedAudit]:
         """Audit entries with their rows, by id."""
         columns = ", ".join(("id", *AUDIT_FIELDS))
         with self._reader() as conn:
@@ -228,7 +225,7 @@ class PostgresTransferMixin:
                     (-1 if after is None else after, limit),
                 )
             ]
-            exported: list[ExportedAudit] = []
+            exported: list[transfer.ExportedAudit] = []
             for audit in audits:
                 rows = conn.execute(
                     sql(
@@ -238,11 +235,15 @@ class PostgresTransferMixin:
                     (audit.id,),
                 ).fetchall()
                 exported.append(
-                    ExportedAudit(audit, [(row[0], bytes(row[1]), bytes(row[2]), *row[3:]) for row in rows])
+                    transfer.ExportedAudit(
+                        audit, [(row[0], bytes(row[1]), bytes(row[2]), *row[3:]) for row in rows]
+                    )
                 )
         return exported
 
-    def import_reprice_audits(self, audits: Sequence[ExportedAudit], progress: CopyProgress) -> int:
+    def import_reprice_audits(
+        self, audits: Sequence[transfer.ExportedAudit], progress: transfer.CopyProgress
+    ) -> int:
         """Insert the entries (and their rows) whose id is not used yet; the id sequence then
         continues after the highest id."""
         columns = ", ".join(("id", *AUDIT_FIELDS))
@@ -276,7 +277,7 @@ class PostgresTransferMixin:
             _save(conn, progress)
         return inserted
 
-    def export_revenue(self) -> list[RevenueRecord]:
+    def export_revenue(self) -> list[transfer.RevenueRecord]:
         """Every revenue row with its import time."""
         with self._reader() as conn:
             rows = conn.execute(
@@ -285,7 +286,7 @@ class PostgresTransferMixin:
             ).fetchall()
         return [(str(t), str(p), int(s), int(e), int(r), int(i)) for t, p, s, e, r, i in rows]
 
-    def import_revenue(self, rows: Sequence[RevenueRecord], progress: CopyProgress) -> int:
+    def import_revenue(self, rows: Sequence[transfer.RevenueRecord], progress: transfer.CopyProgress) -> int:
         """Insert the rows whose tenant and period are not present yet."""
         inserted = 0
         with self._transaction() as conn:

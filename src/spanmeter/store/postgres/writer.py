@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Final
 
 from ..api import WriteResult
-from ..batches import batch_results, check_ids
+from ..batches import batch_results, check_ids, first_attempt_flags, logical_candidates
 from ..call_claims import CallOwner, call_key, candidates, decide, demote, probes
 from ..rollups import MEASURES, ROLLUPS, Aggregates, RollupSpec, aggregate
 from ..rows import FIELD_NAMES, SpanRow, row_values
@@ -138,32 +138,18 @@ def _insert_new(
 def _first_attempts(conn: psycopg.Connection[tuple[object, ...]], rows: Sequence[SpanRow]) -> list[bool]:
     """Per new row: does it count a logical request? Records the new external ids; an id
     another replica recorded first is a retry here."""
-    candidates_by_id: dict[str, int] = {}
-    for row in rows:
-        external_id = row.external_request_id
-        if external_id is not None and row.billable and external_id not in candidates_by_id:
-            candidates_by_id[external_id] = row.event_time_ns
+    candidates_by_id = logical_candidates(rows)
     if not candidates_by_id:
         return [True] * len(rows)
     fresh = {
-        str(external_id)
+        str(external_id): 0
         for (external_id,) in conn.execute(
             "INSERT INTO logical_requests SELECT * FROM unnest(%s::text[], %s::bigint[])"
             " ON CONFLICT DO NOTHING RETURNING external_request_id",
             (list(candidates_by_id), list(candidates_by_id.values())),
         )
     }
-    first: list[bool] = []
-    for row in rows:
-        external_id = row.external_request_id
-        if external_id is None:
-            first.append(True)
-        elif row.billable and external_id in fresh:
-            fresh.discard(external_id)  # later attempts in this transaction are retries
-            first.append(True)
-        else:
-            first.append(False)
-    return first
+    return first_attempt_flags(rows, fresh)
 
 
 def _append_rollup(

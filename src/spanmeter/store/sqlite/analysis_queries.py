@@ -13,16 +13,14 @@ import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Final
 
+from .. import query_model
 from ..analysis_types import AggregateResult
-from ..query_model import TEXT_COLUMNS, aggregate_result, rollup_for_dimensions, scope_filters
 from ..rollups import MEASURES, RollupSpec, aligned_window
-from ..rows import FIELD_NAMES
 from .window_parts import usable_tiers, window_parts
 
 __all__ = ["aggregate", "iter_rollup_groups", "scan_requests"]
 
 _FETCH: Final = 2000
-_SUMS: Final = ", ".join(f"sum({name})" for name in MEASURES)
 _TOTAL_PROXIES: Final = ("provider", "tenant_id")
 """Dimensions whose values, summed, give a window total from the tiers: the provider for the
 minute rollup's readings (unfiltered, or under one filter other than a provider), a tenant
@@ -30,84 +28,38 @@ for the hourly rollup's (under a user filter)."""
 
 
 def aggregate(
-    conn: sqlite3.Connection,
-    dimensions: Sequence[str],
-    start_ns: int,
-    end_ns: int,
-    *,
-    where: Mapping[str, str],
-    environment: str | None,
-    data_mode: str | None,
+    conn: sqlite3.Connection, dimensions: Sequence[str], window: tuple[int, int], scope: query_model.ReadScope
 ) -> AggregateResult:
     """See :meth:`SpanStore.aggregate <spanmeter.store.api.SpanStore.aggregate>`."""
     dimensions = tuple(dimensions)
-    spec = rollup_for_dimensions(dimensions, where)
+    where, own = scope.where, scope.own
+    spec = query_model.rollup_for_dimensions(dimensions, where)
     proxy = next((d for d in _TOTAL_PROXIES if d not in where and usable_tiers(spec, (d,), where)), None)
     grouping = dimensions or ((proxy,) if proxy is not None else ())
-    lo, hi = aligned_window(start_ns, end_ns, spec.bucket_seconds)
-    own = scope_filters(environment, data_mode)
-    filters = {**where, **own}
+    lo, hi = aligned_window(*window, spec.bucket_seconds)
+    filters = scope.filters
     fetched: list[tuple[Any, ...]] = []
     if lo < hi:
         if grouping:
             parts, params = window_parts(spec, grouping, lo, hi, where, own, MEASURES)
             names = ", ".join(grouping)
-            sql = f"SELECT {names}, {_SUMS} FROM ({' UNION ALL '.join(parts)}) GROUP BY {names}"
+            sql = f"SELECT {names}, {query_model.SUMS} FROM ({' UNION ALL '.join(parts)}) GROUP BY {names}"
         else:  # a filtered total: one range of the rollup
             conditions = "".join(f" AND {column} = ?" for column in filters)
             sql = (
-                f"SELECT {_SUMS} FROM {spec.table} WHERE {spec.bucket_column} >= ?"
+                f"SELECT {query_model.SUMS} FROM {spec.table} WHERE {spec.bucket_column} >= ?"
                 f" AND {spec.bucket_column} < ?{conditions}"
             )
             params = [lo, hi, *filters.values()]
         fetched = conn.execute(sql, params).fetchall()
     if grouping and not dimensions:  # a total read through a proxy dimension: drop its values
         fetched = [row[1:] for row in fetched]
-    return aggregate_result(dimensions, spec, (lo, hi), fetched)
+    return query_model.aggregate_result(dimensions, spec, (lo, hi), fetched)
 
 
-def scan_requests(
-    conn: sqlite3.Connection,
-    start_ns: int,
-    end_ns: int,
-    *,
-    columns: Sequence[str],
-    where: Mapping[str, str],
-    environment: str | None,
-    data_mode: str | None,
-    billable_only: bool,
-) -> Iterator[tuple[Any, ...]]:
+def scan_requests(conn: sqlite3.Connection, scan: query_model.RowScan) -> Iterator[tuple[Any, ...]]:
     """See :meth:`SpanStore.scan_requests <spanmeter.store.api.SpanStore.scan_requests>`."""
-    unknown = [name for name in columns if name not in FIELD_NAMES]
-    if unknown or not columns:
-        raise ValueError(f"unknown or no columns {unknown or list(columns)!r}")
-    filters = {**where, **scope_filters(environment, data_mode)}
-    conditions: list[str] = []
-    params: list[object] = []
-    for name, value in filters.items():
-        if name not in TEXT_COLUMNS and name != "data_mode":
-            raise ValueError(f"cannot filter raw rows on {name!r}")
-        if value == "":
-            conditions.append(f"{name} IS NULL")
-        else:
-            conditions.append(f"{name} = ?")
-            params.append(value)
-    if billable_only:
-        conditions.append("billable = 1")
-    extra = "".join(f" AND {condition}" for condition in conditions)
-    selected = ", ".join(columns)
-    statements = (
-        (
-            f"SELECT {selected} FROM requests WHERE start_time_ns >= ? AND start_time_ns < ?{extra}"
-            " ORDER BY start_time_ns, id",
-            [max(start_ns, 1), end_ns, *params],
-        ),
-        (
-            f"SELECT {selected} FROM requests WHERE start_time_ns = 0 AND received_at_ns >= ?"
-            f" AND received_at_ns < ?{extra} ORDER BY id",
-            [start_ns, end_ns, *params],
-        ),
-    )
+    statements = query_model.scan_statements(scan, mark="?", billable="billable = 1")
     for sql, values in statements:
         cursor = conn.execute(sql, values)
         try:
@@ -118,29 +70,12 @@ def scan_requests(
 
 
 def iter_rollup_groups(
-    conn: sqlite3.Connection,
-    spec: RollupSpec,
-    start_ns: int,
-    end_ns: int,
-    *,
-    environment: str | None,
-    data_mode: str | None,
-    buckets_per_query: int = 60,
+    conn: sqlite3.Connection, spec: RollupSpec, window: tuple[int, int], filters: Mapping[str, str]
 ) -> Iterator[dict[str, Any]]:
     """Merged rollup groups, a few buckets per statement so memory stays flat."""
-    lo, hi = aligned_window(start_ns, end_ns, spec.bucket_seconds)
-    filters = scope_filters(environment, data_mode)
-    conditions = "".join(f" AND {column} = ?" for column in filters)
-    keys = ", ".join((spec.bucket_column, *spec.dimensions))
-    names = (spec.bucket_column, *spec.dimensions, *MEASURES)
-    step = spec.bucket_seconds * buckets_per_query
-    for chunk_lo in range(lo, hi, step):
-        chunk_hi = min(hi, chunk_lo + step)
-        cursor = conn.execute(
-            f"SELECT {keys}, {_SUMS} FROM {spec.table} WHERE {spec.bucket_column} >= ?"
-            f" AND {spec.bucket_column} < ?{conditions} GROUP BY {keys} ORDER BY {keys}",
-            [chunk_lo, chunk_hi, *filters.values()],
-        )
+    names = query_model.rollup_group_names(spec)
+    for statement, params in query_model.rollup_group_statements(spec, window, filters, mark="?"):
+        cursor = conn.execute(statement, params)
         try:
             for row in cursor:
                 yield dict(zip(names, row, strict=True))

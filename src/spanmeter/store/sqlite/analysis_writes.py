@@ -12,30 +12,24 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import fields, replace
-from operator import attrgetter
+from dataclasses import replace
 from typing import Final
 
-from ..analysis_types import PRICING_FIELDS, RepriceAudit, RepricedRow, RevenueRow, StaleRepricing
-from ..rollups import MEASURES, ROLLUPS
-from ..rows import SpanRow
+from ..analysis_types import PRICING_FIELDS, RepriceAudit, RepricedRow, RevenueRow
+from ..repricing import AUDIT_FIELDS, audit_row_values, audit_values, correction_rows, update_rows
+from ..rollups import MEASURES, ROLLUPS, RollupSpec
 from .maintenance import Transaction
 from .migration_db import MigrationDB
 from .schema import MIGRATIONS
 from .writer import RowWriter
 
-__all__ = ["apply_repricing", "list_audits", "put_revenue", "revenue"]
+__all__ = ["append_partial_rows", "apply_repricing", "list_audits", "put_revenue", "revenue"]
 
 _SEQ_GAP: Final = 2**32
-"""Correction rows take sequence numbers far above the bucket's highest: a receiver's writer
-in another process caches its next number per bucket and would otherwise collide with them
-(a failed, retried transaction); any positive number is a valid partial row."""
-_COST: Final = MEASURES.index("cost_nano_usd")
-_UNPRICED: Final = MEASURES.index("unpriced")
-_IDENTITY: Final = frozenset(f.name for f in fields(SpanRow)) - frozenset(PRICING_FIELDS)
-_AUDIT_FIELDS: Final = tuple(f.name for f in fields(RepriceAudit) if f.name != "id")
-"""The audit's columns but its id (which the insert assigns), in the dataclass's order."""
-_AUDIT_COLUMNS: Final = ", ".join(("id", *_AUDIT_FIELDS))
+"""Correction rows and imported groups take sequence numbers far above the bucket's highest:
+a receiver's writer in another process caches its next number per bucket and would otherwise
+collide with them (a failed, retried transaction); any positive number is a valid partial row."""
+_AUDIT_COLUMNS: Final = ", ".join(("id", *AUDIT_FIELDS))
 
 
 @MIGRATIONS(name="m_analysis_001_reprice_audit_and_revenue")
@@ -92,134 +86,57 @@ _UPDATE: Final = (
     f"UPDATE requests SET {', '.join(f'{name} = ?' for name in PRICING_FIELDS)}"
     " WHERE start_time_ns = ? AND span_id = ? AND trace_id = ? AND cost_nano_usd IS ? AND pricing_status = ?"
 )
-_pricing_values = attrgetter(*PRICING_FIELDS)
 
 
-def _check(change: RepricedRow) -> None:
-    old, new = change.old, change.new
-    for name in _IDENTITY:
-        if getattr(old, name) != getattr(new, name):
-            raise ValueError(f"a re-pricing may only change pricing fields, not {name!r}")
-
-
-def _rollup_deltas(changes: Sequence[RepricedRow]) -> list[dict[tuple[object, ...], list[int]]]:
-    """Per rollup, the cost and unpriced deltas per (bucket, dimensions) group."""
-    deltas: list[dict[tuple[object, ...], list[int]]] = [{} for _ in ROLLUPS]
-    for change in changes:
-        old, new = change.old, change.new
-        if not old.billable:
-            continue
-        cost = (new.cost_nano_usd or 0) - (old.cost_nano_usd or 0)
-        unpriced = (new.cost_nano_usd is None) - (old.cost_nano_usd is None)
-        if not cost and not unpriced:
-            continue
-        for spec, groups in zip(ROLLUPS, deltas, strict=True):
-            bucket = old.event_time_ns // spec.bucket_ns * spec.bucket_seconds
-            key = (bucket, *("" if value is None else value for value in attrgetter(*spec.dimensions)(old)))
-            sums = groups.setdefault(key, [0, 0])
-            sums[0] += cost
-            sums[1] += unpriced
-    return deltas
-
-
-def _append_deltas(conn: sqlite3.Connection, writer: RowWriter, changes: Sequence[RepricedRow]) -> None:
-    for spec, groups in zip(ROLLUPS, _rollup_deltas(changes), strict=True):
-        columns = (spec.bucket_column, *spec.dimensions, *MEASURES, "seq")
-        insert = f"INSERT INTO {spec.table} ({', '.join(columns)}) VALUES ({','.join('?' * len(columns))})"
-        next_seq: dict[int, int] = {}
-        params: list[tuple[object, ...]] = []
-        for key, (cost, unpriced) in sorted(groups.items(), key=lambda item: str(item[0])):
-            if not cost and not unpriced:
-                continue
-            bucket = int(str(key[0]))
-            if bucket not in next_seq:
-                (highest,) = conn.execute(
-                    f"SELECT coalesce(max(seq), 0) FROM {spec.table} WHERE {spec.bucket_column} = ? AND seq > 0",
-                    (bucket,),
-                ).fetchone()
-                next_seq[bucket] = int(highest) + _SEQ_GAP
-            sums: list[object] = [0] * len(MEASURES)
-            sums[_COST], sums[_UNPRICED] = cost, unpriced
-            sums[MEASURES.index("latency_ms_sum")] = 0.0
-            params.append((*key, *sums, next_seq[bucket]))
-            next_seq[bucket] += 1
-        conn.executemany(insert, params)
-        conn.executemany(
-            "INSERT OR IGNORE INTO rollup_dirty (table_name, bucket) VALUES (?, ?)",
-            [(spec.table, bucket) for bucket in next_seq],
-        )
-        for bucket in next_seq:  # this process's writer caches next sequence numbers too
-            writer.forget(spec.table, bucket)
+def append_partial_rows(
+    conn: sqlite3.Connection, writer: RowWriter, spec: RollupSpec, rows: Sequence[Sequence[object]]
+) -> None:
+    """Append ``rows`` (``(bucket, *dimensions, *measures)``: re-pricing corrections, imported
+    groups) as partial rows of their buckets, marked for compaction, past any sequence number
+    a writer may hold for them (see :data:`_SEQ_GAP`)."""
+    columns = (spec.bucket_column, *spec.dimensions, *MEASURES, "seq")
+    insert = f"INSERT INTO {spec.table} ({', '.join(columns)}) VALUES ({','.join('?' * len(columns))})"
+    next_seq: dict[int, int] = {}
+    params: list[tuple[object, ...]] = []
+    for row in rows:
+        bucket = int(str(row[0]))
+        if bucket not in next_seq:
+            (highest,) = conn.execute(
+                f"SELECT coalesce(max(seq), 0) FROM {spec.table} WHERE {spec.bucket_column} = ? AND seq > 0",
+                (bucket,),
+            ).fetchone()
+            next_seq[bucket] = int(highest) + _SEQ_GAP
+        params.append((*row, next_seq[bucket]))
+        next_seq[bucket] += 1
+    conn.executemany(insert, params)
+    conn.executemany(
+        "INSERT OR IGNORE INTO rollup_dirty (table_name, bucket) VALUES (?, ?)",
+        [(spec.table, bucket) for bucket in next_seq],
+    )
+    for bucket in next_seq:  # this process's writer caches next sequence numbers too
+        writer.forget(spec.table, bucket)
 
 
 def apply_repricing(
     transaction: Transaction, writer: RowWriter, changes: Sequence[RepricedRow], audit: RepriceAudit
 ) -> RepriceAudit:
     """See :meth:`SpanStore.apply_repricing <spanmeter.store.api.SpanStore.apply_repricing>`;
-    ``audit`` is the entry to record (its id is assigned by the insert), returned with its id."""
-    for change in changes:
-        _check(change)
+    ``audit`` is the entry to record (its id is assigned by the insert), returned with its id.
+    The changes are checked (:func:`~spanmeter.store.repricing.check_changes`) by the caller."""
     with transaction() as conn:
-        _update_rows(conn, changes)
-        _append_deltas(conn, writer, changes)
-        audit = _record_audit(conn, audit, changes)
-    return audit
-
-
-def _update_rows(conn: sqlite3.Connection, changes: Sequence[RepricedRow]) -> None:
-    """Write each row's new pricing, only where the row still holds the pricing the diff was
-    computed from: any other row means the diff is stale, and raising rolls everything back.
-
-    Raises:
-        StaleRepricing: A row changed since the diff.
-    """
-    for change in changes:
-        old = change.old
-        updated = conn.execute(
-            _UPDATE,
-            (
-                *_pricing_values(change.new),
-                old.start_time_ns,
-                old.span_id,
-                old.trace_id,
-                old.cost_nano_usd,
-                old.pricing_status,
-            ),
-        ).rowcount
-        if updated != 1:
-            raise StaleRepricing(
-                f"row {old.trace_id.hex()}/{old.span_id.hex()} changed since the diff was computed:"
-                " nothing applied, compute the diff again"
-            )
-
-
-def _record_audit(
-    conn: sqlite3.Connection, audit: RepriceAudit, changes: Sequence[RepricedRow]
-) -> RepriceAudit:
-    """Insert the audit entry and, per changed row, its cost and status before and after;
-    the entry is returned with the id the insert assigned."""
-    cursor = conn.execute(
-        f"INSERT INTO reprice_audit ({', '.join(_AUDIT_FIELDS)})"
-        f" VALUES ({', '.join('?' * len(_AUDIT_FIELDS))})",
-        tuple(getattr(audit, name) for name in _AUDIT_FIELDS),
-    )
-    audit = replace(audit, id=int(cursor.lastrowid or 0))
-    conn.executemany(
-        "INSERT INTO reprice_audit_rows VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            (
-                audit.id,
-                change.old.start_time_ns,
-                change.old.span_id,
-                change.old.trace_id,
-                change.old.cost_nano_usd,
-                change.new.cost_nano_usd,
-                change.old.pricing_status,
-                change.new.pricing_status,
-            )
-            for change in changes
-        ],
-    )
+        update_rows(lambda params: conn.execute(_UPDATE, params).rowcount, changes)
+        for spec, corrections in zip(ROLLUPS, correction_rows(changes), strict=True):
+            append_partial_rows(conn, writer, spec, corrections)
+        cursor = conn.execute(
+            f"INSERT INTO reprice_audit ({', '.join(AUDIT_FIELDS)})"
+            f" VALUES ({', '.join('?' * len(AUDIT_FIELDS))})",
+            audit_values(audit),
+        )
+        audit = replace(audit, id=int(cursor.lastrowid or 0))
+        conn.executemany(
+            "INSERT INTO reprice_audit_rows VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            audit_row_values(audit.id, changes),
+        )
     return audit
 
 
@@ -229,16 +146,15 @@ def list_audits(conn: sqlite3.Connection, limit: int) -> list[RepriceAudit]:
     return [RepriceAudit(*row) for row in rows]
 
 
-def put_revenue(transaction: Transaction, rows: Sequence[RevenueRow], imported_at_ns: int) -> int:
-    """Upsert revenue rows by (tenant, period)."""
-    with transaction() as conn:
-        conn.executemany(
-            "INSERT OR REPLACE INTO revenue VALUES (?, ?, ?, ?, ?, ?)",
-            [
-                (row.tenant_id, row.period, row.start_ns, row.end_ns, row.revenue_nano_usd, imported_at_ns)
-                for row in rows
-            ],
-        )
+def put_revenue(conn: sqlite3.Connection, rows: Sequence[RevenueRow], imported_at_ns: int) -> int:
+    """Upsert revenue rows by (tenant, period), inside the caller's transaction."""
+    conn.executemany(
+        "INSERT OR REPLACE INTO revenue VALUES (?, ?, ?, ?, ?, ?)",
+        [
+            (row.tenant_id, row.period, row.start_ns, row.end_ns, row.revenue_nano_usd, imported_at_ns)
+            for row in rows
+        ],
+    )
     return len(rows)
 
 

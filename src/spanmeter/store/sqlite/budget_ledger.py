@@ -28,43 +28,60 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
 from ..budget_rows import (
-    LONGEST_CALENDAR_NS,
     LedgerStats,
+    calendar_keys,
+    calendar_totals,
     counter_id,
-    decision_writes,
-    reportable,
     rolling_totals,
     run_ledger,
-    spend_rows,
     stored_totals,
     with_clock,
 )
 from ..ledger import BudgetSpend, LedgerDecision, LedgerHook, SpendIncrement, SpendTotal
+from ..ledger_sql import LedgerSQL, budget_spend, write_decision
 from ..rows import SpanRow
-from .alerts import insert_alerts, resolve_episodes
+from .alerts import ALERTS
 from .writer import chunked
 
-__all__ = [
-    "LedgerStats",
-    "apply_ledger",
-    "budget_spend",
-    "counter_id",
-    "prune",
-    "reevaluate_window",
-    "rolling_spend",
-]
+__all__ = ["SQL", "LedgerStats", "apply_ledger", "counter_id", "reevaluate_window"]
 
 _logger = logging.getLogger(__name__)
 
 _CHUNK: Final = 1000
 """Increments per statement: 6 parameters each, far below SQLite's 32,766 variables."""
 
+SQL: Final = LedgerSQL(
+    calendar_spend=(
+        "SELECT scope_key, cost_nano_usd, attempts, unpriced, alerted_level, forecast_alerted"
+        " FROM budget_spend WHERE counter_id = ? AND bucket_start_ns = ?"
+    ),
+    rolling_spend=(
+        "SELECT r.scope_key, sum(r.cost_nano_usd), sum(r.attempts), sum(r.unpriced),"
+        " coalesce(max(e.alerted_level), 0), coalesce(max(e.forecast_alerted), 0)"
+        " FROM budget_rolling r LEFT JOIN budget_episode e"
+        " ON e.counter_id = r.counter_id AND e.scope_key = r.scope_key"
+        " WHERE r.counter_id = ? AND r.bucket_start_ns >= ? GROUP BY r.scope_key"
+    ),
+    calendar_levels=(
+        "UPDATE budget_spend SET alerted_level = ?, forecast_alerted = ?"
+        " WHERE counter_id = ? AND bucket_start_ns = ? AND scope_key = ?"
+    ),
+    close_episode="DELETE FROM budget_episode WHERE counter_id = ? AND scope_key = ?",
+    open_episode=(
+        "INSERT INTO budget_episode (counter_id, scope_key, alerted_level, forecast_alerted, since_ns)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (counter_id, scope_key) DO UPDATE SET"
+        " alerted_level = excluded.alerted_level, forecast_alerted = excluded.forecast_alerted,"
+        " since_ns = excluded.since_ns"
+    ),
+    prune_calendar="DELETE FROM budget_spend WHERE bucket_start_ns < ?",
+    prune_rolling="DELETE FROM budget_rolling WHERE bucket_start_ns < ?",
+)
+"""The ledger's reads and decision writes on SQLite (see :mod:`spanmeter.store.ledger_sql`)."""
 _UPSERT_CALENDAR: Final = (
     "INSERT INTO budget_spend (counter_id, bucket_start_ns, scope_key, cost_nano_usd, attempts, unpriced)"
     " VALUES {values} ON CONFLICT (counter_id, bucket_start_ns, scope_key) DO UPDATE SET"
@@ -98,20 +115,15 @@ def _calendar_totals(conn: sqlite3.Connection, increments: Sequence[SpendIncreme
     increment's ``report_at``, or already alerted)."""
     totals: list[SpendTotal] = []
     for chunk in chunked(increments, _CHUNK):
-        params: list[object] = []
-        by_key: dict[tuple[int, int, str], SpendIncrement] = {}
-        for inc in chunk:
-            key = (counter_id(inc.counter), inc.bucket_start_ns, inc.scope_key)
-            if key in by_key:  # the hook merges per key; a repeat would be applied twice below
-                raise ValueError(f"duplicate budget increment for {inc.counter!r} {key[1:]!r}")
-            by_key[key] = inc
-            params.extend((*key, inc.cost_nano_usd, inc.attempts, inc.unpriced))
+        by_key = calendar_keys(chunk)
+        params = [value for key, inc in by_key.items() for value in (*key, *_sums(inc))]
         sql = _UPSERT_CALENDAR.format(values=_values(len(chunk), 6))
-        for ident, start, scope_key, total, level, forecast in conn.execute(sql, params).fetchall():
-            inc = by_key[(ident, start, scope_key)]
-            if reportable(inc, total, level):
-                totals.append(SpendTotal(inc, total, level, bool(forecast)))
+        totals += calendar_totals(by_key, conn.execute(sql, params).fetchall())
     return totals
+
+
+def _sums(inc: SpendIncrement) -> tuple[int, int, int]:
+    return inc.cost_nano_usd, inc.attempts, inc.unpriced
 
 
 def _rolling_totals(conn: sqlite3.Connection, increments: Sequence[SpendIncrement]) -> list[SpendTotal]:
@@ -138,32 +150,7 @@ def _rolling_totals(conn: sqlite3.Connection, increments: Sequence[SpendIncremen
 
 
 def _write_decision(conn: sqlite3.Connection, decision: LedgerDecision) -> int:
-    writes = decision_writes(decision, time.time_ns())
-    if writes.calendar_levels:
-        conn.executemany(
-            "UPDATE budget_spend SET alerted_level = ?, forecast_alerted = ?"
-            " WHERE counter_id = ? AND bucket_start_ns = ? AND scope_key = ?",
-            writes.calendar_levels,
-        )
-    if writes.closed_episodes:
-        conn.executemany(
-            "DELETE FROM budget_episode WHERE counter_id = ? AND scope_key = ?", writes.closed_episodes
-        )
-    if writes.open_episodes:
-        conn.executemany(
-            "INSERT INTO budget_episode (counter_id, scope_key, alerted_level, forecast_alerted, since_ns)"
-            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (counter_id, scope_key) DO UPDATE SET"
-            " alerted_level = excluded.alerted_level, forecast_alerted = excluded.forecast_alerted,"
-            " since_ns = excluded.since_ns",
-            writes.open_episodes,
-        )
-    if decision.resolve:
-        resolve_episodes(conn, decision.resolve, writes.now_ns)
-    if decision.alerts:
-        return sum(
-            1 for event_id in insert_alerts(conn, decision.alerts, writes.now_ns) if event_id is not None
-        )
-    return 0
+    return write_decision(conn, SQL, ALERTS, decision)
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,31 +197,6 @@ def apply_ledger(
         )
 
 
-def budget_spend(
-    conn: sqlite3.Connection, counter: str, bucket_start_ns: int, bucket_end_ns: int
-) -> list[BudgetSpend]:
-    """Every scope key's row of one calendar window: one primary-key range."""
-    cursor = conn.execute(
-        "SELECT scope_key, cost_nano_usd, attempts, unpriced, alerted_level, forecast_alerted"
-        " FROM budget_spend WHERE counter_id = ? AND bucket_start_ns = ?",
-        (counter_id(counter), bucket_start_ns),
-    )
-    return spend_rows(cursor, bucket_start_ns, bucket_end_ns)
-
-
-def rolling_spend(conn: sqlite3.Connection, counter: str, since_ns: int, end_ns: int) -> list[BudgetSpend]:
-    """Per scope key, the rolling buckets since ``since_ns`` summed, with the open episode."""
-    cursor = conn.execute(
-        "SELECT r.scope_key, sum(r.cost_nano_usd), sum(r.attempts), sum(r.unpriced),"
-        " coalesce(max(e.alerted_level), 0), coalesce(max(e.forecast_alerted), 0)"
-        " FROM budget_rolling r LEFT JOIN budget_episode e"
-        " ON e.counter_id = r.counter_id AND e.scope_key = r.scope_key"
-        " WHERE r.counter_id = ? AND r.bucket_start_ns >= ? GROUP BY r.scope_key",
-        (counter_id(counter), since_ns),
-    )
-    return spend_rows(cursor, since_ns, end_ns)
-
-
 def reevaluate_window(
     conn: sqlite3.Connection,
     counter: str,
@@ -253,7 +215,7 @@ def reevaluate_window(
     calendar: list[BudgetSpend] = []
     rolling: list[tuple[object, ...]] = []
     if rolling_since_ns is None:
-        calendar = budget_spend(conn, counter, start, end)
+        calendar = budget_spend(conn, SQL, counter, start, end)
     else:
         rolling = conn.execute(
             "WITH k (scope_key) AS (SELECT DISTINCT scope_key FROM budget_rolling"
@@ -269,14 +231,3 @@ def reevaluate_window(
     if not totals:
         return 0
     return _write_decision(conn, with_clock(decide(totals), now_ns))
-
-
-def prune(conn: sqlite3.Connection, calendar_before_ns: int, rolling_before_ns: int) -> int:
-    """Delete calendar windows ended before, and rolling buckets older than, the cutoffs."""
-    deleted = conn.execute(
-        "DELETE FROM budget_spend WHERE bucket_start_ns < ?", (calendar_before_ns - LONGEST_CALENDAR_NS,)
-    ).rowcount
-    deleted += conn.execute(
-        "DELETE FROM budget_rolling WHERE bucket_start_ns < ?", (rolling_before_ns,)
-    ).rowcount
-    return deleted

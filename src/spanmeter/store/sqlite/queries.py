@@ -7,14 +7,14 @@ writer) and runs one statement, which therefore sees one consistent snapshot.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
 from ...timeunits import NS_PER_SECOND
 from ..api import StoreStats, TopGroup, TopResult
 from ..conditions import where_clause
-from ..query_model import scope_filters
+from ..query_model import ReadScope
 from ..rollups import ROLLUPS, TopDimension, aligned_window, rollup_for
 from ..rows import FIELD_NAMES, SpanRow
 from ..tiers import FILTER_TIERS, TIERS
@@ -37,15 +37,7 @@ _TOP_MEASURES: Final = (
 
 
 def top(
-    conn: sqlite3.Connection,
-    by: TopDimension,
-    start_ns: int,
-    end_ns: int,
-    *,
-    where: Mapping[str, str],
-    environment: str | None,
-    data_mode: str | None,
-    limit: int,
+    conn: sqlite3.Connection, by: TopDimension, window: tuple[int, int], scope: ReadScope, limit: int
 ) -> TopResult:
     """See :meth:`SpanStore.top <spanmeter.store.api.SpanStore.top>`.
 
@@ -53,11 +45,9 @@ def top(
     are unioned, grouped, and the window totals come from window functions over the
     grouped rows.
     """
-    if limit < 1:
-        raise ValueError(f"limit must be at least 1, got {limit!r}")
+    where, own = scope.where, scope.own
     spec = rollup_for(by, where)
-    lo, hi = aligned_window(start_ns, end_ns, spec.bucket_seconds)
-    own = scope_filters(environment, data_mode)
+    lo, hi = aligned_window(*window, spec.bucket_seconds)
     # the measures are integers: the window may be read as whole buckets minus their parts
     # outside it (spanmeter.store.window_cover), whose cancelled-out groups HAVING drops
     extent = data_extent(conn, spec)

@@ -19,18 +19,18 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Generator, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Generator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from types import MappingProxyType
 from typing import Final
 
-from ..api import RetentionResult, StoreStats, TopResult, WriteResult
+from ..analysis_types import RepriceAudit, RepricedRow
+from ..api import RetentionResult, StoreStats, WriteResult
+from ..facade import StoreFacade
 from ..ledger import LedgerHook
-from ..rollups import TopDimension
 from ..rows import RowValues, SpanRow
-from . import budget_ledger, compaction, maintenance, queries
-from .analysis import SQLiteAnalysisMixin  # analysis queries and re-pricing (issue 5)
+from . import analysis_queries, analysis_writes, budget_ledger, compaction, maintenance, queries
 from .api_keys import SQLiteKeysMixin
 from .budget_store import SQLiteBudgetStore
 from .schema import connect, open_database
@@ -44,7 +44,7 @@ _logger = logging.getLogger(__name__)
 _NO_FILTERS: Final[Mapping[str, str]] = MappingProxyType({})
 
 
-class SQLiteStore(SQLiteAnalysisMixin, SQLiteTransferMixin, SQLiteKeysMixin):
+class SQLiteStore(StoreFacade[sqlite3.Connection], SQLiteTransferMixin, SQLiteKeysMixin):
     """Spans, rollups and queries in one SQLite file (created and migrated on open).
 
     Args:
@@ -54,6 +54,11 @@ class SQLiteStore(SQLiteAnalysisMixin, SQLiteTransferMixin, SQLiteKeysMixin):
     Raises:
         ValueError: ``path`` is ``:memory:`` or empty.
     """
+
+    _queries = queries
+    _analysis_queries = analysis_queries
+    _analysis_writes = analysis_writes
+    _budget_ledger = budget_ledger
 
     def __init__(self, path: str | Path) -> None:
         if str(path) in ("", ":memory:"):
@@ -110,10 +115,6 @@ class SQLiteStore(SQLiteAnalysisMixin, SQLiteTransferMixin, SQLiteKeysMixin):
                 self._writer.forget()  # its cached sequence numbers may describe rolled-back rows
                 raise
 
-    def write_batch(self, rows: Sequence[SpanRow]) -> WriteResult:
-        """Store one batch atomically; see :class:`~spanmeter.store.api.SpanStore`."""
-        return self.write_batches([rows])[0]
-
     def write_batches(self, batches: Sequence[Sequence[SpanRow]]) -> list[WriteResult]:
         """Store several batches in one transaction; one result per batch, in order."""
         return self._write(batches, None)
@@ -135,28 +136,6 @@ class SQLiteStore(SQLiteAnalysisMixin, SQLiteTransferMixin, SQLiteKeysMixin):
                 conn, batches, self._apply_ledger if self._ledger is not None else None, received
             )
 
-    # -- budgets and alerts (spanmeter.budgets) ---------------------------------------------
-
-    @property
-    def budget_store(self) -> SQLiteBudgetStore:
-        """Budget counters, alerts inbox, outbox and rule reads on this store's connections."""
-        return self._budget_store
-
-    @property
-    def ledger(self) -> LedgerHook | None:
-        """The hook registered with :meth:`attach_ledger`, if any."""
-        return self._ledger
-
-    def attach_ledger(self, hook: LedgerHook | None) -> None:
-        """Run ``hook`` in every write transaction from now on (None detaches); see
-        :mod:`spanmeter.store.ledger`."""
-        self._ledger = hook
-
-    def _apply_ledger(self, conn: sqlite3.Connection, rows: list[SpanRow]) -> None:
-        hook = self._ledger
-        if hook is not None:
-            budget_ledger.apply_ledger(conn, hook, rows, self._budget_store.ledger_stats)
-
     # -- reads --------------------------------------------------------------------------
 
     def _reader(self) -> sqlite3.Connection:
@@ -170,44 +149,17 @@ class SQLiteStore(SQLiteAnalysisMixin, SQLiteTransferMixin, SQLiteKeysMixin):
                 self._readers.append(conn)
         return conn
 
-    def top(
-        self,
-        by: TopDimension,
-        start_ns: int,
-        end_ns: int,
-        *,
-        where: Mapping[str, str] = _NO_FILTERS,
-        environment: str | None = None,
-        data_mode: str | None = "real",
-        limit: int = 50,
-    ) -> TopResult:
-        """Rank ``by`` by cost; see :meth:`SpanStore.top <spanmeter.store.api.SpanStore.top>`."""
-        return queries.top(
-            self._reader(),
-            by,
-            start_ns,
-            end_ns,
-            where=where,
-            environment=environment,
-            data_mode=data_mode,
-            limit=limit,
-        )
-
-    def count_requests(
-        self, start_ns: int | None = None, end_ns: int | None = None, *, data_mode: str | None = None
-    ) -> int:
-        """Raw rows whose start time lies in ``[start_ns, end_ns)``."""
-        return queries.count_requests(self._reader(), start_ns, end_ns, data_mode=data_mode)
-
-    def iter_requests(
-        self, start_ns: int | None = None, end_ns: int | None = None, *, data_mode: str | None = None
-    ) -> Iterator[SpanRow]:
-        """Raw rows in start-time order, streamed from one snapshot."""
-        return queries.iter_requests(self._reader(), start_ns, end_ns, data_mode=data_mode)
+    def _reading(self) -> AbstractContextManager[sqlite3.Connection]:
+        return nullcontext(self._reader())
 
     def stats(self) -> StoreStats:
         """Row counts and bytes on disk."""
         return queries.stats(self._reader(), self._path)
+
+    # -- re-pricing -----------------------------------------------------------------------
+
+    def _record_repricing(self, changes: Sequence[RepricedRow], audit: RepriceAudit) -> RepriceAudit:
+        return analysis_writes.apply_repricing(self._transaction, self._writer, changes, audit)
 
     # -- maintenance ----------------------------------------------------------------------
 

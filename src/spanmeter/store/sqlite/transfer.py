@@ -12,19 +12,10 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any, Final
 
+from .. import transfer
 from ..analysis_types import RepriceAudit
-from ..rollups import HOUR, MEASURES, MINUTE, RollupSpec
 from ..rows import FIELD_NAMES, RowValues
-from ..transfer import (
-    CopyProgress,
-    DeliveryKey,
-    ExportedAudit,
-    Granularity,
-    LogicalKey,
-    ProviderCall,
-    RevenueRecord,
-    RollupGroup,
-)
+from .analysis_writes import append_partial_rows
 from .maintenance import Transaction
 from .migration_db import MigrationDB
 from .schema import MIGRATIONS
@@ -32,10 +23,6 @@ from .writer import RowWriter
 
 __all__ = ["SQLiteTransferMixin"]
 
-_SEQ_GAP: Final = 2**32
-"""Imported groups take sequence numbers far above the bucket's highest, as re-pricing
-corrections do: a receiver writing to this store from another process caches its next
-number per bucket."""
 _BILLABLE: Final = FIELD_NAMES.index("billable")
 _AUDIT_COLUMNS: Final = (
     "id, applied_at_ns, reason, window_start_ns, window_end_ns, rows_changed,"
@@ -56,22 +43,12 @@ def _m_copy_progress(db: MigrationDB) -> None:
     )
 
 
-def _spec(granularity: Granularity) -> RollupSpec:
-    if granularity not in ("minute", "hour"):
-        raise ValueError(f"granularity must be minute or hour, got {granularity!r}")
-    return MINUTE if granularity == "minute" else HOUR
-
-
-def _save(conn: sqlite3.Connection, progress: CopyProgress) -> None:
+def _save(conn: sqlite3.Connection, progress: transfer.CopyProgress) -> None:
     conn.execute(
         "INSERT INTO copy_progress VALUES (?, ?, ?, ?, ?) ON CONFLICT (part, source) DO UPDATE SET"
         " position = excluded.position, rows = excluded.rows, done = excluded.done",
         (progress.part, progress.source, progress.position, progress.rows, int(progress.done)),
     )
-
-
-def _inserted(conn: sqlite3.Connection, before: int) -> int:
-    return conn.total_changes - before
 
 
 class SQLiteTransferMixin:
@@ -86,16 +63,32 @@ class SQLiteTransferMixin:
     def _transaction(self) -> Any:  # provided by SQLiteStore (a Transaction)
         raise NotImplementedError
 
-    def copy_progress(self, source: str) -> dict[str, CopyProgress]:
+    def _insert_new(
+        self, statement: str, rows: Sequence[Sequence[Any]], progress: transfer.CopyProgress
+    ) -> int:
+        """Insert ``rows`` with ``statement`` (which skips those already present) and record
+        ``progress`` in one transaction; how many rows were new."""
+        transaction: Transaction = self._transaction
+        with transaction() as conn:
+            before = conn.total_changes
+            conn.executemany(statement, rows)
+            inserted = conn.total_changes - before
+            _save(conn, progress)
+        return inserted
+
+    def copy_progress(self, source: str) -> dict[str, transfer.CopyProgress]:
         """The recorded progress of every part copied from ``source``."""
         rows = self._reader().execute(
             "SELECT part, source, position, rows, done FROM copy_progress WHERE source = ?", (source,)
         )
-        return {part: CopyProgress(part, src, pos, int(n), bool(done)) for part, src, pos, n, done in rows}
+        return {
+            part: transfer.CopyProgress(part, src, pos, int(n), bool(done))
+            for part, src, pos, n, done in rows
+        }
 
     # -- logical requests and provider calls ----------------------------------------------
 
-    def export_logical_requests(self, after: str | None, limit: int) -> list[LogicalKey]:
+    def export_logical_requests(self, after: str | None, limit: int) -> list[transfer.LogicalKey]:
         """Logical-request keys by external id."""
         select = "SELECT external_request_id, first_start_ns FROM logical_requests"
         order = " ORDER BY external_request_id LIMIT ?"
@@ -107,17 +100,17 @@ class SQLiteTransferMixin:
         )
         return [(str(key), int(first)) for key, first in rows]
 
-    def import_logical_requests(self, keys: Sequence[LogicalKey], progress: CopyProgress) -> int:
+    def import_logical_requests(
+        self, keys: Sequence[transfer.LogicalKey], progress: transfer.CopyProgress
+    ) -> int:
         """Insert the keys not known yet."""
-        transaction: Transaction = self._transaction
-        with transaction() as conn:
-            before = conn.total_changes
-            conn.executemany("INSERT INTO logical_requests VALUES (?, ?) ON CONFLICT DO NOTHING", keys)
-            inserted = _inserted(conn, before)
-            _save(conn, progress)
-        return inserted
+        return self._insert_new(
+            "INSERT INTO logical_requests VALUES (?, ?) ON CONFLICT DO NOTHING", keys, progress
+        )
 
-    def export_provider_calls(self, after: tuple[int, bytes] | None, limit: int) -> list[ProviderCall]:
+    def export_provider_calls(
+        self, after: tuple[int, bytes] | None, limit: int
+    ) -> list[transfer.ProviderCall]:
         """Provider-call claims by ``(minute, call_key)``."""
         minute, key = after if after is not None else (-(2**62), b"")
         rows = self._reader().execute(
@@ -127,19 +120,17 @@ class SQLiteTransferMixin:
         )
         return [(int(m), bytes(k), bytes(t), bytes(s)) for m, k, t, s in rows]
 
-    def import_provider_calls(self, calls: Sequence[ProviderCall], progress: CopyProgress) -> int:
+    def import_provider_calls(
+        self, calls: Sequence[transfer.ProviderCall], progress: transfer.CopyProgress
+    ) -> int:
         """Insert the claims not known yet."""
-        transaction: Transaction = self._transaction
-        with transaction() as conn:
-            before = conn.total_changes
-            conn.executemany("INSERT INTO provider_calls VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING", calls)
-            inserted = _inserted(conn, before)
-            _save(conn, progress)
-        return inserted
+        return self._insert_new(
+            "INSERT INTO provider_calls VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING", calls, progress
+        )
 
     # -- raw rows --------------------------------------------------------------------------
 
-    def export_requests(self, after: DeliveryKey | None, limit: int) -> list[RowValues]:
+    def export_requests(self, after: transfer.DeliveryKey | None, limit: int) -> list[RowValues]:
         """Raw rows by delivery key (the unique index's order)."""
         start, span_id, trace_id = after if after is not None else (-(2**62), b"", b"")
         rows = self._reader().execute(
@@ -154,27 +145,21 @@ class SQLiteTransferMixin:
             exported.append(tuple(row))
         return exported
 
-    def import_requests(self, rows: Sequence[RowValues], progress: CopyProgress) -> int:
+    def import_requests(self, rows: Sequence[RowValues], progress: transfer.CopyProgress) -> int:
         """Insert the rows not stored yet, as they are."""
         insert = (
             f"INSERT INTO requests ({', '.join(FIELD_NAMES)}) VALUES ({', '.join('?' * len(FIELD_NAMES))})"
             " ON CONFLICT DO NOTHING"
         )
-        transaction: Transaction = self._transaction
-        with transaction() as conn:
-            before = conn.total_changes
-            conn.executemany(insert, rows)
-            inserted = _inserted(conn, before)
-            _save(conn, progress)
-        return inserted
+        return self._insert_new(insert, rows, progress)
 
     # -- rollups ---------------------------------------------------------------------------
 
     def rollup_buckets(
-        self, granularity: Granularity, after: int | None, limit: int
+        self, granularity: transfer.Granularity, after: int | None, limit: int
     ) -> list[tuple[int, int]]:
         """Buckets holding rollup rows, with their row counts, by bucket."""
-        spec = _spec(granularity)
+        spec = transfer.rollup_of(granularity)
         rows = self._reader().execute(
             f"SELECT {spec.bucket_column}, count(*) FROM {spec.table} WHERE {spec.bucket_column} > ?"
             f" GROUP BY {spec.bucket_column} ORDER BY {spec.bucket_column} LIMIT ?",
@@ -183,40 +168,22 @@ class SQLiteTransferMixin:
         return [(int(bucket), int(count)) for bucket, count in rows]
 
     def import_rollups(
-        self, granularity: Granularity, groups: Sequence[RollupGroup], progress: CopyProgress
+        self,
+        granularity: transfer.Granularity,
+        groups: Sequence[transfer.RollupGroup],
+        progress: transfer.CopyProgress,
     ) -> int:
         """Append the groups as partial rows of their buckets, marked for compaction."""
-        spec = _spec(granularity)
-        columns = (spec.bucket_column, *spec.dimensions, *MEASURES, "seq")
-        insert = f"INSERT INTO {spec.table} ({', '.join(columns)}) VALUES ({','.join('?' * len(columns))})"
+        spec = transfer.rollup_of(granularity)
         transaction: Transaction = self._transaction
         with transaction() as conn:
-            next_seq: dict[int, int] = {}
-            params: list[tuple[object, ...]] = []
-            for group in groups:
-                bucket = int(group[0])
-                if bucket not in next_seq:
-                    (highest,) = conn.execute(
-                        f"SELECT coalesce(max(seq), 0) FROM {spec.table}"
-                        f" WHERE {spec.bucket_column} = ? AND seq > 0",
-                        (bucket,),
-                    ).fetchone()
-                    next_seq[bucket] = int(highest) + _SEQ_GAP
-                params.append((*group, next_seq[bucket]))
-                next_seq[bucket] += 1
-            conn.executemany(insert, params)
-            conn.executemany(
-                "INSERT OR IGNORE INTO rollup_dirty (table_name, bucket) VALUES (?, ?)",
-                [(spec.table, bucket) for bucket in next_seq],
-            )
-            for bucket in next_seq:  # this process's writer caches next sequence numbers
-                self._writer.forget(spec.table, bucket)
+            append_partial_rows(conn, self._writer, spec, groups)
             _save(conn, progress)
-        return len(params)
+        return len(groups)
 
     # -- re-pricing audit and revenue -------------------------------------------------------
 
-    def export_reprice_audits(self, after: int | None, limit: int) -> list[ExportedAudit]:
+    def export_reprice_audits(self, after: int | None, limit: int) -> list[transfer.ExportedAudit]:
         """Audit entries with their rows, by id."""
         conn = self._reader()
         audits = [
@@ -226,16 +193,18 @@ class SQLiteTransferMixin:
                 (-1 if after is None else after, limit),
             )
         ]
-        exported: list[ExportedAudit] = []
+        exported: list[transfer.ExportedAudit] = []
         for audit in audits:
             rows = conn.execute(
                 f"SELECT {_AUDIT_ROW_COLUMNS} FROM reprice_audit_rows WHERE audit_id = ? ORDER BY rowid",
                 (audit.id,),
             ).fetchall()
-            exported.append(ExportedAudit(audit, [tuple(row) for row in rows]))
+            exported.append(transfer.ExportedAudit(audit, [tuple(row) for row in rows]))
         return exported
 
-    def import_reprice_audits(self, audits: Sequence[ExportedAudit], progress: CopyProgress) -> int:
+    def import_reprice_audits(
+        self, audits: Sequence[transfer.ExportedAudit], progress: transfer.CopyProgress
+    ) -> int:
         """Insert the entries (and their rows) whose id is not used yet."""
         transaction: Transaction = self._transaction
         inserted = 0
@@ -268,7 +237,7 @@ class SQLiteTransferMixin:
             _save(conn, progress)
         return inserted
 
-    def export_revenue(self) -> list[RevenueRecord]:
+    def export_revenue(self) -> list[transfer.RevenueRecord]:
         """Every revenue row with its import time."""
         rows = self._reader().execute(
             "SELECT tenant_id, period, start_ns, end_ns, revenue_nano_usd, imported_at_ns FROM revenue"
@@ -276,12 +245,8 @@ class SQLiteTransferMixin:
         )
         return [(str(t), str(p), int(s), int(e), int(r), int(i)) for t, p, s, e, r, i in rows]
 
-    def import_revenue(self, rows: Sequence[RevenueRecord], progress: CopyProgress) -> int:
+    def import_revenue(self, rows: Sequence[transfer.RevenueRecord], progress: transfer.CopyProgress) -> int:
         """Insert the rows whose tenant and period are not present yet."""
-        transaction: Transaction = self._transaction
-        with transaction() as conn:
-            before = conn.total_changes
-            conn.executemany("INSERT INTO revenue VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", rows)
-            inserted = _inserted(conn, before)
-            _save(conn, progress)
-        return inserted
+        return self._insert_new(
+            "INSERT INTO revenue VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", rows, progress
+        )

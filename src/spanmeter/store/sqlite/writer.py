@@ -28,7 +28,7 @@ from itertools import chain
 from typing import Final, TypeVar, cast
 
 from ..api import WriteResult
-from ..batches import batch_results, check_ids
+from ..batches import batch_results, check_ids, first_attempt_flags, logical_candidates
 from ..rollups import MEASURES, ROLLUPS, Aggregates, RollupSpec, aggregate
 from ..rows import FIELD_NAMES, RowValues, SpanRow, row_values
 from .provider_calls import claim_provider_calls
@@ -182,11 +182,7 @@ class RowWriter:
     @staticmethod
     def _first_attempts(conn: sqlite3.Connection, rows: Sequence[SpanRow]) -> list[bool]:
         """Per new row: does it count a logical request? Records the new external ids."""
-        candidates: dict[str, int] = {}
-        for row in rows:
-            external_id = row.external_request_id
-            if external_id is not None and row.billable and external_id not in candidates:
-                candidates[external_id] = row.event_time_ns
+        candidates = logical_candidates(rows)
         if not candidates:
             return [True] * len(rows)
         known: set[str] = set()
@@ -202,17 +198,7 @@ class RowWriter:
         fresh = {key: first_ns for key, first_ns in candidates.items() if key not in known}
         if fresh:
             conn.executemany("INSERT INTO logical_requests VALUES (?, ?)", fresh.items())
-        first: list[bool] = []
-        for row in rows:
-            external_id = row.external_request_id
-            if external_id is None:
-                first.append(True)
-            elif row.billable and external_id in fresh:
-                del fresh[external_id]  # later attempts in this transaction are retries
-                first.append(True)
-            else:
-                first.append(False)
-        return first
+        return first_attempt_flags(rows, fresh)
 
     def _append_rollup(self, conn: sqlite3.Connection, spec: RollupSpec, groups: Aggregates) -> None:
         if not groups:
