@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
@@ -161,4 +162,51 @@ def test_gzip_bomb_gets_413(receiver: ReceiverService) -> None:
     bomb = gzip.compress(bytes(64 * 1024 * 1024), compresslevel=9)  # 64 MiB of zeros, ~64 KiB
     status, _ = post(receiver, bomb, **{"Content-Encoding": "gzip"})
     assert status == 413
+    assert_alive(receiver)
+
+
+def grpc_export(receiver: ReceiverService, request: ExportTraceServiceRequest) -> ExportTraceServiceResponse:
+    with grpc.insecure_channel(f"127.0.0.1:{receiver.grpc_port}") as channel:
+        export = channel.unary_unary(
+            "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+            request_serializer=ExportTraceServiceRequest.SerializeToString,
+            response_deserializer=ExportTraceServiceResponse.FromString,
+        )
+        return export(request, timeout=30)
+
+
+@pytest.mark.parametrize("transport", ["http", "grpc"])
+def test_times_past_int64_are_treated_as_missing_and_the_batch_stored(
+    receiver: ReceiverService, caplog: pytest.LogCaptureFixture, transport: str
+) -> None:
+    # OTLP times are fixed64: 2**64 - 1 ns is legal on the wire, and no store column takes it.
+    base = 40 if transport == "http" else 50
+    request = ExportTraceServiceRequest()
+    spans = request.resource_spans.add().scope_spans.add().spans
+    spans.append(span(base + 1))
+    late_start = span(base + 2)
+    late_start.start_time_unix_nano = 2**64 - 1
+    spans.append(late_start)
+    late_end = span(base + 3)
+    late_end.end_time_unix_nano = 2**63
+    spans.append(late_end)
+    spans.append(span(base + 4))
+    with caplog.at_level(logging.WARNING, logger="spanmeter"):
+        if transport == "http":
+            status, body = post(receiver, request.SerializeToString())
+            assert status == 200
+            answer = ExportTraceServiceResponse.FromString(body)
+        else:
+            answer = grpc_export(receiver, request)
+    assert answer.partial_success.rejected_spans == 0
+    assert "beyond year 2262, treated as missing (2)" in answer.partial_success.error_message
+    stored = rows(receiver)
+    for n in (1, 2, 3, 4):
+        assert stored[f"case.{base + n}"]["pricing_status"] == "priced"
+        assert stored[f"case.{base + n}"]["cost_nano_usd"] == 1000 * 2500 + 100 * 10_000
+    assert stored[f"case.{base + 2}"]["start_time_ns"] == 0  # missing: bucketed by arrival
+    assert "start time" in stored[f"case.{base + 2}"]["issues"]
+    assert stored[f"case.{base + 3}"]["end_time_ns"] is None
+    assert stored[f"case.{base + 3}"]["latency_ms"] is None
+    assert [r.name for r in caplog.records if r.name.startswith("spanmeter")] == ["spanmeter.ingest.pipeline"]
     assert_alive(receiver)

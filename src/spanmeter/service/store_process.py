@@ -56,6 +56,7 @@ from multiprocessing.connection import Connection
 from typing import Any, Final
 
 from ..store import StoreBusy, WriterClosed, WriteResult
+from ..store.batches import RefusedBatch
 from ..store.rows import RowValues
 from .store_worker import (
     BUSY,
@@ -64,6 +65,7 @@ from .store_worker import (
     OBSERVED,
     PROTOCOL,
     READY,
+    REFUSED,
     SYNC_LEDGER,
     StoreProcessSettings,
 )
@@ -326,6 +328,8 @@ class StoreProcessClient:
                     future.set_result(WriteResult(inserted=answer[1], duplicates=answer[2]))
                 elif answer[2] == BUSY:
                     future.set_exception(StoreBusy(answer[3], retry_after_s=self._settings.retry_after_s))
+                elif answer[2] == REFUSED:  # not retryable: the same rows would fail again
+                    future.set_exception(RefusedBatch(answer[3]))
                 else:
                     future.set_exception(StoreError(answer[3]))
         except (EOFError, OSError):

@@ -27,6 +27,7 @@ from typing import Final
 
 from ..outage import OutageLog
 from .api import BatchWriter, StoreBusy, WriterClosed, WriteResult
+from .batches import RefusedBatch, write_screened
 from .rows import SpanRow
 
 __all__ = ["DEFAULT_MAX_PENDING_ROWS", "GroupCommitWriter"]
@@ -164,13 +165,11 @@ class GroupCommitWriter:
     def _commit(self, taken: list[tuple[Sequence[SpanRow], Future[WriteResult]]]) -> None:
         # A future cancelled while queued is dropped here, before its rows are written.
         live = [(rows, future) for rows, future in taken if future.set_running_or_notify_cancel()]
-        results: list[WriteResult] = []
+        results: list[WriteResult | RefusedBatch] = []
         try:
             if live:
                 self._transactions += 1
-                results = self._store.write_batches([rows for rows, _ in live])
-                if len(results) != len(live):
-                    raise RuntimeError(f"store returned {len(results)} results for {len(live)} batches")
+                results = write_screened(self._write(live), len(live))
         except BaseException as exc:  # nothing was committed: every submitter must learn it
             self._release(taken)
             for _, future in live:
@@ -185,7 +184,21 @@ class GroupCommitWriter:
             self._outage.succeeded()
             self._release(taken)
             for (_, future), result in zip(live, results, strict=True):
-                future.set_result(result)
+                if isinstance(result, RefusedBatch):  # that batch alone (its submitter says
+                    future.set_exception(result)  # why); the others are stored
+                else:
+                    future.set_result(result)
+
+    def _write(
+        self, live: list[tuple[Sequence[SpanRow], Future[WriteResult]]]
+    ) -> Callable[[Sequence[int]], list[WriteResult]]:
+        def write(positions: Sequence[int]) -> list[WriteResult]:
+            results = self._store.write_batches([live[index][0] for index in positions])
+            if len(results) != len(positions):
+                raise RuntimeError(f"store returned {len(results)} results for {len(positions)} batches")
+            return results
+
+        return write
 
     def _release(self, taken: list[tuple[Sequence[SpanRow], Future[WriteResult]]]) -> None:
         # Before the futures resolve: a submitter that sees its result also sees its rows

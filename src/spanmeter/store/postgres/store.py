@@ -35,6 +35,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from ...timeunits import NS_PER_DAY, NS_PER_SECOND
 from ..analysis_types import AggregateResult, RepriceAudit, RepricedRow, RevenueRow
 from ..api import RetentionResult, StoreBusy, StoreStats, TopResult, WriteResult
+from ..batches import check_batches
 from ..ledger import LedgerHook
 from ..repricing import check_changes, new_audit
 from ..rollups import HOUR, MINUTE, TopDimension
@@ -158,6 +159,7 @@ class PostgresStore(PostgresTransferMixin):
         """Store several batches in one transaction; one result per batch, in order."""
         if not any(batches):
             return [WriteResult() for _ in batches]
+        check_batches(batches)  # before the transaction: a refused batch fails alone
         self._ensure_days(
             row.start_time_ns // NS_PER_DAY for batch in batches for row in batch if row.start_time_ns > 0
         )

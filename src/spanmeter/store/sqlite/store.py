@@ -26,6 +26,7 @@ from types import MappingProxyType
 from typing import Final
 
 from ..api import RetentionResult, StoreStats, TopResult, WriteResult
+from ..batches import check_batches
 from ..ledger import LedgerHook
 from ..rollups import TopDimension
 from ..rows import RowValues, SpanRow
@@ -129,6 +130,7 @@ class SQLiteStore(SQLiteAnalysisMixin, SQLiteTransferMixin):
     ) -> list[WriteResult]:
         if not any(batches):
             return [WriteResult() for _ in batches]
+        check_batches(batches)  # before the transaction: a refused batch fails alone
         with self._transaction() as conn:
             return self._writer.write(
                 conn, batches, self._apply_ledger if self._ledger is not None else None, received
