@@ -3,7 +3,9 @@ spans of the same request kept, and the reason logged once per request."""
 
 from __future__ import annotations
 
+import base64
 import gzip
+import json
 import logging
 import math
 import sqlite3
@@ -16,12 +18,15 @@ from typing import Any
 
 import grpc
 import pytest
+from google.protobuf import json_format
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
+from spanmeter.receiver.decode import decode_protobuf_detailed
 from spanmeter.service import ReceiverService, ServeConfig
 from support.otlp_values import kv
 
@@ -210,3 +215,88 @@ def test_times_past_int64_are_treated_as_missing_and_the_batch_stored(
     assert stored[f"case.{base + 3}"]["latency_ms"] is None
     assert [r.name for r in caplog.records if r.name.startswith("spanmeter")] == ["spanmeter.ingest.pipeline"]
     assert_alive(receiver)
+
+
+def nested(kind: str, levels: int) -> AnyValue:
+    value = AnyValue(string_value="leaf")
+    for _ in range(levels):
+        outer = AnyValue()
+        if kind == "kvlist":
+            outer.kvlist_value.values.add(key="k", value=value)
+        else:
+            outer.array_value.values.append(value)
+        value = outer
+    return value
+
+
+def deep_request(base: int) -> ExportTraceServiceRequest:
+    """Four spans: valid; a key-value list 32 deep; an array 48 deep (each past protobuf's
+    depth limit of 100 messages in a span attribute); a shallow nested value and bad UTF-8."""
+    request = ExportTraceServiceRequest()
+    resource_spans = request.resource_spans.add()
+    resource_spans.resource.attributes.add(key="service.name", value=AnyValue(string_value="svc"))
+    resource_spans.resource.attributes.add(key="resource.deep", value=nested("array", 48))
+    spans = resource_spans.scope_spans.add().spans
+    spans.append(span(base + 1))
+    for n, value in ((2, nested("kvlist", 32)), (3, nested("array", 48)), (4, nested("kvlist", 3))):
+        with_value = span(base + n)
+        with_value.attributes.add(key="app.payload", value=value)
+        spans.append(with_value)
+    spans[2].events.add(name="e").attributes.add(key="event.deep", value=nested("kvlist", 30))
+    spans[3].attributes.add(key="note", value=AnyValue(string_value="caf\u00e9-marker"))
+    return request
+
+
+def as_otlp_json(request: ExportTraceServiceRequest) -> bytes:
+    document = json_format.MessageToDict(request)
+    for resource_spans in document["resourceSpans"]:
+        for scope_spans in resource_spans["scopeSpans"]:
+            for item in scope_spans["spans"]:  # OTLP/JSON ids are hex, not proto3 JSON's base64
+                for key in ("traceId", "spanId"):
+                    item[key] = base64.b64decode(item[key]).hex()
+    return json.dumps(document).encode()
+
+
+@pytest.mark.parametrize("transport", ["protobuf", "json", "grpc"])
+def test_deeply_nested_values_are_dropped_and_their_spans_kept(
+    receiver: ReceiverService, caplog: pytest.LogCaptureFixture, transport: str
+) -> None:
+    base = {"protobuf": 60, "json": 70, "grpc": 80}[transport]
+    request = deep_request(base)
+    with caplog.at_level(logging.WARNING, logger="spanmeter"):
+        if transport == "protobuf":
+            body = request.SerializeToString().replace(b"caf\xc3\xa9-marker", b"caf\xff\xff-marker")
+            status, answer_body = post(receiver, body)
+            assert status == 200
+            answer = ExportTraceServiceResponse.FromString(answer_body)
+        elif transport == "json":
+            status, answer_body = post(receiver, as_otlp_json(request), "application/json")
+            assert status == 200, answer_body
+            answer = json_format.Parse(answer_body, ExportTraceServiceResponse())
+        else:
+            answer = grpc_export(receiver, request)
+    assert answer.partial_success.rejected_spans == 0
+    message = answer.partial_success.error_message
+    assert "4 attribute values were nested deeper than 16 levels (or unreadable) and dropped" in message
+    if transport == "protobuf":  # the UTF-8 repair still applies on the way
+        assert "1 string value contained invalid UTF-8" in message
+    stored = rows(receiver)
+    for n in (1, 2, 3, 4):
+        assert stored[f"case.{base + n}"]["pricing_status"] == "priced"
+        assert stored[f"case.{base + n}"]["service_name"] == "svc"
+    warnings = [r for r in caplog.records if r.name.startswith("spanmeter")]
+    assert len(warnings) == 1  # once for the request
+    assert_alive(receiver)
+
+
+def test_shallow_values_survive_the_deep_value_fallback() -> None:
+    request = deep_request(90)
+    decoded = decode_protobuf_detailed(request.SerializeToString())
+    assert decoded.dropped_values == 4
+    spans = decoded.request.resource_spans[0].scope_spans[0].spans
+    kept = {kv.key: kv.value for kv in spans[3].attributes}
+    assert kept["app.payload"] == nested("kvlist", 3)  # within the limit: untouched
+    assert kept["note"].string_value == "caf\u00e9-marker"
+    assert {kv.key: kv.value for kv in spans[1].attributes}["app.payload"] == AnyValue()
+    resource = {kv.key: kv.value for kv in decoded.request.resource_spans[0].resource.attributes}
+    assert resource == {"service.name": AnyValue(string_value="svc"), "resource.deep": AnyValue()}
