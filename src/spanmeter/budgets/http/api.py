@@ -41,7 +41,10 @@ _logger = logging.getLogger(__name__)
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
-_ALERT: Final = re.compile(r"^/api/v1/alerts/(\d+)(?:/(ack|resolve))?/?$")
+_ALERT: Final = re.compile(r"^/api/v1/alerts/(\d{1,18})(?:/(ack|resolve))?/?$")
+"""An alert's path; a longer id (past a 64-bit integer) is no alert: 404."""
+_MAX_ALERTS: Final = 10_000
+"""Most alerts one ``/api/v1/alerts`` answer lists."""
 _MAX_BODY: Final = 64 * 1024
 
 
@@ -187,7 +190,10 @@ def _alerts(
 ) -> list[bytes]:
     """The alerts inbox, newest first, filtered by the query."""
     since = _one(query, "since")
-    limit = int(_one(query, "limit") or 50)
+    text = (_one(query, "limit") or "50").strip()
+    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= _MAX_ALERTS):
+        raise ValueError(f"limit: {text[:40]!r} is not a whole number from 1 to {_MAX_ALERTS}")
+    limit = int(text)
     records = runtime.budget_store.list_alerts(
         state=_one(query, "state"),
         kind=_one(query, "kind"),
