@@ -13,6 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -300,3 +301,41 @@ def test_shallow_values_survive_the_deep_value_fallback() -> None:
     assert {kv.key: kv.value for kv in spans[1].attributes}["app.payload"] == AnyValue()
     resource = {kv.key: kv.value for kv in decoded.request.resource_spans[0].resource.attributes}
     assert resource == {"service.name": AnyValue(string_value="svc"), "resource.deep": AnyValue()}
+
+
+@pytest.mark.parametrize("store_process", [True, False], ids=["store-process", "writer-thread"])
+def test_readyz_is_false_while_commits_fail_until_one_succeeds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store_process: bool
+) -> None:
+    from support.full_disk_store import FullDiskSQLiteStore
+
+    tests_dir = Path(__file__).resolve().parents[1]
+    monkeypatch.setenv("PYTHONPATH", str(tests_dir))  # the store process imports the store from there
+    db, flag = tmp_path / "cost.db", tmp_path / "disk-full"
+    config = ServeConfig(db=str(db), grpc_port=0, http_port=0, store_process=store_process)
+    with ReceiverService(config, store_factory=partial(FullDiskSQLiteStore, str(db), str(flag))) as receiver:
+
+        def readyz() -> int:
+            try:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{receiver.http_port}/readyz", timeout=10
+                ) as answer:
+                    return answer.status
+            except urllib.error.HTTPError as error:
+                return error.code
+
+        def export(n: int) -> int:
+            request = ExportTraceServiceRequest()
+            request.resource_spans.add().scope_spans.add().spans.append(span(n))
+            return post(receiver, request.SerializeToString())[0]
+
+        assert readyz() == 200
+        flag.touch()  # the disk fills up
+        assert export(1) == 503  # retryable: the client keeps the span
+        assert readyz() == 503
+        assert export(2) == 503
+        assert readyz() == 503
+        flag.unlink()  # space again: the next commit succeeds, and readiness follows
+        assert export(1) == 200
+        assert readyz() == 200
+        assert set(rows(receiver)) == {"case.1"}

@@ -83,6 +83,7 @@ class GroupCommitWriter:
         self._pending_rows = 0
         self._closing = False
         self._transactions = 0
+        self._writes_failing = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -90,6 +91,12 @@ class GroupCommitWriter:
     def pending_rows(self) -> int:
         """Rows accepted and not yet committed (or failed)."""
         return self._pending_rows
+
+    @property
+    def writes_failing(self) -> bool:
+        """True from a failed commit (a disk full, a database down) until one succeeds again:
+        readiness, since a receiver that cannot store answers every export retryably."""
+        return self._writes_failing
 
     @property
     def transactions(self) -> int:
@@ -176,12 +183,14 @@ class GroupCommitWriter:
                 future.set_exception(exc)
             if not isinstance(exc, Exception):
                 raise
+            self._writes_failing = True
             if isinstance(exc, StoreBusy):  # unreachable: one warning for the whole outage
                 self._outage.failed(exc)
             else:
                 _logger.warning("spanmeter: store write of %d batches failed: %r", len(live), exc)
         else:
             self._outage.succeeded()
+            self._writes_failing = False
             self._release(taken)
             for (_, future), result in zip(live, results, strict=True):
                 if isinstance(result, RefusedBatch):  # that batch alone (its submitter says
