@@ -61,8 +61,9 @@ class DecodedRequest(NamedTuple):
     repaired_strings: int = 0
     """Number of string values whose invalid UTF-8 was replaced with U+FFFD."""
     dropped_values: int = 0
-    """Number of attribute values dropped for nesting deeper than :data:`MAX_VALUE_NESTING`
-    (or unreadable on their own); their attributes and spans are kept."""
+    """Number of values dropped (attribute values nested deeper than
+    :data:`MAX_VALUE_NESTING` or unreadable on their own; in OTLP/JSON also integers and
+    times past 64 bits); their attributes and spans are kept."""
 
 
 def repair_warning(repaired_strings: int, dropped_values: int = 0) -> str:
@@ -75,10 +76,10 @@ def repair_warning(repaired_strings: int, dropped_values: int = 0) -> str:
             f"{repaired_strings} {noun} contained invalid UTF-8; invalid bytes were replaced with U+FFFD"
         )
     if dropped_values:
-        noun = "attribute value was" if dropped_values == 1 else "attribute values were"
+        noun = "value was" if dropped_values == 1 else "values were"
         parts.append(
-            f"{dropped_values} {noun} nested deeper than {MAX_VALUE_NESTING} levels (or unreadable) "
-            "and dropped; their spans were kept"
+            f"{dropped_values} {noun} dropped (attribute values nested deeper than {MAX_VALUE_NESTING} "
+            "levels or unreadable, numbers out of range); their spans were kept"
         )
     return "; ".join(parts)
 
@@ -346,16 +347,57 @@ def _convert_ids(doc: dict[str, Any]) -> None:
                     _hex_to_base64(link, _LINK_ID_KEYS, "resourceSpans.scopeSpans.spans.links")
 
 
-def _drop_deep_values(attributes: Any) -> int:
-    """Drop (in place) the values of these OTLP/JSON attributes that nest too deep."""
+_INT64: Final = (-(2**63), 2**63 - 1)
+_FIXED64: Final = (0, 2**64 - 1)
+_SPAN_TIMES: Final = ("startTimeUnixNano", "endTimeUnixNano", "start_time_unix_nano", "end_time_unix_nano")
+_EVENT_TIMES: Final = ("timeUnixNano", "time_unix_nano")
+_DIGITS: Final = re.compile(r"-?\d+")
+
+
+def _out_of_range(value: Any, bounds: tuple[int, int]) -> bool:
+    """Whether a JSON integer (a number, or a decimal string as int64 is written) lies outside
+    ``bounds``: no protobuf field can hold it, so json_format would refuse the whole body."""
+    if type(value) is str:
+        text: str = value
+        if not _DIGITS.fullmatch(text.strip()):
+            return False  # not an integer at all: json_format words that error
+        if len(text) > 30:
+            return True
+        number = int(text)
+    elif type(value) is int:
+        number = value
+    else:
+        return False
+    return not bounds[0] <= number <= bounds[1]
+
+
+def _drop_values(attributes: Any) -> int:
+    """Drop (in place) the values of these OTLP/JSON attributes that nest too deep or hold an
+    integer past 64 bits; how many."""
     items: list[Any] = attributes
     if type(items) is not list:
         return 0
     dropped = 0
     for item in items:
         key_value: dict[str, Any] = item
-        if type(key_value) is dict and json_value_too_deep(key_value.get("value")):
+        if type(key_value) is not dict:
+            continue
+        value: dict[str, Any] = key_value.get("value")  # pyright: ignore[reportAssignmentType]  # checked below
+        if type(value) is not dict:
+            continue
+        number = value.get("intValue", value.get("int_value"))
+        if json_value_too_deep(value) or (number is not None and _out_of_range(number, _INT64)):
             key_value["value"] = {}
+            dropped += 1
+    return dropped
+
+
+def _drop_times(obj: dict[str, Any], keys: tuple[str, ...]) -> int:
+    """Unset (in place) the times of ``obj`` that no fixed64 holds; how many."""
+    dropped = 0
+    for key in keys:
+        if key in obj and _out_of_range(obj[key], _FIXED64):
+            obj[key] = "0"
             dropped += 1
     return dropped
 
@@ -367,19 +409,22 @@ def _attributes_of(container: dict[str, Any], key: str) -> Any:
     return inner.get("attributes") if type(inner) is dict else None
 
 
-def _drop_deep(doc: dict[str, Any]) -> int:
-    """Drop the attribute values (resource, scope, span, event, link) nested deeper than
-    :data:`MAX_VALUE_NESTING`, as the protobuf path does when it must; how many."""
+def _drop_unusable(doc: dict[str, Any]) -> int:
+    """Drop the values that would cost the whole body its parse, as the protobuf path does
+    when it must: attribute values (resource, scope, span, event, link) nested deeper than
+    :data:`MAX_VALUE_NESTING` or holding an integer past int64, and span or event times past
+    fixed64 (unset: a span without a time is bucketed by its arrival); how many."""
     dropped = 0
     for resource_spans in _objects(doc, "resourceSpans"):
-        dropped += _drop_deep_values(_attributes_of(resource_spans, "resource"))
+        dropped += _drop_values(_attributes_of(resource_spans, "resource"))
         for scope_spans in _objects(resource_spans, "scopeSpans"):
-            dropped += _drop_deep_values(_attributes_of(scope_spans, "scope"))
+            dropped += _drop_values(_attributes_of(scope_spans, "scope"))
             for span in _objects(scope_spans, "spans"):
-                dropped += _drop_deep_values(span.get("attributes"))
-                for key in ("events", "links"):
-                    for child in _objects(span, key):
-                        dropped += _drop_deep_values(child.get("attributes"))
+                dropped += _drop_values(span.get("attributes")) + _drop_times(span, _SPAN_TIMES)
+                for event in _objects(span, "events"):
+                    dropped += _drop_values(event.get("attributes")) + _drop_times(event, _EVENT_TIMES)
+                for link in _objects(span, "links"):
+                    dropped += _drop_values(link.get("attributes"))
     return dropped
 
 
@@ -391,8 +436,9 @@ def decode_json(body: bytes) -> ExportTraceServiceRequest:
 def decode_json_detailed(body: bytes) -> DecodedRequest:
     """Parse an OTLP/JSON trace export (hex ids, integer enums, unknown fields ignored).
 
-    An attribute value nested deeper than :data:`MAX_VALUE_NESTING` levels is dropped (its
-    span kept) and counted in ``dropped_values``.
+    An attribute value nested deeper than :data:`MAX_VALUE_NESTING` levels or holding an
+    integer past int64, and a span or event time past fixed64, are dropped (the span kept)
+    and counted in ``dropped_values``.
 
     Raises:
         InvalidRequest: invalid UTF-8, malformed JSON, or JSON that does not fit the schema.
@@ -416,7 +462,7 @@ def decode_json_detailed(body: bytes) -> DecodedRequest:
     except NotFast:
         pass  # json_format below accepts it or says precisely what is wrong
     _convert_ids(doc)
-    dropped = _drop_deep(doc)
+    dropped = _drop_unusable(doc)
     request = ExportTraceServiceRequest()
     try:
         json_format.ParseDict(doc, request, ignore_unknown_fields=True)

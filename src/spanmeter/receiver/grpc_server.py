@@ -133,8 +133,7 @@ class OTLPTraceServicer(trace_service_pb2_grpc.TraceServiceServicer):
         if decoded is not None:
             if decoded.repaired_strings or decoded.dropped_values:
                 _logger.warning(
-                    "OTLP/gRPC request from %s: repaired %d strings with invalid UTF-8, dropped %d "
-                    "attribute values nested too deep",
+                    "OTLP/gRPC request from %s: repaired %d strings with invalid UTF-8, dropped %d unusable values",
                     context.peer(),
                     decoded.repaired_strings,
                     decoded.dropped_values,

@@ -299,8 +299,7 @@ def make_otlp_wsgi_app(handler: IngestHandler, *, max_body_bytes: int = DEFAULT_
         del body  # let a large body go before the handler runs
         if decoded.repaired_strings or decoded.dropped_values:
             _logger.warning(
-                "OTLP/HTTP request from %s: repaired %d strings with invalid UTF-8, dropped %d attribute "
-                "values nested too deep",
+                "OTLP/HTTP request from %s: repaired %d strings with invalid UTF-8, dropped %d unusable values",
                 _peer(environ),
                 decoded.repaired_strings,
                 decoded.dropped_values,
