@@ -234,13 +234,15 @@ def _read_outcome(
         )
     # OTLP times are fixed64, so up to 2**64 - 1 ns arrives legally; no store column takes
     # more than a signed 64-bit integer (year 2262). Such a time is treated as missing, noted,
-    # and the span kept: its usage and cost are real, only its clock is not.
-    if start_time_ns is not None and start_time_ns > MAX_TIME_NS:
-        issues.append("start time: beyond year 2262, treated as missing")
-        start_time_ns = None
-    if end_time_ns is not None and end_time_ns > MAX_TIME_NS:
-        issues.append("end time: beyond year 2262, treated as missing")
-        end_time_ns = None
+    # and the span kept: its usage and cost are real, only its clock is not. One test on the
+    # common path: the OR of two non-negative ints exceeds 2**63 - 1 exactly when one does.
+    if (start_time_ns or 0) | (end_time_ns or 0) > MAX_TIME_NS:
+        if start_time_ns is not None and start_time_ns > MAX_TIME_NS:
+            issues.append("start time: beyond year 2262, treated as missing")
+            start_time_ns = None
+        if end_time_ns is not None and end_time_ns > MAX_TIME_NS:
+            issues.append("end time: beyond year 2262, treated as missing")
+            end_time_ns = None
     latency_ms = to_milliseconds(Key.PAYLOAD_LATENCY_MS, found.get(Key.PAYLOAD_LATENCY_MS), issues)
     if latency_ms is None and start_time_ns is not None and end_time_ns is not None:
         if end_time_ns >= start_time_ns:
