@@ -53,6 +53,19 @@ def test_duplicates_inside_one_batch_and_across_batches_of_one_transaction(store
     assert store.top("tenant_id", T0, T0 + DAY_NS).attempts == 3
 
 
+def test_batches_no_column_takes_are_refused_before_anything_is_written(store: SpanStore) -> None:
+    from spanmeter.store.batches import RefusedBatches
+
+    wide = [make_row(), make_row(cost_nano_usd=2**63)]
+    short_id = [make_row(trace_id=b"\x01")]
+    with pytest.raises(RefusedBatches) as refused:
+        store.write_batches([[make_row()], wide, short_id, [make_row(end_time_ns=2**64 - 1)]])
+    assert sorted(refused.value.reasons) == [1, 2, 3]
+    assert "cost_nano_usd does not fit a signed 64-bit integer" in refused.value.reasons[1]
+    assert store.count_requests() == 0  # nothing of the write, the good batch included
+    assert store.write_batches([[make_row()], [make_row(start_time_ns=2**62)]]) == [WriteResult(1, 0)] * 2
+
+
 def test_same_ids_at_another_start_time_are_another_span(store: SpanStore) -> None:
     row = make_row()
     moved = make_row(trace_id=row.trace_id, span_id=row.span_id, start_time_ns=row.start_time_ns + 1)
