@@ -8,6 +8,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -108,3 +109,18 @@ def test_export_windows_are_bounded(base: str) -> None:
         assert status == 400
         assert "at most 400 days" in json.loads(body)["error"]
         assert get(f"{base}{route}?from=2025-01-01&to=2026-01-01")[0] == 200
+
+
+def test_the_cli_export_is_not_bounded(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from spanmeter.cli import main
+    from spanmeter.store import SQLiteStore
+
+    db = tmp_path / "cli.db"
+    SQLiteStore(db).close()
+    result = CliRunner().invoke(
+        main,
+        ["export", "requests", "--db", str(db), "--window", "2000-01-01..2026-01-01", "--format", "json"],
+    )
+    assert result.exit_code == 0, result.output
