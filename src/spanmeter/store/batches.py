@@ -26,6 +26,7 @@ __all__ = [
     "RefusedBatch",
     "RefusedBatches",
     "batch_results",
+    "check_batch_ids",
     "check_batches",
     "check_ids",
     "write_screened",
@@ -115,6 +116,24 @@ def check_ids(rows: Sequence[SpanRow]) -> None:
         raise ValueError(problem)
 
 
+def check_batch_ids(batches: Sequence[Sequence[SpanRow]]) -> None:
+    """The id half of :func:`check_batches`, for a store whose own write refuses an integer
+    past 64 bits (SQLite raises ``OverflowError`` before anything is committed) and which
+    runs :func:`check_batches` only then, to name the batches: the common write pays nothing
+    for the integers.
+
+    Raises:
+        RefusedBatches: naming each batch with a malformed id.
+    """
+    reasons: dict[int, str] = {}
+    for index, batch in enumerate(batches):
+        problem = _ids_problem(batch)
+        if problem is not None:
+            reasons[index] = problem
+    if reasons:
+        raise RefusedBatches(reasons)
+
+
 def check_batches(batches: Sequence[Sequence[SpanRow]]) -> None:
     """Refuse, before anything is written, the batches that hold a malformed id (the dedupe
     key) or an integer no 64-bit column takes (which would fail the whole transaction, and
@@ -145,8 +164,9 @@ def write_screened(
     write: Callable[[Sequence[int]], list[WriteResult]], count: int
 ) -> list[WriteResult | RefusedBatch]:
     """Write ``count`` batches through ``write`` (given the positions of the batches to write,
-    it writes them in one transaction and returns their results in order); if the store
-    refuses some (:class:`RefusedBatches`), write the others again without them.
+    it writes them in one transaction and returns their results in order); while the store
+    refuses some (:class:`RefusedBatches`), write the others again without them (a store may
+    name the batches with bad ids first, those with bad integers on the next try).
 
     Returns:
         Per batch, its result or why it was refused.
@@ -154,18 +174,22 @@ def write_screened(
     Raises:
         Whatever ``write`` raises otherwise (nothing was written then).
     """
-    positions = range(count)
-    try:
-        return list(write(positions))
-    except RefusedBatches as refused:
-        kept = [index for index in positions if index not in refused.reasons]
-        answers: list[WriteResult | RefusedBatch] = [
-            RefusedBatch(refused.reasons.get(i, "")) for i in positions
-        ]
-        if kept:
-            for index, result in zip(kept, write(kept), strict=True):
-                answers[index] = result
-        return answers
+    answers: list[WriteResult | RefusedBatch] = [RefusedBatch("") for _ in range(count)]
+    kept = list(range(count))
+    while kept:
+        try:
+            results = write(kept)
+        except RefusedBatches as refused:
+            if not refused.reasons:  # pragma: no cover - a store refuses batches by name
+                raise
+            for position, reason in refused.reasons.items():
+                answers[kept[position]] = RefusedBatch(reason)
+            kept = [index for position, index in enumerate(kept) if position not in refused.reasons]
+            continue
+        for index, result in zip(kept, results, strict=True):
+            answers[index] = result
+        break
+    return answers
 
 
 def batch_results(

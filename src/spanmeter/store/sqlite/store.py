@@ -26,7 +26,7 @@ from types import MappingProxyType
 from typing import Final
 
 from ..api import RetentionResult, StoreStats, TopResult, WriteResult
-from ..batches import check_batches
+from ..batches import check_batch_ids, check_batches
 from ..ledger import LedgerHook
 from ..rollups import TopDimension
 from ..rows import RowValues, SpanRow
@@ -130,11 +130,18 @@ class SQLiteStore(SQLiteAnalysisMixin, SQLiteTransferMixin):
     ) -> list[WriteResult]:
         if not any(batches):
             return [WriteResult() for _ in batches]
-        check_batches(batches)  # before the transaction: a refused batch fails alone
-        with self._transaction() as conn:
-            return self._writer.write(
-                conn, batches, self._apply_ledger if self._ledger is not None else None, received
-            )
+        check_batch_ids(batches)  # before the transaction: a refused batch fails alone
+        try:
+            with self._transaction() as conn:
+                return self._writer.write(
+                    conn, batches, self._apply_ledger if self._ledger is not None else None, received
+                )
+        except OverflowError:
+            # An integer past 64 bits: SQLite refused to bind it and the transaction is rolled
+            # back. Only now are the integers checked (the common write does not pay for it),
+            # to refuse the batches that hold one; anything else (a sum past 64 bits) is raised.
+            check_batches(batches)
+            raise
 
     # -- budgets and alerts (spanmeter.budgets) ---------------------------------------------
 
