@@ -3,8 +3,10 @@ key) and integers (each fits a signed 64-bit column), and one
 :class:`~spanmeter.store.api.WriteResult` per batch.
 
 Batches of several clients share one transaction (group commit), so a batch no store can
-take is refused on its own, before the transaction: :func:`check_batches` raises
-:class:`RefusedBatches` naming them, and :func:`write_screened` writes the others and hands
+take is refused on its own, with nothing written: :func:`check_batches` raises
+:class:`RefusedBatches` naming them (PostgreSQL runs it before every transaction; SQLite
+checks the ids before, and the integers only once SQLite has refused to bind one, so its
+common write pays nothing for them), and :func:`write_screened` writes the others and hands
 each refused batch its :class:`RefusedBatch`. A refused batch is not retryable (the same
 rows fail again), unlike a store that is down.
 """

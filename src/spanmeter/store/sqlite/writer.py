@@ -118,7 +118,7 @@ class RowWriter:
         the value tuples they were built from, bound as they are by the common insert
         (reading 43 attributes back into a tuple is ~0.6 us a row).
         """
-        rows = [row for batch in batches for row in batch]  # checked by the caller (check_batches)
+        rows = [row for batch in batches for row in batch]  # ids checked by the caller, integers by SQLite
         if claim_provider_calls(conn, rows):
             received = None  # demoted rows changed: bind them from the rows themselves
         new_by_batch: Sequence[Sequence[SpanRow]]
