@@ -34,8 +34,10 @@ NS_PER_SECOND: Final = 1_000_000_000
 NS_PER_MINUTE: Final = 60 * NS_PER_SECOND
 NS_PER_HOUR: Final = 3600 * NS_PER_SECOND
 NS_PER_DAY: Final = 86_400 * NS_PER_SECOND
-MAX_NS: Final = 253402300800 * NS_PER_SECOND
-"""Year 10000: later instants (and windows reaching before 1970) are not times a span has."""
+MAX_NS: Final = 2**63
+"""April 2262, the first instant a signed 64-bit count of nanoseconds cannot hold: no store
+column takes a later one (ingest treats a later span time as missing), so later instants
+(and windows reaching before 1970) are not times a span has."""
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
 _UNIT_SECONDS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -70,7 +72,7 @@ def parse_instant(text: str) -> int:
             parsed = parsed.replace(tzinfo=timezone.utc)
         instant = int(parsed.timestamp()) * NS_PER_SECOND + parsed.microsecond * 1000
     if not 0 <= instant < MAX_NS:
-        raise ValueError(f"time out of range {text!r}: between 1970 and 9999 UTC")
+        raise ValueError(f"time out of range {text!r}: between 1970 and 2262 UTC")
     return instant
 
 

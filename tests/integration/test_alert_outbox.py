@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -163,3 +164,21 @@ def test_signatures_refuse_tampering_wrong_keys_and_replays() -> None:
     assert not verify_signature("k", body, "1001", signature, now_s=1100)
     assert not verify_signature("k", body, "1000", signature, now_s=1000 + 301)  # too old
     assert not verify_signature("k", body, "soon", signature)
+
+
+def test_a_webhook_without_a_secret_is_not_signed(store: BudgetHost, sink: WebhookSink) -> None:
+    clock = Clock("2026-03-10T12:00:05")
+    runtime = setup(store, sink, clock)
+    # The budgets file requires a secret; a channel built in code may have none.
+    channels = tuple(
+        replace(channel, secret=None) if channel.name == "ops" else channel
+        for channel in runtime.config.channels
+    )
+    runtime.apply(replace(runtime.config, channels=channels))
+    exceed(store)
+    assert runtime.outbox.run_once() == 1
+    assert delivery(store)[0] == "delivered"
+    (webhook,) = [r for r in sink.requests if r["path"] == "/hook"]
+    assert "X-Spanmeter-Signature" not in webhook["headers"]  # never an HMAC with the empty key
+    assert webhook["headers"]["X-Spanmeter-Timestamp"] == str(clock() // NS)
+    assert json.loads(webhook["body"])["kind"] == "budget.exceeded"

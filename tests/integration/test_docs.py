@@ -155,9 +155,9 @@ assert decision.fresh, guard.last_error
 """
 # Checks after a Python block ran (``_doc_result``: what a block run as a function returned).
 PYTHON_CHECKS: dict[str, str] = {
-    "docs/budgets.md:202": "assert _doc_result is None, f'the handler refused a signed delivery: {_doc_result}'",
+    "docs/budgets.md:206": "assert _doc_result is None, f'the handler refused a signed delivery: {_doc_result}'",
     # the demo's support.reply budget is exceeded: the recipe must throttle it
-    "docs/budgets.md:271": "assert _doc_raised is not None and _doc_raised.args[0] == 429, _doc_raised",
+    "docs/budgets.md:275": "assert _doc_raised is not None and _doc_raised.args[0] == 429, _doc_raised",
 }
 # The reader's app that `opentelemetry-instrument python app.py` runs: one GenAI span.
 APP_PY = """

@@ -66,6 +66,35 @@ def test_duplicates_inside_one_batch_and_across_batches_of_one_transaction(store
     assert store.top("tenant_id", T0, T0 + DAY_NS).attempts == 3
 
 
+def test_batches_no_column_takes_are_refused_before_anything_is_written(store: SpanStore) -> None:
+    from spanmeter.store.batches import RefusedBatch, RefusedBatches, write_screened
+
+    batches = [
+        [make_row()],
+        [make_row(), make_row(cost_nano_usd=2**63)],
+        [make_row(trace_id=b"\x01")],
+        [make_row(end_time_ns=2**64 - 1)],
+        [make_row()],
+    ]
+    with pytest.raises(RefusedBatches) as refused:
+        store.write_batches(batches)
+    assert set(refused.value.reasons) <= {1, 2, 3}
+    assert store.count_requests() == 0  # nothing of the write, the good batches included
+    # what a group commit does with it: the other batches are written, each refused one named
+    answers = write_screened(lambda positions: store.write_batches([batches[i] for i in positions]), 5)
+    assert [type(answer).__name__ for answer in answers] == [
+        "WriteResult",
+        "RefusedBatch",
+        "RefusedBatch",
+        "RefusedBatch",
+        "WriteResult",
+    ]
+    assert isinstance(answers[1], RefusedBatch)
+    assert "cost_nano_usd does not fit a signed 64-bit integer" in str(answers[1])
+    assert "end_time_ns does not fit" in str(answers[3])
+    assert store.count_requests() == 2
+
+
 def test_same_ids_at_another_start_time_are_another_span(store: SpanStore) -> None:
     row = make_row()
     moved = make_row(trace_id=row.trace_id, span_id=row.span_id, start_time_ns=row.start_time_ns + 1)

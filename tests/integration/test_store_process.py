@@ -146,3 +146,30 @@ def test_a_dead_store_process_fails_waiting_batches_and_is_reported(
 def test_a_store_that_cannot_open_fails_the_start(clients: list[StoreProcessClient]) -> None:
     with pytest.raises(RuntimeError, match="store process failed to start: ValueError"):
         start(clients, partial(SQLiteStore, ":memory:"))
+
+
+def test_a_batch_no_store_takes_is_refused_alone_in_its_group_commit(
+    tmp_path: Path, child_imports_tests: None, clients: list[StoreProcessClient]
+) -> None:
+    from spanmeter.store.batches import RefusedBatch
+    from support.gated_store import GatedSQLiteStore
+
+    db, gate = tmp_path / "spans.db", tmp_path / "gate"
+    gate.touch()
+    client = start(clients, partial(GatedSQLiteStore, str(db), str(gate)))
+    held = client.submit(values(3, first=1))  # its commit waits at the gate
+    time.sleep(0.5)  # the child is in that commit: the next batches share one transaction
+    good = client.submit(values(4, first=10))
+    bad_rows = values(2, first=20)
+    bad_rows[1] = (*bad_rows[1][:2], 2**64 - 1, *bad_rows[1][3:])  # start_time_ns past int64
+    bad = client.submit(bad_rows)
+    other = client.submit(values(5, first=30))
+    gate.unlink()
+    assert held.result(timeout=30).inserted == 3
+    with pytest.raises(RefusedBatch, match="start_time_ns does not fit a signed 64-bit integer"):
+        bad.result(timeout=30)
+    assert good.result(timeout=30).inserted == 4
+    assert other.result(timeout=30).inserted == 5
+    assert client.alive
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("select count(*) from requests").fetchone() == (12,)

@@ -180,3 +180,31 @@ def test_invalid_arguments() -> None:
         GroupCommitWriter(CountingStore.__new__(CountingStore), max_pending_rows=0)
     with pytest.raises(ValueError, match="idle_interval_s"):
         GroupCommitWriter(CountingStore.__new__(CountingStore), idle_interval_s=0)
+
+
+def test_a_batch_no_store_takes_fails_alone_in_its_transaction(store: SQLiteStore) -> None:
+    from spanmeter.store.batches import RefusedBatch, RefusedBatches
+
+    counting = CountingStore(store, gated=True)
+    writer = GroupCommitWriter(counting)
+    held = writer.submit([make_row()])
+    assert counting.entered.wait(10)  # the writer holds the first transaction: the rest share one
+    good = writer.submit([make_row() for _ in range(3)])
+    wide = writer.submit([make_row(), make_row(input_tokens=2**63)])
+    short_id = make_row()
+    short_id.span_id = b"\x01"
+    bad_id = writer.submit([short_id])
+    counting.gate.set()
+    assert held.result(timeout=10).inserted == 1
+    assert good.result(timeout=10).inserted == 3
+    with pytest.raises(RefusedBatch, match="input_tokens does not fit"):
+        wide.result(timeout=10)
+    with pytest.raises(RefusedBatch, match="span_id 8 bytes"):
+        bad_id.result(timeout=10)
+    writer.close()
+    assert store.count_requests() == 4
+    # the store itself refuses before writing anything, naming each batch
+    with pytest.raises(RefusedBatches) as refused:
+        store.write_batches([[make_row()], [make_row(end_time_ns=-(2**64))]])
+    assert set(refused.value.reasons) == {1}
+    assert store.count_requests() == 4

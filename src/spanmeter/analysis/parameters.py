@@ -11,12 +11,14 @@ default, a range or an error message cannot differ between ``spanmeter top --lim
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Final
 
 from ..dimensions import DATA_MODES, RANKABLE
+from ..timeunits import NS_PER_DAY
 from .economics import DEFAULT_MAX_COST_SHARE, ECONOMICS_FORMATS
 from .export import EXPORT_FORMATS
 from .investigate_render import INVESTIGATE_FORMATS
@@ -31,7 +33,9 @@ __all__ = [
     "DATA_MODE_CHOICES",
     "ECONOMICS",
     "EXPORT",
+    "EXPORT_MAX_DAYS",
     "INVESTIGATE",
+    "MAX_COST_SHARE",
     "PROMPT_VERSIONS",
     "QUALITY",
     "REPRICE_AUDITS",
@@ -49,6 +53,10 @@ DATA_MODE_CHOICES: Final = (*DATA_MODES, "all")
 """``all`` lifts the data-mode filter."""
 TOP_LIMIT: Final = 20
 """Groups ``top`` shows unless told otherwise (CLI and API alike)."""
+EXPORT_MAX_DAYS: Final = 400
+"""The longest window ``/api/v1/export/...`` answers: the rollups' default retention, so a
+year's export (plus slack) is one call and year 1..9999 is a 400, not a worker held for
+as long as the read takes."""
 
 Raw = Mapping[str, "str | Sequence[str] | None"]
 """Parameter name -> the value as given (a sequence for a repeatable parameter, or the
@@ -150,6 +158,10 @@ class ViewSpec:
     scoped: tuple[str, ...] = ("where", "environment", "data_mode")
     """Which of the scope parameters the view takes."""
     window_noun: str = "Window"
+    api_max_window_days: int | None = None
+    """The longest window the JSON API answers (None: any): a longer one would hold a
+    worker for as long as it takes to read (the CLI, on the user's own process, is not
+    bounded)."""
 
     @property
     def all_params(self) -> tuple[Param, ...]:
@@ -216,6 +228,17 @@ class ViewSpec:
                     raise ValueError("give the window: window FROM..TO, since, or from (and to)")
             else:
                 window = resolve_window(*texts, default_since=self.default_since or "24h")
+            longest = self.api_max_window_days
+            if (
+                api
+                and window is not None
+                and longest
+                and window.end_ns - window.start_ns > longest * NS_PER_DAY
+            ):
+                raise ValueError(
+                    f"{self.name} windows are at most {longest} days on the API (the rollups' retention): "
+                    "split a longer one"
+                )
         where = parse_filters(parsed.pop("where", []))
         data_mode = parsed.pop("data_mode", None)
         query = [(name, text) for name, texts in given.items() for text in texts]
@@ -287,13 +310,22 @@ PROMPT_VERSIONS: Final = ViewSpec(
 )
 
 
+_SHARE: Final = re.compile(r"\s*\d{1,12}(\.\d{1,12})?(/\d{1,12})?\s*")
+"""A share as people write it (``0.3``, ``3/10``): bounded, because ``Fraction("1e9999999")``
+computes a ten-million-digit integer (half a minute of a worker)."""
+MAX_COST_SHARE: Final = 1000
+"""Cost at a thousand times revenue is already every tenant flagged; more is a typo."""
+
+
 def _share(text: str) -> Fraction:
+    if not _SHARE.fullmatch(text):
+        raise ValueError(f"max_cost_share: {text[:40]!r} is not a number like 0.3 or 3/10")
     try:
         share = Fraction(text)
     except (ValueError, ZeroDivisionError):
         raise ValueError(f"max_cost_share: {text!r} is not a number") from None
-    if share <= 0:
-        raise ValueError(f"max_cost_share: {text!r} must be positive")
+    if not 0 < share <= MAX_COST_SHARE:
+        raise ValueError(f"max_cost_share: {text!r} must be above 0 and at most {MAX_COST_SHARE}")
     return share
 
 
@@ -339,6 +371,7 @@ EXPORT: Final = ViewSpec(
     "/api/v1/export",
     (Param("granularity", "Rollups to export.", "hour", ("minute", "hour")),),
     EXPORT_FORMATS,
+    api_max_window_days=EXPORT_MAX_DAYS,
 )
 """``export requests|rollups`` (the route takes ``/requests`` or ``/rollups``); ``where``
 applies to requests only."""

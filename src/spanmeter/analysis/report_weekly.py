@@ -22,7 +22,7 @@ from typing import Final
 from ..budgets.rules.alert_window import alert_spend_window
 from ..money import usd
 from ..store import SpanStore
-from ..timeunits import NS_PER_SECOND
+from ..timeunits import MAX_NS, NS_PER_SECOND
 from .documents import Scope, span
 from .evidence import first_hour, recent_mix
 from .investigate import investigate
@@ -67,6 +67,8 @@ def parse_week(text: str | None, *, now_ns: int | None = None) -> TimeWindow:
         start = _monday_ns(date.fromisoformat(value))
     else:
         raise ValueError(f"invalid week {text!r}: use 2026-W10 or a date inside the week")
+    if not 0 <= start < MAX_NS - 7 * _DAY_NS:
+        raise ValueError(f"week out of range {text!r}: between 1970 and 2262")
     return TimeWindow(start, start + 7 * _DAY_NS)
 
 

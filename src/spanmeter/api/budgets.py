@@ -68,7 +68,7 @@ _ALERT_PARAMS: Final = (
     Param("kind", "Only this kind; a trailing * matches a prefix (budget.*)."),
     Param("source", "Only alerts from this source (a budget or rule name)."),
     Param("since", "Only alerts that occurred in this last duration, e.g. 24h.", convert=parse_duration),
-    Param("limit", "Most alerts listed.", "50", minimum=1, integer=True),
+    Param("limit", "Most alerts listed.", "50", minimum=1, maximum=10_000, integer=True),
 )
 _ID: Final = PathParam("id", "The alert's id.")
 

@@ -8,8 +8,10 @@ twice (the store deduplicates redelivered spans by trace and span id).
 
 Bad spans never fail the request: a span with unusable ids is rejected and counted in the
 partial-success answer; a span with unusable values (negative or absurd token counts,
-wrong types) is stored with the offending fields dropped and its pricing status saying
-why. Each problem is logged once per request, never per span, and never with values.
+wrong types, a time past what a 64-bit column holds) is stored with the offending fields
+dropped and its pricing status or issues saying why. Rows the store still refuses (see
+:func:`~spanmeter.store.batches.check_batches`) are rejected, not retried: that request
+alone, never another client's batch in the same group commit. Each problem is logged once per request, never per span, and never with values.
 
 Cost per span is what bounds a Python receiver (see bench/README.md), so the hot loop is
 flat: attributes are filtered while iterating them (string values read first), rows are
@@ -38,6 +40,7 @@ from ..pricing import CostPolicy, PriceBook
 from ..receiver.contract import IngestResult, Overloaded
 from ..semantic_conventions import NORMALIZER_KEYS
 from ..store import GroupCommitWriter, StoreBusy, WriteResult
+from ..store.batches import RefusedBatch
 from ..store.rows import FIELD_NAMES, RowValues, priced_values
 from .extract import (
     INGEST_REQUEST_TYPE,
@@ -56,6 +59,9 @@ _logger = logging.getLogger(__name__)
 
 _ZERO_TRACE: Final = bytes(16)
 _ZERO_SPAN: Final = bytes(8)
+_INVALID_IDS: Final = "invalid trace or span id"
+_REJECTIONS: Final = frozenset({_INVALID_IDS})
+"""Problems that reject a span (the others drop a value and keep the span)."""
 _pricing_status_of: Final = itemgetter(FIELD_NAMES.index("pricing_status"))
 _RECEIVED_AT: Final = FIELD_NAMES.index("received_at_ns")
 _SERVICE: Final = FIELD_NAMES.index("service_name")
@@ -190,8 +196,13 @@ class IngestPipeline:
         if rejected:
             metrics.spans_rejected.inc(rejected)
         if future is not None:
-            metrics.count_pricing_many(Counter(map(_pricing_status_of, rows)))
-            self._wait(future)
+            refused = self._wait(future)
+            if refused is None:
+                metrics.count_pricing_many(Counter(map(_pricing_status_of, rows)))
+            else:  # the store cannot take these rows, now or on a retry: rejected, not retryable
+                rejected += len(rows)
+                metrics.spans_rejected.inc(len(rows))
+                problems[f"refused by the store: {refused}"] += len(rows)
         metrics.export_latency.observe(time.perf_counter() - started)
         if problems:
             summary = "; ".join(f"{reason} ({count} spans)" for reason, count in problems.most_common(5))
@@ -200,7 +211,10 @@ class IngestPipeline:
             )
         message = ""
         if rejected:
-            message = f"{rejected} spans rejected: invalid trace or span id"
+            reasons = "; ".join(
+                reason for reason in problems if reason in _REJECTIONS or reason.startswith("refused")
+            )
+            message = f"{rejected} spans rejected: {reasons}"
         elif problems:
             message = "some values were unusable and dropped: " + "; ".join(
                 f"{reason} ({count})" for reason, count in problems.most_common(3)
@@ -265,7 +279,7 @@ class IngestPipeline:
             trace_id, span_id = span.trace_id, span.span_id
             if len(trace_id) != 16 or len(span_id) != 8 or trace_id == _ZERO_TRACE or span_id == _ZERO_SPAN:
                 rejected += 1
-                problems["invalid trace or span id"] += 1
+                problems[_INVALID_IDS] += 1
                 continue
             attributes = _span_attributes(span.attributes)
             if not attributes or not is_genai_candidate(attributes):
@@ -340,9 +354,12 @@ class IngestPipeline:
             self._metrics.throttled.inc()
             raise Overloaded(f"store busy: {busy}", retry_after_s=self._retry_after) from None
 
-    def _wait(self, future: Future[WriteResult]) -> None:
+    def _wait(self, future: Future[WriteResult]) -> str | None:
+        """Wait for the commit; None once committed, or why the store refused the rows."""
         try:
             result = future.result(timeout=self._commit_timeout)
+        except RefusedBatch as refused:
+            return str(refused)
         except TimeoutError:
             # Not acknowledged, so the client retries; if the commit lands later, the
             # retry is deduplicated by (trace_id, span_id).
@@ -358,3 +375,4 @@ class IngestPipeline:
             ) from error
         self._metrics.spans_stored.inc(result.inserted)
         self._metrics.spans_duplicate.inc(result.duplicates)
+        return None

@@ -17,6 +17,7 @@ from typing import Final
 __all__ = [
     "MAX_COST_USD",
     "MAX_DIMENSION_CHARS",
+    "MAX_TIME_NS",
     "MAX_TOKENS",
     "to_cost",
     "to_count",
@@ -28,6 +29,10 @@ MAX_TOKENS: Final = 100_000_000
 """More tokens than this in one call is not a real count (the largest context windows are
 a few million tokens): it is a unit mix-up or corruption, and pricing it would put an
 absurd amount on a budget."""
+
+MAX_TIME_NS: Final = 2**63 - 1
+"""The latest time a store can hold (a signed 64-bit integer of ns: April 2262). OTLP's
+fixed64 times go up to 2**64 - 1, so a later one can arrive; it is treated as missing."""
 
 MAX_DIMENSION_CHARS: Final = 256
 """Dimension values (endpoint tag, tenant, prompt version, model...) are labels; longer

@@ -52,7 +52,7 @@ from ._families import FAMILY_BY_BITS
 from ._langfuse import parse_usage_details
 from ._providers import canonical_provider, openinference_provider
 from ._token_rules import EMITTER_VERCEL_V5, EMITTER_VERCEL_V6, input_includes_cache
-from ._values import MAX_DIMENSION_CHARS, MAX_TOKENS, to_count, to_milliseconds, to_text
+from ._values import MAX_DIMENSION_CHARS, MAX_TIME_NS, MAX_TOKENS, to_count, to_milliseconds, to_text
 from .record import GenAIRecord
 from .same_call import DUPLICATE_REASONS, NATIVE_SDK_SCOPES
 
@@ -232,6 +232,17 @@ def _read_outcome(
         record.reported_cost_usd, record.reported_cost_source, record.reported_cost_key = reported_cost(
             found, issues
         )
+    # OTLP times are fixed64, so up to 2**64 - 1 ns arrives legally; no store column takes
+    # more than a signed 64-bit integer (year 2262). Such a time is treated as missing, noted,
+    # and the span kept: its usage and cost are real, only its clock is not. One test on the
+    # common path: the OR of two non-negative ints exceeds 2**63 - 1 exactly when one does.
+    if (start_time_ns or 0) | (end_time_ns or 0) > MAX_TIME_NS:
+        if start_time_ns is not None and start_time_ns > MAX_TIME_NS:
+            issues.append("start time: beyond year 2262, treated as missing")
+            start_time_ns = None
+        if end_time_ns is not None and end_time_ns > MAX_TIME_NS:
+            issues.append("end time: beyond year 2262, treated as missing")
+            end_time_ns = None
     latency_ms = to_milliseconds(Key.PAYLOAD_LATENCY_MS, found.get(Key.PAYLOAD_LATENCY_MS), issues)
     if latency_ms is None and start_time_ns is not None and end_time_ns is not None:
         if end_time_ns >= start_time_ns:

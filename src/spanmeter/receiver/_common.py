@@ -28,7 +28,7 @@ MAX_MESSAGE_CHARS: Final = 16 * 1024
 """Cap on messages we send back; keeps answers far below OTLP's recommended 4 MiB response limit."""
 
 
-def partial_success(result: IngestResult, repaired_strings: int) -> tuple[int, str]:
+def partial_success(result: IngestResult, repaired_strings: int, dropped_values: int = 0) -> tuple[int, str]:
     """``(rejected_spans, error_message)`` merging the handler's outcome with transport warnings.
 
     Both zero/empty means plain success (``partial_success`` left unset, as OTLP requires).
@@ -36,8 +36,8 @@ def partial_success(result: IngestResult, repaired_strings: int) -> tuple[int, s
     messages = [result.error_message] if result.error_message else []
     if result.rejected_spans > 0 and not result.error_message:
         messages.append(f"{result.rejected_spans} spans rejected")
-    if repaired_strings:
-        messages.append(repair_warning(repaired_strings))
+    if repaired_strings or dropped_values:
+        messages.append(repair_warning(repaired_strings, dropped_values))
     return max(0, result.rejected_spans), "; ".join(messages)[:MAX_MESSAGE_CHARS]
 
 

@@ -22,7 +22,14 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
-__all__ = ["HEX_ID_FIELDS", "NotFast", "convert_request"]
+__all__ = ["HEX_ID_FIELDS", "MAX_VALUE_NESTING", "NotFast", "convert_request", "json_value_too_deep"]
+
+MAX_VALUE_NESTING: Final = 16
+"""Levels of arrays and key-value lists an attribute value may nest when a request nests
+deeper than the protobuf parser's limit (100 messages: a key-value list 32 levels deep in a
+span attribute is past it) or arrives as OTLP/JSON: a deeper value is dropped, its span kept.
+GenAI attributes are flat, and the Collector forwards such spans, so one must not cost the
+request."""
 
 HEX_ID_FIELDS: Final = frozenset(
     {
@@ -100,6 +107,33 @@ _SCALARS: Final[dict[int, _Convert]] = {
     FieldDescriptor.TYPE_FLOAT: _float,
     FieldDescriptor.TYPE_ENUM: _int,  # names are legal proto3 JSON but not OTLP: left to the fallback
 }
+
+
+def json_value_too_deep(value: Any, levels: int = MAX_VALUE_NESTING) -> bool:
+    """Whether an OTLP/JSON ``AnyValue`` nests arrays or key-value lists more than ``levels``
+    deep (other shapes are left to the converters to judge)."""
+    # Each name is declared before its type() check: narrowing an Any would leave it unknown.
+    document: dict[str, Any] = value
+    if type(document) is not dict:
+        return False
+    kvlist: Any = document.get("kvlistValue", document.get("kvlist_value"))
+    container: Any = kvlist if kvlist is not None else document.get("arrayValue", document.get("array_value"))
+    fields: dict[str, Any] = container
+    if type(fields) is not dict:
+        return False
+    elements: list[Any] = fields.get("values") or []
+    if type(elements) is not list:
+        return False
+    if levels == 0:
+        return True
+    for element in elements:
+        child: Any = element
+        if kvlist is not None:
+            entry: dict[str, Any] = element
+            child = entry.get("value") if type(entry) is dict else None
+        if json_value_too_deep(child, levels - 1):
+            return True
+    return False
 
 
 def _is_repeated(field: FieldDescriptor) -> bool:
@@ -184,6 +218,8 @@ def _attribute_converters(tables: dict[str, _Table]) -> tuple[_Convert, _Convert
                 entry = simple.get(key)
                 if entry is not None:
                     return {entry[0]: entry[1](item)}
+        if json_value_too_deep(value):  # the fallback drops it (and counts it)
+            raise NotFast
         return _message(any_table, value)  # arrays, kvlists, bytes, extra keys
 
     def key_value(value: Any) -> dict[str, Any]:

@@ -105,8 +105,8 @@ def _unavailable(exc: Overloaded) -> _RichStatus:
     )
 
 
-def _response_bytes(result: IngestResult, repaired: int) -> bytes:
-    rejected, message = partial_success(result, repaired)
+def _response_bytes(result: IngestResult, repaired: int, dropped: int = 0) -> bytes:
+    rejected, message = partial_success(result, repaired, dropped)
     if not (rejected or message):
         return b""  # an empty ExportTraceServiceResponse serialises to nothing
     partial = ExportTracePartialSuccess(rejected_spans=rejected, error_message=message)
@@ -154,15 +154,16 @@ class OTLPTraceServicer(trace_service_pb2_grpc.TraceServiceServicer):
                 _log_rejected(context, str(exc))
                 status = _invalid_argument(exc)
         if decoded is not None:
-            if decoded.repaired_strings:
+            if decoded.repaired_strings or decoded.dropped_values:
                 _logger.warning(
-                    "OTLP/gRPC request from %s: repaired %d strings with invalid UTF-8",
+                    "OTLP/gRPC request from %s: repaired %d strings with invalid UTF-8, dropped %d unusable values",
                     context.peer(),
                     decoded.repaired_strings,
+                    decoded.dropped_values,
                 )
             try:
                 result = checked_result(self._handler(decoded.request))
-                return _response_bytes(result, decoded.repaired_strings)
+                return _response_bytes(result, decoded.repaired_strings, decoded.dropped_values)
             except Overloaded as exc:
                 _logger.debug("OTLP/gRPC request from %s throttled: handler overloaded", context.peer())
                 status = _unavailable(exc)

@@ -43,7 +43,7 @@ from spanmeter.receiver.contract import (
     Overloaded,
     handler_request_type,
 )
-from spanmeter.receiver.decode import decode_json, decode_protobuf_detailed
+from spanmeter.receiver.decode import DecodedRequest, decode_json_detailed, decode_protobuf_detailed
 
 Authenticate = Callable[[str | None], object]
 """Checks a request's ``Authorization`` header; raises :class:`~spanmeter.auth.AuthError`."""
@@ -305,9 +305,9 @@ def make_otlp_wsgi_app(
         try:
             body = _read_body(environ, max_body_bytes)
             if content_type == _PROTOBUF:
-                request, repaired = decode_protobuf_detailed(body, request_type)
+                decoded = decode_protobuf_detailed(body, request_type)
             else:
-                request, repaired = decode_json(body), 0
+                decoded = decode_json_detailed(body)
         except _Reject as exc:
             _log_rejected(environ, exc.status, exc.message)
             details = [bad_request(exc.message, "")] if exc.status == 400 else ()
@@ -320,25 +320,27 @@ def make_otlp_wsgi_app(
             _logger.info("OTLP/HTTP request from %s aborted while reading: %s", _peer(environ), exc)
             return _error(start_response, content_type, 400, "could not read request body")
         del body  # let a large body go before the handler runs
-        if repaired:
+        if decoded.repaired_strings or decoded.dropped_values:
             _logger.warning(
-                "OTLP/HTTP request from %s: repaired %d strings with invalid UTF-8", _peer(environ), repaired
+                "OTLP/HTTP request from %s: repaired %d strings with invalid UTF-8, dropped %d unusable values",
+                _peer(environ),
+                decoded.repaired_strings,
+                decoded.dropped_values,
             )
-        return _call_handler(handler, request, repaired, content_type, environ, start_response)
+        return _call_handler(handler, decoded, content_type, environ, start_response)
 
     return otlp_traces_app
 
 
 def _call_handler(
     handler: IngestHandler,
-    request: Any,
-    repaired: int,
+    decoded: DecodedRequest,
     content_type: str,
     environ: WSGIEnviron,
     start_response: StartResponse,
 ) -> list[bytes]:
     try:
-        result = checked_result(handler(request))
+        result = checked_result(handler(decoded.request))
     except Overloaded as exc:
         _logger.debug("OTLP/HTTP request from %s throttled: handler overloaded", _peer(environ))
         return _error(
@@ -355,7 +357,7 @@ def _call_handler(
     except Exception:
         _logger.exception("OTLP/HTTP ingest handler failed on a request from %s", _peer(environ))
         return _error(start_response, content_type, 500, "internal error while ingesting spans")
-    rejected, message = partial_success(result, repaired)
+    rejected, message = partial_success(result, decoded.repaired_strings, decoded.dropped_values)
     return _send(start_response, 200, content_type, _success_body(content_type, rejected, message))
 
 

@@ -102,6 +102,7 @@ class ReceiverService(StartStop):
             max_label_sets=config.metrics_max_label_sets,
         )
         self._store_process: StoreProcessClient | None = None
+        self._writer: GroupCommitWriter | None = None
         self._retention: RetentionLoop | None = None
         self.sink: RowSink = self._open_sink(factory, separate=config.store_process and store is None)
         self.metrics.registry.register(self.cost_metrics)
@@ -140,7 +141,7 @@ class ReceiverService(StartStop):
             )
             self.cost_metrics.watch_tenants(self._store_process.configure_observer)
             return self._store_process
-        writer = GroupCommitWriter(
+        writer = self._writer = GroupCommitWriter(
             self.store, max_pending_rows=config.max_pending_rows, on_idle=self.store.compact_rollups
         )
         sink = self.cost_metrics.metered(LocalRowSink(writer))
@@ -254,8 +255,11 @@ class ReceiverService(StartStop):
     def ready(self) -> bool:
         """What ``/readyz`` answers: serving and able to store (false before :meth:`start`
         has bound the ports, from the moment :meth:`stop` begins, once the store process
-        died, and while the store cannot be reached, e.g. a PostgreSQL database down)."""
-        return self._accepting and not self.failed.is_set() and self.store.available()
+        died, while the store cannot be reached, e.g. a PostgreSQL database down, and from a
+        failed commit, e.g. a disk full, until a commit succeeds again)."""
+        writes = self._store_process if self._store_process is not None else self._writer
+        failing = writes is not None and writes.writes_failing
+        return self._accepting and not self.failed.is_set() and not failing and self.store.available()
 
     def _on_store_process_exit(self, code: int | None) -> None:
         _logger.critical("spanmeter: the store process exited (code %s); exports now fail retryably", code)

@@ -56,6 +56,7 @@ from multiprocessing.connection import Connection
 from typing import Any, Final
 
 from ..store import StoreBusy, WriterClosed, WriteResult
+from ..store.batches import RefusedBatch
 from ..store.rows import RowValues
 from .store_worker import (
     BUSY,
@@ -64,6 +65,7 @@ from .store_worker import (
     OBSERVED,
     PROTOCOL,
     READY,
+    REFUSED,
     SYNC_LEDGER,
     StoreProcessSettings,
 )
@@ -115,6 +117,7 @@ class StoreProcessClient:
         self._pending_rows = 0
         self._closing = False
         self._ended = False
+        self._writes_failing = False
         self._conn: Connection | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._reader: threading.Thread | None = None
@@ -129,6 +132,12 @@ class StoreProcessClient:
     def pid(self) -> int | None:
         """The child's process id (after :meth:`start`)."""
         return None if self._process is None else self._process.pid
+
+    @property
+    def writes_failing(self) -> bool:
+        """True from a commit the child could not make (a disk full, a database down) until
+        one succeeds again (readiness); a refused batch (bad values) does not count."""
+        return self._writes_failing
 
     @property
     def alive(self) -> bool:
@@ -323,10 +332,15 @@ class StoreProcessClient:
                 if future is None:  # pragma: no cover - the child answers each batch once
                     continue
                 if answer[1] is not None:
+                    self._writes_failing = False
                     future.set_result(WriteResult(inserted=answer[1], duplicates=answer[2]))
+                elif answer[2] == REFUSED:  # not retryable: the same rows would fail again
+                    future.set_exception(RefusedBatch(answer[3]))
                 elif answer[2] == BUSY:
+                    self._writes_failing = True
                     future.set_exception(StoreBusy(answer[3], retry_after_s=self._settings.retry_after_s))
                 else:
+                    self._writes_failing = True
                     future.set_exception(StoreError(answer[3]))
         except (EOFError, OSError):
             pass

@@ -14,7 +14,8 @@ Protocol, one pickled message per ``Connection.send_bytes`` frame:
 * child -> parent: ``("ready", pid)`` or ``("failed", reason)`` once; per transaction, when
   there is a commit observer and it has something to say, ``(OBSERVED, payload)`` *before*
   that transaction's answers; per batch ``(batch_id, inserted, duplicates)`` after its
-  commit, or ``(batch_id, None, "busy" | "error", reason)``; ``("closed",)`` after the last
+  commit, or ``(batch_id, None, "busy" | "error" | "refused", reason)`` ("refused": that
+  batch holds values no store takes, see :func:`~spanmeter.store.batches.check_batches`); ``("closed",)`` after the last
   commit of a requested close; ``(SYNC_LEDGER, request_id, fingerprint)`` per ledger sync.
 """
 
@@ -32,7 +33,7 @@ from typing import Any, Final, Protocol
 
 from ..outage import OutageLog
 from ..store import DEFAULT_MAX_PENDING_ROWS, SpanRow, SpanStore, StoreBusy, WriteResult
-from ..store.batches import BindsReceivedValues
+from ..store.batches import BindsReceivedValues, RefusedBatch, write_screened
 from ..store.rows import RowValues, row_from_values
 from .maintenance import RetentionLoop, tune_gc
 
@@ -45,6 +46,7 @@ __all__ = [
     "OBSERVED",
     "PROTOCOL",
     "READY",
+    "REFUSED",
     "SYNC_LEDGER",
     "CommitObserver",
     "StoreProcessSettings",
@@ -61,6 +63,7 @@ FAILED: Final = "failed"
 CLOSED: Final = "closed"
 BUSY: Final = "busy"
 ERROR: Final = "error"
+REFUSED: Final = "refused"
 SYNC_LEDGER: Final = "sync-ledger"
 OBSERVED: Final = "observed"
 CONFIGURE_OBSERVER: Final = "configure-observer"
@@ -221,14 +224,19 @@ def _commit(
     per batch (the parent handles the payload before it resolves any of them).
 
     The store also gets the value tuples each row was built from, to bind as they are."""
-    try:
-        batches = [rows for _, rows, _ in taken]
+
+    def write(positions: Sequence[int]) -> list[WriteResult]:
+        batches = [taken[index][1] for index in positions]
         if isinstance(store, BindsReceivedValues):  # binds the received tuples as they are
-            results = store.write_received_batches(batches, [values for _, _, values in taken])
+            results = store.write_received_batches(batches, [taken[index][2] for index in positions])
         else:
             results = store.write_batches(batches)
-        if len(results) != len(taken):
-            raise RuntimeError(f"store returned {len(results)} results for {len(taken)} batches")
+        if len(results) != len(positions):
+            raise RuntimeError(f"store returned {len(results)} results for {len(positions)} batches")
+        return results
+
+    try:
+        answers = write_screened(write, len(taken))
     except StoreBusy as error:  # the store cannot be reached: retryable, logged once an outage
         _WRITES.failed(error)
         for batch_id, _, _ in taken:
@@ -241,6 +249,7 @@ def _commit(
             _send(conn, (batch_id, None, ERROR, message))
         return
     _WRITES.succeeded()
+    results = [answer for answer in answers if not isinstance(answer, RefusedBatch)]
     if observer is not None:
         try:
             payload = observer.observe(results)
@@ -249,8 +258,11 @@ def _commit(
             payload = None
         if payload is not None:
             _send(conn, (OBSERVED, payload))
-    for (batch_id, _, _), result in zip(taken, results, strict=True):
-        _send(conn, (batch_id, result.inserted, result.duplicates))
+    for (batch_id, _, _), answer in zip(taken, answers, strict=True):
+        if isinstance(answer, RefusedBatch):  # that batch alone; the others are committed
+            _send(conn, (batch_id, None, REFUSED, str(answer)))
+        else:
+            _send(conn, (batch_id, answer.inserted, answer.duplicates))
 
 
 def _sync_ledger(store: SpanStore) -> str | None:

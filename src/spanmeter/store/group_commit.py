@@ -27,6 +27,7 @@ from typing import Final
 
 from ..outage import OutageLog
 from .api import BatchWriter, StoreBusy, WriterClosed, WriteResult
+from .batches import RefusedBatch, write_screened
 from .rows import SpanRow
 
 __all__ = ["DEFAULT_MAX_PENDING_ROWS", "GroupCommitWriter"]
@@ -82,6 +83,7 @@ class GroupCommitWriter:
         self._pending_rows = 0
         self._closing = False
         self._transactions = 0
+        self._writes_failing = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -89,6 +91,12 @@ class GroupCommitWriter:
     def pending_rows(self) -> int:
         """Rows accepted and not yet committed (or failed)."""
         return self._pending_rows
+
+    @property
+    def writes_failing(self) -> bool:
+        """True from a failed commit (a disk full, a database down) until one succeeds again:
+        readiness, since a receiver that cannot store answers every export retryably."""
+        return self._writes_failing
 
     @property
     def transactions(self) -> int:
@@ -164,28 +172,42 @@ class GroupCommitWriter:
     def _commit(self, taken: list[tuple[Sequence[SpanRow], Future[WriteResult]]]) -> None:
         # A future cancelled while queued is dropped here, before its rows are written.
         live = [(rows, future) for rows, future in taken if future.set_running_or_notify_cancel()]
-        results: list[WriteResult] = []
+        results: list[WriteResult | RefusedBatch] = []
         try:
             if live:
                 self._transactions += 1
-                results = self._store.write_batches([rows for rows, _ in live])
-                if len(results) != len(live):
-                    raise RuntimeError(f"store returned {len(results)} results for {len(live)} batches")
+                results = write_screened(self._write(live), len(live))
         except BaseException as exc:  # nothing was committed: every submitter must learn it
             self._release(taken)
             for _, future in live:
                 future.set_exception(exc)
             if not isinstance(exc, Exception):
                 raise
+            self._writes_failing = True
             if isinstance(exc, StoreBusy):  # unreachable: one warning for the whole outage
                 self._outage.failed(exc)
             else:
                 _logger.warning("spanmeter: store write of %d batches failed: %r", len(live), exc)
         else:
             self._outage.succeeded()
+            self._writes_failing = False
             self._release(taken)
             for (_, future), result in zip(live, results, strict=True):
-                future.set_result(result)
+                if isinstance(result, RefusedBatch):  # that batch alone (its submitter says
+                    future.set_exception(result)  # why); the others are stored
+                else:
+                    future.set_result(result)
+
+    def _write(
+        self, live: list[tuple[Sequence[SpanRow], Future[WriteResult]]]
+    ) -> Callable[[Sequence[int]], list[WriteResult]]:
+        def write(positions: Sequence[int]) -> list[WriteResult]:
+            results = self._store.write_batches([live[index][0] for index in positions])
+            if len(results) != len(positions):
+                raise RuntimeError(f"store returned {len(results)} results for {len(positions)} batches")
+            return results
+
+        return write
 
     def _release(self, taken: list[tuple[Sequence[SpanRow], Future[WriteResult]]]) -> None:
         # Before the futures resolve: a submitter that sees its result also sees its rows

@@ -35,6 +35,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from ...timeunits import NS_PER_DAY, NS_PER_SECOND
 from ..analysis_types import RepriceAudit, RepricedRow
 from ..api import RetentionResult, StoreBusy, StoreStats, WriteResult
+from ..batches import check_batches
 from ..facade import StoreFacade
 from ..ledger import LedgerHook
 from ..rows import SpanRow
@@ -159,6 +160,7 @@ class PostgresStore(StoreFacade[Conn], PostgresTransferMixin, PostgresKeysMixin)
         """Store several batches in one transaction; one result per batch, in order."""
         if not any(batches):
             return [WriteResult() for _ in batches]
+        check_batches(batches)  # before the transaction: a refused batch fails alone
         self._ensure_days(
             row.start_time_ns // NS_PER_DAY for batch in batches for row in batch if row.start_time_ns > 0
         )

@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Final
 
 from ..api import WriteResult
-from ..batches import batch_results, check_ids, first_attempt_flags, logical_candidates
+from ..batches import batch_results, first_attempt_flags, logical_candidates
 from ..call_claims import CallOwner, call_key, candidates, decide, demote, probes
 from ..rollups import MEASURES, ROLLUPS, Aggregates, RollupSpec, aggregate
 from ..rows import FIELD_NAMES, SpanRow, row_values
@@ -173,8 +173,7 @@ def write_rows(
     ``on_new_rows`` (the budget ledger) runs last, in the same transaction, with the rows
     actually inserted: re-deliveries never reach it.
     """
-    rows = [row for batch in batches for row in batch]
-    check_ids(rows)
+    rows = [row for batch in batches for row in batch]  # checked by the caller (check_batches)
     claim_provider_calls(conn, rows)
     new_rows, new_by_batch = _insert_new(conn, batches, rows)
     if not new_rows:

@@ -27,6 +27,7 @@ from typing import Final
 
 from ..analysis_types import RepriceAudit, RepricedRow
 from ..api import RetentionResult, StoreStats, WriteResult
+from ..batches import check_batch_ids, check_batches
 from ..facade import StoreFacade
 from ..ledger import LedgerHook
 from ..rows import RowValues, SpanRow
@@ -131,10 +132,18 @@ class SQLiteStore(StoreFacade[sqlite3.Connection], SQLiteTransferMixin, SQLiteKe
     ) -> list[WriteResult]:
         if not any(batches):
             return [WriteResult() for _ in batches]
-        with self._transaction() as conn:
-            return self._writer.write(
-                conn, batches, self._apply_ledger if self._ledger is not None else None, received
-            )
+        check_batch_ids(batches)  # before the transaction: a refused batch fails alone
+        try:
+            with self._transaction() as conn:
+                return self._writer.write(
+                    conn, batches, self._apply_ledger if self._ledger is not None else None, received
+                )
+        except OverflowError:
+            # An integer past 64 bits: SQLite refused to bind it and the transaction is rolled
+            # back. Only now are the integers checked (the common write does not pay for it),
+            # to refuse the batches that hold one; anything else (a sum past 64 bits) is raised.
+            check_batches(batches)
+            raise
 
     # -- reads --------------------------------------------------------------------------
 

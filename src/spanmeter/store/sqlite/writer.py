@@ -28,7 +28,7 @@ from itertools import chain
 from typing import Final, TypeVar, cast
 
 from ..api import WriteResult
-from ..batches import batch_results, check_ids, first_attempt_flags, logical_candidates
+from ..batches import batch_results, first_attempt_flags, logical_candidates
 from ..rollups import MEASURES, ROLLUPS, Aggregates, RollupSpec, aggregate
 from ..rows import FIELD_NAMES, RowValues, SpanRow, row_values
 from .provider_calls import claim_provider_calls
@@ -96,8 +96,7 @@ class RowWriter:
         the value tuples they were built from, bound as they are by the common insert
         (reading 43 attributes back into a tuple is ~0.6 us a row).
         """
-        rows = [row for batch in batches for row in batch]
-        check_ids(rows)
+        rows = [row for batch in batches for row in batch]  # ids checked by the caller, integers by SQLite
         if claim_provider_calls(conn, rows):
             received = None  # demoted rows changed: bind them from the rows themselves
         new_by_batch: Sequence[Sequence[SpanRow]]
