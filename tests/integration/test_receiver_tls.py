@@ -5,6 +5,7 @@ a certificate."""
 from __future__ import annotations
 
 import http.client
+import json
 import ssl
 import urllib.error
 import urllib.request
@@ -14,6 +15,7 @@ from pathlib import Path
 import grpc
 import httpx
 import pytest
+from click.testing import CliRunner
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpanExporter
 from opentelemetry.sdk.resources import Resource
@@ -21,6 +23,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from spanmeter.cli import main
 from spanmeter.service import ReceiverService, ServeConfig
 from support.tls_certs import ThrowawayPKI, make_pki
 
@@ -44,9 +47,9 @@ def _no_requests_ca_bundle(monkeypatch: pytest.MonkeyPatch) -> None:
 def start_tls(tmp_path: Path, pki: ThrowawayPKI) -> Iterator[StartTLS]:
     services: list[ReceiverService] = []
 
-    def start(*, client_ca: bool = False) -> ReceiverService:
+    def start(*, client_ca: bool = False, db: Path | None = None) -> ReceiverService:
         config = ServeConfig(
-            db=str(tmp_path / f"cost{len(services)}.db"),
+            db=str(db or tmp_path / f"cost{len(services)}.db"),
             grpc_port=0,
             http_port=0,
             store_process=False,
@@ -181,6 +184,52 @@ def test_client_certificates_are_required_with_a_client_ca(
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_CLIENT_KEY", str(pki.client_key))
     assert _exported(HttpSpanExporter(timeout=10)) is SpanExportResult.SUCCESS
     assert '"openai"' in _stored_calls(service, with_cert)
+
+
+def _new_key(db: Path, name: str, scope: str) -> str:
+    result = CliRunner().invoke(
+        main, ["keys", "create", "--name", name, "--scope", scope, "--format", "json", "--store", str(db)]
+    )
+    assert result.exit_code == 0, result.output
+    return str(json.loads(result.output)["key"])
+
+
+def _stored_spans(service: ReceiverService, context: ssl.SSLContext, key: str) -> int:
+    request = urllib.request.Request(
+        f"https://127.0.0.1:{service.http_port}/api/v1/top?by=provider&since=1h&data_mode=all",
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    with urllib.request.urlopen(request, context=context, timeout=10) as response:
+        return int(json.loads(response.read())["totals"]["attempts"])
+
+
+def test_sdk_exporters_send_a_key_over_tls_to_both_ports(
+    start_tls: StartTLS, pki: ThrowawayPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keys and TLS together, configured the way every OTel SDK is: the key in
+    ``OTEL_EXPORTER_OTLP_HEADERS``, the CA in ``OTEL_EXPORTER_OTLP_CERTIFICATE``. Without the
+    header both ports refuse the export (the SDK reports the failure) and store nothing."""
+    db = tmp_path / "keyed.db"
+    ingest = _new_key(db, "collector", "ingest")
+    read = _new_key(db, "grafana", "read")
+    service = start_tls(db=db)
+    context = ssl.create_default_context(cafile=str(pki.ca))
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_CERTIFICATE", str(pki.ca))
+    grpc_endpoint = f"https://127.0.0.1:{service.grpc_port}"
+    http_endpoint = f"https://127.0.0.1:{service.http_port}/v1/traces"
+
+    assert _exported(GrpcSpanExporter(endpoint=grpc_endpoint, timeout=5)) is SpanExportResult.FAILURE
+    assert _exported(HttpSpanExporter(endpoint=http_endpoint, timeout=5)) is SpanExportResult.FAILURE
+    assert _stored_spans(service, context, read) == 0
+
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", f"authorization=Bearer%20{ingest}")
+    assert _exported(GrpcSpanExporter(endpoint=grpc_endpoint, timeout=10)) is SpanExportResult.SUCCESS
+    assert _exported(HttpSpanExporter(endpoint=http_endpoint, timeout=10)) is SpanExportResult.SUCCESS
+    assert _stored_spans(service, context, read) == 2
+    with pytest.raises(urllib.error.HTTPError) as refused:  # an ingest key reads nothing
+        _stored_spans(service, context, ingest)
+    assert refused.value.code == 403
+    refused.value.close()
 
 
 def test_tls_settings_come_in_pairs() -> None:
