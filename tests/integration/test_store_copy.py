@@ -11,22 +11,30 @@ not alert again, and new alerts are numbered after the copied ones."""
 
 from __future__ import annotations
 
+import json
 import random
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
+from spanmeter.auth.keys import issue_key
 from spanmeter.budgets.ledger.hook import BudgetLedgerHook
 from spanmeter.cli.main import main
+from spanmeter.demo import DemoSession, DemoSettings
+from spanmeter.environment_variables import SPANMETER_USER_ID_HASH_KEY
 from spanmeter.store import RepricedRow, RevenueRow, SpanRow, WriteResult
+from spanmeter.store.api_keys import ApiKey, KeyStore
 from spanmeter.store.copy import PARTS, CopyRefused, compare_stores, copy_store
 from spanmeter.store.inbox import RuleOutcome, SupportsBudgets
 from spanmeter.store.ledger import NewAlert
 from spanmeter.store.transfer import STATE_TABLES, TransferStore
+from spanmeter.timeunits import TimeWindow
 from support.budget_helpers import Clock, config
 from support.store_rows import DAY_NS, NS, T0, make_row, random_rows
 from support.stores import backend_target, opened_store
@@ -105,6 +113,11 @@ def fill(store: TransferStore, seed: int = 7, count: int = 1200) -> list[SpanRow
     inbox.apply_rule_outcomes(
         "spike", [RuleOutcome("tenant_id=t1", True, rule_alert("tenant_id=t1"))], now_ns=END
     )
+    assert isinstance(store, KeyStore)
+    for name, scope in (("ci", "ingest"), ("dash", "read")):
+        issued = issue_key()
+        store.add_api_key(ApiKey(name, issued.key_id, issued.hash, scope, ("t1",) * (scope == "read"), END))
+    store.revoke_api_key("dash", END + NS)
     priced = [row for row in rows if row.billable and row.cost_nano_usd and row.start_time_ns][:5]
     changes = [RepricedRow(row, replace(row, cost_nano_usd=row.cost_nano_usd * 2)) for row in priced]  # type: ignore[operator]
     store.apply_repricing(
@@ -189,9 +202,17 @@ def test_the_target_goes_on_where_the_source_stopped(source: TransferStore, targ
     assert audit.id == 2  # numbering goes on after the copied audit
     inbox = budgets(target).budget_store
     copied = inbox.list_alerts(limit=1000)
-    budgets(target).attach_ledger(ledger_hook(Clock(T0 + 3 * DAY_NS - NS)))
-    late = [make_row(start_time_ns=T0 + 2 * DAY_NS + n * NS, tenant_id="t1") for n in range(3)]
+    hook = ledger_hook(Clock(T0 + 3 * DAY_NS - NS))
+    budgets(target).attach_ledger(hook)
+    daily = hook.snapshot.index.by_name["tenant-daily"].counter
+    window = (T0 + 2 * DAY_NS, T0 + 3 * DAY_NS)
+    spent = {s.scope_key: s for s in inbox.budget_spend(daily, *window)}
+    late = [make_row(start_time_ns=window[0] + n * NS, tenant_id="t1", data_mode="real") for n in range(3)]
     assert target.write_batch(late) == WriteResult(3, 0)
+    now = {s.scope_key: s for s in inbox.budget_spend(daily, *window)}
+    (key,) = [k for k in now if now[k] != spent.get(k)]
+    assert now[key].cost_nano_usd == spent[key].cost_nano_usd + 3 * 1_000  # on top of the copied spend
+    assert now[key].alerted_level == spent[key].alerted_level > 0
     assert inbox.list_alerts(limit=1000) == copied  # every level was already alerted
     (new_id,) = inbox.insert_alerts([rule_alert("tenant_id=t9")], now_ns=END)
     assert new_id == max(a.id for a in copied) + 1
@@ -318,3 +339,61 @@ def test_the_command_copies_postgresql_back_to_a_new_file(
     assert "OK" in result.stdout
     missing = CliRunner().invoke(main, ["store", "copy", "--from", str(tmp_path / "none.db"), "--to", url])
     assert missing.exit_code == 1 and "no store at" in missing.output
+
+
+def _answer(*args: str) -> Any:
+    """A command's JSON answer, run as a user runs it."""
+    result = CliRunner().invoke(main, list(args))
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_the_demo_store_answers_the_same_after_a_copy_to_postgresql(
+    tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store `spanmeter demo` leaves behind (two days of traffic through a receiver with
+    budgets, the alert rule fired, the webhook delivered), copied with the command: `top`,
+    `budgets status`, `investigate` and the alerts inbox answer the same from both."""
+    monkeypatch.setenv(SPANMETER_USER_ID_HASH_KEY, "copy-test-key")
+    settings = DemoSettings(db=tmp_path / "demo.db")
+    with DemoSession(settings) as session:
+        session.drive()
+        session.settle()
+        scenario = session.scenario
+    db, url = str(settings.db), backend_target("postgresql", tmp_path, request)
+    copied = CliRunner().invoke(main, ["store", "copy", "--from", db, "--to", url])
+    assert copied.exit_code == 0, copied.output
+    assert "alerts: " in copied.stdout and "budget_rolling: " in copied.stdout
+    assert (
+        "OK: the totals per day and dimension, the budget counters and the alerts are equal" in copied.stdout
+    )
+
+    incident, whole = scenario.incident_window, TimeWindow(scenario.start_ns, scenario.end_ns)
+    for window in (incident, whole):
+        span = f"{window.start_ns // NS}..{window.end_ns // NS}"
+        for by in ("endpoint_tag", "tenant_id", "user_id", "prompt_version", "model"):
+            view = ("top", "--by", by, "--window", span, "--limit", "1000", "--format", "json")
+            ours, theirs = _answer(*view, "--store", db), _answer(*view, "--store", url)
+            assert ours == theirs and ours["groups"], by
+    view = (
+        "investigate",
+        "--window",
+        f"{incident.start_ns // NS}..{incident.end_ns // NS}",
+        "--format",
+        "json",
+    )
+    ours, theirs = _answer(*view, "--store", db), _answer(*view, "--store", url)
+    assert ours == theirs and ours["dimensions"] and ours["classification"]
+
+    now = time.time_ns()  # both answers at one instant: spend, state and forecast are the store's
+    monkeypatch.setattr("spanmeter.cli.budgets.time", SimpleNamespace(time_ns=lambda: now))
+    view = ("budgets", "status", "--file", str(settings.budgets_file), "--format", "json")
+    ours, theirs = _answer(*view, "--store", db), _answer(*view, "--store", url)
+    assert ours == theirs
+    assert ours["counts"]["exceeded"] >= 1  # the incident's endpoint budget
+    view = ("alerts", "list", "--limit", "1000", "--format", "json")
+    ours, theirs = _answer(*view, "--store", db), _answer(*view, "--store", url)
+    assert ours == theirs
+    kinds = {alert["kind"] for alert in ours["alerts"]}
+    assert {"budget.exceeded", "rule.prompt_version_regression"} <= kinds
+    assert all(alert["history"] and alert["deliveries"] for alert in ours["alerts"])

@@ -92,8 +92,8 @@ def copy_command(source: str, target: str, chunk_rows: int, no_verify: bool) -> 
     """Copy a store into another one, e.g. --from spanmeter.db --to postgresql://....
 
     Stop whatever writes to the source first (its receivers): what arrives there during
-    the copy may be missed. Copies rows, keys and rollups as stored, without recomputing
-    anything. Rollups are kept longer than raw rows, and are copied as they are. Progress
+    the copy may be missed. Copies rows, keys, rollups, budget counters, alerts and API
+    keys as stored, without recomputing anything. Rollups are kept longer than raw rows, and are copied as they are. Progress
     is recorded in the target: run the same command again after an interruption and it
     resumes, and a finished copy copies nothing twice. The target must be new or empty,
     or a copy of this source. Ends by comparing, per day and per dimension value, the

@@ -14,7 +14,7 @@ is imported together with the part's new position in one transaction of the targ
 attempts and logical requests of both stores (read with ``aggregate``, as every view
 reads them), and the raw rows per day; per budget counter, its spend in calendar windows
 and rolling buckets; per kind, source, state and severity, the alerts, with their history
-entries and deliveries.
+entries and deliveries; the API keys per scope.
 
 Example::
 
@@ -233,6 +233,7 @@ PARTS: Final[tuple[Part, ...]] = (
     _state_part("budget_episode", "open rolling-budget episodes, with the levels alerted"),
     Part("alerts", "alert events under their ids, with history and deliveries (the outbox)", _alerts),
     _state_part("alert_rule_state", "open alert-rule episodes and their events"),
+    _state_part("api_keys", "API keys (ids and secret hashes), revoked ones included"),
 )
 """What a copy moves, in order (events before the rule episodes that point at them)."""
 
@@ -312,8 +313,8 @@ class Difference:
     """The UTC day, ``YYYY-MM-DD``."""
     what: str
     """``requests`` (raw rows), ``dimension=value`` (``(none)`` for a missing value),
-    ``<budget table> counter=<name>``, ``alert_rule_state rule=<name>`` or
-    ``alerts kind=... source=... state=... severity=...``."""
+    ``<budget table> counter=<name>``, ``alert_rule_state rule=<name>``,
+    ``api_keys scope=<scope>`` or ``alerts kind=... source=... state=... severity=...``."""
     measure: str
     source: int
     target: int
@@ -365,8 +366,8 @@ def _add(tally: Tally, what: str, measures: dict[str, int]) -> None:
 
 def _ledger_and_alerts(store: TransferStore) -> Tally:
     """Per budget counter and table, its rows and summed spend and levels; per rule, its open
-    episodes; per kind, source, state and severity, the alerts, their history entries and
-    their deliveries by state."""
+    episodes; per scope, the API keys and how many are revoked; per kind, source, state and
+    severity, the alerts, their history entries and their deliveries by state."""
     tally: Tally = {}
     names = {row["id"]: row["counter"] for row in _state_rows(store, "budget_counters")}
     for name, measures in _BUDGET_MEASURES.items():
@@ -375,6 +376,12 @@ def _ledger_and_alerts(store: TransferStore) -> Tally:
             _add(tally, f"{name} counter={counter}", {"rows": 1} | {m: int(row[m]) for m in measures})
     for row in _state_rows(store, "alert_rule_state"):
         _add(tally, f"alert_rule_state rule={row['rule']}", {"rows": 1})
+    for row in _state_rows(store, "api_keys"):
+        _add(
+            tally,
+            f"api_keys scope={row['scope']}",
+            {"keys": 1, "revoked": int(row["revoked_at_ns"] is not None)},
+        )
     after = None
     while alerts := store.export_alerts(after, _PAGE // 10):
         for alert in alerts:

@@ -18,7 +18,8 @@ imported as it is, bypassing the write path's aggregation:
   a level already alerted does not alert again;
 * the alerts inbox: each event under its own id, with its history and its deliveries (the
   outbox rows, pending ones included, without a replica's claim), in one transaction, then
-  the open rule episodes, which point at their event by that id.
+  the open rule episodes, which point at their event by that id;
+* the API keys, revoked ones included (ids and secret hashes, never a secret).
 
 Every import writes a :class:`CopyProgress` in the same transaction as the data, so an
 interrupted copy resumes where it stopped and a repeated one finds nothing left to do.
@@ -123,10 +124,25 @@ STATE_TABLES: Final[Mapping[str, StateTable]] = MappingProxyType(
                 ("counter_id", "scope_key"),
             ),
             StateTable("alert_rule_state", ("rule", "subject", "event_id", "since_ns"), ("rule", "subject")),
+            StateTable(
+                "api_keys",
+                (
+                    "name",
+                    "key_id",
+                    "secret_hash",
+                    "scope",
+                    "tenants",
+                    "created_at_ns",
+                    "expires_at_ns",
+                    "revoked_at_ns",
+                ),
+                ("key_id",),
+            ),
         )
     }
 )
-"""The state tables copied row by row, by name: the budget ledger and the rule episodes."""
+"""The state tables copied row by row, by name: the budget ledger, the rule episodes and the
+API keys (their ids and secret hashes: a key keeps working against the target)."""
 
 
 def state_table(table: StateTable) -> StateTable:

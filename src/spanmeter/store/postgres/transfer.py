@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Generator, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import psycopg
 
@@ -55,6 +55,11 @@ def _save(conn: Conn, progress: transfer.CopyProgress) -> None:
         " position = excluded.position, rows = excluded.rows, done = excluded.done",
         (progress.part, progress.source, progress.position, progress.rows, progress.done),
     )
+
+
+def _plain(value: object) -> object:
+    """A column value as SQLite would return it (``bytea`` as ``bytes``)."""
+    return bytes(cast(Any, value)) if isinstance(value, memoryview) else value
 
 
 def _exported_row(values: Sequence[Any]) -> RowValues:
@@ -319,7 +324,7 @@ class PostgresTransferMixin:
                 sql(f"SELECT {columns} FROM {table.name}{where} ORDER BY {key} LIMIT %s"),
                 (*(after or ()), limit),
             ).fetchall()
-        return [tuple(row) for row in rows]
+        return [tuple(_plain(value) for value in row) for row in rows]
 
     def import_state_rows(
         self, table: transfer.StateTable, rows: Sequence[transfer.StateRow], progress: transfer.CopyProgress

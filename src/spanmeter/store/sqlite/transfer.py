@@ -2,8 +2,9 @@
 
 Imports bypass the write path: rows go in as they were stored, rollup groups are appended
 as partial rows (positive ``seq``, bucket marked dirty) that compaction later folds into
-the tiers like any other, and every import records its progress in ``copy_progress`` in
-the same transaction.
+the tiers like any other, alert events keep their ids (so history, deliveries and rule
+episodes still point at them), and every import records its progress in ``copy_progress``
+in the same transaction.
 """
 
 from __future__ import annotations
