@@ -1,27 +1,41 @@
 """``spanmeter store copy``: a real SQLite file copied into a real PostgreSQL database and
-back, raw rows, keys and rollups as stored, resumable and idempotent.
+back, raw rows, keys, rollups, budget counters and alerts as stored, resumable and idempotent.
 
-Each copy is checked three ways: the totals per day and dimension agree
-(:func:`compare_stores`, what the command runs at the end); the exported state (raw rows,
-logical keys, merged rollup groups, audits, revenue) is the same on both sides; and the
-target then behaves as the source would: a re-delivered span is a duplicate, a retry of a
-copied logical request is one more attempt of it."""
+Each copy is checked three ways: the totals per day and dimension, the budget counters and
+the alert counts agree (:func:`compare_stores`, what the command runs at the end); the
+exported state (raw rows, logical keys, merged rollup groups, audits, revenue, counter
+rows, alerts with their history and deliveries, rule episodes) is the same on both sides;
+and the target then behaves as the source would: a re-delivered span is a duplicate, a
+retry of a copied logical request is one more attempt of it, a level already alerted does
+not alert again, and new alerts are numbered after the copied ones."""
 
 from __future__ import annotations
 
+import json
 import random
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
+from spanmeter.auth.keys import issue_key
+from spanmeter.budgets.ledger.hook import BudgetLedgerHook
 from spanmeter.cli.main import main
+from spanmeter.demo import DemoSession, DemoSettings
+from spanmeter.environment_variables import SPANMETER_USER_ID_HASH_KEY
 from spanmeter.store import RepricedRow, RevenueRow, SpanRow, WriteResult
+from spanmeter.store.api_keys import ApiKey, KeyStore
 from spanmeter.store.copy import PARTS, CopyRefused, compare_stores, copy_store
-from spanmeter.store.transfer import TransferStore
+from spanmeter.store.inbox import RuleOutcome, SupportsBudgets
+from spanmeter.store.ledger import NewAlert
+from spanmeter.store.transfer import STATE_TABLES, TransferStore
+from spanmeter.timeunits import TimeWindow
+from support.budget_helpers import Clock, config
 from support.store_rows import DAY_NS, NS, T0, make_row, random_rows
 from support.stores import backend_target, opened_store
 
@@ -54,12 +68,56 @@ def target(
     yield from _open(backend_target(direction[1], tmp_path, request, "target"))
 
 
+BUDGETS = """
+budgets:
+  - {name: tenant-daily, scope: {tenant_id: "*"}, window: day, limit_usd: 0.1, warn_at: ["50%"]}
+  - {name: burst, window: {rolling: 24h}, limit_usd: 0.1, warn_at: []}
+"""
+
+
+def budgets(store: TransferStore) -> SupportsBudgets:
+    assert isinstance(store, SupportsBudgets)
+    return store
+
+
+def ledger_hook(clock: Clock) -> BudgetLedgerHook:
+    return BudgetLedgerHook(config(BUDGETS), clock=clock)
+
+
+def rule_alert(subject: str) -> NewAlert:
+    return NewAlert(
+        f"rule.spike:{subject}", "rule.spend_spike", "warning", "spike", subject, "spend spike", END - DAY_NS
+    )
+
+
 def fill(store: TransferStore, seed: int = 7, count: int = 1200) -> list[SpanRow]:
     """Random rows over three days (retries, unpriced, outer spans, rows without a start
-    time), one re-pricing, two revenue rows."""
+    time) counted by a per-tenant daily budget and a rolling one, so that levels are alerted
+    on both; one alert acknowledged, one delivered, one with a context; one open rule
+    episode; one re-pricing, two revenue rows."""
     rows = random_rows(random.Random(seed), count)
+    host = budgets(store)
+    host.attach_ledger(ledger_hook(Clock(T0 + 3 * DAY_NS - NS)))
     for start in range(0, len(rows), 300):
         store.write_batch(rows[start : start + 300])
+    host.attach_ledger(None)
+    inbox = host.budget_store
+    alerts = inbox.list_alerts(limit=1000)
+    assert {a.source for a in alerts} == {"tenant-daily", "burst"}
+    inbox.acknowledge(alerts[-1].id, actor="alice", note="looking", now_ns=END)
+    inbox.record_delivery(alerts[-1].id, "log", state="delivered", now_ns=END)
+    inbox.record_delivery(
+        alerts[0].id, "log", state="pending", now_ns=END, next_attempt_ns=END + NS, error="x"
+    )
+    inbox.set_alert_context(alerts[1].id, {"drivers": ["tenant_id=t1"]}, now_ns=END)
+    inbox.apply_rule_outcomes(
+        "spike", [RuleOutcome("tenant_id=t1", True, rule_alert("tenant_id=t1"))], now_ns=END
+    )
+    assert isinstance(store, KeyStore)
+    for name, scope in (("ci", "ingest"), ("dash", "read")):
+        issued = issue_key()
+        store.add_api_key(ApiKey(name, issued.key_id, issued.hash, scope, ("t1",) * (scope == "read"), END))
+    store.revoke_api_key("dash", END + NS)
     priced = [row for row in rows if row.billable and row.cost_nano_usd and row.start_time_ns][:5]
     changes = [RepricedRow(row, replace(row, cost_nano_usd=row.cost_nano_usd * 2)) for row in priced]  # type: ignore[operator]
     store.apply_repricing(
@@ -88,6 +146,8 @@ def state(store: TransferStore) -> dict[str, Any]:
         ),
         "audits": [(a.audit, [tuple(r) for r in a.rows]) for a in store.export_reprice_audits(None, 1000)],
         "revenue": store.export_revenue(),
+        **{name: store.export_state_rows(table, None, 1_000_000) for name, table in STATE_TABLES.items()},
+        "alerts": store.export_alerts(None, 1_000_000),
     }
 
 
@@ -102,6 +162,14 @@ def test_copy_moves_rows_keys_rollups_audits_and_revenue(
     copied = state(target)
     assert copied == state(source)
     assert len(copied["requests"]) == len(rows) and copied["logical"] and len(copied["audits"]) == 1
+    assert all(copied[name] for name in STATE_TABLES)
+    assert copied["alerts"] and all(a.history for a in copied["alerts"])
+    assert sum(len(a.deliveries) for a in copied["alerts"]) == len(copied["alerts"]) - 1  # the rule's: none
+    ours, theirs = budgets(source).budget_store, budgets(target).budget_store
+    assert theirs.list_alerts(limit=1000) == ours.list_alerts(limit=1000)
+    assert theirs.alert_counts() == ours.alert_counts()
+    assert theirs.open_rule_subjects("spike") == ours.open_rule_subjects("spike")
+    assert theirs.due_deliveries(END + NS) == ours.due_deliveries(END + NS)
     assert target.top("tenant_id", T0, END, data_mode=None) == source.top(
         "tenant_id", T0, END, data_mode=None
     )
@@ -132,6 +200,22 @@ def test_the_target_goes_on_where_the_source_stopped(source: TransferStore, targ
         details="{}",
     )
     assert audit.id == 2  # numbering goes on after the copied audit
+    inbox = budgets(target).budget_store
+    copied = inbox.list_alerts(limit=1000)
+    hook = ledger_hook(Clock(T0 + 3 * DAY_NS - NS))
+    budgets(target).attach_ledger(hook)
+    daily = hook.snapshot.index.by_name["tenant-daily"].counter
+    window = (T0 + 2 * DAY_NS, T0 + 3 * DAY_NS)
+    spent = {s.scope_key: s for s in inbox.budget_spend(daily, *window)}
+    late = [make_row(start_time_ns=window[0] + n * NS, tenant_id="t1", data_mode="real") for n in range(3)]
+    assert target.write_batch(late) == WriteResult(3, 0)
+    now = {s.scope_key: s for s in inbox.budget_spend(daily, *window)}
+    (key,) = [k for k in now if now[k] != spent.get(k)]
+    assert now[key].cost_nano_usd == spent[key].cost_nano_usd + 3 * 1_000  # on top of the copied spend
+    assert now[key].alerted_level == spent[key].alerted_level > 0
+    assert inbox.list_alerts(limit=1000) == copied  # every level was already alerted
+    (new_id,) = inbox.insert_alerts([rule_alert("tenant_id=t9")], now_ns=END)
+    assert new_id == max(a.id for a in copied) + 1
 
 
 def test_rollups_older_than_the_raw_rows_are_copied(source: TransferStore, target: TransferStore) -> None:
@@ -155,7 +239,10 @@ def test_compaction_of_the_target_keeps_the_totals(source: TransferStore, target
     assert compare_stores(source, target) == []
 
 
-@pytest.mark.parametrize("failing", ["import_requests", "import_rollups", "import_logical_requests"])
+@pytest.mark.parametrize(
+    "failing",
+    ["import_requests", "import_rollups", "import_logical_requests", "import_alerts", "import_state_rows"],
+)
 def test_an_interrupted_copy_resumes_to_the_same_result(
     source: TransferStore,
     target: TransferStore,
@@ -201,7 +288,10 @@ def test_running_the_copy_twice_copies_nothing_twice(source: TransferStore, targ
 
 
 def test_a_target_holding_other_data_is_refused(source: TransferStore, target: TransferStore) -> None:
-    fill(source, count=50)
+    fill(source, count=300)
+    budgets(target).budget_store.insert_alerts([rule_alert("tenant_id=t1")], now_ns=END)
+    with pytest.raises(CopyRefused, match="already holds data"):  # its ids could clash
+        copy_store(source, target)
     target.write_batch([make_row()])
     with pytest.raises(CopyRefused, match="already holds data"):
         copy_store(source, target)
@@ -221,7 +311,9 @@ def test_the_command_copies_shows_progress_and_compares(
         main, ["store", "copy", "--from", str(path), "--to", url, "--chunk-rows", "100"]
     )
     assert result.exit_code == 0, result.output
-    assert "OK: the totals per day and dimension are equal" in result.stdout
+    assert (
+        "OK: the totals per day and dimension, the budget counters and the alerts are equal" in result.stdout
+    )
     assert "requests: 400 copied (done)" in result.stderr
     assert "rollup_hour:" in result.stderr and "secret" not in result.output
     again = CliRunner().invoke(main, ["store", "copy", "--from", str(path), "--to", url, "--no-verify"])
@@ -247,3 +339,61 @@ def test_the_command_copies_postgresql_back_to_a_new_file(
     assert "OK" in result.stdout
     missing = CliRunner().invoke(main, ["store", "copy", "--from", str(tmp_path / "none.db"), "--to", url])
     assert missing.exit_code == 1 and "no store at" in missing.output
+
+
+def _answer(*args: str) -> Any:
+    """A command's JSON answer, run as a user runs it."""
+    result = CliRunner().invoke(main, list(args))
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_the_demo_store_answers_the_same_after_a_copy_to_postgresql(
+    tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store `spanmeter demo` leaves behind (two days of traffic through a receiver with
+    budgets, the alert rule fired, the webhook delivered), copied with the command: `top`,
+    `budgets status`, `investigate` and the alerts inbox answer the same from both."""
+    monkeypatch.setenv(SPANMETER_USER_ID_HASH_KEY, "copy-test-key")
+    settings = DemoSettings(db=tmp_path / "demo.db")
+    with DemoSession(settings) as session:
+        session.drive()
+        session.settle()
+        scenario = session.scenario
+    db, url = str(settings.db), backend_target("postgresql", tmp_path, request)
+    copied = CliRunner().invoke(main, ["store", "copy", "--from", db, "--to", url])
+    assert copied.exit_code == 0, copied.output
+    assert "alerts: " in copied.stdout and "budget_rolling: " in copied.stdout
+    assert (
+        "OK: the totals per day and dimension, the budget counters and the alerts are equal" in copied.stdout
+    )
+
+    incident, whole = scenario.incident_window, TimeWindow(scenario.start_ns, scenario.end_ns)
+    for window in (incident, whole):
+        span = f"{window.start_ns // NS}..{window.end_ns // NS}"
+        for by in ("endpoint_tag", "tenant_id", "user_id", "prompt_version", "model"):
+            view = ("top", "--by", by, "--window", span, "--limit", "1000", "--format", "json")
+            ours, theirs = _answer(*view, "--store", db), _answer(*view, "--store", url)
+            assert ours == theirs and ours["groups"], by
+    view = (
+        "investigate",
+        "--window",
+        f"{incident.start_ns // NS}..{incident.end_ns // NS}",
+        "--format",
+        "json",
+    )
+    ours, theirs = _answer(*view, "--store", db), _answer(*view, "--store", url)
+    assert ours == theirs and ours["dimensions"] and ours["classification"]
+
+    now = time.time_ns()  # both answers at one instant: spend, state and forecast are the store's
+    monkeypatch.setattr("spanmeter.cli.budgets.time", SimpleNamespace(time_ns=lambda: now))
+    view = ("budgets", "status", "--file", str(settings.budgets_file), "--format", "json")
+    ours, theirs = _answer(*view, "--store", db), _answer(*view, "--store", url)
+    assert ours == theirs
+    assert ours["counts"]["exceeded"] >= 1  # the incident's endpoint budget
+    view = ("alerts", "list", "--limit", "1000", "--format", "json")
+    ours, theirs = _answer(*view, "--store", db), _answer(*view, "--store", url)
+    assert ours == theirs
+    kinds = {alert["kind"] for alert in ours["alerts"]}
+    assert {"budget.exceeded", "rule.prompt_version_regression"} <= kinds
+    assert all(alert["history"] and alert["deliveries"] for alert in ours["alerts"])

@@ -92,17 +92,17 @@ def copy_command(source: str, target: str, chunk_rows: int, no_verify: bool) -> 
     """Copy a store into another one, e.g. --from spanmeter.db --to postgresql://....
 
     Stop whatever writes to the source first (its receivers): what arrives there during
-    the copy may be missed. Copies rows, keys and rollups as stored, without recomputing
-    anything. Rollups are kept longer than raw rows, and are copied as they are. Progress
+    the copy may be missed. Copies rows, keys, rollups, budget counters, alerts and API
+    keys as stored, without recomputing anything. Rollups are kept longer than raw rows, and are copied as they are. Progress
     is recorded in the target: run the same command again after an interruption and it
     resumes, and a finished copy copies nothing twice. The target must be new or empty,
     or a copy of this source. Ends by comparing, per day and per dimension value, the
-    cost, attempts and logical requests of both stores (exit status 1 on a difference).
+    cost, attempts and logical requests of both stores, then the budget counters and the
+    alerts (exit status 1 on a difference).
 
     \b
     Copied, in order:
     {parts}
-    Not copied yet: budget counters, alerts and the alert outbox.
     """
     if not is_postgres_url(source) and not os.path.exists(source):
         raise click.ClickException(f"no store at {source}")
@@ -122,10 +122,10 @@ def copy_command(source: str, target: str, chunk_rows: int, no_verify: bool) -> 
             click.echo(f"{result.name}: {result.copied:,} copied now, {result.total:,} in all")
         if no_verify:
             return
-        click.echo("comparing totals per day and dimension...", err=True)
+        click.echo("comparing totals per day and dimension, budget counters and alerts...", err=True)
         differences = compare_stores(source_store, target_store)
     if not differences:
-        click.echo("OK: the totals per day and dimension are equal")
+        click.echo("OK: the totals per day and dimension, the budget counters and the alerts are equal")
         return
     for difference in differences[:_MOST_DIFFERENCES]:
         click.echo(f"DIFFERENT {difference}")

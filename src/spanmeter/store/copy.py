@@ -12,10 +12,9 @@ is imported together with the part's new position in one transaction of the targ
 
 :func:`compare_stores` then checks the result: per day, per dimension value, the cost,
 attempts and logical requests of both stores (read with ``aggregate``, as every view
-reads them), and the raw rows per day.
-
-Budget counters, alerts and the alert outbox are not copied yet (PostgreSQL does not hold
-them); they will be further parts.
+reads them), and the raw rows per day; per budget counter, its spend in calendar windows
+and rolling buckets; per kind, source, state and severity, the alerts, with their history
+entries and deliveries; the API keys per scope.
 
 Example::
 
@@ -28,14 +27,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from ..timeunits import NS_PER_DAY, NS_PER_SECOND
+from .alert_rows import EVENT_COLUMNS
 from .rollups import HOUR, MEASURES, MINUTE, RollupSpec
 from .rows import FIELD_NAMES
-from .transfer import CopyProgress, Granularity, TransferStore
+from .transfer import STATE_TABLES, CopyProgress, Granularity, StateTable, TransferStore
 
 __all__ = [
     "DEFAULT_CHUNK_ROWS",
@@ -189,6 +189,36 @@ def _revenue(
     return done, target.import_revenue(rows, done)
 
 
+def _state_step(table: StateTable) -> Step:
+    def step(
+        source: TransferStore, target: TransferStore, progress: CopyProgress, chunk: int
+    ) -> tuple[CopyProgress, int]:
+        after = _position(progress)
+        rows = source.export_state_rows(table, None if after is None else tuple(after), chunk)
+        if not rows:
+            done = _finished(progress)
+            return done, target.import_state_rows(table, [], done)
+        new = _advance(progress, list(table.key_of(rows[-1])), len(rows))
+        return new, target.import_state_rows(table, rows, new)
+
+    return step
+
+
+def _alerts(
+    source: TransferStore, target: TransferStore, progress: CopyProgress, chunk: int
+) -> tuple[CopyProgress, int]:
+    alerts = source.export_alerts(_position(progress), max(1, chunk // 10))
+    if not alerts:
+        done = _finished(progress)
+        return done, target.import_alerts([], done)
+    new = _advance(progress, alerts[-1].id, len(alerts))
+    return new, target.import_alerts(alerts, new)
+
+
+def _state_part(name: str, description: str) -> Part:
+    return Part(name, description, _state_step(STATE_TABLES[name]))
+
+
 PARTS: Final[tuple[Part, ...]] = (
     Part("requests", "raw rows as stored: ids, pricing, billable flags, duplicate_of", _requests),
     Part("logical_requests", "logical-request keys: external id and first start", _logical_requests),
@@ -197,13 +227,26 @@ PARTS: Final[tuple[Part, ...]] = (
     Part("rollup_hour", "the hourly rollup, merged per bucket", _rollup_step("hour", HOUR)),
     Part("reprice_audit", "the re-pricing audit trail", _reprice_audit),
     Part("revenue", "imported tenant revenue", _revenue),
+    _state_part("budget_counters", "the names of the budget counters"),
+    _state_part("budget_spend", "budget spend per calendar window, with the levels alerted"),
+    _state_part("budget_rolling", "budget spend of rolling windows, per hour bucket"),
+    _state_part("budget_episode", "open rolling-budget episodes, with the levels alerted"),
+    Part("alerts", "alert events under their ids, with history and deliveries (the outbox)", _alerts),
+    _state_part("alert_rule_state", "open alert-rule episodes and their events"),
+    _state_part("api_keys", "API keys (ids and secret hashes), revoked ones included"),
 )
-"""What a copy moves, in order. Budget counters, alerts and the outbox are not copied yet."""
+"""What a copy moves, in order (events before the rule episodes that point at them)."""
 
 
 def _is_empty(store: TransferStore) -> bool:
     stats = store.stats()
-    return not stats.requests and not stats.logical_requests and not any(stats.rollup_rows.values())
+    return (
+        not stats.requests
+        and not stats.logical_requests
+        and not any(stats.rollup_rows.values())
+        and not store.export_alerts(None, 1)
+        and not store.export_state_rows(STATE_TABLES["budget_spend"], None, 1)
+    )
 
 
 def copy_store(
@@ -225,7 +268,7 @@ def copy_store(
 
     Raises:
         CopyRefused: ``target`` is ``source``, or holds data without having been copied into
-            from this source (rollups would add up with it).
+            from this source (rollups would add up with it, alert ids could clash).
     """
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows!r}")
@@ -269,7 +312,9 @@ class Difference:
     day: str
     """The UTC day, ``YYYY-MM-DD``."""
     what: str
-    """``requests`` (raw rows) or ``dimension=value`` (``(none)`` for a missing value)."""
+    """``requests`` (raw rows), ``dimension=value`` (``(none)`` for a missing value),
+    ``<budget table> counter=<name>``, ``alert_rule_state rule=<name>``,
+    ``api_keys scope=<scope>`` or ``alerts kind=... source=... state=... severity=...``."""
     measure: str
     source: int
     target: int
@@ -291,10 +336,70 @@ def _day_text(day: int) -> str:
     return (dt.date(1970, 1, 1) + dt.timedelta(days=day)).isoformat()
 
 
+_BUDGET_MEASURES: Final = {
+    "budget_spend": ("cost_nano_usd", "attempts", "unpriced", "alerted_level", "forecast_alerted"),
+    "budget_rolling": ("cost_nano_usd", "attempts", "unpriced"),
+    "budget_episode": ("alerted_level", "forecast_alerted"),
+}
+"""The counter tables compared, with the columns summed per counter (besides the rows)."""
+_PAGE: Final = 10_000
+
+
+def _state_rows(store: TransferStore, name: str) -> Iterator[dict[str, Any]]:
+    table = STATE_TABLES[name]
+    after = None
+    while rows := store.export_state_rows(table, after, _PAGE):
+        for row in rows:
+            yield dict(zip(table.columns, row, strict=True))
+        after = table.key_of(rows[-1])
+
+
+Tally = dict[str, dict[str, int]]
+"""``what -> measure -> value``."""
+
+
+def _add(tally: Tally, what: str, measures: dict[str, int]) -> None:
+    counts = tally.setdefault(what, {})
+    for measure, value in measures.items():
+        counts[measure] = counts.get(measure, 0) + value
+
+
+def _ledger_and_alerts(store: TransferStore) -> Tally:
+    """Per budget counter and table, its rows and summed spend and levels; per rule, its open
+    episodes; per scope, the API keys and how many are revoked; per kind, source, state and
+    severity, the alerts, their history entries and their deliveries by state."""
+    tally: Tally = {}
+    names = {row["id"]: row["counter"] for row in _state_rows(store, "budget_counters")}
+    for name, measures in _BUDGET_MEASURES.items():
+        for row in _state_rows(store, name):
+            counter = names.get(row["counter_id"], str(row["counter_id"]))
+            _add(tally, f"{name} counter={counter}", {"rows": 1} | {m: int(row[m]) for m in measures})
+    for row in _state_rows(store, "alert_rule_state"):
+        _add(tally, f"alert_rule_state rule={row['rule']}", {"rows": 1})
+    for row in _state_rows(store, "api_keys"):
+        _add(
+            tally,
+            f"api_keys scope={row['scope']}",
+            {"keys": 1, "revoked": int(row["revoked_at_ns"] is not None)},
+        )
+    after = None
+    while alerts := store.export_alerts(after, _PAGE // 10):
+        for alert in alerts:
+            event = dict(zip(EVENT_COLUMNS.replace(" ", "").split(","), alert.event, strict=True))
+            what = " ".join(f"{name}={event[name]}" for name in ("kind", "source", "state", "severity"))
+            measures = {"events": 1, "history": len(alert.history)}
+            for delivery in alert.deliveries:
+                measures[f"deliveries_{delivery[1]}"] = measures.get(f"deliveries_{delivery[1]}", 0) + 1
+            _add(tally, f"alerts {what}", measures)
+        after = alerts[-1].id
+    return tally
+
+
 def compare_stores(source: TransferStore, target: TransferStore) -> list[Difference]:
     """The totals that differ: per UTC day holding rollups in either store, per value of every
     rollup dimension, the cost, attempts and logical requests (all data modes), and the raw
-    rows per day. Empty when the stores agree."""
+    rows per day; then over all days, the budget counters and the alerts (see
+    :func:`_ledger_and_alerts`). Empty when the stores agree."""
     differences: list[Difference] = []
     for day in sorted(_days(source) | _days(target)):
         start, end = day * NS_PER_DAY, (day + 1) * NS_PER_DAY
@@ -316,4 +421,12 @@ def compare_stores(source: TransferStore, target: TransferStore) -> list[Differe
     total = source.count_requests(), target.count_requests()
     if total[0] != total[1]:
         differences.append(Difference("all days", "requests", "rows", *total))
+    ours, theirs = _ledger_and_alerts(source), _ledger_and_alerts(target)
+    for what in sorted(ours.keys() | theirs.keys()):
+        a, b = ours.get(what, {}), theirs.get(what, {})
+        for measure in sorted(a.keys() | b.keys()):
+            if a.get(measure, 0) != b.get(measure, 0):
+                differences.append(
+                    Difference("all days", what, measure, a.get(measure, 0), b.get(measure, 0))
+                )
     return differences

@@ -11,7 +11,15 @@ imported as it is, bypassing the write path's aggregation:
 * the logical-request keys (external id and the start of its first attempt) and the
   provider-call claims, so dedupe and logical-request counting go on exactly after the move;
 * rollups as merged groups, whole buckets at a time;
-* the re-pricing audit trail and imported revenue.
+* the re-pricing audit trail and imported revenue;
+* the budget ledger (counter names, calendar windows with their alerted levels, rolling
+  buckets, rolling episodes), row by row under its primary key (:data:`STATE_TABLES`), so
+  a budget goes on exactly where it stood: spend already counted is not counted again and
+  a level already alerted does not alert again;
+* the alerts inbox: each event under its own id, with its history and its deliveries (the
+  outbox rows, pending ones included, without a replica's claim), in one transaction, then
+  the open rule episodes, which point at their event by that id;
+* the API keys, revoked ones included (ids and secret hashes, never a secret).
 
 Every import writes a :class:`CopyProgress` in the same transaction as the data, so an
 interrupted copy resumes where it stopped and a repeated one finds nothing left to do.
@@ -20,9 +28,10 @@ The orchestration lives in :mod:`spanmeter.store.copy`; the SQL in each backend.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, runtime_checkable
+from types import MappingProxyType
+from typing import Any, Final, Literal, Protocol, runtime_checkable
 
 from .analysis_types import RepriceAudit
 from .api import SpanStore
@@ -30,17 +39,23 @@ from .rollups import HOUR, MINUTE, RollupSpec
 from .rows import RowValues
 
 __all__ = [
+    "STATE_TABLES",
     "AuditRowValues",
     "CopyProgress",
     "DeliveryKey",
+    "ExportedAlert",
     "ExportedAudit",
     "Granularity",
     "LogicalKey",
     "ProviderCall",
     "RevenueRecord",
     "RollupGroup",
+    "StateKey",
+    "StateRow",
+    "StateTable",
     "TransferStore",
     "rollup_of",
+    "state_table",
 ]
 
 Granularity = Literal["minute", "hour"]
@@ -58,6 +73,87 @@ AuditRowValues = tuple[Any, ...]
 new_cost_nano_usd, old_status, new_status)``."""
 RevenueRecord = tuple[str, str, int, int, int, int]
 """``(tenant_id, period, start_ns, end_ns, revenue_nano_usd, imported_at_ns)``."""
+StateRow = tuple[Any, ...]
+"""One row of a :class:`StateTable`, in its column order."""
+StateKey = tuple[int | str, ...]
+"""A :class:`StateTable` row's primary key, in its key order."""
+
+
+@dataclass(frozen=True, slots=True)
+class StateTable:
+    """A table of budget or alert state that both backends define alike (same name, columns
+    and primary key), copied row by row in primary-key order."""
+
+    name: str
+    columns: tuple[str, ...]
+    key: tuple[str, ...]
+    """The primary key's columns: the copy's order and position."""
+
+    def key_of(self, row: StateRow) -> StateKey:
+        """The primary key of ``row``."""
+        return tuple(row[self.columns.index(name)] for name in self.key)
+
+
+STATE_TABLES: Final[Mapping[str, StateTable]] = MappingProxyType(
+    {
+        table.name: table
+        for table in (
+            StateTable("budget_counters", ("id", "counter"), ("id",)),
+            StateTable(
+                "budget_spend",
+                (
+                    "counter_id",
+                    "bucket_start_ns",
+                    "scope_key",
+                    "cost_nano_usd",
+                    "attempts",
+                    "unpriced",
+                    "alerted_level",
+                    "forecast_alerted",
+                ),
+                ("counter_id", "bucket_start_ns", "scope_key"),
+            ),
+            StateTable(
+                "budget_rolling",
+                ("counter_id", "scope_key", "bucket_start_ns", "cost_nano_usd", "attempts", "unpriced"),
+                ("counter_id", "scope_key", "bucket_start_ns"),
+            ),
+            StateTable(
+                "budget_episode",
+                ("counter_id", "scope_key", "alerted_level", "forecast_alerted", "since_ns"),
+                ("counter_id", "scope_key"),
+            ),
+            StateTable("alert_rule_state", ("rule", "subject", "event_id", "since_ns"), ("rule", "subject")),
+            StateTable(
+                "api_keys",
+                (
+                    "name",
+                    "key_id",
+                    "secret_hash",
+                    "scope",
+                    "tenants",
+                    "created_at_ns",
+                    "expires_at_ns",
+                    "revoked_at_ns",
+                ),
+                ("key_id",),
+            ),
+        )
+    }
+)
+"""The state tables copied row by row, by name: the budget ledger, the rule episodes and the
+API keys (their ids and secret hashes: a key keeps working against the target)."""
+
+
+def state_table(table: StateTable) -> StateTable:
+    """``table`` if it is one of :data:`STATE_TABLES` (statements are built from its names).
+
+    Raises:
+        ValueError: any other table.
+    """
+    if STATE_TABLES.get(table.name) != table:
+        raise ValueError(f"not a state table: {table.name!r}")
+    return table
 
 
 def rollup_of(granularity: str) -> RollupSpec:
@@ -77,6 +173,24 @@ class ExportedAudit:
 
     audit: RepriceAudit
     rows: Sequence[AuditRowValues]
+
+
+@dataclass(frozen=True, slots=True)
+class ExportedAlert:
+    """An alert event as stored, its id kept, with its history and its deliveries."""
+
+    event: tuple[Any, ...]
+    """The event's columns in :data:`~spanmeter.store.alert_rows.EVENT_COLUMNS` order (id
+    first, details and context as their JSON text)."""
+    history: Sequence[tuple[int, str, str, str]]
+    """``(at_ns, state, actor, note)``, oldest first."""
+    deliveries: Sequence[tuple[str, str, int, int, str | None, int | None]]
+    """``(channel, state, attempts, next_attempt_ns, last_error, delivered_at_ns)`` by channel."""
+
+    @property
+    def id(self) -> int:
+        """The event's id."""
+        return int(self.event[0])
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,4 +271,22 @@ class TransferStore(SpanStore, Protocol):
 
     def import_revenue(self, rows: Sequence[RevenueRecord], progress: CopyProgress) -> int:
         """Insert revenue rows (a tenant and period already present is left alone)."""
+        ...
+
+    def export_state_rows(self, table: StateTable, after: StateKey | None, limit: int) -> list[StateRow]:
+        """Rows of one of :data:`STATE_TABLES` by primary key."""
+        ...
+
+    def import_state_rows(self, table: StateTable, rows: Sequence[StateRow], progress: CopyProgress) -> int:
+        """Insert rows of one of :data:`STATE_TABLES` as they are (a key already present is
+        left alone)."""
+        ...
+
+    def export_alerts(self, after: int | None, limit: int) -> list[ExportedAlert]:
+        """Alert events with their history and deliveries, by id."""
+        ...
+
+    def import_alerts(self, alerts: Sequence[ExportedAlert], progress: CopyProgress) -> int:
+        """Insert events under their own ids with their history and deliveries; an event
+        whose id or dedupe key is already stored is skipped whole."""
         ...

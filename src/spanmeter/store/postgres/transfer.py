@@ -4,20 +4,22 @@
 Imports bypass the write path: raw rows are ``COPY``-ed into a staging table and moved with
 ``ON CONFLICT DO NOTHING`` on the delivery key, rollup groups are appended as partial rows
 (which queries sum and compaction merges like any other), and every import records its
-progress in ``copy_progress`` inside the same transaction. Audit entries keep their ids, so
-the identity sequence is moved past the highest one afterwards.
+progress in ``copy_progress`` inside the same transaction. Audit entries and alert events
+keep their ids, so each identity sequence is moved past the highest one afterwards. Copied
+deliveries are not claimed by any replica: a pending one is due to whichever takes it first.
 """
 
 from __future__ import annotations
 
 from collections.abc import Generator, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import psycopg
 
 from ...timeunits import NS_PER_DAY
 from .. import transfer
+from ..alert_rows import EVENT_COLUMNS
 from ..analysis_types import RepriceAudit
 from ..repricing import AUDIT_FIELDS
 from ..rollups import MEASURES
@@ -42,6 +44,9 @@ _AUDIT_ROW_COLUMNS: Final = (
     "start_time_ns, span_id, trace_id, old_cost_nano_usd, new_cost_nano_usd, old_status, new_status"
 )
 _LOWEST: Final = -(2**62)
+_HISTORY_COLUMNS: Final = "at_ns, state, actor, note"
+_DELIVERY_COLUMNS: Final = "channel, state, attempts, next_attempt_ns, last_error, delivered_at_ns"
+_EVENT_COUNT: Final = len(EVENT_COLUMNS.split(","))
 
 
 def _save(conn: Conn, progress: transfer.CopyProgress) -> None:
@@ -50,6 +55,11 @@ def _save(conn: Conn, progress: transfer.CopyProgress) -> None:
         " position = excluded.position, rows = excluded.rows, done = excluded.done",
         (progress.part, progress.source, progress.position, progress.rows, progress.done),
     )
+
+
+def _plain(value: object) -> object:
+    """A column value as SQLite would return it (``bytea`` as ``bytes``)."""
+    return bytes(cast(Any, value)) if isinstance(value, memoryview) else value
 
 
 def _exported_row(values: Sequence[Any]) -> RowValues:
@@ -296,6 +306,119 @@ class PostgresTransferMixin:
                         "INSERT INTO revenue VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING", row
                     ).rowcount,
                     0,
+                )
+            _save(conn, progress)
+        return inserted
+
+    # -- budget ledger and alerts -----------------------------------------------------------
+
+    def export_state_rows(
+        self, table: transfer.StateTable, after: transfer.StateKey | None, limit: int
+    ) -> list[transfer.StateRow]:
+        """Rows of a state table by primary key."""
+        table = transfer.state_table(table)
+        columns, key = ", ".join(table.columns), ", ".join(table.key)
+        where = "" if after is None else f" WHERE ({key}) > ({', '.join(['%s'] * len(after))})"
+        with self._reader() as conn:
+            rows = conn.execute(
+                sql(f"SELECT {columns} FROM {table.name}{where} ORDER BY {key} LIMIT %s"),
+                (*(after or ()), limit),
+            ).fetchall()
+        return [tuple(_plain(value) for value in row) for row in rows]
+
+    def import_state_rows(
+        self, table: transfer.StateTable, rows: Sequence[transfer.StateRow], progress: transfer.CopyProgress
+    ) -> int:
+        """Insert the rows whose key is not present yet."""
+        table = transfer.state_table(table)
+        inserted = 0
+        with self._transaction() as conn:
+            if rows:
+                columns = ", ".join(table.columns)
+                with conn.cursor() as cursor:
+                    cursor.executemany(
+                        sql(
+                            f"INSERT INTO {table.name} ({columns})"
+                            f" VALUES ({', '.join(['%s'] * len(table.columns))}) ON CONFLICT DO NOTHING"
+                        ),
+                        rows,
+                    )
+                    inserted = cursor.rowcount
+            _save(conn, progress)
+        return max(inserted, 0)
+
+    def export_alerts(self, after: int | None, limit: int) -> list[transfer.ExportedAlert]:
+        """Events with their history and deliveries, by id."""
+        with self._reader() as conn:
+            events = conn.execute(
+                sql(f"SELECT {EVENT_COLUMNS} FROM alert_events WHERE id > %s ORDER BY id LIMIT %s"),
+                (-1 if after is None else after, limit),
+            ).fetchall()
+            if not events:
+                return []
+            span = (int(events[0][0]), int(events[-1][0]))
+            history: dict[int, list[tuple[Any, ...]]] = {}
+            for event_id, *entry in conn.execute(
+                sql(
+                    f"SELECT event_id, {_HISTORY_COLUMNS} FROM alert_history"
+                    " WHERE event_id BETWEEN %s AND %s ORDER BY id"
+                ),
+                span,
+            ):
+                history.setdefault(int(event_id), []).append(tuple(entry))
+            deliveries: dict[int, list[tuple[Any, ...]]] = {}
+            for event_id, *delivery in conn.execute(
+                sql(
+                    f"SELECT event_id, {_DELIVERY_COLUMNS} FROM alert_outbox"
+                    " WHERE event_id BETWEEN %s AND %s ORDER BY event_id, channel"
+                ),
+                span,
+            ):
+                deliveries.setdefault(int(event_id), []).append(tuple(delivery))
+        return [
+            transfer.ExportedAlert(
+                tuple(event), history.get(int(event[0]), []), deliveries.get(int(event[0]), [])
+            )
+            for event in events
+        ]
+
+    def import_alerts(self, alerts: Sequence[transfer.ExportedAlert], progress: transfer.CopyProgress) -> int:
+        """Insert the events whose id and dedupe key are not used yet, each with its
+        history and deliveries; the event id sequence then continues after the highest id."""
+        inserted = 0
+        with self._transaction() as conn:
+            for alert in alerts:
+                added = conn.execute(
+                    sql(
+                        f"INSERT INTO alert_events ({EVENT_COLUMNS})"
+                        f" VALUES ({', '.join(['%s'] * _EVENT_COUNT)}) ON CONFLICT DO NOTHING"
+                    ),
+                    alert.event,
+                ).rowcount
+                if added != 1:
+                    continue
+                with conn.cursor() as cursor:
+                    if alert.history:
+                        cursor.executemany(
+                            sql(
+                                f"INSERT INTO alert_history (event_id, {_HISTORY_COLUMNS})"
+                                " VALUES (%s, %s, %s, %s, %s)"
+                            ),
+                            [(alert.id, *entry) for entry in alert.history],
+                        )
+                    if alert.deliveries:
+                        cursor.executemany(
+                            sql(
+                                f"INSERT INTO alert_outbox (event_id, {_DELIVERY_COLUMNS})"
+                                " VALUES (%s, %s, %s, %s, %s, %s, %s)"
+                            ),
+                            [(alert.id, *delivery) for delivery in alert.deliveries],
+                        )
+                inserted += 1
+            if inserted:
+                conn.execute(
+                    "SELECT setval(pg_get_serial_sequence('alert_events', 'id'),"
+                    " (SELECT max(id) FROM alert_events))"
                 )
             _save(conn, progress)
         return inserted

@@ -2,8 +2,9 @@
 
 Imports bypass the write path: rows go in as they were stored, rollup groups are appended
 as partial rows (positive ``seq``, bucket marked dirty) that compaction later folds into
-the tiers like any other, and every import records its progress in ``copy_progress`` in
-the same transaction.
+the tiers like any other, alert events keep their ids (so history, deliveries and rule
+episodes still point at them), and every import records its progress in ``copy_progress``
+in the same transaction.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from .. import transfer
+from ..alert_rows import EVENT_COLUMNS
 from ..analysis_types import RepriceAudit
 from ..rows import FIELD_NAMES, RowValues
 from .analysis_writes import append_partial_rows
@@ -31,6 +33,9 @@ _AUDIT_COLUMNS: Final = (
 _AUDIT_ROW_COLUMNS: Final = (
     "start_time_ns, span_id, trace_id, old_cost_nano_usd, new_cost_nano_usd, old_status, new_status"
 )
+_HISTORY_COLUMNS: Final = "at_ns, state, actor, note"
+_DELIVERY_COLUMNS: Final = "channel, state, attempts, next_attempt_ns, last_error, delivered_at_ns"
+_EVENT_COUNT: Final = len(EVENT_COLUMNS.split(","))
 
 
 @MIGRATIONS(name="m_copy_001_copy_progress")
@@ -250,3 +255,86 @@ class SQLiteTransferMixin:
         return self._insert_new(
             "INSERT INTO revenue VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", rows, progress
         )
+
+    # -- budget ledger and alerts -----------------------------------------------------------
+
+    def export_state_rows(
+        self, table: transfer.StateTable, after: transfer.StateKey | None, limit: int
+    ) -> list[transfer.StateRow]:
+        """Rows of a state table by primary key."""
+        table = transfer.state_table(table)
+        columns, key = ", ".join(table.columns), ", ".join(table.key)
+        where = "" if after is None else f" WHERE ({key}) > ({', '.join('?' * len(after))})"
+        rows = self._reader().execute(
+            f"SELECT {columns} FROM {table.name}{where} ORDER BY {key} LIMIT ?", (*(after or ()), limit)
+        )
+        return [tuple(row) for row in rows]
+
+    def import_state_rows(
+        self, table: transfer.StateTable, rows: Sequence[transfer.StateRow], progress: transfer.CopyProgress
+    ) -> int:
+        """Insert the rows whose key is not present yet."""
+        table = transfer.state_table(table)
+        return self._insert_new(
+            f"INSERT INTO {table.name} ({', '.join(table.columns)})"
+            f" VALUES ({', '.join('?' * len(table.columns))}) ON CONFLICT DO NOTHING",
+            rows,
+            progress,
+        )
+
+    def export_alerts(self, after: int | None, limit: int) -> list[transfer.ExportedAlert]:
+        """Events with their history and deliveries, by id."""
+        conn = self._reader()
+        events = conn.execute(
+            f"SELECT {EVENT_COLUMNS} FROM alert_events WHERE id > ? ORDER BY id LIMIT ?",
+            (-1 if after is None else after, limit),
+        ).fetchall()
+        if not events:
+            return []
+        span = (int(events[0][0]), int(events[-1][0]))
+        history: dict[int, list[tuple[Any, ...]]] = {}
+        for event_id, *entry in conn.execute(
+            f"SELECT event_id, {_HISTORY_COLUMNS} FROM alert_history WHERE event_id BETWEEN ? AND ?"
+            " ORDER BY id",
+            span,
+        ):
+            history.setdefault(int(event_id), []).append(tuple(entry))
+        deliveries: dict[int, list[tuple[Any, ...]]] = {}
+        for event_id, *delivery in conn.execute(
+            f"SELECT event_id, {_DELIVERY_COLUMNS} FROM alert_outbox WHERE event_id BETWEEN ? AND ?"
+            " ORDER BY event_id, channel",
+            span,
+        ):
+            deliveries.setdefault(int(event_id), []).append(tuple(delivery))
+        return [
+            transfer.ExportedAlert(
+                tuple(event), history.get(int(event[0]), []), deliveries.get(int(event[0]), [])
+            )
+            for event in events
+        ]
+
+    def import_alerts(self, alerts: Sequence[transfer.ExportedAlert], progress: transfer.CopyProgress) -> int:
+        """Insert the events whose id and dedupe key are not used yet, each with its
+        history and deliveries."""
+        transaction: Transaction = self._transaction
+        inserted = 0
+        with transaction() as conn:
+            for alert in alerts:
+                cursor = conn.execute(
+                    f"INSERT INTO alert_events ({EVENT_COLUMNS}) VALUES ({','.join('?' * _EVENT_COUNT)})"
+                    " ON CONFLICT DO NOTHING",
+                    alert.event,
+                )
+                if cursor.rowcount != 1:
+                    continue
+                conn.executemany(
+                    f"INSERT INTO alert_history (event_id, {_HISTORY_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
+                    [(alert.id, *entry) for entry in alert.history],
+                )
+                conn.executemany(
+                    f"INSERT INTO alert_outbox (event_id, {_DELIVERY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [(alert.id, *delivery) for delivery in alert.deliveries],
+                )
+                inserted += 1
+            _save(conn, progress)
+        return inserted
