@@ -191,8 +191,14 @@ def test_keys_reprice_and_budget_edits_on_the_command_line_are_recorded(tmp_path
         "budgets", "add", "weekly", "--window", "week", "--limit", "90", "--file", str(budgets)
     )  # no store: not recorded
     _cli("budgets", "remove", "daily", "--file", str(budgets), env={"SPANMETER_STORE": str(db)})
+    with SQLiteStore(db) as store:
+        (alert_id,) = store.budget_store.insert_alerts(
+            [NewAlert("k", "rule.x", "warning", "r", "", "t", T0)], now_ns=T0
+        )
+    _cli("alerts", "ack", str(alert_id), "--by", "ann", "--note", "seen", "--store", str(db))
     events = _events(db)
     assert [(e["action"], e["target"]) for e in events] == [
+        ("alert.ack", f"alert {alert_id}"),
         ("budget.remove", "daily"),
         ("budget.add", "daily"),
         ("reprice.apply", "reprice 1"),
@@ -200,6 +206,8 @@ def test_keys_reprice_and_budget_edits_on_the_command_line_are_recorded(tmp_path
         ("key.create", "ops"),
     ]
     assert {e["actor"] for e in events} == {cli_actor()} and cli_actor().startswith("cli:")
+    assert events[0]["detail"] == "by ann: seen"
+    events = events[1:]
     assert events[1]["detail"] == f"{budgets}: all, day (UTC), limit $25"
     assert events[2]["detail"].startswith(
         "vllm prices; 1 rows, 2026-01-01T00:00:00+00:00 .. 2026-01-02T00:00:00+00:00,"
@@ -207,15 +215,31 @@ def test_keys_reprice_and_budget_edits_on_the_command_line_are_recorded(tmp_path
     assert events[2]["detail"].endswith("cost 0 -> 1600000000 nano-USD")  # 0.40 + 1.20 USD
     assert secret.split("_")[2] not in json.dumps(events)
     assert [e["action"] for e in _events(db, "--action", "key.*")] == ["key.revoke", "key.create"]
-    assert _events(db, "--since", "1h") == events
+    assert _events(db, "--since", "1h")[1:] == events
     table = _cli("audit", "list", "--store", str(db))
-    assert "reprice.apply" in table.splitlines()[3] and cli_actor() in table
+    assert "reprice.apply" in table.splitlines()[4] and cli_actor() in table
     bad = CliRunner().invoke(main, ["audit", "list", "--store", str(db), "--since", "soon"])
     assert bad.exit_code == 2 and "--since" in bad.output
     # the trail stays with its store: `store copy` does not move it (docs/postgresql.md)
     copied = tmp_path / "copy.db"
     _cli("store", "copy", "--from", str(db), "--to", str(copied))
     assert _events(copied) == []
+
+
+def test_an_api_call_without_keys_is_recorded_as_anonymous(tmp_path: Path) -> None:
+    db = tmp_path / "open.db"
+    config = ServeConfig(db=str(db), grpc_port=None, http_port=0, store_process=False)
+    with ReceiverService(config) as service:
+        assert service.http_port is not None and isinstance(service.store, SQLiteStore)
+        (alert_id,) = service.store.budget_store.insert_alerts(
+            [NewAlert("k", "rule.x", "warning", "r", "", "t", T0)], now_ns=T0
+        )
+        assert _call(service.http_port, f"/api/v1/alerts/{alert_id}/ack", None, {"by": "ann"})[0] == 200
+        status, answer = _call(service.http_port, "/api/v1/audit", None)
+    assert status == 200
+    assert [(e["actor"], e["action"], e["detail"]) for e in answer["events"]] == [
+        ("anonymous", "alert.ack", "by ann")
+    ]
 
 
 def test_audit_entries_keep_their_time_order(tmp_path: Path) -> None:
