@@ -175,7 +175,12 @@ def test_repricing_applied_is_recorded_with_its_audit_id(store: SpanStore) -> No
     store.write_batch([make_row(model="m", cost_nano_usd=1_000), make_row(model="m", cost_nano_usd=3_000)])
     rows = list(store.iter_requests())
     changes = [RepricedRow(row, replace(row, cost_nano_usd=(row.cost_nano_usd or 0) * 2)) for row in rows]
-    window = {"window_start_ns": T0, "window_end_ns": T0 + DAY_NS, "price_source": "t", "details": ""}
+    window: dict[str, Any] = {
+        "window_start_ns": T0,
+        "window_end_ns": T0 + DAY_NS,
+        "price_source": "t",
+        "details": "",
+    }
     audit = store.apply_repricing(
         changes, reason="new list price", applied_at_ns=T0 + 5 * NS, actor="cli:ann", **window
     )
