@@ -97,6 +97,7 @@ def test_the_document_lists_every_route_with_the_cli_parameter_specs(document: d
         "/api/v1/alerts/{id}",
         "/api/v1/alerts/{id}/ack",
         "/api/v1/alerts/{id}/resolve",
+        "/api/v1/audit",
         "/healthz",
         "/readyz",
         OPENAPI_PATH,
@@ -116,6 +117,9 @@ def test_the_document_lists_every_route_with_the_cli_parameter_specs(document: d
         "text/plain",
     }
     assert set(paths["/api/v1/alerts/{id}/ack"]) == {"post"}
+    audit = paths["/api/v1/audit"]["get"]
+    assert audit["x-scope"] == "audit:read"
+    assert [p["name"] for p in audit["parameters"]] == ["since", "action", "limit"]
     assert "requestBody" in paths["/api/v1/alerts/{id}/ack"]["post"]
     status = paths["/api/v1/budgets/status"]["get"]
     assert "304" in status["responses"]
@@ -193,7 +197,7 @@ def test_schemathesis_finds_no_server_error_and_no_answer_off_the_document(base:
     never get a server error."""
     schema: Any = schemathesis.openapi.from_url(base + OPENAPI_PATH)
     operations: list[Any] = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 18  # every operation but the document itself, which schemathesis leaves out
+    assert len(operations) == 19  # every operation but the document itself, which schemathesis leaves out
     failures = [
         failure
         for operation in operations

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 import spanmeter.api.app as app_module
-from spanmeter.api import ApiApp, ApiError, Request, Route, json_response
+from spanmeter.api import ApiApp, ApiError, Caller, Request, Route, json_response
 from spanmeter.api.access import SCOPES
 from spanmeter.api.budgets import budget_routes
 from spanmeter.api.health import health_routes
@@ -35,8 +35,9 @@ def _echo(request: Request) -> Any:
 def test_every_request_is_authorized_once_with_its_routes_scope(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[str, str]] = []
 
-    def record(request: Request, scope: str, authenticator: object = None) -> None:
+    def record(request: Request, scope: str, authenticator: object = None) -> Caller:
         calls.append((request.path, scope))
+        return request.caller  # authorize's answer: the caller the route sees
 
     monkeypatch.setattr(app_module, "authorize", record)
     app = ApiApp(

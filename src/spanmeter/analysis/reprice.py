@@ -144,8 +144,9 @@ def _diff(window: TimeWindow, scanned: int, changes: Iterable[RepricedRow], sour
     }
 
 
-def apply_plan(store: SpanStore, plan: RepricePlan, *, reason: str) -> RepriceAudit:
-    """Write the plan's changes and its audit entry (nothing when a row changed meanwhile).
+def apply_plan(store: SpanStore, plan: RepricePlan, *, reason: str, actor: str = "system") -> RepriceAudit:
+    """Write the plan's changes and its audit entry, and ``reprice.apply`` by ``actor`` in the
+    audit trail (nothing when a row changed meanwhile).
 
     Raises:
         ValueError: An empty reason (an audit trail needs one).
@@ -160,6 +161,7 @@ def apply_plan(store: SpanStore, plan: RepricePlan, *, reason: str) -> RepriceAu
         window_end_ns=plan.window.end_ns,
         price_source=plan.diff["price_source"],
         details=json.dumps(plan.diff),
+        actor=actor,
     )
 
 

@@ -8,7 +8,7 @@ Layout, each module with one job:
   and tenants; a no-op while there is no authentication);
 * :mod:`.http`: :class:`Request`, :class:`Response`, :class:`ApiError`, the one JSON helper;
 * :mod:`.params`: the one query parser (the views hand it to their parameter specs);
-* :mod:`.routes`: what a route declares; :mod:`.views`, :mod:`.budgets` and
+* :mod:`.routes`: what a route declares; :mod:`.views`, :mod:`.budgets`, :mod:`.audit` and
   :mod:`.health` build the routes; :mod:`.openapi` the OpenAPI 3.1 document from them
   (served at ``/api/v1/openapi.json``); :mod:`.schemas` the documents' JSON schemas.
 
@@ -21,12 +21,14 @@ It sits above :mod:`spanmeter.analysis`, :mod:`spanmeter.budgets` and
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from ..auth import Authenticator
-from ..store import SpanStore
+from ..store import AuditLog, SpanStore
 from .access import ANONYMOUS, Caller, Scope, authorize, identify
 from .app import MAX_BODY_BYTES, MAX_QUERY_BYTES, OPENAPI_PATH, ApiApp
+from .audit import audit_routes
 from .budgets import BudgetsSource, budget_routes
 from .health import health_routes
 from .http import ApiError, Request, Response, WSGIApp, json_response
@@ -63,10 +65,12 @@ def make_api(
     ready: Callable[[], bool] | None = None,
     authenticator: Authenticator | None = None,
 ) -> ApiApp:
-    """The API over ``store`` (read-only): the analysis views always, the budgets and alerts
-    routes with ``budgets``, ``/healthz`` and ``/readyz`` with ``ready``; API keys checked by
-    ``authenticator`` (None: open)."""
+    """The API over ``store`` (read-only): the analysis views always, the audit trail when the
+    store keeps one, the budgets and alerts routes with ``budgets``, ``/healthz`` and
+    ``/readyz`` with ``ready``; API keys checked by ``authenticator`` (None: open)."""
     routes = view_routes(store)
+    if isinstance(store, AuditLog):
+        routes += audit_routes(store, time.time_ns if budgets is None else budgets.clock)
     if budgets is not None:
         routes += budget_routes(budgets)
     if ready is not None:

@@ -3,8 +3,9 @@ plug into, called once per request by the dispatcher (:mod:`.app`), never by a r
 
 :func:`identify` keeps the request's ``Authorization`` header with its caller;
 :func:`authorize` checks it against the store's API keys (:class:`spanmeter.auth.Authenticator`)
-for the route's scope: read routes need a ``read`` or ``admin`` key, ``alerts:write`` an
-``admin`` key, ``public`` ones (health, the OpenAPI document) none. While no key exists
+for the route's scope: read routes need a ``read`` or ``admin`` key, ``alerts:write`` and
+``audit:read`` (the audit trail) an ``admin`` key, ``public`` ones (health, the OpenAPI
+document) none; the caller it returns names the key, for the audit trail. While no key exists
 (or the API was built without an authenticator) every caller may do everything. Tenant
 isolation will read :attr:`Caller.tenants` where the route answers (the views' ``where``
 filter, the budgets' status filters, the alerts inbox); keys limited to tenants are refused
@@ -14,7 +15,7 @@ on every route but health until then (a key meant to see one tenant never sees a
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from ..auth import Authenticator, AuthError
@@ -24,7 +25,9 @@ if TYPE_CHECKING:
 
 __all__ = ["ANONYMOUS", "SCOPES", "Caller", "Scope", "authorize", "identify"]
 
-Scope = Literal["public", "views:read", "export:read", "budgets:read", "alerts:read", "alerts:write"]
+Scope = Literal[
+    "public", "views:read", "export:read", "budgets:read", "alerts:read", "alerts:write", "audit:read"
+]
 """What a route needs; each route in the table declares exactly one."""
 SCOPES: Final[tuple[Scope, ...]] = (
     "public",
@@ -33,7 +36,10 @@ SCOPES: Final[tuple[Scope, ...]] = (
     "budgets:read",
     "alerts:read",
     "alerts:write",
+    "audit:read",
 )
+_ADMIN_SCOPES: Final[frozenset[Scope]] = frozenset({"alerts:write", "audit:read"})
+"""Route scopes only an ``admin`` key has; every other non-public scope takes ``read``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +54,14 @@ class Caller:
     """The tenants whose data the caller may read; None: every tenant."""
     authorization: str | None = field(default=None, repr=False)
     """The request's ``Authorization`` header, checked by :func:`authorize` (never logged)."""
+    key_name: str | None = None
+    """The name of the API key the request was authenticated with (None: no key checked)."""
+
+    @property
+    def actor(self) -> str:
+        """Who the audit trail names: ``key:<name>``, or ``anonymous`` while the API has no
+        authentication (never a secret)."""
+        return "anonymous" if self.key_name is None else f"key:{self.key_name}"
 
 
 ANONYMOUS: Final = Caller("anonymous")
@@ -61,25 +75,29 @@ def identify(environ: Mapping[str, Any]) -> Caller:
     return ANONYMOUS if header is None else Caller("bearer", authorization=str(header))
 
 
-def authorize(request: Request, scope: Scope, authenticator: Authenticator | None = None) -> None:
-    """Let the request through or raise :class:`~.http.ApiError` (401 with a ``Bearer``
-    challenge, or 403).
+def authorize(request: Request, scope: Scope, authenticator: Authenticator | None = None) -> Caller:
+    """Let the request through, as the caller it returns (naming its key), or raise
+    :class:`~.http.ApiError` (401 with a ``Bearer`` challenge, or 403).
 
     The one check every route passes (the dispatcher calls it with the route's declared
     scope). Without an authenticator, or while no key exists, every caller may do everything.
     """
+    caller = request.caller
     if authenticator is None or scope == "public":
-        return
+        return caller
     from .http import ApiError  # here: .http imports this module for the Caller type
 
-    needed = "admin" if scope == "alerts:write" else "read"
+    needed = "admin" if scope in _ADMIN_SCOPES else "read"
     try:
-        identity = authenticator.check(request.caller.authorization, needed)
+        identity = authenticator.check(caller.authorization, needed)
     except AuthError as refused:
         if refused.kind == "unauthenticated":
             raise ApiError(401, refused.message, [("WWW-Authenticate", 'Bearer realm="spanmeter"')]) from None
         raise ApiError(403, refused.message) from None
-    if identity is not None and identity.tenants is not None:
+    if identity is None:
+        return caller
+    if identity.tenants is not None:
         raise ApiError(
             403, f"API key {identity.name!r} is limited to tenants; tenant-scoped reads are not available yet"
         )
+    return replace(caller, name=identity.name, key_name=identity.name, tenants=identity.tenants)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, Final
 
 from ..auth import Authenticator
@@ -112,8 +113,9 @@ class ApiApp:
             caller=identify(environ),
             body=_body(environ) if route.body is not None else b"",
         )
-        authorize(request, route.scope, self._authenticator)  # the one check: every route declares its scope
-        return route.handler(request)
+        # the one check: every route declares its scope; the caller it returns names the key
+        caller = authorize(request, route.scope, self._authenticator)
+        return route.handler(request if caller is request.caller else replace(request, caller=caller))
 
 
 def pattern_match(route: Route, path: str) -> dict[str, str] | None:

@@ -9,7 +9,8 @@
   answers ``304`` to ``If-None-Match``, which keeps :class:`spanmeter.BudgetGuard` polls cheap.
 * ``GET /api/v1/alerts?state=open&kind=budget.*&source=&since=24h&limit=50``: newest first.
 * ``GET /api/v1/alerts/{id}``: one alert with its context, history and deliveries.
-* ``POST /api/v1/alerts/{id}/ack`` (or ``/resolve``), JSON body ``{"by": "...", "note": "..."}``.
+* ``POST /api/v1/alerts/{id}/ack`` (or ``/resolve``), JSON body ``{"by": "...", "note": "..."}``:
+  the alert's history shows ``by``; the audit trail names the API key that did it.
 """
 
 from __future__ import annotations
@@ -139,10 +140,14 @@ def budget_routes(source: BudgetsSource) -> list[Route]:
             actor, note = str(body.get("by") or "api"), str(body.get("note") or "")
             store, now = source.budget_store, source.clock()
             try:
+                # the history shows the name given; the audit trail the key that did it
+                audited = request.caller.actor
                 if action == "ack":
-                    record = store.acknowledge(alert_id, actor=actor, note=note, now_ns=now)
+                    record = store.acknowledge(
+                        alert_id, actor=actor, note=note, now_ns=now, audit_actor=audited
+                    )
                 else:
-                    record = store.resolve(alert_id, actor=actor, note=note, now_ns=now)
+                    record = store.resolve(alert_id, actor=actor, note=note, now_ns=now, audit_actor=audited)
             except LookupError as error:
                 raise ApiError(404, str(error)) from None
             return json_response(200, alert_document(record))

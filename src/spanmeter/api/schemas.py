@@ -11,6 +11,7 @@ __all__ = [
     "ALERT",
     "ALERTS",
     "ALERT_CHANGE",
+    "AUDIT",
     "BUDGETS",
     "ERROR",
     "HEALTH",
@@ -98,4 +99,25 @@ BUDGETS: Final = _object(
         "ledger_fingerprint": _OPT_STR,
     }
 )
+AUDIT: Final = _object(
+    {
+        "events": {
+            "type": "array",
+            "items": _object(
+                {
+                    "id": _INT,
+                    "at": _STR,
+                    "at_ns": _INT,
+                    "actor": _STR,
+                    "action": _STR,
+                    "target": _STR,
+                    "detail": _STR,
+                },
+                closed=True,
+            ),
+        }
+    },
+    closed=True,
+)
+"""The audit trail, newest first."""
 OPENAPI: Final = _object({"openapi": _STR, "info": _OBJ, "paths": _OBJ})

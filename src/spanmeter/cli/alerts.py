@@ -17,6 +17,7 @@ from .common import (
     URL_HELP,
     api_request,
     budgets_of,
+    cli_actor,
     format_option,
     open_store,
     receiver_url,
@@ -160,7 +161,7 @@ def ack(alert_id: int, note: str, actor: str | None, db: str | None, url: str | 
         with open_store(db) as store:
             try:
                 record = budgets_of(store).acknowledge(
-                    alert_id, actor=actor, note=note, now_ns=time.time_ns()
+                    alert_id, actor=actor, note=note, now_ns=time.time_ns(), audit_actor=cli_actor()
                 )
             except LookupError as error:
                 raise click.ClickException(str(error)) from None

@@ -4,7 +4,9 @@
 file, which holds the limits); both answer from :func:`spanmeter.budgets.budget_states`.
 ``add`` and ``remove`` edit the budgets file (see :mod:`spanmeter.budgets.editing.edit`: validated
 as a whole before it is written, written atomically, comments kept); a running receiver
-picks the change up like any other edit.
+picks the change up like any other edit. Budgets are edited in their file, not through the
+API, so these are the budget edits the audit trail records: with ``--store`` (or
+``SPANMETER_STORE``/``SPANMETER_DB_PATH``), right after the file is written.
 """
 
 from __future__ import annotations
@@ -23,12 +25,44 @@ from ..budgets import BudgetConfigError, BudgetIndex, budget_states, load_config
 from ..budgets.definitions.documents import budgets_document
 from ..budgets.definitions.model import BudgetsConfig
 from ..budgets.editing import add_budget, remove_budget
-from ..environment_variables import SPANMETER_BUDGETS_FILE
-from .common import URL_HELP, api_request, budgets_of, format_option, open_store, receiver_url, store_option
+from ..environment_variables import SPANMETER_BUDGETS_FILE, SPANMETER_DB_PATH, SPANMETER_STORE
+from ..store import AuditLog
+from ..store.audit_log import budget_edited
+from .common import (
+    URL_HELP,
+    api_request,
+    budgets_of,
+    cli_actor,
+    format_option,
+    open_store,
+    receiver_url,
+    store_option,
+)
 
 __all__ = ["budgets"]
 
 _FILE_HELP = "Budgets file [env SPANMETER_BUDGETS_FILE]."
+_AUDIT_STORE_HELP = (
+    "Record the edit in this store's audit trail: a SQLite file or a postgresql:// URL"
+    " [env SPANMETER_STORE or SPANMETER_DB_PATH; default: not recorded]."
+)
+
+
+def _record_edit(db: str | None, action: str, name: str, detail: str) -> None:
+    """Record a budget edit in the audit trail of the store given (none given: nothing). The
+    file is already written: a store that cannot record it is an error that says so."""
+    target = db or os.environ.get(SPANMETER_STORE) or os.environ.get(SPANMETER_DB_PATH)
+    if not target:
+        return
+    try:
+        with open_store(target) as store:
+            if not isinstance(store, AuditLog):  # pragma: no cover - both backends keep the trail
+                raise click.ClickException(f"the store {store.location} keeps no audit trail")
+            store.record_audit_event(budget_edited(action, name, cli_actor(), time.time_ns(), detail=detail))
+    except click.ClickException as error:
+        raise click.ClickException(
+            f"the budgets file was changed, but the edit was not recorded in the audit trail: {error.message}"
+        ) from None
 
 
 def _config(path: str | None) -> BudgetsConfig:
@@ -200,6 +234,7 @@ def _limit(text: str) -> int | str:
 @click.option("--timezone", help="IANA zone of a calendar window [default: the file's, else UTC].")
 @click.option("--description", help="What the budget is for.")
 @click.option("--file", "path", type=click.Path(dir_okay=False), help=_FILE_HELP)
+@store_option(_AUDIT_STORE_HELP)
 def add(
     name: str,
     scopes: tuple[str, ...],
@@ -209,6 +244,7 @@ def add(
     timezone: str | None,
     description: str | None,
     path: str | None,
+    db: str | None,
 ) -> None:
     """Add a budget to the budgets file (created if missing); the whole file is validated first."""
     path = _file(path)
@@ -235,20 +271,21 @@ def add(
     except BudgetConfigError as error:
         raise click.ClickException(str(error)) from None
     (budget,) = [b for b in config.budgets if b.name == name]
-    click.echo(
-        f"{path}: added budget {name}: {_scope_text(dict(budget.scope))}, {budget.window.describe()}, "
-        f"limit ${budget.limit_usd}; {len(config.budgets)} budgets"
-    )
+    described = f"{_scope_text(dict(budget.scope))}, {budget.window.describe()}, limit ${budget.limit_usd}"
+    _record_edit(db, "budget.add", name, f"{path}: {described}")
+    click.echo(f"{path}: added budget {name}: {described}; {len(config.budgets)} budgets")
 
 
 @budgets.command("remove")
 @click.argument("name")
 @click.option("--file", "path", type=click.Path(dir_okay=False), help=_FILE_HELP)
-def remove(name: str, path: str | None) -> None:
+@store_option(_AUDIT_STORE_HELP)
+def remove(name: str, path: str | None, db: str | None) -> None:
     """Remove a budget from the budgets file (its counters and alerts stay in the store)."""
     path = _file(path)
     try:
         config = remove_budget(path, name)
     except BudgetConfigError as error:
         raise click.ClickException(str(error)) from None
+    _record_edit(db, "budget.remove", name, str(path))
     click.echo(f"{path}: removed budget {name}; {len(config.budgets)} budgets left")

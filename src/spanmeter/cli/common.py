@@ -9,6 +9,7 @@ parameter spec (:mod:`spanmeter.analysis.parameters`), the one the API route is 
 from __future__ import annotations
 
 import functools
+import getpass
 import http.client
 import json
 import os
@@ -37,6 +38,7 @@ __all__ = [
     "api_request",
     "api_stream",
     "budgets_of",
+    "cli_actor",
     "data_mode_value",
     "first_line",
     "format_option",
@@ -211,6 +213,15 @@ def first_line(error: BaseException) -> str:
     """The first line of an error's text (drivers add hints and context on further lines)."""
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
+
+
+def cli_actor() -> str:
+    """Who the audit trail names for a change made on the command line: ``cli:<os user>``
+    (``cli:unknown`` where the system cannot say)."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:  # no login name and no passwd entry (some containers): still record the change
+        return "cli:unknown"
 
 
 def budgets_of(store: SpanStore) -> BudgetStore:

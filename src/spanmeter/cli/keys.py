@@ -1,7 +1,9 @@
 """``spanmeter keys``: make, list and revoke the API keys a receiver accepts.
 
 Keys are kept in the store (a SQLite file or the shared PostgreSQL database), only as a hash
-of their secret: ``create`` prints the key once, and nothing can show it again.
+of their secret: ``create`` prints the key once, and nothing can show it again. Making and
+revoking a key is recorded in the store's audit trail (``spanmeter audit list``) as
+``cli:<os user>``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import click
 from ..auth import SCOPES, issue_key
 from ..store import ApiKey, DuplicateKeyName, KeyStore, SpanStore
 from ..timeunits import iso, parse_duration
-from .common import format_option, open_store, store_option
+from .common import cli_actor, format_option, open_store, store_option
 
 __all__ = ["keys"]
 
@@ -87,7 +89,7 @@ def create(
     )
     with open_store(db, create=True) as store:
         try:
-            _key_store(store).add_api_key(record)
+            _key_store(store).add_api_key(record, actor=cli_actor())
         except DuplicateKeyName as error:
             raise click.ClickException(str(error)) from None
     if fmt == "json":
@@ -125,6 +127,6 @@ def list_keys(fmt: str, db: str | None) -> None:
 def revoke(name: str, db: str | None) -> None:
     """Revoke the usable key NAME: it stops working at once, on every replica."""
     with open_store(db) as store:
-        if not _key_store(store).revoke_api_key(name, time.time_ns()):
+        if not _key_store(store).revoke_api_key(name, time.time_ns(), actor=cli_actor()):
             raise click.ClickException(f"no usable key named {name!r}")
     click.echo(f"key {name!r} revoked", err=True)

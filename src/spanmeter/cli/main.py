@@ -8,6 +8,7 @@ from importlib.metadata import version
 import click
 
 from .alerts import alerts
+from .audit import audit
 from .budgets import budgets
 from .collector_config import collector_config
 from .compare import compare
@@ -54,3 +55,4 @@ main.add_command(export)
 main.add_command(prices)
 main.add_command(store)
 main.add_command(keys)
+main.add_command(audit)

@@ -10,7 +10,7 @@ from ..analysis.parameters import REPRICE_AUDITS, REPRICE_PREVIEW, ViewArgs
 from ..analysis.reprice import apply_plan, audit_document, plan_repricing, render_audits, render_reprice
 from ..pricing import PriceBook
 from ..store import StaleRepricing
-from .common import api_get, open_store, receiver_url, source_options, spec_options
+from .common import api_get, cli_actor, open_store, receiver_url, source_options, spec_options
 
 __all__ = ["reprice"]
 
@@ -76,7 +76,7 @@ def reprice(
         if not yes:
             click.confirm(f"apply to {len(plan.changes)} rows?", abort=True)
         try:
-            audit = apply_plan(store, plan, reason=reason or "")
+            audit = apply_plan(store, plan, reason=reason or "", actor=cli_actor())
         except StaleRepricing as error:
             raise click.ClickException(str(error)) from None
         click.echo(f"applied: audit #{audit.id}, {audit.rows_changed} rows", err=True)

@@ -43,6 +43,8 @@ from .api import (
     WriteResult,
 )
 from .api_keys import ApiKey, DuplicateKeyName, KeyStore
+from .audit_log import ACTIONS as AUDIT_ACTIONS
+from .audit_log import AuditEvent, AuditLog
 from .factory import describe_target, is_postgres_url, open_store
 from .group_commit import DEFAULT_MAX_PENDING_ROWS, GroupCommitWriter
 from .inbox import (
@@ -73,6 +75,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ALERT_STATES",
+    "AUDIT_ACTIONS",
     "DEFAULT_DATA_MODE",
     "DEFAULT_MAX_PENDING_ROWS",
     "HOUR",
@@ -85,6 +88,8 @@ __all__ = [
     "AlertHistoryEntry",
     "AlertRecord",
     "ApiKey",
+    "AuditEvent",
+    "AuditLog",
     "BatchWriter",
     "BudgetSpend",
     "BudgetStore",

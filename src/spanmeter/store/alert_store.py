@@ -32,6 +32,7 @@ from .alert_rows import (
     rule_plan,
     with_attachments,
 )
+from .audit_log import AuditEvent
 from .conditions import where_clause
 from .inbox import AlertRecord, Delivery, RuleOutcome
 from .ledger import NewAlert
@@ -91,6 +92,10 @@ class AlertStore:
     def _lock_rule(self, conn: Any, rule: str) -> None:
         """Serialise ``rule``'s evaluations until the caller commits (a single writer needs
         nothing)."""
+
+    def record_audit(self, conn: Any, event: AuditEvent) -> None:
+        """Write an audit entry inside the caller's transaction (the backend's statement)."""
+        raise NotImplementedError
 
     def resolve_ended_windows(self, conn: Any, now_ns: int) -> int:
         """Resolve unresolved budget events whose window ended at or before ``now_ns``."""

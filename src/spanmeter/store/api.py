@@ -346,9 +346,11 @@ class SpanStore(BatchWriter, Protocol):
         price_source: str,
         details: str,
         applied_at_ns: int | None = None,
+        actor: str = "system",
     ) -> RepriceAudit:
         """Write new prices on stored rows, correct the rollups by the exact deltas, and
-        record an audit entry, all in one transaction.
+        record an audit entry (and a ``reprice.apply`` entry by ``actor`` in the audit trail,
+        :mod:`spanmeter.store.audit_log`), all in one transaction.
 
         Raises:
             ValueError: A change alters more than the pricing fields.

@@ -41,8 +41,9 @@ class ApiKey:
 class KeyStore(Protocol):
     """A store that keeps API keys (both backends do)."""
 
-    def add_api_key(self, key: ApiKey) -> None:
-        """Store a new key.
+    def add_api_key(self, key: ApiKey, *, actor: str = "system") -> None:
+        """Store a new key, and its ``key.create`` audit entry by ``actor`` in the same
+        transaction (:mod:`spanmeter.store.audit_log`).
 
         Raises:
             DuplicateKeyName: a key that is not revoked has the same name.
@@ -57,8 +58,9 @@ class KeyStore(Protocol):
         """The key with this id, if any."""
         ...
 
-    def revoke_api_key(self, name: str, now_ns: int) -> bool:
-        """Revoke the usable key of this name; False if there is none."""
+    def revoke_api_key(self, name: str, now_ns: int, *, actor: str = "system") -> bool:
+        """Revoke the usable key of this name, recording ``key.revoke`` by ``actor`` in the
+        same transaction; False if there is none (nothing recorded)."""
         ...
 
     def has_api_keys(self) -> bool:

@@ -20,6 +20,7 @@ from . import ledger_sql
 from .alert_rows import delivery_update
 from .alert_store import AlertStore
 from .analysis_types import AggregateResult
+from .audit_log import alert_changed
 from .budget_rows import LedgerStats
 from .inbox import AlertRecord, Delivery, MeasureGroup, RuleOutcome
 from .ledger import BudgetSpend, LedgerDecision, NewAlert, SpendTotal
@@ -126,20 +127,33 @@ class BudgetStoreBase(Generic[C]):
         """Events per (kind, source, state, severity)."""
         return self._read(self._alerts.alert_counts)
 
-    def _changed(self, alert_id: int, state: str, actor: str, note: str, now_ns: int) -> AlertRecord:
+    def _changed(
+        self, alert_id: int, state: str, actor: str, note: str, now_ns: int, audit_actor: str | None
+    ) -> AlertRecord:
+        """The change, its history entry and its audit entry in one transaction."""
+        action = "alert.ack" if state == "acknowledged" else "alert.resolve"
+        who = audit_actor or actor
+        event = alert_changed(action, alert_id, who, by=actor, note=note, at_ns=now_ns)
         with self._transaction() as conn:
             self._alerts.change_state(conn, alert_id, state, actor=actor, note=note, now_ns=now_ns)
+            self._alerts.record_audit(conn, event)
             record = self._alerts.get_alert(conn, alert_id)
         assert record is not None
         return record
 
-    def acknowledge(self, alert_id: int, *, actor: str, note: str = "", now_ns: int) -> AlertRecord:
-        """Mark acknowledged; raises LookupError for an unknown id."""
-        return self._changed(alert_id, "acknowledged", actor, note, now_ns)
+    def acknowledge(
+        self, alert_id: int, *, actor: str, note: str = "", now_ns: int, audit_actor: str | None = None
+    ) -> AlertRecord:
+        """Mark acknowledged, audited as ``audit_actor`` (default ``actor``); raises
+        LookupError for an unknown id (nothing recorded)."""
+        return self._changed(alert_id, "acknowledged", actor, note, now_ns, audit_actor)
 
-    def resolve(self, alert_id: int, *, actor: str, note: str = "", now_ns: int) -> AlertRecord:
-        """Mark resolved; raises LookupError for an unknown id."""
-        return self._changed(alert_id, "resolved", actor, note, now_ns)
+    def resolve(
+        self, alert_id: int, *, actor: str, note: str = "", now_ns: int, audit_actor: str | None = None
+    ) -> AlertRecord:
+        """Mark resolved, audited as ``audit_actor`` (default ``actor``); raises LookupError
+        for an unknown id (nothing recorded)."""
+        return self._changed(alert_id, "resolved", actor, note, now_ns, audit_actor)
 
     def resolve_ended_windows(self, now_ns: int) -> int:
         """Resolve budget events whose window has ended."""

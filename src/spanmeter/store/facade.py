@@ -19,6 +19,7 @@ from typing import Any, Final, Generic, Literal, TypeVar
 
 from .analysis_types import AggregateResult, RepriceAudit, RepricedRow, RevenueRow
 from .api import TopResult, WriteResult
+from .audit_log import SYSTEM_ACTOR
 from .budget_store_base import BudgetStoreBase
 from .ledger import LedgerHook
 from .query_model import ReadScope, RowScan, scope_filters
@@ -59,8 +60,12 @@ class StoreFacade(Generic[C]):
         """One write transaction (under the store's write lock)."""
         raise NotImplementedError
 
-    def _record_repricing(self, changes: Sequence[RepricedRow], audit: RepriceAudit) -> RepriceAudit:
-        """Write checked ``changes`` and ``audit`` in one transaction; the audit with its id."""
+    def _record_repricing(
+        self, changes: Sequence[RepricedRow], audit: RepriceAudit, actor: str
+    ) -> RepriceAudit:
+        """Write checked ``changes``, ``audit`` and its audit-trail entry by ``actor``
+        (:func:`~spanmeter.store.audit_log.repricing_applied`) in one transaction; the audit
+        with its id."""
         raise NotImplementedError
 
     def write_batches(self, batches: Sequence[Sequence[SpanRow]]) -> list[WriteResult]:
@@ -197,15 +202,17 @@ class StoreFacade(Generic[C]):
         price_source: str,
         details: str,
         applied_at_ns: int | None = None,
+        actor: str = SYSTEM_ACTOR,
     ) -> RepriceAudit:
-        """New prices on stored rows, rollup corrections and the audit in one transaction; see
+        """New prices on stored rows, rollup corrections, the audit and its audit-trail entry
+        in one transaction; see
         :meth:`SpanStore.apply_repricing <spanmeter.store.api.SpanStore.apply_repricing>`."""
         check_changes(changes)
         applied = time.time_ns() if applied_at_ns is None else applied_at_ns
         rows_changed, before, after = change_totals(changes)
         window = (window_start_ns, window_end_ns)
         audit = RepriceAudit(0, applied, reason, *window, rows_changed, before, after, price_source, details)
-        return self._record_repricing(changes, audit)
+        return self._record_repricing(changes, audit, actor)
 
     def reprice_audits(self, limit: int = 50) -> list[RepriceAudit]:
         """Applied re-pricings, newest first."""

@@ -184,16 +184,23 @@ class BudgetStore(Protocol):
         (the Prometheus alert gauges)."""
         ...
 
-    def acknowledge(self, alert_id: int, *, actor: str, note: str = "", now_ns: int) -> AlertRecord:
-        """Mark acknowledged (a no-op on a resolved event, still recorded in its history).
+    def acknowledge(
+        self, alert_id: int, *, actor: str, note: str = "", now_ns: int, audit_actor: str | None = None
+    ) -> AlertRecord:
+        """Mark acknowledged (a no-op on a resolved event, still recorded in its history), with
+        an ``alert.ack`` audit entry by ``audit_actor`` (default ``actor``: the name the
+        history shows) in the same transaction.
 
         Raises:
             LookupError: no such event.
         """
         ...
 
-    def resolve(self, alert_id: int, *, actor: str, note: str = "", now_ns: int) -> AlertRecord:
-        """Mark resolved by a person.
+    def resolve(
+        self, alert_id: int, *, actor: str, note: str = "", now_ns: int, audit_actor: str | None = None
+    ) -> AlertRecord:
+        """Mark resolved by a person, with an ``alert.resolve`` audit entry by ``audit_actor``
+        (default ``actor``) in the same transaction.
 
         Raises:
             LookupError: no such event.

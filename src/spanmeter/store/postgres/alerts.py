@@ -27,7 +27,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 from ..alert_rows import ENDED_WINDOW_NOTE, SYSTEM_ACTOR, pending_deliveries
 from ..alert_store import AlertSQL, AlertStore
+from ..audit_log import AuditEvent
 from ..inbox import Delivery
+from .audit import insert_audit_event
 from .schema import RULE_LOCKS
 from .sql_text import sql
 
@@ -99,6 +101,9 @@ class PostgresAlerts(AlertStore):
     def _lock_rule(self, conn: psycopg.Connection[tuple[Any, ...]], rule: str) -> None:
         """One rule's evaluations queue on a transaction advisory lock."""
         conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (RULE_LOCKS, lock_key(rule)))
+
+    def record_audit(self, conn: psycopg.Connection[tuple[Any, ...]], event: AuditEvent) -> None:
+        insert_audit_event(conn, event)
 
     def resolve_ended_windows(self, conn: psycopg.Connection[tuple[Any, ...]], now_ns: int) -> int:
         """Resolve unresolved budget events whose window ended at or before ``now_ns``; one

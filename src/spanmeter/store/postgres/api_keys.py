@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from ..api_keys import COLUMNS, ApiKey, DuplicateKeyName, key_from_row, key_row
+from ..audit_log import SYSTEM_ACTOR, key_created, key_revoked
+from .audit import insert_audit_event
 from .sql_text import sql
 
 if TYPE_CHECKING:
@@ -34,14 +36,16 @@ class PostgresKeysMixin:
     def _reader(self) -> AbstractContextManager[Conn]:  # provided by PostgresStore
         raise NotImplementedError
 
-    def add_api_key(self, key: ApiKey) -> None:
-        """Store a new key (see :meth:`KeyStore.add_api_key <spanmeter.store.api_keys.KeyStore.add_api_key>`)."""
+    def add_api_key(self, key: ApiKey, *, actor: str = SYSTEM_ACTOR) -> None:
+        """Store a new key and its audit entry (see :meth:`KeyStore.add_api_key
+        <spanmeter.store.api_keys.KeyStore.add_api_key>`)."""
         try:
             with self._reader() as conn, conn.transaction():
                 conn.execute(
                     sql(f"INSERT INTO api_keys ({COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"),
                     key_row(key),
                 )
+                insert_audit_event(conn, key_created(key, actor))
         except psycopg.errors.UniqueViolation as error:
             raise DuplicateKeyName(f"a key named {key.name!r} exists: revoke it first") from error
 
@@ -59,13 +63,15 @@ class PostgresKeysMixin:
             row = conn.execute(sql(f"SELECT {COLUMNS} FROM api_keys WHERE key_id = %s"), (key_id,)).fetchone()
         return None if row is None else key_from_row(row)
 
-    def revoke_api_key(self, name: str, now_ns: int) -> bool:
-        """Revoke the usable key of this name; False if there is none."""
+    def revoke_api_key(self, name: str, now_ns: int, *, actor: str = SYSTEM_ACTOR) -> bool:
+        """Revoke the usable key of this name, with its audit entry; False if there is none."""
         with self._reader() as conn, conn.transaction():
             changed = conn.execute(
                 "UPDATE api_keys SET revoked_at_ns = %s WHERE name = %s AND revoked_at_ns IS NULL",
                 (now_ns, name),
             ).rowcount
+            if changed:
+                insert_audit_event(conn, key_revoked(name, actor, now_ns))
         return changed > 0
 
     def has_api_keys(self) -> bool:

@@ -35,12 +35,14 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from ...timeunits import NS_PER_DAY, NS_PER_SECOND
 from ..analysis_types import RepriceAudit, RepricedRow
 from ..api import RetentionResult, StoreBusy, StoreStats, WriteResult
+from ..audit_log import repricing_applied
 from ..batches import check_batches
 from ..facade import StoreFacade
 from ..ledger import LedgerHook
 from ..rows import SpanRow
 from . import analysis_writes, budget_ledger, queries
 from .api_keys import PostgresKeysMixin
+from .audit import PostgresAuditMixin, insert_audit_event
 from .budget_store import DEFAULT_CLAIM_S, PostgresBudgetStore
 from .leader import AdvisoryLeader
 from .schema import ensure_partitions, migrate
@@ -75,7 +77,7 @@ def _redacted(url: str) -> str:
     return f"postgresql://{info.get('user', '')}@{info.get('host', '')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
 
 
-class PostgresStore(StoreFacade[Conn], PostgresTransferMixin, PostgresKeysMixin):
+class PostgresStore(StoreFacade[Conn], PostgresTransferMixin, PostgresKeysMixin, PostgresAuditMixin):
     """Spans, rollups and queries in one PostgreSQL database (migrated on open).
 
     Args:
@@ -242,9 +244,13 @@ class PostgresStore(StoreFacade[Conn], PostgresTransferMixin, PostgresKeysMixin)
 
     # -- re-pricing and revenue ------------------------------------------------------------
 
-    def _record_repricing(self, changes: Sequence[RepricedRow], audit: RepriceAudit) -> RepriceAudit:
+    def _record_repricing(
+        self, changes: Sequence[RepricedRow], audit: RepriceAudit, actor: str
+    ) -> RepriceAudit:
         with self._transaction() as conn:
-            return analysis_writes.record_repricing(conn, audit, changes)
+            audit = analysis_writes.record_repricing(conn, audit, changes)
+            insert_audit_event(conn, repricing_applied(audit, actor))
+            return audit
 
     # -- maintenance ----------------------------------------------------------------------
 

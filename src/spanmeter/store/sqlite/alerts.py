@@ -9,7 +9,9 @@ from typing import Final
 
 from ..alert_rows import ENDED_WINDOW_NOTE, SYSTEM_ACTOR, pending_deliveries
 from ..alert_store import AlertSQL, AlertStore
+from ..audit_log import AuditEvent
 from ..inbox import Delivery
+from .audit import insert_audit_event
 
 __all__ = ["ALERTS", "SQLiteAlerts"]
 
@@ -48,6 +50,9 @@ class SQLiteAlerts(AlertStore):
 
     def _ids_condition(self, ids: list[int]) -> tuple[str, list[int]]:
         return f"IN ({','.join('?' * len(ids))})", ids
+
+    def record_audit(self, conn: sqlite3.Connection, event: AuditEvent) -> None:
+        insert_audit_event(conn, event)
 
     def resolve_ended_windows(self, conn: sqlite3.Connection, now_ns: int) -> int:
         """Resolve unresolved budget events whose window ended at or before ``now_ns``."""

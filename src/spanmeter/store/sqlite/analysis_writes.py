@@ -16,8 +16,10 @@ from dataclasses import replace
 from typing import Final
 
 from ..analysis_types import PRICING_FIELDS, RepriceAudit, RepricedRow, RevenueRow
+from ..audit_log import repricing_applied
 from ..repricing import AUDIT_FIELDS, audit_row_values, audit_values, correction_rows, update_rows
 from ..rollups import MEASURES, ROLLUPS, RollupSpec
+from .audit import insert_audit_event
 from .maintenance import Transaction
 from .migration_db import MigrationDB
 from .schema import MIGRATIONS
@@ -118,10 +120,15 @@ def append_partial_rows(
 
 
 def apply_repricing(
-    transaction: Transaction, writer: RowWriter, changes: Sequence[RepricedRow], audit: RepriceAudit
+    transaction: Transaction,
+    writer: RowWriter,
+    changes: Sequence[RepricedRow],
+    audit: RepriceAudit,
+    actor: str,
 ) -> RepriceAudit:
     """See :meth:`SpanStore.apply_repricing <spanmeter.store.api.SpanStore.apply_repricing>`;
-    ``audit`` is the entry to record (its id is assigned by the insert), returned with its id.
+    ``audit`` is the entry to record (its id is assigned by the insert), returned with its id,
+    and ``actor`` the audit trail's (:mod:`spanmeter.store.audit_log`).
     The changes are checked (:func:`~spanmeter.store.repricing.check_changes`) by the caller."""
     with transaction() as conn:
         update_rows(lambda params: conn.execute(_UPDATE, params).rowcount, changes)
@@ -137,6 +144,7 @@ def apply_repricing(
             "INSERT INTO reprice_audit_rows VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             audit_row_values(audit.id, changes),
         )
+        insert_audit_event(conn, repricing_applied(audit, actor))
     return audit
 
 

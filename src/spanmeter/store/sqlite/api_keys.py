@@ -6,6 +6,8 @@ import sqlite3
 from typing import Any
 
 from ..api_keys import COLUMNS, ApiKey, DuplicateKeyName, key_from_row, key_row
+from ..audit_log import SYSTEM_ACTOR, key_created, key_revoked
+from .audit import insert_audit_event
 from .migration_db import MigrationDB
 from .schema import MIGRATIONS
 
@@ -33,13 +35,15 @@ class SQLiteKeysMixin:
     def _transaction(self) -> Any:  # provided by SQLiteStore (a Transaction)
         raise NotImplementedError
 
-    def add_api_key(self, key: ApiKey) -> None:
-        """Store a new key (see :meth:`KeyStore.add_api_key <spanmeter.store.api_keys.KeyStore.add_api_key>`)."""
+    def add_api_key(self, key: ApiKey, *, actor: str = SYSTEM_ACTOR) -> None:
+        """Store a new key and its audit entry (see :meth:`KeyStore.add_api_key
+        <spanmeter.store.api_keys.KeyStore.add_api_key>`)."""
         try:
             with self._transaction() as conn:
                 conn.execute(
                     f"INSERT INTO api_keys ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", key_row(key)
                 )
+                insert_audit_event(conn, key_created(key, actor))
         except sqlite3.IntegrityError as error:
             raise DuplicateKeyName(f"a key named {key.name!r} exists: revoke it first") from error
 
@@ -53,13 +57,15 @@ class SQLiteKeysMixin:
         row = self._reader().execute(f"SELECT {COLUMNS} FROM api_keys WHERE key_id = ?", (key_id,)).fetchone()
         return None if row is None else key_from_row(row)
 
-    def revoke_api_key(self, name: str, now_ns: int) -> bool:
-        """Revoke the usable key of this name; False if there is none."""
+    def revoke_api_key(self, name: str, now_ns: int, *, actor: str = SYSTEM_ACTOR) -> bool:
+        """Revoke the usable key of this name, with its audit entry; False if there is none."""
         with self._transaction() as conn:
             changed = conn.execute(
                 "UPDATE api_keys SET revoked_at_ns = ? WHERE name = ? AND revoked_at_ns IS NULL",
                 (now_ns, name),
             ).rowcount
+            if changed:
+                insert_audit_event(conn, key_revoked(name, actor, now_ns))
         return changed > 0
 
     def has_api_keys(self) -> bool:

@@ -33,6 +33,7 @@ from ..ledger import LedgerHook
 from ..rows import RowValues, SpanRow
 from . import analysis_queries, analysis_writes, budget_ledger, compaction, maintenance, queries
 from .api_keys import SQLiteKeysMixin
+from .audit import SQLiteAuditMixin
 from .budget_store import SQLiteBudgetStore
 from .schema import connect, open_database
 from .transfer import SQLiteTransferMixin
@@ -45,7 +46,7 @@ _logger = logging.getLogger(__name__)
 _NO_FILTERS: Final[Mapping[str, str]] = MappingProxyType({})
 
 
-class SQLiteStore(StoreFacade[sqlite3.Connection], SQLiteTransferMixin, SQLiteKeysMixin):
+class SQLiteStore(StoreFacade[sqlite3.Connection], SQLiteTransferMixin, SQLiteKeysMixin, SQLiteAuditMixin):
     """Spans, rollups and queries in one SQLite file (created and migrated on open).
 
     Args:
@@ -167,8 +168,10 @@ class SQLiteStore(StoreFacade[sqlite3.Connection], SQLiteTransferMixin, SQLiteKe
 
     # -- re-pricing -----------------------------------------------------------------------
 
-    def _record_repricing(self, changes: Sequence[RepricedRow], audit: RepriceAudit) -> RepriceAudit:
-        return analysis_writes.apply_repricing(self._transaction, self._writer, changes, audit)
+    def _record_repricing(
+        self, changes: Sequence[RepricedRow], audit: RepriceAudit, actor: str
+    ) -> RepriceAudit:
+        return analysis_writes.apply_repricing(self._transaction, self._writer, changes, audit, actor)
 
     # -- maintenance ----------------------------------------------------------------------
 
