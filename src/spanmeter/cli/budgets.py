@@ -24,7 +24,7 @@ from ..budgets.definitions.documents import budgets_document
 from ..budgets.definitions.model import BudgetsConfig
 from ..budgets.editing import add_budget, remove_budget
 from ..environment_variables import SPANMETER_BUDGETS_FILE
-from .common import URL_HELP, api_request, budgets_of, format_option, open_store, receiver_url, store_option
+from .common import api_request, budgets_of, format_option, open_store, receiver_url, store_option, url_option
 
 __all__ = ["budgets"]
 
@@ -57,7 +57,7 @@ def budgets() -> None:
 
 @budgets.command("list")
 @click.option("--file", "path", type=click.Path(dir_okay=False), help=_FILE_HELP)
-@click.option("--url", help=URL_HELP)
+@url_option()
 @format_option("table", "json")
 def list_budgets(path: str | None, url: str | None, fmt: str) -> None:
     """Every budget of the budgets file (or of a running receiver)."""
@@ -89,7 +89,7 @@ def list_budgets(path: str | None, url: str | None, fmt: str) -> None:
 @click.option("--state", type=click.Choice(("ok", "warning", "exceeded")), help="Only this state.")
 @click.option("--file", "path", type=click.Path(dir_okay=False), help=_FILE_HELP)
 @store_option()
-@click.option("--url", help=URL_HELP)
+@url_option()
 @format_option("table", "json")
 def status(
     where: tuple[str, ...],
