@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+import shutil
+import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +23,7 @@ from pathlib import Path
 
 import click
 import pytest
+import yaml
 from click.testing import CliRunner
 from opentelemetry.sdk.trace import TracerProvider
 
@@ -29,7 +34,10 @@ from spanmeter.otel_exporter import SpanmeterSpanExporter
 from spanmeter.otel_exporter.exporters import export_headers
 from spanmeter.service import ReceiverService, ServeConfig
 from support.budget_helpers import genai_attributes
-from support.serve_process import serve_process
+from support.doc_blocks import read_blocks
+from support.serve_process import free_port, serve_process
+
+ROOT = Path(__file__).resolve().parents[2]
 
 BUDGETS = """
 budgets:
@@ -159,6 +167,80 @@ def test_serve_insecure_no_auth_warns_on_readyz_until_a_key_exists(tmp_path: Pat
         assert get(f"{base}/metrics")[0] == 401
         assert get(f"{base}/metrics", read)[0] == 200
     assert "--insecure-no-auth" in (tmp_path / "serve.log").read_text()  # and warned at start
+
+
+def test_prometheus_scrapes_with_the_documented_authorization_block(keyed: Keyed, tmp_path: Path) -> None:
+    """The ``authorization`` block of docs/prometheus.md in a real Prometheus: with the read key
+    in its ``credentials_file`` the target is up; the same job without the block is down (401)."""
+    prometheus_bin = shutil.which("prometheus")
+    assert prometheus_bin, "prometheus is not installed: run scripts/install-system-deps"
+    (block,) = [
+        b
+        for b in read_blocks(ROOT, [ROOT / "docs" / "prometheus.md"])
+        if b.lang == "yaml" and "authorization:" in b.text
+    ]
+    (job,) = yaml.safe_load(block.text)["scrape_configs"]
+    assert job["authorization"]["type"] == "Bearer" and "credentials_file" in job["authorization"]
+    key_file = tmp_path / "spanmeter-read-key"
+    key_file.write_text(keyed.read + "\n")
+    job["static_configs"] = [{"targets": [f"127.0.0.1:{keyed.service.http_port}"]}]
+    job["authorization"]["credentials_file"] = str(key_file)
+    without = {k: v for k, v in job.items() if k != "authorization"} | {"job_name": "no-key"}
+    config = {
+        "global": {"scrape_interval": "1s", "scrape_timeout": "900ms"},
+        "scrape_configs": [job, without],
+    }
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+    port = free_port()
+    with (tmp_path / "prometheus.log").open("wb") as log:
+        process = subprocess.Popen(
+            [
+                prometheus_bin,
+                f"--config.file={tmp_path / 'prometheus.yml'}",
+                f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            health: dict[str, tuple[str, str]] = {}
+            while time.monotonic() < deadline:
+                try:
+                    _, _, body = get(f"http://127.0.0.1:{port}/api/v1/targets")
+                    targets = json.loads(body)["data"]["activeTargets"]
+                    health = {t["labels"]["job"]: (t["health"], t["lastError"]) for t in targets}
+                except (OSError, ValueError, KeyError):
+                    pass
+                if {state for state, _ in health.values()} >= {"up", "down"}:
+                    break
+                time.sleep(0.2)
+            assert health.get(job["job_name"]) == ("up", ""), health
+            assert health["no-key"][0] == "down" and "401" in health["no-key"][1], health
+        finally:
+            process.terminate()
+            process.wait(10)
+
+
+def test_the_provisioned_infinity_header_reads_the_api(keyed: Keyed) -> None:
+    """What Grafana's Infinity datasource sends, built from the provisioning file as Grafana
+    expands it (``${SPANMETER_READ_KEY}`` replaced), opens a dashboard's API query."""
+    (source,) = [
+        s
+        for s in yaml.safe_load(
+            (ROOT / "deploy" / "grafana" / "provisioning" / "datasources" / "spanmeter.yaml").read_text()
+        )["datasources"]
+        if s["uid"] == "spanmeter-api"
+    ]
+    name = source["jsonData"]["httpHeaderName1"]
+    value = source["secureJsonData"]["httpHeaderValue1"].replace("${SPANMETER_READ_KEY}", keyed.read)
+    url = f"{keyed.base}/api/v1/top?" + urllib.parse.urlencode({"by": "tenant_id", "since": "1h"})
+    request = urllib.request.Request(url, headers={name: value})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        assert answer.status == 200 and "groups" in json.loads(answer.read())
+    assert get(url)[0] == 401
+    assert re.fullmatch(r"Bearer spm_\w+_\S+", value)
 
 
 # -- the CLI -------------------------------------------------------------------------------------
