@@ -25,6 +25,7 @@ import click
 import pytest
 import yaml
 from click.testing import CliRunner
+from opentelemetry.exporter.otlp.proto.grpc import exporter as otlp_grpc
 from opentelemetry.sdk.trace import TracerProvider
 
 import spanmeter
@@ -377,6 +378,9 @@ def test_configure_without_a_key_is_refused_and_says_why(
 ) -> None:
     monkeypatch.delenv("SPANMETER_API_KEY", raising=False)
     caplog.set_level(logging.WARNING)
+    # the SDK's DuplicateFilter drops a log line of the same format within 20 s (another
+    # test's refusal, or the first one here): without it, each refusal below is seen
+    monkeypatch.setattr(otlp_grpc.logger, "filters", [])
     provider = TracerProvider()
     pipeline = spanmeter.configure(keyed.base, tracer_provider=provider, timeout_s=5)
     _send(provider, 2)
@@ -403,6 +407,18 @@ def test_configure_without_a_key_is_refused_and_says_why(
     pipeline.shutdown()
     assert pipeline.stats()["export.failed_spans"] == 1
     assert any("UNAUTHENTICATED" in record.getMessage() for record in caplog.records)
+    # gRPC with a read key: the OTLP exporter logs the status and the receiver's message
+    provider = TracerProvider()
+    pipeline = spanmeter.configure(
+        grpc_endpoint, protocol="grpc", tracer_provider=provider, api_key=keyed.read, timeout_s=5
+    )
+    _send(provider, 1)
+    pipeline.force_flush()
+    pipeline.shutdown()
+    assert any(
+        "PERMISSION_DENIED" in record.getMessage() and "needs 'ingest'" in record.getMessage()
+        for record in caplog.records
+    )
     assert keyed.service.store.count_requests() == 0
 
 
