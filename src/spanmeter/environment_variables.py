@@ -56,9 +56,11 @@ SPANMETER_DB_PATH: Final = "SPANMETER_DB_PATH"
 """Path of the embedded SQLite store. Default: ``./spanmeter.db``."""
 
 SPANMETER_API_KEY: Final = "SPANMETER_API_KEY"
-"""An API key (``spanmeter keys create``) the CLI sends to a receiver's JSON API (``--url``)
-as ``Authorization: Bearer <key>``; needed once the receiver's store holds a key. Exporters
-send theirs the OTel way: ``OTEL_EXPORTER_OTLP_HEADERS=authorization=Bearer%20<key>``."""
+"""An API key (``spanmeter keys create``) sent as ``Authorization: Bearer <key>`` by the CLI to
+a receiver's JSON API (``--url``; ``--api-key`` wins), by ``BudgetGuard`` (``api_key=`` wins),
+and by ``spanmeter.configure()`` and the ``spanmeter`` exporter on every OTLP export
+(``api_key=`` wins); needed once the receiver's store holds a key. Other OTel exporters send
+theirs the OTel way: ``OTEL_EXPORTER_OTLP_HEADERS=authorization=Bearer%20<key>``."""
 
 SPANMETER_STORE: Final = "SPANMETER_STORE"
 """The store: a SQLite file path, or a ``postgresql://user:password@host:5432/db`` URL for
@@ -130,3 +132,8 @@ SPANMETER_METRICS_MAX_LABEL_SETS: Final = "SPANMETER_METRICS_MAX_LABEL_SETS"
 (endpoint, prompt version, provider, model and environment come from clients, so one client
 could otherwise add a series per span). Default: ``2000``; the overflow is counted in
 ``spanmeter_metrics_label_overflow_total``."""
+
+SPANMETER_METRICS_AUTH: Final = "SPANMETER_METRICS_AUTH"
+"""``true``: ``GET /metrics`` needs a ``read`` (or ``admin``) API key as
+``Authorization: Bearer <key>`` once a key exists (Prometheus' ``authorization`` block).
+Default: ``false`` (``/healthz`` and ``/readyz`` are always open)."""

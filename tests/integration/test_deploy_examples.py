@@ -186,6 +186,8 @@ def test_compose_grafana_provisions_the_shipped_dashboards() -> None:
         else:
             assert datasource["type"] in env["GF_INSTALL_PLUGINS"].split(",")
             assert url.hostname in _replicas(compose) and url.port == 4318
+            # the read key its Authorization header is built from (empty without keys)
+            assert "SPANMETER_READ_KEY" in env and "${SPANMETER_READ_KEY" in str(env["SPANMETER_READ_KEY"])
 
 
 def test_compose_grafana_reaches_the_store_views() -> None:

@@ -193,3 +193,26 @@ def test_postgres_dashboards_read_the_views_only(path: Path) -> None:
             query,
             tables,
         )
+
+
+def test_infinity_datasource_sends_a_read_key_from_the_environment() -> None:
+    """The JSON API takes a key once the receiver has one: Infinity sends it as a custom header
+    whose value is secure JSON data (encrypted by Grafana), read from ``SPANMETER_READ_KEY``;
+    no dashboard carries a header or a key of its own."""
+    (source,) = [
+        s
+        for s in yaml.safe_load((GRAFANA / "provisioning" / "datasources" / "spanmeter.yaml").read_text())[
+            "datasources"
+        ]
+        if s["type"] == "yesoreyeram-infinity-datasource"
+    ]
+    names = {k: v for k, v in source["jsonData"].items() if re.fullmatch(r"httpHeaderName\d+", k)}
+    assert names == {"httpHeaderName1": "Authorization"}
+    assert source["secureJsonData"] == {"httpHeaderValue1": "Bearer ${SPANMETER_READ_KEY}"}
+    assert "SPANMETER_READ_KEY" not in json.dumps(source["jsonData"])  # never in plain JSON data
+    for path in DASHBOARDS:
+        text = path.read_text()
+        assert "spm_" not in text and "Bearer" not in text, path.name
+        for panel in load(path)["panels"]:
+            for target in panel.get("targets", []):
+                assert not target.get("url_options", {}).get("headers"), (path.name, panel["title"])

@@ -63,16 +63,18 @@ def make_api(
     *,
     budgets: BudgetsSource | None = None,
     ready: Callable[[], bool] | None = None,
+    warning: Callable[[], str | None] | None = None,
     authenticator: Authenticator | None = None,
 ) -> ApiApp:
     """The API over ``store`` (read-only): the analysis views always, the audit trail when the
     store keeps one, the budgets and alerts routes with ``budgets``, ``/healthz`` and
-    ``/readyz`` with ``ready``; API keys checked by ``authenticator`` (None: open)."""
+    ``/readyz`` with ``ready`` (``/readyz`` adding ``warning``'s sentence when it has one);
+    API keys checked by ``authenticator`` (None: open)."""
     routes = view_routes(store)
     if isinstance(store, AuditLog):
         routes += audit_routes(store, time.time_ns if budgets is None else budgets.clock)
     if budgets is not None:
         routes += budget_routes(budgets)
     if ready is not None:
-        routes += health_routes(ready)
+        routes += health_routes(ready, warning)
     return ApiApp(routes, authenticator=authenticator)

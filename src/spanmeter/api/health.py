@@ -12,15 +12,22 @@ from .schemas import HEALTH, READY
 __all__ = ["health_routes"]
 
 
-def health_routes(ready: Callable[[], bool]) -> list[Route]:
-    """The liveness and readiness routes; ``ready`` says whether the service takes exports."""
+def health_routes(ready: Callable[[], bool], warning: Callable[[], str | None] | None = None) -> list[Route]:
+    """The liveness and readiness routes; ``ready`` says whether the service takes exports,
+    ``warning`` what an operator should know though it does (served with
+    ``--insecure-no-auth``): a warning never makes it unready, since an orchestrator would
+    then restart a receiver that works."""
 
     def healthz(request: Request) -> Response:
         return json_response(200, {"status": "ok"})
 
     def readyz(request: Request) -> Response:
         ok = ready()
-        return json_response(200 if ok else 503, {"ready": ok})
+        document: dict[str, object] = {"ready": ok}
+        said = None if warning is None else warning()
+        if said:
+            document["warning"] = said
+        return json_response(200 if ok else 503, document)
 
     return [
         Route(
@@ -38,7 +45,7 @@ def health_routes(ready: Callable[[], bool]) -> list[Route]:
             "GET",
             "/readyz",
             "readyz",
-            "Serving and able to store (503 otherwise, same body).",
+            "Serving and able to store (503 otherwise, same body); `warning` says when it is exposed without API keys.",
             "public",
             readyz,
             content=(Content(JSON, READY),),

@@ -40,7 +40,11 @@ _ARRAY: Final = {"type": "array"}
 ERROR: Final = _object({"error": _STR}, closed=True)
 """Every error: ``{"error": "..."}``."""
 HEALTH: Final = _object({"status": {"const": "ok"}}, closed=True)
-READY: Final = _object({"ready": {"type": "boolean"}}, closed=True)
+READY: Final = {
+    **_object({"ready": {"type": "boolean"}}, closed=True),
+    "properties": {"ready": {"type": "boolean"}, "warning": _STR},
+}
+"""``warning``: only while served exposed (``--insecure-no-auth``)."""
 VIEW: Final = _OBJ
 """An analysis view's document (the one the CLI renders)."""
 ALERT: Final = _object(

@@ -14,7 +14,6 @@ import click
 from ..analysis import parse_duration
 from ..budgets.delivery.documents import alert_document
 from .common import (
-    URL_HELP,
     api_request,
     budgets_of,
     cli_actor,
@@ -22,11 +21,10 @@ from .common import (
     open_store,
     receiver_url,
     store_option,
+    url_option,
 )
 
 __all__ = ["alerts"]
-
-_URL_HELP = URL_HELP
 
 
 def _url(url: str | None, db: str | None) -> str | None:
@@ -47,7 +45,7 @@ def alerts() -> None:
     "--limit", default=50, show_default=True, type=click.IntRange(1, 10_000), help="Most alerts shown."
 )
 @store_option()
-@click.option("--url", help=_URL_HELP)
+@url_option()
 @format_option("table", "json")
 def list_alerts(
     state: str | None,
@@ -94,7 +92,7 @@ def list_alerts(
 @alerts.command("show")
 @click.argument("alert_id", type=int)
 @store_option()
-@click.option("--url", help=_URL_HELP)
+@url_option()
 @format_option("text", "json")
 def show(alert_id: int, db: str | None, url: str | None, fmt: str) -> None:
     """One alert: its numbers, drivers, focused views, history and deliveries."""
@@ -150,7 +148,7 @@ def show(alert_id: int, db: str | None, url: str | None, fmt: str) -> None:
 @click.option("--note", default="", help="What was done (kept in the alert's history).")
 @click.option("--by", "actor", help="Who acknowledges [default: the current user].")
 @store_option()
-@click.option("--url", help=_URL_HELP)
+@url_option()
 def ack(alert_id: int, note: str, actor: str | None, db: str | None, url: str | None) -> None:
     """Acknowledge an alert."""
     actor = actor or getpass.getuser()

@@ -2,7 +2,7 @@
 resolved alerts, applied re-pricings, edited budgets), from a store or a running receiver.
 
 Read from a store (``--store``), or ask a receiver's API (``--url``; it needs an ``admin`` key
-in ``SPANMETER_API_KEY``) for the very same document.
+in ``--api-key`` or ``SPANMETER_API_KEY``) for the very same document.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import click
 from ..store import AuditLog, SpanStore
 from ..store.audit_log import ACTIONS, DEFAULT_LIMIT, MAX_LIMIT, event_document
 from ..timeunits import parse_duration
-from .common import URL_HELP, api_request, format_option, open_store, receiver_url, store_option
+from .common import api_request, format_option, open_store, receiver_url, store_option, url_option
 
 __all__ = ["audit"]
 
@@ -48,7 +48,7 @@ def audit() -> None:
 )
 @format_option("table", "json")
 @store_option()
-@click.option("--url", help=URL_HELP)
+@url_option()
 def list_events(
     since: str | None, action: str | None, limit: int, fmt: str, db: str | None, url: str | None
 ) -> None:

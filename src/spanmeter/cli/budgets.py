@@ -29,7 +29,6 @@ from ..environment_variables import SPANMETER_BUDGETS_FILE, SPANMETER_DB_PATH, S
 from ..store import AuditLog
 from ..store.audit_log import budget_edited
 from .common import (
-    URL_HELP,
     api_request,
     budgets_of,
     cli_actor,
@@ -37,6 +36,7 @@ from .common import (
     open_store,
     receiver_url,
     store_option,
+    url_option,
 )
 
 __all__ = ["budgets"]
@@ -91,7 +91,7 @@ def budgets() -> None:
 
 @budgets.command("list")
 @click.option("--file", "path", type=click.Path(dir_okay=False), help=_FILE_HELP)
-@click.option("--url", help=URL_HELP)
+@url_option()
 @format_option("table", "json")
 def list_budgets(path: str | None, url: str | None, fmt: str) -> None:
     """Every budget of the budgets file (or of a running receiver)."""
@@ -123,7 +123,7 @@ def list_budgets(path: str | None, url: str | None, fmt: str) -> None:
 @click.option("--state", type=click.Choice(("ok", "warning", "exceeded")), help="Only this state.")
 @click.option("--file", "path", type=click.Path(dir_okay=False), help=_FILE_HELP)
 @store_option()
-@click.option("--url", help=URL_HELP)
+@url_option()
 @format_option("table", "json")
 def status(
     where: tuple[str, ...],

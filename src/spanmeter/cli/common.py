@@ -32,6 +32,7 @@ from ..store import open_store as store_factory_open
 from ..store.sqlite.schema import store_problem
 
 __all__ = [
+    "API_KEY_HELP",
     "DB_HELP",
     "URL_HELP",
     "api_get",
@@ -51,6 +52,7 @@ __all__ = [
     "spec_options",
     "store_option",
     "store_target",
+    "url_option",
     "view_document",
     "window_options",
 ]
@@ -60,6 +62,13 @@ DB_HELP = (
     " [env SPANMETER_STORE or SPANMETER_DB_PATH; default spanmeter.db]."
 )
 URL_HELP = "Ask a running receiver's HTTP port instead, e.g. http://127.0.0.1:4318 [env SPANMETER_URL]."
+API_KEY_HELP = (
+    "API key sent to the receiver with --url as Authorization: Bearer (a read key; admin to"
+    " acknowledge or resolve alerts) [env SPANMETER_API_KEY, which keeps it out of the process list]."
+)
+_API_KEY = "spanmeter.api_key"
+"""Where ``--api-key`` is kept in the click context's ``meta`` (shared by nested contexts),
+so that the one function sending requests finds it without every command passing it on."""
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -181,10 +190,36 @@ def store_option(help_text: str = DB_HELP) -> Callable[[F], F]:
     return click.option("--store", "--db", "db", help=help_text)
 
 
+def url_option(help_text: str = URL_HELP) -> Callable[[F], F]:
+    """``--url`` (passed as ``url``) and ``--api-key`` with it: every command that can ask a
+    receiver takes both. The key is not passed to the command: :func:`api_request` and
+    :func:`api_stream` send it (else ``SPANMETER_API_KEY``)."""
+
+    def remember(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+        if value:
+            ctx.meta[_API_KEY] = value.strip()
+
+    def decorate(function: F) -> F:
+        function = click.option(
+            "--api-key", metavar="KEY", expose_value=False, callback=remember, help=API_KEY_HELP
+        )(function)
+        return click.option("--url", help=help_text)(function)
+
+    return decorate
+
+
 def source_options(function: F) -> F:
-    """``--store``/``--db`` and ``--url``: read a store or ask a running receiver."""
-    function = click.option("--url", help=URL_HELP)(function)
+    """``--store``/``--db`` and ``--url`` (with ``--api-key``): read a store or ask a running
+    receiver."""
+    function = url_option()(function)
     return store_option()(function)
+
+
+def _api_key() -> str:
+    """The key to send: ``--api-key``, else ``SPANMETER_API_KEY``, else none (empty)."""
+    context = click.get_current_context(silent=True)
+    given = None if context is None else context.meta.get(_API_KEY)
+    return str(given or os.environ.get(SPANMETER_API_KEY, "")).strip()
 
 
 def receiver_url(url: str | None, *, local: bool = False) -> str | None:
@@ -294,7 +329,7 @@ def _opened(target: str) -> Generator[SpanStore, None, None]:
 def _open(url: str, body: dict[str, Any] | None) -> IO[bytes]:
     data = None if body is None else json.dumps(body).encode()
     headers = {"Content-Type": "application/json"}
-    key = os.environ.get(SPANMETER_API_KEY, "").strip()
+    key = _api_key()
     if key:  # the receiver's API key (spanmeter keys create): sent, never printed
         headers["Authorization"] = f"Bearer {key}"
     request = urllib.request.Request(
@@ -308,7 +343,9 @@ def _open(url: str, body: dict[str, Any] | None) -> IO[bytes]:
         with suppress(ValueError, KeyError, TypeError):
             detail = json.loads(detail)["error"]
         if error.code == 401 and not key:
-            detail += f" (set {SPANMETER_API_KEY})"
+            detail += f" (pass --api-key or set {SPANMETER_API_KEY})"
+        elif error.code == 403:  # the receiver's message names the scope the key lacks
+            detail += " (use a key with that scope: spanmeter keys create --scope ...)"
         raise click.ClickException(f"{url}: HTTP {error.code}: {detail}") from None
     except (http.client.HTTPException, ConnectionError) as error:
         raise click.ClickException(_not_http(url, error)) from None

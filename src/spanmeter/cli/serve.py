@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import logging
 import os
 import signal
@@ -14,10 +13,10 @@ from typing import Any
 
 import click
 
-from ..environment_variables import SPANMETER_USER_ID_HASH_KEY
 from ..service import ReceiverService, ServeConfig
+from ..service.exposure import exposure_problem
 from ..service.maintenance import tune_gc
-from ..store import KeyStore, SpanStore, describe_target, is_postgres_url
+from ..store import KeyStore, describe_target, is_postgres_url
 from ..store.sqlite.schema import store_problem
 from .common import first_line, is_driver_error
 
@@ -94,12 +93,19 @@ _logger = logging.getLogger(__name__)
     help="PEM CA of client certificates: both ports require one (mutual TLS) [env SPANMETER_TLS_CLIENT_CA].",
 )
 @click.option(
+    "--metrics-auth/--no-metrics-auth",
+    default=None,
+    help="/metrics needs a read (or admin) API key as Authorization: Bearer, once a key exists "
+    "[env SPANMETER_METRICS_AUTH; default off].",
+)
+@click.option(
     "--insecure-no-auth",
     is_flag=True,
+    default=None,
     help="Serve a non-loopback address without API keys (or with the public user-id hash key): "
-    "only on a network nobody else reaches.",
+    "only on a network nobody else reaches; /readyz then carries a warning.",
 )
-def serve(config_file: str | None, insecure_no_auth: bool, **options: Any) -> None:
+def serve(config_file: str | None, **options: Any) -> None:
     """Receive OTLP traces, price and store every GenAI span, answer queries."""
     try:
         config = ServeConfig.load(options, config_file=config_file)
@@ -117,8 +123,10 @@ def serve(config_file: str | None, insecure_no_auth: bool, **options: Any) -> No
         raise click.ClickException(
             f"cannot open the store {describe_target(config.db)}: {first_line(error)}"
         ) from None
-    exposure = _exposure_problem(config.host, service.store)
-    if exposure and not insecure_no_auth:
+    exposure = exposure_problem(
+        config.host, has_keys=isinstance(service.store, KeyStore) and service.store.has_api_keys()
+    )
+    if exposure and not config.insecure_no_auth:
         service.stop(0)
         _remove_new_store(config.db, created)
         raise click.ClickException(
@@ -161,29 +169,6 @@ def serve(config_file: str | None, insecure_no_auth: bool, **options: Any) -> No
     service.stop()
     if service.failed.is_set():
         raise click.ClickException("the store process died; restart the receiver")
-
-
-def _is_loopback(host: str) -> bool:
-    """Only this machine can reach ``host`` (an IP in 127/8 or ::1, or localhost)."""
-    if host.strip().lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def _exposure_problem(host: str, store: SpanStore) -> str | None:
-    """Why serving ``host`` would expose the receiver (no API key, or the public user-id hash
-    key on an address others reach); None on loopback or when both are set."""
-    if _is_loopback(host):
-        return None
-    problems: list[str] = []
-    if not (isinstance(store, KeyStore) and store.has_api_keys()):
-        problems.append("no API key exists, so anyone reaching it could read every tenant's spend")
-    if not os.environ.get(SPANMETER_USER_ID_HASH_KEY):
-        problems.append(f"{SPANMETER_USER_ID_HASH_KEY} is unset (user ids hashed with a public key)")
-    return " and ".join(problems) or None
 
 
 def _check_store_path(db: str) -> bool:

@@ -75,6 +75,7 @@ def configure(
     service_name: str | None = None,
     protocol: str | None = None,
     headers: Mapping[str, str] | None = None,
+    api_key: str | None = None,
     timeout_s: float | None = None,
     pricing_file: str | Path | None = None,
     price_book: PriceBook | None = None,
@@ -98,7 +99,12 @@ def configure(
         service_name: ``service.name`` of a provider created here (ignored, with a warning,
             when the app already has one; set it there).
         protocol: ``grpc`` or ``http/protobuf`` (default ``SPANMETER_PROTOCOL``, then HTTP).
-        headers: Extra export headers (auth).
+        headers: Extra export headers (gRPC metadata).
+        api_key: The receiver's API key (an ``ingest`` key: ``spanmeter keys create --scope
+            ingest``), sent as ``authorization: Bearer <key>`` on every export, HTTP header or
+            gRPC metadata. Default: ``SPANMETER_API_KEY``. Without one, a receiver whose
+            store holds keys refuses the exports (401 / ``UNAUTHENTICATED``), counted in
+            ``stats()`` like any failed export.
         timeout_s: Export timeout, retries included. Default 2 s.
         pricing_file: Price override YAML (default ``SPANMETER_PRICING_FILE``).
         price_book: A ready price book (wins over ``pricing_file``).
@@ -124,7 +130,9 @@ def configure(
         if id(provider) in _pipelines:  # called again: the pipeline already installed
             return _pipelines[id(provider)]
         book = price_book if price_book is not None else _prices(pricing_file)
-        exporter = make_guarded_exporter(endpoint, protocol=protocol, headers=headers, timeout_s=timeout_s)
+        exporter = make_guarded_exporter(
+            endpoint, protocol=protocol, headers=headers, timeout_s=timeout_s, api_key=api_key
+        )
         batch = CountingBatchSpanProcessor(exporter, max_queue_size=max_queue_size)
         metrics = CostInstruments(meter_provider) if record_metrics else None
         enricher = _enricher(book, policy, span_defaults(default_data_mode, default_environment), metrics)

@@ -10,10 +10,22 @@ from urllib.parse import urlsplit
 
 from opentelemetry.sdk.trace.export import SpanExporter
 
-from ..environment_variables import SPANMETER_ENDPOINT, SPANMETER_EXPORT_TIMEOUT, SPANMETER_PROTOCOL
+from ..environment_variables import (
+    SPANMETER_API_KEY,
+    SPANMETER_ENDPOINT,
+    SPANMETER_EXPORT_TIMEOUT,
+    SPANMETER_PROTOCOL,
+)
 from .guarded import GuardedSpanExporter
 
-__all__ = ["DEFAULT_TIMEOUT_S", "Protocol", "make_guarded_exporter", "resolve_protocol", "resolve_timeout"]
+__all__ = [
+    "DEFAULT_TIMEOUT_S",
+    "Protocol",
+    "export_headers",
+    "make_guarded_exporter",
+    "resolve_protocol",
+    "resolve_timeout",
+]
 
 _logger = logging.getLogger(__name__)
 
@@ -67,12 +79,41 @@ def _http_traces_url(endpoint: str) -> str:
     return endpoint
 
 
+def export_headers(
+    headers: Mapping[str, str] | None, api_key: str | None, *, protocol: Protocol
+) -> dict[str, str]:
+    """The headers (gRPC metadata) of every export: ``headers``, plus ``authorization: Bearer
+    <key>`` for the key (``api_key``, else ``SPANMETER_API_KEY``) unless ``headers`` already
+    says ``authorization``.
+
+    The gRPC exporter reads ``OTEL_EXPORTER_OTLP[_TRACES]_HEADERS`` only when given no headers
+    at all, so for gRPC those are merged in here first (the HTTP exporter merges them itself):
+    adding the key never drops a header the environment asked for.
+    """
+    given = dict(headers or {})
+    key = (api_key if api_key is not None else os.environ.get(SPANMETER_API_KEY, "")).strip()
+    if not key or any(name.lower() == "authorization" for name in given):
+        return given
+    merged: dict[str, str] = {}
+    if protocol == "grpc" and not given:
+        from opentelemetry.util.re import parse_env_headers
+
+        from_env = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_HEADERS") or os.environ.get(
+            "OTEL_EXPORTER_OTLP_HEADERS", ""
+        )
+        merged.update(parse_env_headers(from_env, liberal=True))
+    merged.update(given)
+    merged["authorization"] = f"Bearer {key}"  # lower case: gRPC metadata keys must be
+    return merged
+
+
 def make_guarded_exporter(
     endpoint: str | None = None,
     *,
     protocol: str | None = None,
     headers: Mapping[str, str] | None = None,
     timeout_s: float | None = None,
+    api_key: str | None = None,
 ) -> GuardedSpanExporter:
     """An OTLP exporter to ``endpoint`` (or the environment's), wrapped in the guard.
 
@@ -81,20 +122,21 @@ def make_guarded_exporter(
             full traces URL for HTTP. Default: ``SPANMETER_ENDPOINT``, else the standard
             ``OTEL_EXPORTER_OTLP_*`` resolution of the OTLP exporter.
         protocol: ``grpc`` or ``http/protobuf`` (see :func:`resolve_protocol`).
-        headers: Extra request headers (e.g. an auth token).
+        headers: Extra request headers (gRPC metadata).
         timeout_s: Export timeout, retries included (see :func:`resolve_timeout`).
+        api_key: The receiver's API key (an ``ingest`` key), sent as ``authorization: Bearer``
+            (see :func:`export_headers`). Default: ``SPANMETER_API_KEY``.
     """
     endpoint = endpoint or os.environ.get(SPANMETER_ENDPOINT) or None
     resolved = resolve_protocol(protocol)
+    headers = export_headers(headers, api_key, protocol=resolved)
     timeout = resolve_timeout(timeout_s)
     inner: SpanExporter
     if resolved == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
 
         insecure = None if endpoint is None else urlsplit(endpoint).scheme != "https"
-        inner = GrpcExporter(
-            endpoint=endpoint, insecure=insecure, headers=dict(headers or {}), timeout=timeout
-        )
+        inner = GrpcExporter(endpoint=endpoint, insecure=insecure, headers=headers, timeout=timeout)
         return GuardedSpanExporter(inner)
 
     import requests
@@ -104,7 +146,7 @@ def make_guarded_exporter(
     session = requests.Session()
     inner = HttpExporter(
         endpoint=_http_traces_url(endpoint) if endpoint else None,
-        headers=dict(headers or {}),
+        headers=headers,
         timeout=timeout,
         compression=Compression.Gzip,
         session=session,

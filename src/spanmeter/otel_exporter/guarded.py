@@ -9,7 +9,9 @@ error log line. ``GuardedSpanExporter`` adds that memory:
   stay bounded and the app never waits;
 * the pause honours the receiver's ``Retry-After`` (HTTP 429/503) when one was seen,
   otherwise grows exponentially (1 s, 2 s, 4 s... up to ``max_pause_s``);
-* the first success ends the pause and resets the backoff.
+* the first success ends the pause and resets the backoff;
+* a refusal of the API key (HTTP 401/403) is logged once with the receiver's own message,
+  which names the scope needed (the OTLP exporter alone logs the status code only).
 """
 
 from __future__ import annotations
@@ -43,6 +45,16 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
             return None
         return max(when.timestamp() - (time.time() if now is None else now), 0.0)
     return seconds if seconds >= 0 and seconds == seconds and seconds != float("inf") else None
+
+
+def _status_message(body: bytes) -> str:
+    """The message of an OTLP/HTTP error body (a ``google.rpc.Status``), or ''."""
+    from google.rpc.status_pb2 import Status  # the OTLP exporters depend on googleapis-common-protos
+
+    try:
+        return Status.FromString(body[:4096]).message[:300]
+    except Exception:  # not a Status (a proxy's page): the status code will do
+        return ""
 
 
 class ExportStats:
@@ -96,25 +108,38 @@ class GuardedSpanExporter(SpanExporter):
         self._retry_after: float | None = None
         self._logged_pause = False
         self.stats = ExportStats()
+        self.last_refusal: str | None = None
+        """The last 401/403 answer, ``HTTP 403: <the receiver's message>`` (None: none seen)."""
 
     @property
     def inner(self) -> SpanExporter:
         """The wrapped exporter."""
         return self._inner
 
-    def observe_response(self, status_code: int, retry_after: str | None) -> None:
+    def observe_response(self, status_code: int, retry_after: str | None, body: bytes = b"") -> None:
         """Tell the guard about an HTTP answer (used by the requests response hook)."""
         if status_code in (429, 503):
             with self._lock:
                 self.stats.throttled_responses += 1
                 self._retry_after = parse_retry_after(retry_after)
+        elif status_code in (401, 403):
+            refusal = f"HTTP {status_code}: {_status_message(body) or 'refused'}"
+            if refusal != self.last_refusal:  # once per distinct answer, not per batch
+                _logger.warning(
+                    "spanmeter: the receiver refused the export: %s (send an ingest key: "
+                    "configure(api_key=...) or SPANMETER_API_KEY)",
+                    refusal,
+                )
+            self.last_refusal = refusal
 
     def requests_hook(self) -> Callable[..., Any]:
         """A ``requests`` response hook that feeds :meth:`observe_response`."""
 
         def hook(response: Any, *args: Any, **kwargs: Any) -> Any:
             try:
-                self.observe_response(int(response.status_code), response.headers.get("Retry-After"))
+                status = int(response.status_code)
+                body = response.content if status in (401, 403) else b""
+                self.observe_response(status, response.headers.get("Retry-After"), body)
             except Exception:  # a hook must never break the export
                 _logger.debug("spanmeter: could not read response", exc_info=True)
             return response

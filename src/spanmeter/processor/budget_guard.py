@@ -193,6 +193,9 @@ class BudgetGuard:
             ``block`` (see the module doc).
         fail_closed: Shorthand for ``on_stale="block"``.
         start: Start the background thread now (False: call :meth:`refresh` yourself).
+        api_key: The API key sent as ``Authorization: Bearer`` (a ``read`` key, needed once
+            the receiver's store holds a key). Default: ``SPANMETER_API_KEY``. A key refused
+            (401, or 403 naming the scope it lacks) is a failed poll, in :attr:`last_error`.
 
     Raises:
         ValueError: no URL given or configured, a non-positive interval, or an unknown
@@ -211,6 +214,7 @@ class BudgetGuard:
         on_stale: StalePolicy | None = None,
         fail_closed: bool = False,
         start: bool = True,
+        api_key: str | None = None,
     ) -> None:
         base = (
             url or os.environ.get(env.SPANMETER_URL) or _from_endpoint(os.environ.get(env.SPANMETER_ENDPOINT))
@@ -225,6 +229,10 @@ class BudgetGuard:
             raise ValueError(f"on_stale must be one of {', '.join(_POLICIES)} (block with fail_closed)")
         query = urlencode(sorted((filters or {}).items()))
         self.url = base.rstrip("/") + "/api/v1/budgets/status" + (f"?{query}" if query else "")
+        key = (api_key if api_key is not None else os.environ.get(env.SPANMETER_API_KEY, "")).strip()
+        self._headers = {"Accept": "application/json"}
+        if key:  # sent, never logged (last_error and the stale warning carry the answer only)
+            self._headers["Authorization"] = f"Bearer {key}"
         self._refresh_s = refresh_s
         self._stale_after_s = stale_after_s
         self._timeout_s = timeout_s
@@ -322,7 +330,7 @@ class BudgetGuard:
     def refresh(self) -> bool:
         """Poll once now (on the calling thread); True on success. Never raises."""
         try:
-            request = urllib.request.Request(self.url, headers={"Accept": "application/json"})
+            request = urllib.request.Request(self.url, headers=self._headers)
             if self._etag and self._good is not None:
                 request.add_header("If-None-Match", self._etag)
             try:
@@ -331,7 +339,7 @@ class BudgetGuard:
                     etag = response.headers.get("ETag")
             except urllib.error.HTTPError as error:
                 if error.code != 304 or self._good is None:
-                    raise
+                    raise _Refused(_answer_text(error)) from None
                 entries, etag = self._good, self._etag  # unchanged, even across an outage
             if entries is not self._good or self._stale:
                 self._snapshot = _Snapshot(entries, _OK)
@@ -340,7 +348,9 @@ class BudgetGuard:
             self.last_error = None
             return True
         except Exception as error:
-            self.last_error = f"{type(error).__name__}: {error}"
+            self.last_error = (
+                str(error) if isinstance(error, _Refused) else f"{type(error).__name__}: {error}"
+            )
             if not self.fresh:
                 self._go_stale()
             return False
@@ -391,6 +401,28 @@ class BudgetGuard:
         while not self._stop.is_set():
             self.refresh()
             self._stop.wait(self._refresh_s)
+
+
+class _Refused(Exception):
+    """An HTTP error answer, with the receiver's own message (a 403 names the scope needed)."""
+
+
+def _answer_text(error: urllib.error.HTTPError) -> str:
+    """``HTTP 403: API key 'app' has scope 'ingest'; this needs 'read'``: the status and the
+    API's ``{"error": ...}`` message (or the reason phrase when the body is not the API's)."""
+    detail = str(error.reason)
+    try:
+        document: object = json.loads(error.read(4096))
+        message = cast(Mapping[str, object], document).get("error") if isinstance(document, dict) else None
+        if isinstance(message, str):
+            detail = message
+    except Exception:  # not JSON, or the connection went: the reason phrase will do
+        pass
+    finally:
+        error.close()
+    if error.code == 401:
+        detail += f" (pass api_key= or set {env.SPANMETER_API_KEY})"
+    return f"HTTP {error.code}: {detail}"
 
 
 def _window_end(window: object) -> float | None:

@@ -24,6 +24,7 @@ from spanmeter.receiver.contract import (
 from spanmeter.receiver.decode import DecodedRequest, decode_json, decode_protobuf, decode_protobuf_detailed
 from spanmeter.receiver.grpc_server import OTLPTraceServicer, add_trace_servicer, make_grpc_server
 from spanmeter.receiver.http_app import WSGIApp, make_not_found_app, make_otlp_wsgi_app, make_router
+from spanmeter.receiver.key_gate import require_key
 from spanmeter.receiver.server import TRACES_PATH, OTLPServer
 from spanmeter.receiver.tls import TLSFiles
 
@@ -47,4 +48,5 @@ __all__ = [
     "make_not_found_app",
     "make_otlp_wsgi_app",
     "make_router",
+    "require_key",
 ]

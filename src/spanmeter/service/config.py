@@ -31,6 +31,7 @@ _ENV: Mapping[str, str] = {
     "store_process": env.SPANMETER_STORE_PROCESS,
     "metrics_top_tenants": env.SPANMETER_METRICS_TOP_TENANTS,  # Prometheus cost counters
     "metrics_max_label_sets": env.SPANMETER_METRICS_MAX_LABEL_SETS,
+    "metrics_auth": env.SPANMETER_METRICS_AUTH,
     "api_workers": env.SPANMETER_API_WORKERS,
     "api_timeout_s": env.SPANMETER_API_TIMEOUT,
     "tls_cert": env.SPANMETER_TLS_CERT,
@@ -82,6 +83,12 @@ class ServeConfig:
     metrics_max_label_sets: int = 2_000
     """Label sets of the ``/metrics`` cost counters before new ones are folded into ``other``
     (see :mod:`spanmeter.prometheus.label_sets`)."""
+    metrics_auth: bool = False
+    """``/metrics`` needs a ``read`` or ``admin`` API key (once a key exists), like the JSON
+    API; off: open, as Prometheus scrapes on a private network usually are."""
+    insecure_no_auth: bool = False
+    """Serve an address others reach without API keys (or with the public user-id hash key):
+    ``serve`` refuses to otherwise; ``/readyz`` then says so in a ``warning``."""
 
     @classmethod
     def load(

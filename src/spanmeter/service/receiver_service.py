@@ -39,9 +39,10 @@ from ..ingest import IngestMetrics, IngestPipeline, LocalRowSink, RowSink
 from ..lifecycle import StartStop
 from ..pricing import PriceBook
 from ..prometheus import BudgetMetrics, CostMetrics
-from ..receiver import OTLPServer, TLSFiles, WSGIApp
+from ..receiver import OTLPServer, TLSFiles, WSGIApp, require_key
 from ..store import GroupCommitWriter, KeyStore, SpanStore, SupportsBudgets, open_store
 from .config import ServeConfig
+from .exposure import exposure_problem
 from .maintenance import RetentionLoop
 from .store_process import StoreProcessClient, StoreProcessSettings
 
@@ -158,6 +159,11 @@ class ReceiverService(StartStop):
         # API keys (spanmeter keys): checked on both OTLP transports and the JSON API once one exists
         authenticator = Authenticator(store) if isinstance(store, KeyStore) else None
         authenticate = None if authenticator is None else partial(authenticator.check, needed="ingest")
+        metrics_app = _exposition.make_wsgi_app(self.metrics.registry)
+        if config.metrics_auth:  # Prometheus' authorization block: a read (or admin) key
+            if authenticator is None:
+                raise ValueError(f"metrics_auth: the store {store.location} holds no API keys")
+            metrics_app = require_key(metrics_app, partial(authenticator.check, needed="read"))
         return OTLPServer(
             self.pipeline,
             host=config.host,
@@ -170,13 +176,33 @@ class ReceiverService(StartStop):
             tls=_tls(config),
             authenticate=authenticate,
             extra_http_routes={
-                "/metrics": _exposition.make_wsgi_app(self.metrics.registry),
+                "/metrics": metrics_app,
                 # the JSON API, budgets and alerts included, and health: one app
                 **make_api(
-                    store, budgets=self.budgets, ready=lambda: self.ready, authenticator=authenticator
+                    store,
+                    budgets=self.budgets,
+                    ready=lambda: self.ready,
+                    warning=self._warning(authenticator),
+                    authenticator=authenticator,
                 ).mounts(),
             },
         )
+
+    def _warning(self, authenticator: Authenticator | None) -> Callable[[], str | None] | None:
+        """What ``/readyz`` warns about: with ``insecure_no_auth``, why the receiver is exposed,
+        for as long as it is (a key made later ends it within the authenticator's cache time)."""
+        if not self.config.insecure_no_auth:
+            return None
+        host = self.config.host
+
+        def warning() -> str | None:
+            has_keys = authenticator is not None and authenticator.enabled()
+            problem = exposure_problem(host, has_keys=has_keys)
+            return (
+                None if problem is None else f"insecure (--insecure-no-auth): serving {host} with {problem}"
+            )
+
+        return warning
 
     @property
     def grpc_port(self) -> int | None:
