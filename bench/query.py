@@ -270,9 +270,17 @@ def fill_postgres(url: str, generator: RealisticRows, spans: int, days: int, end
             if hour % 24 == 23:
                 conn.commit()
         conn.commit()
-        conn.autocommit = True
-        conn.execute(f"VACUUM ANALYZE {', '.join(statements)}".encode())
+    vacuum(url)
     print(f"  rollup rows copied in: {written}")
+
+
+def vacuum(url: str) -> None:
+    """``VACUUM ANALYZE`` the rollups: statistics for the planner and the visibility map,
+    as autovacuum leaves them on a store that has been running."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"VACUUM ANALYZE {', '.join(spec.table for spec in ROLLUPS)}".encode())
 
 
 def postgres_main(args: argparse.Namespace, windows: Sequence[str], target_ms: float) -> list[float]:
@@ -292,7 +300,7 @@ def postgres_main(args: argparse.Namespace, windows: Sequence[str], target_ms: f
             if args.copy_from is not None:
                 command = [sys.executable, "-m", "spanmeter", "store", "copy"]
                 subprocess.run([*command, "--from", str(args.copy_from), "--to", url], check=True)
-                fetch("VACUUM ANALYZE rollup_minute, rollup_hour", ())
+                vacuum(url)
                 how = f"copied from {args.copy_from} with spanmeter store copy"
             else:
                 fill_postgres(url, RealisticRows(seed=11), args.spans, args.days, END_NS)
