@@ -354,7 +354,9 @@ def server(
     if kind in ("noop", "read", "pipeline"):
         command = [sys.executable, __file__, "--serve-nostore", kind, str(grpc_port), str(http_port)]
     else:
-        command = [sys.executable, "-m", "spanmeter", "serve", "--store", str(db)]
+        # --db for a path: older trees (--ab) know only that spelling
+        option = "--store" if str(db).startswith("postgresql://") else "--db"
+        command = [sys.executable, "-m", "spanmeter", "serve", option, str(db)]
         command += ["--grpc-port", str(grpc_port), "--http-port", str(http_port)]
         command += ["--no-store-process"] if kind == "serve-thread" else ["--store-process"]
     env = {**os.environ, "SPANMETER_USER_ID_HASH_KEY": "bench"}
