@@ -27,11 +27,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
+from pg import PostgresServer
 from spanmeter.store import SpanRow, open_store
 from store import BATCH, RealisticRows
-from support.postgres_server import PostgresServer
 
 DAY_NS = 86_400 * 1_000_000_000
 PER_TRANSACTION = 8
@@ -58,7 +57,7 @@ def _timed_threads(work: Sequence[Callable[[], None]]) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=60_000, help="rows per writer (default 60,000)")
     args = parser.parse_args()
     maker = RealisticRows()

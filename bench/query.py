@@ -22,24 +22,39 @@ the time:
 ``--verify`` also checks every answer against the same ranking summed straight from the
 rollup (a plain ``GROUP BY``, no tier: up to seconds a question): the groups, their order
 and the totals must be equal.
+
+On PostgreSQL: ``python bench/query.py --store postgresql [--postgres-url URL]
+[--copy-from STORE.db]`` asks the same questions of the PostgreSQL store (a server started
+for the run with fsync on, as ``bench/postgres_store.py`` does, or the database at
+``--postgres-url``, filled when it holds no rollup rows yet and reused otherwise). It holds
+the same spans as the SQLite store of the same ``--spans`` and ``--days``: the same builder
+and seed, its compacted rollup rows streamed in with ``COPY`` (one hour of spans at a
+time; PostgreSQL has no tiers to build), or, with ``--copy-from``, copied from a SQLite
+store this bench filled before, with ``spanmeter store copy``. Baselines there: ``count(*)``
+over the window's rows of the minute and hourly rollups, which is what its ``top`` sums.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 sys.path.insert(0, str(Path(__file__).parent))
-from spanmeter.store import SQLiteStore, TopResult
-from spanmeter.store.rollups import TopDimension, aligned_window, rollup_for
+from spanmeter.store import ROLLUPS, SQLiteStore, TopResult, open_store
+from spanmeter.store.rollups import MEASURES, TopDimension, aggregate, aligned_window, rollup_for
 from store import DAY_NS, RealisticRows, fill_rollups
+
+Fetch = Callable[[str, Sequence[object]], list[tuple[Any, ...]]]
+"""Runs one statement (``?`` placeholders) on the store's database; returns its rows."""
 
 END_NS: Final = 1_772_668_800 * 10**9 + 13 * 3_600 * 10**9
 """2026-03-05T13:00Z: on an hour boundary but not a day boundary, so every window has
@@ -107,31 +122,69 @@ def baselines(path: Path, repeats: int) -> None:
     conn.close()
 
 
+def postgres_baselines(fetch: Fetch, repeats: int) -> None:
+    """PostgreSQL's floors: one pass over the window's rows of each rollup (what its
+    ``top`` sums, having no tiers)."""
+    for label, span_ns in WINDOWS:
+        lo = (END_NS - span_ns) // 10**9
+        hi = END_NS // 10**9
+        for table, column in (("rollup_minute", "minute"), ("rollup_hour", "hour")):
+            ms, rows = median_ms(
+                lambda table=table, column=column, lo=lo, hi=hi: fetch(
+                    f"SELECT count(*) FROM {table} WHERE {column} >= ? AND {column} < ?", (lo, hi)
+                ),
+                repeats,
+            )
+            count = rows[0][0]  # type: ignore[index]
+            print(f"  baseline: count(*) of {table + ',':14} {label:>4}: {ms:8.1f} ms ({count:,} rows)")
+
+
+@contextlib.contextmanager
+def sqlite_fetch(path: Path) -> Generator[Fetch, None, None]:
+    """A read-only :data:`Fetch` on the SQLite file at ``path``."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        yield lambda statement, params: conn.execute(statement, tuple(params)).fetchall()
+    finally:
+        conn.close()
+
+
+@contextlib.contextmanager
+def postgres_fetch(url: str) -> Generator[Fetch, None, None]:
+    """A :data:`Fetch` on the PostgreSQL database at ``url`` (``?`` marks become ``%s``)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        yield lambda statement, params: conn.execute(statement.replace("?", "%s").encode(), params).fetchall()
+
+
 def plain_top(
-    path: Path, by: str, start_ns: int, end_ns: int, where: dict[str, str], limit: int
-) -> tuple[list[tuple[object, ...]], tuple[int, ...]]:
-    """The ranking summed straight from the rollup, without tiers: (top groups, totals)."""
+    fetch: Fetch, by: str, start_ns: int, end_ns: int, where: dict[str, str], limit: int
+) -> tuple[list[tuple[Any, int, int, int]], tuple[int, int, int, int]]:
+    """The ranking summed straight from the rollup, without tiers: (top groups, totals),
+    ordered as ``top`` orders them (by cost, then by key)."""
     spec = rollup_for(by, where)
     lo, hi = aligned_window(start_ns, end_ns, spec.bucket_seconds)
     conditions = "".join(f" AND {name} = ?" for name in where)
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        rows = conn.execute(
-            f"SELECT {by}, sum(cost_nano_usd), sum(logical_requests), sum(attempts) FROM {spec.table}"
-            f" WHERE {spec.bucket_column} >= ? AND {spec.bucket_column} < ? AND data_mode = 'real'"
-            f"{conditions} GROUP BY {by} ORDER BY 2 DESC, 1",
-            (lo, hi, *where.values()),
-        ).fetchall()
-    finally:
-        conn.close()
-    totals = (sum(r[1] for r in rows), sum(r[2] for r in rows), sum(r[3] for r in rows), len(rows))
-    return [(key or None, cost, logical, attempts) for key, cost, logical, attempts in rows[:limit]], totals
+    rows = fetch(
+        f"SELECT {by}, sum(cost_nano_usd), sum(logical_requests), sum(attempts) FROM {spec.table}"
+        f" WHERE {spec.bucket_column} >= ? AND {spec.bucket_column} < ? AND data_mode = 'real'"
+        f"{conditions} GROUP BY {by}",
+        (lo, hi, *where.values()),
+    )
+    # PostgreSQL sums bigints as numeric: back to int, as the store does
+    ranked = sorted(
+        ((key or None, int(cost), int(logical), int(attempts)) for key, cost, logical, attempts in rows),
+        key=lambda group: (-group[1], group[0] or ""),
+    )
+    totals = (sum(r[1] for r in ranked), sum(r[2] for r in ranked), sum(r[3] for r in ranked), len(ranked))
+    return ranked[:limit], totals
 
 
-def verify(path: Path, by: str, start_ns: int, end_ns: int, where: dict[str, str], result: object) -> None:
+def verify(fetch: Fetch, by: str, start_ns: int, end_ns: int, where: dict[str, str], result: object) -> None:
     """Raise if ``result`` (a TopResult) differs from the plain ranking."""
     assert isinstance(result, TopResult)
-    groups, totals = plain_top(path, by, start_ns, end_ns, where, len(result.groups))
+    groups, totals = plain_top(fetch, by, start_ns, end_ns, where, len(result.groups))
     got = [(g.key, g.cost_nano_usd, g.logical_requests, g.attempts) for g in result.groups]
     got_totals = (result.cost_nano_usd, result.logical_requests, result.attempts, result.group_count)
     if got != groups or got_totals != totals:
@@ -140,8 +193,15 @@ def verify(path: Path, by: str, start_ns: int, end_ns: int, where: dict[str, str
         )
 
 
-def bench_top(store: SQLiteStore, repeats: int, check: bool = False) -> list[float]:
-    """Print one line per question; returns every median, in ms."""
+def bench_top(
+    store: Any,
+    repeats: int,
+    fetch: Fetch | None = None,
+    windows: Sequence[str] = tuple(name for name, _ in WINDOWS),
+    target_ms: float = 100,
+) -> list[float]:
+    """Print one line per question; returns every median, in ms. ``fetch``: verify every
+    answer against :func:`plain_top` on the store's database."""
     medians: list[float] = []
     print(f"  {'by':<15} {'where':<26} {'window':>6} {'ends':>5} {'median ms':>10} {'groups':>7}")
     verified = 0
@@ -151,6 +211,8 @@ def bench_top(store: SQLiteStore, repeats: int, check: bool = False) -> list[flo
             if by in where or ("user_id" in {by, *where} and not {by, *where} <= with_user):
                 continue  # users are in the hourly rollup, which has no other dimension
             for window, span_ns in WINDOWS:
+                if window not in windows:
+                    continue
                 for ends, end_ns in ENDS:
                     ms, result = median_ms(
                         lambda by=by, where=where, span_ns=span_ns, end_ns=end_ns: store.top(
@@ -159,15 +221,98 @@ def bench_top(store: SQLiteStore, repeats: int, check: bool = False) -> list[flo
                         repeats,
                     )
                     medians.append(ms)
-                    if check:
-                        verify(store.path, by, end_ns - span_ns, end_ns, where, result)
+                    if fetch is not None:
+                        verify(fetch, by, end_ns - span_ns, end_ns, where, result)
                         verified += 1
                     groups = getattr(result, "group_count", 0)
-                    flag = "" if ms < 100 else "  > 100 ms"
+                    flag = "" if ms < target_ms else f"  >= {target_ms:.0f} ms"
                     print(f"  {by:<15} {label:<26} {window:>6} {ends:>5} {ms:>10.1f} {groups:>7}{flag}")
-    if check:
+    if fetch is not None:
         print(f"  {verified} answers equal the plain rankings from the rollups")
     return medians
+
+
+def fill_postgres(url: str, generator: RealisticRows, spans: int, days: int, end_ns: int) -> None:
+    """Write the rollups of ``spans`` spans over ``days`` days into the PostgreSQL store at
+    ``url`` with ``COPY``, bypassing raw rows.
+
+    The spans are :func:`store.fill_rollups`'s (same builder, same hours, same counts), so
+    both stores hold the same rollups. One hour of spans is aggregated at a time, which
+    leaves one row per group and bucket: compacted already, as PostgreSQL's compaction would
+    leave them. A ``VACUUM ANALYZE`` at the end gives the planner its statistics (and the
+    visibility map), as autovacuum would on a store that has been running.
+    """
+    import psycopg
+
+    open_store(url).close()  # created and migrated
+    per_hour = spans / (days * 24)
+    start_ns = end_ns - days * DAY_NS
+    statements = {
+        spec.table: f"COPY {spec.table} ({', '.join((spec.bucket_column, *spec.dimensions, *MEASURES))})"
+        " FROM STDIN"
+        for spec in ROLLUPS
+    }
+    written = dict.fromkeys(statements, 0)
+    carry = 0.0
+    with psycopg.connect(url) as conn:
+        for hour in range(days * 24):
+            carry += per_hour
+            count, carry = int(carry), carry - int(carry)
+            if not count:
+                continue
+            rows = generator.rows(count, start_ns + hour * 3_600 * 10**9, rate_per_s=count / 3600)
+            with conn.cursor() as cursor:
+                for spec, groups in zip(ROLLUPS, aggregate(rows, [True] * len(rows)), strict=True):
+                    with cursor.copy(statements[spec.table].encode()) as copy:
+                        for key, sums in groups.items():
+                            copy.write_row((*key, *sums))
+                    written[spec.table] += len(groups)
+            if hour % 24 == 23:
+                conn.commit()
+        conn.commit()
+    vacuum(url)
+    print(f"  rollup rows copied in: {written}")
+
+
+def vacuum(url: str) -> None:
+    """``VACUUM ANALYZE`` the rollups: statistics for the planner and the visibility map,
+    as autovacuum leaves them on a store that has been running."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"VACUUM ANALYZE {', '.join(spec.table for spec in ROLLUPS)}".encode())
+
+
+def postgres_main(args: argparse.Namespace, windows: Sequence[str], target_ms: float) -> list[float]:
+    """The questions on PostgreSQL (a server started for the run unless ``--postgres-url``)."""
+    from pg import PostgresServer
+
+    with contextlib.ExitStack() as stack:
+        url: str | None = args.postgres_url
+        if url is None:
+            server = stack.enter_context(PostgresServer(durable=True))
+            url = server.new_database("query")
+            print("PostgreSQL: started for the run (fsync on, shared_buffers 64MB)")
+        open_store(url).close()  # created and migrated
+        fetch = stack.enter_context(postgres_fetch(url))
+        if not fetch("SELECT EXISTS (SELECT 1 FROM rollup_minute)", ())[0][0]:
+            began = time.perf_counter()
+            if args.copy_from is not None:
+                command = [sys.executable, "-m", "spanmeter", "store", "copy"]
+                subprocess.run([*command, "--from", str(args.copy_from), "--to", url], check=True)
+                vacuum(url)
+                how = f"copied from {args.copy_from} with spanmeter store copy"
+            else:
+                fill_postgres(url, RealisticRows(seed=11), args.spans, args.days, END_NS)
+                how = f"filled with {args.spans:,} spans over {args.days} days by COPY"
+            print(f"{how} in {time.perf_counter() - began:.0f} s")
+        store = stack.enter_context(open_store(url))
+        total = store.top("provider", END_NS - args.days * DAY_NS, END_NS, data_mode=None)
+        print(f"store: {total.attempts:,} spans in {args.days} days")
+        stats = store.stats()
+        print(f"  rollup rows: {stats.rollup_rows}, database {stats.size_bytes / 2**20:,.0f} MiB")
+        postgres_baselines(fetch, args.repeats)
+        return bench_top(store, args.repeats, fetch if args.verify else None, windows, target_ms)
 
 
 def main() -> None:
@@ -175,23 +320,51 @@ def main() -> None:
     parser.add_argument("--spans", type=int, default=10_000_000, help="spans in the store")
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--db", type=Path, help="store to fill (or reuse when it exists)")
-    parser.add_argument("--verify", action="store_true", help="check unfiltered answers against the rollup")
+    parser.add_argument("--db", type=Path, help="SQLite store to fill (or reuse when it exists)")
+    parser.add_argument(
+        "--verify", action="store_true", help="check every answer against the rollup's plain sums"
+    )
+    parser.add_argument("--store", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument(
+        "--postgres-url",
+        help="with --store postgresql: the database to fill (or reuse when it holds rollups),"
+        " instead of a server started for the run",
+    )
+    parser.add_argument(
+        "--copy-from",
+        type=Path,
+        help="with --store postgresql: fill by `spanmeter store copy` from this SQLite store"
+        " (one made by this bench with --db) instead of COPY of generated rollups",
+    )
+    parser.add_argument("--windows", default="30d,7d,24h", help="windows to ask about (default 30d,7d,24h)")
+    parser.add_argument(
+        "--target-ms", type=float, help="flag answers at or over this (default 100; 150 on PostgreSQL)"
+    )
     args = parser.parse_args()
+    windows = args.windows.split(",")
+    target_ms: float = args.target_ms or (150 if args.store == "postgresql" else 100)
+    if args.store == "postgresql":
+        medians = postgres_main(args, windows, target_ms)
+    else:
+        medians = sqlite_main(args, windows, target_ms)
+    over = sum(ms >= target_ms for ms in medians)
+    print(f"{len(medians)} questions: median {statistics.median(medians):.1f} ms, max {max(medians):.1f} ms,")
+    print(f"  {over} at or over {target_ms:.0f} ms")
+
+
+def sqlite_main(args: argparse.Namespace, windows: Sequence[str], target_ms: float) -> list[float]:
+    """The questions on the SQLite store at ``--db`` (filled first when missing)."""
     path: Path = args.db or Path(tempfile.mkdtemp()) / "query.db"
     if not path.exists():
         began = time.perf_counter()
         fill_rollups(path, RealisticRows(seed=11), args.spans, args.days, END_NS)
         print(f"filled {args.spans:,} spans over {args.days} days in {time.perf_counter() - began:.0f} s")
-    with SQLiteStore(path) as store:  # opening applies pending migrations (and their backfills)
+    with SQLiteStore(path) as store, sqlite_fetch(path) as fetch:  # opening migrates (and backfills)
         total = store.top("provider", END_NS - args.days * DAY_NS, END_NS, data_mode=None)
         print(f"store: {total.attempts:,} spans in {args.days} days")
         print(f"  rollup and tier rows: {store.stats().rollup_rows}")
         baselines(path, args.repeats)
-        medians = bench_top(store, args.repeats, args.verify)
-    over = sum(ms >= 100 for ms in medians)
-    print(f"{len(medians)} questions: median {statistics.median(medians):.1f} ms, max {max(medians):.1f} ms,")
-    print(f"  {over} at or over 100 ms")
+        return bench_top(store, args.repeats, fetch if args.verify else None, windows, target_ms)
 
 
 if __name__ == "__main__":
