@@ -32,7 +32,7 @@ from .health import health_routes
 from .http import ApiError, Request, Response, WSGIApp, json_response
 from .openapi import openapi_document
 from .routes import Route
-from .views import view_routes
+from .views import Job, QueryRunner, view_routes
 
 __all__ = [
     "ANONYMOUS",
@@ -43,6 +43,8 @@ __all__ = [
     "ApiError",
     "BudgetsSource",
     "Caller",
+    "Job",
+    "QueryRunner",
     "Request",
     "Response",
     "Route",
@@ -62,11 +64,12 @@ def make_api(
     budgets: BudgetsSource | None = None,
     ready: Callable[[], bool] | None = None,
     authenticator: Authenticator | None = None,
+    queries: QueryRunner | None = None,
 ) -> ApiApp:
     """The API over ``store`` (read-only): the analysis views always, the budgets and alerts
     routes with ``budgets``, ``/healthz`` and ``/readyz`` with ``ready``; API keys checked by
-    ``authenticator`` (None: open)."""
-    routes = view_routes(store)
+    ``authenticator`` (None: open); the views' answers computed by ``queries`` (None: here)."""
+    routes = view_routes(store, queries)
     if budgets is not None:
         routes += budget_routes(budgets)
     if ready is not None:
