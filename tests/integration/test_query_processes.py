@@ -255,3 +255,5 @@ def test_no_query_process_outlives_its_receiver_killed_mid_query(filled: tuple[s
         if driver.poll() is None:
             driver.kill()
             driver.wait()
+        assert driver.stdout is not None
+        driver.stdout.close()
