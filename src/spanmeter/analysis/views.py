@@ -14,6 +14,7 @@ from typing import Any, Final
 
 from ..pricing import PriceBook
 from ..store import SpanStore
+from .documents import dump
 from .economics import render_economics, unit_economics
 from .export import REQUEST_COLUMNS, encode, request_records, rollup_columns, rollup_records
 from .investigate import investigate
@@ -38,7 +39,7 @@ from .reprice import audit_document, plan_repricing, render_audits, render_repri
 from .top import render_top, top_report
 from .window import TimeWindow
 
-__all__ = ["VIEWS", "View", "answer", "export_chunks"]
+__all__ = ["VIEWS", "View", "answer", "export_body", "export_chunks", "view_body"]
 
 Answer = Callable[[SpanStore, ViewArgs], Any]
 Render = Callable[[Any, str], str]
@@ -157,3 +158,19 @@ def export_chunks(store: SpanStore, what: str, args: ViewArgs) -> Iterable[str]:
     granularity = "minute" if args.values["granularity"] == "minute" else "hour"
     rows = rollup_records(store, window, granularity, environment=args.environment, data_mode=args.data_mode)
     return encode(rows, rollup_columns(granularity), args.fmt)
+
+
+def view_body(store: SpanStore, route: str, args: ViewArgs) -> bytes:
+    """The answer of the view at ``route`` as the API sends it: its document as JSON, or
+    rendered as ``args.fmt`` asks. A module-level function of plain values, so that it also
+    runs in a query process (:mod:`spanmeter.service.query_process`)."""
+    view = VIEWS[route]
+    document = view.answer(store, args)
+    text = dump(document) if args.fmt == "json" else view.render(document, args.fmt)
+    return text.encode()
+
+
+def export_body(store: SpanStore, what: str, args: ViewArgs) -> bytes:
+    """``export requests|rollups`` in full, for a query process (exports are bounded by their
+    window; in this process the API streams :func:`export_chunks` instead)."""
+    return "".join(export_chunks(store, what, args)).encode()

@@ -34,7 +34,7 @@ from .health import health_routes
 from .http import ApiError, Request, Response, WSGIApp, json_response
 from .openapi import openapi_document
 from .routes import Route
-from .views import view_routes
+from .views import Job, QueryRunner, view_routes
 
 __all__ = [
     "ANONYMOUS",
@@ -45,6 +45,8 @@ __all__ = [
     "ApiError",
     "BudgetsSource",
     "Caller",
+    "Job",
+    "QueryRunner",
     "Request",
     "Response",
     "Route",
@@ -65,12 +67,14 @@ def make_api(
     ready: Callable[[], bool] | None = None,
     warning: Callable[[], str | None] | None = None,
     authenticator: Authenticator | None = None,
+    queries: QueryRunner | None = None,
 ) -> ApiApp:
     """The API over ``store`` (read-only): the analysis views always, the audit trail when the
     store keeps one, the budgets and alerts routes with ``budgets``, ``/healthz`` and
     ``/readyz`` with ``ready`` (``/readyz`` adding ``warning``'s sentence when it has one);
-    API keys checked by ``authenticator`` (None: open)."""
-    routes = view_routes(store)
+    API keys checked by ``authenticator`` (None: open); the views' answers computed by
+    ``queries`` (None: here)."""
+    routes = view_routes(store, queries)
     if isinstance(store, AuditLog):
         routes += audit_routes(store, time.time_ns if budgets is None else budgets.clock)
     if budgets is not None:

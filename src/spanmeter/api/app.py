@@ -4,7 +4,8 @@ In order, for every request: match the path against the route table (404), check
 method (405, with ``Allow``), bound the query (414) and the body (413), parse the query
 (:mod:`.params`), identify the caller and :func:`~.access.authorize` it for the route's
 scope, call the route, and map what it raises to a JSON error (:class:`~.http.ApiError`:
-its status; ``ValueError``: 400, a bad parameter; anything else: 500, logged). Routes do
+its status; ``ValueError``: 400, a bad parameter; ``TimeoutError``: 503 with ``Retry-After``,
+a query its runner ended at the time limit; anything else: 500, logged). Routes do
 none of this themselves, so authentication, tenant scoping and limits are added here once.
 """
 
@@ -43,6 +44,7 @@ MAX_QUERY_BYTES: Final = 16 * 1024
 """The longest query string (a few dozen filters fit many times over)."""
 OPENAPI_PATH: Final = "/api/v1/openapi.json"
 _DIGITS: Final = re.compile(r"[0-9]+")
+_RETRY_AFTER_S: Final = "5"
 
 
 class ApiApp:
@@ -85,6 +87,8 @@ class ApiApp:
             response = error_response(error)
         except ValueError as error:
             response = error_response(ApiError(400, str(error)))
+        except TimeoutError as error:  # a query process killed at the time limit: retry later
+            response = error_response(ApiError(503, str(error), [("Retry-After", _RETRY_AFTER_S)]))
         except Exception:
             _logger.exception("api: %s %s failed", method, path)
             response = error_response(ApiError(500, "internal error"))

@@ -7,23 +7,26 @@ Query parameters are the CLI options without the dashes (``from``, ``to``, ``dat
 ignored. The answer is the JSON document the CLI renders (``format=`` picks another
 rendering, the CLI's). ``GET /api/v1/export/requests|rollups`` streams (the parameters
 are checked first: once streaming starts, a 400 is too late).
+
+Parameters are parsed and checked here, in the dispatcher's process; the answer itself is
+computed by a :class:`QueryRunner`: in this process by default, or in a query process of
+the receiver's (:mod:`spanmeter.service.query_process`), which sends back the same bytes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Final
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Final, Protocol
 
-from ..analysis.documents import dump
-from ..analysis.parameters import EXPORT, ViewSpec
-from ..analysis.views import VIEWS, View, export_chunks
+from ..analysis.parameters import EXPORT, ViewArgs, ViewSpec
+from ..analysis.views import VIEWS, View, export_body, export_chunks, view_body
 from ..store import SpanStore
 from .access import Scope
 from .http import JSON, Request, Response
 from .routes import Content, Route
 from .schemas import VIEW
 
-__all__ = ["MEDIA_TYPES", "view_routes"]
+__all__ = ["MEDIA_TYPES", "Job", "QueryRunner", "view_routes"]
 
 MEDIA_TYPES: Final = {
     "json": JSON,
@@ -35,6 +38,16 @@ MEDIA_TYPES: Final = {
     "html": "text/html; charset=utf-8",
 }
 """Each rendering's content type."""
+
+Job = Callable[[SpanStore, str, ViewArgs], bytes]
+"""A query: ``job(store, name, args)`` -> the answer's body (module-level, so it pickles)."""
+
+
+class QueryRunner(Protocol):
+    """Runs a :data:`Job` on a store of its own and returns its body, or raises what the job
+    raised (``ValueError``: a bad parameter, 400) or another error (500)."""
+
+    def __call__(self, job: Job, name: str, args: ViewArgs, /) -> bytes: ...
 
 
 def _content(spec: ViewSpec, json_schema: Mapping[str, Any] = VIEW) -> tuple[Content, ...]:
@@ -52,14 +65,20 @@ def _operation(spec: ViewSpec) -> str:
     return spec.route.removeprefix("/api/v1/").replace("/", "_").replace("-", "_")
 
 
-def _view_route(store: SpanStore, view: View) -> Route:
+def _in_process(store: SpanStore) -> QueryRunner:
+    def run(job: Job, name: str, args: ViewArgs, /) -> bytes:
+        return job(store, name, args)
+
+    return run
+
+
+def _view_route(store: SpanStore, view: View, queries: QueryRunner | None) -> Route:
     spec = view.spec
 
     def handle(request: Request) -> Response:
         args = spec.parse(request.query, api=True)
-        document = view.answer(store, args)
-        text = dump(document) if args.fmt == "json" else view.render(document, args.fmt)
-        return Response(200, MEDIA_TYPES[args.fmt], [text.encode()])
+        run = queries if queries is not None else _in_process(store)
+        return Response(200, MEDIA_TYPES[args.fmt], [run(view_body, spec.route, args)])
 
     scope: Scope = "views:read"
     return Route(
@@ -75,11 +94,15 @@ def _view_route(store: SpanStore, view: View) -> Route:
     )
 
 
-def _export_route(store: SpanStore, what: str, spec: ViewSpec = EXPORT) -> Route:
+def _export_route(store: SpanStore, what: str, queries: QueryRunner | None, spec: ViewSpec = EXPORT) -> Route:
     def handle(request: Request) -> Response:
         args = spec.parse(request.query, api=True)  # checked first: once streaming starts, a 400 is too late
-        chunks = export_chunks(store, what, args)
-        return Response(200, MEDIA_TYPES[args.fmt], (chunk.encode() for chunk in chunks))
+        body: Iterable[bytes]
+        if queries is None:
+            body = (chunk.encode() for chunk in export_chunks(store, what, args))
+        else:
+            body = [queries(export_body, what, args)]
+        return Response(200, MEDIA_TYPES[args.fmt], body)
 
     return Route(
         "GET",
@@ -94,8 +117,9 @@ def _export_route(store: SpanStore, what: str, spec: ViewSpec = EXPORT) -> Route
     )
 
 
-def view_routes(store: SpanStore) -> list[Route]:
-    """The analysis routes over ``store`` (read-only)."""
-    routes = [_view_route(store, view) for view in VIEWS.values()]
-    routes += [_export_route(store, what) for what in ("requests", "rollups")]
+def view_routes(store: SpanStore, queries: QueryRunner | None = None) -> list[Route]:
+    """The analysis routes over ``store`` (read-only); their answers are computed by
+    ``queries`` when given (a query process reading the same store), else here."""
+    routes = [_view_route(store, view, queries) for view in VIEWS.values()]
+    routes += [_export_route(store, what, queries) for what in ("requests", "rollups")]
     return routes

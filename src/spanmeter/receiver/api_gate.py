@@ -9,8 +9,10 @@ HTTP port has and OTLP exporters time out. :class:`ApiGate` wraps the API's WSGI
   retry later, nothing queues up behind a slow query);
 * a request still running after ``timeout_s`` is answered ``503 Service Unavailable`` with
   ``Retry-After``, and the thread that waited for it goes back to serving. Neither store can
-  cancel a query from outside its connection, so the abandoned query finishes on its query
-  thread and keeps its place under the cap until then: the cap bounds the work actually
+  cancel a query from outside its connection: a query running in a query process
+  (:mod:`spanmeter.service.query_process`) is ended by killing that process at the same time
+  limit, which frees its place; one running in this process finishes on its query thread and
+  keeps its place under the cap until then. Either way the cap bounds the work actually
   running, not just the requests being answered.
 
 The request is read and run on a query thread and its answer collected in full there
@@ -40,8 +42,9 @@ __all__ = ["DEFAULT_API_TIMEOUT_S", "DEFAULT_API_WORKERS", "ApiGate"]
 _logger = logging.getLogger(__name__)
 
 DEFAULT_API_WORKERS: Final = 2
-"""API requests that run at once: small, since each holds the GIL while it builds its answer
-and ingest decodes and prices in the same process."""
+"""API requests that run at once: small, since each query takes a core's worth of work (in a
+query process of its own beside a store process, else holding this process's GIL while
+ingest decodes and prices)."""
 DEFAULT_API_TIMEOUT_S: Final = 30.0
 """Longest an API request may run before it is answered 503."""
 
@@ -97,7 +100,8 @@ class ApiGate:
             answer = future.result(timeout=self._timeout_s)
         except FutureTimeout:
             _logger.warning(
-                "API request %s ran over its time limit of %ss; answered 503, the query finishes on its own",
+                "API request %s ran over its time limit of %ss; answered 503 (a query in a query"
+                " process is killed, one on this process's threads finishes on its own)",
                 environ.get("PATH_INFO", "?"),
                 self._timeout_s,
             )

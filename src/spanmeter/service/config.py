@@ -73,8 +73,10 @@ class ServeConfig:
     tls_client_ca: str | None = None
     """PEM CA of the clients' certificates: set, both ports require one (mutual TLS)."""
     store_process: bool = True
-    """Commit in a separate store process (decoding and storing then use two cores); off:
-    a writer thread in the receiver process (one process, for tests and small loads)."""
+    """Commit in a separate store process (decoding and storing then use two cores), and
+    compute the API's views and exports in ``api_workers`` query processes (see
+    :mod:`spanmeter.service.query_process`); off: a writer thread in the receiver process and
+    the queries on its API threads (one process, for tests and small loads)."""
     metrics_top_tenants: int = 20
     """Tenants with their own label on the ``/metrics`` cost counters; the rest is ``other``."""
     metrics_promotion_delay_s: int = 300

@@ -15,8 +15,10 @@ Two ways to run the store's writes, chosen by ``ServeConfig.store_process``:
   and whenever a store instance is passed in.
 
 Either way this process serves the OTLP ports, ``/metrics`` (every counter lives here, so
-it is one consistent view), ``/api/v1/*`` (reading through its own store handle) and
-health. Stopping is graceful: the transport stops accepting and finishes in-flight
+it is one consistent view), ``/api/v1/*`` and health. With a store process, the API's
+analysis views and exports are computed in query processes of their own, at a lower CPU
+priority (:mod:`spanmeter.service.query_process`), so that they cannot take ingest's GIL;
+with a writer thread they read through this process's store handle. Stopping is graceful: the transport stops accepting and finishes in-flight
 exports, the writer commits everything it acknowledged, and only then is the store closed.
 """
 
@@ -44,6 +46,7 @@ from ..store import GroupCommitWriter, KeyStore, SpanStore, SupportsBudgets, ope
 from .config import ServeConfig
 from .exposure import exposure_problem
 from .maintenance import RetentionLoop
+from .query_process import QueryProcesses, QueryProcessSettings
 from .store_process import StoreProcessClient, StoreProcessSettings
 
 __all__ = ["ReceiverService"]
@@ -83,6 +86,7 @@ class ReceiverService(StartStop):
     ) -> None:
         self.config = config
         factory = store_factory if store_factory is not None else partial(open_store, config.db)
+        read_factory = factory  # the query processes only read: no budgets ledger
         factory = budgets_store_factory(factory, config)  # budgets: the ledger opens with the store
         # In store-process mode this handle only reads (API, stats); opening it here also
         # creates and migrates the database before the child opens it.
@@ -106,6 +110,15 @@ class ReceiverService(StartStop):
         self._writer: GroupCommitWriter | None = None
         self._retention: RetentionLoop | None = None
         self.sink: RowSink = self._open_sink(factory, separate=config.store_process and store is None)
+        # The API's heavy queries: in processes of their own beside a store process (they open
+        # the store from the same picklable factory), else on this process's API threads.
+        self._queries: QueryProcesses | None = None
+        if self._store_process is not None:
+            self._queries = QueryProcesses(
+                QueryProcessSettings(read_factory, log_level=logging.getLogger().getEffectiveLevel()),
+                size=config.api_workers,
+                timeout_s=config.api_timeout_s,
+            )
         self.metrics.registry.register(self.cost_metrics)
         self.metrics.track_queue(lambda: self.sink.pending_rows)
         self.pipeline = IngestPipeline(
@@ -184,6 +197,7 @@ class ReceiverService(StartStop):
                     ready=lambda: self.ready,
                     warning=self._warning(authenticator),
                     authenticator=authenticator,
+                    queries=self._queries,
                 ).mounts(),
             },
         )
@@ -226,6 +240,11 @@ class ReceiverService(StartStop):
         """Process id of the store process, when there is one (after start)."""
         return None if self._store_process is None else self._store_process.pid
 
+    @property
+    def query_process_pids(self) -> list[int]:
+        """Process ids of the query processes running now (none without a store process)."""
+        return [] if self._queries is None else self._queries.pids
+
     def start(self) -> ReceiverService:
         """Start the store's writer, then bind the ports and start serving.
 
@@ -236,8 +255,12 @@ class ReceiverService(StartStop):
         if self._store_process is not None:
             self._store_process.start()
         try:
+            if self._queries is not None:
+                self._queries.start()
             self.server.start()
         except BaseException:
+            if self._queries is not None:
+                self._queries.close()
             self.sink.close()
             raise
         self._accepting = True
@@ -269,6 +292,8 @@ class ReceiverService(StartStop):
                 return
             self._stopped = True
         self.server.stop(grace_s)
+        if self._queries is not None:  # after the API stopped: nothing asks them any more
+            self._queries.close()
         if self._retention is not None:
             self._retention.stop()
         self.sink.close()

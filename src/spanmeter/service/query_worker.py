@@ -1,0 +1,168 @@
+"""A query process itself: open the store, run the queries the receiver sends, answer each.
+
+Started by :class:`~spanmeter.service.query_process.QueryProcesses` as ``python -c
+"...worker_main()" FD`` with one inherited socket; see that module for why. Everything here
+runs in the child, which imports the store and the analysis (through the jobs it is sent),
+never the transport.
+
+Protocol, one pickled message per ``Connection.send_bytes`` frame:
+
+* parent -> child: :class:`QueryProcessSettings` once, then ``(job, args)`` per query (``job``
+  a module-level function called as ``job(store, *args)``), then ``None`` to close;
+* child -> parent: ``("ready", pid)`` or ``("failed", reason)`` once; per query ``("ok",
+  result)``, ``("value-error", message)`` (a bad parameter, the API's 400) or ``("error",
+  message)``.
+
+The child never outlives its parent: it reads end-of-file when the parent is gone between
+queries, and a watchdog thread ends it (``os._exit``) within a second of the parent's
+death mid-query, SIGKILL included (its parent process id changes).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import pickle
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from typing import Any, Final
+
+from ..store import SpanStore
+
+__all__ = [
+    "DEFAULT_NICENESS",
+    "ERROR",
+    "FAILED",
+    "OK",
+    "PROTOCOL",
+    "READY",
+    "VALUE_ERROR",
+    "QueryProcessSettings",
+    "worker_main",
+]
+
+_logger = logging.getLogger(__name__)
+
+PROTOCOL: Final = pickle.HIGHEST_PROTOCOL
+READY: Final = "ready"
+FAILED: Final = "failed"
+OK: Final = "ok"
+VALUE_ERROR: Final = "value-error"
+ERROR: Final = "error"
+
+DEFAULT_NICENESS: Final = 10
+"""How much lower the query processes' CPU priority is than the receiver's (``nice``): the
+kernel then gives decoding, pricing and committing the cores first and the queries what is
+left (at 10, a query process weighs about a tenth of an ingest process on a busy core), so a
+dashboard's queries slow down under ingest, not the other way round."""
+_WATCHDOG_S: Final = 0.5
+
+
+@dataclass(frozen=True)
+class QueryProcessSettings:
+    """What a query process needs; pickled to it once at start."""
+
+    store_factory: Callable[[], SpanStore]
+    """Opens the store in the child; must pickle (a module-level class or a ``partial``).
+    The child only reads."""
+    niceness: int = DEFAULT_NICENESS
+    """Added to the child's ``nice`` value (0: the receiver's priority)."""
+    log_level: int = logging.WARNING
+    sys_path: tuple[str, ...] = field(default_factory=lambda: tuple(sys.path))
+    """The parent's import path, so that a job defined outside the installed package (a
+    test's) is found by name."""
+    preload: tuple[str, ...] = ("spanmeter.analysis.views",)
+    """Modules imported before the child says it is ready, so that its first query does not
+    pay for importing what the jobs need."""
+
+
+def worker_main(fd: int | None = None) -> int:
+    """The query process: open the store, answer queries on socket ``fd`` until closed.
+
+    Returns:
+        The exit code: 0 after a close or once the parent is gone, 1 if the store could not
+        be opened.
+    """
+    # The parent decides when to stop (a Ctrl-C or SIGTERM reaches the whole process group).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    parent = os.getppid()
+    conn = Connection(int(sys.argv[1]) if fd is None else fd)
+    settings: QueryProcessSettings = pickle.loads(conn.recv_bytes())
+    logging.basicConfig(
+        level=settings.log_level,
+        format=f"%(asctime)s %(levelname)s %(name)s [query process {os.getpid()}]: %(message)s",
+    )
+    sys.path.extend(path for path in settings.sys_path if path not in sys.path)
+    threading.Thread(
+        target=_follow_parent, args=(parent,), name="spanmeter-query-watchdog", daemon=True
+    ).start()
+    if settings.niceness:
+        try:
+            os.nice(settings.niceness)
+        except OSError as error:  # not fatal: the queries then compete with ingest as equals
+            _logger.warning("cannot lower the query process's priority: %s", error)
+    try:
+        for module in settings.preload:
+            importlib.import_module(module)
+        store = settings.store_factory()
+    except Exception as error:
+        _logger.exception("cannot open the store")
+        _send(conn, (FAILED, f"{type(error).__name__}: {error}"))
+        return 1
+    _send(conn, (READY, os.getpid()))
+    try:
+        _serve(conn, store)
+    finally:
+        store.close()
+        conn.close()
+    return 0
+
+
+def _serve(conn: Connection, store: SpanStore) -> None:
+    """Run each query received until ``None`` or end-of-file, answering each one."""
+    while True:
+        try:
+            data = conn.recv_bytes()
+        except (EOFError, OSError):
+            return  # the parent is gone
+        try:
+            message = pickle.loads(data)
+            if message is None:
+                return
+            job, args = message
+            answer: tuple[Any, ...] = (OK, job(store, *args))
+        except ValueError as error:
+            answer = (VALUE_ERROR, str(error))
+        except Exception as error:
+            _logger.exception("query failed")
+            answer = (ERROR, f"{type(error).__name__}: {error}")
+        try:
+            payload = pickle.dumps(answer, PROTOCOL)
+        except Exception as error:  # a result that does not pickle: the job's bug, not fatal
+            payload = pickle.dumps((ERROR, f"answer not sendable: {type(error).__name__}: {error}"), PROTOCOL)
+        try:
+            conn.send_bytes(payload)
+        except OSError:
+            return  # the parent is gone
+
+
+def _send(conn: Connection, message: tuple[Any, ...]) -> bool:
+    try:
+        conn.send_bytes(pickle.dumps(message, PROTOCOL))
+    except OSError:
+        return False  # the parent is gone
+    return True
+
+
+def _follow_parent(parent: int) -> None:
+    """End this process once its parent is gone (it is then adopted: another parent id),
+    even in the middle of a query that would otherwise run on for seconds."""
+    while os.getppid() == parent:
+        threading.Event().wait(_WATCHDOG_S)
+    os._exit(0)
