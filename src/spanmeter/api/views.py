@@ -7,6 +7,10 @@ Query parameters are the CLI options without the dashes (``from``, ``to``, ``dat
 ignored. The answer is the JSON document the CLI renders (``format=`` picks another
 rendering, the CLI's). ``GET /api/v1/export/requests|rollups`` streams (the parameters
 are checked first: once streaming starts, a 400 is too late).
+
+Every view reads the store through :func:`~.tenancy.scoped_store`, so a key limited to
+tenants gets its tenants' answer; but the re-pricing audits, a record of changes to every
+tenant's rows (:data:`GLOBAL_VIEWS`), which such a key is refused.
 """
 
 from __future__ import annotations
@@ -15,15 +19,19 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from ..analysis.documents import dump
-from ..analysis.parameters import EXPORT, ViewSpec
+from ..analysis.parameters import EXPORT, REPRICE_AUDITS, ViewSpec
 from ..analysis.views import VIEWS, View, export_chunks
 from ..store import SpanStore
 from .access import Scope
 from .http import JSON, Request, Response
 from .routes import Content, Route
 from .schemas import VIEW
+from .tenancy import scoped_store
 
-__all__ = ["MEDIA_TYPES", "view_routes"]
+__all__ = ["GLOBAL_VIEWS", "MEDIA_TYPES", "view_routes"]
+
+GLOBAL_VIEWS: Final = frozenset({REPRICE_AUDITS.route})
+"""Views about every tenant at once, refused to a key limited to tenants (403)."""
 
 MEDIA_TYPES: Final = {
     "json": JSON,
@@ -57,7 +65,7 @@ def _view_route(store: SpanStore, view: View) -> Route:
 
     def handle(request: Request) -> Response:
         args = spec.parse(request.query, api=True)
-        document = view.answer(store, args)
+        document = view.answer(scoped_store(store, request.caller.tenants), args)
         text = dump(document) if args.fmt == "json" else view.render(document, args.fmt)
         return Response(200, MEDIA_TYPES[args.fmt], [text.encode()])
 
@@ -72,13 +80,14 @@ def _view_route(store: SpanStore, view: View) -> Route:
         params=spec.all_params,
         content=_content(spec),
         drop_all=True,
+        tenant_scoped=spec.route not in GLOBAL_VIEWS,
     )
 
 
 def _export_route(store: SpanStore, what: str, spec: ViewSpec = EXPORT) -> Route:
     def handle(request: Request) -> Response:
         args = spec.parse(request.query, api=True)  # checked first: once streaming starts, a 400 is too late
-        chunks = export_chunks(store, what, args)
+        chunks = export_chunks(scoped_store(store, request.caller.tenants), what, args)
         return Response(200, MEDIA_TYPES[args.fmt], (chunk.encode() for chunk in chunks))
 
     return Route(
@@ -91,6 +100,7 @@ def _export_route(store: SpanStore, what: str, spec: ViewSpec = EXPORT) -> Route
         params=spec.all_params,
         content=_content(spec, {"type": "array", "items": {"type": "object"}}),
         drop_all=True,
+        tenant_scoped=True,
     )
 
 
