@@ -103,9 +103,9 @@ def window_parts(
             parts.append(f"{select}{bucket} >= ? AND {bucket} < ?{selects.conditions}")
             params += [segment.lo, segment.hi, *values]
         else:
-            part, values = _tier_part(selects, segment.tier, segment, dimensions[0], where, own)
+            part, tier_values = _tier_part(selects, segment.tier, segment, dimensions[0], where, own)
             parts.append(part)
-            params += values
+            params += tier_values
     tiered = tiered_range(lo, hi, segments)
     if tiered is not None:  # rollup rows inside the tiered part that compaction has not folded in yet
         parts.append(
