@@ -10,7 +10,7 @@ import pytest
 
 import spanmeter.api.app as app_module
 from spanmeter.api import ApiApp, ApiError, Request, Route, json_response
-from spanmeter.api.access import SCOPES
+from spanmeter.api.access import SCOPES, Caller
 from spanmeter.api.budgets import budget_routes
 from spanmeter.api.health import health_routes
 from spanmeter.api.views import view_routes
@@ -33,10 +33,11 @@ def _echo(request: Request) -> Any:
 
 
 def test_every_request_is_authorized_once_with_its_routes_scope(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[tuple[str, str]] = []
+    calls: list[tuple[str, str, bool]] = []
 
-    def record(request: Request, scope: str, authenticator: object = None) -> None:
-        calls.append((request.path, scope))
+    def record(request: Request, scope: str, authenticator: object = None, *, tenant_scoped: bool) -> Caller:
+        calls.append((request.path, scope, tenant_scoped))
+        return request.caller
 
     monkeypatch.setattr(app_module, "authorize", record)
     app = ApiApp(
@@ -48,13 +49,13 @@ def test_every_request_is_authorized_once_with_its_routes_scope(monkeypatch: pyt
     }
     assert _call(app, "/healthz")[0] == "200 OK"
     assert _call(app, "/api/v1/nothing")[0] == "404 Not Found"  # no route: nothing to authorize
-    assert calls == [("/api/v1/echo", "views:read"), ("/healthz", "public")]
+    assert calls == [("/api/v1/echo", "views:read", False), ("/healthz", "public", False)]
 
 
 def test_a_refusal_stops_the_route_and_is_a_json_error(monkeypatch: pytest.MonkeyPatch) -> None:
     ran: list[str] = []
 
-    def refuse(request: Request, scope: str, authenticator: object = None) -> None:
+    def refuse(request: Request, scope: str, authenticator: object = None, *, tenant_scoped: bool) -> None:
         raise ApiError(403, f"{request.caller.name} may not {scope}")
 
     def route(request: Request) -> Any:
