@@ -18,6 +18,7 @@ import json
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +71,7 @@ ROUTES: dict[tuple[str, str], tuple[str, str]] = {
     ("GET", "/api/v1/compare/prompt-versions"): ("tenant-read", "since=1h"),
     ("GET", "/api/v1/economics"): ("tenant-read", "since=1h"),
     ("GET", "/api/v1/quality"): ("tenant-read", "since=1h"),
-    ("GET", "/api/v1/reports/weekly"): ("tenant-read", ""),
+    ("GET", "/api/v1/reports/weekly"): ("tenant-read", f"week={datetime.now(timezone.utc).date()}"),
     ("GET", "/api/v1/reprice/preview"): ("tenant-read", "since=1h"),
     ("GET", "/api/v1/reprice/audits"): ("global-read", ""),
     ("GET", "/api/v1/export/requests"): ("tenant-read", "since=1h&format=json"),
