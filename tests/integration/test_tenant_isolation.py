@@ -234,6 +234,14 @@ def test_totals_are_those_of_the_keys_tenants(setup: Setup, key: str, tenants: t
     for outside in (GAMMA, ""):
         status, _ = _call(base, f"/api/v1/top?by=model&since=1h&where=tenant_id={outside}", secret)
         assert status == 403
+    spans = sum(1 for *_, t in PLAN if t in tenants)
+    investigate = _json(base, "/api/v1/investigate?since=1h", secret)
+    assert investigate["totals"]["current"]["cost_nano_usd"] == expected
+    economics = _json(base, "/api/v1/economics?since=1h", secret)
+    assert economics["totals"]["cost_nano_usd"] == expected
+    assert {r["tenant_id"] for r in economics["per_tenant"]["rows"]} == set(tenants)
+    assert _json(base, "/api/v1/quality?since=1h", secret)["attempts"] == spans
+    assert _json(base, "/api/v1/reprice/preview?since=1h", secret)["rows_scanned"] == spans
     rows = _json(base, "/api/v1/export/requests?since=1h&format=json", secret)
     assert {r["tenant_id"] for r in rows} == set(tenants)
     assert sum(int(r["cost_nano_usd"]) for r in rows) == expected
