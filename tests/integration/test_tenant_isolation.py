@@ -248,6 +248,7 @@ def test_totals_are_those_of_the_keys_tenants(setup: Setup, key: str, tenants: t
     rollups = _json(base, "/api/v1/export/rollups?since=2h&granularity=minute&format=json", secret)
     assert {r["tenant_id"] for r in rollups} == set(tenants)
     assert sum(int(r["cost_nano_usd"]) for r in rollups) == expected
+    assert _call(base, f"/api/v1/budgets/status?tenant_id={GAMMA}", secret)[0] == 403
     status = _json(base, "/api/v1/budgets/status", secret)["states"]
     assert {s["scope"].get("tenant_id") for s in status} == set(tenants)  # "everyone" is left out
     assert sum(s["spend_nano_usd"] for s in status) == expected
