@@ -138,6 +138,8 @@ def test_keys_are_required_by_scope_on_every_transport(receiver: tuple[ReceiverS
 
 
 def test_a_key_limited_to_tenants_is_not_given_everyones_data(receiver: tuple[ReceiverService, Path]) -> None:
+    """Its tenants' answers only (test_tenant_isolation has every route); data of every
+    tenant at once (re-pricing audits) is refused."""
     service, db = receiver
     result = CliRunner().invoke(
         main,
@@ -158,7 +160,9 @@ def test_a_key_limited_to_tenants_is_not_given_everyones_data(receiver: tuple[Re
     )
     key = json.loads(result.output)["key"]
     time.sleep(CACHE_S + 0.2)
-    assert _get(service.http_port, "/api/v1/top?by=tenant_id&since=1h", key)[0] == 403
+    assert _get(service.http_port, "/api/v1/top?by=tenant_id&since=1h", key)[0] == 200
+    assert _get(service.http_port, "/api/v1/top?by=model&since=1h&where=tenant_id=other", key)[0] == 403
+    assert _get(service.http_port, "/api/v1/reprice/audits", key)[0] == 403
 
 
 def test_authenticator_caches_the_store_and_checks_secrets(tmp_path: Path) -> None:

@@ -46,9 +46,10 @@ budgets:
 """
 
 
-def make_key(db: Path, name: str, scope: str) -> str:
+def make_key(db: Path, name: str, scope: str, *more: str) -> str:
     result = CliRunner().invoke(
-        main, ["keys", "create", "--name", name, "--scope", scope, "--format", "json", "--store", str(db)]
+        main,
+        ["keys", "create", "--name", name, "--scope", scope, "--format", "json", "--store", str(db), *more],
     )
     assert result.exit_code == 0, result.output
     return str(json.loads(result.output)["key"])
@@ -117,6 +118,10 @@ def test_metrics_takes_a_read_or_admin_key_when_metrics_auth_is_on(keyed: Keyed)
         assert (
             status == 200 and "spanmeter_ingest" in body and headers["content-type"].startswith("text/plain")
         )
+    # a key limited to tenants may not read every tenant's counters
+    tenant_key = make_key(keyed.db, "acme-dash", "read", "--tenant", "acme")
+    status, _, body = get(f"{keyed.base}/metrics", tenant_key)
+    assert status == 403 and "limited to tenants" in body and "spanmeter_" not in body
     # health stays open, and says nothing about exposure on loopback
     assert get(f"{keyed.base}/healthz")[0] == 200
     status, _, body = get(f"{keyed.base}/readyz")

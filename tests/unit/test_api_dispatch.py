@@ -33,10 +33,10 @@ def _echo(request: Request) -> Any:
 
 
 def test_every_request_is_authorized_once_with_its_routes_scope(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[tuple[str, str]] = []
+    calls: list[tuple[str, str, bool]] = []
 
-    def record(request: Request, scope: str, authenticator: object = None) -> Caller:
-        calls.append((request.path, scope))
+    def record(request: Request, scope: str, authenticator: object = None, *, tenant_scoped: bool) -> Caller:
+        calls.append((request.path, scope, tenant_scoped))
         return request.caller  # authorize's answer: the caller the route sees
 
     monkeypatch.setattr(app_module, "authorize", record)
@@ -49,13 +49,13 @@ def test_every_request_is_authorized_once_with_its_routes_scope(monkeypatch: pyt
     }
     assert _call(app, "/healthz")[0] == "200 OK"
     assert _call(app, "/api/v1/nothing")[0] == "404 Not Found"  # no route: nothing to authorize
-    assert calls == [("/api/v1/echo", "views:read"), ("/healthz", "public")]
+    assert calls == [("/api/v1/echo", "views:read", False), ("/healthz", "public", False)]
 
 
 def test_a_refusal_stops_the_route_and_is_a_json_error(monkeypatch: pytest.MonkeyPatch) -> None:
     ran: list[str] = []
 
-    def refuse(request: Request, scope: str, authenticator: object = None) -> None:
+    def refuse(request: Request, scope: str, authenticator: object = None, *, tenant_scoped: bool) -> None:
         raise ApiError(403, f"{request.caller.name} may not {scope}")
 
     def route(request: Request) -> Any:

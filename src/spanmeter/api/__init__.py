@@ -4,8 +4,11 @@
 Layout, each module with one job:
 
 * :mod:`.app`: the dispatcher (routing, methods, limits, the access hooks, errors as JSON);
-* :mod:`.access`: who calls and what they may do (:func:`authorize`, the hook for API keys
-  and tenants; a no-op while there is no authentication);
+* :mod:`.access`: who calls and what they may do (:func:`authorize`: API keys, and keys
+  limited to tenants refused on routes not marked ``tenant_scoped``; a no-op while there
+  is no authentication);
+* :mod:`.tenancy`: what a key limited to tenants reads on the scoped routes (the store with
+  a forced ``tenant_id`` filter, its budget states and alerts);
 * :mod:`.http`: :class:`Request`, :class:`Response`, :class:`ApiError`, the one JSON helper;
 * :mod:`.params`: the one query parser (the views hand it to their parameter specs);
 * :mod:`.routes`: what a route declares; :mod:`.views`, :mod:`.budgets`, :mod:`.audit` and

@@ -1,15 +1,19 @@
-"""Who is calling and what they may do: the hook points authentication and tenant scoping
-plug into, called once per request by the dispatcher (:mod:`.app`), never by a route.
+"""Who is calling and what they may do: authentication and tenant scoping, called once per
+request by the dispatcher (:mod:`.app`), never by a route.
 
 :func:`identify` keeps the request's ``Authorization`` header with its caller;
 :func:`authorize` checks it against the store's API keys (:class:`spanmeter.auth.Authenticator`)
 for the route's scope: read routes need a ``read`` or ``admin`` key, ``alerts:write`` and
 ``audit:read`` (the audit trail) an ``admin`` key, ``public`` ones (health, the OpenAPI
 document) none; the caller it returns names the key, for the audit trail. While no key exists
-(or the API was built without an authenticator) every caller may do everything. Tenant
-isolation will read :attr:`Caller.tenants` where the route answers (the views' ``where``
-filter, the budgets' status filters, the alerts inbox); keys limited to tenants are refused
-on every route but health until then (a key meant to see one tenant never sees all).
+(or the API was built without an authenticator) every caller may do everything.
+
+A key created with ``--tenant`` gives a :class:`Caller` whose :attr:`Caller.tenants` is
+set. The dispatcher then answers 403 on every route not marked
+:attr:`~.routes.Route.tenant_scoped` (re-pricing audits, budget definitions, the audit trail:
+data of every tenant); the scoped ones read through :mod:`.tenancy` (the views' and exports'
+store with a forced ``tenant_id`` filter, the budgets status' states and the alerts of those
+tenants only), so such a key never sees another tenant's data nor a total beyond its tenants.
 """
 
 from __future__ import annotations
@@ -75,12 +79,15 @@ def identify(environ: Mapping[str, Any]) -> Caller:
     return ANONYMOUS if header is None else Caller("bearer", authorization=str(header))
 
 
-def authorize(request: Request, scope: Scope, authenticator: Authenticator | None = None) -> Caller:
-    """Let the request through, as the caller it returns (naming its key), or raise
-    :class:`~.http.ApiError` (401 with a ``Bearer`` challenge, or 403).
+def authorize(
+    request: Request, scope: Scope, authenticator: Authenticator | None = None, *, tenant_scoped: bool = False
+) -> Caller:
+    """The caller, let through, or :class:`~.http.ApiError` (401 with a ``Bearer``
+    challenge, or 403).
 
     The one check every route passes (the dispatcher calls it with the route's declared
-    scope). Without an authenticator, or while no key exists, every caller may do everything.
+    scope, and whether the route answers a key limited to tenants with their data only).
+    Without an authenticator, or while no key exists, every caller may do everything.
     """
     caller = request.caller
     if authenticator is None or scope == "public":
@@ -96,8 +103,14 @@ def authorize(request: Request, scope: Scope, authenticator: Authenticator | Non
         raise ApiError(403, refused.message) from None
     if identity is None:
         return caller
-    if identity.tenants is not None:
+    if identity.tenants is not None and not tenant_scoped:
         raise ApiError(
-            403, f"API key {identity.name!r} is limited to tenants; tenant-scoped reads are not available yet"
+            403,
+            f"API key {identity.name!r} is limited to tenants; this route answers with data of every tenant",
         )
-    return replace(caller, name=identity.name, key_name=identity.name, tenants=identity.tenants)
+    granted: frozenset[Scope] = frozenset(
+        s for s in SCOPES if s not in _ADMIN_SCOPES or identity.scope == "admin"
+    )
+    return replace(
+        caller, name=identity.name, scopes=granted, key_name=identity.name, tenants=identity.tenants
+    )

@@ -3,7 +3,8 @@
 In order, for every request: match the path against the route table (404), check the
 method (405, with ``Allow``), bound the query (414) and the body (413), parse the query
 (:mod:`.params`), identify the caller and :func:`~.access.authorize` it for the route's
-scope, call the route, and map what it raises to a JSON error (:class:`~.http.ApiError`:
+scope (a key limited to tenants: only on a route marked ``tenant_scoped``), call the
+route with that caller, and map what it raises to a JSON error (:class:`~.http.ApiError`:
 its status; ``ValueError``: 400, a bad parameter; ``TimeoutError``: 503 with ``Retry-After``,
 a query its runner ended at the time limit; anything else: 500, logged). Routes do
 none of this themselves, so authentication, tenant scoping and limits are added here once.
@@ -117,8 +118,9 @@ class ApiApp:
             caller=identify(environ),
             body=_body(environ) if route.body is not None else b"",
         )
-        # the one check: every route declares its scope; the caller it returns names the key
-        caller = authorize(request, route.scope, self._authenticator)
+        # the one check: every route declares its scope, and whether it answers a key limited
+        # to tenants (through .tenancy); the caller it returns names the key and its tenants
+        caller = authorize(request, route.scope, self._authenticator, tenant_scoped=route.tenant_scoped)
         return route.handler(request if caller is request.caller else replace(request, caller=caller))
 
 

@@ -11,6 +11,11 @@
 * ``GET /api/v1/alerts/{id}``: one alert with its context, history and deliveries.
 * ``POST /api/v1/alerts/{id}/ack`` (or ``/resolve``), JSON body ``{"by": "...", "note": "..."}``:
   the alert's history shows ``by``; the audit trail names the API key that did it.
+
+A key limited to tenants (:mod:`.tenancy`) gets 403 on the definitions (every tenant's
+budgets); on the status, only states whose scope names one of its tenants (never a budget
+over all traffic: its spend is everyone's); in the inbox, only alerts whose filters name
+one of its tenants, any other alert being "not found" (404) to it, for ack and resolve too.
 """
 
 from __future__ import annotations
@@ -27,11 +32,13 @@ from ..budgets.definitions.model import DIMENSIONS
 from ..budgets.delivery.documents import alert_document
 from ..budgets.ledger import Snapshot, budget_states, status_document
 from ..store import BudgetStore
+from ..store.inbox import AlertRecord
 from ..timeunits import parse_duration
 from .http import JSON, ApiError, Request, Response, json_response
 from .params import value
 from .routes import Body, Content, PathParam, Route
 from .schemas import ALERT, ALERT_CHANGE, ALERTS, BUDGETS, STATUS
+from .tenancy import ALERT_SCAN, alert_visible, state_visible, tenant_filter
 
 __all__ = ["BudgetsSource", "budget_routes"]
 
@@ -95,6 +102,9 @@ def budget_routes(source: BudgetsSource) -> list[Route]:
         if unknown:
             raise ApiError(400, f"unknown parameter(s) {', '.join(unknown)}")
         filters = {dim: values[-1] for dim, values in query.items() if dim in DIMENSIONS and values}
+        tenants = request.caller.tenants
+        if tenants is not None and "tenant_id" in filters:
+            tenant_filter(tenants, filters)  # 403 for a tenant outside the key's
         now = source.clock()
         states = budget_states(
             source.budget_store,
@@ -105,6 +115,7 @@ def budget_routes(source: BudgetsSource) -> list[Route]:
             state=value(query, _STATE),
             match=cast(Literal["applies", "exact"], value(query, _MATCH)),
         )
+        states = [item for item in states if state_visible(item.scope, tenants)]
         document = status_document(states, now)
         # The ETag ignores the generation time, so an unchanged status is recognised as such.
         stable = json.dumps(document["states"], sort_keys=True).encode()
@@ -116,26 +127,24 @@ def budget_routes(source: BudgetsSource) -> list[Route]:
     def alerts(request: Request) -> Response:
         """The alerts inbox, newest first, filtered by the query."""
         state, kind, source_name, since, limit = (value(request.query, p) for p in _ALERT_PARAMS)
+        tenants = request.caller.tenants
         records = source.budget_store.list_alerts(
             state=state,
             kind=kind,
             source=source_name,
             since_ns=None if since is None else source.clock() - since,
-            limit=limit,
+            limit=limit if tenants is None else ALERT_SCAN,
         )
+        records = [a for a in records if alert_visible(a, tenants)][:limit]
         return json_response(200, {"alerts": [alert_document(a) for a in records]})
 
     def alert(request: Request) -> Response:
-        alert_id = _alert_id(request)
-        record = source.budget_store.get_alert(alert_id)
-        if record is None:
-            raise ApiError(404, f"no alert with id {alert_id}")
-        return json_response(200, alert_document(record))
+        return json_response(200, alert_document(_visible_alert(source, request)))
 
     def change(action: Literal["ack", "resolve"]) -> Callable[[Request], Response]:
         def handle(request: Request) -> Response:
             """Acknowledge or resolve one alert, by whom and why as the body says."""
-            alert_id = _alert_id(request)
+            alert_id = _visible_alert(source, request).id
             body = _object_body(request)
             actor, note = str(body.get("by") or "api"), str(body.get("note") or "")
             store, now = source.budget_store, source.clock()
@@ -174,6 +183,7 @@ def budget_routes(source: BudgetsSource) -> list[Route]:
             status,
             params=_STATUS_PARAMS,
             content=(Content(JSON, STATUS),),
+            tenant_scoped=True,
             other={304: ("Unchanged since the ETag given in If-None-Match.", None)},
         ),
         Route(
@@ -185,6 +195,7 @@ def budget_routes(source: BudgetsSource) -> list[Route]:
             alerts,
             params=_ALERT_PARAMS,
             content=(Content(JSON, ALERTS),),
+            tenant_scoped=True,
         ),
         Route(
             "GET",
@@ -196,6 +207,7 @@ def budget_routes(source: BudgetsSource) -> list[Route]:
             path_params=(_ID,),
             content=(Content(JSON, ALERT),),
             errors=(404,),
+            tenant_scoped=True,
         ),
         *(
             Route(
@@ -209,10 +221,21 @@ def budget_routes(source: BudgetsSource) -> list[Route]:
                 content=(Content(JSON, ALERT),),
                 errors=(400, 404, 413),
                 body=Body(ALERT_CHANGE, "Who does it (by, default api) and why (note)."),
+                tenant_scoped=True,
             )
             for action in ("ack", "resolve")
         ),
     ]
+
+
+def _visible_alert(source: BudgetsSource, request: Request) -> AlertRecord:
+    """The alert of the path, if the caller may see it (404 otherwise: a key limited to
+    tenants is not told that another tenant's alert exists)."""
+    alert_id = _alert_id(request)
+    record = source.budget_store.get_alert(alert_id)
+    if record is None or not alert_visible(record, request.caller.tenants):
+        raise ApiError(404, f"no alert with id {alert_id}")
+    return record
 
 
 def _alert_id(request: Request) -> int:

@@ -70,6 +70,9 @@ class Route:
     """``.*`` values are dropped from the query (the dashboards' "All", see :mod:`.params`)."""
     also_head: bool = False
     """HEAD is answered like GET (health probes)."""
+    tenant_scoped: bool = False
+    """The handler limits its answer to :attr:`Request.caller`'s tenants (through
+    :mod:`.tenancy`); False: a key limited to tenants gets 403 here."""
 
     @property
     def pattern(self) -> re.Pattern[str]:

@@ -60,11 +60,14 @@ _logger = logging.getLogger(__name__)
 _ZERO_TRACE: Final = bytes(16)
 _ZERO_SPAN: Final = bytes(8)
 _INVALID_IDS: Final = "invalid trace or span id"
-_REJECTIONS: Final = frozenset({_INVALID_IDS})
+_OTHER_TENANT: Final = "tenant_id not one of this API key's tenants"
+_NO_TENANT: Final = "no tenant_id, and this API key has several tenants"
+_REJECTIONS: Final = frozenset({_INVALID_IDS, _OTHER_TENANT, _NO_TENANT})
 """Problems that reject a span (the others drop a value and keep the span)."""
 _pricing_status_of: Final = itemgetter(FIELD_NAMES.index("pricing_status"))
 _RECEIVED_AT: Final = FIELD_NAMES.index("received_at_ns")
 _SERVICE: Final = FIELD_NAMES.index("service_name")
+_TENANT: Final = FIELD_NAMES.index("tenant_id")
 _USER_MEMO_LIMIT: Final = 65_536
 """Hashed user ids remembered (~10 MB at most); cleared when full."""
 
@@ -136,6 +139,30 @@ def _span_attributes(span_attributes: Any) -> dict[str, Any]:
     return attributes
 
 
+def _tenant_rows(
+    rows: list[RowValues], counts: tuple[int, int, int, int], tenants: frozenset[str], problems: Counter[str]
+) -> tuple[list[RowValues], tuple[int, int, int, int]]:
+    """The rows an ingest key limited to ``tenants`` may write, the counts with the others
+    rejected: a row of another tenant is rejected; a row naming none gets the key's tenant
+    when it has exactly one, and is rejected when it has several (which one is unknowable).
+    Only requests with such a key pay for this pass."""
+    only = next(iter(tenants)) if len(tenants) == 1 else None
+    kept: list[RowValues] = []
+    for row in rows:
+        tenant = row[_TENANT]
+        if tenant is None:
+            if only is None:
+                problems[_NO_TENANT] += 1
+                continue
+            row = (*row[:_TENANT], only, *row[_TENANT + 1 :])
+        elif tenant not in tenants:
+            problems[_OTHER_TENANT] += 1
+            continue
+        kept.append(row)
+    seen, non_genai, not_billable, rejected = counts
+    return kept, (seen, non_genai, not_billable, rejected + len(rows) - len(kept))
+
+
 class IngestPipeline:
     """Callable ingest handler: one OTLP request in, an OTLP outcome out."""
 
@@ -180,13 +207,19 @@ class IngestPipeline:
         self._clock = clock
         self._cpu = threading.Lock()
 
-    def __call__(self, request: ExportTraceServiceRequest) -> IngestResult:
+    def __call__(
+        self, request: ExportTraceServiceRequest, tenants: frozenset[str] | None = None
+    ) -> IngestResult:
+        """Ingest one request; ``tenants``: those of the API key it came with (None: any),
+        see :func:`_tenant_rows`."""
         started = time.perf_counter()
         # One request at a time turns its spans into rows: the work holds the GIL anyway, and
         # interleaving eight requests on it only adds switches and cache misses. The waits
         # for commits (the long part) still overlap, which is what group commit feeds on.
         with self._cpu:
             rows, counts, problems = self._rows(request, self._clock())
+            if tenants is not None:
+                rows, counts = _tenant_rows(rows, counts, tenants, problems)
             future = self._submit(rows) if rows else None
         seen, non_genai, not_billable, rejected = counts
         metrics = self._metrics

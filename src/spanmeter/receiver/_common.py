@@ -10,7 +10,7 @@ import google.rpc.status_pb2 as status_pb2
 from google.protobuf.any_pb2 import Any as AnyProto
 from google.protobuf.message import Message
 
-from spanmeter.receiver.contract import IngestResult
+from spanmeter.receiver.contract import IngestHandler, IngestResult
 from spanmeter.receiver.decode import repair_warning
 
 from ..timeunits import NS_PER_SECOND
@@ -19,6 +19,7 @@ __all__ = [
     "MAX_MESSAGE_CHARS",
     "bad_request",
     "checked_result",
+    "ingest",
     "partial_success",
     "retry_info",
     "rpc_status",
@@ -63,6 +64,15 @@ def retry_info(retry_after_s: float) -> error_details_pb2.RetryInfo:
     info = error_details_pb2.RetryInfo()
     info.retry_delay.FromNanoseconds(int(retry_after_s * NS_PER_SECOND))
     return info
+
+
+def ingest(handler: IngestHandler, request: Message, tenants: frozenset[str] | None) -> object:
+    """Hand ``request`` to ``handler``, with the tenants of the ingest key it came with when
+    the key has some (see :class:`~spanmeter.receiver.contract.IngestHandler`): a request
+    without them calls the handler exactly as before."""
+    if tenants is None:
+        return handler(request)  # type: ignore[arg-type]
+    return handler(request, tenants=tenants)  # type: ignore[call-arg]
 
 
 def checked_result(result: object) -> IngestResult:

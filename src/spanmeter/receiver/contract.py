@@ -97,6 +97,11 @@ class IngestHandler(Protocol):
     def __call__(self, request: ExportTraceServiceRequest) -> IngestResult:
         """Ingest one decoded export request.
 
+        A request sent with an ingest key limited to tenants is handed over as
+        ``handler(request, tenants=frozenset(...))`` instead (the handler must then accept
+        ``tenants``, as :class:`~spanmeter.ingest.IngestPipeline` does, and keep only spans
+        of those tenants); every other request as ``handler(request)``.
+
         Blocks until the batch is durable: the transport acknowledges the client only after
         this returns. Called concurrently from the transport's worker threads.
 

@@ -38,7 +38,14 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from spanmeter.auth import AuthError
-from spanmeter.receiver._common import bad_request, checked_result, partial_success, retry_info, rpc_status
+from spanmeter.receiver._common import (
+    bad_request,
+    checked_result,
+    ingest,
+    partial_success,
+    retry_info,
+    rpc_status,
+)
 from spanmeter.receiver.contract import (
     DEFAULT_MAX_BODY_BYTES,
     IngestHandler,
@@ -121,27 +128,30 @@ class OTLPTraceServicer(trace_service_pb2_grpc.TraceServiceServicer):
         self._request_type = handler_request_type(handler)
         self._authenticate = authenticate
 
-    def _refusal(self, context: grpc.ServicerContext) -> _RichStatus | None:
+    def _refusal(self, context: grpc.ServicerContext) -> tuple[_RichStatus | None, frozenset[str] | None]:
         """The status refusing a caller without a valid ingest key (metadata ``authorization:
-        Bearer <key>``, what ``OTEL_EXPORTER_OTLP_HEADERS`` sends), or None."""
+        Bearer <key>``, what ``OTEL_EXPORTER_OTLP_HEADERS`` sends), or None; and the tenants
+        the key is limited to (None: any)."""
         if self._authenticate is None:
-            return None
+            return None, None
         header = next((str(v) for k, v in context.invocation_metadata() if k == "authorization"), None)
         try:
-            self._authenticate(header)
+            identity = self._authenticate(header)
         except AuthError as refused:
             if refused.kind == "unauthenticated":
-                return _rich_status(
+                status = _rich_status(
                     grpc.StatusCode.UNAUTHENTICATED, code_pb2.UNAUTHENTICATED, refused.message
                 )
-            return _rich_status(
-                grpc.StatusCode.PERMISSION_DENIED, code_pb2.PERMISSION_DENIED, refused.message
-            )
-        return None
+            else:
+                status = _rich_status(
+                    grpc.StatusCode.PERMISSION_DENIED, code_pb2.PERMISSION_DENIED, refused.message
+                )
+            return status, None
+        return None, None if identity is None else identity.tenants
 
     def Export(self, request: Any, context: grpc.ServicerContext) -> bytes:
         """Decode, ingest and answer one export; ``request`` is raw bytes (or an already parsed message)."""
-        status: _RichStatus | None = self._refusal(context)
+        status, tenants = self._refusal(context)
         decoded: DecodedRequest | None = None
         if status is not None:
             pass  # refused before decoding: an unknown caller costs nothing
@@ -162,7 +172,7 @@ class OTLPTraceServicer(trace_service_pb2_grpc.TraceServiceServicer):
                     decoded.dropped_values,
                 )
             try:
-                result = checked_result(self._handler(decoded.request))
+                result = checked_result(ingest(self._handler, decoded.request, tenants))
                 return _response_bytes(result, decoded.repaired_strings, decoded.dropped_values)
             except Overloaded as exc:
                 _logger.debug("OTLP/gRPC request from %s throttled: handler overloaded", context.peer())

@@ -34,8 +34,15 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from spanmeter.auth import AuthError
-from spanmeter.receiver._common import bad_request, checked_result, partial_success, retry_info, rpc_status
+from spanmeter.auth import AuthError, Identity
+from spanmeter.receiver._common import (
+    bad_request,
+    checked_result,
+    ingest,
+    partial_success,
+    retry_info,
+    rpc_status,
+)
 from spanmeter.receiver.contract import (
     DEFAULT_MAX_BODY_BYTES,
     IngestHandler,
@@ -45,7 +52,7 @@ from spanmeter.receiver.contract import (
 )
 from spanmeter.receiver.decode import DecodedRequest, decode_json_detailed, decode_protobuf_detailed
 
-Authenticate = Callable[[str | None], object]
+Authenticate = Callable[[str | None], "Identity | None"]
 """Checks a request's ``Authorization`` header; raises :class:`~spanmeter.auth.AuthError`."""
 
 __all__ = [
@@ -295,13 +302,15 @@ def make_otlp_wsgi_app(
         if content_type not in (_PROTOBUF, _JSON):
             _log_rejected(environ, 415, "unsupported Content-Type")
             return _error(start_response, _TEXT, 415, f"unsupported Content-Type; use {_PROTOBUF} or {_JSON}")
+        tenants: frozenset[str] | None = None
         if authenticate is not None:
             try:
-                authenticate(environ.get("HTTP_AUTHORIZATION"))
+                identity = authenticate(environ.get("HTTP_AUTHORIZATION"))
             except AuthError as refused:  # before the body is read: an unknown caller costs nothing
                 status = 401 if refused.kind == "unauthenticated" else 403
                 challenge = [("WWW-Authenticate", 'Bearer realm="spanmeter"')] if status == 401 else []
                 return _error(start_response, content_type, status, refused.message, headers=challenge)
+            tenants = None if identity is None else identity.tenants
         try:
             body = _read_body(environ, max_body_bytes)
             if content_type == _PROTOBUF:
@@ -327,7 +336,7 @@ def make_otlp_wsgi_app(
                 decoded.repaired_strings,
                 decoded.dropped_values,
             )
-        return _call_handler(handler, decoded, content_type, environ, start_response)
+        return _call_handler(handler, decoded, content_type, environ, start_response, tenants)
 
     return otlp_traces_app
 
@@ -338,9 +347,10 @@ def _call_handler(
     content_type: str,
     environ: WSGIEnviron,
     start_response: StartResponse,
+    tenants: frozenset[str] | None,
 ) -> list[bytes]:
     try:
-        result = checked_result(handler(decoded.request))
+        result = checked_result(ingest(handler, decoded.request, tenants))
     except Overloaded as exc:
         _logger.debug("OTLP/HTTP request from %s throttled: handler overloaded", _peer(environ))
         return _error(

@@ -32,7 +32,7 @@ Example::
 
     queries = QueryProcesses(QueryProcessSettings(partial(open_store, "spanmeter.db")), size=2, timeout_s=30)
     queries.start()
-    body = queries(view_body, "/api/v1/top", args)
+    body = queries(scoped_view_body, "/api/v1/top", args, None)
     queries.close()
 """
 

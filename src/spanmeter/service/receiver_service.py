@@ -34,7 +34,7 @@ from typing import Protocol
 from prometheus_client import CollectorRegistry, exposition
 
 from ..api import make_api
-from ..auth import Authenticator
+from ..auth import Authenticator, AuthError, Identity
 from ..budgets import attach_budgets, budgets_store_factory  # budgets and alerts
 from ..identity import default_hasher
 from ..ingest import IngestMetrics, IngestPipeline, LocalRowSink, RowSink
@@ -50,6 +50,21 @@ from .query_process import QueryProcesses, QueryProcessSettings
 from .store_process import StoreProcessClient, StoreProcessSettings
 
 __all__ = ["ReceiverService"]
+
+
+def _metrics_reader(authenticator: Authenticator, authorization: str | None) -> Identity | None:
+    """A read key's identity for ``/metrics``; a key limited to tenants is refused, as the
+    counters there are every tenant's.
+
+    Raises:
+        AuthError: no or an unknown key (unauthenticated), or one that may not read them.
+    """
+    identity = authenticator.check(authorization, "read")
+    if identity is not None and identity.tenants is not None:
+        raise AuthError(
+            "forbidden", f"API key {identity.name!r} is limited to tenants; /metrics shows every tenant's counters"
+        )
+    return identity
 
 _logger = logging.getLogger(__name__)
 
@@ -176,7 +191,7 @@ class ReceiverService(StartStop):
         if config.metrics_auth:  # Prometheus' authorization block: a read (or admin) key
             if authenticator is None:
                 raise ValueError(f"metrics_auth: the store {store.location} holds no API keys")
-            metrics_app = require_key(metrics_app, partial(authenticator.check, needed="read"))
+            metrics_app = require_key(metrics_app, partial(_metrics_reader, authenticator))
         return OTLPServer(
             self.pipeline,
             host=config.host,

@@ -27,13 +27,16 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from .analysis_types import AggregateResult, RepriceAudit, RepricedRow, RevenueRow
 from .rollups import TopDimension
 from .rows import SpanRow
+
+if TYPE_CHECKING:
+    from .query_model import Filters  # the query model builds on these types
 
 __all__ = [
     "BatchWriter",
@@ -194,7 +197,7 @@ class SpanStore(BatchWriter, Protocol):
         start_ns: int,
         end_ns: int,
         *,
-        where: Mapping[str, str] = ...,
+        where: Filters = ...,
         environment: str | None = None,
         data_mode: str | None = "real",
         limit: int = 50,
@@ -210,7 +213,8 @@ class SpanStore(BatchWriter, Protocol):
             start_ns: Window start, Unix ns.
             end_ns: Window end (exclusive), Unix ns.
             where: Exact-match filters on other dimensions of the same rollup; ``''``
-                selects attempts that did not carry the dimension.
+                selects attempts that did not carry the dimension, a tuple any of its
+                values (SQL ``IN``).
             environment: Only this environment; None for all.
             data_mode: Only this data mode (default ``real``: test and demo traffic stay
                 out of cost reports); None for all.
@@ -271,7 +275,7 @@ class SpanStore(BatchWriter, Protocol):
         start_ns: int,
         end_ns: int,
         *,
-        where: Mapping[str, str] = ...,
+        where: Filters = ...,
         environment: str | None = None,
         data_mode: str | None = "real",
     ) -> AggregateResult:
@@ -288,7 +292,7 @@ class SpanStore(BatchWriter, Protocol):
             start_ns: Window start, Unix ns.
             end_ns: Window end (exclusive), Unix ns.
             where: Exact-match filters on dimensions of the same rollup (``''`` selects
-                attempts that did not carry the dimension).
+                attempts that did not carry the dimension; a tuple: any of its values).
             environment: Only this environment; None for all.
             data_mode: Only this data mode (default ``real``); None for all.
 
@@ -303,7 +307,7 @@ class SpanStore(BatchWriter, Protocol):
         end_ns: int,
         *,
         columns: Sequence[str],
-        where: Mapping[str, str] = ...,
+        where: Filters = ...,
         environment: str | None = None,
         data_mode: str | None = "real",
         billable_only: bool = True,
@@ -316,7 +320,8 @@ class SpanStore(BatchWriter, Protocol):
 
         Args:
             columns: :class:`~spanmeter.store.rows.SpanRow` field names, in the order wanted.
-            where: Exact-match filters on text columns (``''`` matches a missing value).
+            where: Exact-match filters on text columns (``''`` matches a missing value; a
+                tuple: any of its values).
             billable_only: Leave out outer spans that repeat their children's usage.
 
         Raises:
@@ -330,10 +335,16 @@ class SpanStore(BatchWriter, Protocol):
         start_ns: int,
         end_ns: int,
         *,
+        where: Filters = ...,
         environment: str | None = None,
         data_mode: str | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """Merged rollup rows (bucket, dimensions, measures), bucket by bucket (exports)."""
+        """Merged rollup rows (bucket, dimensions, measures), bucket by bucket (exports);
+        ``where``: filters on that rollup's dimensions, as in :meth:`aggregate`.
+
+        Raises:
+            ValueError: a filter on a column the rollup does not have.
+        """
         ...
 
     def apply_repricing(

@@ -22,7 +22,7 @@ from .api import TopResult, WriteResult
 from .audit_log import SYSTEM_ACTOR
 from .budget_store_base import BudgetStoreBase
 from .ledger import LedgerHook
-from .query_model import ReadScope, RowScan, scope_filters
+from .query_model import OWN_PARAMETERS, Filters, ReadScope, RowScan, scope_filters
 from .repricing import change_totals, check_changes
 from .rollups import TopDimension
 from .rows import SpanRow
@@ -118,7 +118,7 @@ class StoreFacade(Generic[C]):
         start_ns: int,
         end_ns: int,
         *,
-        where: Mapping[str, str] = _NO_FILTERS,
+        where: Filters = _NO_FILTERS,
         environment: str | None = None,
         data_mode: str | None = "real",
         limit: int = 50,
@@ -135,7 +135,7 @@ class StoreFacade(Generic[C]):
         start_ns: int,
         end_ns: int,
         *,
-        where: Mapping[str, str] = _NO_FILTERS,
+        where: Filters = _NO_FILTERS,
         environment: str | None = None,
         data_mode: str | None = "real",
     ) -> AggregateResult:
@@ -161,7 +161,7 @@ class StoreFacade(Generic[C]):
         end_ns: int,
         *,
         columns: Sequence[str],
-        where: Mapping[str, str] = _NO_FILTERS,
+        where: Filters = _NO_FILTERS,
         environment: str | None = None,
         data_mode: str | None = "real",
         billable_only: bool = True,
@@ -178,16 +178,21 @@ class StoreFacade(Generic[C]):
         start_ns: int,
         end_ns: int,
         *,
+        where: Filters = _NO_FILTERS,
         environment: str | None = None,
         data_mode: str | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """Merged rollup rows (bucket, dimensions, measures), bucket by bucket (exports).
+        """Merged rollup rows (bucket, dimensions, measures), bucket by bucket (exports);
+        ``where``: filters on dimensions of that rollup.
 
         Raises:
             ValueError: a granularity other than ``minute`` or ``hour``.
         """
         spec = rollup_of(granularity)
-        filters = scope_filters(environment, data_mode)
+        for name in where:
+            if name not in spec.dimensions or name in OWN_PARAMETERS:
+                raise ValueError(f"cannot filter {granularity} rollups on {name!r}")
+        filters = {**where, **scope_filters(environment, data_mode)}
         return self._stream(self._analysis_queries.iter_rollup_groups, spec, (start_ns, end_ns), filters)
 
     # -- re-pricing and revenue ------------------------------------------------------------

@@ -24,9 +24,12 @@ __all__ = [
     "OWN_PARAMETERS",
     "SUMS",
     "TEXT_COLUMNS",
+    "FilterValue",
+    "Filters",
     "ReadScope",
     "RowScan",
     "aggregate_result",
+    "filter_conditions",
     "measure_groups",
     "rollup_for_dimensions",
     "rollup_group_names",
@@ -67,6 +70,42 @@ TEXT_COLUMNS: Final = frozenset(
 """Raw-row columns a scan may filter on (exact match)."""
 
 
+FilterValue = str | tuple[str, ...]
+"""One filter's value: a value (``''``: the dimension missing), or several (a tuple: any of
+them, SQL ``IN``; an empty tuple matches nothing). Several values are how a key limited to
+tenants reads its tenants only (:mod:`spanmeter.api.tenancy`)."""
+Filters = Mapping[str, FilterValue]
+"""Column -> :data:`FilterValue`: the ``where`` of every read."""
+
+
+def filter_conditions(filters: Filters, *, mark: str, missing: str | None = None) -> tuple[str, list[object]]:
+    """`` AND column = mark`` (or ``IN (mark, ...)`` for several values) per filter, and the
+    parameters in order: the one way every backend turns a ``where`` into SQL. ``missing``:
+    how a ``''`` value is tested (raw rows keep a missing value as NULL: ``"{column} IS
+    NULL"``); None: compared like any value (rollups keep it as ``''``)."""
+    sql: list[str] = []
+    params: list[object] = []
+    for column, value in filters.items():
+        values = value if isinstance(value, tuple) else (value,)
+        tests: list[str] = []
+        present = [v for v in values if v != "" or missing is None]
+        if present:
+            if len(present) == 1 and not isinstance(value, tuple):
+                tests.append(f"{column} = {mark}")
+            else:
+                tests.append(f"{column} IN ({', '.join([mark] * len(present))})")
+            params += present
+        if missing is not None and "" in values:
+            tests.append(missing.format(column=column))
+        if not tests:
+            sql.append(" AND 1 = 0")  # an empty tuple: nothing matches
+        elif len(tests) == 1:
+            sql.append(f" AND {tests[0]}")
+        else:
+            sql.append(f" AND ({' OR '.join(tests)})")
+    return "".join(sql), params
+
+
 def scope_filters(environment: str | None, data_mode: str | None) -> dict[str, str]:
     """The environment and data-mode conditions of a read (columns of every rollup); None
     leaves one out."""
@@ -78,7 +117,7 @@ def scope_filters(environment: str | None, data_mode: str | None) -> dict[str, s
     return scope
 
 
-def rollup_for_dimensions(dimensions: Sequence[str], where: Mapping[str, str]) -> RollupSpec:
+def rollup_for_dimensions(dimensions: Sequence[str], where: Filters) -> RollupSpec:
     """The rollup answering a grouping: hourly when ``user_id`` is involved, else per minute.
 
     Raises:
@@ -188,13 +227,14 @@ def measure_groups(result: AggregateResult) -> list[MeasureGroup]:
 class ReadScope:
     """What a rollup read is limited to: the caller's filters and the scope's own."""
 
-    where: Mapping[str, str]
-    """The caller's exact-match filters on dimensions (``''``: the dimension missing)."""
+    where: Filters
+    """The caller's exact-match filters on dimensions (``''``: the dimension missing; a
+    tuple: any of its values)."""
     own: Mapping[str, str]
     """The environment and data mode (:func:`scope_filters`)."""
 
     @property
-    def filters(self) -> dict[str, str]:
+    def filters(self) -> dict[str, FilterValue]:
         """Both, as one set of conditions."""
         return {**self.where, **self.own}
 
@@ -206,7 +246,7 @@ class RowScan:
 
     columns: Sequence[str]
     window: tuple[int, int]
-    filters: Mapping[str, str]
+    filters: Filters
     """The caller's filters and the scope's, on text columns or ``data_mode``."""
     billable_only: bool
 
@@ -225,19 +265,12 @@ def scan_statements(scan: RowScan, *, mark: str, billable: str) -> tuple[tuple[s
     unknown = [name for name in columns if name not in FIELD_NAMES]
     if unknown or not columns:
         raise ValueError(f"unknown or no columns {unknown or list(columns)!r}")
-    conditions: list[str] = []
-    params: list[object] = []
-    for name, value in filters.items():
+    for name in filters:
         if name not in TEXT_COLUMNS and name != "data_mode":
             raise ValueError(f"cannot filter raw rows on {name!r}")
-        if value == "":
-            conditions.append(f"{name} IS NULL")
-        else:
-            conditions.append(f"{name} = {mark}")
-            params.append(value)
+    extra, params = filter_conditions(filters, mark=mark, missing="{column} IS NULL")
     if scan.billable_only:
-        conditions.append(billable)
-    extra = "".join(f" AND {condition}" for condition in conditions)
+        extra += f" AND {billable}"
     selected = ", ".join(columns)
     start_ns, end_ns = scan.window
     return (
@@ -262,7 +295,7 @@ def rollup_group_names(spec: RollupSpec) -> tuple[str, ...]:
 def rollup_group_statements(
     spec: RollupSpec,
     window: tuple[int, int],
-    filters: Mapping[str, str],
+    filters: Filters,
     *,
     mark: str,
     buckets_per_query: int = 60,
@@ -271,7 +304,7 @@ def rollup_group_statements(
     over the aligned ``window``: a few buckets each, so memory stays flat; ``mark`` is the
     backend's parameter marker."""
     lo, hi = aligned_window(*window, spec.bucket_seconds)
-    conditions = "".join(f" AND {column} = {mark}" for column in filters)
+    conditions, values = filter_conditions(filters, mark=mark)
     keys = ", ".join((spec.bucket_column, *spec.dimensions))
     step = spec.bucket_seconds * buckets_per_query
     for chunk_lo in range(lo, hi, step):
@@ -279,4 +312,4 @@ def rollup_group_statements(
             f"SELECT {keys}, {SUMS} FROM {spec.table} WHERE {spec.bucket_column} >= {mark}"
             f" AND {spec.bucket_column} < {mark}{conditions} GROUP BY {keys} ORDER BY {keys}"
         )
-        yield statement, [chunk_lo, min(hi, chunk_lo + step), *filters.values()]
+        yield statement, [chunk_lo, min(hi, chunk_lo + step), *values]

@@ -182,7 +182,7 @@ def _merge_blank(groups: Aggregates) -> Aggregates:
     return merged
 
 
-def rollup_for(by: str, where: Mapping[str, str]) -> RollupSpec:
+def rollup_for(by: str, where: Mapping[str, object]) -> RollupSpec:
     """The rollup that answers a top-N query: hourly when users are involved, else per minute.
 
     Raises:

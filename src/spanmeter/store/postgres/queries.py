@@ -8,7 +8,7 @@ replica wrote what.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from .. import query_model
@@ -39,19 +39,19 @@ def _sums(
     spec: RollupSpec,
     grouping: Sequence[str],
     window: tuple[int, int],
-    filters: Mapping[str, str],
+    filters: query_model.Filters,
 ) -> list[tuple[Any, ...]]:
     """Rows of ``(*grouping values, *sums)`` over the aligned window ``[lo, hi)`` (seconds)."""
     lo, hi = window
     if lo >= hi:
         return []
-    conditions = "".join(f" AND {column} = %s" for column in filters)
+    conditions, values = query_model.filter_conditions(filters, mark="%s")
     names = ", ".join(grouping)
     select = f"SELECT {names + ', ' if grouping else ''}{query_model.SUMS} FROM {spec.table}"
     statement = f"{select} WHERE {spec.bucket_column} >= %s AND {spec.bucket_column} < %s{conditions}"
     if grouping:
         statement += f" GROUP BY {names}"
-    return conn.execute(_sql(statement), [lo, hi, *filters.values()]).fetchall()
+    return conn.execute(_sql(statement), [lo, hi, *values]).fetchall()
 
 
 def aggregate(
@@ -155,7 +155,7 @@ def iter_rollup_groups(
     conn: psycopg.Connection[tuple[Any, ...]],
     spec: RollupSpec,
     window: tuple[int, int],
-    filters: Mapping[str, str],
+    filters: query_model.Filters,
 ) -> Iterator[dict[str, Any]]:
     """Merged rollup groups, a few buckets per statement so memory stays flat."""
     names = query_model.rollup_group_names(spec)

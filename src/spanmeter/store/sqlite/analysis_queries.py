@@ -10,7 +10,7 @@ shared with ``top``).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Final
 
 from .. import query_model
@@ -45,12 +45,12 @@ def aggregate(
             names = ", ".join(grouping)
             sql = f"SELECT {names}, {query_model.SUMS} FROM ({' UNION ALL '.join(parts)}) GROUP BY {names}"
         else:  # a filtered total: one range of the rollup
-            conditions = "".join(f" AND {column} = ?" for column in filters)
+            conditions, values = query_model.filter_conditions(filters, mark="?")
             sql = (
                 f"SELECT {query_model.SUMS} FROM {spec.table} WHERE {spec.bucket_column} >= ?"
                 f" AND {spec.bucket_column} < ?{conditions}"
             )
-            params = [lo, hi, *filters.values()]
+            params = [lo, hi, *values]
         fetched = conn.execute(sql, params).fetchall()
     if grouping and not dimensions:  # a total read through a proxy dimension: drop its values
         fetched = [row[1:] for row in fetched]
@@ -70,7 +70,7 @@ def scan_requests(conn: sqlite3.Connection, scan: query_model.RowScan) -> Iterat
 
 
 def iter_rollup_groups(
-    conn: sqlite3.Connection, spec: RollupSpec, window: tuple[int, int], filters: Mapping[str, str]
+    conn: sqlite3.Connection, spec: RollupSpec, window: tuple[int, int], filters: query_model.Filters
 ) -> Iterator[dict[str, Any]]:
     """Merged rollup groups, a few buckets per statement so memory stays flat."""
     names = query_model.rollup_group_names(spec)

@@ -16,6 +16,7 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from ..query_model import Filters, FilterValue, filter_conditions
 from ..rollups import RollupSpec
 from ..tiers import DimensionTier, Segment, split_window, tiers_for
 from ..window_cover import Extent, signed_cover, tiered_range
@@ -23,15 +24,14 @@ from ..window_cover import Extent, signed_cover, tiered_range
 __all__ = ["data_extent", "usable_tiers", "window_parts"]
 
 
-def usable_tiers(
-    spec: RollupSpec, dimensions: Sequence[str], where: Mapping[str, str]
-) -> list[DimensionTier]:
+def usable_tiers(spec: RollupSpec, dimensions: Sequence[str], where: Filters) -> list[DimensionTier]:
     """Tiers that can answer a grouping of ``dimensions`` over ``spec`` under ``where``, coarsest first.
 
     ``where`` holds the caller's filters only: environment and data mode are columns of
-    every tier and do not count. Empty when only the rollup can answer.
+    every tier and do not count. Empty when only the rollup can answer (a filter with
+    several values, too: the filter tier holds one value per row).
     """
-    if len(dimensions) != 1:
+    if len(dimensions) != 1 or any(isinstance(value, tuple) for value in where.values()):
         return []
     if not where:
         return tiers_for(dimensions[0], spec)
@@ -60,7 +60,7 @@ def window_parts(
     dimensions: Sequence[str],
     lo: int,
     hi: int,
-    where: Mapping[str, str],
+    where: Filters,
     own: Mapping[str, str],
     measures: Sequence[str],
     *,
@@ -89,8 +89,9 @@ def window_parts(
             cancel out exactly), e.g. with ``HAVING sum(attempts) > 0``.
         extent: Where the data lies (:func:`data_extent`), for the signed cover's estimates.
     """
-    filters = {**where, **own}
+    filters: dict[str, FilterValue] = {**where, **own}
     selects = _Selects.build(spec, dimensions, filters, own, measures)
+    values = selects.values
     bucket = spec.bucket_column
     parts: list[str] = []
     params: list[object] = []
@@ -100,18 +101,18 @@ def window_parts(
         if segment.tier is None:
             select = selects.rollup_negated if segment.sign < 0 else selects.rollup
             parts.append(f"{select}{bucket} >= ? AND {bucket} < ?{selects.conditions}")
-            params += [segment.lo, segment.hi, *filters.values()]
+            params += [segment.lo, segment.hi, *values]
         else:
-            part, values = _tier_part(selects, segment.tier, segment, dimensions[0], where, own)
+            part, tier_values = _tier_part(selects, segment.tier, segment, dimensions[0], where, own)
             parts.append(part)
-            params += values
+            params += tier_values
     tiered = tiered_range(lo, hi, segments)
     if tiered is not None:  # rollup rows inside the tiered part that compaction has not folded in yet
         parts.append(
             f"{selects.rollup}{bucket} IN (SELECT bucket FROM rollup_dirty WHERE table_name = ?"
             f" AND bucket >= ? AND bucket < ?) AND seq > 0{selects.conditions}"
         )
-        params += [spec.table, *tiered, *filters.values()]
+        params += [spec.table, *tiered, *values]
     return parts, params
 
 
@@ -129,7 +130,9 @@ class _Selects:
     negated: str
     """The measure columns negated, each ``AS`` its own name."""
     conditions: str
-    """`` AND column = ?`` per filter of the rollup parts (the caller's and the scope's)."""
+    """`` AND column = ?`` (or ``IN``) per filter of the rollup parts (the caller's and the scope's)."""
+    values: tuple[object, ...]
+    """The parameters of :attr:`conditions`, in order."""
     own_conditions: str
     """`` AND column = ?`` per environment and data-mode condition (the tier parts)."""
 
@@ -138,7 +141,7 @@ class _Selects:
         cls,
         spec: RollupSpec,
         dimensions: Sequence[str],
-        filters: Mapping[str, str],
+        filters: Filters,
         own: Mapping[str, str],
         measures: Sequence[str],
     ) -> _Selects:
@@ -146,12 +149,14 @@ class _Selects:
         columns = ", ".join(measures)
         negated = ", ".join(f"-{name} AS {name}" for name in measures)
         grouping = ", ".join(dimensions)
+        conditions, values = filter_conditions(filters, mark="?")
         return cls(
             rollup=f"SELECT {grouping}, {columns} FROM {spec.table} WHERE ",
             rollup_negated=f"SELECT {grouping}, {negated} FROM {spec.table} WHERE ",
             measures=columns,
             negated=negated,
-            conditions="".join(f" AND {column} = ?" for column in filters),
+            conditions=conditions,
+            values=tuple(values),
             own_conditions="".join(f" AND {column} = ?" for column in own),
         )
 
@@ -161,7 +166,7 @@ def _tier_part(
     tier: DimensionTier,
     segment: Segment,
     dimension: str,
-    where: Mapping[str, str],
+    where: Filters,
     own: Mapping[str, str],
 ) -> tuple[str, list[object]]:
     """One tier segment's statement and parameters: the tier row's ``value`` read as the
