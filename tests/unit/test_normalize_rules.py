@@ -550,6 +550,8 @@ def test_an_unrecognised_payload_status_is_unknown_with_a_note() -> None:
         ({"latencyMs": -1}, 0, 3_000_000, 3.0, ["latencyMs: negative"]),
         ({"latencyMs": float("nan")}, None, None, None, ["latencyMs: not finite"]),
         ({"latencyMs": "slow"}, None, None, None, ["latencyMs: not a number"]),
+        # Beyond a float's range: noted like any unusable number, never an OverflowError.
+        ({"latencyMs": 10**400}, None, None, None, ["latencyMs: not a number"]),
     ],
 )
 def test_latency(

@@ -69,31 +69,15 @@ def _top(store: SpanStore, args: ViewArgs) -> Any:
     return top_report(store, values["by"], _window(args), limit=values["limit"], **_scope(args))
 
 
-def _investigate(store: SpanStore, args: ViewArgs) -> Any:
-    values = args.values
-    return investigate(store, _window(args), values["baseline"], limit=values["limit"], **_scope(args))
+def _windowed(report: Callable[..., Any], *names: str) -> Answer:
+    """The answer of a view whose report takes the store, the window, the named parameters
+    as keywords and the common scope (``where``, environment, data mode)."""
 
+    def answer(store: SpanStore, args: ViewArgs) -> Any:
+        values = args.values
+        return report(store, _window(args), **{name: values[name] for name in names}, **_scope(args))
 
-def _prompt_versions(store: SpanStore, args: ViewArgs) -> Any:
-    values = args.values
-    return compare_prompt_versions(
-        store,
-        _window(args),
-        endpoint=values["endpoint"],
-        min_samples=values["min_samples"],
-        **_scope(args),
-    )
-
-
-def _economics(store: SpanStore, args: ViewArgs) -> Any:
-    values = args.values
-    return unit_economics(
-        store,
-        _window(args),
-        limit=values["limit"],
-        max_cost_share=values["max_cost_share"],
-        **_scope(args),
-    )
+    return answer
 
 
 def _quality(store: SpanStore, args: ViewArgs) -> Any:
@@ -130,9 +114,13 @@ VIEWS: Final[Mapping[str, View]] = {
     view.spec.route: view
     for view in (
         View(TOP, _top, render_top),
-        View(INVESTIGATE, _investigate, render_investigate),
-        View(PROMPT_VERSIONS, _prompt_versions, render_prompt_versions),
-        View(ECONOMICS, _economics, render_economics),
+        View(INVESTIGATE, _windowed(investigate, "baseline", "limit"), render_investigate),
+        View(
+            PROMPT_VERSIONS,
+            _windowed(compare_prompt_versions, "endpoint", "min_samples"),
+            render_prompt_versions,
+        ),
+        View(ECONOMICS, _windowed(unit_economics, "limit", "max_cost_share"), render_economics),
         View(QUALITY, _quality, _render_quality),
         View(WEEKLY, _weekly, render_report),
         View(REPRICE_PREVIEW, _reprice_preview, render_reprice),

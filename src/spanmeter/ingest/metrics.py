@@ -21,36 +21,31 @@ class IngestMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.spans_received = Counter(
-            "spanmeter_spans_received", "Spans received in OTLP exports (all kinds).", registry=r
+        self.spans_received = self._counter(
+            "spanmeter_spans_received", "Spans received in OTLP exports (all kinds)."
         )
-        self.spans_non_genai = Counter(
-            "spanmeter_spans_non_genai", "Spans skipped because they are not GenAI spans.", registry=r
+        self.spans_non_genai = self._counter(
+            "spanmeter_spans_non_genai", "Spans skipped because they are not GenAI spans."
         )
-        self.spans_not_billable = Counter(
+        self.spans_not_billable = self._counter(
             "spanmeter_spans_not_billable",
             "GenAI spans skipped because their usage is the sum of child spans (counted there).",
-            registry=r,
         )
-        self._pricing = Counter(
+        self._pricing = self._counter(
             "spanmeter_spans_genai",
             "GenAI spans received, by pricing status (priced, reported, or the reason they are unpriced).",
-            ["pricing_status"],
-            registry=r,
+            ("pricing_status",),
         )
-        self.spans_stored = Counter(
-            "spanmeter_spans_stored", "GenAI spans committed to the store.", registry=r
-        )
-        self.spans_duplicate = Counter(
+        self.spans_stored = self._counter("spanmeter_spans_stored", "GenAI spans committed to the store.")
+        self.spans_duplicate = self._counter(
             "spanmeter_spans_duplicate",
             "GenAI spans received again (same trace and span id) and counted once.",
-            registry=r,
         )
-        self.spans_rejected = Counter(
-            "spanmeter_spans_rejected", "Spans rejected (reported as partial success).", registry=r
+        self.spans_rejected = self._counter(
+            "spanmeter_spans_rejected", "Spans rejected (reported as partial success)."
         )
-        self.throttled = Counter(
-            "spanmeter_exports_throttled", "Exports answered with a retryable throttling status.", registry=r
+        self.throttled = self._counter(
+            "spanmeter_exports_throttled", "Exports answered with a retryable throttling status."
         )
         self.export_latency = Histogram(
             "spanmeter_export_duration_seconds",
@@ -62,6 +57,10 @@ class IngestMetrics:
             "spanmeter_ingest_queue_rows", "Rows waiting for the store's group commit.", registry=r
         )
         self._status_children: dict[str, Counter] = {}
+
+    def _counter(self, name: str, documentation: str, labels: tuple[str, ...] = ()) -> Counter:
+        """A counter in this receiver's own registry."""
+        return Counter(name, documentation, labels, registry=self.registry)
 
     def count_pricing_many(self, counts: Mapping[str, int]) -> None:
         """Count GenAI spans by pricing status, once per request rather than per span."""

@@ -11,8 +11,9 @@ guessed (``12.5`` tokens is not rounded, ``"1e3"`` is not parsed).
 from __future__ import annotations
 
 import math
-from decimal import Decimal, InvalidOperation
-from typing import Final
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Final, TypeVar
 
 __all__ = [
     "MAX_COST_USD",
@@ -43,6 +44,8 @@ MAX_COST_USD: Final = Decimal(1_000_000)
 
 _MAX_LATENCY_MS: Final = 7 * 24 * 3600 * 1000.0
 """A week: anything longer for one call is a clock or unit error."""
+
+_Amount = TypeVar("_Amount", Decimal, float)
 
 
 def to_count(key: str, value: object, issues: list[str], limit: int | None = MAX_TOKENS) -> int | None:
@@ -138,26 +141,7 @@ def to_cost(key: str, value: object, issues: list[str]) -> Decimal | None:
     Returns:
         The amount, or None when absent or unusable.
     """
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        issues.append(f"{key}: unsupported type {type(value).__name__}")
-        return None
-    try:
-        amount = Decimal(value.strip() if isinstance(value, str) else str(value))
-    except InvalidOperation:
-        issues.append(f"{key}: not a number")
-        return None
-    if not amount.is_finite():
-        issues.append(f"{key}: not finite")
-        return None
-    if amount < 0:
-        issues.append(f"{key}: negative")
-        return None
-    if amount > MAX_COST_USD:
-        issues.append(f"{key}: absurd")
-        return None
-    return amount
+    return _to_amount(key, value, issues, _decimal, Decimal.is_finite, MAX_COST_USD)
 
 
 def to_milliseconds(key: str, value: object, issues: list[str]) -> float | None:
@@ -171,23 +155,42 @@ def to_milliseconds(key: str, value: object, issues: list[str]) -> float | None:
     Returns:
         The latency, or None when absent or unusable.
     """
+    return _to_amount(key, value, issues, float, math.isfinite, _MAX_LATENCY_MS)
+
+
+def _decimal(raw: str | int | float) -> Decimal:
+    return Decimal(raw if isinstance(raw, str) else str(raw))
+
+
+def _to_amount(
+    key: str,
+    value: object,
+    issues: list[str],
+    parse: Callable[[str | int | float], _Amount],
+    is_finite: Callable[[_Amount], bool],
+    limit: _Amount,
+) -> _Amount | None:
+    """The checks a cost and a latency share, in the same order and with the same notes:
+    an int, float or decimal string (stripped), that parses, is finite, is not negative and
+    is not above ``limit``. A value that does not parse (an int beyond a float's range
+    included) is noted, never raised."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         issues.append(f"{key}: unsupported type {type(value).__name__}")
         return None
     try:
-        ms = float(value.strip() if isinstance(value, str) else value)
-    except ValueError:
+        amount = parse(value.strip() if isinstance(value, str) else value)
+    except (ValueError, ArithmeticError):  # decimal's InvalidOperation is an ArithmeticError
         issues.append(f"{key}: not a number")
         return None
-    if not math.isfinite(ms):
+    if not is_finite(amount):
         issues.append(f"{key}: not finite")
         return None
-    if ms < 0:
+    if amount < 0:
         issues.append(f"{key}: negative")
         return None
-    if ms > _MAX_LATENCY_MS:
+    if amount > limit:
         issues.append(f"{key}: absurd")
         return None
-    return ms
+    return amount

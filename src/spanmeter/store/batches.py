@@ -31,6 +31,7 @@ __all__ = [
     "check_batch_ids",
     "check_batches",
     "first_attempt_flags",
+    "first_rows_of",
     "logical_candidates",
     "write_screened",
 ]
@@ -205,6 +206,26 @@ def batch_results(
         )
         offset = end
     return results
+
+
+def first_rows_of(
+    batches: Sequence[Sequence[SpanRow]], keys: set[tuple[int, bytes, bytes]]
+) -> tuple[list[SpanRow], list[list[SpanRow]]]:
+    """The rows a write inserted: the first row of each dedupe key in ``keys`` (the keys the
+    store took; consumed as it goes, so a key repeated later in the transaction is a
+    duplicate), in order: all of them, and each batch's."""
+    new_rows: list[SpanRow] = []
+    new_by_batch: list[list[SpanRow]] = []
+    for batch in batches:
+        fresh: list[SpanRow] = []
+        for row in batch:
+            key = (row.start_time_ns, row.span_id, row.trace_id)
+            if key in keys:
+                keys.discard(key)
+                fresh.append(row)
+        new_rows.extend(fresh)
+        new_by_batch.append(fresh)
+    return new_rows, new_by_batch
 
 
 def logical_candidates(rows: Sequence[SpanRow]) -> dict[str, int]:

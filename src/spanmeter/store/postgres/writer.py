@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Final
 
 from ..api import WriteResult
-from ..batches import batch_results, first_attempt_flags, logical_candidates
+from ..batches import batch_results, first_attempt_flags, first_rows_of, logical_candidates
 from ..call_claims import CallOwner, call_key, candidates, decide, demote, probes
 from ..rollups import MEASURES, ROLLUPS, Aggregates, RollupSpec, aggregate
 from ..rows import FIELD_NAMES, SpanRow, row_values
@@ -121,18 +121,8 @@ def _insert_new(
         (int(start), bytes(span_id), bytes(trace_id))  # type: ignore[arg-type]
         for start, span_id, trace_id in conn.execute(sql(_MOVE))
     }
-    new_rows: list[SpanRow] = []
-    new_by_batch: list[list[SpanRow]] = []
-    for batch in batches:
-        fresh: list[SpanRow] = []
-        for row in batch:
-            key = (row.start_time_ns, row.span_id, row.trace_id)
-            if key in stored and unique.get(key) is row:
-                stored.discard(key)
-                fresh.append(row)
-        new_rows.extend(fresh)
-        new_by_batch.append(fresh)
-    return new_rows, new_by_batch
+    # ``rows`` is ``batches`` in order, so each stored key's first row is the one staged.
+    return first_rows_of(batches, stored)
 
 
 def _first_attempts(conn: psycopg.Connection[tuple[object, ...]], rows: Sequence[SpanRow]) -> list[bool]:

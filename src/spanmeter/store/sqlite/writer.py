@@ -28,7 +28,7 @@ from itertools import chain
 from typing import Final, TypeVar, cast
 
 from ..api import WriteResult
-from ..batches import batch_results, first_attempt_flags, logical_candidates
+from ..batches import batch_results, first_attempt_flags, first_rows_of, logical_candidates
 from ..rollups import MEASURES, ROLLUPS, Aggregates, RollupSpec, aggregate
 from ..rows import FIELD_NAMES, RowValues, SpanRow, row_values
 from .provider_calls import claim_provider_calls
@@ -144,19 +144,8 @@ class RowWriter:
     ) -> tuple[list[SpanRow], list[list[SpanRow]]]:
         """Insert the rows not stored yet (nor earlier in ``batches``): all of them, and each
         batch's."""
-        seen = self._existing_deliveries(conn, rows)
-        new_rows: list[SpanRow] = []
-        new_by_batch: list[list[SpanRow]] = []
-        for batch in batches:
-            fresh: list[SpanRow] = []
-            for row in batch:
-                key = (row.start_time_ns, row.span_id, row.trace_id)
-                if key in seen:
-                    continue
-                seen.add(key)
-                fresh.append(row)
-            new_rows.extend(fresh)
-            new_by_batch.append(fresh)
+        keys = {(row.start_time_ns, row.span_id, row.trace_id) for row in rows}
+        new_rows, new_by_batch = first_rows_of(batches, keys - self._existing_deliveries(conn, rows))
         if new_rows:
             conn.executemany(_INSERT_REQUEST, map(row_values, new_rows))
         return new_rows, new_by_batch
