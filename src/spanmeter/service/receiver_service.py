@@ -40,6 +40,7 @@ from ..lifecycle import StartStop
 from ..pricing import PriceBook
 from ..prometheus import BudgetMetrics, CostMetrics
 from ..receiver import OTLPServer, TLSFiles, WSGIApp
+from ..receiver.rate_limit import RateLimiter
 from ..store import GroupCommitWriter, KeyStore, SpanStore, SupportsBudgets, open_store
 from .config import ServeConfig
 from .maintenance import RetentionLoop
@@ -169,6 +170,10 @@ class ReceiverService(StartStop):
             api_timeout_s=config.api_timeout_s,
             tls=_tls(config),
             authenticate=authenticate,
+            # per-key ingest rate limits (keys create --rate-limit, serve --ingest-rate-limit)
+            admit=RateLimiter(
+                default_rate=config.ingest_rate_limit, on_refused=self.metrics.count_rate_limited
+            ),
             extra_http_routes={
                 "/metrics": _exposition.make_wsgi_app(self.metrics.registry),
                 # the JSON API, budgets and alerts included, and health: one app

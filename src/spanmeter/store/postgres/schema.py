@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Final
 
 from ...timeunits import NS_PER_DAY
 from ..rollups import HOUR, MEASURES, MINUTE, RollupSpec
-from .api_keys import create_api_keys
+from .api_keys import add_api_key_rate_limit, create_api_keys
 from .grafana_views import create_views
 from .sql_text import sql
 
@@ -237,6 +237,7 @@ MIGRATIONS: Final[tuple[tuple[str, Migration], ...]] = (
     ("m004_copy_progress", _m004_copy_progress),
     ("m005_grafana_views", create_views),
     ("m006_api_keys", create_api_keys),
+    ("m007_api_key_rate_limit", add_api_key_rate_limit),
 )
 """Applied in order, each once, each in the transaction that records it."""
 
