@@ -8,8 +8,8 @@ runs only ``spanmeter serve`` (store process, OTLP/gRPC), alternately from ``OTH
 this tree, and prints each run's spans/s, CPU per span of each process and the other load.
 
 Authentication on vs off, same session: ``python bench/ingest.py --auth [--pairs 3]`` runs
-``spanmeter serve`` (store process) alternately without any API key and with an ingest key
-in its store (the client sending ``Authorization: Bearer``, gRPC metadata ``authorization``),
+``spanmeter serve`` (store process) alternately without a usable API key (one made and
+revoked, so both stores are made the same way) and with an ingest key in its store (the client sending ``Authorization: Bearer``, gRPC metadata ``authorization``),
 over OTLP/gRPC and OTLP/HTTP, and prints each pair's ratio and the median ratio, of spans/s
 and of the receiver process's CPU per span; and, measured apart in this process, what the
 check itself costs per request (``Authenticator.check`` on a cached key: the parse, one
@@ -591,8 +591,10 @@ def ab_runs(other: Path, requests: int, inflight: int, pairs: int) -> None:
                 )
 
 
-def _make_ingest_key(db: Path) -> str:
-    """An ingest key in the store at ``db``, made the way an operator does (the CLI)."""
+def _make_ingest_key(db: Path, *, revoke: bool = False) -> str:
+    """An ingest key in the store at ``db``, made the way an operator does (the CLI); with
+    ``revoke``, revoked again at once, so the store is made the same way and holds no usable
+    key (authentication off)."""
     command = [sys.executable, "-m", "spanmeter", "keys", "create", "--name", "bench", "--scope", "ingest"]
     made = subprocess.run(
         [*command, "--format", "json", "--store", str(db)],
@@ -600,6 +602,9 @@ def _make_ingest_key(db: Path) -> str:
         capture_output=True,
         text=True,
     )
+    if revoke:
+        cli = [sys.executable, "-m", "spanmeter", "keys", "revoke", "bench", "--store", str(db)]
+        subprocess.run(cli, check=True, capture_output=True)
     return str(json.loads(made.stdout)["key"])
 
 
@@ -663,7 +668,9 @@ def auth_runs(requests: int, inflight: int, pairs: int) -> None:
                 cpus: dict[str, float] = {}
                 for mode in ("off", "on") if pair % 2 == 0 else ("on", "off"):
                     db = Path(tmp) / f"auth-{transport}-{pair}-{mode}.db"
-                    key = _make_ingest_key(db) if mode == "on" else None
+                    # both sides' stores made by the CLI before serve opens them; off: key revoked
+                    made = _make_ingest_key(db, revoke=mode == "off")
+                    key = made if mode == "on" else None
                     with server("serve", db) as (process, grpc_port, http_port):
                         port = grpc_port if transport == "grpc" else http_port
                         if key is not None:
