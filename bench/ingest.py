@@ -16,6 +16,14 @@ runs only ``spanmeter serve`` (store process, OTLP/gRPC), alternately from ``OTH
 (e.g. ``git archive HEAD src | tar -x -C /tmp/before``, then ``/tmp/before/src``) and from
 this tree, and prints each run's spans/s, CPU per span of each process and the other load.
 
+Authentication on vs off, same session: ``python bench/ingest.py --auth [--pairs 3]`` runs
+``spanmeter serve`` (store process) alternately without a usable API key (one made and
+revoked, so both stores are made the same way) and with an ingest key in its store (the client sending ``Authorization: Bearer``, gRPC metadata ``authorization``),
+over OTLP/gRPC and OTLP/HTTP, and prints each pair's ratio and the median ratio, of spans/s
+and of the receiver process's CPU per span; and, measured apart in this process, what the
+check itself costs per request (``Authenticator.check`` on a cached key: the parse, one
+dict lookup, one SHA-256) against the receiver's CPU per request.
+
 What it measures, all in one run (these machines are noisy: compare ratios, not runs):
 
 * ceiling 1: ``ExportTraceServiceRequest.FromString`` plus reading the attributes the
@@ -60,6 +68,7 @@ import bisect
 import contextlib
 import http.client
 import itertools
+import json
 import multiprocessing as mp
 import os
 import random
@@ -404,13 +413,25 @@ def _children(pid: int) -> list[int]:
 
 
 def _send_all(
-    transport: str, ports: list[int], bodies: list[bytes], inflight: int, rate: float | None, out: Any
+    transport: str,
+    ports: list[int],
+    bodies: list[bytes],
+    inflight: int,
+    rate: float | None,
+    out: Any,
+    key: str | None = None,
 ) -> None:
-    """Send every body once (retrying throttled ones); report spans/s and latencies.
+    """Send every body once (retrying throttled ones), with ``key`` as the bearer token when
+    given; report spans/s and latencies.
 
     With several ``ports`` (replicas), the ``inflight`` senders are spread over them in
     turn, as a load balancer spreads exports: each replica gets its share of the senders."""
     import grpc
+
+    metadata = None if key is None else (("authorization", f"Bearer {key}"),)
+    headers = {"Content-Type": "application/x-protobuf"}
+    if key is not None:
+        headers["Authorization"] = f"Bearer {key}"
 
     latencies: list[float] = []
     lock = threading.Lock()
@@ -445,7 +466,7 @@ def _send_all(
         def send(body: bytes, port: int) -> None:
             while True:
                 try:
-                    exports[port](body, timeout=30)
+                    exports[port](body, timeout=30, metadata=metadata)
                     return
                 except grpc.RpcError as error:
                     if error.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED):
@@ -459,7 +480,7 @@ def _send_all(
         if conn is None:
             conn = local.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         while True:
-            conn.request("POST", "/v1/traces", body, {"Content-Type": "application/x-protobuf"})
+            conn.request("POST", "/v1/traces", body, headers)
             response = conn.getresponse()
             response.read()
             if response.status == 200:
@@ -486,14 +507,19 @@ def _send_all(
 
 
 def drive(
-    transport: str, port: int | list[int], bodies: list[bytes], inflight: int, rate: float | None = None
+    transport: str,
+    port: int | list[int],
+    bodies: list[bytes],
+    inflight: int,
+    rate: float | None = None,
+    key: str | None = None,
 ) -> tuple[float, list[float]]:
     """Spans/s and each request's latency, from a client process (``port``: one server, or
     a list of replicas sharing the load)."""
     ports = port if isinstance(port, list) else [port]
     ctx = mp.get_context("fork")
     out: Any = ctx.Queue()
-    process = ctx.Process(target=_send_all, args=(transport, ports, bodies, inflight, rate, out))
+    process = ctx.Process(target=_send_all, args=(transport, ports, bodies, inflight, rate, out, key))
     process.start()
     result = out.get(timeout=600)
     process.join(60)
@@ -540,6 +566,8 @@ def measured(
     bodies: list[bytes],
     inflight: int,
     database_pid: int | None = None,
+    *,
+    key: str | None = None,
 ) -> tuple[float, float]:
     """``drive`` plus the other load on the machine meanwhile, in cores.
 
@@ -561,7 +589,7 @@ def measured(
     database_before = _tree_cpu(database_pid) if database_pid else {}
     own_before = _own_and_children_cpu_s()
     busy_before, started = _busy_cpu_s(), time.perf_counter()
-    rate, _ = drive(transport, port, bodies, inflight)
+    rate, _ = drive(transport, port, bodies, inflight, key=key)
     elapsed = time.perf_counter() - started
     each = [_cpu_s(pid) - before for pid, before in zip(pids, each_before, strict=True)]
     database = 0.0
@@ -594,7 +622,7 @@ def main() -> None:
     parser.add_argument(
         "--ab", metavar="OTHER_SRC", type=Path, help="A/B: spanmeter serve from OTHER_SRC vs this tree"
     )
-    parser.add_argument("--pairs", type=int, default=3, help="interleaved pairs of runs with --ab")
+    parser.add_argument("--pairs", type=int, default=3, help="interleaved pairs of runs with --ab or --auth")
     parser.add_argument(
         "--profile",
         choices=(*PROFILES, "both"),
@@ -619,6 +647,9 @@ def main() -> None:
         help="with --store postgresql: a server to use instead of one started for the run"
         " (postgresql://...; a database is created there per measurement, so the role needs CREATEDB)",
     )
+    parser.add_argument(
+        "--auth", action="store_true", help="spanmeter serve with an ingest key vs without any, same run"
+    )
     parser.add_argument("--serve-nostore", nargs=3, metavar=("MODE", "GRPC", "HTTP"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_nostore:
@@ -627,6 +658,9 @@ def main() -> None:
         return
     if args.ab:
         ab_runs(args.ab, args.requests, args.inflight, args.pairs)
+        return
+    if args.auth:
+        auth_runs(args.requests, args.inflight, args.pairs)
         return
     profiles = PROFILES if args.profile == "both" else (args.profile,)
     transports = ("grpc", "http") if args.transport == "both" else (args.transport,)
@@ -799,6 +833,121 @@ def ab_runs(other: Path, requests: int, inflight: int, pairs: int) -> None:
                     f" other load {other_load:.2f} cores",
                     flush=True,
                 )
+
+
+def _make_ingest_key(db: Path, *, revoke: bool = False) -> str:
+    """An ingest key in the store at ``db``, made the way an operator does (the CLI); with
+    ``revoke``, revoked again at once, so the store is made the same way and holds no usable
+    key (authentication off)."""
+    command = [sys.executable, "-m", "spanmeter", "keys", "create", "--name", "bench", "--scope", "ingest"]
+    made = subprocess.run(
+        [*command, "--format", "json", "--store", str(db)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    if revoke:
+        cli = [sys.executable, "-m", "spanmeter", "keys", "revoke", "bench", "--store", str(db)]
+        subprocess.run(cli, check=True, capture_output=True)
+    return str(json.loads(made.stdout)["key"])
+
+
+def _refused_without_key(transport: str, port: int, body: bytes) -> bool:
+    """Does the receiver refuse an export without a key (so authentication really is on)?"""
+    if transport == "grpc":
+        import grpc
+
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            try:
+                channel.unary_unary(GRPC_METHOD)(body, timeout=30)
+            except grpc.RpcError as error:
+                return error.code() is grpc.StatusCode.UNAUTHENTICATED  # type: ignore[attr-defined]
+            return False
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("POST", "/v1/traces", body, {"Content-Type": "application/x-protobuf"})
+    status = conn.getresponse().status
+    conn.close()
+    return status == 401
+
+
+def _check_cost_us() -> float:
+    """Microseconds of one ``Authenticator.check`` of a valid, cached ingest key (best of 5)."""
+    import timeit
+
+    from spanmeter.auth import Authenticator, issue_key
+    from spanmeter.store import ApiKey, SQLiteStore
+
+    with tempfile.TemporaryDirectory() as tmp, SQLiteStore(Path(tmp) / "keys.db") as store:
+        issued = issue_key()
+        store.add_api_key(ApiKey("bench", issued.key_id, issued.hash, "ingest", (), time.time_ns()))
+        authenticator = Authenticator(store)
+        header = f"Bearer {issued.key}"
+        assert authenticator.check(header, "ingest") is not None
+        runs = timeit.repeat(lambda: authenticator.check(header, "ingest"), number=20_000, repeat=5)
+    return min(runs) / 20_000 * 1e6
+
+
+def auth_runs(requests: int, inflight: int, pairs: int) -> None:
+    """Interleaved runs of ``spanmeter serve`` without keys and with an ingest key, per transport.
+
+    Each pair alternates which run goes first, so a drift in the machine's other load over
+    the pair does not favour one side.
+    """
+    bodies = build_requests(requests)
+    warm_up = build_requests(20, seed=7)
+    print(
+        f"auth off vs on, {requests} requests x {SPANS_PER_REQUEST} spans, {inflight} in flight,"
+        f" {pairs} pairs per transport"
+    )
+    check_us = _check_cost_us()
+    print(f"Authenticator.check, cached ingest key, in this process: {check_us:.1f} us per request")
+    with tempfile.TemporaryDirectory() as tmp:
+        for transport in ("grpc", "http"):
+            print(f"\nOTLP/{transport}")
+            ratios: list[float] = []
+            cpu_ratios: list[float] = []
+            receiver_us: list[float] = []
+            for pair in range(pairs):
+                rates: dict[str, float] = {}
+                cpus: dict[str, float] = {}
+                for mode in ("off", "on") if pair % 2 == 0 else ("on", "off"):
+                    db = Path(tmp) / f"auth-{transport}-{pair}-{mode}.db"
+                    # both sides' stores made by the CLI before serve opens them; off: key revoked
+                    made = _make_ingest_key(db, revoke=mode == "off")
+                    key = made if mode == "on" else None
+                    with server("serve", db) as (process, grpc_port, http_port):
+                        port = grpc_port if transport == "grpc" else http_port
+                        if key is not None:
+                            assert _refused_without_key(transport, port, warm_up[0]), "auth is not on"
+                        drive(transport, port, warm_up, 2, key=key)
+                        rates[mode], other = measured(process.pid, transport, port, bodies, inflight, key=key)
+                    cpus[mode] = last_cpu[0][0]
+                    receiver_us.append(last_cpu[0][0])
+                    cpu = ", ".join(f"{us:.1f} us ({busy:.0%} busy)" for us, busy in last_cpu)
+                    print(
+                        f"  pair {pair + 1}, auth {mode:3s} {rates[mode]:>8,.0f} spans/s"
+                        f"  receiver, store process: {cpu}; other load {other:.2f} cores",
+                        flush=True,
+                    )
+                ratios.append(rates["on"] / rates["off"])
+                cpu_ratios.append(cpus["on"] / cpus["off"])
+                print(
+                    f"  pair {pair + 1}: on / off = {ratios[-1]:.3f} spans/s,"
+                    f" {cpu_ratios[-1]:.3f} receiver CPU per span",
+                    flush=True,
+                )
+            print(
+                f"  OTLP/{transport}: median on / off = {statistics.median(ratios):.3f} spans/s"
+                f" (pairs: {', '.join(f'{r:.3f}' for r in ratios)}),"
+                f" {statistics.median(cpu_ratios):.3f} receiver CPU per span",
+                flush=True,
+            )
+            per_request = min(receiver_us) * SPANS_PER_REQUEST
+            print(
+                f"  the check alone: {check_us:.1f} us per request = {check_us / per_request:.2%} of the"
+                f" receiver's CPU per {SPANS_PER_REQUEST}-span request (its least, {per_request:,.0f} us)",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -88,6 +88,10 @@ SPANMETER_API_TIMEOUT: Final = "SPANMETER_API_TIMEOUT"
 query itself finishes in the background, holding its place under ``SPANMETER_API_WORKERS``).
 Default: ``30``."""
 
+SPANMETER_INGEST_RATE_LIMIT: Final = "SPANMETER_INGEST_RATE_LIMIT"
+"""Spans per second each ingest key may export when it has no ``--rate-limit`` of its own;
+more are answered ``429`` / ``RESOURCE_EXHAUSTED`` with a retry delay. Default: no limit."""
+
 SPANMETER_TLS_CERT: Final = "SPANMETER_TLS_CERT"
 """PEM certificate (chain) the receiver presents on both ports, OTLP/gRPC and HTTP (OTLP, API,
 ``/metrics``, health); needs ``SPANMETER_TLS_KEY``. Unset: both ports speak plain text."""

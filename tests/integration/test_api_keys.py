@@ -55,7 +55,7 @@ def test_store_keeps_the_hash_never_the_secret(keys: KeyStore) -> None:
     parsed = parse_key(key)
     assert parsed is not None
     stored = keys.api_key(parsed[0])
-    assert stored == record and stored.tenants == ("t1", "t2")
+    assert stored is not None and stored == record and stored.tenants == ("t1", "t2")
     assert parsed[1].encode() not in stored.secret_hash and secret_matches(parsed[1], stored.secret_hash)
     assert keys.api_key("0" * 16) is None
     assert keys.has_api_keys()
@@ -131,3 +131,45 @@ def test_cli_refuses_bad_scope_and_lifetime(tmp_path: Path) -> None:
         main, ["keys", "create", "--name", "x", "--scope", "read", "--expires", "soon", "--store", store]
     )
     assert bad_expiry.exit_code == 2 and "--expires" in bad_expiry.output
+
+
+def test_a_keys_rate_limit_is_stored_with_it(keys: KeyStore) -> None:
+    issued = issue_key()
+    record = ApiKey("app", issued.key_id, issued.hash, "ingest", (), time.time_ns(), rate_limit=5000)
+    keys.add_api_key(record)
+    plain, _ = _record("plain", scope="ingest")
+    keys.add_api_key(plain)
+    assert keys.api_key(issued.key_id) == record
+    assert {k.name: k.rate_limit for k in keys.api_keys()} == {"app": 5000, "plain": None}
+
+
+def test_keys_made_before_rate_limits_migrate_without_one(target: str) -> None:
+    """A store whose ``api_keys`` table predates the ``rate_limit`` column gains it on opening;
+    its keys keep working, with no limit."""
+    issued = issue_key()
+    old_row = ("old", issued.key_id, issued.hash, "ingest", "", time.time_ns(), None, None)
+    insert = "INSERT INTO api_keys (name, key_id, secret_hash, scope, tenants, created_at_ns, expires_at_ns, revoked_at_ns)"
+    with opened_store(target):
+        pass  # made at the current schema; then turned back into the schema before the column
+    if target.startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(target) as conn:
+            conn.execute("ALTER TABLE api_keys DROP COLUMN rate_limit")
+            conn.execute("DELETE FROM spanmeter_migrations WHERE name = 'm007_api_key_rate_limit'")
+            conn.execute(insert + " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)", old_row)
+    else:
+        import sqlite3
+
+        with sqlite3.connect(target) as conn:
+            conn.execute("ALTER TABLE api_keys DROP COLUMN rate_limit")
+            conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'm_keys_002_rate_limit'")
+            conn.execute(insert + " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", old_row)
+        conn.close()
+    with opened_store(target) as store:
+        assert isinstance(store, KeyStore)
+        stored = store.api_key(issued.key_id)
+        assert stored is not None and stored.name == "old" and stored.rate_limit is None
+        issued_new = issue_key()
+        store.add_api_key(ApiKey("new", issued_new.key_id, issued_new.hash, "ingest", (), 1, rate_limit=7))
+        assert {k.name: k.rate_limit for k in store.api_keys()} == {"old": None, "new": 7}

@@ -89,3 +89,17 @@ def test_bad_values_name_the_source_and_the_key(
 def test_a_missing_config_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="config file"):
         ServeConfig.load(config_file=tmp_path / "absent.yaml", environ={})
+
+
+def test_the_ingest_rate_limit_is_a_number_or_unset(tmp_path: Path) -> None:
+    assert ServeConfig.load(environ={}).ingest_rate_limit is None
+    assert ServeConfig.load(environ={env.SPANMETER_INGEST_RATE_LIMIT: "5000"}).ingest_rate_limit == 5000
+    config_file = write(tmp_path / "spanmeter.yaml", "ingest_rate_limit: 200\n")
+    assert (
+        ServeConfig.load({"ingest_rate_limit": 7}, config_file=config_file, environ={}).ingest_rate_limit == 7
+    )
+    assert ServeConfig.load(config_file=config_file, environ={}).ingest_rate_limit == 200
+    with pytest.raises(ValueError, match="ingest_rate_limit must be positive"):
+        ServeConfig.load(environ={env.SPANMETER_INGEST_RATE_LIMIT: "0"})
+    with pytest.raises(ValueError, match="environment: invalid ingest_rate_limit"):
+        ServeConfig.load(environ={env.SPANMETER_INGEST_RATE_LIMIT: "fast"})

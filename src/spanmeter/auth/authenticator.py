@@ -33,6 +33,8 @@ class Identity:
     scope: Scope
     tenants: frozenset[str] | None
     """The tenants it is limited to; None: every tenant."""
+    rate_limit: int | None = None
+    """Spans/s an ingest key may export (:mod:`spanmeter.receiver.rate_limit`); None: no own limit."""
 
 
 class AuthError(Exception):
@@ -124,4 +126,4 @@ class Authenticator:
             raise AuthError(
                 "forbidden", f"API key {key.name!r} has scope {key.scope!r}; this needs {needed!r}"
             )
-        return Identity(key.name, key.scope, frozenset(key.tenants) or None)  # type: ignore[arg-type]
+        return Identity(key.name, key.scope, frozenset(key.tenants) or None, key.rate_limit)  # type: ignore[arg-type]

@@ -32,6 +32,8 @@ class KeyDocument(TypedDict):
     expires_at: str | None
     revoked_at: str | None
     usable: bool
+    rate_limit: int | None
+    """Spans/s the key may export; None: no limit of its own."""
 
 
 def _document(key: ApiKey, now_ns: int) -> KeyDocument:
@@ -43,6 +45,7 @@ def _document(key: ApiKey, now_ns: int) -> KeyDocument:
         "expires_at": None if key.expires_at_ns is None else iso(key.expires_at_ns),
         "revoked_at": None if key.revoked_at_ns is None else iso(key.revoked_at_ns),
         "usable": key.usable(now_ns),
+        "rate_limit": key.rate_limit,
     }
 
 
@@ -64,10 +67,23 @@ def keys() -> None:
 @click.option("--scope", type=click.Choice(SCOPES), required=True, help="What the key may do.")
 @click.option("--tenant", "tenants", multiple=True, help="Limit the key to this tenant (repeatable).")
 @click.option("--expires", help="Lifetime, e.g. 90d or 12h [default: never].")
+@click.option(
+    "--rate-limit",
+    type=click.IntRange(min=1),
+    help="Spans per second an ingest key may export (bursts of one second's worth); more are"
+    " answered 429 / RESOURCE_EXHAUSTED for the exporter to retry [default: serve's"
+    " --ingest-rate-limit, else none].",
+)
 @format_option("text", "json")
 @store_option()
 def create(
-    name: str, scope: str, tenants: tuple[str, ...], expires: str | None, fmt: str, db: str | None
+    name: str,
+    scope: str,
+    tenants: tuple[str, ...],
+    expires: str | None,
+    rate_limit: int | None,
+    fmt: str,
+    db: str | None,
 ) -> None:
     """Make a key and print it once (it is stored only as a hash)."""
     now = time.time_ns()
@@ -77,6 +93,8 @@ def create(
         raise click.BadParameter(str(error), param_hint="--expires") from None
     if not name.strip():
         raise click.BadParameter("a key needs a name", param_hint="--name")
+    if rate_limit is not None and scope != "ingest":
+        raise click.BadParameter("only an ingest key exports spans to limit", param_hint="--rate-limit")
     issued = issue_key()
     record = ApiKey(
         name=name.strip(),
@@ -86,6 +104,7 @@ def create(
         tenants=tuple(dict.fromkeys(t.strip() for t in tenants if t.strip())),
         created_at_ns=now,
         expires_at_ns=None if lifetime is None else now + lifetime,
+        rate_limit=rate_limit,
     )
     with open_store(db, create=True) as store:
         try:
@@ -114,11 +133,14 @@ def list_keys(fmt: str, db: str | None) -> None:
     if not documents:
         click.echo("no API keys")
         return
-    click.echo(f"{'name':<24} {'scope':<7} {'state':<8} {'tenants':<24} created")
+    click.echo(f"{'name':<24} {'scope':<7} {'state':<8} {'tenants':<24} {'spans/s':>9} created")
     for doc in documents:
         state = "revoked" if doc["revoked_at"] else ("usable" if doc["usable"] else "expired")
         tenants = ",".join(doc["tenants"]) or "all"
-        click.echo(f"{doc['name']:<24} {doc['scope']:<7} {state:<8} {tenants:<24} {doc['created_at']}")
+        rate = "-" if doc["rate_limit"] is None else str(doc["rate_limit"])
+        click.echo(
+            f"{doc['name']:<24} {doc['scope']:<7} {state:<8} {tenants:<24} {rate:>9} {doc['created_at']}"
+        )
 
 
 @keys.command()

@@ -80,6 +80,12 @@ _logger = logging.getLogger(__name__)
     help="Seconds an API request may run before it is answered 503 [env SPANMETER_API_TIMEOUT; default 30].",
 )
 @click.option(
+    "--ingest-rate-limit",
+    type=click.IntRange(min=1),
+    help="Spans/s each ingest key may export unless it has its own --rate-limit; more get 429 /"
+    " RESOURCE_EXHAUSTED [env SPANMETER_INGEST_RATE_LIMIT; default no limit].",
+)
+@click.option(
     "--tls-cert",
     type=click.Path(dir_okay=False),
     help="PEM certificate: both ports speak TLS [env SPANMETER_TLS_CERT].",

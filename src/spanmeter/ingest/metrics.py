@@ -47,6 +47,13 @@ class IngestMetrics:
         self.throttled = self._counter(
             "spanmeter_exports_throttled", "Exports answered with a retryable throttling status."
         )
+        self.rate_limited_spans = Counter(
+            "spanmeter_ingest_rate_limited_spans",
+            "Spans refused (429 / RESOURCE_EXHAUSTED, for the exporter to resend) because their"
+            " ingest key was over its rate limit, by key name.",
+            ["key"],
+            registry=r,
+        )
         self.export_latency = Histogram(
             "spanmeter_export_duration_seconds",
             "Time from decoded export to durable commit.",
@@ -69,6 +76,11 @@ class IngestMetrics:
             if child is None:
                 child = self._status_children[status] = self._pricing.labels(pricing_status=status)
             child.inc(count)
+
+    def count_rate_limited(self, key: str, spans: int) -> None:
+        """Count one export refused for its key's rate limit (also a throttled export)."""
+        self.rate_limited_spans.labels(key=key).inc(spans)
+        self.throttled.inc()
 
     def track_queue(self, depth: Callable[[], float]) -> None:
         """Report the store queue depth at scrape time."""

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 from spanmeter.receiver.contract import (
     DEFAULT_MAX_BODY_BYTES,
+    Admit,
     IngestHandler,
     IngestResult,
     InvalidRequest,
     Overloaded,
+    RateLimited,
 )
 from spanmeter.receiver.decode import DecodedRequest, decode_json, decode_protobuf, decode_protobuf_detailed
 from spanmeter.receiver.grpc_server import OTLPTraceServicer, add_trace_servicer, make_grpc_server
@@ -31,6 +33,7 @@ from spanmeter.receiver.tls import TLSFiles
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
     "TRACES_PATH",
+    "Admit",
     "DecodedRequest",
     "IngestHandler",
     "IngestResult",
@@ -38,6 +41,7 @@ __all__ = [
     "OTLPServer",
     "OTLPTraceServicer",
     "Overloaded",
+    "RateLimited",
     "TLSFiles",
     "WSGIApp",
     "add_trace_servicer",

@@ -8,6 +8,9 @@ The handler's outcome is mapped onto OTLP's answers:
   or a message (OTLP also uses partial success for warnings with zero rejected spans);
 * :class:`Overloaded` -> retryable throttling (HTTP 503 + ``Retry-After``,
   gRPC ``UNAVAILABLE`` + ``RetryInfo``), so clients keep the data and resend it later;
+* :class:`RateLimited` (raised by the transport's ``admit`` check, before the handler) ->
+  retryable throttling of one caller (HTTP 429 + ``Retry-After``, gRPC ``RESOURCE_EXHAUSTED``
+  + ``RetryInfo``, which makes it retryable under the OTLP spec);
 * :class:`InvalidRequest` -> permanent rejection (HTTP 400, gRPC ``INVALID_ARGUMENT``);
   clients drop the data and do not retry;
 * anything else -> HTTP 500 / gRPC ``INTERNAL`` (logged with its traceback).
@@ -22,18 +25,21 @@ Example::
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 from google.protobuf.message import Message
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
+    "Admit",
     "IngestHandler",
     "IngestResult",
     "InvalidRequest",
     "Overloaded",
+    "RateLimited",
     "handler_request_type",
 ]
 
@@ -69,6 +75,29 @@ class Overloaded(Exception):
         if not math.isfinite(retry_after_s) or retry_after_s < 0:
             retry_after_s = 1.0
         self.retry_after_s = retry_after_s
+
+
+class RateLimited(Exception):
+    """One caller sends more spans than its limit allows: it should resend the same data later.
+
+    Unlike :class:`Overloaded` the receiver is fine; only this caller must slow down.
+    """
+
+    retry_after_s: float
+    """When the caller's request would fit its limit again, in seconds."""
+
+    def __init__(self, message: str, *, retry_after_s: float) -> None:
+        super().__init__(message)
+        if not math.isfinite(retry_after_s) or retry_after_s < 0:
+            retry_after_s = 1.0
+        self.retry_after_s = retry_after_s
+
+
+Admit = Callable[[Any, Any], None]
+"""Checked by the transports between decoding a request and handing it to the handler:
+``admit(caller, request)`` with what the transport's ``authenticate`` returned for the
+request (None while authentication is off) and the decoded request; raises
+:class:`RateLimited` to refuse it, so nothing of the request is stored."""
 
 
 class InvalidRequest(Exception):

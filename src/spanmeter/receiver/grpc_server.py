@@ -10,6 +10,8 @@ Error mapping follows the OTLP spec and what real clients read:
 * :class:`Overloaded` -> ``UNAVAILABLE`` with ``RetryInfo`` twice: in the rich status details
   (``grpc-status-details-bin``, read by the Collector) and in the trailing metadata key
   ``google.rpc.retryinfo-bin`` (read by the Python SDK exporter);
+* :class:`RateLimited` (a key over its rate limit) -> ``RESOURCE_EXHAUSTED`` with ``RetryInfo``
+  in both places, which makes it retryable under the OTLP spec;
 * oversized messages -> ``RESOURCE_EXHAUSTED`` without ``RetryInfo``, done by grpc itself through
   ``grpc.max_receive_message_length``; gzip-compressed requests are inflated by grpc too.
 
@@ -37,7 +39,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from spanmeter.auth import AuthError
+from spanmeter.auth import AuthError, Identity
 from spanmeter.receiver._common import (
     bad_request,
     checked_result,
@@ -48,10 +50,12 @@ from spanmeter.receiver._common import (
 )
 from spanmeter.receiver.contract import (
     DEFAULT_MAX_BODY_BYTES,
+    Admit,
     IngestHandler,
     IngestResult,
     InvalidRequest,
     Overloaded,
+    RateLimited,
     handler_request_type,
 )
 from spanmeter.receiver.decode import DecodedRequest, decode_protobuf_detailed
@@ -112,6 +116,17 @@ def _unavailable(exc: Overloaded) -> _RichStatus:
     )
 
 
+def _rate_limited(exc: RateLimited) -> _RichStatus:
+    delay = retry_info(exc.retry_after_s)
+    return _rich_status(
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        code_pb2.RESOURCE_EXHAUSTED,
+        str(exc),
+        [delay],
+        ((RETRY_INFO_METADATA_KEY, delay.SerializeToString()),),
+    )
+
+
 def _response_bytes(result: IngestResult, repaired: int, dropped: int = 0) -> bytes:
     rejected, message = partial_success(result, repaired, dropped)
     if not (rejected or message):
@@ -123,35 +138,36 @@ def _response_bytes(result: IngestResult, repaired: int, dropped: int = 0) -> by
 class OTLPTraceServicer(trace_service_pb2_grpc.TraceServiceServicer):
     """``TraceService`` implementation that hands decoded requests to one ingest handler."""
 
-    def __init__(self, handler: IngestHandler, authenticate: Authenticate | None = None) -> None:
+    def __init__(
+        self, handler: IngestHandler, authenticate: Authenticate | None = None, admit: Admit | None = None
+    ) -> None:
         self._handler = handler
         self._request_type = handler_request_type(handler)
         self._authenticate = authenticate
+        self._admit = admit
 
-    def _refusal(self, context: grpc.ServicerContext) -> tuple[_RichStatus | None, frozenset[str] | None]:
-        """The status refusing a caller without a valid ingest key (metadata ``authorization:
-        Bearer <key>``, what ``OTEL_EXPORTER_OTLP_HEADERS`` sends), or None; and the tenants
-        the key is limited to (None: any)."""
+    def _caller(self, context: grpc.ServicerContext) -> tuple[Identity | None, _RichStatus | None]:
+        """Who calls (None while authentication is off), or the status refusing a caller
+        without a valid ingest key (metadata ``authorization: Bearer <key>``, what
+        ``OTEL_EXPORTER_OTLP_HEADERS`` sends)."""
         if self._authenticate is None:
             return None, None
         header = next((str(v) for k, v in context.invocation_metadata() if k == "authorization"), None)
         try:
-            identity = self._authenticate(header)
+            return self._authenticate(header), None
         except AuthError as refused:
             if refused.kind == "unauthenticated":
-                status = _rich_status(
+                return None, _rich_status(
                     grpc.StatusCode.UNAUTHENTICATED, code_pb2.UNAUTHENTICATED, refused.message
                 )
-            else:
-                status = _rich_status(
-                    grpc.StatusCode.PERMISSION_DENIED, code_pb2.PERMISSION_DENIED, refused.message
-                )
-            return status, None
-        return None, None if identity is None else identity.tenants
+            return None, _rich_status(
+                grpc.StatusCode.PERMISSION_DENIED, code_pb2.PERMISSION_DENIED, refused.message
+            )
 
     def Export(self, request: Any, context: grpc.ServicerContext) -> bytes:
         """Decode, ingest and answer one export; ``request`` is raw bytes (or an already parsed message)."""
-        status, tenants = self._refusal(context)
+        caller, status = self._caller(context)
+        tenants = None if caller is None else caller.tenants  # an ingest key limited to tenants
         decoded: DecodedRequest | None = None
         if status is not None:
             pass  # refused before decoding: an unknown caller costs nothing
@@ -163,6 +179,12 @@ class OTLPTraceServicer(trace_service_pb2_grpc.TraceServiceServicer):
             except InvalidRequest as exc:
                 _log_rejected(context, str(exc))
                 status = _invalid_argument(exc)
+        if decoded is not None and self._admit is not None:
+            try:
+                self._admit(caller, decoded.request)
+            except RateLimited as exc:  # before the handler: nothing of it is stored
+                _logger.debug("OTLP/gRPC request from %s refused: %s", context.peer(), exc)
+                status, decoded = _rate_limited(exc), None
         if decoded is not None:
             if decoded.repaired_strings or decoded.dropped_values:
                 _logger.warning(
@@ -197,10 +219,13 @@ def _log_rejected(context: grpc.ServicerContext, reason: str) -> None:
 
 
 def add_trace_servicer(
-    server: grpc.Server, handler: IngestHandler, authenticate: Authenticate | None = None
+    server: grpc.Server,
+    handler: IngestHandler,
+    authenticate: Authenticate | None = None,
+    admit: Admit | None = None,
 ) -> OTLPTraceServicer:
     """Register ``TraceService/Export`` on ``server`` with raw-bytes (de)serialization."""
-    servicer = OTLPTraceServicer(handler, authenticate)
+    servicer = OTLPTraceServicer(handler, authenticate, admit)
     method_handlers: dict[str, grpc.RpcMethodHandler[bytes, bytes]] = {
         # No (de)serializers: the servicer gets the raw bytes and returns serialized bytes.
         "Export": grpc.unary_unary_rpc_method_handler(servicer.Export)
@@ -219,6 +244,7 @@ def make_grpc_server(
     max_message_bytes: int = DEFAULT_MAX_BODY_BYTES,
     workers: int = 8,
     authenticate: Authenticate | None = None,
+    admit: Admit | None = None,
 ) -> grpc.Server:
     """A ``grpc.Server`` (not yet bound or started) serving the OTLP trace service.
 
@@ -240,5 +266,5 @@ def make_grpc_server(
             ("grpc.so_reuseport", 0),
         ],
     )
-    add_trace_servicer(server, handler, authenticate)
+    add_trace_servicer(server, handler, authenticate, admit)
     return server

@@ -10,7 +10,8 @@ clients depend on:
   the *decompressed* bytes, so a compression bomb is cut off at the limit instead of filling memory;
 * success -> 200 with an empty ``ExportTraceServiceResponse``; partial success -> 200 with
   ``partial_success``; bad data -> 400 with a ``google.rpc.Status`` body (never retried by
-  clients); throttling -> 503 with ``Retry-After`` (retried by every OTLP client).
+  clients); throttling -> 503 with ``Retry-After`` (retried by every OTLP client); a key over
+  its rate limit -> 429 with ``Retry-After`` (retried too), before the handler sees the request.
 
 Example::
 
@@ -45,9 +46,11 @@ from spanmeter.receiver._common import (
 )
 from spanmeter.receiver.contract import (
     DEFAULT_MAX_BODY_BYTES,
+    Admit,
     IngestHandler,
     InvalidRequest,
     Overloaded,
+    RateLimited,
     handler_request_type,
 )
 from spanmeter.receiver.decode import DecodedRequest, decode_json_detailed, decode_protobuf_detailed
@@ -87,6 +90,7 @@ _STATUS_LINES: Final = {
     411: "411 Length Required",
     413: "413 Content Too Large",
     415: "415 Unsupported Media Type",
+    429: "429 Too Many Requests",
     500: "500 Internal Server Error",
     503: "503 Service Unavailable",
 }
@@ -98,6 +102,7 @@ _RPC_CODES: Final = {
     411: code_pb2.INVALID_ARGUMENT,
     413: code_pb2.RESOURCE_EXHAUSTED,
     415: code_pb2.INVALID_ARGUMENT,
+    429: code_pb2.RESOURCE_EXHAUSTED,
     500: code_pb2.INTERNAL,
     503: code_pb2.UNAVAILABLE,
 }
@@ -278,6 +283,7 @@ def make_otlp_wsgi_app(
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     authenticate: Authenticate | None = None,
+    admit: Admit | None = None,
 ) -> WSGIApp:
     """Build the ``POST /v1/traces`` WSGI app around one ingest handler.
 
@@ -286,6 +292,8 @@ def make_otlp_wsgi_app(
         max_body_bytes: largest accepted body after decompression; larger ones get 413.
         authenticate: checks the ``Authorization`` header before the body is read (raises
             :class:`~spanmeter.auth.AuthError`: 401 with ``WWW-Authenticate``, or 403).
+        admit: checks each decoded request with what ``authenticate`` returned, before the
+            handler (raises :class:`~spanmeter.receiver.contract.RateLimited`: 429).
 
     Raises:
         ValueError: ``max_body_bytes`` is not positive.
@@ -302,6 +310,7 @@ def make_otlp_wsgi_app(
         if content_type not in (_PROTOBUF, _JSON):
             _log_rejected(environ, 415, "unsupported Content-Type")
             return _error(start_response, _TEXT, 415, f"unsupported Content-Type; use {_PROTOBUF} or {_JSON}")
+        identity: Identity | None = None
         tenants: frozenset[str] | None = None
         if authenticate is not None:
             try:
@@ -336,6 +345,19 @@ def make_otlp_wsgi_app(
                 decoded.repaired_strings,
                 decoded.dropped_values,
             )
+        if admit is not None:
+            try:
+                admit(identity, decoded.request)
+            except RateLimited as limited:
+                _logger.debug("OTLP/HTTP request from %s refused: %s", _peer(environ), limited)
+                return _error(
+                    start_response,
+                    content_type,
+                    429,
+                    str(limited),
+                    details=[retry_info(limited.retry_after_s)],
+                    headers=[("Retry-After", retry_after_header(limited.retry_after_s))],
+                )
         return _call_handler(handler, decoded, content_type, environ, start_response, tenants)
 
     return otlp_traces_app

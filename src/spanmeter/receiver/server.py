@@ -33,7 +33,7 @@ from waitress import wasyncore
 
 from spanmeter.lifecycle import StartStop
 from spanmeter.receiver.api_gate import DEFAULT_API_TIMEOUT_S, DEFAULT_API_WORKERS, ApiGate
-from spanmeter.receiver.contract import DEFAULT_MAX_BODY_BYTES, IngestHandler
+from spanmeter.receiver.contract import DEFAULT_MAX_BODY_BYTES, Admit, IngestHandler
 from spanmeter.receiver.grpc_server import make_grpc_server
 from spanmeter.receiver.http_app import (
     Authenticate,
@@ -151,6 +151,8 @@ class OTLPServer(StartStop):
         tls: certificate and key (and optionally the clients' CA) for both ports; None: plain.
         authenticate: checks each export's API key (HTTP `Authorization`, gRPC metadata)
             before decoding it; None: no authentication.
+        admit: checks each decoded export with what ``authenticate`` returned, before the
+            handler (per-key rate limits, :mod:`spanmeter.receiver.rate_limit`); None: none.
 
     Raises:
         ValueError: invalid limits, or an extra route that would shadow ``/v1/traces``.
@@ -170,6 +172,7 @@ class OTLPServer(StartStop):
         api_timeout_s: float = DEFAULT_API_TIMEOUT_S,
         tls: TLSFiles | None = None,
         authenticate: Authenticate | None = None,
+        admit: Admit | None = None,
     ) -> None:
         if max_body_bytes <= 0 or workers <= 0 or api_workers <= 0 or not api_timeout_s > 0:
             raise ValueError(
@@ -189,6 +192,7 @@ class OTLPServer(StartStop):
         self._api_timeout_s = api_timeout_s
         self._tls = tls
         self._authenticate = authenticate
+        self._admit = admit
         self._grpc: grpc.Server | None = None
         self._grpc_port: int | None = None
         self._http: SplitPoolServer | None = None
@@ -243,6 +247,7 @@ class OTLPServer(StartStop):
             max_message_bytes=self._max_body_bytes,
             workers=self._workers,
             authenticate=self._authenticate,
+            admit=self._admit,
         )
         address = _host_port(self._host, port)
         try:
@@ -265,7 +270,10 @@ class OTLPServer(StartStop):
     def _start_http(self, port: int) -> None:
         routes: dict[str, WSGIApp] = {
             TRACES_PATH: make_otlp_wsgi_app(
-                self._handler, max_body_bytes=self._max_body_bytes, authenticate=self._authenticate
+                self._handler,
+                max_body_bytes=self._max_body_bytes,
+                authenticate=self._authenticate,
+                admit=self._admit,
             ),
             **self._routes,
         }

@@ -34,11 +34,14 @@ _ENV: Mapping[str, str] = {
     "metrics_auth": env.SPANMETER_METRICS_AUTH,
     "api_workers": env.SPANMETER_API_WORKERS,
     "api_timeout_s": env.SPANMETER_API_TIMEOUT,
+    "ingest_rate_limit": env.SPANMETER_INGEST_RATE_LIMIT,
     "tls_cert": env.SPANMETER_TLS_CERT,
     "tls_key": env.SPANMETER_TLS_KEY,
     "tls_client_ca": env.SPANMETER_TLS_CLIENT_CA,
 }
 
+_OPTIONAL_NUMBERS: Final = frozenset({"ingest_rate_limit"})
+"""Settings that are a number or unset (None)."""
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"0", "false", "no", "off"})
 
@@ -67,6 +70,9 @@ class ServeConfig:
     more are answered 429 (see :mod:`spanmeter.receiver.api_gate`)."""
     api_timeout_s: int = 30
     """Seconds an API request may run before it is answered 503."""
+    ingest_rate_limit: int | None = None
+    """Spans/s each ingest key without a limit of its own may export (a key's own
+    ``--rate-limit`` wins); None: unlimited. See :mod:`spanmeter.receiver.rate_limit`."""
     tls_cert: str | None = None
     """PEM certificate for both ports; with ``tls_key``, they speak TLS only."""
     tls_key: str | None = None
@@ -122,6 +128,8 @@ class ServeConfig:
             raise ValueError("tls_client_ca (client certificates) needs tls_cert and tls_key")
         if self.api_workers <= 0 or self.api_timeout_s <= 0 or self.workers <= 0:
             raise ValueError("workers, api_workers and api_timeout_s must be positive")
+        if self.ingest_rate_limit is not None and self.ingest_rate_limit <= 0:
+            raise ValueError("ingest_rate_limit must be positive (leave it unset for no limit)")
 
     def _merged(self, values: Mapping[str, Any], source: str) -> ServeConfig:
         known = {f.name: f for f in fields(self)}
@@ -135,7 +143,7 @@ class ServeConfig:
             try:
                 if isinstance(default, bool):
                     value = _boolean(raw)
-                elif isinstance(default, int) or name.endswith("_port"):
+                elif isinstance(default, int) or name.endswith("_port") or name in _OPTIONAL_NUMBERS:
                     if isinstance(raw, bool) and not (name.endswith("_port") and raw is False):
                         raise ValueError("expected a number")
                     # YAML reads a bare ``off`` as False: for a port that means "disabled",

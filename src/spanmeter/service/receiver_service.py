@@ -42,6 +42,7 @@ from ..lifecycle import StartStop
 from ..pricing import PriceBook
 from ..prometheus import BudgetMetrics, CostMetrics
 from ..receiver import OTLPServer, TLSFiles, WSGIApp, require_key
+from ..receiver.rate_limit import RateLimiter
 from ..store import GroupCommitWriter, KeyStore, SpanStore, SupportsBudgets, open_store
 from .config import ServeConfig
 from .exposure import exposure_problem
@@ -203,6 +204,10 @@ class ReceiverService(StartStop):
             api_timeout_s=config.api_timeout_s,
             tls=_tls(config),
             authenticate=authenticate,
+            # per-key ingest rate limits (keys create --rate-limit, serve --ingest-rate-limit)
+            admit=RateLimiter(
+                default_rate=config.ingest_rate_limit, on_refused=self.metrics.count_rate_limited
+            ),
             extra_http_routes={
                 "/metrics": metrics_app,
                 # the JSON API, budgets and alerts included, and health: one app

@@ -31,6 +31,9 @@ class ApiKey:
     created_at_ns: int
     expires_at_ns: int | None = None
     revoked_at_ns: int | None = None
+    rate_limit: int | None = None
+    """Spans per second an ingest key may export (a token bucket, see
+    :mod:`spanmeter.auth.rate_limit`); None: no limit of its own."""
 
     def usable(self, now_ns: int) -> bool:
         """Not revoked, not expired."""
@@ -68,7 +71,7 @@ class KeyStore(Protocol):
         ...
 
 
-COLUMNS = "name, key_id, secret_hash, scope, tenants, created_at_ns, expires_at_ns, revoked_at_ns"
+COLUMNS = "name, key_id, secret_hash, scope, tenants, created_at_ns, expires_at_ns, revoked_at_ns, rate_limit"
 """The ``api_keys`` table's columns, in :func:`key_row` order (both backends' schema)."""
 
 
@@ -83,12 +86,13 @@ def key_row(key: ApiKey) -> tuple[object, ...]:
         key.created_at_ns,
         key.expires_at_ns,
         key.revoked_at_ns,
+        key.rate_limit,
     )
 
 
 def key_from_row(row: tuple[object, ...]) -> ApiKey:
     """A key from a row of :data:`COLUMNS`."""
-    name, key_id, secret, scope, tenants, created, expires, revoked = row
+    name, key_id, secret, scope, tenants, created, expires, revoked, rate_limit = row
     return ApiKey(
         name=str(name),
         key_id=str(key_id),
@@ -98,4 +102,5 @@ def key_from_row(row: tuple[object, ...]) -> ApiKey:
         created_at_ns=int(created),  # type: ignore[arg-type]
         expires_at_ns=None if expires is None else int(expires),  # type: ignore[arg-type]
         revoked_at_ns=None if revoked is None else int(revoked),  # type: ignore[arg-type]
+        rate_limit=None if rate_limit is None else int(rate_limit),  # type: ignore[arg-type]
     )

@@ -16,7 +16,7 @@ from .sql_text import sql
 if TYPE_CHECKING:
     Conn = psycopg.Connection[tuple[Any, ...]]
 
-__all__ = ["PostgresKeysMixin", "create_api_keys"]
+__all__ = ["PostgresKeysMixin", "add_api_key_rate_limit", "create_api_keys"]
 
 
 def create_api_keys(conn: psycopg.Connection[tuple[object, ...]]) -> None:
@@ -27,6 +27,12 @@ def create_api_keys(conn: psycopg.Connection[tuple[object, ...]]) -> None:
         " expires_at_ns bigint, revoked_at_ns bigint)"
     )
     conn.execute("CREATE UNIQUE INDEX api_keys_usable_name ON api_keys (name) WHERE revoked_at_ns IS NULL")
+
+
+def add_api_key_rate_limit(conn: psycopg.Connection[tuple[object, ...]]) -> None:
+    """Migration ``m007_api_key_rate_limit``: as SQLite's ``m_keys_002_rate_limit`` (an ingest
+    key's own limit in spans per second; NULL: none)."""
+    conn.execute("ALTER TABLE api_keys ADD COLUMN rate_limit bigint")
 
 
 class PostgresKeysMixin:
@@ -42,7 +48,7 @@ class PostgresKeysMixin:
         try:
             with self._reader() as conn, conn.transaction():
                 conn.execute(
-                    sql(f"INSERT INTO api_keys ({COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"),
+                    sql(f"INSERT INTO api_keys ({COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"),
                     key_row(key),
                 )
                 insert_audit_event(conn, key_created(key, actor))

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Final
 
 from ...timeunits import NS_PER_DAY
 from ..rollups import HOUR, MEASURES, MINUTE, RollupSpec
-from .api_keys import create_api_keys
+from .api_keys import add_api_key_rate_limit, create_api_keys
 from .audit import create_audit_log
 from .grafana_views import create_views
 from .sql_text import sql
@@ -239,6 +239,7 @@ MIGRATIONS: Final[tuple[tuple[str, Migration], ...]] = (
     ("m005_grafana_views", create_views),
     ("m006_api_keys", create_api_keys),
     ("m007_audit_log", create_audit_log),
+    ("m008_api_key_rate_limit", add_api_key_rate_limit),
 )
 """Applied in order, each once, each in the transaction that records it."""
 

@@ -25,6 +25,12 @@ def _m_api_keys(db: MigrationDB) -> None:
     db.execute("CREATE UNIQUE INDEX api_keys_usable_name ON api_keys (name) WHERE revoked_at_ns IS NULL")
 
 
+@MIGRATIONS(name="m_keys_002_rate_limit")
+def _m_api_key_rate_limit(db: MigrationDB) -> None:
+    """An ingest key's own rate limit in spans per second (NULL: none); keys made before have none."""
+    db.execute("ALTER TABLE api_keys ADD COLUMN rate_limit INTEGER")
+
+
 class SQLiteKeysMixin:
     """The :class:`~spanmeter.store.api_keys.KeyStore` methods; the host class
     (:class:`~spanmeter.store.sqlite.SQLiteStore`) provides the connections."""
@@ -41,7 +47,7 @@ class SQLiteKeysMixin:
         try:
             with self._transaction() as conn:
                 conn.execute(
-                    f"INSERT INTO api_keys ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", key_row(key)
+                    f"INSERT INTO api_keys ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", key_row(key)
                 )
                 insert_audit_event(conn, key_created(key, actor))
         except sqlite3.IntegrityError as error:
