@@ -156,7 +156,7 @@ def test_keys_made_before_rate_limits_migrate_without_one(target: str) -> None:
 
         with psycopg.connect(target) as conn:
             conn.execute("ALTER TABLE api_keys DROP COLUMN rate_limit")
-            conn.execute("DELETE FROM spanmeter_migrations WHERE name = 'm007_api_key_rate_limit'")
+            conn.execute("DELETE FROM spanmeter_migrations WHERE name = 'm008_api_key_rate_limit'")
             conn.execute(insert + " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)", old_row)
     else:
         import sqlite3

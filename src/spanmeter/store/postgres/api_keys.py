@@ -30,7 +30,7 @@ def create_api_keys(conn: psycopg.Connection[tuple[object, ...]]) -> None:
 
 
 def add_api_key_rate_limit(conn: psycopg.Connection[tuple[object, ...]]) -> None:
-    """Migration ``m007_api_key_rate_limit``: as SQLite's ``m_keys_002_rate_limit`` (an ingest
+    """Migration ``m008_api_key_rate_limit``: as SQLite's ``m_keys_002_rate_limit`` (an ingest
     key's own limit in spans per second; NULL: none)."""
     conn.execute("ALTER TABLE api_keys ADD COLUMN rate_limit bigint")
 
