@@ -28,7 +28,7 @@ The orchestration lives in :mod:`spanmeter.store.copy`; the SQL in each backend.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final, Literal, Protocol, runtime_checkable
@@ -54,6 +54,7 @@ __all__ = [
     "StateRow",
     "StateTable",
     "TransferStore",
+    "assemble_alerts",
     "rollup_of",
     "state_table",
 ]
@@ -191,6 +192,24 @@ class ExportedAlert:
     def id(self) -> int:
         """The event's id."""
         return int(self.event[0])
+
+
+def assemble_alerts(
+    events: Sequence[Sequence[Any]], history: Iterable[Sequence[Any]], deliveries: Iterable[Sequence[Any]]
+) -> list[ExportedAlert]:
+    """The exported alerts of ``events`` (rows in ``EVENT_COLUMNS`` order), given their
+    history entries and deliveries as ``(event_id, *columns)`` rows in the order they are
+    kept (each backend reads the three tables its own way; the assembly is the same)."""
+    history_of: dict[int, list[tuple[Any, ...]]] = {}
+    for event_id, *entry in history:
+        history_of.setdefault(int(event_id), []).append(tuple(entry))
+    deliveries_of: dict[int, list[tuple[Any, ...]]] = {}
+    for event_id, *delivery in deliveries:
+        deliveries_of.setdefault(int(event_id), []).append(tuple(delivery))
+    return [
+        ExportedAlert(tuple(event), history_of.get(int(event[0]), []), deliveries_of.get(int(event[0]), []))
+        for event in events
+    ]
 
 
 @dataclass(frozen=True, slots=True)

@@ -292,26 +292,19 @@ class SQLiteTransferMixin:
         if not events:
             return []
         span = (int(events[0][0]), int(events[-1][0]))
-        history: dict[int, list[tuple[Any, ...]]] = {}
-        for event_id, *entry in conn.execute(
-            f"SELECT event_id, {_HISTORY_COLUMNS} FROM alert_history WHERE event_id BETWEEN ? AND ?"
-            " ORDER BY id",
-            span,
-        ):
-            history.setdefault(int(event_id), []).append(tuple(entry))
-        deliveries: dict[int, list[tuple[Any, ...]]] = {}
-        for event_id, *delivery in conn.execute(
-            f"SELECT event_id, {_DELIVERY_COLUMNS} FROM alert_outbox WHERE event_id BETWEEN ? AND ?"
-            " ORDER BY event_id, channel",
-            span,
-        ):
-            deliveries.setdefault(int(event_id), []).append(tuple(delivery))
-        return [
-            transfer.ExportedAlert(
-                tuple(event), history.get(int(event[0]), []), deliveries.get(int(event[0]), [])
-            )
-            for event in events
-        ]
+        return transfer.assemble_alerts(
+            events,
+            conn.execute(
+                f"SELECT event_id, {_HISTORY_COLUMNS} FROM alert_history WHERE event_id BETWEEN ? AND ?"
+                " ORDER BY id",
+                span,
+            ),
+            conn.execute(
+                f"SELECT event_id, {_DELIVERY_COLUMNS} FROM alert_outbox WHERE event_id BETWEEN ? AND ?"
+                " ORDER BY event_id, channel",
+                span,
+            ),
+        )
 
     def import_alerts(self, alerts: Sequence[transfer.ExportedAlert], progress: transfer.CopyProgress) -> int:
         """Insert the events whose id and dedupe key are not used yet, each with its
