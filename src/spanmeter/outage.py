@@ -11,8 +11,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
+from typing import Final
 
-__all__ = ["OutageLog"]
+__all__ = ["NOT_READY_AFTER_FAILURE_S", "CommitHealth", "OutageLog"]
 
 
 def _reason(error: BaseException) -> str:
@@ -63,3 +65,40 @@ class OutageLog:
             self._logger.warning(
                 "spanmeter: %s work again after %d failures over %.1f s", self._what, failures, lasted
             )
+
+
+NOT_READY_AFTER_FAILURE_S: Final = 5.0
+"""How long a failed commit keeps ``/readyz`` at 503 when nothing else is committed."""
+
+
+class CommitHealth:
+    """Whether commits are failing, for readiness: from a failed commit until one succeeds,
+    or until ``hold_s`` passed without another failure.
+
+    Why the time limit: a load balancer stops sending exports to a replica that is not ready,
+    so a replica waiting for a commit to succeed would never get one, and stay out of rotation
+    after the disk was freed or the database came back. After ``hold_s`` it is ready again
+    ("half-open"): the next export tries a commit, and if that fails too, readiness is lost for
+    another ``hold_s``. An unreachable database is not ready all along (the store's own check).
+    """
+
+    def __init__(
+        self, hold_s: float = NOT_READY_AFTER_FAILURE_S, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._hold_s = hold_s
+        self._clock = clock
+        self._failed_at: float | None = None
+
+    def failed(self) -> None:
+        """A commit failed (the store could not write, not a refused batch)."""
+        self._failed_at = self._clock()
+
+    def succeeded(self) -> None:
+        """A commit succeeded."""
+        self._failed_at = None
+
+    @property
+    def failing(self) -> bool:
+        """Did a commit fail, with none succeeding since, within the last ``hold_s``?"""
+        failed_at = self._failed_at
+        return failed_at is not None and self._clock() - failed_at < self._hold_s

@@ -21,6 +21,7 @@ from typing import Any
 
 import grpc
 import psycopg
+import pytest
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc import TraceServiceStub
@@ -79,9 +80,9 @@ def _post(http_port: int, request: ExportTraceServiceRequest) -> tuple[int, dict
         conn.close()
 
 
-def _attempts(http_port: int, tag: str) -> int:
+def _attempts(http_port: int, tag: str, timeout_s: float = 10) -> int:
     with urllib.request.urlopen(
-        f"http://127.0.0.1:{http_port}/api/v1/top?by=endpoint_tag&since=1h&limit=100", timeout=10
+        f"http://127.0.0.1:{http_port}/api/v1/top?by=endpoint_tag&since=1h&limit=100", timeout=timeout_s
     ) as answer:
         groups = json.loads(answer.read())["groups"]
     return sum(int(g["attempts"]) for g in groups if g["endpoint_tag"] == tag)
@@ -106,6 +107,10 @@ def test_database_down_answers_retryably_and_reconnects(tmp_path: Path) -> None:
             while is_ready(http_port):
                 assert time.monotonic() < deadline, "/readyz still ready with the database down"
                 time.sleep(0.2)
+            with pytest.raises(urllib.error.HTTPError) as refused:  # the API: retry later, not a 500
+                _attempts(http_port, "before", timeout_s=60)  # after the pool's wait for a connection
+            assert refused.value.code == 503 and int(refused.value.headers["Retry-After"]) >= 1
+            refused.value.close()
             server.start()
             deadline = time.monotonic() + 30
             while not is_ready(http_port):

@@ -27,6 +27,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
+from spanmeter.outage import NOT_READY_AFTER_FAILURE_S
 from spanmeter.receiver.decode import decode_protobuf_detailed
 from spanmeter.service import ReceiverService, ServeConfig
 from support.otlp_values import kv
@@ -334,6 +335,14 @@ def test_readyz_is_false_while_commits_fail_until_one_succeeds(
         assert export(1) == 503  # retryable: the client keeps the span
         assert readyz() == 503
         assert export(2) == 503
+        assert readyz() == 503
+        # Half-open: with no export coming (a load balancer stopped sending), readiness comes
+        # back after a few seconds, so the replica gets traffic to try again...
+        deadline = time.monotonic() + NOT_READY_AFTER_FAILURE_S + 10
+        while readyz() != 200:
+            assert time.monotonic() < deadline, "never ready again without traffic"
+            time.sleep(0.2)
+        assert export(3) == 503  # ... and the next failed commit takes it out again
         assert readyz() == 503
         flag.unlink()  # space again: the next commit succeeds, and readiness follows
         assert export(1) == 200

@@ -6,19 +6,22 @@ method (405, with ``Allow``), bound the query (414) and the body (413), parse th
 scope (a key limited to tenants: only on a route marked ``tenant_scoped``), call the
 route with that caller, and map what it raises to a JSON error (:class:`~.http.ApiError`:
 its status; ``ValueError``: 400, a bad parameter; ``TimeoutError``: 503 with ``Retry-After``,
-a query its runner ended at the time limit; anything else: 500, logged). Routes do
+a query its runner ended at the time limit, and ``StoreBusy``: 503 with ``Retry-After``, the
+store down; anything else: 500, logged). Routes do
 none of this themselves, so authentication, tenant scoping and limits are added here once.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Final
 
 from ..auth import Authenticator
+from ..store import StoreBusy
 from .access import authorize, identify
 from .http import (
     ApiError,
@@ -90,6 +93,11 @@ class ApiApp:
             response = error_response(ApiError(400, str(error)))
         except TimeoutError as error:  # a query process killed at the time limit: retry later
             response = error_response(ApiError(503, str(error), [("Retry-After", _RETRY_AFTER_S)]))
+        except StoreBusy as error:  # the store down or restarting: retry later, not a bug
+            retry_after = str(max(1, math.ceil(error.retry_after_s)))
+            response = error_response(
+                ApiError(503, f"store unavailable: {error}", [("Retry-After", retry_after)])
+            )
         except Exception:
             _logger.exception("api: %s %s failed", method, path)
             response = error_response(ApiError(500, "internal error"))

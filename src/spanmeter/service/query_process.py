@@ -50,7 +50,8 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any, Final, TypeVar
 
-from .query_worker import OK, PROTOCOL, READY, VALUE_ERROR, QueryProcessSettings
+from ..store import StoreBusy
+from .query_worker import BUSY, OK, PROTOCOL, READY, VALUE_ERROR, QueryProcessSettings
 
 __all__ = ["QueryFailed", "QueryProcessSettings", "QueryProcesses", "QueryTimeout"]
 
@@ -208,6 +209,8 @@ class QueryProcesses:
             return answer[1]
         if answer[0] == VALUE_ERROR:
             raise ValueError(answer[1])
+        if answer[0] == BUSY:
+            raise StoreBusy(answer[1], retry_after_s=1.0)
         raise QueryFailed(answer[1])
 
     def _spawn(self) -> _Child:

@@ -32,9 +32,10 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any, Final
 
-from ..store import SpanStore
+from ..store import SpanStore, StoreBusy
 
 __all__ = [
+    "BUSY",
     "DEFAULT_NICENESS",
     "ERROR",
     "FAILED",
@@ -54,6 +55,8 @@ FAILED: Final = "failed"
 OK: Final = "ok"
 VALUE_ERROR: Final = "value-error"
 ERROR: Final = "error"
+BUSY: Final = "busy"
+"""The store could not answer now (a database down or restarting): retry later, not a bug."""
 
 DEFAULT_NICENESS: Final = 10
 """How much lower the query processes' CPU priority is than the receiver's (``nice``): the
@@ -139,6 +142,8 @@ def _serve(conn: Connection, store: SpanStore) -> None:
             answer: tuple[Any, ...] = (OK, job(store, *args))
         except ValueError as error:
             answer = (VALUE_ERROR, str(error))
+        except StoreBusy as error:  # the outage is the store's to log, once
+            answer = (BUSY, str(error))
         except Exception as error:
             _logger.exception("query failed")
             answer = (ERROR, f"{type(error).__name__}: {error}")

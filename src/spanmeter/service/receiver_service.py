@@ -329,7 +329,8 @@ class ReceiverService(StartStop):
         """What ``/readyz`` answers: serving and able to store (false before :meth:`start`
         has bound the ports, from the moment :meth:`stop` begins, once the store process
         died, while the store cannot be reached, e.g. a PostgreSQL database down, and from a
-        failed commit, e.g. a disk full, until a commit succeeds again)."""
+        failed commit, e.g. a disk full, until a commit succeeds again or a few seconds pass
+        without another failure: see :class:`~spanmeter.outage.CommitHealth`)."""
         writes = self._store_process if self._store_process is not None else self._writer
         failing = writes is not None and writes.writes_failing
         return self._accepting and not self.failed.is_set() and not failing and self.store.available()

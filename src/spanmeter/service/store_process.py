@@ -55,6 +55,7 @@ from concurrent.futures import Future
 from multiprocessing.connection import Connection
 from typing import Any, Final
 
+from ..outage import CommitHealth
 from ..store import StoreBusy, WriterClosed, WriteResult
 from ..store.batches import RefusedBatch
 from ..store.rows import RowValues
@@ -117,7 +118,7 @@ class StoreProcessClient:
         self._pending_rows = 0
         self._closing = False
         self._ended = False
-        self._writes_failing = False
+        self._commits = CommitHealth()
         self._conn: Connection | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._reader: threading.Thread | None = None
@@ -136,8 +137,10 @@ class StoreProcessClient:
     @property
     def writes_failing(self) -> bool:
         """True from a commit the child could not make (a disk full, a database down) until
-        one succeeds again (readiness); a refused batch (bad values) does not count."""
-        return self._writes_failing
+        one succeeds again or a few seconds pass without another
+        (:class:`~spanmeter.outage.CommitHealth`): readiness; a refused batch (bad values) does
+        not count."""
+        return self._commits.failing
 
     @property
     def alive(self) -> bool:
@@ -332,15 +335,15 @@ class StoreProcessClient:
                 if future is None:  # pragma: no cover - the child answers each batch once
                     continue
                 if answer[1] is not None:
-                    self._writes_failing = False
+                    self._commits.succeeded()
                     future.set_result(WriteResult(inserted=answer[1], duplicates=answer[2]))
                 elif answer[2] == REFUSED:  # not retryable: the same rows would fail again
                     future.set_exception(RefusedBatch(answer[3]))
                 elif answer[2] == BUSY:
-                    self._writes_failing = True
+                    self._commits.failed()
                     future.set_exception(StoreBusy(answer[3], retry_after_s=self._settings.retry_after_s))
                 else:
-                    self._writes_failing = True
+                    self._commits.failed()
                     future.set_exception(StoreError(answer[3]))
         except (EOFError, OSError):
             pass

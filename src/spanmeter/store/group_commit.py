@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Final
 
-from ..outage import OutageLog
+from ..outage import CommitHealth, OutageLog
 from .api import BatchWriter, StoreBusy, WriterClosed, WriteResult
 from .batches import RefusedBatch, write_screened
 from .rows import SpanRow
@@ -83,7 +83,7 @@ class GroupCommitWriter:
         self._pending_rows = 0
         self._closing = False
         self._transactions = 0
-        self._writes_failing = False
+        self._commits = CommitHealth()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -94,9 +94,10 @@ class GroupCommitWriter:
 
     @property
     def writes_failing(self) -> bool:
-        """True from a failed commit (a disk full, a database down) until one succeeds again:
+        """True from a failed commit (a disk full, a database down) until one succeeds again
+        or a few seconds pass without another (:class:`~spanmeter.outage.CommitHealth`):
         readiness, since a receiver that cannot store answers every export retryably."""
-        return self._writes_failing
+        return self._commits.failing
 
     @property
     def transactions(self) -> int:
@@ -183,14 +184,14 @@ class GroupCommitWriter:
                 future.set_exception(exc)
             if not isinstance(exc, Exception):
                 raise
-            self._writes_failing = True
+            self._commits.failed()
             if isinstance(exc, StoreBusy):  # unreachable: one warning for the whole outage
                 self._outage.failed(exc)
             else:
                 _logger.warning("spanmeter: store write of %d batches failed: %r", len(live), exc)
         else:
             self._outage.succeeded()
-            self._writes_failing = False
+            self._commits.succeeded()
             self._release(taken)
             for (_, future), result in zip(live, results, strict=True):
                 if isinstance(result, RefusedBatch):  # that batch alone (its submitter says

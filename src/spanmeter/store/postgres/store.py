@@ -118,6 +118,9 @@ class PostgresStore(StoreFacade[Conn], PostgresTransferMixin, PostgresKeysMixin,
             min_size=min_readers,
             max_size=max(4, min_readers * 4),
             kwargs={"autocommit": True, "connect_timeout": _CONNECT_TIMEOUT_S},
+            # a connection the server closed (a restart) is replaced when taken, not handed
+            # to a query that would fail on it: one empty round trip per read
+            check=ConnectionPool.check_connection,
             open=True,
             name="spanmeter-readers",
         )
