@@ -90,7 +90,30 @@ def test_a_store_from_before_the_tiers_answers_exactly_then_folds_its_history(
         check(store, stored, queries)
 
 
-def test_read_connections_group_in_memory(postgres_server: Any) -> None:
+def test_read_connections_group_in_memory_without_workers(postgres_server: Any) -> None:
     with PostgresStore(postgres_server.new_database()) as store, store._reading() as conn:  # pyright: ignore[reportPrivateUsage]
-        row = conn.execute("SHOW work_mem").fetchone()
-    assert row == ("64MB",)
+        settings = [
+            conn.execute(f"SHOW {name}".encode()).fetchone()
+            for name in ("work_mem", "max_parallel_workers_per_gather")
+        ]
+    assert settings == [("64MB",), ("0",)]
+
+
+def test_a_ranking_reads_the_tiers_by_index_only(postgres_server: Any) -> None:
+    url = postgres_server.new_database()
+    with PostgresStore(url) as store:
+        store.write_batch(random_rows(random.Random(5), 200))
+        _compact(store)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE rollup_pair_day")
+        conn.execute("SET enable_seqscan = off")
+        conn.execute("SET enable_bitmapscan = off")
+        plan = "\n".join(
+            str(row[0])
+            for row in conn.execute(
+                "EXPLAIN SELECT value, sum(cost_nano_usd), sum(attempts) FROM rollup_pair_day"
+                " WHERE filter_dimension = 'model' AND filter_value = 'claude' AND dimension = 'tenant_id'"
+                " AND day >= 0 AND day < 2000000000 GROUP BY value"
+            )
+        )
+    assert "Index Only Scan" in plan, plan

@@ -1,9 +1,10 @@
 """Coarse per-dimension tiers, and how a window is split between them and the rollups.
 
-The embedded store keeps these tiers (a single writer folds closed buckets into them); a
-store may also answer from the rollups alone, exactly, and the shared store does. What every
-store takes from here is the retention rounding (:mod:`spanmeter.store.retention_rule`), so
-that all of them keep the same spans.
+Every store keeps these tiers, folded in by its compaction off the ingest path (the embedded
+store's single writer; on PostgreSQL, one replica at a time), and splits a window between
+them and the rollups by the same rules here and in :mod:`spanmeter.store.window_cover`, with
+the retention rounding of :mod:`spanmeter.store.retention_rule`, so that all of them keep
+the same spans and give the same answers.
 
 Why they exist: with realistic cardinality (1,000 tenants x 50 endpoints x models x prompt
 versions) the minute rollup barely compresses at moderate rates: 10 million spans over 30

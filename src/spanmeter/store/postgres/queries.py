@@ -19,6 +19,7 @@ from ..api import StoreStats, TopGroup, TopResult
 from ..rollups import MEASURES, ROLLUPS, RollupSpec, TopDimension, aligned_window, rollup_for
 from ..rows import FIELD_NAMES, SpanRow
 from .sql_text import sql as _sql
+from .tier_schema import RANKED_MEASURES
 from .window_parts import data_extent, signed_parts
 
 if TYPE_CHECKING:
@@ -71,14 +72,7 @@ def aggregate(
     )
 
 
-_TOP_MEASURES: Final = (
-    "cost_nano_usd",
-    "logical_requests",
-    "attempts",
-    "input_tokens",
-    "output_tokens",
-    "unpriced",
-)
+_TOP_MEASURES: Final = RANKED_MEASURES
 _TOP_SUMS: Final = ", ".join(f"sum({name})" for name in _TOP_MEASURES)
 _TOP_TOTALS: Final = ", ".join(f"sum(sum({name})) OVER ()" for name in _TOP_MEASURES)
 

@@ -79,8 +79,14 @@ Conn = psycopg.Connection[tuple[Any, ...]]
 
 
 def _configure_reader(conn: Conn) -> None:
-    """Session settings of a new read connection (the pool's ``configure``)."""
+    """Session settings of a new read connection (the pool's ``configure``): ``work_mem``
+    (:data:`_READ_WORK_MEM`), and no parallel workers. A ranking reads tens of thousands of
+    tier rows; starting workers and gathering their groups cost more than they save, and
+    they compete with ingest for the database's cores: ranking 10,000 users over 30 days
+    on ``bench/query.py``'s store took 70-140 ms (five runs) without workers, 125-290 ms
+    with two, on 2 busy cores."""
     conn.execute(sql(f"SET work_mem = '{_READ_WORK_MEM}'"))
+    conn.execute("SET max_parallel_workers_per_gather = 0")
 
 
 def _redacted(url: str) -> str:

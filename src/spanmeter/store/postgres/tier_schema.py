@@ -25,9 +25,22 @@ from .sql_text import sql
 if TYPE_CHECKING:
     import psycopg
 
-__all__ = ["ALL_TIERS", "create_tiers", "fold_statement", "tier_key"]
+__all__ = ["ALL_TIERS", "RANKED_MEASURES", "create_tiers", "fold_statement", "tier_key"]
 
 ALL_TIERS: Final = (*TIERS, *FILTER_TIERS)
+RANKED_MEASURES: Final = (
+    "cost_nano_usd",
+    "logical_requests",
+    "attempts",
+    "input_tokens",
+    "output_tokens",
+    "unpriced",
+)
+"""The measures a ranking sums, which every tier's primary key index also carries
+(``INCLUDE``): a ranking reads a tier by index only, without visiting the table, whose rows
+lie in the order compaction wrote them (by time), not in the key's order. Measured on
+``bench/query.py``'s store (200,000 spans), "top tenants where provider = X over 30 days"
+read 15k filter-tier rows from 10k table pages in 88 ms, and 6-20 ms by index only."""
 
 
 def tier_key(tier: DimensionTier) -> tuple[str, ...]:
@@ -50,6 +63,7 @@ def create_tiers(conn: psycopg.Connection[tuple[object, ...]]) -> None:
     the rollup until compaction folds them, so an upgraded store answers exactly at once and
     gets faster as compaction works through its history.
     """
+    conn.execute("DROP TABLE IF EXISTS rollup_compacted")  # the watermark the partial index replaces
     for spec in ROLLUPS:
         conn.execute(sql(f"ALTER TABLE {spec.table} ADD COLUMN folded boolean NOT NULL DEFAULT false"))
         conn.execute(
@@ -61,7 +75,10 @@ def create_tiers(conn: psycopg.Connection[tuple[object, ...]]) -> None:
             f"{name} {'bigint' if name == tier.bucket_column else 'text'} NOT NULL" for name in key
         )
         conn.execute(
-            sql(f"CREATE TABLE {tier.table} ({columns}, {_measure_ddl()}, PRIMARY KEY ({', '.join(key)}))")
+            sql(
+                f"CREATE TABLE {tier.table} ({columns}, {_measure_ddl()}, PRIMARY KEY ({', '.join(key)})"
+                f" INCLUDE ({', '.join(RANKED_MEASURES)}))"
+            )
         )
 
 
