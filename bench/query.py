@@ -28,10 +28,11 @@ On PostgreSQL: ``python bench/query.py --store postgresql [--postgres-url URL]
 for the run with fsync on, as ``bench/postgres_store.py`` does, or the database at
 ``--postgres-url``, filled when it holds no rollup rows yet and reused otherwise). It holds
 the same spans as the SQLite store of the same ``--spans`` and ``--days``: the same builder
-and seed, its compacted rollup rows streamed in with ``COPY`` (one hour of spans at a
-time; PostgreSQL has no tiers to build), or, with ``--copy-from``, copied from a SQLite
-store this bench filled before, with ``spanmeter store copy``. Baselines there: ``count(*)``
-over the window's rows of the minute and hourly rollups, which is what its ``top`` sums.
+and seed, its rollup rows streamed in with ``COPY`` (one hour of spans at a time), or,
+with ``--copy-from``, copied from a SQLite store this bench filled before, with ``spanmeter
+store copy``; then the store's own compaction folds them into its tiers, as a replica's
+would. Baselines there: ``count(*)`` over the window's rows of the minute and hourly
+rollups, which is what a ``top`` without tiers would sum.
 """
 
 from __future__ import annotations
