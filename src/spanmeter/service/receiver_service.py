@@ -62,11 +62,9 @@ def _metrics_reader(authenticator: Authenticator, authorization: str | None) -> 
     identity = authenticator.check(authorization, "read")
     if identity is not None and identity.tenants is not None:
         raise AuthError(
-            "forbidden",
-            f"API key {identity.name!r} is limited to tenants; /metrics shows every tenant's counters",
+            "forbidden", f"API key {identity.name!r} is limited to tenants; /metrics shows every tenant's counters"
         )
     return identity
-
 
 _logger = logging.getLogger(__name__)
 
