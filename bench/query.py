@@ -28,10 +28,11 @@ On PostgreSQL: ``python bench/query.py --store postgresql [--postgres-url URL]
 for the run with fsync on, as ``bench/postgres_store.py`` does, or the database at
 ``--postgres-url``, filled when it holds no rollup rows yet and reused otherwise). It holds
 the same spans as the SQLite store of the same ``--spans`` and ``--days``: the same builder
-and seed, its compacted rollup rows streamed in with ``COPY`` (one hour of spans at a
-time; PostgreSQL has no tiers to build), or, with ``--copy-from``, copied from a SQLite
-store this bench filled before, with ``spanmeter store copy``. Baselines there: ``count(*)``
-over the window's rows of the minute and hourly rollups, which is what its ``top`` sums.
+and seed, its rollup rows streamed in with ``COPY`` (one hour of spans at a time), or,
+with ``--copy-from``, copied from a SQLite store this bench filled before, with ``spanmeter
+store copy``; then the store's own compaction folds them into its tiers, as a replica's
+would. Baselines there: ``count(*)`` over the window's rows of the minute and hourly
+rollups, which is what a ``top`` without tiers would sum.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from typing import Any, Final
 sys.path.insert(0, str(Path(__file__).parent))
 from spanmeter.store import ROLLUPS, SQLiteStore, TopResult, open_store
 from spanmeter.store.rollups import MEASURES, TopDimension, aggregate, aligned_window, rollup_for
+from spanmeter.store.tiers import FILTER_TIERS, TIERS
 from store import DAY_NS, RealisticRows, fill_rollups
 
 Fetch = Callable[[str, Sequence[object]], list[tuple[Any, ...]]]
@@ -123,8 +125,8 @@ def baselines(path: Path, repeats: int) -> None:
 
 
 def postgres_baselines(fetch: Fetch, repeats: int) -> None:
-    """PostgreSQL's floors: one pass over the window's rows of each rollup (what its
-    ``top`` sums, having no tiers)."""
+    """PostgreSQL's floors: one pass over the window's rows of each rollup (what a ``top``
+    without tiers would sum)."""
     for label, span_ns in WINDOWS:
         lo = (END_NS - span_ns) // 10**9
         hi = END_NS // 10**9
@@ -275,12 +277,28 @@ def fill_postgres(url: str, generator: RealisticRows, spans: int, days: int, end
 
 
 def vacuum(url: str) -> None:
-    """``VACUUM ANALYZE`` the rollups: statistics for the planner and the visibility map,
-    as autovacuum leaves them on a store that has been running."""
+    """``VACUUM ANALYZE`` the rollups and tiers: statistics for the planner and the
+    visibility map, as autovacuum leaves them on a store that has been running."""
     import psycopg
 
+    tables = [spec.table for spec in ROLLUPS] + [tier.table for tier in (*TIERS, *FILTER_TIERS)]
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"VACUUM ANALYZE {', '.join(spec.table for spec in ROLLUPS)}".encode())
+        conn.execute(f"VACUUM ANALYZE {', '.join(tables)}".encode())
+
+
+def compact_postgres(url: str) -> None:
+    """Run the store's compaction until nothing is left, as of :data:`END_NS` (so the last
+    two buckets stay unfolded, as on a running store): it merges the rollup rows and folds
+    them into the tiers, as a replica's maintenance does in the background. Nothing to do
+    on a store compacted before."""
+    began = time.perf_counter()
+    buckets = 0
+    with open_store(url) as store:
+        while done := store.compact_rollups(END_NS, max_buckets=500):
+            buckets += done
+    if buckets:
+        print(f"  compacted {buckets:,} buckets into the tiers in {time.perf_counter() - began:.0f} s")
+        vacuum(url)
 
 
 def postgres_main(args: argparse.Namespace, windows: Sequence[str], target_ms: float) -> list[float]:
@@ -306,6 +324,7 @@ def postgres_main(args: argparse.Namespace, windows: Sequence[str], target_ms: f
                 fill_postgres(url, RealisticRows(seed=11), args.spans, args.days, END_NS)
                 how = f"filled with {args.spans:,} spans over {args.days} days by COPY"
             print(f"{how} in {time.perf_counter() - began:.0f} s")
+        compact_postgres(url)
         store = stack.enter_context(open_store(url))
         total = store.top("provider", END_NS - args.days * DAY_NS, END_NS, data_mode=None)
         print(f"store: {total.attempts:,} spans in {args.days} days")

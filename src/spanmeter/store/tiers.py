@@ -1,9 +1,10 @@
 """Coarse per-dimension tiers, and how a window is split between them and the rollups.
 
-The embedded store keeps these tiers (a single writer folds closed buckets into them); a
-store may also answer from the rollups alone, exactly, and the shared store does. What every
-store takes from here is the retention rounding (:mod:`spanmeter.store.retention_rule`), so
-that all of them keep the same spans.
+Every store keeps these tiers, folded in by its compaction off the ingest path (the embedded
+store's single writer; on PostgreSQL, one replica at a time), and splits a window between
+them and the rollups by the same rules here and in :mod:`spanmeter.store.window_cover`, with
+the retention rounding of :mod:`spanmeter.store.retention_rule`, so that all of them keep
+the same spans and give the same answers.
 
 Why they exist: with realistic cardinality (1,000 tenants x 50 endpoints x models x prompt
 versions) the minute rollup barely compresses at moderate rates: 10 million spans over 30
@@ -38,9 +39,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from .rollups import HOUR, MINUTE, RollupSpec
+
+if TYPE_CHECKING:
+    from .query_model import Filters
 
 __all__ = [
     "DIM_4W",
@@ -56,6 +60,7 @@ __all__ = [
     "Segment",
     "split_window",
     "tiers_for",
+    "usable_tiers",
 ]
 
 
@@ -194,6 +199,25 @@ def tiers_for(by: str, base: RollupSpec, filter_dimension: str | None = None) ->
     else:
         usable = [tier for tier in FILTER_TIERS if (filter_dimension, by) in tier.pairs_from(base)]
     return sorted(usable, key=lambda tier: tier.bucket_seconds, reverse=True)
+
+
+def usable_tiers(spec: RollupSpec, dimensions: Sequence[str], where: Filters) -> list[DimensionTier]:
+    """Tiers that can answer a grouping of ``dimensions`` over ``spec`` under ``where``, coarsest
+    first: the one rule every store picks tiers by.
+
+    One grouping dimension with no filter reads the per-dimension tiers; one with exactly one
+    filter (on another dimension the same rollup holds) reads the filter tier. ``where``
+    holds the caller's filters only: environment and data mode are columns of every tier and
+    do not count. Empty when only the rollup can answer (a filter with several values, too:
+    the filter tier holds one value per row).
+    """
+    if len(dimensions) != 1 or any(isinstance(value, tuple) for value in where.values()):
+        return []
+    if not where:
+        return tiers_for(dimensions[0], spec)
+    if len(where) == 1:
+        return tiers_for(dimensions[0], spec, next(iter(where)))
+    return []
 
 
 @dataclass(frozen=True, slots=True)

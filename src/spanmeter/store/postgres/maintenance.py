@@ -8,10 +8,12 @@ that finds another one at work skips its turn instead of queuing behind it.
   and the logical-request keys and provider calls that went with them; rollups older than
   their own cutoff are deleted.
 * Compaction merges the partial rows of closed buckets (one row per group) with a single
-  ``DELETE ... RETURNING`` feeding an ``INSERT ... SELECT ... GROUP BY``, so the merge is
-  atomic and replicas appending to a bucket meanwhile lose nothing. A watermark per rollup
-  remembers how far it got; spans arriving later for an old bucket add partial rows that
-  every query still sums.
+  ``DELETE ... RETURNING`` feeding an ``INSERT ... SELECT ... GROUP BY``, and in the same
+  statement folds the rows not folded before into the coarse tiers
+  (:mod:`.tier_schema`), so the merge is atomic and replicas appending to a bucket
+  meanwhile lose nothing. Its work list is the partial index of unfolded rows: spans
+  arriving later for an old bucket add unfolded rows, which every query reads from the
+  rollup until the next round folds them.
 """
 
 from __future__ import annotations
@@ -21,15 +23,17 @@ from typing import TYPE_CHECKING, Any, Final
 from ...timeunits import NS_PER_DAY, NS_PER_MINUTE
 from ..api import RetentionResult
 from ..retention_rule import check_retention_days, raw_cutoff_ns, rollup_cutoff_s
-from ..rollups import MEASURES, ROLLUPS
+from ..rollups import ROLLUPS
 from .schema import COMPACTION_LOCK, RETENTION_LOCK, partition_day
 from .sql_text import sql
+from .tier_schema import ALL_TIERS, fold_statement
 
 if TYPE_CHECKING:
     import psycopg
 
 __all__ = ["apply_retention", "compact_rollups"]
 
+_FOLDS: Final = {spec.table: fold_statement(spec) for spec in ROLLUPS}
 _GRACE_BUCKETS: Final = 2
 """Buckets behind the current one left alone: spans of a closed minute still arrive for a
 little while (export batching, Collector queues)."""
@@ -72,52 +76,46 @@ def apply_retention(
             sql(f"DELETE FROM {spec.table} WHERE {spec.bucket_column} <= %s"), (last_bucket,)
         )
         rollup_rows += max(deleted.rowcount, 0)
+    for tier in ALL_TIERS:  # the cutoff is rounded to the widest tier: whole buckets go
+        deleted = conn.execute(
+            sql(f"DELETE FROM {tier.table} WHERE {tier.bucket_column} <= %s"),
+            (cutoff_s - tier.bucket_seconds,),
+        )
+        rollup_rows += max(deleted.rowcount, 0)
     return RetentionResult(requests=requests, logical_requests=max(logical, 0), rollup_rows=rollup_rows)
 
 
 def compact_rollups(conn: psycopg.Connection[tuple[Any, ...]], now_s: int, *, max_buckets: int) -> int:
-    """Merge the partial rows of up to ``max_buckets`` closed buckets; returns how many were
-    merged (0: nothing left, or another replica is compacting)."""
+    """Compact up to ``max_buckets`` closed buckets holding unfolded rows, oldest first:
+    merge their rows and fold the new ones into the tiers (:func:`.tier_schema.fold_statement`);
+    returns how many were compacted (0: nothing left, or another replica is compacting).
+
+    Raises:
+        ValueError: ``max_buckets`` below 1.
+    """
+    if max_buckets < 1:
+        raise ValueError(f"max_buckets must be at least 1, got {max_buckets!r}")
     if not _locked(conn, COMPACTION_LOCK):
         return 0
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS rollup_compacted (table_name text PRIMARY KEY, up_to bigint NOT NULL)"
-    )
     done = 0
     for spec in ROLLUPS:
         if done >= max_buckets:
             break
         closed_before = (now_s // spec.bucket_seconds - _GRACE_BUCKETS) * spec.bucket_seconds
-        row = conn.execute(
-            "SELECT up_to FROM rollup_compacted WHERE table_name = %s", (spec.table,)
-        ).fetchone()
-        start = int(row[0]) if row else None
+        column = spec.bucket_column
+        # the partial index of unfolded rows lists the work: late rows of old buckets too
         buckets = [
             int(bucket)
             for (bucket,) in conn.execute(
                 sql(
-                    f"SELECT DISTINCT {spec.bucket_column} FROM {spec.table}"
-                    f" WHERE {spec.bucket_column} < %s AND {spec.bucket_column} >= %s ORDER BY 1 LIMIT %s"
+                    f"SELECT DISTINCT {column} FROM {spec.table} WHERE NOT folded AND {column} < %s"
+                    " ORDER BY 1 LIMIT %s"
                 ),
-                (closed_before, start if start is not None else -(2**62), max_buckets - done),
+                (closed_before, max_buckets - done),
             )
         ]
         if not buckets:
             continue
-        keys = ", ".join((spec.bucket_column, *spec.dimensions))
-        sums = ", ".join(f"sum({name})" for name in MEASURES)
-        columns = f"{keys}, {', '.join(MEASURES)}"
-        conn.execute(
-            sql(
-                f"WITH gone AS (DELETE FROM {spec.table} WHERE {spec.bucket_column} >= %s"
-                f" AND {spec.bucket_column} <= %s RETURNING {columns}) INSERT INTO {spec.table} ({columns})"
-                f" SELECT {keys}, {sums} FROM gone GROUP BY {keys}"
-            ),
-            (buckets[0], buckets[-1]),
-        )
-        conn.execute(
-            "INSERT INTO rollup_compacted VALUES (%s, %s) ON CONFLICT (table_name) DO UPDATE SET up_to = excluded.up_to",
-            (spec.table, buckets[-1] + spec.bucket_seconds),
-        )
+        conn.execute(sql(_FOLDS[spec.table]), (buckets,))
         done += len(buckets)
     return done

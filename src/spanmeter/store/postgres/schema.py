@@ -11,6 +11,8 @@ Differences that PostgreSQL's concurrency asks for:
   start far from now) land in the default partition and are deleted row by row.
 * Rollup rows are appended with an identity key instead of a per-bucket ``seq``: several
   replicas append to the same bucket at once, and a shared counter would serialise them.
+* Whether a rollup row is already in the coarse tiers is a ``folded`` flag, not the sign
+  of a sequence number (``m009_tiers``, :mod:`.tier_schema`).
 * Migrations run under a transaction-scoped advisory lock: a replica that starts while
   another migrates waits for it, then finds nothing left to do.
 """
@@ -27,6 +29,7 @@ from .api_keys import add_api_key_rate_limit, create_api_keys
 from .audit import create_audit_log
 from .grafana_views import create_views
 from .sql_text import sql
+from .tier_schema import create_tiers
 
 if TYPE_CHECKING:
     import psycopg
@@ -240,6 +243,7 @@ MIGRATIONS: Final[tuple[tuple[str, Migration], ...]] = (
     ("m006_api_keys", create_api_keys),
     ("m007_audit_log", create_audit_log),
     ("m008_api_key_rate_limit", add_api_key_rate_limit),
+    ("m009_tiers", create_tiers),
 )
 """Applied in order, each once, each in the transaction that records it."""
 

@@ -46,6 +46,7 @@ from .audit import PostgresAuditMixin, insert_audit_event
 from .budget_store import DEFAULT_CLAIM_S, PostgresBudgetStore
 from .leader import AdvisoryLeader
 from .schema import ensure_partitions, migrate
+from .sql_text import sql
 from .transfer import PostgresTransferMixin
 from .writer import write_rows
 
@@ -65,7 +66,27 @@ _DAYS_AHEAD: Final = 1
 """Day partitions made ahead of the current day, so the first batch after midnight finds
 its partition ready."""
 
+_READ_WORK_MEM: Final = "64MB"
+"""``work_mem`` of the read connections. A ranking groups every value of its dimension in
+one hash aggregate with six sums a group; at PostgreSQL's default of 4 MB, ranking 10,000
+users over 30 days spilled to disk and took 1.3 s of the statement's 1.4 s (``EXPLAIN
+ANALYZE``, ``bench/query.py``). The setting is per sort or hash node of one statement, and
+the pool holds a few connections, so the worst case stays a few hundred MB, on the
+database server, and only while such a ranking runs. The write connection keeps the
+server's default: its statements group one batch or one bucket."""
+
 Conn = psycopg.Connection[tuple[Any, ...]]
+
+
+def _configure_reader(conn: Conn) -> None:
+    """Session settings of a new read connection (the pool's ``configure``): ``work_mem``
+    (:data:`_READ_WORK_MEM`), and no parallel workers. A ranking reads tens of thousands of
+    tier rows; starting workers and gathering their groups cost more than they save, and
+    they compete with ingest for the database's cores: ranking 10,000 users over 30 days
+    on ``bench/query.py``'s store took 70-140 ms (five runs) without workers, 125-290 ms
+    with two, on 2 busy cores."""
+    conn.execute(sql(f"SET work_mem = '{_READ_WORK_MEM}'"))
+    conn.execute("SET max_parallel_workers_per_gather = 0")
 
 
 def _redacted(url: str) -> str:
@@ -121,6 +142,7 @@ class PostgresStore(StoreFacade[Conn], PostgresTransferMixin, PostgresKeysMixin,
             # a connection the server closed (a restart) is replaced when taken, not handed
             # to a query that would fail on it: one empty round trip per read
             check=ConnectionPool.check_connection,
+            configure=_configure_reader,
             open=True,
             name="spanmeter-readers",
         )

@@ -18,26 +18,10 @@ from dataclasses import dataclass
 
 from ..query_model import Filters, FilterValue, filter_conditions
 from ..rollups import RollupSpec
-from ..tiers import DimensionTier, Segment, split_window, tiers_for
+from ..tiers import DimensionTier, Segment, split_window, usable_tiers
 from ..window_cover import Extent, signed_cover, tiered_range
 
 __all__ = ["data_extent", "usable_tiers", "window_parts"]
-
-
-def usable_tiers(spec: RollupSpec, dimensions: Sequence[str], where: Filters) -> list[DimensionTier]:
-    """Tiers that can answer a grouping of ``dimensions`` over ``spec`` under ``where``, coarsest first.
-
-    ``where`` holds the caller's filters only: environment and data mode are columns of
-    every tier and do not count. Empty when only the rollup can answer (a filter with
-    several values, too: the filter tier holds one value per row).
-    """
-    if len(dimensions) != 1 or any(isinstance(value, tuple) for value in where.values()):
-        return []
-    if not where:
-        return tiers_for(dimensions[0], spec)
-    if len(where) == 1:
-        return tiers_for(dimensions[0], spec, next(iter(where)))
-    return []
 
 
 def data_extent(conn: sqlite3.Connection, spec: RollupSpec) -> Extent | None:
