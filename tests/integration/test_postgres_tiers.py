@@ -83,7 +83,7 @@ def test_a_store_from_before_the_tiers_answers_exactly_then_folds_its_history(
         with PostgresStore(url) as old:
             old.write_batch(stored)
     queries = ranking_queries(rng)[::5]
-    with PostgresStore(url) as store:  # m008 now
+    with PostgresStore(url) as store:  # the tiers migration now
         assert _count(url, "SELECT count(*) FROM rollup_minute WHERE NOT folded") > 0
         check(store, stored, queries)
         _compact(store)
