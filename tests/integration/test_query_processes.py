@@ -1,7 +1,8 @@
 """The API's heavy queries in query processes (spanmeter.service.query_process): the same
 answers as in the receiver, on SQLite and PostgreSQL; a bad parameter still a 400; a query
-over the time limit killed and its place freed at once; a lower CPU priority; no query
-process left behind by a stop or by a receiver killed mid-query."""
+over the time limit killed and its place freed at once; a lower CPU priority (``nice`` and
+the idle scheduling class); a store opened read-only, so that a query process cannot write;
+no query process left behind by a stop or by a receiver killed mid-query."""
 
 from __future__ import annotations
 
@@ -23,9 +24,9 @@ import pytest
 from spanmeter.api import make_api
 from spanmeter.service import ReceiverService, ServeConfig
 from spanmeter.service.query_process import QueryFailed, QueryProcesses, QueryProcessSettings, QueryTimeout
-from spanmeter.service.query_worker import DEFAULT_NICENESS
-from spanmeter.store import SpanStore, open_store
-from support.query_jobs import SlowTopStore, fail_with, own_pid, sleep_then
+from spanmeter.service.query_worker import DEFAULT_IDLE_CLASS, DEFAULT_NICENESS
+from spanmeter.store import SpanStore, open_store, open_store_for_reading
+from support.query_jobs import SlowTopStore, delete_requests, fail_with, own_pid, scheduling, sleep_then
 from support.store_rows import random_rows
 from support.stores import BACKENDS, backend_target
 
@@ -126,6 +127,32 @@ def test_a_job_runs_in_another_process_at_a_lower_priority(pool: QueryProcesses)
     assert pid in pool.pids and pid != os.getpid()
     expected = min(19, os.getpriority(os.PRIO_PROCESS, 0) + DEFAULT_NICENESS)
     assert os.getpriority(os.PRIO_PROCESS, pid) == expected
+    assert DEFAULT_IDLE_CLASS
+    assert os.sched_getscheduler(pid) == os.SCHED_IDLE
+    assert pool(scheduling) == (os.SCHED_IDLE, expected)  # the thread running the job too
+
+
+def test_the_idle_class_can_be_left_off(filled: tuple[str, SpanStore]) -> None:
+    settings = QueryProcessSettings(partial(open_store, filled[0]), niceness=0, idle_class=False)
+    queries = QueryProcesses(settings, size=1, timeout_s=60).start()
+    try:
+        assert queries(scheduling) == (os.sched_getscheduler(0), os.getpriority(os.PRIO_PROCESS, 0))
+    finally:
+        queries.close()
+
+
+def test_a_query_process_on_a_store_opened_for_reading_cannot_write(filled: tuple[str, SpanStore]) -> None:
+    path, store = filled
+    settings = QueryProcessSettings(partial(open_store_for_reading, path))
+    queries = QueryProcesses(settings, size=1, timeout_s=60).start()
+    try:
+        with pytest.raises(QueryFailed, match="OperationalError: attempt to write a readonly database"):
+            queries(delete_requests)
+        assert store.stats().requests == 600
+        here, there = make_api(store), make_api(store, queries=queries)
+        assert _call(there, *CASES[0]) == _call(here, *CASES[0])  # and it answers as before
+    finally:
+        queries.close()
 
 
 def test_errors_in_a_job_come_back_and_keep_its_process(pool: QueryProcesses) -> None:
@@ -194,6 +221,40 @@ def test_the_receiver_answers_from_its_query_processes_and_stops_them(
                 assert (status, body) == (int(expected[0][:3]), expected[1]), (path, query)
             assert service.query_process_pids == pids  # the same processes answered
         assert _wait_gone(pids, 5.0) == []
+    finally:
+        store.close()
+
+
+def _open_for_writing(pid: int, names: set[str]) -> list[str]:
+    """The files among ``names`` that process ``pid`` holds open for writing."""
+    found: list[str] = []
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+            flags = int(Path(f"/proc/{pid}/fdinfo/{fd.name}").read_text().split("flags:")[1].split()[0], 8)
+        except OSError:
+            continue  # closed meanwhile
+        if Path(target).name in names and flags & (os.O_WRONLY | os.O_RDWR):
+            found.append(target)
+    return found
+
+
+def test_the_receivers_query_processes_open_the_sqlite_store_read_only(tmp_path: Path) -> None:
+    path = tmp_path / "cost.db"
+    store = open_store(path)
+    try:
+        _fill(store)
+        config = ServeConfig(db=str(path), grpc_port=None, http_port=0, api_workers=1)
+        with ReceiverService(config) as service:
+            base = f"http://127.0.0.1:{service.http_port}"
+            assert _get(f"{base}{CASES[0][0]}?{CASES[0][1]}")[0] == 200  # its reader is open now
+            (pid,) = service.query_process_pids
+            opened = {Path(os.readlink(fd)).name for fd in Path(f"/proc/{pid}/fd").iterdir()}
+            assert {"cost.db", "cost.db-wal"} <= opened  # it did open the store...
+            # ...read-only (SQLite opens the -wal file read-write whatever the mode; the
+            # connection then only reads it: the test above shows a write refused)
+            assert _open_for_writing(pid, {"cost.db"}) == []
+            assert _open_for_writing(service.store_process_pid or 0, {"cost.db"})  # the writer: not
     finally:
         store.close()
 

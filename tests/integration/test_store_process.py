@@ -1,5 +1,6 @@
 """The store process: batches committed in a child process, answered per batch after the
-commit, bounded, closed cleanly, and failures surfacing as retryable errors."""
+commit, bounded, closed cleanly, failures surfacing as retryable errors, and idle-time
+compaction run one step at a time so a batch never waits for a whole round of it."""
 
 from __future__ import annotations
 
@@ -110,6 +111,22 @@ def test_a_failed_commit_fails_its_batches_and_the_process_lives_on(
         client.submit(values(5)).result(timeout=30)
     assert client.alive
     assert client.close() == 0
+
+
+def test_a_batch_is_committed_between_two_compaction_steps(
+    tmp_path: Path, clients: list[StoreProcessClient], child_imports_tests: None
+) -> None:
+    from support.slow_compaction_store import SlowCompactionStore
+
+    db = tmp_path / "spans.db"
+    # 20 steps of 1 s each: a whole round of 16 steps would keep a batch waiting 16 s
+    client = start(clients, partial(SlowCompactionStore, str(db), 20, 1.0))
+    time.sleep(2.5)  # idle for a second: compaction has started
+    started = time.monotonic()
+    assert client.submit(values(50)).result(timeout=60) == WriteResult(inserted=50)
+    assert time.monotonic() - started < 8.0  # one step (1 s) and the commit, not a round
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("select count(*) from requests").fetchone() == (50,)
 
 
 def test_close_commits_everything_sent(tmp_path: Path, clients: list[StoreProcessClient]) -> None:

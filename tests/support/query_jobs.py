@@ -13,7 +13,15 @@ from typing import Any
 
 from spanmeter.store import SpanStore, SQLiteStore
 
-__all__ = ["SlowTopStore", "fail_with", "own_pid", "sleep_then", "store_type"]
+__all__ = [
+    "SlowTopStore",
+    "delete_requests",
+    "fail_with",
+    "own_pid",
+    "scheduling",
+    "sleep_then",
+    "store_type",
+]
 
 
 def sleep_then(store: SpanStore, seconds: float, answer: str) -> str:
@@ -30,6 +38,22 @@ def fail_with(store: SpanStore, kind: str, message: str) -> None:
 def own_pid(store: SpanStore) -> int:
     """The process id the job ran in."""
     return os.getpid()
+
+
+def scheduling(store: SpanStore) -> tuple[int, int]:
+    """The job's process's scheduling policy and ``nice`` value."""
+    return os.sched_getscheduler(0), os.getpriority(os.PRIO_PROCESS, 0)
+
+
+def delete_requests(store: SpanStore) -> int:
+    """Try to delete every stored request through the store's own read connection, as a job
+    gone wrong would (query_only switched off first); the rows deleted."""
+    assert isinstance(store, SQLiteStore)
+    conn = store._reader()  # pyright: ignore[reportPrivateUsage]
+    conn.execute("PRAGMA query_only = 0")
+    deleted = conn.execute("DELETE FROM requests").rowcount
+    conn.commit()
+    return deleted
 
 
 def store_type(store: SpanStore) -> str:

@@ -6,8 +6,11 @@ decoding, normalising and pricing, and however few run at once (the API's cap), 
 about 1/(1 + running queries) of its rate (see ``bench/ingest_under_api_load.py``). Here each
 query runs in one of a few query processes that open the same store and only read it: the
 receiver keeps its GIL for ingest, and the query processes run ``nice``-d
-(:data:`~spanmeter.service.query_worker.DEFAULT_NICENESS`), so that on a busy machine the
-kernel schedules the receiver and the store process first.
+(:data:`~spanmeter.service.query_worker.DEFAULT_NICENESS`) and in Linux's idle scheduling
+class (:data:`~spanmeter.service.query_worker.DEFAULT_IDLE_CLASS`), so that the kernel
+schedules the receiver and the store process first. The receiver opens our SQLite store for
+them read-only (:func:`~spanmeter.store.open_store_for_reading`): no write connection, no
+migration, and SQLite refuses any write from them.
 
 How:
 

@@ -36,6 +36,7 @@ from ..store import SpanStore, StoreBusy
 
 __all__ = [
     "BUSY",
+    "DEFAULT_IDLE_CLASS",
     "DEFAULT_NICENESS",
     "ERROR",
     "FAILED",
@@ -63,6 +64,18 @@ DEFAULT_NICENESS: Final = 10
 kernel then gives decoding, pricing and committing the cores first and the queries what is
 left (at 10, a query process weighs about a tenth of an ingest process on a busy core), so a
 dashboard's queries slow down under ingest, not the other way round."""
+DEFAULT_IDLE_CLASS: Final = True
+"""Run the query processes in Linux's idle scheduling class (``SCHED_IDLE``) too: a core
+goes to them only when nothing else wants it, and a woken receiver or store process takes it
+back at once. Why ``nice`` alone was not enough: one exporter's ingest is a relay (receiver,
+then store process, then the answer), each step waking up on a core the queries hold; at
+``nice`` 10 the two query processes still took 0.2-0.5 cores and the store process waited on
+the run queue about twice as long as with no queries (0.4 against 0.2 s per second, measured
+with ``/proc/PID/schedstat`` on the 2-core machine of ``bench/ingest_under_api_load.py``).
+The price: on a machine busy with other work the queries may run into the API's time limit
+(503), where ``nice`` would have given them a share. Where the OS has no such class, ``nice``
+alone applies."""
+_SCHED_IDLE: Final[int | None] = getattr(os, "SCHED_IDLE", None)
 _WATCHDOG_S: Final = 0.5
 
 
@@ -75,6 +88,8 @@ class QueryProcessSettings:
     The child only reads."""
     niceness: int = DEFAULT_NICENESS
     """Added to the child's ``nice`` value (0: the receiver's priority)."""
+    idle_class: bool = DEFAULT_IDLE_CLASS
+    """Also in the idle scheduling class, where the OS has one (see :data:`DEFAULT_IDLE_CLASS`)."""
     log_level: int = logging.WARNING
     sys_path: tuple[str, ...] = field(default_factory=lambda: tuple(sys.path))
     """The parent's import path, so that a job defined outside the installed package (a
@@ -102,14 +117,10 @@ def worker_main(fd: int | None = None) -> int:
         format=f"%(asctime)s %(levelname)s %(name)s [query process {os.getpid()}]: %(message)s",
     )
     sys.path.extend(path for path in settings.sys_path if path not in sys.path)
+    _lower_priority(settings)  # before any thread starts: on Linux a thread inherits it
     threading.Thread(
         target=_follow_parent, args=(parent,), name="spanmeter-query-watchdog", daemon=True
     ).start()
-    if settings.niceness:
-        try:
-            os.nice(settings.niceness)
-        except OSError as error:  # not fatal: the queries then compete with ingest as equals
-            _logger.warning("cannot lower the query process's priority: %s", error)
     try:
         for module in settings.preload:
             importlib.import_module(module)
@@ -125,6 +136,21 @@ def worker_main(fd: int | None = None) -> int:
         store.close()
         conn.close()
     return 0
+
+
+def _lower_priority(settings: QueryProcessSettings) -> None:
+    """``nice`` the process, then (where the OS has it) put it in the idle scheduling class;
+    neither failing is fatal: the queries then compete with ingest as (near) equals."""
+    if settings.niceness:
+        try:
+            os.nice(settings.niceness)
+        except OSError as error:
+            _logger.warning("cannot lower the query process's priority: %s", error)
+    if settings.idle_class and _SCHED_IDLE is not None:
+        try:
+            os.sched_setscheduler(0, _SCHED_IDLE, os.sched_param(0))
+        except OSError as error:
+            _logger.warning("cannot put the query process in the idle scheduling class: %s", error)
 
 
 def _serve(conn: Connection, store: SpanStore) -> None:

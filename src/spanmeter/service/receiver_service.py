@@ -43,7 +43,14 @@ from ..pricing import PriceBook
 from ..prometheus import BudgetMetrics, CostMetrics
 from ..receiver import OTLPServer, TLSFiles, WSGIApp, require_key
 from ..receiver.rate_limit import RateLimiter
-from ..store import GroupCommitWriter, KeyStore, SpanStore, SupportsBudgets, open_store
+from ..store import (
+    GroupCommitWriter,
+    KeyStore,
+    SpanStore,
+    SupportsBudgets,
+    open_store,
+    open_store_for_reading,
+)
 from .config import ServeConfig
 from .exposure import exposure_problem
 from .maintenance import RetentionLoop
@@ -104,7 +111,11 @@ class ReceiverService(StartStop):
     ) -> None:
         self.config = config
         factory = store_factory if store_factory is not None else partial(open_store, config.db)
-        read_factory = factory  # the query processes only read: no budgets ledger
+        # The query processes only read: no budgets ledger, and our own store opened read-only
+        # (a SQLite file: no write connection, no migration, SQLite refuses any write).
+        read_factory = (
+            store_factory if store_factory is not None else partial(open_store_for_reading, config.db)
+        )
         factory = budgets_store_factory(factory, config)  # budgets: the ledger opens with the store
         # In store-process mode this handle only reads (API, stats); opening it here also
         # creates and migrates the database before the child opens it.

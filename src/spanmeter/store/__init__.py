@@ -45,7 +45,7 @@ from .api import (
 from .api_keys import ApiKey, DuplicateKeyName, KeyStore
 from .audit_log import ACTIONS as AUDIT_ACTIONS
 from .audit_log import AuditEvent, AuditLog
-from .factory import describe_target, is_postgres_url, open_store
+from .factory import describe_target, is_postgres_url, open_store, open_store_for_reading
 from .group_commit import DEFAULT_MAX_PENDING_ROWS, GroupCommitWriter
 from .inbox import (
     ALERT_STATES,
@@ -128,6 +128,7 @@ __all__ = [
     "describe_target",
     "is_postgres_url",
     "open_store",
+    "open_store_for_reading",
     "pricing_fields",
 ]
 

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from .postgres.store import PostgresStore
     from .sqlite.store import SQLiteStore
 
-__all__ = ["POSTGRES_SCHEMES", "describe_target", "is_postgres_url", "open_store"]
+__all__ = ["POSTGRES_SCHEMES", "describe_target", "is_postgres_url", "open_store", "open_store_for_reading"]
 
 POSTGRES_SCHEMES: Final = ("postgresql://", "postgres://")
 
@@ -58,3 +58,20 @@ def open_store(target: str | Path) -> SQLiteStore | PostgresStore:
     from .sqlite.store import SQLiteStore
 
     return SQLiteStore(target)
+
+
+def open_store_for_reading(target: str | Path) -> SQLiteStore | PostgresStore:
+    """Open the store at ``target`` for a process that only reads it (the API's query
+    processes): a SQLite file read-only (no write connection, no migration, SQLite refuses
+    writes: see :class:`~spanmeter.store.sqlite.store.SQLiteStore`); a PostgreSQL URL as
+    :func:`open_store` does (its readers are pooled connections already).
+
+    Raises:
+        RuntimeError: a SQLite file that is missing or not migrated; see :func:`open_store`.
+        ValueError: an empty target.
+    """
+    if str(target) == "" or is_postgres_url(target):
+        return open_store(target)
+    from .sqlite.store import SQLiteStore
+
+    return SQLiteStore(target, read_only=True)

@@ -57,7 +57,7 @@ from sqlite_utils.migrations import Migrations
 
 from .migration_db import MigrationDB
 
-__all__ = ["MIGRATIONS", "connect", "open_database", "store_problem"]
+__all__ = ["MIGRATIONS", "check_current", "connect", "open_database", "store_problem"]
 
 MIGRATIONS: Final = Migrations("spanmeter")
 """The schema history. Never edit an applied migration: add a new one."""
@@ -78,16 +78,22 @@ _JOURNAL_SIZE_LIMIT: Final = 64 * 1024 * 1024
 a large file behind."""
 
 
-def connect(path: str | Path, *, read_only: bool = False) -> sqlite3.Connection:
+def connect(path: str | Path, *, read_only: bool = False, file_read_only: bool = False) -> sqlite3.Connection:
     """Open one connection with the settings every spanmeter connection uses.
 
     WAL lets readers run beside the single writer; ``synchronous=NORMAL`` in WAL mode keeps
     every commit atomic and durable across a process crash (only an OS crash or power cut
     can lose the last transactions), at a fraction of the cost of an fsync per commit.
     ``check_same_thread=False`` because the store hands connections between threads under
-    its own locks.
+    its own locks. ``read_only``: a reader (``query_only``, a smaller cache);
+    ``file_read_only``: also opened ``mode=ro``, so SQLite itself refuses any write, whatever
+    runs on it (the query processes' connections, see :class:`~.store.SQLiteStore`).
     """
-    conn = sqlite3.connect(str(path), check_same_thread=False)
+    if file_read_only:
+        read_only = True
+        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+    else:
+        conn = sqlite3.connect(str(path), check_same_thread=False)
     cache_kib = _READ_CACHE_KIB if read_only else _CACHE_KIB
     for pragma in (
         f"busy_timeout = {_BUSY_TIMEOUT_MS}",
@@ -130,6 +136,30 @@ def store_problem(path: str | Path) -> str | None:
     finally:
         conn.close()
     return None
+
+
+def check_current(path: str | Path) -> None:
+    """Raise unless ``path`` is a spanmeter store with every migration applied (read with a
+    ``mode=ro`` connection): a read-only open can neither create nor migrate it.
+
+    Raises:
+        RuntimeError: missing, not a spanmeter store, or one that needs migrating.
+    """
+    problem = store_problem(path)
+    if problem is None and not Path(path).is_file():
+        problem = f"{path} does not exist"
+    if problem is not None:
+        raise RuntimeError(f"cannot open the store read-only: {problem}")
+    conn = connect(path, file_read_only=True)
+    try:
+        pending = [migration.name for migration in MIGRATIONS.pending(Database(conn, execute_plugins=False))]
+    finally:
+        conn.close()
+    if pending:
+        raise RuntimeError(
+            f"cannot open the store {str(path)!r} read-only: it needs migrating"
+            f" ({', '.join(pending)}); open it for writing once (spanmeter serve does)"
+        )
 
 
 def open_database(path: str | Path) -> Database:

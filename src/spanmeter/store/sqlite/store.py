@@ -25,6 +25,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Final
 
+from sqlite_utils import Database
+
 from ..analysis_types import RepriceAudit, RepricedRow
 from ..api import RetentionResult, StoreStats, WriteResult
 from ..batches import check_batch_ids, check_batches
@@ -35,15 +37,19 @@ from . import analysis_queries, analysis_writes, budget_ledger, compaction, main
 from .api_keys import SQLiteKeysMixin
 from .audit import SQLiteAuditMixin
 from .budget_store import SQLiteBudgetStore
-from .schema import connect, open_database
+from .schema import check_current, connect, open_database
 from .transfer import SQLiteTransferMixin
 from .writer import RowWriter
 
-__all__ = ["SQLiteStore"]
+__all__ = ["ReadOnlyStoreError", "SQLiteStore"]
 
 _logger = logging.getLogger(__name__)
 
 _NO_FILTERS: Final[Mapping[str, str]] = MappingProxyType({})
+
+
+class ReadOnlyStoreError(RuntimeError):
+    """A write on a store opened read-only."""
 
 
 class SQLiteStore(StoreFacade[sqlite3.Connection], SQLiteTransferMixin, SQLiteKeysMixin, SQLiteAuditMixin):
@@ -52,9 +58,17 @@ class SQLiteStore(StoreFacade[sqlite3.Connection], SQLiteTransferMixin, SQLiteKe
     Args:
         path: Database file. An in-memory database is not supported: readers use their
             own connections, which must all see the same file.
+        read_only: Open only readers, ``mode=ro`` (SQLite refuses any write on them), with no
+            write connection and no migration: for a process that only queries a store
+            another process writes (the API's query processes). Every write raises
+            :class:`ReadOnlyStoreError`. Why it matters: a process opened for writing runs
+            the migrations check and keeps a write connection it never uses; read-only, it
+            can never take the write lock from the store process, whatever a query does.
 
     Raises:
         ValueError: ``path`` is ``:memory:`` or empty.
+        RuntimeError: ``read_only`` and the file is missing, not a spanmeter store, or not
+            migrated to this version.
     """
 
     _queries = queries
@@ -62,12 +76,18 @@ class SQLiteStore(StoreFacade[sqlite3.Connection], SQLiteTransferMixin, SQLiteKe
     _analysis_writes = analysis_writes
     _budget_ledger = budget_ledger
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
         if str(path) in ("", ":memory:"):
             raise ValueError("SQLiteStore needs a file: an in-memory database cannot be shared by readers")
         self._path = Path(path)
-        self._db = open_database(self._path)
-        self._conn = self._db.conn
+        self._read_only = read_only
+        self._db: Database | None = None
+        self._conn: sqlite3.Connection | None = None
+        if read_only:
+            check_current(self._path)
+        else:
+            self._db = open_database(self._path)
+            self._conn = self._db.conn
         self._write_lock = threading.Lock()
         self._writer = RowWriter()
         self._local = threading.local()
@@ -82,6 +102,11 @@ class SQLiteStore(StoreFacade[sqlite3.Connection], SQLiteTransferMixin, SQLiteKe
     def path(self) -> Path:
         """The database file."""
         return self._path
+
+    @property
+    def read_only(self) -> bool:
+        """Opened with readers only (see the class)."""
+        return self._read_only
 
     @property
     def location(self) -> str:
@@ -107,6 +132,8 @@ class SQLiteStore(StoreFacade[sqlite3.Connection], SQLiteTransferMixin, SQLiteKe
             if self._closed:
                 raise RuntimeError("store is closed")
             conn = self._conn
+            if conn is None:
+                raise ReadOnlyStoreError(f"the store {self.location} is open read-only")
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -153,7 +180,7 @@ class SQLiteStore(StoreFacade[sqlite3.Connection], SQLiteTransferMixin, SQLiteKe
             raise RuntimeError("store is closed")
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = connect(self._path, read_only=True)
+            conn = connect(self._path, read_only=True, file_read_only=self._read_only)
             self._local.conn = conn
             with self._readers_lock:
                 self._readers.append(conn)
@@ -214,7 +241,8 @@ class SQLiteStore(StoreFacade[sqlite3.Connection], SQLiteTransferMixin, SQLiteKe
                 readers, self._readers = self._readers, []
             for conn in readers:
                 conn.close()
-            self._db.close()
+            if self._db is not None:
+                self._db.close()
 
     def __enter__(self) -> SQLiteStore:
         return self

@@ -1,0 +1,34 @@
+"""A real SQLite store whose rollup compaction has many slow steps to run, for the test that
+the store process commits a batch between two steps rather than after a whole round.
+
+It runs in the store process, which imports it by module path: tests that use it put the
+``tests`` directory on the child's ``PYTHONPATH``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from spanmeter.store import SQLiteStore
+
+__all__ = ["SlowCompactionStore"]
+
+
+class SlowCompactionStore(SQLiteStore):
+    """:class:`SQLiteStore` whose ``compact_rollups`` has ``steps`` steps of ``step_s`` each
+    to run (then the real compaction's); each step is a sleep, as a step slowed down by
+    queries reading beside it would take."""
+
+    def __init__(self, path: str | Path, steps: int, step_s: float) -> None:
+        super().__init__(path)
+        self.steps_left = steps
+        self.step_s = step_s
+
+    def compact_rollups(self, now_ns: int | None = None, *, max_buckets: int = 16) -> int:
+        if self.steps_left <= 0:
+            return super().compact_rollups(now_ns, max_buckets=max_buckets)
+        steps = min(max_buckets, self.steps_left)
+        time.sleep(steps * self.step_s)
+        self.steps_left -= steps
+        return steps
