@@ -46,6 +46,18 @@ def children(pid: int) -> list[int]:
     return found
 
 
+def helpers(pid: int) -> tuple[int, list[int]]:
+    """The receiver's store process and its query processes (by what each runs), nothing else."""
+    store: list[int] = []
+    queries: list[int] = []
+    for child in children(pid):
+        command = Path(f"/proc/{child}/cmdline").read_bytes()
+        (store if b"store_worker" in command else queries if b"query_worker" in command else []).append(child)
+    assert len(store) + len(queries) == len(children(pid)), "a child that is neither"
+    (store_pid,) = store
+    return store_pid, queries
+
+
 def gone(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -123,7 +135,8 @@ def metric(text: str, name: str) -> float:
 def test_serve_with_a_store_process_end_to_end(tmp_path: Path) -> None:
     db = tmp_path / "spans.db"
     with serve(db) as (process, grpc_port, http_port):
-        (store_pid,) = children(process.pid)  # the store process, and nothing else
+        store_pid, query_pids = helpers(process.pid)  # the store process and the API's query processes
+        assert len(query_pids) == 2
         by_grpc = send(GrpcExporter(endpoint=f"http://127.0.0.1:{grpc_port}", insecure=True), 5, 1500)
         by_http = send(HttpExporter(endpoint=f"http://127.0.0.1:{http_port}/v1/traces"), 5, 1500)
         expected = {e: by_grpc.get(e, 0) + by_http.get(e, 0) for e in by_grpc.keys() | by_http.keys()}
@@ -141,19 +154,19 @@ def test_serve_with_a_store_process_end_to_end(tmp_path: Path) -> None:
         process.send_signal(signal.SIGTERM)
         assert process.wait(30) == 0
         deadline = time.monotonic() + 10
-        while not gone(store_pid) and time.monotonic() < deadline:
+        while not all(gone(pid) for pid in (store_pid, *query_pids)) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert gone(store_pid)
+        assert all(gone(pid) for pid in (store_pid, *query_pids))
     with sqlite3.connect(db) as conn:
         assert conn.execute("select count(*) from requests").fetchone() == (3000,)
 
 
 def test_the_store_process_follows_a_killed_receiver(tmp_path: Path) -> None:
     with serve(tmp_path / "spans.db") as (process, _, _):
-        (store_pid,) = children(process.pid)
-        process.send_signal(signal.SIGKILL)  # no drain, no goodbye: the child reads end-of-file
+        store_pid, query_pids = helpers(process.pid)
+        process.send_signal(signal.SIGKILL)  # no drain, no goodbye: the children read end-of-file
         process.wait(10)
         deadline = time.monotonic() + 15
-        while not gone(store_pid) and time.monotonic() < deadline:
+        while not all(gone(pid) for pid in (store_pid, *query_pids)) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert gone(store_pid)
+        assert gone(store_pid) and all(gone(pid) for pid in query_pids)
