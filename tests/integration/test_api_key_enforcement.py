@@ -19,27 +19,14 @@ import pytest
 from click.testing import CliRunner
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.export import SpanExportResult
 
 from spanmeter.auth import Authenticator, issue_key
 from spanmeter.auth.authenticator import CACHE_S, AuthError
 from spanmeter.cli import main
 from spanmeter.service import ReceiverService, ServeConfig
 from spanmeter.store import ApiKey, SQLiteStore
-
-
-def _spans(count: int = 3) -> list[ReadableSpan]:
-    memory = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(memory))
-    for _ in range(count):
-        attributes = {"gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o-mini"}
-        with provider.get_tracer("t").start_as_current_span("chat", attributes=attributes):
-            pass
-    provider.shutdown()
-    return list(memory.get_finished_spans())
+from support.sdk_spans import chat_spans
 
 
 def _make(db: Path, name: str, scope: str) -> str:
@@ -71,7 +58,7 @@ def _get(port: int, path: str, key: str | None = None, method: str = "GET") -> t
 
 def test_without_keys_everything_is_open(receiver: tuple[ReceiverService, Path]) -> None:
     service, _ = receiver
-    assert HttpExporter(endpoint=f"http://127.0.0.1:{service.http_port}/v1/traces").export(_spans()) is (
+    assert HttpExporter(endpoint=f"http://127.0.0.1:{service.http_port}/v1/traces").export(chat_spans()) is (
         SpanExportResult.SUCCESS
     )
     assert _get(service.http_port, "/api/v1/top?by=model&since=1h")[0] == 200
@@ -83,7 +70,7 @@ def test_keys_are_required_by_scope_on_every_transport(receiver: tuple[ReceiverS
     time.sleep(CACHE_S + 0.2)  # the receiver learns that keys exist within its cache time
     http_url = f"http://127.0.0.1:{service.http_port}/v1/traces"
     grpc_url = f"http://127.0.0.1:{service.grpc_port}"
-    spans = _spans()
+    spans = chat_spans()
     assert HttpExporter(endpoint=http_url).export(spans) is SpanExportResult.FAILURE  # no key
     assert HttpExporter(endpoint=http_url, headers={"authorization": f"Bearer {read}"}).export(spans) is (
         SpanExportResult.FAILURE
@@ -95,7 +82,7 @@ def test_keys_are_required_by_scope_on_every_transport(receiver: tuple[ReceiverS
     grpc_with_key = GrpcExporter(
         endpoint=grpc_url, insecure=True, headers={"authorization": f"Bearer {ingest}"}
     )
-    assert grpc_with_key.export(_spans()) is SpanExportResult.SUCCESS
+    assert grpc_with_key.export(chat_spans()) is SpanExportResult.SUCCESS
     # the statuses themselves, as a Collector sees them
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc import TraceServiceStub

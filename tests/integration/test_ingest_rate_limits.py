@@ -26,13 +26,12 @@ from click.testing import CliRunner
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.export import SpanExportResult
 from prometheus_client.parser import text_string_to_metric_families
 
 from spanmeter.cli import main
 from spanmeter.service import ReceiverService, ServeConfig
+from support.sdk_spans import chat_spans
 
 _EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 
@@ -120,18 +119,6 @@ def _retry_delay_s(status: status_pb2.Status) -> float:
     return info.retry_delay.ToNanoseconds() / 1e9
 
 
-def _sdk_spans(count: int) -> list[ReadableSpan]:
-    memory = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(memory))
-    for _ in range(count):
-        attributes = {"gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o-mini"}
-        with provider.get_tracer("t").start_as_current_span("chat", attributes=attributes):
-            pass
-    provider.shutdown()
-    return list(memory.get_finished_spans())
-
-
 @pytest.fixture
 def receiver(tmp_path: Path) -> Iterator[tuple[ReceiverService, Path]]:
     db = tmp_path / "limits.db"
@@ -198,11 +185,11 @@ def test_the_otel_sdk_exporters_back_off_and_resend_on_their_own(
     grpc_exporter = GrpcExporter(
         endpoint=f"http://127.0.0.1:{service.grpc_port}", insecure=True, headers=header, timeout=20
     )
-    assert http.export(_sdk_spans(20)) is SpanExportResult.SUCCESS  # two seconds' worth: 10 in debt
+    assert http.export(chat_spans(20)) is SpanExportResult.SUCCESS  # two seconds' worth: 10 in debt
     began = time.monotonic()
-    assert http.export(_sdk_spans(5)) is SpanExportResult.SUCCESS  # refused, waited, resent
+    assert http.export(chat_spans(5)) is SpanExportResult.SUCCESS  # refused, waited, resent
     assert time.monotonic() - began >= 0.9
-    assert grpc_exporter.export(_sdk_spans(20)) is SpanExportResult.SUCCESS  # refused at first too
+    assert grpc_exporter.export(chat_spans(20)) is SpanExportResult.SUCCESS  # refused at first too
     assert service.store.count_requests() == 45  # each span once: refused attempts stored nothing
     refused = _refused_spans(service.http_port or 0)["sdk"]
     assert refused >= 25 and refused % 5 == 0  # at least one refusal of each exporter's batch
