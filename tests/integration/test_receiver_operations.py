@@ -379,7 +379,11 @@ def free_port() -> int:
 
 
 def test_serve_honours_the_config_file_under_env_and_options(tmp_path: Path) -> None:
-    file_port, option_port = free_port(), free_port()
+    # The file's port stays bound (never listening) by this test, so no other process can
+    # take it meanwhile and "nothing listens there" below means serve did not use it.
+    held = socket.socket()
+    held.bind(("127.0.0.1", 0))
+    file_port, option_port = held.getsockname()[1], free_port()
     config_file = tmp_path / "spanmeter.yaml"
     config_file.write_text(
         "serve:\n"
@@ -455,3 +459,4 @@ def test_serve_honours_the_config_file_under_env_and_options(tmp_path: Path) -> 
         process.wait(30)
         if process.stderr:
             process.stderr.close()
+        held.close()
