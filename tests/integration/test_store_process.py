@@ -129,6 +129,34 @@ def test_a_batch_is_committed_between_two_compaction_steps(
         assert conn.execute("select count(*) from requests").fetchone() == (50,)
 
 
+def test_compaction_takes_at_most_a_fifth_of_a_busy_store_process_and_still_runs(
+    tmp_path: Path, clients: list[StoreProcessClient], child_imports_tests: None
+) -> None:
+    from support.slow_compaction_store import SlowCompactionStore
+
+    db, log = tmp_path / "spans.db", tmp_path / "steps.log"
+    # endless steps of 0.2 s: one between every two batches would cut ingest to a trickle
+    client = start(clients, partial(SlowCompactionStore, str(db), 10_000, 0.2, str(log)))
+    time.sleep(2.0)  # idle for a second: steps run back to back
+    idle_steps = len(log.read_text().splitlines())
+    assert idle_steps >= 3
+    started, batches, waits = time.monotonic(), 0, []
+    while time.monotonic() - started < 6.0:  # an exporter with one request in flight
+        sent = time.monotonic()
+        client.submit(values(10, first=1 + 10 * batches)).result(timeout=60)
+        waits.append(time.monotonic() - sent)
+        batches += 1
+    ended = time.monotonic()
+    steps = [tuple(map(float, line.split())) for line in log.read_text().splitlines()]
+    busy = [(a, b) for a, b in steps if a >= started and b <= ended]
+    stepping = sum(b - a for a, b in busy)
+    assert len(busy) >= 2 and stepping <= 0.2 * (ended - started) + 0.25, (len(busy), stepping)
+    assert batches > 6 * len(busy), (batches, len(busy))  # one step per batch would be 1:1
+    assert max(waits) < 2.0  # a batch waits for one step at most, never a round
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("select count(*) from requests").fetchone() == (10 * batches,)
+
+
 def test_close_commits_everything_sent(tmp_path: Path, clients: list[StoreProcessClient]) -> None:
     client = start(clients, partial(SQLiteStore, str(tmp_path / "spans.db")))
     futures = [client.submit(values(100, first=1 + 100 * i)) for i in range(10)]

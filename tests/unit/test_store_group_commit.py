@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from pathlib import Path
@@ -173,6 +174,28 @@ def test_on_idle_runs_between_transactions_and_survives_errors(store: SQLiteStor
         assert calls.acquire(timeout=10)
         assert calls.acquire(timeout=10)  # still called after raising
         assert writer.submit([make_row()]).result(timeout=10) == WriteResult(1, 0)
+
+
+def test_maintenance_takes_at_most_a_fifth_of_a_busy_writer_and_still_runs(store: SQLiteStore) -> None:
+    steps: list[tuple[float, float]] = []
+
+    def maintenance() -> bool:  # endless work, 50 ms a step
+        started = time.monotonic()
+        time.sleep(0.05)
+        steps.append((started, time.monotonic()))
+        return True
+
+    with GroupCommitWriter(store, on_idle=maintenance, idle_interval_s=0.05) as writer:
+        time.sleep(0.5)
+        assert len(steps) >= 4  # idle: back to back
+        started, batches = time.monotonic(), 0
+        while time.monotonic() - started < 3.0:
+            writer.submit([make_row()]).result(timeout=10)
+            batches += 1
+        ended = time.monotonic()
+    busy = [(a, b) for a, b in steps if a >= started and b <= ended]
+    assert len(busy) >= 2 and sum(b - a for a, b in busy) <= 0.2 * (ended - started) + 0.1, busy
+    assert batches > 4 * len(busy)
 
 
 def test_invalid_arguments() -> None:

@@ -185,7 +185,9 @@ class ReceiverService(StartStop):
             self.cost_metrics.watch_tenants(self._store_process.configure_observer)
             return self._store_process
         writer = self._writer = GroupCommitWriter(
-            self.store, max_pending_rows=config.max_pending_rows, on_idle=self.store.compact_rollups
+            self.store,
+            max_pending_rows=config.max_pending_rows,
+            on_idle=partial(self.store.compact_rollups, max_buckets=1),  # one step at a time
         )
         sink = self.cost_metrics.metered(LocalRowSink(writer))
         self._retention = RetentionLoop(

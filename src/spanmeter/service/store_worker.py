@@ -34,6 +34,7 @@ from typing import Any, Final, Protocol
 from ..outage import OutageLog
 from ..store import DEFAULT_MAX_PENDING_ROWS, SpanRow, SpanStore, StoreBusy, WriteResult
 from ..store.batches import BindsReceivedValues, RefusedBatch, write_screened
+from ..store.maintenance_pacer import MaintenancePacer
 from ..store.rows import RowValues, row_from_values
 from .maintenance import RetentionLoop, tune_gc
 
@@ -175,9 +176,9 @@ def _serve(conn: Connection, store: SpanStore, observer: CommitObserver | None =
     taken: list[tuple[int, list[SpanRow], list[RowValues]]] = []
     taken_rows = 0
     ending: bool | None = None  # True: asked to close; False: the parent is gone
-    maintaining = False  # compaction has more steps to run: look for batches, then go on
+    pacer = MaintenancePacer(recheck_s=_IDLE_INTERVAL_S)  # compaction beside ingest
     while True:
-        wait = 0.0 if taken or maintaining else _IDLE_INTERVAL_S
+        wait = 0.0 if taken else pacer.delay()
         if ending is None and taken_rows < _MAX_TRANSACTION_ROWS and conn.poll(wait):
             try:
                 message = pickle.loads(conn.recv_bytes())
@@ -206,13 +207,15 @@ def _serve(conn: Connection, store: SpanStore, observer: CommitObserver | None =
                 continue
             taken.append((batch_id, rows, values))
             taken_rows += len(rows)
+            pacer.batch_arrived()
         elif taken:
             _commit(conn, store, taken, observer)
             taken, taken_rows = [], 0
         elif ending is not None:
             return ending
         else:
-            maintaining = _maintain(store)  # a second without work, or more of it to do
+            pacer.step_started()
+            pacer.step_done(_maintain(store))
 
 
 def _commit(
@@ -289,10 +292,13 @@ def _maintain(store: SpanStore) -> bool:
     fatal; True if there may be more to do.
 
     One step, then back to the socket: a batch that arrived meanwhile is committed before
-    the next step. Why: this one thread both commits and compacts, and a whole round (up to
-    16 steps) could keep an exporter waiting for tens of seconds when the steps are slowed
-    down by queries reading beside them (measured: one export waited 45 s behind a round
-    of compaction while the API's query processes ran, ``bench/ingest_under_api_load.py``).
+    the next step, and :class:`~spanmeter.store.maintenance_pacer.MaintenancePacer` keeps the
+    steps to a fifth of a busy process's time. Why: this one thread both commits and
+    compacts, and a whole round (up to 16 steps) could keep an exporter waiting for tens of
+    seconds when the steps are slowed down by queries reading beside them (measured: one
+    export waited 45 s behind a round of compaction while the API's query processes ran,
+    ``bench/ingest_under_api_load.py``); one step between every two batches still cut an
+    exporter to a fifth of its rate.
     """
     try:
         return store.compact_rollups(max_buckets=1) > 0

@@ -2,7 +2,8 @@
 
 The interface (:class:`SpanStore`, plain dataclasses for rows and results) is what the
 receiver, budgets and analysis use; :class:`SQLiteStore` is the embedded implementation,
-and a PostgreSQL one for several receiver replicas will implement the same protocol.
+and ``PostgresStore`` (``spanmeter.store.postgres``, the ``postgres`` extra) the one that
+several receiver replicas share.
 :class:`GroupCommitWriter` turns many ingest threads' batches into few transactions.
 
 Example::
@@ -10,7 +11,7 @@ Example::
     from spanmeter.store import GroupCommitWriter, SpanRow, SQLiteStore
 
     store = SQLiteStore("spanmeter.db")
-    with GroupCommitWriter(store, on_idle=store.compact_rollups) as writer:
+    with GroupCommitWriter(store, on_idle=partial(store.compact_rollups, max_buckets=1)) as writer:
         writer.submit([SpanRow.from_record(record, price, trace_id=..., span_id=...,
                                            received_at_ns=time.time_ns())]).result()
     top = store.top("endpoint_tag", start_ns, end_ns)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Final
@@ -28,6 +27,7 @@ from typing import Final
 from ..outage import CommitHealth, OutageLog
 from .api import BatchWriter, StoreBusy, WriterClosed, WriteResult
 from .batches import RefusedBatch, write_screened
+from .maintenance_pacer import MaintenancePacer
 from .rows import SpanRow
 
 __all__ = ["DEFAULT_MAX_PENDING_ROWS", "GroupCommitWriter"]
@@ -47,10 +47,13 @@ class GroupCommitWriter:
             committed included). A submit that would go past it raises
             :class:`~spanmeter.store.api.StoreBusy`, except when nothing is pending, so a
             single batch larger than the bound is still accepted rather than refused forever.
-        on_idle: Called on the writer thread when no rows are pending, at most every
-            ``idle_interval_s`` (e.g. ``store.compact_rollups``): maintenance that must not
-            run concurrently with writes. Must do bounded work; its errors are logged.
-        idle_interval_s: Pause between two ``on_idle`` calls.
+        on_idle: One step of maintenance that must not run concurrently with writes
+            (e.g. one step of ``store.compact_rollups``), called on the writer thread when no
+            rows are pending; a true result means there may be more to do. Paced by a
+            :class:`~spanmeter.store.maintenance_pacer.MaintenancePacer`: back to back while
+            no batch arrives, at most a fifth of the writer's time while batches do. Must
+            do bounded work; its errors are logged.
+        idle_interval_s: Pause after an ``on_idle`` call that found nothing to do.
         retry_after_s: The back-off hint carried by ``StoreBusy``.
         name: Name of the writer thread.
 
@@ -147,14 +150,14 @@ class GroupCommitWriter:
         self.close()
 
     def _run(self) -> None:
-        next_idle = time.monotonic() + self._idle_interval_s
+        pacer = MaintenancePacer(recheck_s=self._idle_interval_s)
         while True:
             with self._condition:
                 while not self._queue and not self._closing:
                     if self._on_idle is None:
                         self._condition.wait()
                         continue
-                    remaining = next_idle - time.monotonic()
+                    remaining = pacer.delay()
                     if remaining <= 0:
                         break
                     self._condition.wait(remaining)
@@ -165,10 +168,11 @@ class GroupCommitWriter:
                 else:
                     taken, self._queue = self._queue, []
             if taken:
+                pacer.batch_arrived()
                 self._commit(taken)
             else:
-                self._idle()
-                next_idle = time.monotonic() + self._idle_interval_s
+                pacer.step_started()
+                pacer.step_done(self._idle())
 
     def _commit(self, taken: list[tuple[Sequence[SpanRow], Future[WriteResult]]]) -> None:
         # A future cancelled while queued is dropped here, before its rows are written.
@@ -216,11 +220,13 @@ class GroupCommitWriter:
         with self._condition:
             self._pending_rows -= sum(len(rows) for rows, _ in taken)
 
-    def _idle(self) -> None:
+    def _idle(self) -> bool:
+        """One maintenance step, never fatal; True if there may be more to do."""
         assert self._on_idle is not None
         try:
-            self._on_idle()
+            return bool(self._on_idle())
         except StoreBusy as busy:  # unreachable: the writes say so once; maintenance waits
             self._outage.failed(busy)
         except Exception:  # maintenance must not stop ingest
             _logger.exception("spanmeter: store maintenance failed")
+        return False
