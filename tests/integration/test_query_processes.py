@@ -194,6 +194,39 @@ def test_a_store_that_cannot_be_opened_fails_the_start(tmp_path: Path) -> None:
     assert queries.pids == []
 
 
+def test_lazy_processes_start_on_the_first_query_and_exit_when_idle(filled: tuple[str, SpanStore]) -> None:
+    queries = QueryProcesses(
+        QueryProcessSettings(partial(open_store, filled[0])), size=2, timeout_s=60, idle_exit_s=1.0
+    ).start(lazily=True)
+    try:
+        assert queries.pids == []  # nothing resident before the API is used
+        first = queries(own_pid)
+        assert queries.pids == [first] and queries(own_pid) == first  # warm: the same one
+        deadline = time.monotonic() + 10
+        while queries.pids and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert queries.pids == [] and _wait_gone([first], 5.0) == []  # idle 1 s: it exited
+        again = queries(own_pid)  # the place is free: a new process answers
+        assert again != first and queries.pids == [again]
+        here, there = make_api(filled[1]), make_api(filled[1], queries=queries)
+        assert _call(there, *CASES[0]) == _call(here, *CASES[0])
+    finally:
+        queries.close()
+    assert _wait_gone([again], 5.0) == []
+
+
+def test_a_lazy_query_on_a_store_that_cannot_be_opened_fails_that_query(tmp_path: Path) -> None:
+    queries = QueryProcesses(
+        QueryProcessSettings(partial(open_store, str(tmp_path / "missing-dir" / "x.db"))), size=1, timeout_s=5
+    ).start(lazily=True)
+    try:
+        with pytest.raises(QueryFailed, match="query process failed to start"):
+            queries(own_pid)
+        assert queries.pids == []
+    finally:
+        queries.close()
+
+
 def _get(url: str) -> tuple[int, bytes]:
     try:
         with urllib.request.urlopen(url, timeout=60) as answer:
@@ -212,14 +245,16 @@ def test_the_receiver_answers_from_its_query_processes_and_stops_them(
         _fill(store)
         config = ServeConfig(db=target, grpc_port=None, http_port=0, api_workers=2)
         with ReceiverService(config) as service:
-            pids = service.query_process_pids
-            assert len(pids) == 2 and service.store_process_pid not in pids
+            assert service.query_process_pids == []  # started by the first query
             base = f"http://127.0.0.1:{service.http_port}"
+            pids: list[int] = []
             for path, query in (CASES[0], CASES[3], CASES[11], CASES[-1]):
                 status, body = _get(f"{base}{path}?{query}")
                 expected = _call(make_api(store), path, query)
                 assert (status, body) == (int(expected[0][:3]), expected[1]), (path, query)
-            assert service.query_process_pids == pids  # the same processes answered
+                pids = pids or service.query_process_pids
+            assert len(pids) == 1 and service.store_process_pid not in pids
+            assert service.query_process_pids == pids  # one query at a time: the same process
         assert _wait_gone(pids, 5.0) == []
     finally:
         store.close()
@@ -268,6 +303,7 @@ def test_a_query_killed_by_the_time_limit_frees_its_slot_in_the_receiver(
     url = f"/api/v1/top?by=model&window={WINDOW}"
     with ReceiverService(config, store_factory=partial(SlowTopStore, path, flag)) as service:
         base = f"http://127.0.0.1:{service.http_port}"
+        assert _get(base + url)[0] == 200  # starts the one query process
         (first,) = service.query_process_pids
         flag.touch()  # the next read takes a minute
         started = time.monotonic()

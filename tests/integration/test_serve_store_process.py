@@ -135,8 +135,8 @@ def metric(text: str, name: str) -> float:
 def test_serve_with_a_store_process_end_to_end(tmp_path: Path) -> None:
     db = tmp_path / "spans.db"
     with serve(db) as (process, grpc_port, http_port):
-        store_pid, query_pids = helpers(process.pid)  # the store process and the API's query processes
-        assert len(query_pids) == 2
+        store_pid, query_pids = helpers(process.pid)  # the store process; no query process yet
+        assert query_pids == []  # the API starts them when it is used
         by_grpc = send(GrpcExporter(endpoint=f"http://127.0.0.1:{grpc_port}", insecure=True), 5, 1500)
         by_http = send(HttpExporter(endpoint=f"http://127.0.0.1:{http_port}/v1/traces"), 5, 1500)
         expected = {e: by_grpc.get(e, 0) + by_http.get(e, 0) for e in by_grpc.keys() | by_http.keys()}
@@ -144,6 +144,8 @@ def test_serve_with_a_store_process_end_to_end(tmp_path: Path) -> None:
         report = json.loads(get(f"http://127.0.0.1:{http_port}/api/v1/top?by=endpoint_tag&since=1h"))
         assert {g["endpoint_tag"]: g["cost_nano_usd"] for g in report["groups"]} == expected
         assert report["totals"]["attempts"] == 3000
+        _, query_pids = helpers(process.pid)
+        assert len(query_pids) == 1  # the query above started one
 
         metrics = get(f"http://127.0.0.1:{http_port}/metrics").decode()
         assert metric(metrics, "spanmeter_spans_received_total") == 3000
@@ -162,8 +164,10 @@ def test_serve_with_a_store_process_end_to_end(tmp_path: Path) -> None:
 
 
 def test_the_store_process_follows_a_killed_receiver(tmp_path: Path) -> None:
-    with serve(tmp_path / "spans.db") as (process, _, _):
+    with serve(tmp_path / "spans.db") as (process, _, http_port):
+        get(f"http://127.0.0.1:{http_port}/api/v1/top?by=endpoint_tag&since=1h")  # a query process
         store_pid, query_pids = helpers(process.pid)
+        assert len(query_pids) == 1
         process.send_signal(signal.SIGKILL)  # no drain, no goodbye: the children read end-of-file
         process.wait(10)
         deadline = time.monotonic() + 15

@@ -14,10 +14,15 @@ migration, and SQLite refuses any write from them.
 
 How:
 
-* ``size`` processes (the API's cap: at most that many queries run at once anyway), started
-  with the receiver; a query takes an idle one, sends it ``(job, args)`` (a module-level
-  function and plain values, pickled) and waits for the answer. The answers are the bytes the
-  route sends, so they are exactly what the same job answers in this process;
+* up to ``size`` processes (the API's cap: at most that many queries run at once anyway); a
+  query takes an idle one, sends it ``(job, args)`` (a module-level function and plain
+  values, pickled) and waits for the answer. The answers are the bytes the route sends, so
+  they are exactly what the same job answers in this process;
+* **memory only while the API is used**: the receiver starts them lazily (the first query
+  that finds no idle process starts one, ~0.3 s once) and a process idle for
+  ``idle_exit_s`` (:data:`DEFAULT_IDLE_EXIT_S`) exits; a replica that only ingests holds
+  none (each one is ~55 MB resident at start, more after a large query: measured against
+  the 300 MB a replica may hold, ``bench/ingest.py``);
 * **time limit**: a query still running after ``timeout_s`` is ended by killing its process
   (neither store can cancel a query from outside its connection, a process can be killed),
   which frees its place at once; the next query that needs the place starts a new process;
@@ -56,10 +61,13 @@ from typing import Any, Final, TypeVar
 from ..store import StoreBusy
 from .query_worker import BUSY, OK, PROTOCOL, READY, VALUE_ERROR, QueryProcessSettings
 
-__all__ = ["QueryFailed", "QueryProcessSettings", "QueryProcesses", "QueryTimeout"]
+__all__ = ["DEFAULT_IDLE_EXIT_S", "QueryFailed", "QueryProcessSettings", "QueryProcesses", "QueryTimeout"]
 
 _logger = logging.getLogger(__name__)
 
+DEFAULT_IDLE_EXIT_S: Final = 300.0
+"""How long a query process stays idle before it exits: longer than a dashboard's refresh
+interval (so Grafana finds warm processes), short enough that memory comes back soon."""
 _CHILD_CODE: Final = "from spanmeter.service.query_worker import worker_main; raise SystemExit(worker_main())"
 _T = TypeVar("_T")
 
@@ -87,6 +95,7 @@ class _Child:
             child_sock.close()
         self.conn = Connection(parent_sock.detach())
         self.conn.send_bytes(pickle.dumps(settings, PROTOCOL))
+        self.idle_since = time.monotonic()
 
     def wait_ready(self, timeout_s: float) -> None:
         """Raises RuntimeError unless the child opened the store within ``timeout_s``."""
@@ -128,6 +137,8 @@ class QueryProcesses:
         size: processes, hence queries running at once (more callers wait for one).
         timeout_s: longest a query may run; then its process is killed (:class:`QueryTimeout`).
         start_timeout_s: longest wait for a child to open the store.
+        idle_exit_s: a process idle this long exits (its place waits for the next query);
+            None: they stay.
 
     Raises:
         ValueError: a limit is not positive.
@@ -140,9 +151,13 @@ class QueryProcesses:
         size: int,
         timeout_s: float,
         start_timeout_s: float = 60.0,
+        idle_exit_s: float | None = None,
     ) -> None:
-        if size <= 0 or not timeout_s > 0:
-            raise ValueError(f"must be positive: size={size!r}, timeout_s={timeout_s!r}")
+        if size <= 0 or not timeout_s > 0 or (idle_exit_s is not None and not idle_exit_s > 0):
+            raise ValueError(
+                f"must be positive: size={size!r}, timeout_s={timeout_s!r}, idle_exit_s={idle_exit_s!r}"
+            )
+        self._idle_exit_s = idle_exit_s
         self._settings = settings
         self._size = size
         self._timeout_s = timeout_s
@@ -153,6 +168,8 @@ class QueryProcesses:
         self._children: set[_Child] = set()
         self._closed = False
         self._started = False
+        self._reaper_stop = threading.Event()
+        self._draining = threading.Lock()  # the reaper and close() each take every idle place
 
     @property
     def pids(self) -> list[int]:
@@ -160,12 +177,21 @@ class QueryProcesses:
         with self._lock:
             return sorted(child.process.pid for child in self._children)
 
-    def start(self) -> QueryProcesses:
-        """Start every process and wait until each opened the store.
+    def start(self, *, lazily: bool = False) -> QueryProcesses:
+        """Start every process and wait until each opened the store; or, ``lazily``, none
+        (the queries start them as they need them).
 
         Raises:
             RuntimeError: a child could not open the store (its error is in the message).
         """
+        if self._idle_exit_s is not None:
+            threading.Thread(target=self._reap_idle, name="spanmeter-query-reaper", daemon=True).start()
+        if lazily:
+            with self._lock:
+                self._started = True
+            for _ in range(self._size):
+                self._idle.put(None)
+            return self
         children = [_Child(self._settings) for _ in range(self._size)]
         try:
             for child in children:
@@ -261,20 +287,49 @@ class QueryProcesses:
                 self._children.discard(keep)
             keep.close(1.0)
             keep = None
+        if keep is not None:
+            keep.idle_since = time.monotonic()
         self._idle.put(keep)
+
+    def _reap_idle(self) -> None:
+        """End the processes idle for ``idle_exit_s`` (their places wait for new ones)."""
+        assert self._idle_exit_s is not None
+        limit = self._idle_exit_s
+        while not self._reaper_stop.wait(min(limit / 2, 30.0)):
+            with self._draining:
+                if self._closed:
+                    return
+                places = self._take_idle()  # most recently used first
+                now, stale = time.monotonic(), list[_Child]()
+                for index, child in enumerate(places):
+                    if child is not None and now - child.idle_since >= limit:
+                        stale.append(child)
+                        places[index] = None
+                for place in reversed(places):  # back in the same order
+                    self._idle.put(place)
+            for child in stale:
+                with self._lock:
+                    self._children.discard(child)
+                child.close(1.0)
+            if stale:
+                _logger.info("spanmeter: %d idle query processes ended", len(stale))
+
+    def _take_idle(self) -> list[_Child | None]:
+        """Every idle place, taken off the queue, most recently used first."""
+        places: list[_Child | None] = []
+        while True:
+            try:
+                places.append(self._idle.get_nowait())
+            except queue.Empty:
+                return places
 
     def close(self, timeout_s: float = 5.0) -> None:
         """End every query process: idle ones are asked to exit, running ones are killed
         (call it after the API stopped answering: a query still running is abandoned)."""
         self._closed = True
-        idle: list[_Child] = []
-        while True:
-            try:
-                child = self._idle.get_nowait()
-            except queue.Empty:
-                break
-            if child is not None:
-                idle.append(child)
+        self._reaper_stop.set()
+        with self._draining:
+            idle = [child for child in self._take_idle() if child is not None]
         for child in idle:
             child.close(timeout_s)
         with self._lock:

@@ -54,7 +54,7 @@ from ..store import (
 from .config import ServeConfig
 from .exposure import exposure_problem
 from .maintenance import RetentionLoop
-from .query_process import QueryProcesses, QueryProcessSettings
+from .query_process import DEFAULT_IDLE_EXIT_S, QueryProcesses, QueryProcessSettings
 from .store_process import StoreProcessClient, StoreProcessSettings
 
 __all__ = ["ReceiverService"]
@@ -147,6 +147,7 @@ class ReceiverService(StartStop):
                 QueryProcessSettings(read_factory, log_level=logging.getLogger().getEffectiveLevel()),
                 size=config.api_workers,
                 timeout_s=config.api_timeout_s,
+                idle_exit_s=DEFAULT_IDLE_EXIT_S,
             )
         self.metrics.registry.register(self.cost_metrics)
         self.metrics.track_queue(lambda: self.sink.pending_rows)
@@ -291,7 +292,7 @@ class ReceiverService(StartStop):
             self._store_process.start()
         try:
             if self._queries is not None:
-                self._queries.start()
+                self._queries.start(lazily=True)  # memory only once the API is used
             self.server.start()
         except BaseException:
             if self._queries is not None:
