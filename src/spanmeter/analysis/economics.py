@@ -30,7 +30,7 @@ from ..money import money_column, money_text, nano_usd, usd
 from ..store import Measures, SpanStore
 from .common import nearest_rank, per, scope_text
 from .documents import Scope, Span, dump, span
-from .window import TimeWindow
+from .window import TimeWindow, split_filters
 
 __all__ = [
     "DEFAULT_MAX_COST_SHARE",
@@ -182,9 +182,7 @@ def unit_economics(
     max_cost_share: Fraction = DEFAULT_MAX_COST_SHARE,
 ) -> EconomicsReport:
     """The unit-economics document (JSON-ready) for ``window``."""
-    filters = dict(where or {})
-    environment = filters.pop("environment", environment)
-    data_mode = filters.pop("data_mode", data_mode)
+    filters, environment, data_mode = split_filters(where, environment, data_mode)
     scope: Scope = {"where": filters, "environment": environment, "data_mode": data_mode}
     groups: dict[str, _Section | _Unavailable] = {}
     total = Measures()

@@ -59,7 +59,7 @@ from .investigate_documents import (
     Totals,
 )
 from .ranked import Ranked
-from .window import TimeWindow, parse_duration
+from .window import TimeWindow, parse_duration, split_filters
 
 __all__ = [
     "BASELINES",
@@ -356,9 +356,7 @@ def investigate(
     Raises:
         ValueError: A bad baseline or filter.
     """
-    filters = dict(where or {})
-    environment = filters.pop("environment", environment)
-    data_mode = filters.pop("data_mode", data_mode)
+    filters, environment, data_mode = split_filters(where, environment, data_mode)
     base_window = resolve_baseline(window, baseline)
     scale = baseline_scale(window, base_window)
     scope: Scope = {"where": filters, "environment": environment, "data_mode": data_mode}

@@ -30,7 +30,7 @@ from ..money import money_column, usd
 from ..store import SpanStore
 from .common import nearest_rank, per, scope_text
 from .documents import Span, dump, span
-from .window import TimeWindow
+from .window import TimeWindow, split_filters
 
 __all__ = [
     "COMPARE_FORMATS",
@@ -200,9 +200,7 @@ def compare_prompt_versions(
     min_samples: int = MIN_SAMPLES,
 ) -> PromptVersionsReport:
     """Per-version figures and deltas as a JSON-ready document (see the module docstring)."""
-    filters = dict(where or {})
-    environment = filters.pop("environment", environment)
-    data_mode = filters.pop("data_mode", data_mode)
+    filters, environment, data_mode = split_filters(where, environment, data_mode)
     if endpoint is not None:
         filters["endpoint_tag"] = endpoint
     scan = _Scan()

@@ -16,7 +16,7 @@ from ..money import usd
 from ..store import SpanStore, TopDimension, TopResult
 from .common import scope_text
 from .documents import dump
-from .window import DIMENSIONS, TimeWindow
+from .window import DIMENSIONS, TimeWindow, split_filters
 
 __all__ = ["FORMATS", "render_top", "top_report"]
 
@@ -36,9 +36,7 @@ def top_report(
     """The ranking as a JSON-ready document (exact integers plus decimal-string USD)."""
     if by not in DIMENSIONS:
         raise ValueError(f"unknown dimension {by!r}: use one of {', '.join(DIMENSIONS)}")
-    filters = dict(where or {})
-    environment = filters.pop("environment", environment)
-    data_mode = filters.pop("data_mode", data_mode)
+    filters, environment, data_mode = split_filters(where, environment, data_mode)
     result: TopResult = store.top(
         cast(TopDimension, by),
         window.start_ns,

@@ -14,7 +14,15 @@ from typing import Final, cast
 from ..dimensions import FILTERABLE, RANKABLE
 from ..timeunits import TimeWindow, parse_duration, parse_instant
 
-__all__ = ["DIMENSIONS", "TimeWindow", "parse_duration", "parse_filters", "parse_instant", "parse_window"]
+__all__ = [
+    "DIMENSIONS",
+    "TimeWindow",
+    "parse_duration",
+    "parse_filters",
+    "parse_instant",
+    "parse_window",
+    "split_filters",
+]
 
 DIMENSIONS: Final = RANKABLE
 """Dimensions that ``top`` groups by (filters may also name environment and data mode)."""
@@ -64,6 +72,20 @@ def parse_filters(pairs: Iterable[str] | Mapping[str, str]) -> dict[str, str]:
             )
         filters[key] = value
     return filters
+
+
+def split_filters(
+    where: Mapping[str, str] | None, environment: str | None, data_mode: str | None
+) -> tuple[dict[str, str], str | None, str | None]:
+    """``(filters, environment, data_mode)`` as the store's queries take them.
+
+    The CLI and the API let a person filter on ``environment=`` and ``data_mode=`` like on
+    any dimension, but the store takes both as arguments of their own (they select rows
+    before any dimension filter does): named among ``where``, they override the parameters
+    and leave the filters. ``where`` itself is left as it was.
+    """
+    filters = dict(where or {})
+    return filters, filters.pop("environment", environment), filters.pop("data_mode", data_mode)
 
 
 def _split(pair: str) -> tuple[str, str]:

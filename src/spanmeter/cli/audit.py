@@ -7,7 +7,6 @@ in ``--api-key`` or ``SPANMETER_API_KEY``) for the very same document.
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 from urllib.parse import urlencode
@@ -18,6 +17,7 @@ from ..store import AuditLog, SpanStore
 from ..store.audit_log import ACTIONS, DEFAULT_LIMIT, MAX_LIMIT, event_document
 from ..timeunits import parse_duration
 from .common import api_request, format_option, open_store, receiver_url, store_option, url_option
+from .listing import echo_listing
 
 __all__ = ["audit"]
 
@@ -66,14 +66,15 @@ def list_events(
         with open_store(db) as store:
             events = _audit_log(store).audit_events(since_ns=since_ns, action=action or None, limit=limit)
         documents = [event_document(event) for event in events]
-    if fmt == "json":
-        click.echo(json.dumps({"events": documents}, indent=2))
-        return
-    if not documents:
-        click.echo("no audit entries")
-        return
-    click.echo(f"{'at (UTC)':<20} {'actor':<24} {'action':<14} {'target':<24} detail")
-    for doc in documents:
-        click.echo(
-            f"{doc['at'][:19]:<20} {doc['actor']:<24} {doc['action']:<14} {doc['target']:<24} {doc['detail']}"
-        )
+    echo_listing(
+        fmt,
+        "events",
+        documents,
+        empty="no audit entries",
+        header=f"{'at (UTC)':<20} {'actor':<24} {'action':<14} {'target':<24} detail",
+        line=_line,
+    )
+
+
+def _line(doc: dict[str, Any]) -> str:
+    return f"{doc['at'][:19]:<20} {doc['actor']:<24} {doc['action']:<14} {doc['target']:<24} {doc['detail']}"

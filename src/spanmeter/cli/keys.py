@@ -18,6 +18,7 @@ from ..auth import SCOPES, issue_key
 from ..store import ApiKey, DuplicateKeyName, KeyStore, SpanStore
 from ..timeunits import iso, parse_duration
 from .common import cli_actor, format_option, open_store, store_option
+from .listing import echo_listing
 
 __all__ = ["keys"]
 
@@ -127,20 +128,21 @@ def list_keys(fmt: str, db: str | None) -> None:
     with open_store(db) as store:
         records = _key_store(store).api_keys()
     documents = [_document(key, now) for key in records]
-    if fmt == "json":
-        click.echo(json.dumps({"keys": documents}, indent=2))
-        return
-    if not documents:
-        click.echo("no API keys")
-        return
-    click.echo(f"{'name':<24} {'scope':<7} {'state':<8} {'tenants':<24} {'spans/s':>9} created")
-    for doc in documents:
-        state = "revoked" if doc["revoked_at"] else ("usable" if doc["usable"] else "expired")
-        tenants = ",".join(doc["tenants"]) or "all"
-        rate = "-" if doc["rate_limit"] is None else str(doc["rate_limit"])
-        click.echo(
-            f"{doc['name']:<24} {doc['scope']:<7} {state:<8} {tenants:<24} {rate:>9} {doc['created_at']}"
-        )
+    echo_listing(
+        fmt,
+        "keys",
+        documents,
+        empty="no API keys",
+        header=f"{'name':<24} {'scope':<7} {'state':<8} {'tenants':<24} {'spans/s':>9} created",
+        line=_line,
+    )
+
+
+def _line(doc: KeyDocument) -> str:
+    state = "revoked" if doc["revoked_at"] else ("usable" if doc["usable"] else "expired")
+    tenants = ",".join(doc["tenants"]) or "all"
+    rate = "-" if doc["rate_limit"] is None else str(doc["rate_limit"])
+    return f"{doc['name']:<24} {doc['scope']:<7} {state:<8} {tenants:<24} {rate:>9} {doc['created_at']}"
 
 
 @keys.command()

@@ -9,6 +9,10 @@ import google.rpc.error_details_pb2 as error_details_pb2  # google.rpc itself ha
 import google.rpc.status_pb2 as status_pb2
 from google.protobuf.any_pb2 import Any as AnyProto
 from google.protobuf.message import Message
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTracePartialSuccess,
+    ExportTraceServiceResponse,
+)
 
 from spanmeter.receiver.contract import IngestHandler, IngestResult
 from spanmeter.receiver.decode import repair_warning
@@ -19,6 +23,7 @@ __all__ = [
     "MAX_MESSAGE_CHARS",
     "bad_request",
     "checked_result",
+    "export_response",
     "ingest",
     "partial_success",
     "retry_info",
@@ -40,6 +45,18 @@ def partial_success(result: IngestResult, repaired_strings: int, dropped_values:
     if repaired_strings or dropped_values:
         messages.append(repair_warning(repaired_strings, dropped_values))
     return max(0, result.rejected_spans), "; ".join(messages)[:MAX_MESSAGE_CHARS]
+
+
+def export_response(rejected: int, message: str) -> bytes:
+    """The protobuf answer to an export, as :func:`partial_success` gave it.
+
+    Plain success is an empty message (zero bytes), ``partial_success`` left unset as OTLP
+    requires; both transports answer with these same bytes.
+    """
+    if not (rejected or message):
+        return b""  # an empty ExportTraceServiceResponse serialises to nothing
+    partial = ExportTracePartialSuccess(rejected_spans=rejected, error_message=message)
+    return ExportTraceServiceResponse(partial_success=partial).SerializeToString()
 
 
 def rpc_status(code: int, message: str, details: Iterable[Message] = ()) -> status_pb2.Status:

@@ -33,16 +33,13 @@ import google.rpc.code_pb2 as code_pb2  # the module form: google.rpc itself has
 import grpc
 from google.protobuf.message import Message
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTracePartialSuccess,
-    ExportTraceServiceRequest,
-    ExportTraceServiceResponse,
-)
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from spanmeter.auth import AuthError, Identity
 from spanmeter.receiver._common import (
     bad_request,
     checked_result,
+    export_response,
     ingest,
     partial_success,
     retry_info,
@@ -52,7 +49,6 @@ from spanmeter.receiver.contract import (
     DEFAULT_MAX_BODY_BYTES,
     Admit,
     IngestHandler,
-    IngestResult,
     InvalidRequest,
     Overloaded,
     RateLimited,
@@ -127,14 +123,6 @@ def _rate_limited(exc: RateLimited) -> _RichStatus:
     )
 
 
-def _response_bytes(result: IngestResult, repaired: int, dropped: int = 0) -> bytes:
-    rejected, message = partial_success(result, repaired, dropped)
-    if not (rejected or message):
-        return b""  # an empty ExportTraceServiceResponse serialises to nothing
-    partial = ExportTracePartialSuccess(rejected_spans=rejected, error_message=message)
-    return ExportTraceServiceResponse(partial_success=partial).SerializeToString()
-
-
 class OTLPTraceServicer(trace_service_pb2_grpc.TraceServiceServicer):
     """``TraceService`` implementation that hands decoded requests to one ingest handler."""
 
@@ -195,7 +183,9 @@ class OTLPTraceServicer(trace_service_pb2_grpc.TraceServiceServicer):
                 )
             try:
                 result = checked_result(ingest(self._handler, decoded.request, tenants))
-                return _response_bytes(result, decoded.repaired_strings, decoded.dropped_values)
+                return export_response(
+                    *partial_success(result, decoded.repaired_strings, decoded.dropped_values)
+                )
             except Overloaded as exc:
                 _logger.debug("OTLP/gRPC request from %s throttled: handler overloaded", context.peer())
                 status = _unavailable(exc)

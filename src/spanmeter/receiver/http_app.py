@@ -30,15 +30,12 @@ from typing import Any, Final, TypeAlias
 import google.rpc.code_pb2 as code_pb2  # the module form: google.rpc itself has no stub, its modules do
 from google.protobuf import json_format
 from google.protobuf.message import Message
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTracePartialSuccess,
-    ExportTraceServiceResponse,
-)
 
 from spanmeter.auth import AuthError, Identity
 from spanmeter.receiver._common import (
     bad_request,
     checked_result,
+    export_response,
     ingest,
     partial_success,
     retry_info,
@@ -269,10 +266,7 @@ def _success_body(content_type: str, rejected: int, message: str) -> bytes:
         if message:
             partial["errorMessage"] = message
         return json.dumps({"partialSuccess": partial}).encode("utf-8")
-    if not (rejected or message):
-        return b""  # an empty ExportTraceServiceResponse serialises to nothing
-    partial_success = ExportTracePartialSuccess(rejected_spans=rejected, error_message=message)
-    return ExportTraceServiceResponse(partial_success=partial_success).SerializeToString()
+    return export_response(rejected, message)
 
 
 # --------------------------------------------------------------------------- apps

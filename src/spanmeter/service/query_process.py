@@ -49,17 +49,15 @@ from __future__ import annotations
 import logging
 import pickle
 import queue
-import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
-from multiprocessing.connection import Connection
 from typing import Any, Final, TypeVar
 
 from ..store import StoreBusy
-from .query_worker import BUSY, OK, PROTOCOL, READY, VALUE_ERROR, QueryProcessSettings
+from .query_worker import OK, VALUE_ERROR, QueryProcessSettings
+from .worker_process import BUSY, PROTOCOL, await_ready, spawn
 
 __all__ = ["DEFAULT_IDLE_EXIT_S", "QueryFailed", "QueryProcessSettings", "QueryProcesses", "QueryTimeout"]
 
@@ -68,7 +66,8 @@ _logger = logging.getLogger(__name__)
 DEFAULT_IDLE_EXIT_S: Final = 300.0
 """How long a query process stays idle before it exits: longer than a dashboard's refresh
 interval (so Grafana finds warm processes), short enough that memory comes back soon."""
-_CHILD_CODE: Final = "from spanmeter.service.query_worker import worker_main; raise SystemExit(worker_main())"
+_WORKER: Final = "spanmeter.service.query_worker"
+_WHAT: Final = "query process"
 _T = TypeVar("_T")
 
 
@@ -84,34 +83,16 @@ class _Child:
     """One query process and its end of the socket."""
 
     def __init__(self, settings: QueryProcessSettings) -> None:
-        parent_sock, child_sock = socket.socketpair()
-        try:
-            self.process = subprocess.Popen(
-                [sys.executable, "-c", _CHILD_CODE, str(child_sock.fileno())],
-                pass_fds=(child_sock.fileno(),),
-                stdin=subprocess.DEVNULL,
-            )
-        finally:
-            child_sock.close()
-        self.conn = Connection(parent_sock.detach())
-        self.conn.send_bytes(pickle.dumps(settings, PROTOCOL))
+        self.process, self.conn = spawn(_WORKER, settings, _WHAT)
         self.idle_since = time.monotonic()
 
     def wait_ready(self, timeout_s: float) -> None:
         """Raises RuntimeError unless the child opened the store within ``timeout_s``."""
         try:
-            if not self.conn.poll(timeout_s):
-                raise RuntimeError(f"query process did not start within {timeout_s:.0f} s")
-            answer = pickle.loads(self.conn.recv_bytes())
-        except (OSError, EOFError) as error:
-            self.kill()
-            raise RuntimeError(f"query process failed to start: {error!r}") from None
+            await_ready(self.conn, timeout_s, _WHAT)
         except RuntimeError:
             self.kill()
             raise
-        if answer[0] != READY:
-            self.kill()
-            raise RuntimeError(f"query process failed to start: {answer[1]}")
 
     def kill(self) -> None:
         self.process.kill()

@@ -24,25 +24,21 @@ import importlib
 import logging
 import os
 import pickle
-import signal
 import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from multiprocessing.connection import Connection
 from typing import Any, Final
 
 from ..store import SpanStore, StoreBusy
+from .worker_process import BUSY, ERROR, PROTOCOL, READY, child_connection, log_as, open_or_fail, send
 
 __all__ = [
-    "BUSY",
     "DEFAULT_IDLE_CLASS",
     "DEFAULT_NICENESS",
-    "ERROR",
-    "FAILED",
     "OK",
-    "PROTOCOL",
-    "READY",
     "VALUE_ERROR",
     "QueryProcessSettings",
     "worker_main",
@@ -50,14 +46,8 @@ __all__ = [
 
 _logger = logging.getLogger(__name__)
 
-PROTOCOL: Final = pickle.HIGHEST_PROTOCOL
-READY: Final = "ready"
-FAILED: Final = "failed"
 OK: Final = "ok"
 VALUE_ERROR: Final = "value-error"
-ERROR: Final = "error"
-BUSY: Final = "busy"
-"""The store could not answer now (a database down or restarting): retry later, not a bug."""
 
 DEFAULT_NICENESS: Final = 10
 """How much lower the query processes' CPU priority is than the receiver's (``nice``): the
@@ -106,36 +96,33 @@ def worker_main(fd: int | None = None) -> int:
         The exit code: 0 after a close or once the parent is gone, 1 if the store could not
         be opened.
     """
-    # The parent decides when to stop (a Ctrl-C or SIGTERM reaches the whole process group).
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     parent = os.getppid()
-    conn = Connection(int(sys.argv[1]) if fd is None else fd)
-    settings: QueryProcessSettings = pickle.loads(conn.recv_bytes())
-    logging.basicConfig(
-        level=settings.log_level,
-        format=f"%(asctime)s %(levelname)s %(name)s [query process {os.getpid()}]: %(message)s",
-    )
+    conn, received = child_connection(fd)
+    settings: QueryProcessSettings = received
+    log_as(settings.log_level, "query process")
     sys.path.extend(path for path in settings.sys_path if path not in sys.path)
     _lower_priority(settings)  # before any thread starts: on Linux a thread inherits it
     threading.Thread(
         target=_follow_parent, args=(parent,), name="spanmeter-query-watchdog", daemon=True
     ).start()
-    try:
-        for module in settings.preload:
-            importlib.import_module(module)
-        store = settings.store_factory()
-    except Exception as error:
-        _logger.exception("cannot open the store")
-        _send(conn, (FAILED, f"{type(error).__name__}: {error}"))
+    store = open_or_fail(conn, partial(_open_store, settings))
+    if store is None:
         return 1
-    _send(conn, (READY, os.getpid()))
+    send(conn, (READY, os.getpid()))
     try:
         _serve(conn, store)
     finally:
         store.close()
         conn.close()
     return 0
+
+
+def _open_store(settings: QueryProcessSettings) -> SpanStore:
+    """Import what the jobs need, then open the store: both before the child says it is
+    ready, so that its first query pays for neither."""
+    for module in settings.preload:
+        importlib.import_module(module)
+    return settings.store_factory()
 
 
 def _lower_priority(settings: QueryProcessSettings) -> None:
@@ -181,14 +168,6 @@ def _serve(conn: Connection, store: SpanStore) -> None:
             conn.send_bytes(payload)
         except OSError:
             return  # the parent is gone
-
-
-def _send(conn: Connection, message: tuple[Any, ...]) -> bool:
-    try:
-        conn.send_bytes(pickle.dumps(message, PROTOCOL))
-    except OSError:
-        return False  # the parent is gone
-    return True
 
 
 def _follow_parent(parent: int) -> None:

@@ -46,9 +46,7 @@ import collections
 import itertools
 import logging
 import pickle
-import socket
 import subprocess
-import sys
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -59,23 +57,15 @@ from ..outage import CommitHealth
 from ..store import StoreBusy, WriterClosed, WriteResult
 from ..store.batches import RefusedBatch
 from ..store.rows import RowValues
-from .store_worker import (
-    BUSY,
-    CLOSED,
-    CONFIGURE_OBSERVER,
-    OBSERVED,
-    PROTOCOL,
-    READY,
-    REFUSED,
-    SYNC_LEDGER,
-    StoreProcessSettings,
-)
+from .store_worker import CLOSED, CONFIGURE_OBSERVER, OBSERVED, REFUSED, SYNC_LEDGER, StoreProcessSettings
+from .worker_process import BUSY, PROTOCOL, await_ready, spawn
 
 __all__ = ["StoreError", "StoreProcessClient", "StoreProcessSettings"]
 
 _logger = logging.getLogger(__name__)
 
-_CHILD_CODE: Final = "from spanmeter.service.store_worker import worker_main; raise SystemExit(worker_main())"
+_WORKER: Final = "spanmeter.service.store_worker"
+_WHAT: Final = "store process"
 
 
 class StoreError(Exception):
@@ -154,30 +144,12 @@ class StoreProcessClient:
             RuntimeError: The child could not open the store (its error is in the message)
                 or did not answer within ``start_timeout_s``.
         """
-        parent_sock, child_sock = socket.socketpair()
+        self._process, self._conn = spawn(_WORKER, self._settings, _WHAT)
         try:
-            self._process = subprocess.Popen(
-                [sys.executable, "-c", _CHILD_CODE, str(child_sock.fileno())],
-                pass_fds=(child_sock.fileno(),),
-                stdin=subprocess.DEVNULL,
-            )
-        finally:
-            child_sock.close()
-        conn = self._conn = Connection(parent_sock.detach())
-        try:
-            conn.send_bytes(pickle.dumps(self._settings, PROTOCOL))
-            if not conn.poll(self._start_timeout_s):
-                raise RuntimeError(f"store process did not start within {self._start_timeout_s:.0f} s")
-            answer = pickle.loads(conn.recv_bytes())
-        except (OSError, EOFError) as error:
-            self._kill()
-            raise RuntimeError(f"store process failed to start: {error!r}") from None
+            await_ready(self._conn, self._start_timeout_s, _WHAT)
         except RuntimeError:
             self._kill()
             raise
-        if answer[0] != READY:
-            self._kill()
-            raise RuntimeError(f"store process failed to start: {answer[1]}")
         self._reader = threading.Thread(
             target=self._read_answers, name="spanmeter-store-answers", daemon=True
         )

@@ -24,12 +24,10 @@ from __future__ import annotations
 import logging
 import os
 import pickle
-import signal
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any, Final, Protocol
+from typing import Final, Protocol
 
 from ..outage import OutageLog
 from ..store import DEFAULT_MAX_PENDING_ROWS, SpanRow, SpanStore, StoreBusy, WriteResult
@@ -37,16 +35,12 @@ from ..store.batches import BindsReceivedValues, RefusedBatch, write_screened
 from ..store.maintenance_pacer import MaintenancePacer
 from ..store.rows import RowValues, row_from_values
 from .maintenance import RetentionLoop, tune_gc
+from .worker_process import BUSY, ERROR, READY, child_connection, log_as, open_or_fail, send
 
 __all__ = [
-    "BUSY",
     "CLOSED",
     "CONFIGURE_OBSERVER",
-    "ERROR",
-    "FAILED",
     "OBSERVED",
-    "PROTOCOL",
-    "READY",
     "REFUSED",
     "SYNC_LEDGER",
     "CommitObserver",
@@ -58,12 +52,7 @@ _logger = logging.getLogger(__name__)
 _WRITES = OutageLog(_logger, "store writes")
 """One warning per outage of the store (a database down), however many commits fail in it."""
 
-PROTOCOL: Final = pickle.HIGHEST_PROTOCOL
-READY: Final = "ready"
-FAILED: Final = "failed"
 CLOSED: Final = "closed"
-BUSY: Final = "busy"
-ERROR: Final = "error"
 REFUSED: Final = "refused"
 SYNC_LEDGER: Final = "sync-ledger"
 OBSERVED: Final = "observed"
@@ -125,26 +114,16 @@ def worker_main(fd: int | None = None) -> int:
         The exit code: 0 after a clean close or once the parent is gone, 1 if the store
         could not be opened.
     """
-    # The parent decides when to stop: a Ctrl-C or SIGTERM sent to the whole process group
-    # must not end the writer before the parent has drained the exports in flight.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    conn = Connection(int(sys.argv[1]) if fd is None else fd)
-    settings: StoreProcessSettings = pickle.loads(conn.recv_bytes())
-    logging.basicConfig(
-        level=settings.log_level,
-        format=f"%(asctime)s %(levelname)s %(name)s [store process {os.getpid()}]: %(message)s",
-    )
-    try:
-        store = settings.store_factory()
-    except Exception as error:
-        _logger.exception("cannot open the store")
-        _send(conn, (FAILED, f"{type(error).__name__}: {error}"))
+    conn, received = child_connection(fd)
+    settings: StoreProcessSettings = received
+    log_as(settings.log_level, "store process")
+    store = open_or_fail(conn, settings.store_factory)
+    if store is None:
         return 1
     retention = RetentionLoop(
         store, raw_days=settings.raw_retention_days, rollup_days=settings.rollup_retention_days
     ).start()
-    _send(conn, (READY, os.getpid()))
+    send(conn, (READY, os.getpid()))
     tune_gc()  # after the store is open: what exists now lives as long as the process
     observer = settings.commit_observer() if settings.commit_observer is not None else None
     try:
@@ -153,17 +132,9 @@ def worker_main(fd: int | None = None) -> int:
         retention.stop()
         store.close()
     if closed:
-        _send(conn, (CLOSED,))
+        send(conn, (CLOSED,))
     conn.close()
     return 0
-
-
-def _send(conn: Connection, message: tuple[Any, ...]) -> bool:
-    try:
-        conn.send_bytes(pickle.dumps(message, PROTOCOL))
-    except OSError:
-        return False  # the parent is gone; nothing to tell
-    return True
 
 
 def _serve(conn: Connection, store: SpanStore, observer: CommitObserver | None = None) -> bool:
@@ -190,7 +161,7 @@ def _serve(conn: Connection, store: SpanStore, observer: CommitObserver | None =
                 ending = True
                 continue
             if message[0] == SYNC_LEDGER:  # budgets ledger sync (see _sync_ledger)
-                _send(conn, (SYNC_LEDGER, message[1], _sync_ledger(store)))
+                send(conn, (SYNC_LEDGER, message[1], _sync_ledger(store)))
                 continue
             if message[0] == CONFIGURE_OBSERVER:
                 if observer is not None:
@@ -203,7 +174,7 @@ def _serve(conn: Connection, store: SpanStore, observer: CommitObserver | None =
             try:
                 rows = [row_from_values(item) for item in values]
             except Exception as error:  # malformed rows: refuse the batch, keep the process
-                _send(conn, (batch_id, None, ERROR, f"{type(error).__name__}: {error}"))
+                send(conn, (batch_id, None, ERROR, f"{type(error).__name__}: {error}"))
                 continue
             taken.append((batch_id, rows, values))
             taken_rows += len(rows)
@@ -244,13 +215,13 @@ def _commit(
     except StoreBusy as error:  # the store cannot be reached: retryable, logged once an outage
         _WRITES.failed(error)
         for batch_id, _, _ in taken:
-            _send(conn, (batch_id, None, BUSY, str(error)))
+            send(conn, (batch_id, None, BUSY, str(error)))
         return
     except Exception as error:  # nothing was committed: every sender must learn it
         _logger.warning("store write of %d batches failed: %r", len(taken), error)
         message = f"{type(error).__name__}: {error}"
         for batch_id, _, _ in taken:
-            _send(conn, (batch_id, None, ERROR, message))
+            send(conn, (batch_id, None, ERROR, message))
         return
     _WRITES.succeeded()
     results = [answer for answer in answers if not isinstance(answer, RefusedBatch)]
@@ -261,12 +232,12 @@ def _commit(
             _logger.exception("commit observer failed")
             payload = None
         if payload is not None:
-            _send(conn, (OBSERVED, payload))
+            send(conn, (OBSERVED, payload))
     for (batch_id, _, _), answer in zip(taken, answers, strict=True):
         if isinstance(answer, RefusedBatch):  # that batch alone; the others are committed
-            _send(conn, (batch_id, None, REFUSED, str(answer)))
+            send(conn, (batch_id, None, REFUSED, str(answer)))
         else:
-            _send(conn, (batch_id, answer.inserted, answer.duplicates))
+            send(conn, (batch_id, answer.inserted, answer.duplicates))
 
 
 def _sync_ledger(store: SpanStore) -> str | None:
