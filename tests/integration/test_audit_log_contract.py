@@ -113,12 +113,13 @@ def test_an_action_whose_record_fails_is_not_done(
     )
     assert alert_id is not None
 
-    def broken(conn: Any, event: AuditEvent) -> AuditEvent:
+    def broken(conn: Any, *event: object) -> AuditEvent:
         raise RuntimeError("audit write failed")
 
     package = f"spanmeter.store.{'sqlite' if backend == 'sqlite' else 'postgres'}"
-    for module in ("api_keys", "alerts", "analysis_writes" if backend == "sqlite" else "store"):
+    for module in ("alerts", "analysis_writes" if backend == "sqlite" else "store"):
         monkeypatch.setattr(f"{package}.{module}.insert_audit_event", broken)
+    monkeypatch.setattr("spanmeter.store.key_store.insert_audit_event", broken)  # both backends' keys
     with pytest.raises(RuntimeError, match="audit write failed"):
         store.add_api_key(_key("app"), actor="cli:ann")
     with pytest.raises(RuntimeError, match="audit write failed"):

@@ -12,7 +12,9 @@ differently.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Final, Protocol
@@ -21,18 +23,23 @@ from ..timeunits import NS_PER_DAY
 from .ledger import BudgetSpend, LedgerDecision, LedgerHook, SpendIncrement, SpendTotal
 from .rows import SpanRow
 
+_logger = logging.getLogger(__name__)
+
 __all__ = [
     "LONGEST_CALENDAR_NS",
     "CalendarKey",
     "DecisionWrites",
     "LedgerStats",
     "LedgerSteps",
+    "RollingKey",
     "calendar_keys",
     "calendar_totals",
     "counter_id",
     "decision_writes",
     "reportable",
+    "rolling_keys",
     "rolling_totals",
+    "run_guarded",
     "run_ledger",
     "spend_rows",
     "stored_totals",
@@ -65,6 +72,8 @@ class LedgerStats:
 
 CalendarKey = tuple[int, int, str]
 """A calendar counter row's key: counter id, window start, scope key."""
+RollingKey = tuple[int, str]
+"""A rolling counter's key: counter id, scope key (its hour buckets share one total)."""
 
 
 def calendar_keys(increments: Sequence[SpendIncrement]) -> dict[CalendarKey, SpendIncrement]:
@@ -81,6 +90,15 @@ def calendar_keys(increments: Sequence[SpendIncrement]) -> dict[CalendarKey, Spe
             raise ValueError(f"duplicate budget increment for {inc.counter!r} {key[1:]!r}")
         by_key[key] = inc
     return by_key
+
+
+def rolling_keys(increments: Sequence[SpendIncrement]) -> dict[RollingKey, SpendIncrement]:
+    """One increment per ``(counter id, scope key)``: the hour buckets of one key share its
+    total (the first increment stands for them)."""
+    keyed: dict[RollingKey, SpendIncrement] = {}
+    for inc in increments:
+        keyed.setdefault((counter_id(inc.counter), inc.scope_key), inc)
+    return keyed
 
 
 def calendar_totals(
@@ -103,7 +121,7 @@ def reportable(increment: SpendIncrement, total: int, level: int) -> bool:
 
 
 def rolling_totals(
-    keyed: dict[tuple[int, str], SpendIncrement], rows: Iterable[tuple[Any, ...]]
+    keyed: dict[RollingKey, SpendIncrement], rows: Iterable[tuple[Any, ...]]
 ) -> list[SpendTotal]:
     """The rolling totals to judge from ``(counter id, scope key, total, alerted level,
     forecast alerted, episode start)`` rows, one per key of ``keyed``."""
@@ -249,3 +267,36 @@ def run_ledger(hook: LedgerHook, rows: Sequence[SpanRow], stats: LedgerStats, st
     decision = plan.decide(totals)
     if decision.level_changes or decision.alerts or decision.resolve:
         stats.alerts += steps.write_decision(decision)
+
+
+def run_guarded(
+    hook: LedgerHook,
+    rows: Sequence[SpanRow],
+    stats: LedgerStats,
+    steps: LedgerSteps,
+    savepoint: AbstractContextManager[object],
+    *,
+    retried: tuple[type[Exception], ...] = (),
+) -> None:
+    """:func:`run_ledger` under ``savepoint`` (rolled back if it raises), inside the write
+    transaction that stores ``rows``.
+
+    If the hook fails (a bug, not the database) the budget work of the transaction is rolled
+    back, counted and logged, and the spans are still committed: losing budget increments is
+    bad; refusing spans until a budget bug is fixed is worse, because it also stops cost
+    reporting for everyone. An error of ``retried`` (the database's, on an engine where the
+    whole transaction is retried) is raised as it is.
+    """
+    try:
+        with savepoint:
+            run_ledger(hook, rows, stats, steps)
+        stats.transactions += 1
+    except retried:
+        stats.named.clear()
+        raise
+    except Exception:
+        stats.failures += 1
+        stats.named.clear()  # some of those names may have been rolled back
+        _logger.exception(
+            "spanmeter: budget ledger failed; %d spans stored without budget accounting", len(rows)
+        )

@@ -11,17 +11,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from ..timeunits import NS_PER_SECOND
 from .analysis_types import AggregateResult, GroupMeasures, Measures
 from .api import TopGroup, TopResult
+from .conditions import where_clause
 from .inbox import MeasureGroup
 from .rollups import HOUR, MEASURES, MINUTE, RollupSpec, TopDimension, aligned_window
 from .rows import FIELD_NAMES
 
 __all__ = [
     "OWN_PARAMETERS",
+    "RANKED_MEASURES",
     "SUMS",
     "TEXT_COLUMNS",
     "FilterValue",
@@ -31,16 +33,28 @@ __all__ = [
     "aggregate_result",
     "filter_conditions",
     "measure_groups",
+    "ranked_result",
+    "request_filter",
     "rollup_for_dimensions",
     "rollup_group_names",
     "rollup_group_statements",
     "scan_statements",
     "scope_filters",
-    "top_result",
 ]
 
 SUMS: Final = ", ".join(f"sum({name})" for name in MEASURES)
 """Every measure summed, in :data:`~spanmeter.store.rollups.MEASURES` order (a select list)."""
+
+RANKED_MEASURES: Final = (
+    "cost_nano_usd",
+    "logical_requests",
+    "attempts",
+    "input_tokens",
+    "output_tokens",
+    "unpriced",
+)
+"""The measures a ranking (``top``) sums, in the order its rows carry them (see
+:func:`ranked_result`)."""
 
 OWN_PARAMETERS: Final = ("environment", "data_mode")
 """Dimensions every rollup has that reads take as parameters of their own, not as filters."""
@@ -172,37 +186,61 @@ def aggregate_result(
     )
 
 
-def top_result(by: TopDimension, result: AggregateResult, limit: int) -> TopResult:
-    """The top ``limit`` groups of a one-dimension aggregate, with the window's totals over
-    all of them; groups whose attempts cancel out to none are left out."""
-    groups = [group for group in result.groups if group.measures.attempts > 0]
-    total = sum((group.measures for group in groups), Measures())
-    cost = total.cost_nano_usd
+def ranked_result(
+    by: TopDimension, bucket_seconds: int, window: tuple[int, int], fetched: Sequence[Sequence[Any]]
+) -> TopResult:
+    """A ranking a store computed in SQL, as a :class:`TopResult`.
+
+    Each fetched row is ``(key, *sums, *totals, group count)``: the group's
+    :data:`RANKED_MEASURES` summed, then the same over the whole window and the number of
+    groups, which every row repeats (window functions over the groups, so one statement
+    gives both). No rows: a window holding nothing, all zeros. ``window`` is the aligned
+    window in seconds. Sums may come back as another number type (PostgreSQL's ``numeric``):
+    they are made ints.
+    """
+    lo, hi = window
+    totals = [int(value) for value in fetched[0][7:]] if fetched else [0] * 7
+    total_cost = totals[0]
+    groups: list[TopGroup] = []
+    for row in fetched:
+        cost, logical, attempts, input_tokens, output_tokens, unpriced = (int(value) for value in row[1:7])
+        groups.append(
+            TopGroup(
+                key=row[0] or None,
+                cost_nano_usd=cost,
+                logical_requests=logical,
+                attempts=attempts,
+                input_tokens=input_tokens,
+                output_tokens=output_tokens,
+                unpriced=unpriced,
+                share=cost / total_cost if total_cost else 0.0,
+            )
+        )
     return TopResult(
         by=by,
-        window_start_ns=result.window_start_ns,
-        window_end_ns=result.window_end_ns,
-        bucket_seconds=result.bucket_seconds,
-        groups=[
-            TopGroup(
-                key=group.key[0],
-                cost_nano_usd=group.measures.cost_nano_usd,
-                logical_requests=group.measures.logical_requests,
-                attempts=group.measures.attempts,
-                input_tokens=group.measures.input_tokens,
-                output_tokens=group.measures.output_tokens,
-                unpriced=group.measures.unpriced,
-                share=group.measures.cost_nano_usd / cost if cost else 0.0,
-            )
-            for group in groups[:limit]
-        ],
-        group_count=len(groups),
-        cost_nano_usd=cost,
-        logical_requests=total.logical_requests,
-        attempts=total.attempts,
-        input_tokens=total.input_tokens,
-        output_tokens=total.output_tokens,
-        unpriced=total.unpriced,
+        window_start_ns=lo * NS_PER_SECOND,
+        window_end_ns=hi * NS_PER_SECOND,
+        bucket_seconds=bucket_seconds,
+        groups=groups,
+        group_count=totals[6],
+        cost_nano_usd=total_cost,
+        logical_requests=totals[1],
+        attempts=totals[2],
+        input_tokens=totals[3],
+        output_tokens=totals[4],
+        unpriced=totals[5],
+    )
+
+
+def request_filter(
+    start_ns: int | None, end_ns: int | None, data_mode: str | None, *, mark: str
+) -> tuple[str, list[object]]:
+    """The ``WHERE`` clause (and its parameters) of a raw-row read over ``[start_ns, end_ns)``
+    in one data mode, each bound optional; ``mark`` is the backend's parameter marker."""
+    return where_clause(
+        (f"start_time_ns >= {mark}", start_ns),
+        (f"start_time_ns < {mark}", end_ns),
+        (f"data_mode = {mark}", data_mode),
     )
 
 

@@ -23,7 +23,8 @@ imported as it is, bypassing the write path's aggregation:
 
 Every import writes a :class:`CopyProgress` in the same transaction as the data, so an
 interrupted copy resumes where it stopped and a repeated one finds nothing left to do.
-The orchestration lives in :mod:`spanmeter.store.copy`; the SQL in each backend.
+The orchestration lives in :mod:`spanmeter.store.copy`; what an export reads and an import
+does around its statements in :mod:`spanmeter.store.transfer_base`; the SQL in each backend.
 """
 
 from __future__ import annotations

@@ -3,21 +3,11 @@ replica: an entry written on one replica is listed on all of them."""
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Final
 
-from ..audit_log import (
-    COLUMNS,
-    DEFAULT_LIMIT,
-    AuditEvent,
-    action_filter,
-    check_limit,
-    event_from_row,
-    event_row,
-)
-from ..conditions import where_clause
-from .sql_text import sql
+from .. import audit_store
+from ..audit_log import AuditEvent
+from ..audit_store import AuditBase
 
 if TYPE_CHECKING:
     import psycopg
@@ -26,7 +16,7 @@ if TYPE_CHECKING:
 
 __all__ = ["PostgresAuditMixin", "create_audit_log", "insert_audit_event"]
 
-_INSERT: Final = f"INSERT INTO audit_log ({COLUMNS}) VALUES (%s, %s, %s, %s, %s) RETURNING id"
+_MARK: Final = "%s"
 
 
 def create_audit_log(conn: psycopg.Connection[tuple[object, ...]]) -> None:
@@ -41,33 +31,12 @@ def create_audit_log(conn: psycopg.Connection[tuple[object, ...]]) -> None:
 
 def insert_audit_event(conn: Conn, event: AuditEvent) -> AuditEvent:
     """Record ``event`` inside the caller's transaction; the event with its id."""
-    row = conn.execute(sql(_INSERT), event_row(event)).fetchone()
-    return replace(event, id=None if row is None else int(row[0]))
+    return audit_store.insert_audit_event(conn, _MARK, event)
 
 
-class PostgresAuditMixin:
-    """The :class:`~spanmeter.store.audit_log.AuditLog` methods; the host class
+class PostgresAuditMixin(AuditBase):
+    """The :class:`~spanmeter.store.audit_log.AuditLog` methods
+    (:class:`~spanmeter.store.audit_store.AuditBase`'s); the host class
     (:class:`~spanmeter.store.postgres.store.PostgresStore`) provides the connections."""
 
-    def _reader(self) -> AbstractContextManager[Conn]:  # provided by PostgresStore
-        raise NotImplementedError
-
-    def record_audit_event(self, event: AuditEvent) -> AuditEvent:
-        """Store one entry in a transaction of its own."""
-        with self._reader() as conn, conn.transaction():
-            return insert_audit_event(conn, event)
-
-    def audit_events(
-        self, *, since_ns: int | None = None, action: str | None = None, limit: int = DEFAULT_LIMIT
-    ) -> list[AuditEvent]:
-        """Entries newest first (see :class:`~spanmeter.store.audit_log.AuditLog`)."""
-        prefix, value = action_filter(action)
-        where, params = where_clause(
-            ("at_ns >= %s", since_ns), ("action LIKE %s ESCAPE '\\'" if prefix else "action = %s", value)
-        )
-        with self._reader() as conn:
-            rows = conn.execute(
-                sql(f"SELECT id, {COLUMNS} FROM audit_log{where} ORDER BY at_ns DESC, id DESC LIMIT %s"),
-                [*params, check_limit(limit)],
-            ).fetchall()
-        return [event_from_row(row) for row in rows]
+    _mark = _MARK

@@ -26,7 +26,6 @@ the exporter retries it, so no spend is lost.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
@@ -38,8 +37,9 @@ from ..budget_rows import (
     calendar_keys,
     calendar_totals,
     counter_id,
+    rolling_keys,
     rolling_totals,
-    run_ledger,
+    run_guarded,
     spend_rows,
     stored_totals,
     with_clock,
@@ -54,8 +54,6 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
 __all__ = ["SQL", "apply_ledger", "reevaluate_window"]
-
-_logger = logging.getLogger(__name__)
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 
@@ -175,9 +173,7 @@ class _Steps:
             for inc in increments
         )
         self.conn.execute(_UPSERT_ROLLING, _columns(rows, 6))
-        keyed: dict[tuple[int, str], SpendIncrement] = {}
-        for inc in increments:  # one total per (counter, scope key): its hour buckets share it
-            keyed.setdefault((counter_id(inc.counter), inc.scope_key), inc)
+        keyed = rolling_keys(increments)  # one total per (counter, scope key)
         wanted = [(ident, scope_key, inc.rolling_since_ns) for (ident, scope_key), inc in keyed.items()]
         found = [
             (int(ident), str(scope_key), total, level, forecast, None if since is None else int(since))
@@ -196,19 +192,9 @@ def apply_ledger(conn: Conn, hook: LedgerHook, rows: Sequence[SpanRow], stats: L
 
     Must be called inside the write transaction that stores ``rows``.
     """
-    try:
-        with conn.transaction():  # a savepoint inside the write transaction
-            run_ledger(hook, rows, stats, _Steps(conn))
-        stats.transactions += 1
-    except psycopg.OperationalError:
-        stats.named.clear()
-        raise  # the database, not the hook: the whole transaction is retried
-    except Exception:
-        stats.failures += 1
-        stats.named.clear()  # some of those names may have been rolled back
-        _logger.exception(
-            "spanmeter: budget ledger failed; %d spans stored without budget accounting", len(rows)
-        )
+    # a savepoint inside the write transaction; the database failing is not the hook's bug:
+    # the whole transaction fails and is retried
+    run_guarded(hook, rows, stats, _Steps(conn), conn.transaction(), retried=(psycopg.OperationalError,))
 
 
 def reevaluate_window(

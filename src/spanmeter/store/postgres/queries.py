@@ -12,14 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
-from ...timeunits import NS_PER_SECOND
 from .. import query_model
 from ..analysis_types import AggregateResult
-from ..api import StoreStats, TopGroup, TopResult
+from ..api import StoreStats, TopResult
 from ..rollups import MEASURES, ROLLUPS, RollupSpec, TopDimension, aligned_window, rollup_for
 from ..rows import FIELD_NAMES, SpanRow
 from .sql_text import sql as _sql
-from .tier_schema import RANKED_MEASURES
 from .window_parts import data_extent, signed_parts
 
 if TYPE_CHECKING:
@@ -72,9 +70,8 @@ def aggregate(
     )
 
 
-_TOP_MEASURES: Final = RANKED_MEASURES
-_TOP_SUMS: Final = ", ".join(f"sum({name})" for name in _TOP_MEASURES)
-_TOP_TOTALS: Final = ", ".join(f"sum(sum({name})) OVER ()" for name in _TOP_MEASURES)
+_TOP_SUMS: Final = ", ".join(f"sum({name})" for name in query_model.RANKED_MEASURES)
+_TOP_TOTALS: Final = ", ".join(f"sum(sum({name})) OVER ()" for name in query_model.RANKED_MEASURES)
 
 
 def top(
@@ -91,76 +88,23 @@ def top(
     repeats the window's totals and group count on every row (window functions over the
     groups). Only the top groups cross the wire: a ranking of 10,000 users used to fetch
     every group and spend longer building them in Python than the statement took. Keys
-    are ordered ``COLLATE "C"`` (code points), as :func:`~spanmeter.store.query_model.top_result`
-    and the embedded store order ties.
+    are ordered ``COLLATE "C"`` (code points), as the embedded store orders ties.
     """
     spec = rollup_for(by, scope.where)
     lo, hi = aligned_window(*window, spec.bucket_seconds)
     if lo >= hi:
-        return _top_result(by, spec.bucket_seconds, (lo, hi), [])
+        return query_model.ranked_result(by, spec.bucket_seconds, (lo, hi), [])
     extent = data_extent(conn, spec)
-    parts, params = signed_parts(spec, by, (lo, hi), scope.where, scope.own, _TOP_MEASURES, extent)
+    parts, params = signed_parts(
+        spec, by, (lo, hi), scope.where, scope.own, query_model.RANKED_MEASURES, extent
+    )
     statement = (
         f"SELECT {by}, {_TOP_SUMS}, {_TOP_TOTALS}, count(*) OVER ()"
         f" FROM ({' UNION ALL '.join(parts)}) AS parts GROUP BY {by} HAVING sum(attempts) > 0"
         f' ORDER BY 2 DESC, {by} COLLATE "C" LIMIT %s'
     )
     fetched = conn.execute(_sql(statement), [*params, limit]).fetchall()
-    return _top_result(by, spec.bucket_seconds, (lo, hi), fetched)
-
-
-def _top_result(
-    by: TopDimension, bucket_seconds: int, window: tuple[int, int], fetched: list[tuple[Any, ...]]
-) -> TopResult:
-    """The fetched rows as a :class:`TopResult`: the groups, and the totals every row repeats
-    (zeros when the window holds nothing). Sums of bigints come back as ``numeric``: ints."""
-    lo, hi = window
-    totals = [int(value) for value in fetched[0][7:]] if fetched else [0] * 7
-    total_cost = totals[0]
-    groups: list[TopGroup] = []
-    for row in fetched:
-        cost, logical, attempts, input_tokens, output_tokens, unpriced = (int(value) for value in row[1:7])
-        groups.append(
-            TopGroup(
-                key=row[0] or None,
-                cost_nano_usd=cost,
-                logical_requests=logical,
-                attempts=attempts,
-                input_tokens=input_tokens,
-                output_tokens=output_tokens,
-                unpriced=unpriced,
-                share=cost / total_cost if total_cost else 0.0,
-            )
-        )
-    return TopResult(
-        by=by,
-        window_start_ns=lo * NS_PER_SECOND,
-        window_end_ns=hi * NS_PER_SECOND,
-        bucket_seconds=bucket_seconds,
-        groups=groups,
-        group_count=totals[6],
-        cost_nano_usd=total_cost,
-        logical_requests=totals[1],
-        attempts=totals[2],
-        input_tokens=totals[3],
-        output_tokens=totals[4],
-        unpriced=totals[5],
-    )
-
-
-def _row_filter(start_ns: int | None, end_ns: int | None, data_mode: str | None) -> tuple[str, list[object]]:
-    conditions: list[str] = []
-    params: list[object] = []
-    if start_ns is not None:
-        conditions.append("start_time_ns >= %s")
-        params.append(start_ns)
-    if end_ns is not None:
-        conditions.append("start_time_ns < %s")
-        params.append(end_ns)
-    if data_mode is not None:
-        conditions.append("data_mode = %s")
-        params.append(data_mode)
-    return (" WHERE " + " AND ".join(conditions) if conditions else ""), params
+    return query_model.ranked_result(by, spec.bucket_seconds, (lo, hi), fetched)
 
 
 def count_requests(
@@ -171,7 +115,7 @@ def count_requests(
     data_mode: str | None,
 ) -> int:
     """Raw rows whose start time lies in ``[start_ns, end_ns)``."""
-    where, params = _row_filter(start_ns, end_ns, data_mode)
+    where, params = query_model.request_filter(start_ns, end_ns, data_mode, mark="%s")
     row = conn.execute(_sql(f"SELECT count(*) FROM requests{where}"), params).fetchone()
     return int(row[0]) if row else 0
 
@@ -191,7 +135,7 @@ def iter_requests(
     data_mode: str | None,
 ) -> Iterator[SpanRow]:
     """Raw rows in start-time order, streamed by a server-side cursor."""
-    where, params = _row_filter(start_ns, end_ns, data_mode)
+    where, params = query_model.request_filter(start_ns, end_ns, data_mode, mark="%s")
     with conn.transaction(), conn.cursor(name="spanmeter_iter_requests") as cursor:
         cursor.execute(
             _sql(f"SELECT {', '.join(FIELD_NAMES)} FROM requests{where} ORDER BY start_time_ns, id"), params

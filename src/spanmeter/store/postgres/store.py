@@ -245,6 +245,10 @@ class PostgresStore(StoreFacade[Conn], PostgresTransferMixin, PostgresKeysMixin,
         with self._reader() as conn, conn.transaction():
             yield conn
 
+    def _short_transaction(self) -> AbstractContextManager[Conn]:
+        """An API key's or an audit entry's transaction: a pooled one, as budgets' writes."""
+        return self._pooled_transaction()
+
     # -- reads --------------------------------------------------------------------------
 
     @contextmanager

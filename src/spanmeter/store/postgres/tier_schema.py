@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
+from ..query_model import RANKED_MEASURES
 from ..rollups import MEASURES, ROLLUPS, RollupSpec
 from ..tiers import FILTER_TIERS, TIERS, DimensionTier
 from .sql_text import sql
@@ -25,22 +26,9 @@ from .sql_text import sql
 if TYPE_CHECKING:
     import psycopg
 
-__all__ = ["ALL_TIERS", "RANKED_MEASURES", "create_tiers", "fold_statement", "tier_key"]
+__all__ = ["ALL_TIERS", "create_tiers", "fold_statement", "tier_key"]
 
 ALL_TIERS: Final = (*TIERS, *FILTER_TIERS)
-RANKED_MEASURES: Final = (
-    "cost_nano_usd",
-    "logical_requests",
-    "attempts",
-    "input_tokens",
-    "output_tokens",
-    "unpriced",
-)
-"""The measures a ranking sums, which every tier's primary key index also carries
-(``INCLUDE``): a ranking reads a tier by index only, without visiting the table, whose rows
-lie in the order compaction wrote them (by time), not in the key's order. Measured on
-``bench/query.py``'s store (200,000 spans), "top tenants where provider = X over 30 days"
-read 15k filter-tier rows from 10k table pages in 88 ms, and 6-20 ms by index only."""
 
 
 def tier_key(tier: DimensionTier) -> tuple[str, ...]:
@@ -62,6 +50,13 @@ def create_tiers(conn: psycopg.Connection[tuple[object, ...]]) -> None:
     Rows already in the rollups are unfolded (the column's default): queries read them from
     the rollup until compaction folds them, so an upgraded store answers exactly at once and
     gets faster as compaction works through its history.
+
+    Every tier's primary key index also carries the measures a ranking sums
+    (:data:`~spanmeter.store.query_model.RANKED_MEASURES`, ``INCLUDE``): a ranking reads a
+    tier by index only, without visiting the table, whose rows lie in the order compaction
+    wrote them (by time), not in the key's order. Measured on ``bench/query.py``'s store
+    (200,000 spans), "top tenants where provider = X over 30 days" read 15k filter-tier rows
+    from 10k table pages in 88 ms, and 6-20 ms by index only.
     """
     conn.execute("DROP TABLE IF EXISTS rollup_compacted")  # the watermark the partial index replaces
     for spec in ROLLUPS:

@@ -23,30 +23,20 @@ Everything runs inside the caller's transaction (:class:`PostgresStore`).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
 from ..api import WriteResult
 from ..batches import batch_results, first_attempt_flags, first_rows_of, logical_candidates
 from ..call_claims import CallOwner, call_key, candidates, decide, demote, probes
 from ..rollups import MEASURES, ROLLUPS, Aggregates, RollupSpec, aggregate
-from ..rows import FIELD_NAMES, SpanRow, row_values
+from ..rows import SpanRow, row_values
 from .sql_text import sql
+from .staging import COPY_STAGE, MOVE, STAGE
 
 if TYPE_CHECKING:
     import psycopg
 
 __all__ = ["claim_provider_calls", "write_rows"]
-
-_COLUMNS: Final = ", ".join(FIELD_NAMES)
-_STAGE: Final = (
-    f"CREATE TEMP TABLE IF NOT EXISTS requests_stage ON COMMIT DELETE ROWS AS"
-    f" SELECT {_COLUMNS} FROM requests WITH NO DATA"
-)
-_MOVE: Final = (
-    f"INSERT INTO requests ({_COLUMNS}) SELECT {_COLUMNS} FROM requests_stage"
-    " ON CONFLICT (start_time_ns, span_id, trace_id) DO NOTHING"
-    " RETURNING start_time_ns, span_id, trace_id"
-)
 
 
 def claim_provider_calls(conn: psycopg.Connection[tuple[object, ...]], rows: Sequence[SpanRow]) -> int:
@@ -113,13 +103,13 @@ def _insert_new(
     unique: dict[tuple[int, bytes, bytes], SpanRow] = {}
     for row in rows:
         unique.setdefault((row.start_time_ns, row.span_id, row.trace_id), row)
-    conn.execute(sql(_STAGE))
-    with conn.cursor().copy(sql(f"COPY requests_stage ({_COLUMNS}) FROM STDIN")) as copy:
+    conn.execute(sql(STAGE))
+    with conn.cursor().copy(sql(COPY_STAGE)) as copy:
         for row in unique.values():
             copy.write_row(row_values(row))
     stored = {
         (int(start), bytes(span_id), bytes(trace_id))  # type: ignore[arg-type]
-        for start, span_id, trace_id in conn.execute(sql(_MOVE))
+        for start, span_id, trace_id in conn.execute(sql(MOVE))
     }
     # ``rows`` is ``batches`` in order, so each stored key's first row is the one staged.
     return first_rows_of(batches, stored)

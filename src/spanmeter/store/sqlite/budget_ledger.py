@@ -26,9 +26,9 @@ worse, because it also stops cost reporting for everyone.
 
 from __future__ import annotations
 
-import logging
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Final
 
@@ -37,8 +37,9 @@ from ..budget_rows import (
     calendar_keys,
     calendar_totals,
     counter_id,
+    rolling_keys,
     rolling_totals,
-    run_ledger,
+    run_guarded,
     stored_totals,
     with_clock,
 )
@@ -49,8 +50,6 @@ from .alerts import ALERTS
 from .writer import chunked
 
 __all__ = ["SQL", "LedgerStats", "apply_ledger", "counter_id", "reevaluate_window"]
-
-_logger = logging.getLogger(__name__)
 
 _CHUNK: Final = 1000
 """Increments per statement: 6 parameters each, far below SQLite's 32,766 variables."""
@@ -135,10 +134,7 @@ def _rolling_totals(conn: sqlite3.Connection, increments: Sequence[SpendIncremen
             )
             params.append(inc.unpriced)
         conn.execute(_UPSERT_ROLLING.format(values=_values(len(chunk), 6)), params)
-    # One total per (counter, scope key): several hour buckets of one key share it.
-    keyed: dict[tuple[int, str], SpendIncrement] = {}
-    for inc in increments:
-        keyed.setdefault((counter_id(inc.counter), inc.scope_key), inc)
+    keyed = rolling_keys(increments)  # one total per (counter, scope key)
     totals: list[SpendTotal] = []
     for chunk in chunked(list(keyed.items()), _CHUNK):
         params = []
@@ -175,6 +171,18 @@ class _Steps:
         return _write_decision(self.conn, decision)
 
 
+@contextmanager
+def _savepoint(conn: sqlite3.Connection) -> Generator[None, None, None]:
+    conn.execute("SAVEPOINT budget_ledger")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK TO budget_ledger")
+        conn.execute("RELEASE budget_ledger")
+        raise
+    conn.execute("RELEASE budget_ledger")
+
+
 def apply_ledger(
     conn: sqlite3.Connection, hook: LedgerHook, rows: Sequence[SpanRow], stats: LedgerStats
 ) -> None:
@@ -182,19 +190,7 @@ def apply_ledger(
 
     Must be called inside the write transaction that stores ``rows``.
     """
-    conn.execute("SAVEPOINT budget_ledger")
-    try:
-        run_ledger(hook, rows, stats, _Steps(conn))
-        conn.execute("RELEASE budget_ledger")
-        stats.transactions += 1
-    except Exception:
-        conn.execute("ROLLBACK TO budget_ledger")
-        conn.execute("RELEASE budget_ledger")
-        stats.failures += 1
-        stats.named.clear()  # some of those names may have been rolled back
-        _logger.exception(
-            "spanmeter: budget ledger failed; %d spans stored without budget accounting", len(rows)
-        )
+    run_guarded(hook, rows, stats, _Steps(conn), _savepoint(conn))
 
 
 def reevaluate_window(

@@ -11,10 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
-from ...timeunits import NS_PER_SECOND
-from ..api import StoreStats, TopGroup, TopResult
-from ..conditions import where_clause
-from ..query_model import ReadScope
+from ..api import StoreStats, TopResult
+from ..query_model import RANKED_MEASURES, ReadScope, ranked_result, request_filter
 from ..rollups import ROLLUPS, TopDimension, aligned_window, rollup_for
 from ..rows import FIELD_NAMES, SpanRow
 from ..tiers import FILTER_TIERS, TIERS
@@ -26,14 +24,6 @@ _FETCH: Final = 1000
 
 
 _ROLLUP_TABLES: Final = (*(spec.table for spec in ROLLUPS), *(tier.table for tier in (*TIERS, *FILTER_TIERS)))
-_TOP_MEASURES: Final = (
-    "cost_nano_usd",
-    "logical_requests",
-    "attempts",
-    "input_tokens",
-    "output_tokens",
-    "unpriced",
-)
 
 
 def top(
@@ -51,9 +41,11 @@ def top(
     # the measures are integers: the window may be read as whole buckets minus their parts
     # outside it (spanmeter.store.window_cover), whose cancelled-out groups HAVING drops
     extent = data_extent(conn, spec)
-    parts, params = window_parts(spec, (by,), lo, hi, where, own, _TOP_MEASURES, subtract=True, extent=extent)
+    parts, params = window_parts(
+        spec, (by,), lo, hi, where, own, RANKED_MEASURES, subtract=True, extent=extent
+    )
     fetched = _fetch_top(conn, by, parts, params, limit) if parts else []
-    return _top_result(by, spec.bucket_seconds, (lo, hi), fetched)
+    return ranked_result(by, spec.bucket_seconds, (lo, hi), fetched)
 
 
 def _fetch_top(
@@ -77,54 +69,11 @@ def _fetch_top(
     return conn.execute(sql, [*params, limit]).fetchall()
 
 
-def _top_result(
-    by: TopDimension, bucket_seconds: int, window: tuple[int, int], fetched: list[tuple[Any, ...]]
-) -> TopResult:
-    """The fetched rows as a :class:`TopResult`: the groups, and the totals every row
-    repeats (zeros when the window holds nothing)."""
-    lo, hi = window
-    totals = fetched[0][7:] if fetched else (0, 0, 0, 0, 0, 0, 0)
-    total_cost = int(totals[0])
-    groups = [
-        TopGroup(
-            key=key or None,
-            cost_nano_usd=cost,
-            logical_requests=logical,
-            attempts=attempts,
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            unpriced=unpriced,
-            share=cost / total_cost if total_cost else 0.0,
-        )
-        for key, cost, logical, attempts, input_tokens, output_tokens, unpriced, *_ in fetched
-    ]
-    return TopResult(
-        by=by,
-        window_start_ns=lo * NS_PER_SECOND,
-        window_end_ns=hi * NS_PER_SECOND,
-        bucket_seconds=bucket_seconds,
-        groups=groups,
-        group_count=int(totals[6]),
-        cost_nano_usd=total_cost,
-        logical_requests=int(totals[1]),
-        attempts=int(totals[2]),
-        input_tokens=int(totals[3]),
-        output_tokens=int(totals[4]),
-        unpriced=int(totals[5]),
-    )
-
-
-def _row_filter(start_ns: int | None, end_ns: int | None, data_mode: str | None) -> tuple[str, list[object]]:
-    return where_clause(
-        ("start_time_ns >= ?", start_ns), ("start_time_ns < ?", end_ns), ("data_mode = ?", data_mode)
-    )
-
-
 def count_requests(
     conn: sqlite3.Connection, start_ns: int | None, end_ns: int | None, *, data_mode: str | None
 ) -> int:
     """Raw rows whose start time lies in ``[start_ns, end_ns)``."""
-    where, params = _row_filter(start_ns, end_ns, data_mode)
+    where, params = request_filter(start_ns, end_ns, data_mode, mark="?")
     (count,) = conn.execute(f"SELECT count(*) FROM requests{where}", params).fetchone()
     return int(count)
 
@@ -133,7 +82,7 @@ def iter_requests(
     conn: sqlite3.Connection, start_ns: int | None, end_ns: int | None, *, data_mode: str | None
 ) -> Iterator[SpanRow]:
     """Raw rows in start-time order, fetched a thousand at a time."""
-    where, params = _row_filter(start_ns, end_ns, data_mode)
+    where, params = request_filter(start_ns, end_ns, data_mode, mark="?")
     cursor = conn.execute(
         f"SELECT {', '.join(FIELD_NAMES)} FROM requests{where} ORDER BY start_time_ns, id", params
     )

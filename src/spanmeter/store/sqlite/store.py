@@ -144,6 +144,10 @@ class SQLiteStore(StoreFacade[sqlite3.Connection], SQLiteTransferMixin, SQLiteKe
                 self._writer.forget()  # its cached sequence numbers may describe rolled-back rows
                 raise
 
+    def _short_transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        """An API key's or an audit entry's transaction: the one write transaction (one writer)."""
+        return self._transaction()
+
     def write_batches(self, batches: Sequence[Sequence[SpanRow]]) -> list[WriteResult]:
         """Store several batches in one transaction; one result per batch, in order."""
         return self._write(batches, None)
