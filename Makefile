@@ -1,6 +1,7 @@
 # Every target creates its own virtualenv, so a fresh machine needs only python3 (>= 3.10);
-# `make test` also needs chromium and prometheus/promtool, which system-deps installs
-# (Debian: apt-get, as root or through sudo) or, when it cannot, names with what to run.
+# `make test` also needs chromium, prometheus/promtool, PostgreSQL's server and Node.js with
+# npm, which system-deps installs (Debian: apt-get, as root or through sudo) or, when it
+# cannot, names with what to run.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -16,7 +17,7 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-## system-deps: Debian packages the tests start for real (chromium, prometheus)
+## system-deps: Debian packages the tests start for real (chromium, prometheus, postgresql, nodejs, npm)
 system-deps:
 	./scripts/install-system-deps
 

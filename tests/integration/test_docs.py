@@ -175,8 +175,8 @@ with spanmeter.attribution(endpoint_tag="doc-test.app"):
 """
 # Blocks whose app sends the test's demo receiver a span: the endpoint tag it must store.
 RECEIVED: dict[str, str] = {
-    "README.md:78": "checkout.ai_summary",
-    "README.md:107": "doc-test.app",
+    "README.md:80": "checkout.ai_summary",
+    "README.md:109": "doc-test.app",
 }
 # Repository entries linked into a shell block's directory.
 REPO_ENTRIES = ("collector_config", "deploy", "scripts", "src")

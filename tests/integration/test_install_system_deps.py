@@ -24,13 +24,16 @@ def stub(bin_dir: Path, name: str, body: str) -> None:
 
 
 def run(
-    tmp_path: Path, *, uid: int, commands: dict[str, str]
+    tmp_path: Path, *, uid: int, commands: dict[str, str], node: tuple[str, ...] = ("node", "npm")
 ) -> tuple[subprocess.CompletedProcess[str], str]:
-    """Run the script with stub commands; returns the result and the stubs' call log."""
+    """Run the script with stub commands (``node`` and ``npm`` present unless left out of
+    ``node``); returns the result and the stubs' call log."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     log = tmp_path / "calls.log"
     stub(bin_dir, "id", f"echo {uid}")
+    for name in node:
+        stub(bin_dir, name, "")
     for name, body in commands.items():
         stub(bin_dir, name, f'echo "{name} $*" >> {log}\n{body}')
     done = subprocess.run(
@@ -101,3 +104,18 @@ def test_a_failing_install_says_what_to_run(tmp_path: Path) -> None:
     assert "Unable to locate package chromium" in done.stderr
     assert "apt-get install failed" in done.stderr
     assert "sudo apt-get install -y chromium prometheus yourself" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("present", "installed"), [((), "nodejs npm"), (("node",), "npm")], ids=["no-node", "no-npm"]
+)
+def test_node_and_npm_are_installed_when_missing(
+    tmp_path: Path, present: tuple[str, ...], installed: str
+) -> None:
+    commands = {**INSTALLED, "apt-get": "", "env": 'shift; "$@"'}
+    done, calls = run(tmp_path, uid=0, commands=commands, node=present)
+    assert done.returncode == 0, done.stderr
+    assert f" {installed} with apt-get" in done.stderr
+    assert "OpenTelemetry JS SDK" in done.stderr  # why it is needed
+    install = calls.splitlines()[-1]
+    assert install.endswith(f" {installed}") and "chromium" not in install
