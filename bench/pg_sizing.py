@@ -10,7 +10,10 @@ a :class:`spanmeter.store.GroupCommitWriter` into a fresh store opened by ``open
 SQLite file, then a database on a PostgreSQL server started for the run (``bench/pg.py``,
 fsync on) or at ``--postgres-url``. Only the OTLP transport is left out. Then compaction runs
 to completion (``compact_rollups`` with a clock two days ahead, so every bucket is closed and
-folded into the tiers), and the size of every table with its indexes and TOAST is read:
+folded into the tiers). On PostgreSQL the WAL written by the ingest and by the compaction is
+counted too (``pg_current_wal_insert_lsn`` before and after each): what a streaming replica
+receives, and what the server's disks write besides the tables. Then the size of every table
+with its indexes and TOAST is read:
 
 * PostgreSQL: ``pg_total_relation_size`` per table (a partitioned table: summed over its
   partitions), after a plain ``VACUUM`` (the dead rows compaction leaves are then free space
@@ -96,9 +99,32 @@ class Sizes:
         return sum(self.bytes.values())
 
 
-def ingest(target: str, bodies: list[bytes]) -> tuple[int, float, float]:
+def _wal_position(target: str) -> int | None:
+    """PostgreSQL's WAL insert position in bytes (None for SQLite), to count the WAL a step
+    writes: what a streaming replica receives and what the server's disks write twice."""
+    if not target.startswith("postgresql://"):
+        return None
+    import psycopg
+
+    with psycopg.connect(target, autocommit=True) as conn:
+        row = conn.execute("SELECT pg_current_wal_insert_lsn() - '0/0'::pg_lsn").fetchone()
+        return int(row[0]) if row else None
+
+
+@dataclass
+class Ingested:
+    """What one store's ingest and compaction took."""
+
+    stored: int
+    ingest_s: float
+    compaction_s: float
+    wal: tuple[int, int] | None = None
+    """PostgreSQL: WAL bytes written by the ingest and by the compaction."""
+
+
+def ingest(target: str, bodies: list[bytes]) -> Ingested:
     """Send ``bodies`` through the real ingest handler into the store at ``target``, then
-    compact to completion; returns (spans stored, seconds of ingest, of compaction)."""
+    compact to completion."""
     from spanmeter.ingest import IngestMetrics, IngestPipeline
     from spanmeter.pricing import PriceBook
     from spanmeter.receiver import IngestResult
@@ -114,6 +140,7 @@ def ingest(target: str, bodies: list[bytes]) -> tuple[int, float, float]:
             request: Any = parse(body)  # the map-typed request the receiver parses into
             return pipeline(request)
 
+        wal = [_wal_position(target)]
         start = time.perf_counter()
         with ThreadPoolExecutor(8) as pool:  # eight in flight, as the bench's client sends
             results = list(pool.map(send, bodies))
@@ -121,15 +148,21 @@ def ingest(target: str, bodies: list[bytes]) -> tuple[int, float, float]:
         ingested = time.perf_counter() - start
         refused = [result for result in results if result.rejected_spans]
         assert not refused, f"{len(refused)} requests had spans refused"
+        wal.append(_wal_position(target))
         start = time.perf_counter()
         future = time.time_ns() + 2 * DAY_NS
         while store.compact_rollups(future, max_buckets=1_000):
             pass
         compacted = time.perf_counter() - start
+        wal.append(_wal_position(target))
         stored = store.count_requests()
     finally:
         store.close()
-    return stored, ingested, compacted
+    before, between, after = wal
+    written = (
+        None if before is None or between is None or after is None else (between - before, after - between)
+    )
+    return Ingested(stored, ingested, compacted, written)
 
 
 def _bucketed() -> dict[str, str]:
@@ -247,9 +280,9 @@ def run(profile: str, requests: int, postgres_url: str | None) -> None:
     print(f"{profile}: {spans:,} spans ({describe(bodies)})")
     with tempfile.TemporaryDirectory() as folder, databases(postgres_url) as dbs:
         path = str(Path(folder, "sizing.db"))
-        stored, ingested, compacted = ingest(path, bodies)
-        assert stored == spans, f"SQLite stored {stored:,} of {spans:,} spans"
-        print(f" SQLite: ingest {ingested:.1f} s, compaction {compacted:.1f} s")
+        done = ingest(path, bodies)
+        assert done.stored == spans, f"SQLite stored {done.stored:,} of {spans:,} spans"
+        print(f" SQLite: ingest {done.ingest_s:.1f} s, compaction {done.compaction_s:.1f} s")
         as_left, file_size = sqlite_sizes(path, vacuum=False)
         lines = list(
             report(f"SQLite, as compaction left it (file {file_size / 1e6:,.1f} MB)", spans, as_left)
@@ -258,9 +291,15 @@ def run(profile: str, requests: int, postgres_url: str | None) -> None:
         lines += report(f"SQLite, after VACUUM (file {file_size / 1e6:,.1f} MB)", spans, packed)
         print("\n".join(lines))
         url = dbs.new("sizing")
-        stored, ingested, compacted = ingest(url, bodies)
-        assert stored == spans, f"PostgreSQL stored {stored:,} of {spans:,} spans"
-        print(f" PostgreSQL: ingest {ingested:.1f} s, compaction {compacted:.1f} s")
+        done = ingest(url, bodies)
+        assert done.stored == spans, f"PostgreSQL stored {done.stored:,} of {spans:,} spans"
+        print(f" PostgreSQL: ingest {done.ingest_s:.1f} s, compaction {done.compaction_s:.1f} s")
+        if done.wal is not None:
+            ingest_wal, compaction_wal = done.wal
+            print(
+                f" PostgreSQL WAL: ingest {ingest_wal / 1e6:,.1f} MB ({ingest_wal / spans:,.0f} bytes a span),"
+                f" compaction {compaction_wal / 1e6:,.1f} MB ({compaction_wal / spans:,.0f} bytes a span)"
+            )
         print("\n".join(report("PostgreSQL, after VACUUM", spans, postgres_sizes(url, full=False))))
         print("\n".join(report("PostgreSQL, after VACUUM FULL", spans, postgres_sizes(url, full=True))))
 
