@@ -60,8 +60,8 @@ def test_the_sizing_tables_are_those_of_the_bench() -> None:
     bench_rows = set(_table_rows(_section(BENCH.read_text(), "## Storage size")))
     assert len(doc_rows) >= 8, "the doc's sizing tables are gone"
     missing = [row for row in doc_rows if row not in bench_rows]
-    assert not missing, "rows of docs/scaling.md not in bench/README.md's Storage size section:\n" + "\n".join(
-        missing
+    assert not missing, (
+        "rows of docs/scaling.md not in bench/README.md's Storage size section:\n" + "\n".join(missing)
     )
 
 
@@ -80,7 +80,8 @@ def test_the_daily_arithmetic_adds_up() -> None:
     rounded to the digits shown."""
     text = DOC.read_text()
     sums = re.findall(
-        rf"({_NUMBER}) spans/s × 86,400 s(?: × ({_NUMBER}) days)? × ({_NUMBER}) bytes = ({_NUMBER}) (GB|TB)", text
+        rf"({_NUMBER}) spans/s × 86,400 s(?: × ({_NUMBER}) days)? × ({_NUMBER}) bytes = ({_NUMBER}) (GB|TB)",
+        text,
     )
     assert len(sums) >= 4, sums
     for rate, days, size, total, unit in sums:
