@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -25,7 +26,7 @@ from spanmeter.api import make_api
 from spanmeter.service import ReceiverService, ServeConfig
 from spanmeter.service.query_process import QueryFailed, QueryProcesses, QueryProcessSettings, QueryTimeout
 from spanmeter.service.query_worker import DEFAULT_IDLE_CLASS, DEFAULT_NICENESS
-from spanmeter.store import SpanStore, open_store, open_store_for_reading
+from spanmeter.store import SpanStore, StoreBusy, open_store, open_store_for_reading
 from support.query_jobs import SlowTopStore, delete_requests, fail_with, own_pid, scheduling, sleep_then
 from support.store_rows import random_rows
 from support.stores import BACKENDS, backend_target
@@ -225,6 +226,27 @@ def test_a_lazy_query_on_a_store_that_cannot_be_opened_fails_that_query(tmp_path
         assert queries.pids == []
     finally:
         queries.close()
+
+
+def test_a_lazy_query_while_the_database_is_down_is_retryable(unused_tcp_port_url: str) -> None:
+    queries = QueryProcesses(
+        QueryProcessSettings(partial(open_store_for_reading, unused_tcp_port_url)), size=1, timeout_s=30
+    ).start(lazily=True)
+    try:
+        with pytest.raises(StoreBusy, match="cannot open the store now: OperationalError"):
+            queries(own_pid)  # the API answers 503 + Retry-After, as once the store is open
+        assert queries.pids == []
+    finally:
+        queries.close()
+
+
+@pytest.fixture
+def unused_tcp_port_url() -> str:
+    """A PostgreSQL URL where nothing listens (a database down)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"postgresql://postgres@127.0.0.1:{port}/spanmeter"
 
 
 def _get(url: str) -> tuple[int, bytes]:

@@ -87,10 +87,11 @@ class _Child:
         self.idle_since = time.monotonic()
 
     def wait_ready(self, timeout_s: float) -> None:
-        """Raises RuntimeError unless the child opened the store within ``timeout_s``."""
+        """Raises RuntimeError unless the child opened the store within ``timeout_s``
+        (StoreBusy: it could not for now, the database being out of reach)."""
         try:
             await_ready(self.conn, timeout_s, _WHAT)
-        except RuntimeError:
+        except (RuntimeError, StoreBusy):
             self.kill()
             raise
 
@@ -230,9 +231,11 @@ class QueryProcesses:
             self._children.add(child)
         try:
             child.wait_ready(self._start_timeout_s)
-        except RuntimeError as error:
+        except (RuntimeError, StoreBusy) as error:
             with self._lock:
                 self._children.discard(child)
+            if isinstance(error, StoreBusy):
+                raise  # the database is down: the API answers retry-later, as for a query
             raise QueryFailed(str(error)) from None
         return child
 

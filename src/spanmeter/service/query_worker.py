@@ -33,6 +33,7 @@ from multiprocessing.connection import Connection
 from typing import Any, Final
 
 from ..store import SpanStore, StoreBusy
+from ..store.factory import is_unavailable
 from .worker_process import BUSY, ERROR, PROTOCOL, READY, child_connection, log_as, open_or_fail, send
 
 __all__ = [
@@ -105,7 +106,7 @@ def worker_main(fd: int | None = None) -> int:
     threading.Thread(
         target=_follow_parent, args=(parent,), name="spanmeter-query-watchdog", daemon=True
     ).start()
-    store = open_or_fail(conn, partial(_open_store, settings))
+    store = open_or_fail(conn, partial(_open_store, settings), busy_if=is_unavailable)
     if store is None:
         return 1
     send(conn, (READY, os.getpid()))

@@ -31,6 +31,8 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any, Final, TypeVar
 
+from ..store.api import StoreBusy
+
 __all__ = [
     "BUSY",
     "ERROR",
@@ -94,6 +96,7 @@ def await_ready(conn: Connection, timeout_s: float, what: str) -> None:
     """Wait for the child's ``READY``; the caller kills the child when this raises.
 
     Raises:
+        StoreBusy: the child could not open the store for now (``BUSY``: a database down).
         RuntimeError: the child could not open the store (its error is in the message), died,
             or did not answer within ``timeout_s``.
     """
@@ -103,6 +106,8 @@ def await_ready(conn: Connection, timeout_s: float, what: str) -> None:
         answer = pickle.loads(conn.recv_bytes())
     except (OSError, EOFError) as error:
         raise RuntimeError(f"{what} failed to start: {error!r}") from None
+    if answer[0] == BUSY:
+        raise StoreBusy(f"{what} cannot open the store now: {answer[1]}", retry_after_s=1.0)
     if answer[0] != READY:
         raise RuntimeError(f"{what} failed to start: {answer[1]}")
 
@@ -133,14 +138,22 @@ def log_as(level: int, label: str) -> None:
     )
 
 
-def open_or_fail(conn: Connection, open_store: Callable[[], _T]) -> _T | None:
+def open_or_fail(
+    conn: Connection, open_store: Callable[[], _T], *, busy_if: Callable[[Exception], bool] | None = None
+) -> _T | None:
     """``open_store()``, or None after telling the parent why not (``(FAILED, reason)``), so
-    that its :func:`await_ready` raises with the child's own error instead of a timeout."""
+    that its :func:`await_ready` raises with the child's own error instead of a timeout;
+    ``(BUSY, reason)`` instead when ``busy_if(error)`` (the store out of reach for now)."""
     try:
         return open_store()
     except Exception as error:
-        _logger.exception("cannot open the store")
-        send(conn, (FAILED, f"{type(error).__name__}: {error}"))
+        reason = f"{type(error).__name__}: {error}"
+        if busy_if is not None and busy_if(error):
+            _logger.warning("cannot open the store now: %s", reason)  # an outage: no traceback
+            send(conn, (BUSY, reason))
+        else:
+            _logger.exception("cannot open the store")
+            send(conn, (FAILED, reason))
         return None
 
 

@@ -15,7 +15,14 @@ if TYPE_CHECKING:
     from .postgres.store import PostgresStore
     from .sqlite.store import SQLiteStore
 
-__all__ = ["POSTGRES_SCHEMES", "describe_target", "is_postgres_url", "open_store", "open_store_for_reading"]
+__all__ = [
+    "POSTGRES_SCHEMES",
+    "describe_target",
+    "is_postgres_url",
+    "is_unavailable",
+    "open_store",
+    "open_store_for_reading",
+]
 
 POSTGRES_SCHEMES: Final = ("postgresql://", "postgres://")
 
@@ -75,3 +82,22 @@ def open_store_for_reading(target: str | Path) -> SQLiteStore | PostgresStore:
     from .sqlite.store import SQLiteStore
 
     return SQLiteStore(target, read_only=True)
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """Is ``error`` the store out of reach for now (a database down or restarting: retry
+    later) rather than a store that is broken or misconfigured?
+
+    For a process that opens the store after the receiver started (the API's query processes
+    start with the first query): the receiver answers such a query retry-later, as it does
+    once a store that was open becomes unreachable (:class:`~spanmeter.store.api.StoreBusy`).
+    """
+    from .api import StoreBusy
+
+    if isinstance(error, StoreBusy):
+        return True
+    try:
+        import psycopg  # only with the postgres extra; a SQLite store never raises its errors
+    except ImportError:
+        return False
+    return isinstance(error, psycopg.OperationalError)
