@@ -26,15 +26,10 @@ from spanmeter.auth.authenticator import CACHE_S, AuthError
 from spanmeter.cli import main
 from spanmeter.service import ReceiverService, ServeConfig
 from spanmeter.store import ApiKey, SQLiteStore
+from support.api_keys import create_key
 from support.sdk_spans import chat_spans
 
-
-def _make(db: Path, name: str, scope: str) -> str:
-    result = CliRunner().invoke(
-        main, ["keys", "create", "--name", name, "--scope", scope, "--format", "json", "--store", str(db)]
-    )
-    assert result.exit_code == 0, result.output
-    return str(json.loads(result.output)["key"])
+_make = create_key
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from spanmeter.cli import main
 from spanmeter.cli.common import cli_actor
 from spanmeter.service import ReceiverService, ServeConfig
 from spanmeter.store import NewAlert, SQLiteStore
+from support.api_keys import create_key
 from support.store_rows import NS, T0, make_row
 
 _WINDOW = "2026-01-01T00:00..2026-01-02T00:00"
@@ -42,12 +43,7 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> str:
     return result.output
 
 
-def _make(db: Path, name: str, scope: str) -> str:
-    return str(
-        json.loads(
-            _cli("keys", "create", "--name", name, "--scope", scope, "--format", "json", "--store", str(db))
-        )["key"]
-    )
+_make = create_key
 
 
 def _call(port: int, path: str, key: str | None, body: dict[str, Any] | None = None) -> tuple[int, Any]:

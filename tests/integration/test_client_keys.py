@@ -34,6 +34,7 @@ from spanmeter.cli import main
 from spanmeter.otel_exporter import SpanmeterSpanExporter
 from spanmeter.otel_exporter.exporters import export_headers
 from spanmeter.service import ReceiverService, ServeConfig
+from support.api_keys import create_key
 from support.budget_helpers import genai_attributes
 from support.doc_blocks import read_blocks
 from support.serve_process import free_port, serve_process
@@ -46,13 +47,7 @@ budgets:
 """
 
 
-def make_key(db: Path, name: str, scope: str, *more: str) -> str:
-    result = CliRunner().invoke(
-        main,
-        ["keys", "create", "--name", name, "--scope", scope, "--format", "json", "--store", str(db), *more],
-    )
-    assert result.exit_code == 0, result.output
-    return str(json.loads(result.output)["key"])
+make_key = create_key
 
 
 @dataclass

@@ -31,11 +31,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
 from spanmeter.auth import Authenticator
-from spanmeter.cli import main
 from spanmeter.service import ReceiverService, ServeConfig
+from support.api_keys import create_key
 from support.node_project import NodeProject, node_project
 from support.tls_certs import ThrowawayPKI, make_pki
 
@@ -96,12 +95,7 @@ def node() -> NodeProject:
     return node_project()
 
 
-def _new_key(db: Path, name: str, scope: str) -> str:
-    result = CliRunner().invoke(
-        main, ["keys", "create", "--name", name, "--scope", scope, "--format", "json", "--store", str(db)]
-    )
-    assert result.exit_code == 0, result.output
-    return str(json.loads(result.output)["key"])
+_new_key = create_key
 
 
 @pytest.fixture

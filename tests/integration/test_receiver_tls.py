@@ -15,7 +15,6 @@ from pathlib import Path
 import grpc
 import httpx
 import pytest
-from click.testing import CliRunner
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpanExporter
 from opentelemetry.sdk.resources import Resource
@@ -23,8 +22,8 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from spanmeter.cli import main
 from spanmeter.service import ReceiverService, ServeConfig
+from support.api_keys import create_key
 from support.tls_certs import ThrowawayPKI, make_pki
 
 StartTLS = Callable[..., ReceiverService]
@@ -186,12 +185,7 @@ def test_client_certificates_are_required_with_a_client_ca(
     assert '"openai"' in _stored_calls(service, with_cert)
 
 
-def _new_key(db: Path, name: str, scope: str) -> str:
-    result = CliRunner().invoke(
-        main, ["keys", "create", "--name", name, "--scope", scope, "--format", "json", "--store", str(db)]
-    )
-    assert result.exit_code == 0, result.output
-    return str(json.loads(result.output)["key"])
+_new_key = create_key
 
 
 def _stored_spans(service: ReceiverService, context: ssl.SSLContext, key: str) -> int:

@@ -24,7 +24,6 @@ from typing import Any
 
 import grpc
 import pytest
-from click.testing import CliRunner
 from google.protobuf import json_format
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -39,8 +38,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 from spanmeter.api import make_api
-from spanmeter.cli import main
 from spanmeter.service import ReceiverService, ServeConfig
+from support.api_keys import create_key
 from support.budget_helpers import expected_cost, genai_attributes
 
 OTHERS = ("tenant-beta-b7", "tenant-gamma-g3")
@@ -91,12 +90,7 @@ ROUTES: dict[tuple[str, str], tuple[str, str]] = {
 
 
 def _key(db: Path, name: str, scope: str, *tenants: str) -> str:
-    args = ["keys", "create", "--name", name, "--scope", scope, "--format", "json", "--store", str(db)]
-    for tenant in tenants:
-        args += ["--tenant", tenant]
-    result = CliRunner().invoke(main, args)
-    assert result.exit_code == 0, result.output
-    return str(json.loads(result.output)["key"])
+    return create_key(db, name, scope, *(option for tenant in tenants for option in ("--tenant", tenant)))
 
 
 def _call(
