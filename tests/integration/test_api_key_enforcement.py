@@ -29,8 +29,6 @@ from spanmeter.store import ApiKey, SQLiteStore
 from support.api_keys import create_key
 from support.sdk_spans import chat_spans
 
-_make = create_key
-
 
 @pytest.fixture
 def receiver(tmp_path: Path) -> Iterator[tuple[ReceiverService, Path]]:
@@ -61,7 +59,11 @@ def test_without_keys_everything_is_open(receiver: tuple[ReceiverService, Path])
 
 def test_keys_are_required_by_scope_on_every_transport(receiver: tuple[ReceiverService, Path]) -> None:
     service, db = receiver
-    ingest, read, admin = _make(db, "app", "ingest"), _make(db, "grafana", "read"), _make(db, "ops", "admin")
+    ingest, read, admin = (
+        create_key(db, "app", "ingest"),
+        create_key(db, "grafana", "read"),
+        create_key(db, "ops", "admin"),
+    )
     time.sleep(CACHE_S + 0.2)  # the receiver learns that keys exist within its cache time
     http_url = f"http://127.0.0.1:{service.http_port}/v1/traces"
     grpc_url = f"http://127.0.0.1:{service.grpc_port}"
@@ -182,6 +184,6 @@ def test_serve_refuses_an_exposed_address_without_keys(
         and "--insecure-no-auth" in refused.output
     )
     monkeypatch.delenv("SPANMETER_USER_ID_HASH_KEY")
-    _make(db, "app", "ingest")
+    create_key(db, "app", "ingest")
     refused = CliRunner().invoke(main, args)
     assert refused.exit_code == 1 and "SPANMETER_USER_ID_HASH_KEY is unset" in refused.output

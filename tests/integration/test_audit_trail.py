@@ -43,9 +43,6 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> str:
     return result.output
 
 
-_make = create_key
-
-
 def _call(port: int, path: str, key: str | None, body: dict[str, Any] | None = None) -> tuple[int, Any]:
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(
@@ -67,7 +64,7 @@ def _events(db: Path, *args: str) -> list[dict[str, Any]]:
 @pytest.fixture
 def receiver(tmp_path: Path) -> Iterator[tuple[ReceiverService, Path, dict[str, str]]]:
     db = tmp_path / "audit.db"
-    keys = {"ops": _make(db, "ops", "admin"), "grafana": _make(db, "grafana", "read")}
+    keys = {"ops": create_key(db, "ops", "admin"), "grafana": create_key(db, "grafana", "read")}
     config = ServeConfig(db=str(db), grpc_port=0, http_port=0, store_process=False)
     with ReceiverService(config) as service:
         yield service, db, keys
@@ -141,7 +138,7 @@ def test_alert_changes_over_http_are_recorded_with_the_key(
 
 def test_keys_reprice_and_budget_edits_on_the_command_line_are_recorded(tmp_path: Path) -> None:
     db = tmp_path / "cli.db"
-    secret = _make(db, "ops", "admin")
+    secret = create_key(db, "ops", "admin")
     _cli("keys", "revoke", "ops", "--store", str(db))
     with SQLiteStore(db) as store:
         store.write_batch(

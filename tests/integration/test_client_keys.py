@@ -47,9 +47,6 @@ budgets:
 """
 
 
-make_key = create_key
-
-
 @dataclass
 class Keyed:
     service: ReceiverService
@@ -67,9 +64,9 @@ class Keyed:
 def keyed(tmp_path: Path) -> Iterator[Keyed]:
     db = tmp_path / "keyed.db"
     ingest, read, admin = (
-        make_key(db, "app", "ingest"),
-        make_key(db, "grafana", "read"),
-        make_key(db, "ops", "admin"),
+        create_key(db, "app", "ingest"),
+        create_key(db, "grafana", "read"),
+        create_key(db, "ops", "admin"),
     )
     budgets = tmp_path / "budgets.yaml"
     budgets.write_text(BUDGETS)
@@ -114,7 +111,7 @@ def test_metrics_takes_a_read_or_admin_key_when_metrics_auth_is_on(keyed: Keyed)
             status == 200 and "spanmeter_ingest" in body and headers["content-type"].startswith("text/plain")
         )
     # a key limited to tenants may not read every tenant's counters
-    tenant_key = make_key(keyed.db, "acme-dash", "read", "--tenant", "acme")
+    tenant_key = create_key(keyed.db, "acme-dash", "read", "--tenant", "acme")
     status, _, body = get(f"{keyed.base}/metrics", tenant_key)
     assert status == 403 and "limited to tenants" in body and "spanmeter_" not in body
     # health stays open, and says nothing about exposure on loopback
@@ -125,7 +122,7 @@ def test_metrics_takes_a_read_or_admin_key_when_metrics_auth_is_on(keyed: Keyed)
 
 def test_metrics_stay_open_without_metrics_auth_even_with_keys(tmp_path: Path) -> None:
     db = tmp_path / "open-metrics.db"
-    ingest = make_key(db, "app", "ingest")
+    ingest = create_key(db, "app", "ingest")
     with ReceiverService(ServeConfig(db=str(db), grpc_port=0, http_port=0, store_process=False)) as service:
         base = f"http://127.0.0.1:{service.http_port}"
         status, _, body = get(f"{base}/metrics")
@@ -161,7 +158,7 @@ def test_serve_insecure_no_auth_warns_on_readyz_until_a_key_exists(tmp_path: Pat
         assert "--insecure-no-auth" in document["warning"] and "no API key exists" in document["warning"]
         assert "0.0.0.0" in document["warning"]
         assert get(f"{base}/metrics")[0] == 200  # no key yet: authentication is off
-        read = make_key(db, "grafana", "read")
+        read = create_key(db, "grafana", "read")
         time.sleep(CACHE_S + 0.3)
         status, _, body = get(f"{base}/readyz")
         assert status == 200 and json.loads(body) == {"ready": True}

@@ -95,9 +95,6 @@ def node() -> NodeProject:
     return node_project()
 
 
-_new_key = create_key
-
-
 @pytest.fixture
 def receiver(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiver]:
     checks: list[tuple[bool, str]] = []
@@ -117,7 +114,7 @@ def receiver(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiv
     monkeypatch.setattr(Authenticator, "check", counted_check)  # bound when the service starts
     pki = make_pki(tmp_path)
     db = tmp_path / "cost.db"
-    ingest_key, read_key = _new_key(db, "node-app", "ingest"), _new_key(db, "grafana", "read")
+    ingest_key, read_key = create_key(db, "node-app", "ingest"), create_key(db, "grafana", "read")
     config = ServeConfig(
         db=str(db),
         grpc_port=0,

@@ -185,9 +185,6 @@ def test_client_certificates_are_required_with_a_client_ca(
     assert '"openai"' in _stored_calls(service, with_cert)
 
 
-_new_key = create_key
-
-
 def _stored_spans(service: ReceiverService, context: ssl.SSLContext, key: str) -> int:
     request = urllib.request.Request(
         f"https://127.0.0.1:{service.http_port}/api/v1/top?by=provider&since=1h&data_mode=all",
@@ -204,8 +201,8 @@ def test_sdk_exporters_send_a_key_over_tls_to_both_ports(
     ``OTEL_EXPORTER_OTLP_HEADERS``, the CA in ``OTEL_EXPORTER_OTLP_CERTIFICATE``. Without the
     header both ports refuse the export (the SDK reports the failure) and store nothing."""
     db = tmp_path / "keyed.db"
-    ingest = _new_key(db, "collector", "ingest")
-    read = _new_key(db, "grafana", "read")
+    ingest = create_key(db, "collector", "ingest")
+    read = create_key(db, "grafana", "read")
     service = start_tls(db=db)
     context = ssl.create_default_context(cafile=str(pki.ca))
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_CERTIFICATE", str(pki.ca))
