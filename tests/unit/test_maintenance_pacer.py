@@ -17,9 +17,11 @@ class Clock:
 
 
 def step(pacer: MaintenancePacer, clock: Clock, seconds: float, *, more: bool = True) -> None:
-    pacer.step_started()
-    clock.now += seconds
-    pacer.step_done(more)
+    def work() -> bool:
+        clock.now += seconds
+        return more
+
+    pacer.run_step(work)
 
 
 def test_the_first_step_waits_for_the_recheck_then_idle_steps_run_back_to_back() -> None:

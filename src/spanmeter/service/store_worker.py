@@ -26,6 +26,7 @@ import os
 import pickle
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from multiprocessing.connection import Connection
 from typing import Final, Protocol
 
@@ -185,8 +186,7 @@ def _serve(conn: Connection, store: SpanStore, observer: CommitObserver | None =
         elif ending is not None:
             return ending
         else:
-            pacer.step_started()
-            pacer.step_done(_maintain(store))
+            pacer.run_step(partial(_maintain, store))
 
 
 def _commit(

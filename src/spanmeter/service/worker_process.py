@@ -4,7 +4,8 @@ Each worker is started the same way, for the same reasons (see
 :mod:`spanmeter.service.store_process`): ``python -c "...worker_main()" FD`` with one
 inherited socket rather than ``multiprocessing``, so that it imports the store and not the
 transport. The start is one handshake, the same for both: the parent sends the settings
-(pickled), the child opens the store and answers ``(READY, pid)`` or ``(FAILED, reason)``.
+(pickled), the child opens the store and answers ``(READY, pid)``, ``(FAILED, reason)``,
+or ``(BUSY, reason)`` when the store is out of reach for now (a query process only).
 What each worker does after that (commit batches, run queries) stays in its own module; the
 handshake, and the words both say, live here once so the two cannot drift apart.
 

@@ -171,8 +171,7 @@ class GroupCommitWriter:
                 pacer.batch_arrived()
                 self._commit(taken)
             else:
-                pacer.step_started()
-                pacer.step_done(self._idle())
+                pacer.run_step(self._idle)
 
     def _commit(self, taken: list[tuple[Sequence[SpanRow], Future[WriteResult]]]) -> None:
         # A future cancelled while queued is dropped here, before its rows are written.

@@ -59,7 +59,6 @@ class MaintenancePacer:
         self._more = False  # the last step said there may be more to do
         self._busy = False  # a batch arrived since the last step
         self._next_step = clock() + recheck_s  # while busy or with nothing to do
-        self._step_started = 0.0
 
     def batch_arrived(self) -> None:
         """A batch arrived: from now on the next step waits for its turn."""
@@ -71,13 +70,12 @@ class MaintenancePacer:
             return 0.0  # idle with work left: back to back
         return max(0.0, self._next_step - self._clock())
 
-    def step_started(self) -> None:
-        """The writer starts a step now."""
-        self._step_started = self._clock()
-
-    def step_done(self, more: bool) -> None:
-        """The step just ended; ``more``: it did work, so there may be more to do."""
+    def run_step(self, step: Callable[[], bool]) -> None:
+        """Run one maintenance step now and time it; ``step`` returns True when it did work
+        (there may be more to do)."""
+        started = self._clock()
+        more = step()
         ended = self._clock()
         self._more, self._busy = more, False
-        rest = (ended - self._step_started) * self._rest_per_step_second if more else self._recheck_s
+        rest = (ended - started) * self._rest_per_step_second if more else self._recheck_s
         self._next_step = ended + rest
