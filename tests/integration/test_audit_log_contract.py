@@ -22,6 +22,7 @@ from spanmeter.store import (
     KeyStore,
     NewAlert,
     RepricedRow,
+    RepricingRun,
     SpanStore,
     StaleRepricing,
     SupportsBudgets,
@@ -132,11 +133,9 @@ def test_an_action_whose_record_fails_is_not_done(
     with pytest.raises(RuntimeError, match="audit write failed"):
         store.apply_repricing(
             [RepricedRow(stored, replace(stored, cost_nano_usd=2_000))],
-            reason="r",
-            window_start_ns=T0,
-            window_end_ns=T0 + DAY_NS,
-            price_source="t",
-            details="",
+            RepricingRun(
+                reason="r", window_start_ns=T0, window_end_ns=T0 + DAY_NS, price_source="t", details=""
+            ),
         )
     monkeypatch.undo()
     assert [key.name for key in store.api_keys()] == ["ops"] and store.has_api_keys()
@@ -183,10 +182,10 @@ def test_repricing_applied_is_recorded_with_its_audit_id(store: SpanStore) -> No
         "details": "",
     }
     audit = store.apply_repricing(
-        changes, reason="new list price", applied_at_ns=T0 + 5 * NS, actor="cli:ann", **window
+        changes, RepricingRun(reason="new list price", applied_at_ns=T0 + 5 * NS, **window), actor="cli:ann"
     )
     with pytest.raises(StaleRepricing):  # not applied: not recorded
-        store.apply_repricing(changes, reason="again", actor="cli:ann", **window)
+        store.apply_repricing(changes, RepricingRun(reason="again", **window), actor="cli:ann")
     (event,) = _log(store).audit_events()
     assert (event.actor, event.action, event.target, event.at_ns) == (
         "cli:ann",

@@ -25,7 +25,7 @@ from spanmeter.budgets.ledger.hook import BudgetLedgerHook
 from spanmeter.budgets.ledger.status import budget_states
 from spanmeter.budgets.runtime import SCHEDULER_JOB
 from spanmeter.cli import main
-from spanmeter.store import NewAlert, SpanRow
+from spanmeter.store import NewAlert, SpanRow, delivery_update
 from spanmeter.store.postgres import PostgresStore
 from spanmeter.store.postgres.alerts import lock_key
 from spanmeter.store.postgres.schema import LEADER_LOCKS
@@ -194,7 +194,8 @@ def test_a_dead_replicas_claim_is_retried_after_it_expires(url: str) -> None:
         assert alive.budget_store.due_deliveries(now + 29 * NS) == []  # still claimed
         (retried,) = alive.budget_store.due_deliveries(now + 31 * NS)
         assert (retried.event_id, retried.channel, retried.attempts) == (claimed.event_id, "ops", 0)
-        alive.budget_store.record_delivery(retried.event_id, "ops", state="delivered", now_ns=now + 32 * NS)
+        delivered = delivery_update("delivered", now_ns=now + 32 * NS)
+        alive.budget_store.record_delivery(retried.event_id, "ops", delivered)
         assert dead.budget_store.due_deliveries(now + 3600 * NS) == []  # delivered: no one claims it again
         (alert,) = alive.budget_store.list_alerts()
         assert [(d.state, d.attempts) for d in alert.deliveries] == [("delivered", 1)]

@@ -19,6 +19,7 @@ import pytest
 
 from spanmeter.store import (
     RepricedRow,
+    RepricingRun,
     RevenueRow,
     SpanRow,
     SpanStore,
@@ -351,7 +352,10 @@ def test_repricing_corrects_rows_and_rollups_and_is_audited(store: SpanStore) ->
     before = store.top("model", T0, T0 + DAY_NS)
     assert (before.cost_nano_usd, before.unpriced) == (3_000, 1)
     audit = store.apply_repricing(
-        changes, reason="test", window_start_ns=T0, window_end_ns=T0 + DAY_NS, price_source="t", details="d"
+        changes,
+        RepricingRun(
+            reason="test", window_start_ns=T0, window_end_ns=T0 + DAY_NS, price_source="t", details="d"
+        ),
     )
     after = store.top("model", T0, T0 + DAY_NS)
     assert (after.cost_nano_usd, after.unpriced, after.attempts) == (3_000 + 3_000 + 500, 0, 4)
@@ -362,21 +366,17 @@ def test_repricing_corrects_rows_and_rollups_and_is_audited(store: SpanStore) ->
     with pytest.raises(StaleRepricing):  # the rows no longer hold the old pricing
         store.apply_repricing(
             changes,
-            reason="again",
-            window_start_ns=T0,
-            window_end_ns=T0 + DAY_NS,
-            price_source="t",
-            details="",
+            RepricingRun(
+                reason="again", window_start_ns=T0, window_end_ns=T0 + DAY_NS, price_source="t", details=""
+            ),
         )
     assert store.top("model", T0, T0 + DAY_NS) == after and len(store.reprice_audits()) == 1
     with pytest.raises(ValueError, match="only change pricing"):
         store.apply_repricing(
             [RepricedRow(stored[priced[1].span_id], replace(stored[priced[1].span_id], model="other"))],
-            reason="bad",
-            window_start_ns=T0,
-            window_end_ns=T0 + DAY_NS,
-            price_source="t",
-            details="",
+            RepricingRun(
+                reason="bad", window_start_ns=T0, window_end_ns=T0 + DAY_NS, price_source="t", details=""
+            ),
         )
 
 

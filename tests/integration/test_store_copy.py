@@ -28,7 +28,7 @@ from spanmeter.budgets.ledger.hook import BudgetLedgerHook
 from spanmeter.cli.main import main
 from spanmeter.demo import DemoSession, DemoSettings
 from spanmeter.environment_variables import SPANMETER_USER_ID_HASH_KEY
-from spanmeter.store import RepricedRow, RevenueRow, SpanRow, WriteResult
+from spanmeter.store import RepricedRow, RepricingRun, RevenueRow, SpanRow, WriteResult, delivery_update
 from spanmeter.store.api_keys import ApiKey, KeyStore
 from spanmeter.store.copy import PARTS, CopyRefused, compare_stores, copy_store
 from spanmeter.store.inbox import RuleOutcome, SupportsBudgets
@@ -105,10 +105,9 @@ def fill(store: TransferStore, seed: int = 7, count: int = 1200) -> list[SpanRow
     alerts = inbox.list_alerts(limit=1000)
     assert {a.source for a in alerts} == {"tenant-daily", "burst"}
     inbox.acknowledge(alerts[-1].id, actor="alice", note="looking", now_ns=END)
-    inbox.record_delivery(alerts[-1].id, "log", state="delivered", now_ns=END)
-    inbox.record_delivery(
-        alerts[0].id, "log", state="pending", now_ns=END, next_attempt_ns=END + NS, error="x"
-    )
+    inbox.record_delivery(alerts[-1].id, "log", delivery_update("delivered", now_ns=END))
+    retry = delivery_update("pending", now_ns=END, next_attempt_ns=END + NS, error="x")
+    inbox.record_delivery(alerts[0].id, "log", retry)
     inbox.set_alert_context(alerts[1].id, {"drivers": ["tenant_id=t1"]}, now_ns=END)
     inbox.apply_rule_outcomes(
         "spike", [RuleOutcome("tenant_id=t1", True, rule_alert("tenant_id=t1"))], now_ns=END
@@ -121,7 +120,10 @@ def fill(store: TransferStore, seed: int = 7, count: int = 1200) -> list[SpanRow
     priced = [row for row in rows if row.billable and row.cost_nano_usd and row.start_time_ns][:5]
     changes = [RepricedRow(row, replace(row, cost_nano_usd=row.cost_nano_usd * 2)) for row in priced]  # type: ignore[operator]
     store.apply_repricing(
-        changes, reason="price fix", window_start_ns=T0, window_end_ns=END, price_source="test", details="{}"
+        changes,
+        RepricingRun(
+            reason="price fix", window_start_ns=T0, window_end_ns=END, price_source="test", details="{}"
+        ),
     )
     store.put_revenue(
         [
@@ -193,11 +195,7 @@ def test_the_target_goes_on_where_the_source_stopped(source: TransferStore, targ
     changed = replace(retry, cost_nano_usd=20)
     audit = target.apply_repricing(
         [RepricedRow(retry, changed)],
-        reason="r",
-        window_start_ns=T0,
-        window_end_ns=END,
-        price_source="t",
-        details="{}",
+        RepricingRun(reason="r", window_start_ns=T0, window_end_ns=END, price_source="t", details="{}"),
     )
     assert audit.id == 2  # numbering goes on after the copied audit
     inbox = budgets(target).budget_store

@@ -26,7 +26,15 @@ import genai_prices
 
 from ..money import money_column, money_text, nano_usd, usd
 from ..pricing import PriceBook
-from ..store import PRICING_FIELDS, RepriceAudit, RepricedRow, SpanRow, SpanStore, pricing_fields
+from ..store import (
+    PRICING_FIELDS,
+    RepriceAudit,
+    RepricedRow,
+    RepricingRun,
+    SpanRow,
+    SpanStore,
+    pricing_fields,
+)
 from ..timeunits import NS_PER_SECOND
 from .documents import dump
 from .window import TimeWindow
@@ -154,15 +162,9 @@ def apply_plan(store: SpanStore, plan: RepricePlan, *, reason: str, actor: str =
     """
     if not reason.strip():
         raise ValueError("a re-pricing needs a reason for the audit trail")
-    return store.apply_repricing(
-        plan.changes,
-        reason=reason,
-        window_start_ns=plan.window.start_ns,
-        window_end_ns=plan.window.end_ns,
-        price_source=plan.diff["price_source"],
-        details=json.dumps(plan.diff),
-        actor=actor,
-    )
+    window = (plan.window.start_ns, plan.window.end_ns)
+    run = RepricingRun(reason, *window, price_source=plan.diff["price_source"], details=json.dumps(plan.diff))
+    return store.apply_repricing(plan.changes, run, actor=actor)
 
 
 def render_reprice(diff: Mapping[str, Any], fmt: str, *, limit: int = 5) -> str:

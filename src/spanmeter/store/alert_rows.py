@@ -1,6 +1,5 @@
 """What every store's alerts inbox shares, whatever the SQL: how an event is stored and read
-back, which state a change leads to, what a delivery attempt records, which rule episodes an
-evaluation opens and closes.
+back, which state a change leads to, which rule episodes an evaluation opens and closes.
 
 Each backend (``sqlite.alerts``, ``postgres.alerts``) runs its own statements; the rules
 between them live here once, so an alert behaves the same on either store.
@@ -20,11 +19,9 @@ __all__ = [
     "ENDED_WINDOW_NOTE",
     "EVENT_COLUMNS",
     "SYSTEM_ACTOR",
-    "DeliveryUpdate",
     "RulePlan",
     "alert_record",
     "context_text",
-    "delivery_update",
     "event_params",
     "kind_filter",
     "new_state",
@@ -137,36 +134,6 @@ def kind_filter(kind: str | None) -> tuple[bool, str | None]:
 def new_state(current: str, requested: str) -> str:
     """The state after asking for ``requested``: a resolved event stays resolved."""
     return current if current == "resolved" else requested
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryUpdate:
-    """What one delivery attempt writes to its outbox row."""
-
-    state: str
-    next_attempt_ns: int
-    error: str | None
-    delivered_at_ns: int | None
-
-
-def delivery_update(
-    state: str, *, now_ns: int, next_attempt_ns: int | None, error: str | None
-) -> DeliveryUpdate:
-    """The outbox row's new values after an attempt.
-
-    Raises:
-        ValueError: an unknown state, or ``pending`` without a next attempt time.
-    """
-    if state not in ("delivered", "pending", "dead"):
-        raise ValueError(f"unknown delivery state {state!r}")
-    if state == "pending" and next_attempt_ns is None:
-        raise ValueError("a pending delivery needs next_attempt_ns")
-    return DeliveryUpdate(
-        state=state,
-        next_attempt_ns=next_attempt_ns if next_attempt_ns is not None else now_ns,
-        error=error,
-        delivered_at_ns=now_ns if state == "delivered" else None,
-    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,6 @@ from typing import Any
 from .alert_rows import (
     EVENT_COLUMNS,
     SYSTEM_ACTOR,
-    DeliveryUpdate,
     alert_record,
     context_text,
     event_params,
@@ -34,7 +33,7 @@ from .alert_rows import (
 )
 from .audit_log import AuditEvent
 from .conditions import where_clause
-from .inbox import AlertRecord, Delivery, RuleOutcome
+from .inbox import AlertRecord, Delivery, DeliveryUpdate, RuleOutcome
 from .ledger import NewAlert
 
 __all__ = ["AlertSQL", "AlertStore"]

@@ -22,6 +22,7 @@ __all__ = [
     "Measures",
     "RepriceAudit",
     "RepricedRow",
+    "RepricingRun",
     "RevenueRow",
     "StaleRepricing",
     "pricing_fields",
@@ -155,6 +156,23 @@ class RepricedRow:
 
 class StaleRepricing(ValueError):
     """A row changed since the re-pricing diff was computed: nothing was applied."""
+
+
+@dataclass(frozen=True, slots=True)
+class RepricingRun:
+    """Why and over what a re-pricing is applied: the audit entry's own fields (its figures
+    come from the changed rows). One object, so the store protocol, its implementations and
+    their callers name these once."""
+
+    reason: str
+    window_start_ns: int
+    window_end_ns: int
+    price_source: str
+    """Which prices were applied (genai-prices version, override file hash)."""
+    details: str = ""
+    """The per-dimension diff as shown before applying (JSON)."""
+    applied_at_ns: int | None = None
+    """None: now."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
-from .analysis_types import AggregateResult, RepriceAudit, RepricedRow, RevenueRow
+from .analysis_types import AggregateResult, RepriceAudit, RepricedRow, RepricingRun, RevenueRow
 from .rollups import TopDimension
 from .rows import SpanRow
 
@@ -348,16 +348,7 @@ class SpanStore(BatchWriter, Protocol):
         ...
 
     def apply_repricing(
-        self,
-        changes: Sequence[RepricedRow],
-        *,
-        reason: str,
-        window_start_ns: int,
-        window_end_ns: int,
-        price_source: str,
-        details: str,
-        applied_at_ns: int | None = None,
-        actor: str = "system",
+        self, changes: Sequence[RepricedRow], run: RepricingRun, *, actor: str = "system"
     ) -> RepriceAudit:
         """Write new prices on stored rows, correct the rollups by the exact deltas, and
         record an audit entry (and a ``reprice.apply`` entry by ``actor`` in the audit trail,

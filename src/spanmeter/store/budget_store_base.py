@@ -17,12 +17,11 @@ from types import MappingProxyType, ModuleType
 from typing import Any, Final, Generic, TypeVar
 
 from . import ledger_sql
-from .alert_rows import delivery_update
 from .alert_store import AlertStore
 from .analysis_types import AggregateResult
 from .audit_log import alert_changed
 from .budget_rows import LedgerStats
-from .inbox import AlertRecord, Delivery, MeasureGroup, RuleOutcome
+from .inbox import AlertRecord, Delivery, DeliveryUpdate, MeasureGroup, RuleOutcome
 from .ledger import BudgetSpend, LedgerDecision, NewAlert, SpendTotal
 from .query_model import ReadScope, measure_groups, scope_filters
 
@@ -181,19 +180,8 @@ class BudgetStoreBase(Generic[C]):
         """Pending deliveries due now."""
         return self._read(self._alerts.due_deliveries, now_ns, limit)
 
-    def record_delivery(
-        self,
-        event_id: int,
-        channel: str,
-        *,
-        state: str,
-        now_ns: int,
-        next_attempt_ns: int | None = None,
-        error: str | None = None,
-    ) -> None:
-        """Record one delivery attempt (and release its claim where deliveries are claimed);
-        raises ValueError for an unknown state, or ``pending`` without a next attempt time."""
-        update = delivery_update(state, now_ns=now_ns, next_attempt_ns=next_attempt_ns, error=error)
+    def record_delivery(self, event_id: int, channel: str, update: DeliveryUpdate) -> None:
+        """Record one delivery attempt (and release its claim where deliveries are claimed)."""
         self._write(self._alerts.record_delivery, event_id, channel, update)
 
     # -- cluster-wide work ----------------------------------------------------------------

@@ -17,7 +17,7 @@ from contextlib import AbstractContextManager
 from types import MappingProxyType, ModuleType
 from typing import Any, Final, Generic, Literal, TypeVar
 
-from .analysis_types import AggregateResult, RepriceAudit, RepricedRow, RevenueRow
+from .analysis_types import AggregateResult, RepriceAudit, RepricedRow, RepricingRun, RevenueRow
 from .api import TopResult, WriteResult
 from .audit_log import SYSTEM_ACTOR
 from .budget_store_base import BudgetStoreBase
@@ -198,25 +198,17 @@ class StoreFacade(Generic[C]):
     # -- re-pricing and revenue ------------------------------------------------------------
 
     def apply_repricing(
-        self,
-        changes: Sequence[RepricedRow],
-        *,
-        reason: str,
-        window_start_ns: int,
-        window_end_ns: int,
-        price_source: str,
-        details: str,
-        applied_at_ns: int | None = None,
-        actor: str = SYSTEM_ACTOR,
+        self, changes: Sequence[RepricedRow], run: RepricingRun, *, actor: str = SYSTEM_ACTOR
     ) -> RepriceAudit:
         """New prices on stored rows, rollup corrections, the audit and its audit-trail entry
         in one transaction; see
         :meth:`SpanStore.apply_repricing <spanmeter.store.api.SpanStore.apply_repricing>`."""
         check_changes(changes)
-        applied = time.time_ns() if applied_at_ns is None else applied_at_ns
+        applied = time.time_ns() if run.applied_at_ns is None else run.applied_at_ns
         rows_changed, before, after = change_totals(changes)
-        window = (window_start_ns, window_end_ns)
-        audit = RepriceAudit(0, applied, reason, *window, rows_changed, before, after, price_source, details)
+        window = (run.window_start_ns, run.window_end_ns)
+        figures = (rows_changed, before, after, run.price_source, run.details)
+        audit = RepriceAudit(0, applied, run.reason, *window, *figures)
         return self._record_repricing(changes, audit, actor)
 
     def reprice_audits(self, limit: int = 50) -> list[RepriceAudit]:

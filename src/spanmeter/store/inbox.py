@@ -33,9 +33,11 @@ __all__ = [
     "AlertRecord",
     "BudgetStore",
     "Delivery",
+    "DeliveryUpdate",
     "MeasureGroup",
     "RuleOutcome",
     "SupportsBudgets",
+    "delivery_update",
 ]
 
 AlertState = Literal["open", "acknowledged", "resolved"]
@@ -68,6 +70,36 @@ class Delivery:
     next_attempt_ns: int
     last_error: str | None = None
     delivered_at_ns: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryUpdate:
+    """What one delivery attempt writes to its outbox row: made by :func:`delivery_update`."""
+
+    state: str
+    next_attempt_ns: int
+    error: str | None
+    delivered_at_ns: int | None
+
+
+def delivery_update(
+    state: str, *, now_ns: int, next_attempt_ns: int | None = None, error: str | None = None
+) -> DeliveryUpdate:
+    """The outbox row's new values after an attempt.
+
+    Raises:
+        ValueError: an unknown state, or ``pending`` without a next attempt time.
+    """
+    if state not in ("delivered", "pending", "dead"):
+        raise ValueError(f"unknown delivery state {state!r}")
+    if state == "pending" and next_attempt_ns is None:
+        raise ValueError("a pending delivery needs next_attempt_ns")
+    return DeliveryUpdate(
+        state=state,
+        next_attempt_ns=next_attempt_ns if next_attempt_ns is not None else now_ns,
+        error=error,
+        delivered_at_ns=now_ns if state == "delivered" else None,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,18 +265,10 @@ class BudgetStore(Protocol):
         """Pending deliveries whose next attempt is due, oldest event first."""
         ...
 
-    def record_delivery(
-        self,
-        event_id: int,
-        channel: str,
-        *,
-        state: str,
-        now_ns: int,
-        next_attempt_ns: int | None = None,
-        error: str | None = None,
-    ) -> None:
-        """Record one attempt: ``delivered``, ``pending`` again (retry at ``next_attempt_ns``)
-        or ``dead`` (given up)."""
+    def record_delivery(self, event_id: int, channel: str, update: DeliveryUpdate) -> None:
+        """Record one attempt (made by :func:`delivery_update`): ``delivered``, ``pending``
+        again (retry at its next attempt time) or ``dead`` (given up); a claim on the row,
+        where deliveries are claimed, is released."""
         ...
 
     # -- cluster-wide work ----------------------------------------------------------------

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Final
 
 from ...outage import OutageLog
-from ...store import AlertRecord, BudgetStore, Delivery, SpanStore, StoreBusy
+from ...store import AlertRecord, BudgetStore, Delivery, SpanStore, StoreBusy, delivery_update
 from ...timeunits import NS_PER_SECOND
 from ..definitions.model import BudgetsConfig
 from ..rules.context import alert_context
@@ -184,11 +184,5 @@ class OutboxWorker:
         error: str | None = None,
         next_attempt_ns: int | None = None,
     ) -> None:
-        self._inbox.record_delivery(
-            delivery.event_id,
-            delivery.channel,
-            state=state,
-            now_ns=now,
-            next_attempt_ns=next_attempt_ns,
-            error=error,
-        )
+        update = delivery_update(state, now_ns=now, next_attempt_ns=next_attempt_ns, error=error)
+        self._inbox.record_delivery(delivery.event_id, delivery.channel, update)
