@@ -13,22 +13,13 @@ import click
 
 from ..analysis import parse_duration
 from ..budgets.delivery.documents import alert_document
-from .common import (
-    api_request,
-    budgets_of,
-    cli_actor,
-    format_option,
-    open_store,
-    receiver_url,
-    store_option,
-    url_option,
-)
+from . import common
 
 __all__ = ["alerts"]
 
 
 def _url(url: str | None, db: str | None) -> str | None:
-    return receiver_url(url, local=bool(db))
+    return common.receiver_url(url, local=bool(db))
 
 
 @click.group()
@@ -44,9 +35,9 @@ def alerts() -> None:
 @click.option(
     "--limit", default=50, show_default=True, type=click.IntRange(1, 10_000), help="Most alerts shown."
 )
-@store_option()
-@url_option()
-@format_option("table", "json")
+@common.store_option()
+@common.url_option()
+@common.format_option("table", "json")
 def list_alerts(
     state: str | None,
     kind: str | None,
@@ -64,14 +55,16 @@ def list_alerts(
             (k, v) for k, v in (("state", state), ("kind", kind), ("source", source), ("since", since)) if v
         ]
         params.append(("limit", str(limit)))
-        documents: list[dict[str, Any]] = api_request(f"{base}/api/v1/alerts?{urlencode(params)}")["alerts"]
+        documents: list[dict[str, Any]] = common.api_request(f"{base}/api/v1/alerts?{urlencode(params)}")[
+            "alerts"
+        ]
     else:
         try:
             since_ns = None if not since else time.time_ns() - parse_duration(since)
         except ValueError as error:
             raise click.BadParameter(str(error)) from None
-        with open_store(db) as store:
-            records = budgets_of(store).list_alerts(
+        with common.open_store(db) as store:
+            records = common.budgets_of(store).list_alerts(
                 state=state, kind=kind, source=source, since_ns=since_ns, limit=limit
             )
             documents = [alert_document(record) for record in records]
@@ -91,17 +84,17 @@ def list_alerts(
 
 @alerts.command("show")
 @click.argument("alert_id", type=int)
-@store_option()
-@url_option()
-@format_option("text", "json")
+@common.store_option()
+@common.url_option()
+@common.format_option("text", "json")
 def show(alert_id: int, db: str | None, url: str | None, fmt: str) -> None:
     """One alert: its numbers, drivers, focused views, history and deliveries."""
     base = _url(url, db)
     if base:
-        doc: dict[str, Any] = api_request(f"{base}/api/v1/alerts/{alert_id}")
+        doc: dict[str, Any] = common.api_request(f"{base}/api/v1/alerts/{alert_id}")
     else:
-        with open_store(db) as store:
-            record = budgets_of(store).get_alert(alert_id)
+        with common.open_store(db) as store:
+            record = common.budgets_of(store).get_alert(alert_id)
         if record is None:
             raise click.ClickException(f"no alert with id {alert_id}")
         doc = alert_document(record)
@@ -147,19 +140,19 @@ def show(alert_id: int, db: str | None, url: str | None, fmt: str) -> None:
 @click.argument("alert_id", type=int)
 @click.option("--note", default="", help="What was done (kept in the alert's history).")
 @click.option("--by", "actor", help="Who acknowledges [default: the current user].")
-@store_option()
-@url_option()
+@common.store_option()
+@common.url_option()
 def ack(alert_id: int, note: str, actor: str | None, db: str | None, url: str | None) -> None:
     """Acknowledge an alert."""
     actor = actor or getpass.getuser()
     base = _url(url, db)
     if base:
-        doc = api_request(f"{base}/api/v1/alerts/{alert_id}/ack", body={"by": actor, "note": note})
+        doc = common.api_request(f"{base}/api/v1/alerts/{alert_id}/ack", body={"by": actor, "note": note})
     else:
-        with open_store(db) as store:
+        with common.open_store(db) as store:
             try:
-                record = budgets_of(store).acknowledge(
-                    alert_id, actor=actor, note=note, now_ns=time.time_ns(), audit_actor=cli_actor()
+                record = common.budgets_of(store).acknowledge(
+                    alert_id, actor=actor, note=note, now_ns=time.time_ns(), audit_actor=common.cli_actor()
                 )
             except LookupError as error:
                 raise click.ClickException(str(error)) from None

@@ -36,24 +36,8 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from spanmeter.auth import AuthError, Identity
-from spanmeter.receiver._common import (
-    bad_request,
-    checked_result,
-    export_response,
-    ingest,
-    partial_success,
-    retry_info,
-    rpc_status,
-)
-from spanmeter.receiver.contract import (
-    DEFAULT_MAX_BODY_BYTES,
-    Admit,
-    IngestHandler,
-    InvalidRequest,
-    Overloaded,
-    RateLimited,
-    handler_request_type,
-)
+from spanmeter.receiver import _common as reply
+from spanmeter.receiver import contract
 from spanmeter.receiver.decode import DecodedRequest, decode_protobuf_detailed
 from spanmeter.receiver.http_app import Authenticate
 
@@ -91,18 +75,18 @@ def _rich_status(
     details: Sequence[Message] = (),
     extra_metadata: tuple[tuple[str, bytes], ...] = (),
 ) -> _RichStatus:
-    status = rpc_status(rpc_code, message, details)
+    status = reply.rpc_status(rpc_code, message, details)
     metadata = ((STATUS_DETAILS_METADATA_KEY, status.SerializeToString()), *extra_metadata)
     return _RichStatus(code, message, metadata)
 
 
-def _invalid_argument(exc: InvalidRequest) -> _RichStatus:
-    detail = bad_request(str(exc), exc.field)
+def _invalid_argument(exc: contract.InvalidRequest) -> _RichStatus:
+    detail = reply.bad_request(str(exc), exc.field)
     return _rich_status(grpc.StatusCode.INVALID_ARGUMENT, code_pb2.INVALID_ARGUMENT, str(exc), [detail])
 
 
-def _unavailable(exc: Overloaded) -> _RichStatus:
-    delay = retry_info(exc.retry_after_s)
+def _unavailable(exc: contract.Overloaded) -> _RichStatus:
+    delay = reply.retry_info(exc.retry_after_s)
     return _rich_status(
         grpc.StatusCode.UNAVAILABLE,
         code_pb2.UNAVAILABLE,
@@ -112,8 +96,8 @@ def _unavailable(exc: Overloaded) -> _RichStatus:
     )
 
 
-def _rate_limited(exc: RateLimited) -> _RichStatus:
-    delay = retry_info(exc.retry_after_s)
+def _rate_limited(exc: contract.RateLimited) -> _RichStatus:
+    delay = reply.retry_info(exc.retry_after_s)
     return _rich_status(
         grpc.StatusCode.RESOURCE_EXHAUSTED,
         code_pb2.RESOURCE_EXHAUSTED,
@@ -127,10 +111,13 @@ class OTLPTraceServicer(trace_service_pb2_grpc.TraceServiceServicer):
     """``TraceService`` implementation that hands decoded requests to one ingest handler."""
 
     def __init__(
-        self, handler: IngestHandler, authenticate: Authenticate | None = None, admit: Admit | None = None
+        self,
+        handler: contract.IngestHandler,
+        authenticate: Authenticate | None = None,
+        admit: contract.Admit | None = None,
     ) -> None:
         self._handler = handler
-        self._request_type = handler_request_type(handler)
+        self._request_type = contract.handler_request_type(handler)
         self._authenticate = authenticate
         self._admit = admit
 
@@ -164,13 +151,13 @@ class OTLPTraceServicer(trace_service_pb2_grpc.TraceServiceServicer):
         else:
             try:
                 decoded = decode_protobuf_detailed(request, self._request_type)
-            except InvalidRequest as exc:
+            except contract.InvalidRequest as exc:
                 _log_rejected(context, str(exc))
                 status = _invalid_argument(exc)
         if decoded is not None and self._admit is not None:
             try:
                 self._admit(caller, decoded.request)
-            except RateLimited as exc:  # before the handler: nothing of it is stored
+            except contract.RateLimited as exc:  # before the handler: nothing of it is stored
                 _logger.debug("OTLP/gRPC request from %s refused: %s", context.peer(), exc)
                 status, decoded = _rate_limited(exc), None
         if decoded is not None:
@@ -182,14 +169,14 @@ class OTLPTraceServicer(trace_service_pb2_grpc.TraceServiceServicer):
                     decoded.dropped_values,
                 )
             try:
-                result = checked_result(ingest(self._handler, decoded.request, tenants))
-                return export_response(
-                    *partial_success(result, decoded.repaired_strings, decoded.dropped_values)
+                result = reply.checked_result(reply.ingest(self._handler, decoded.request, tenants))
+                return reply.export_response(
+                    *reply.partial_success(result, decoded.repaired_strings, decoded.dropped_values)
                 )
-            except Overloaded as exc:
+            except contract.Overloaded as exc:
                 _logger.debug("OTLP/gRPC request from %s throttled: handler overloaded", context.peer())
                 status = _unavailable(exc)
-            except InvalidRequest as exc:
+            except contract.InvalidRequest as exc:
                 _log_rejected(context, str(exc))
                 status = _invalid_argument(exc)
             except Exception:
@@ -210,9 +197,9 @@ def _log_rejected(context: grpc.ServicerContext, reason: str) -> None:
 
 def add_trace_servicer(
     server: grpc.Server,
-    handler: IngestHandler,
+    handler: contract.IngestHandler,
     authenticate: Authenticate | None = None,
-    admit: Admit | None = None,
+    admit: contract.Admit | None = None,
 ) -> OTLPTraceServicer:
     """Register ``TraceService/Export`` on ``server`` with raw-bytes (de)serialization."""
     servicer = OTLPTraceServicer(handler, authenticate, admit)
@@ -229,12 +216,12 @@ def add_trace_servicer(
 
 
 def make_grpc_server(
-    handler: IngestHandler,
+    handler: contract.IngestHandler,
     *,
-    max_message_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    max_message_bytes: int = contract.DEFAULT_MAX_BODY_BYTES,
     workers: int = 8,
     authenticate: Authenticate | None = None,
-    admit: Admit | None = None,
+    admit: contract.Admit | None = None,
 ) -> grpc.Server:
     """A ``grpc.Server`` (not yet bound or started) serving the OTLP trace service.
 

@@ -32,24 +32,8 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from spanmeter.auth import AuthError, Identity
-from spanmeter.receiver._common import (
-    bad_request,
-    checked_result,
-    export_response,
-    ingest,
-    partial_success,
-    retry_info,
-    rpc_status,
-)
-from spanmeter.receiver.contract import (
-    DEFAULT_MAX_BODY_BYTES,
-    Admit,
-    IngestHandler,
-    InvalidRequest,
-    Overloaded,
-    RateLimited,
-    handler_request_type,
-)
+from spanmeter.receiver import _common as reply
+from spanmeter.receiver import contract
 from spanmeter.receiver.decode import DecodedRequest, decode_json_detailed, decode_protobuf_detailed
 
 Authenticate = Callable[[str | None], "Identity | None"]
@@ -220,7 +204,7 @@ def _media_type(environ: WSGIEnviron) -> str:
 
 
 def _status_body(content_type: str, code: int, message: str, details: Iterable[Message] = ()) -> bytes:
-    status = rpc_status(code, message, details)
+    status = reply.rpc_status(code, message, details)
     if content_type == _JSON:
         return json.dumps(json_format.MessageToDict(status)).encode("utf-8")
     return status.SerializeToString()
@@ -266,18 +250,18 @@ def _success_body(content_type: str, rejected: int, message: str) -> bytes:
         if message:
             partial["errorMessage"] = message
         return json.dumps({"partialSuccess": partial}).encode("utf-8")
-    return export_response(rejected, message)
+    return reply.export_response(rejected, message)
 
 
 # --------------------------------------------------------------------------- apps
 
 
 def make_otlp_wsgi_app(
-    handler: IngestHandler,
+    handler: contract.IngestHandler,
     *,
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    max_body_bytes: int = contract.DEFAULT_MAX_BODY_BYTES,
     authenticate: Authenticate | None = None,
-    admit: Admit | None = None,
+    admit: contract.Admit | None = None,
 ) -> WSGIApp:
     """Build the ``POST /v1/traces`` WSGI app around one ingest handler.
 
@@ -295,7 +279,7 @@ def make_otlp_wsgi_app(
     if max_body_bytes <= 0:
         raise ValueError(f"max_body_bytes must be positive, got {max_body_bytes!r}")
 
-    request_type = handler_request_type(handler)
+    request_type = contract.handler_request_type(handler)
 
     def otlp_traces_app(environ: WSGIEnviron, start_response: StartResponse) -> list[bytes]:
         content_type = _media_type(environ)
@@ -322,11 +306,11 @@ def make_otlp_wsgi_app(
                 decoded = decode_json_detailed(body)
         except _Reject as exc:
             _log_rejected(environ, exc.status, exc.message)
-            details = [bad_request(exc.message, "")] if exc.status == 400 else ()
+            details = [reply.bad_request(exc.message, "")] if exc.status == 400 else ()
             return _error(start_response, content_type, exc.status, exc.message, details=details)
-        except InvalidRequest as exc:
+        except contract.InvalidRequest as exc:
             _log_rejected(environ, 400, str(exc))
-            details = [bad_request(str(exc), exc.field)]
+            details = [reply.bad_request(str(exc), exc.field)]
             return _error(start_response, content_type, 400, str(exc), details=details)
         except OSError as exc:  # the client went away mid-body
             _logger.info("OTLP/HTTP request from %s aborted while reading: %s", _peer(environ), exc)
@@ -342,14 +326,14 @@ def make_otlp_wsgi_app(
         if admit is not None:
             try:
                 admit(identity, decoded.request)
-            except RateLimited as limited:
+            except contract.RateLimited as limited:
                 _logger.debug("OTLP/HTTP request from %s refused: %s", _peer(environ), limited)
                 return _error(
                     start_response,
                     content_type,
                     429,
                     str(limited),
-                    details=[retry_info(limited.retry_after_s)],
+                    details=[reply.retry_info(limited.retry_after_s)],
                     headers=[("Retry-After", retry_after_header(limited.retry_after_s))],
                 )
         return _call_handler(handler, decoded, content_type, environ, start_response, tenants)
@@ -358,7 +342,7 @@ def make_otlp_wsgi_app(
 
 
 def _call_handler(
-    handler: IngestHandler,
+    handler: contract.IngestHandler,
     decoded: DecodedRequest,
     content_type: str,
     environ: WSGIEnviron,
@@ -366,24 +350,26 @@ def _call_handler(
     tenants: frozenset[str] | None,
 ) -> list[bytes]:
     try:
-        result = checked_result(ingest(handler, decoded.request, tenants))
-    except Overloaded as exc:
+        result = reply.checked_result(reply.ingest(handler, decoded.request, tenants))
+    except contract.Overloaded as exc:
         _logger.debug("OTLP/HTTP request from %s throttled: handler overloaded", _peer(environ))
         return _error(
             start_response,
             content_type,
             503,
             str(exc) or "server overloaded, retry later",
-            details=[retry_info(exc.retry_after_s)],
+            details=[reply.retry_info(exc.retry_after_s)],
             headers=[("Retry-After", retry_after_header(exc.retry_after_s))],
         )
-    except InvalidRequest as exc:
+    except contract.InvalidRequest as exc:
         _log_rejected(environ, 400, str(exc))
-        return _error(start_response, content_type, 400, str(exc), details=[bad_request(str(exc), exc.field)])
+        return _error(
+            start_response, content_type, 400, str(exc), details=[reply.bad_request(str(exc), exc.field)]
+        )
     except Exception:
         _logger.exception("OTLP/HTTP ingest handler failed on a request from %s", _peer(environ))
         return _error(start_response, content_type, 500, "internal error while ingesting spans")
-    rejected, message = partial_success(result, decoded.repaired_strings, decoded.dropped_values)
+    rejected, message = reply.partial_success(result, decoded.repaired_strings, decoded.dropped_values)
     return _send(start_response, 200, content_type, _success_body(content_type, rejected, message))
 
 

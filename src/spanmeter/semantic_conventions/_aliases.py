@@ -21,33 +21,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
+from . import attributes as attr
 from ._keys import Family, Key, Slot
-from .attributes import (
-    DEPLOYMENT_ENVIRONMENT,
-    DEPLOYMENT_ENVIRONMENT_NAME,
-    ENDUSER_ID,
-    GEN_AI_CONVERSATION_ID,
-    GEN_AI_OPERATION_NAME,
-    GEN_AI_PROMPT_NAME,
-    GEN_AI_PROMPT_VERSION,
-    GEN_AI_PROVIDER_NAME,
-    GEN_AI_REQUEST_MODEL,
-    GEN_AI_RESPONSE_MODEL,
-    GEN_AI_SYSTEM,
-    GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
-    GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
-    GEN_AI_USAGE_COMPLETION_TOKENS,
-    GEN_AI_USAGE_INPUT_TOKENS,
-    GEN_AI_USAGE_OUTPUT_TOKENS,
-    GEN_AI_USAGE_PROMPT_TOKENS,
-    GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
-    SESSION_ID,
-    SPANMETER_DATA_MODE,
-    SPANMETER_ENDPOINT_TAG,
-    SPANMETER_EXTERNAL_REQUEST_ID,
-    SPANMETER_TENANT_ID,
-    USER_ID,
-)
 
 __all__ = ["CANDIDATE_MARKERS", "INDEX", "NORMALIZER_KEYS", "RESOURCE_KEYS", "SLOT_KEYS"]
 
@@ -60,8 +35,8 @@ _SLOTS: Final[tuple[tuple[int, tuple[tuple[str, int], ...]], ...]] = (
     (
         Slot.PROVIDER,
         (
-            (GEN_AI_PROVIDER_NAME, _O),
-            (GEN_AI_SYSTEM, _O),
+            (attr.GEN_AI_PROVIDER_NAME, _O),
+            (attr.GEN_AI_SYSTEM, _O),
             (Key.LLM_PROVIDER, _I),
             (Key.LLM_SYSTEM, _I),
             ("ai.model.provider", _V),
@@ -71,7 +46,7 @@ _SLOTS: Final[tuple[tuple[int, tuple[tuple[str, int], ...]], ...]] = (
     (
         Slot.REQUEST_MODEL,
         (
-            (GEN_AI_REQUEST_MODEL, _O),
+            (attr.GEN_AI_REQUEST_MODEL, _O),
             ("llm.request.model_name", _I),
             ("llm.model_name", _I),
             ("embedding.model_name", _I),
@@ -83,7 +58,7 @@ _SLOTS: Final[tuple[tuple[int, tuple[tuple[str, int], ...]], ...]] = (
     (
         Slot.RESPONSE_MODEL,
         (
-            (GEN_AI_RESPONSE_MODEL, _O),
+            (attr.GEN_AI_RESPONSE_MODEL, _O),
             ("llm.response.model_name", _I),
             ("ai.response.model", _V),
         ),
@@ -91,15 +66,15 @@ _SLOTS: Final[tuple[tuple[int, tuple[tuple[str, int], ...]], ...]] = (
     (
         Slot.OPERATION,
         (
-            (GEN_AI_OPERATION_NAME, _O),
+            (attr.GEN_AI_OPERATION_NAME, _O),
             ("llm.request.type", _T),  # Traceloop before semconv-ai 0.5
         ),
     ),
     (
         Slot.INPUT,
         (
-            (GEN_AI_USAGE_INPUT_TOKENS, _O),
-            (GEN_AI_USAGE_PROMPT_TOKENS, _O),  # old OTel name; Traceloop legacy, Vercel v4
+            (attr.GEN_AI_USAGE_INPUT_TOKENS, _O),
+            (attr.GEN_AI_USAGE_PROMPT_TOKENS, _O),  # old OTel name; Traceloop legacy, Vercel v4
             ("llm.token_count.prompt", _I),
             ("ai.usage.inputTokens", _V),  # AI SDK v5/6
             ("ai.usage.promptTokens", _V),  # AI SDK v4
@@ -111,8 +86,8 @@ _SLOTS: Final[tuple[tuple[int, tuple[tuple[str, int], ...]], ...]] = (
     (
         Slot.OUTPUT,
         (
-            (GEN_AI_USAGE_OUTPUT_TOKENS, _O),
-            (GEN_AI_USAGE_COMPLETION_TOKENS, _O),
+            (attr.GEN_AI_USAGE_OUTPUT_TOKENS, _O),
+            (attr.GEN_AI_USAGE_COMPLETION_TOKENS, _O),
             ("llm.token_count.completion", _I),
             ("ai.usage.outputTokens", _V),
             ("ai.usage.completionTokens", _V),
@@ -133,7 +108,7 @@ _SLOTS: Final[tuple[tuple[int, tuple[tuple[str, int], ...]], ...]] = (
     (
         Slot.CACHE_READ,
         (
-            (GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, _O),
+            (attr.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, _O),
             ("gen_ai.usage.cache_read_input_tokens", _T),
             ("llm.token_count.prompt_details.cache_read", _I),
             ("llm.token_count.prompt_details.cache_input", _I),  # older OI name, same meaning
@@ -147,7 +122,7 @@ _SLOTS: Final[tuple[tuple[int, tuple[tuple[str, int], ...]], ...]] = (
     (
         Slot.CACHE_WRITE,
         (
-            (GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, _O),
+            (attr.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, _O),
             ("gen_ai.usage.cache_write.input_tokens", _O),  # util-genai 1.3b0's spelling
             ("gen_ai.usage.cache_creation_input_tokens", _T),
             ("llm.token_count.prompt_details.cache_write", _I),
@@ -160,7 +135,7 @@ _SLOTS: Final[tuple[tuple[int, tuple[tuple[str, int], ...]], ...]] = (
     (
         Slot.REASONING,
         (
-            (GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, _O),
+            (attr.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, _O),
             ("gen_ai.usage.reasoning_tokens", _T),  # also OpenLIT
             ("llm.usage.reasoning_tokens", _T),
             ("llm.token_count.completion_details.reasoning", _I),
@@ -174,7 +149,7 @@ _SLOTS: Final[tuple[tuple[int, tuple[tuple[str, int], ...]], ...]] = (
     (
         Slot.ENDPOINT_TAG,
         (
-            (SPANMETER_ENDPOINT_TAG, _N),
+            (attr.SPANMETER_ENDPOINT_TAG, _N),
             ("endpointTag", _U),
             ("ai.telemetry.metadata.endpointTag", _V),
             ("ai.telemetry.functionId", _V),
@@ -184,7 +159,7 @@ _SLOTS: Final[tuple[tuple[int, tuple[tuple[str, int], ...]], ...]] = (
     (
         Slot.PROMPT_NAME,
         (
-            (GEN_AI_PROMPT_NAME, _O),
+            (attr.GEN_AI_PROMPT_NAME, _O),
             ("langfuse.observation.prompt.name", _L),
             ("traceloop.prompt.key", _T),
         ),
@@ -192,7 +167,7 @@ _SLOTS: Final[tuple[tuple[int, tuple[tuple[str, int], ...]], ...]] = (
     (
         Slot.PROMPT_VERSION,
         (
-            (GEN_AI_PROMPT_VERSION, _O),
+            (attr.GEN_AI_PROMPT_VERSION, _O),
             ("spanmeter.prompt_version", _N),
             ("promptVersion", _U),
             ("ai.telemetry.metadata.promptVersion", _V),
@@ -204,7 +179,7 @@ _SLOTS: Final[tuple[tuple[int, tuple[tuple[str, int], ...]], ...]] = (
     (
         Slot.TENANT,
         (
-            (SPANMETER_TENANT_ID, _N),
+            (attr.SPANMETER_TENANT_ID, _N),
             ("tenantId", _U),
             ("ai.telemetry.metadata.tenantId", _V),
             ("traceloop.association.properties.tenant_id", _T),
@@ -214,9 +189,9 @@ _SLOTS: Final[tuple[tuple[int, tuple[tuple[str, int], ...]], ...]] = (
     (
         Slot.USER,
         (
-            (USER_ID, _N),
+            (attr.USER_ID, _N),
             ("userId", _U),
-            (ENDUSER_ID, _N),
+            (attr.ENDUSER_ID, _N),
             ("langfuse.user.id", _L),
             ("gen_ai.request.user", _N),  # OpenLIT, from the OpenAI ``user`` argument
             ("traceloop.association.properties.user_id", _T),
@@ -226,14 +201,14 @@ _SLOTS: Final[tuple[tuple[int, tuple[tuple[str, int], ...]], ...]] = (
     (
         Slot.EXTERNAL_REQUEST_ID,
         (
-            (SPANMETER_EXTERNAL_REQUEST_ID, _N),
+            (attr.SPANMETER_EXTERNAL_REQUEST_ID, _N),
             ("externalRequestId", _U),
         ),
     ),
     (
         Slot.DATA_MODE,
         (
-            (SPANMETER_DATA_MODE, _N),
+            (attr.SPANMETER_DATA_MODE, _N),
             ("dataMode", _U),
         ),
     ),
@@ -243,17 +218,17 @@ _SLOTS: Final[tuple[tuple[int, tuple[tuple[str, int], ...]], ...]] = (
             # The resource's deployment.environment.name slots in after the first key; see
             # the normaliser. OpenLIT writes deployment.environment on every span, "default"
             # unless configured, which is why it ranks below the canonical resource key.
-            (DEPLOYMENT_ENVIRONMENT_NAME, _N),
+            (attr.DEPLOYMENT_ENVIRONMENT_NAME, _N),
             ("environment", _U),
-            (DEPLOYMENT_ENVIRONMENT, _N),
+            (attr.DEPLOYMENT_ENVIRONMENT, _N),
             ("langfuse.environment", _L),
         ),
     ),
     (
         Slot.SESSION,
         (
-            (GEN_AI_CONVERSATION_ID, _O),
-            (SESSION_ID, _N),
+            (attr.GEN_AI_CONVERSATION_ID, _O),
+            (attr.SESSION_ID, _N),
             ("langfuse.session.id", _L),
             ("traceloop.association.properties.session_id", _T),
             ("ai.telemetry.metadata.sessionId", _V),
@@ -328,11 +303,11 @@ A receiver can drop every other attribute before normalising."""
 
 RESOURCE_KEYS: Final[frozenset[str]] = frozenset(
     {
-        DEPLOYMENT_ENVIRONMENT_NAME,
-        DEPLOYMENT_ENVIRONMENT,
-        SPANMETER_TENANT_ID,
-        SPANMETER_ENDPOINT_TAG,
-        SPANMETER_DATA_MODE,
+        attr.DEPLOYMENT_ENVIRONMENT_NAME,
+        attr.DEPLOYMENT_ENVIRONMENT,
+        attr.SPANMETER_TENANT_ID,
+        attr.SPANMETER_ENDPOINT_TAG,
+        attr.SPANMETER_DATA_MODE,
     }
 )
 """Every resource attribute key the normaliser may read: the environment, and the

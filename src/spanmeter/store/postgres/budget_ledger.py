@@ -32,18 +32,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import psycopg
 
-from ..budget_rows import (
-    LedgerStats,
-    calendar_keys,
-    calendar_totals,
-    counter_id,
-    rolling_keys,
-    rolling_totals,
-    run_guarded,
-    spend_rows,
-    stored_totals,
-    with_clock,
-)
+from .. import budget_rows
 from ..ledger import BudgetSpend, LedgerDecision, LedgerHook, SpendIncrement, SpendTotal
 from ..ledger_sql import LedgerSQL, write_decision
 from ..rows import SpanRow
@@ -144,7 +133,9 @@ class _Steps:
     conn: Conn
 
     def name_counters(self, names: set[str]) -> None:
-        rows = sorted((counter_id(name), name) for name in names)  # one lock order for every replica
+        rows = sorted(
+            (budget_rows.counter_id(name), name) for name in names
+        )  # one lock order for every replica
         self.conn.execute(
             "INSERT INTO budget_counters (id, counter) SELECT * FROM unnest(%s::bigint[], %s::text[])"
             " ON CONFLICT DO NOTHING",
@@ -152,18 +143,18 @@ class _Steps:
         )
 
     def calendar_totals(self, increments: Sequence[SpendIncrement]) -> list[SpendTotal]:
-        by_key = calendar_keys(increments)
+        by_key = budget_rows.calendar_keys(increments)
         ordered = sorted(by_key)  # the order rows are locked in, the same in every transaction
         rows = [
             (*key, by_key[key].cost_nano_usd, by_key[key].attempts, by_key[key].unpriced) for key in ordered
         ]
-        return calendar_totals(by_key, self.conn.execute(_UPSERT_CALENDAR, _columns(rows, 6)))
+        return budget_rows.calendar_totals(by_key, self.conn.execute(_UPSERT_CALENDAR, _columns(rows, 6)))
 
     def rolling_totals(self, increments: Sequence[SpendIncrement]) -> list[SpendTotal]:
         _lock_scopes(self.conn, ((inc.counter, inc.scope_key) for inc in increments))
         rows = sorted(
             (
-                counter_id(inc.counter),
+                budget_rows.counter_id(inc.counter),
                 inc.scope_key,
                 inc.bucket_start_ns,
                 inc.cost_nano_usd,
@@ -173,7 +164,7 @@ class _Steps:
             for inc in increments
         )
         self.conn.execute(_UPSERT_ROLLING, _columns(rows, 6))
-        keyed = rolling_keys(increments)  # one total per (counter, scope key)
+        keyed = budget_rows.rolling_keys(increments)  # one total per (counter, scope key)
         wanted = [(ident, scope_key, inc.rolling_since_ns) for (ident, scope_key), inc in keyed.items()]
         found = [
             (int(ident), str(scope_key), total, level, forecast, None if since is None else int(since))
@@ -181,20 +172,24 @@ class _Steps:
                 _ROLLING_TOTALS, _columns(wanted, 3)
             )
         ]
-        return rolling_totals(keyed, found)
+        return budget_rows.rolling_totals(keyed, found)
 
     def write_decision(self, decision: LedgerDecision) -> int:
         return write_decision(self.conn, SQL, ALERTS, decision)
 
 
-def apply_ledger(conn: Conn, hook: LedgerHook, rows: Sequence[SpanRow], stats: LedgerStats) -> None:
+def apply_ledger(
+    conn: Conn, hook: LedgerHook, rows: Sequence[SpanRow], stats: budget_rows.LedgerStats
+) -> None:
     """Run ``hook`` over the transaction's new rows and write what it decides.
 
     Must be called inside the write transaction that stores ``rows``.
     """
     # a savepoint inside the write transaction; the database failing is not the hook's bug:
     # the whole transaction fails and is retried
-    run_guarded(hook, rows, stats, _Steps(conn), conn.transaction(), retried=(psycopg.OperationalError,))
+    budget_rows.run_guarded(
+        hook, rows, stats, _Steps(conn), conn.transaction(), retried=(psycopg.OperationalError,)
+    )
 
 
 def reevaluate_window(
@@ -209,7 +204,7 @@ def reevaluate_window(
     the same locks ingest takes (in the same order), so no replica's ingest interleaves.
     Returns the number of alerts inserted."""
     start, end = bucket
-    ident = counter_id(counter)
+    ident = budget_rows.counter_id(counter)
     calendar: list[BudgetSpend] = []
     rolling: list[tuple[Any, ...]] = []
     if rolling_since_ns is None:
@@ -219,12 +214,12 @@ def reevaluate_window(
             " FOR UPDATE",
             (ident, start),
         )
-        calendar = spend_rows(cursor, start, end)
+        calendar = budget_rows.spend_rows(cursor, start, end)
     else:
         params = {"id": ident, "since": rolling_since_ns}
         _lock_scopes(conn, ((counter, str(row[0])) for row in conn.execute(_STORED_ROLLING, params)))
         rolling = conn.execute(_STORED_ROLLING, params).fetchall()  # read again under the locks
-    totals = stored_totals(counter, bucket, calendar, rolling, rolling_since_ns)
+    totals = budget_rows.stored_totals(counter, bucket, calendar, rolling, rolling_since_ns)
     if not totals:
         return 0
-    return _Steps(conn).write_decision(with_clock(decide(totals), now_ns))
+    return _Steps(conn).write_decision(budget_rows.with_clock(decide(totals), now_ns))

@@ -32,24 +32,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Final
 
-from ..budget_rows import (
-    LedgerStats,
-    calendar_keys,
-    calendar_totals,
-    counter_id,
-    rolling_keys,
-    rolling_totals,
-    run_guarded,
-    stored_totals,
-    with_clock,
-)
+from .. import budget_rows
 from ..ledger import BudgetSpend, LedgerDecision, LedgerHook, SpendIncrement, SpendTotal
 from ..ledger_sql import LedgerSQL, budget_spend, write_decision
 from ..rows import SpanRow
 from .alerts import ALERTS
 from .writer import chunked
 
-__all__ = ["SQL", "LedgerStats", "apply_ledger", "counter_id", "reevaluate_window"]
+__all__ = ["SQL", "apply_ledger", "reevaluate_window"]
 
 _CHUNK: Final = 1000
 """Increments per statement: 6 parameters each, far below SQLite's 32,766 variables."""
@@ -114,10 +104,10 @@ def _calendar_totals(conn: sqlite3.Connection, increments: Sequence[SpendIncreme
     increment's ``report_at``, or already alerted)."""
     totals: list[SpendTotal] = []
     for chunk in chunked(increments, _CHUNK):
-        by_key = calendar_keys(chunk)
+        by_key = budget_rows.calendar_keys(chunk)
         params = [value for key, inc in by_key.items() for value in (*key, *_sums(inc))]
         sql = _UPSERT_CALENDAR.format(values=_values(len(chunk), 6))
-        totals += calendar_totals(by_key, conn.execute(sql, params).fetchall())
+        totals += budget_rows.calendar_totals(by_key, conn.execute(sql, params).fetchall())
     return totals
 
 
@@ -130,18 +120,24 @@ def _rolling_totals(conn: sqlite3.Connection, increments: Sequence[SpendIncremen
         params: list[object] = []
         for inc in chunk:
             params.extend(
-                (counter_id(inc.counter), inc.scope_key, inc.bucket_start_ns, inc.cost_nano_usd, inc.attempts)
+                (
+                    budget_rows.counter_id(inc.counter),
+                    inc.scope_key,
+                    inc.bucket_start_ns,
+                    inc.cost_nano_usd,
+                    inc.attempts,
+                )
             )
             params.append(inc.unpriced)
         conn.execute(_UPSERT_ROLLING.format(values=_values(len(chunk), 6)), params)
-    keyed = rolling_keys(increments)  # one total per (counter, scope key)
+    keyed = budget_rows.rolling_keys(increments)  # one total per (counter, scope key)
     totals: list[SpendTotal] = []
     for chunk in chunked(list(keyed.items()), _CHUNK):
         params = []
         for (ident, scope_key), inc in chunk:
             params.extend((ident, scope_key, inc.rolling_since_ns))
         sql = _ROLLING_TOTALS.format(values=_values(len(chunk), 3))
-        totals += rolling_totals(keyed, conn.execute(sql, params))
+        totals += budget_rows.rolling_totals(keyed, conn.execute(sql, params))
     return totals
 
 
@@ -158,7 +154,7 @@ class _Steps:
     def name_counters(self, names: set[str]) -> None:
         self.conn.executemany(
             "INSERT OR IGNORE INTO budget_counters (id, counter) VALUES (?, ?)",
-            [(counter_id(name), name) for name in names],
+            [(budget_rows.counter_id(name), name) for name in names],
         )
 
     def calendar_totals(self, increments: Sequence[SpendIncrement]) -> list[SpendTotal]:
@@ -184,13 +180,13 @@ def _savepoint(conn: sqlite3.Connection) -> Generator[None, None, None]:
 
 
 def apply_ledger(
-    conn: sqlite3.Connection, hook: LedgerHook, rows: Sequence[SpanRow], stats: LedgerStats
+    conn: sqlite3.Connection, hook: LedgerHook, rows: Sequence[SpanRow], stats: budget_rows.LedgerStats
 ) -> None:
     """Run ``hook`` over the transaction's new rows and write what it decides.
 
     Must be called inside the write transaction that stores ``rows``.
     """
-    run_guarded(hook, rows, stats, _Steps(conn), _savepoint(conn))
+    budget_rows.run_guarded(hook, rows, stats, _Steps(conn), _savepoint(conn))
 
 
 def reevaluate_window(
@@ -221,9 +217,9 @@ def reevaluate_window(
             " (SELECT coalesce(sum(r.cost_nano_usd), 0) FROM budget_rolling r WHERE r.counter_id = ?1"
             "  AND r.scope_key = k.scope_key AND r.bucket_start_ns >= ?2)"
             " FROM k LEFT JOIN budget_episode e ON e.counter_id = ?1 AND e.scope_key = k.scope_key",
-            (counter_id(counter), rolling_since_ns),
+            (budget_rows.counter_id(counter), rolling_since_ns),
         ).fetchall()
-    totals = stored_totals(counter, bucket, calendar, rolling, rolling_since_ns)
+    totals = budget_rows.stored_totals(counter, bucket, calendar, rolling, rolling_since_ns)
     if not totals:
         return 0
-    return _write_decision(conn, with_clock(decide(totals), now_ns))
+    return _write_decision(conn, budget_rows.with_clock(decide(totals), now_ns))
