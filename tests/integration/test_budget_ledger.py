@@ -11,7 +11,7 @@ import pytest
 
 from spanmeter.budgets.ledger.hook import BudgetLedgerHook
 from spanmeter.budgets.ledger.status import budget_states
-from spanmeter.store import SpanRow
+from spanmeter.store import SpanRow, WindowRecheck
 from support.budget_helpers import DAY_NS, HOUR_NS, USD, Clock, at, config, row
 from support.stores import BACKENDS, BudgetHost, opened_budget_store
 
@@ -293,9 +293,10 @@ def test_rolling_window_episodes_fire_once_and_end_when_spend_ages_out(store: Bu
     def age(now: str) -> None:
         clock.set(now)
         window = budget.window.current(clock())
-        store.budget_store.reevaluate_window(
-            budget.counter, window, window[0], lambda t: judge.decide(t, clock(), lower=True), now_ns=clock()
+        recheck = WindowRecheck(
+            budget.counter, window, window[0], lambda t: judge.decide(t, clock(), lower=True), clock()
         )
+        store.budget_store.reevaluate_window(recheck)
 
     age("2026-03-10T13:10")  # 10:00 aged out: 1.2 left, still over: the episode goes on
     store.write_batch([row("2026-03-10T13:10", 0.1)])
@@ -337,11 +338,13 @@ def test_raising_a_limit_lowers_the_alerted_level_so_the_new_limit_alerts(store:
     snapshot = hook.update(config(DAILY.replace("limit_usd: 1", "limit_usd: 2")))
     budget = snapshot.index.by_name["daily"]
     store.budget_store.reevaluate_window(
-        budget.counter,
-        budget.window.current(clock()),
-        None,
-        lambda t: snapshot.judge.decide(t, clock(), lower=True),
-        now_ns=clock(),
+        WindowRecheck(
+            budget.counter,
+            budget.window.current(clock()),
+            None,
+            lambda t: snapshot.judge.decide(t, clock(), lower=True),
+            clock(),
+        )
     )
     store.write_batch([row("2026-03-10T12:01", 1.0)])  # 2.1 of the new 2.0
     assert kinds(store) == ["budget.exceeded", "budget.exceeded"]

@@ -78,17 +78,10 @@ class _TenantStore:
         return self._store.top(by, start_ns, end_ns, where=tenant_filter(self._tenants, where), **scope)
 
     def aggregate(
-        self,
-        dimensions: Sequence[str],
-        start_ns: int,
-        end_ns: int,
-        *,
-        where: Filters = _NO_FILTERS,
-        **scope: Any,
+        self, dimensions: Sequence[str], start_ns: int, end_ns: int, **scope: Any
     ) -> AggregateResult:
-        return self._store.aggregate(
-            dimensions, start_ns, end_ns, where=tenant_filter(self._tenants, where), **scope
-        )
+        where = tenant_filter(self._tenants, scope.pop("where", _NO_FILTERS))
+        return self._store.aggregate(dimensions, start_ns, end_ns, where=where, **scope)
 
     def scan_requests(
         self, start_ns: int, end_ns: int, *, where: Filters = _NO_FILTERS, **scope: Any

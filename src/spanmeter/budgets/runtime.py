@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Final, Protocol
 
-from ..store import LedgerDecision, SpanStore, SpendTotal, SupportsBudgets
+from ..store import LedgerDecision, SpanStore, SpendTotal, SupportsBudgets, WindowRecheck
 from ..timeunits import NS_PER_DAY, NS_PER_HOUR
 from .definitions.model import BudgetsConfig
 from .delivery.outbox import OutboxWorker
@@ -164,7 +164,9 @@ class BudgetsRuntime:
                 continue
             window = budget.window.current(now)
             since = window[0] if budget.window.is_rolling else None
-            self.budget_store.reevaluate_window(counter, window, since, self._decider(new, now), now_ns=now)
+            self.budget_store.reevaluate_window(
+                WindowRecheck(counter, window, since, self._decider(new, now), now)
+            )
         self.outbox.wake()
 
     @staticmethod
@@ -188,8 +190,9 @@ class BudgetsRuntime:
         for budget in snapshot.index.by_name.values():
             if budget.window.is_rolling:
                 window = budget.window.current(now_ns)
+                decide = self._decider(snapshot, now_ns)
                 self.budget_store.reevaluate_window(
-                    budget.counter, window, window[0], self._decider(snapshot, now_ns), now_ns=now_ns
+                    WindowRecheck(budget.counter, window, window[0], decide, now_ns)
                 )
 
     def prune(self, now_ns: int) -> int:

@@ -70,6 +70,7 @@ from .ledger import (
     NewAlert,
     SpendIncrement,
     SpendTotal,
+    WindowRecheck,
 )
 from .rollups import HOUR, MEASURES, MINUTE, ROLLUPS, TOP_DIMENSIONS, RollupSpec, TopDimension
 from .rows import DEFAULT_DATA_MODE, SpanRow
@@ -129,6 +130,7 @@ __all__ = [
     "TopDimension",
     "TopGroup",
     "TopResult",
+    "WindowRecheck",
     "WriteResult",
     "WriterClosed",
     "delivery_update",

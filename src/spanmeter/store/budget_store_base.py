@@ -22,7 +22,7 @@ from .analysis_types import AggregateResult
 from .audit_log import alert_changed
 from .budget_rows import LedgerStats
 from .inbox import AlertRecord, Delivery, DeliveryUpdate, MeasureGroup, RuleOutcome
-from .ledger import BudgetSpend, LedgerDecision, NewAlert, SpendTotal
+from .ledger import BudgetSpend, NewAlert, WindowRecheck
 from .query_model import ReadScope, measure_groups, scope_filters
 
 __all__ = ["BudgetStoreBase", "Connections"]
@@ -82,18 +82,10 @@ class BudgetStoreBase(Generic[C]):
         """Per scope key, the rolling buckets since ``since_ns`` summed."""
         return self._read(ledger_sql.rolling_spend, self._ledger.SQL, counter, since_ns, end_ns)
 
-    def reevaluate_window(
-        self,
-        counter: str,
-        window: tuple[int, int],
-        rolling_since_ns: int | None,
-        decide: Callable[[Sequence[SpendTotal]], LedgerDecision],
-        *,
-        now_ns: int,
-    ) -> int:
+    def reevaluate_window(self, recheck: WindowRecheck) -> int:
         """Judge a window's stored totals again in one write transaction (under ingest's
         locks where the backend has them)."""
-        return self._write(self._ledger.reevaluate_window, counter, window, rolling_since_ns, decide, now_ns)
+        return self._write(self._ledger.reevaluate_window, recheck)
 
     def prune_budget_spend(self, calendar_before_ns: int, rolling_before_ns: int) -> int:
         """Delete ended calendar windows and old rolling buckets."""

@@ -20,11 +20,11 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal, Protocol, runtime_checkable
 
-from .ledger import BudgetSpend, LedgerDecision, LedgerHook, NewAlert, SpendTotal
+from .ledger import BudgetSpend, LedgerHook, NewAlert, WindowRecheck
 
 __all__ = [
     "ALERT_STATES",
@@ -168,18 +168,10 @@ class BudgetStore(Protocol):
         (reported as the bucket ``[since_ns, end_ns)``), with the open episode's levels."""
         ...
 
-    def reevaluate_window(
-        self,
-        counter: str,
-        window: tuple[int, int],
-        rolling_since_ns: int | None,
-        decide: Callable[[Sequence[SpendTotal]], LedgerDecision],
-        *,
-        now_ns: int,
-    ) -> int:
-        """Judge the stored totals of ``window`` (start, end) again, in one write transaction.
+    def reevaluate_window(self, recheck: WindowRecheck) -> int:
+        """Judge the stored totals of ``recheck.window`` again, in one write transaction.
 
-        Used when a budget's limit changes and when rolling spend ages out. ``decide`` may
+        Used when a budget's limit changes and when rolling spend ages out. Its ``decide`` may
         also lower levels (a :class:`~spanmeter.store.ledger.LevelChange` below the stored
         one). Returns the number of alerts inserted.
         """

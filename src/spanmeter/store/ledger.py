@@ -33,7 +33,7 @@ Example (what a store does inside its write transaction)::
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -48,6 +48,7 @@ __all__ = [
     "NewAlert",
     "SpendIncrement",
     "SpendTotal",
+    "WindowRecheck",
 ]
 
 
@@ -152,6 +153,21 @@ class LedgerDecision:
     resolve: Sequence[tuple[str, str, str]] = ()
     """(source, subject, note): resolve the open budget alerts of that source and subject
     that have no calendar window (a rolling episode that ended)."""
+
+
+@dataclass(frozen=True, slots=True)
+class WindowRecheck:
+    """One window whose stored totals are judged again, with no new spend: when a budget's
+    limit changes and when rolling spend ages out. One object, so the store protocol and each
+    backend's ledger name these once."""
+
+    counter: str
+    window: tuple[int, int]
+    """Calendar: the window ``(start, end)``; rolling: the window's span."""
+    rolling_since_ns: int | None
+    """None for a calendar window; rolling: the sum runs over the buckets from here on."""
+    decide: Callable[[Sequence[SpendTotal]], LedgerDecision]
+    now_ns: int
 
 
 @dataclass(frozen=True, slots=True)

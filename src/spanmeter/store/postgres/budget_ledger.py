@@ -26,14 +26,14 @@ the exporter retries it, so no spend is lost.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 import psycopg
 
 from .. import budget_rows
-from ..ledger import BudgetSpend, LedgerDecision, LedgerHook, SpendIncrement, SpendTotal
+from ..ledger import BudgetSpend, LedgerDecision, LedgerHook, SpendIncrement, SpendTotal, WindowRecheck
 from ..ledger_sql import LedgerSQL, write_decision
 from ..rows import SpanRow
 from .alerts import ALERTS, lock_key
@@ -192,17 +192,11 @@ def apply_ledger(
     )
 
 
-def reevaluate_window(
-    conn: Conn,
-    counter: str,
-    bucket: tuple[int, int],
-    rolling_since_ns: int | None,
-    decide: Callable[[Sequence[SpendTotal]], LedgerDecision],
-    now_ns: int,
-) -> int:
+def reevaluate_window(conn: Conn, recheck: WindowRecheck) -> int:
     """Judge stored totals again (no new spend) inside the caller's write transaction, with
     the same locks ingest takes (in the same order), so no replica's ingest interleaves.
     Returns the number of alerts inserted."""
+    counter, bucket, rolling_since_ns = recheck.counter, recheck.window, recheck.rolling_since_ns
     start, end = bucket
     ident = budget_rows.counter_id(counter)
     calendar: list[BudgetSpend] = []
@@ -222,4 +216,4 @@ def reevaluate_window(
     totals = budget_rows.stored_totals(counter, bucket, calendar, rolling, rolling_since_ns)
     if not totals:
         return 0
-    return _Steps(conn).write_decision(budget_rows.with_clock(decide(totals), now_ns))
+    return _Steps(conn).write_decision(budget_rows.with_clock(recheck.decide(totals), recheck.now_ns))

@@ -27,13 +27,13 @@ worse, because it also stops cost reporting for everyone.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Generator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Final
 
 from .. import budget_rows
-from ..ledger import BudgetSpend, LedgerDecision, LedgerHook, SpendIncrement, SpendTotal
+from ..ledger import BudgetSpend, LedgerDecision, LedgerHook, SpendIncrement, SpendTotal, WindowRecheck
 from ..ledger_sql import LedgerSQL, budget_spend, write_decision
 from ..rows import SpanRow
 from .alerts import ALERTS
@@ -189,20 +189,13 @@ def apply_ledger(
     budget_rows.run_guarded(hook, rows, stats, _Steps(conn), _savepoint(conn))
 
 
-def reevaluate_window(
-    conn: sqlite3.Connection,
-    counter: str,
-    bucket: tuple[int, int],
-    rolling_since_ns: int | None,
-    decide: Callable[[Sequence[SpendTotal]], LedgerDecision],
-    now_ns: int,
-) -> int:
+def reevaluate_window(conn: sqlite3.Connection, recheck: WindowRecheck) -> int:
     """Judge stored totals again (no new spend) inside the caller's write transaction.
 
-    ``bucket`` is the calendar window ``(start, end)`` (rolling: the window's span).
     Rolling budgets: every key with spend in the window or an open episode is judged (an
     episode whose spend aged out ends). Returns the number of alerts inserted.
     """
+    counter, bucket, rolling_since_ns = recheck.counter, recheck.window, recheck.rolling_since_ns
     start, end = bucket
     calendar: list[BudgetSpend] = []
     rolling: list[tuple[object, ...]] = []
@@ -222,4 +215,4 @@ def reevaluate_window(
     totals = budget_rows.stored_totals(counter, bucket, calendar, rolling, rolling_since_ns)
     if not totals:
         return 0
-    return _write_decision(conn, budget_rows.with_clock(decide(totals), now_ns))
+    return _write_decision(conn, budget_rows.with_clock(recheck.decide(totals), recheck.now_ns))
