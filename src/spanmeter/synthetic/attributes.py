@@ -1,9 +1,10 @@
 """Span attributes for a synthetic row: what an instrumented app would put on its GenAI span.
 
-Used to replay synthetic traffic through the real SDK and OTLP (the demo), so the
-receiver's normaliser, pricing and store see the same thing they see in production. The
-keys are spanmeter's attribute contract (see DESIGN.md); cost is left off on purpose, so
-the receiver prices the span itself.
+For replaying synthetic traffic through the real SDK and OTLP with everything on the span,
+so the receiver's normaliser, pricing and store see what they see in production (the demo
+sets the attribution through spanmeter's context instead, as an app does, and the usage
+itself). The keys are spanmeter's attribute contract (see DESIGN.md); cost is left off on
+purpose, so the receiver prices the span itself.
 """
 
 from __future__ import annotations
