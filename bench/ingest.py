@@ -657,7 +657,9 @@ def main() -> None:
         _serve_nostore(mode, int(grpc_port), int(http_port))
         return
     if args.ab:
-        ab_runs(args.ab, args.requests, args.inflight, args.pairs)
+        if args.profile == "both":
+            parser.error("--ab runs one --profile at a time")
+        ab_runs(args.ab, args.requests, args.inflight, args.pairs, args.profile)
         return
     if args.auth:
         auth_runs(args.requests, args.inflight, args.pairs)
@@ -814,12 +816,15 @@ def store_runs(
                         raise SystemExit(f"{label}: {stored} rows stored, {sent} spans sent")
 
 
-def ab_runs(other: Path, requests: int, inflight: int, pairs: int) -> None:
+def ab_runs(other: Path, requests: int, inflight: int, pairs: int, profile: str = "standard") -> None:
     """Interleaved runs of ``spanmeter serve`` from ``other`` and from this tree, OTLP/gRPC."""
-    bodies = build_requests(requests)
-    warm_up = build_requests(20, seed=7)
+    bodies = build_requests(requests, profile=profile)
+    warm_up = build_requests(20, seed=7, profile=profile)
     this = Path(__file__).resolve().parents[1] / "src"
-    print(f"A/B over OTLP/gRPC, {requests} requests x {SPANS_PER_REQUEST} spans, {inflight} in flight")
+    print(
+        f"A/B over OTLP/gRPC, {profile} profile, {requests} requests x {SPANS_PER_REQUEST} spans,"
+        f" {inflight} in flight"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         for pair in range(pairs):
             for name, src in (("A " + str(other), other), ("B this tree", this)):

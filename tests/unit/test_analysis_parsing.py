@@ -10,7 +10,7 @@ from spanmeter.analysis.common import nearest_rank, parse_range
 from spanmeter.analysis.quality import looks_like_pii
 from spanmeter.analysis.report_weekly import parse_week
 from spanmeter.analysis.revenue import parse_period
-from spanmeter.analysis.window import split_filters
+from spanmeter.analysis.window import query_scope
 from spanmeter.analysis.window_range import resolve_window
 from spanmeter.money import usd
 from spanmeter.synthetic import to_ns
@@ -51,10 +51,18 @@ def test_windows() -> None:
 
 def test_environment_and_data_mode_filters_override_the_parameters() -> None:
     where = {"tenant_id": "t1", "environment": "staging", "data_mode": "synthetic"}
-    assert split_filters(where, "prod", "real") == ({"tenant_id": "t1"}, "staging", "synthetic")
+    assert query_scope(where, "prod", "real") == {
+        "where": {"tenant_id": "t1"},
+        "environment": "staging",
+        "data_mode": "synthetic",
+    }
     assert where["environment"] == "staging"  # the caller's filters are left as they were
-    assert split_filters({"model": "m"}, "prod", "real") == ({"model": "m"}, "prod", "real")
-    assert split_filters(None, None, None) == ({}, None, None)
+    assert query_scope({"model": "m"}, "prod", "real") == {
+        "where": {"model": "m"},
+        "environment": "prod",
+        "data_mode": "real",
+    }
+    assert query_scope(None, None, None) == {"where": {}, "environment": None, "data_mode": None}
 
 
 @pytest.mark.parametrize(

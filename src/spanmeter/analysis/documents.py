@@ -11,7 +11,6 @@ key order is the order a document is built in, which :func:`dump` keeps.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from typing import TypedDict
 
 __all__ = ["Link", "Scope", "Span", "Summary", "dump", "span"]
@@ -30,7 +29,7 @@ class Link(TypedDict):
 class Scope(TypedDict):
     """The filters a view applies (the keyword arguments of the store's queries)."""
 
-    where: Mapping[str, str]
+    where: dict[str, str]
     environment: str | None
     data_mode: str | None
 

@@ -30,7 +30,7 @@ from ..money import money_column, money_text, nano_usd, usd
 from ..store import Measures, SpanStore
 from .common import nearest_rank, per, scope_text
 from .documents import Scope, Span, dump, span
-from .window import TimeWindow, split_filters
+from .window import TimeWindow, query_scope
 
 __all__ = [
     "DEFAULT_MAX_COST_SHARE",
@@ -182,8 +182,7 @@ def unit_economics(
     max_cost_share: Fraction = DEFAULT_MAX_COST_SHARE,
 ) -> EconomicsReport:
     """The unit-economics document (JSON-ready) for ``window``."""
-    filters, environment, data_mode = split_filters(where, environment, data_mode)
-    scope: Scope = {"where": filters, "environment": environment, "data_mode": data_mode}
+    scope = query_scope(where, environment, data_mode)
     groups: dict[str, _Section | _Unavailable] = {}
     total = Measures()
     for dimension in ("endpoint_tag", "tenant_id", "user_id"):
@@ -205,9 +204,9 @@ def unit_economics(
     raw = _raw_figures(store, window, scope)
     return {
         "window": span(*window.iso()),
-        "filters": filters,
-        "environment": environment,
-        "data_mode": data_mode,
+        "filters": scope["where"],
+        "environment": scope["environment"],
+        "data_mode": scope["data_mode"],
         "totals": _unit(total, total.cost_nano_usd),
         "per_endpoint": groups["endpoint_tag"],
         "per_tenant": groups["tenant_id"],

@@ -59,7 +59,7 @@ from .investigate_documents import (
     Totals,
 )
 from .ranked import Ranked
-from .window import TimeWindow, parse_duration, split_filters
+from .window import TimeWindow, parse_duration, query_scope
 
 __all__ = [
     "BASELINES",
@@ -356,14 +356,13 @@ def investigate(
     Raises:
         ValueError: A bad baseline or filter.
     """
-    filters, environment, data_mode = split_filters(where, environment, data_mode)
+    scope = query_scope(where, environment, data_mode)
     base_window = resolve_baseline(window, baseline)
     scale = baseline_scale(window, base_window)
-    scope: Scope = {"where": filters, "environment": environment, "data_mode": data_mode}
     context = _Context(window, baseline, scale, scope)
-    notes = {d: reason for d in INVESTIGATE_DIMENSIONS if (reason := _available(d, filters))}
+    notes = {d: reason for d in INVESTIGATE_DIMENSIONS if (reason := _available(d, scope["where"]))}
     available = [d for d in INVESTIGATE_DIMENSIONS if d not in notes]
-    results = _read(store, available, filters, (base_window, window), scope)
+    results = _read(store, available, scope["where"], (base_window, window), scope)
     base_total, current_total = results["endpoint_tag"][0].total, results["endpoint_tag"][1].total
     p, q = scale.numerator, scale.denominator
     total_delta = q * current_total.cost_nano_usd - p * base_total.cost_nano_usd  # q x the exact delta
@@ -376,9 +375,9 @@ def investigate(
         "window": span(*window.iso()),
         "baseline": {"from": base_start, "to": base_end, "spec": baseline},
         "comparison": comparison(window, base_window, base_total.cost_nano_usd, current_total.cost_nano_usd),
-        "filters": filters,
-        "environment": environment,
-        "data_mode": data_mode,
+        "filters": scope["where"],
+        "environment": scope["environment"],
+        "data_mode": scope["data_mode"],
         "totals": totals,
         "dimensions": dimensions,
         "classification": classify(

@@ -30,7 +30,7 @@ from ..money import money_column, usd
 from ..store import SpanStore
 from .common import nearest_rank, per, scope_text
 from .documents import Span, dump, span
-from .window import TimeWindow, split_filters
+from .window import TimeWindow, query_scope
 
 __all__ = [
     "COMPARE_FORMATS",
@@ -200,25 +200,17 @@ def compare_prompt_versions(
     min_samples: int = MIN_SAMPLES,
 ) -> PromptVersionsReport:
     """Per-version figures and deltas as a JSON-ready document (see the module docstring)."""
-    filters, environment, data_mode = split_filters(where, environment, data_mode)
-    if endpoint is not None:
-        filters["endpoint_tag"] = endpoint
+    scope = query_scope(where, environment, data_mode)
+    filters = scope["where"] = {**scope["where"], **({} if endpoint is None else {"endpoint_tag": endpoint})}
     scan = _Scan()
-    for values in store.scan_requests(
-        window.start_ns,
-        window.end_ns,
-        columns=_COLUMNS,
-        where=filters,
-        environment=environment,
-        data_mode=data_mode,
-    ):
+    for values in store.scan_requests(window.start_ns, window.end_ns, columns=_COLUMNS, **scope):
         scan.add(_Row(*values))
     return {
         "window": span(*window.iso()),
         "endpoint": endpoint,
         "filters": {k: v for k, v in filters.items() if k != "endpoint_tag" or endpoint is None},
-        "environment": environment,
-        "data_mode": data_mode,
+        "environment": scope["environment"],
+        "data_mode": scope["data_mode"],
         "min_samples": min_samples,
         "versions": _version_rows(scan, min_samples),
     }

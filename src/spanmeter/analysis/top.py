@@ -16,7 +16,7 @@ from ..money import usd
 from ..store import SpanStore, TopDimension, TopResult
 from .common import scope_text
 from .documents import dump
-from .window import DIMENSIONS, TimeWindow, split_filters
+from .window import DIMENSIONS, TimeWindow, query_scope
 
 __all__ = ["FORMATS", "render_top", "top_report"]
 
@@ -36,23 +36,17 @@ def top_report(
     """The ranking as a JSON-ready document (exact integers plus decimal-string USD)."""
     if by not in DIMENSIONS:
         raise ValueError(f"unknown dimension {by!r}: use one of {', '.join(DIMENSIONS)}")
-    filters, environment, data_mode = split_filters(where, environment, data_mode)
+    scope = query_scope(where, environment, data_mode)
     result: TopResult = store.top(
-        cast(TopDimension, by),
-        window.start_ns,
-        window.end_ns,
-        where=filters,
-        environment=environment,
-        data_mode=data_mode,
-        limit=limit,
+        cast(TopDimension, by), window.start_ns, window.end_ns, **scope, limit=limit
     )
     start, end = TimeWindow(result.window_start_ns, result.window_end_ns).iso()
     return {
         "by": by,
         "window": {"from": start, "to": end, "bucket_seconds": result.bucket_seconds},
-        "filters": filters,
-        "environment": environment,
-        "data_mode": data_mode,
+        "filters": scope["where"],
+        "environment": scope["environment"],
+        "data_mode": scope["data_mode"],
         "totals": {
             "cost_usd": usd(result.cost_nano_usd),
             "cost_nano_usd": result.cost_nano_usd,

@@ -13,6 +13,7 @@ from typing import Final, cast
 
 from ..dimensions import FILTERABLE, RANKABLE
 from ..timeunits import TimeWindow, parse_duration, parse_instant
+from .documents import Scope
 
 __all__ = [
     "DIMENSIONS",
@@ -21,7 +22,7 @@ __all__ = [
     "parse_filters",
     "parse_instant",
     "parse_window",
-    "split_filters",
+    "query_scope",
 ]
 
 DIMENSIONS: Final = RANKABLE
@@ -74,10 +75,8 @@ def parse_filters(pairs: Iterable[str] | Mapping[str, str]) -> dict[str, str]:
     return filters
 
 
-def split_filters(
-    where: Mapping[str, str] | None, environment: str | None, data_mode: str | None
-) -> tuple[dict[str, str], str | None, str | None]:
-    """``(filters, environment, data_mode)`` as the store's queries take them.
+def query_scope(where: Mapping[str, str] | None, environment: str | None, data_mode: str | None) -> Scope:
+    """The filters, environment and data mode as the store's queries take them (``**scope``).
 
     The CLI and the API let a person filter on ``environment=`` and ``data_mode=`` like on
     any dimension, but the store takes both as arguments of their own (they select rows
@@ -85,7 +84,8 @@ def split_filters(
     and leave the filters. ``where`` itself is left as it was.
     """
     filters = dict(where or {})
-    return filters, filters.pop("environment", environment), filters.pop("data_mode", data_mode)
+    environment, data_mode = filters.pop("environment", environment), filters.pop("data_mode", data_mode)
+    return {"where": filters, "environment": environment, "data_mode": data_mode}
 
 
 def _split(pair: str) -> tuple[str, str]:

@@ -121,12 +121,8 @@ def parse_usage_details(key: str, raw: object, issues: list[str]) -> LangfuseUsa
 
 
 def parse_cost_total(key: str, raw: object, issues: list[str]) -> Decimal | None:
-    """Read the ``total`` of a ``langfuse.observation.cost_details`` JSON string (USD).
-
-    Args:
-        key: The attribute key, for issue notes.
-        raw: The attribute value.
-        issues: Notes are appended here.
+    """Read the ``total`` of a ``langfuse.observation.cost_details`` JSON string (USD),
+    with the arguments of :func:`parse_usage_details`.
 
     Returns:
         The total, or None when absent or unusable. Parts are not summed into a total:
