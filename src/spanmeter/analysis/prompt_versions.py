@@ -201,7 +201,9 @@ def compare_prompt_versions(
 ) -> PromptVersionsReport:
     """Per-version figures and deltas as a JSON-ready document (see the module docstring)."""
     scope = query_scope(where, environment, data_mode)
-    filters = scope["where"] = {**scope["where"], **({} if endpoint is None else {"endpoint_tag": endpoint})}
+    filters = scope["where"]  # the scope's own copy of ``where``
+    if endpoint is not None:
+        filters["endpoint_tag"] = endpoint
     scan = _Scan()
     for values in store.scan_requests(window.start_ns, window.end_ns, columns=_COLUMNS, **scope):
         scan.add(_Row(*values))

@@ -90,7 +90,7 @@ def delivery_update(
     Raises:
         ValueError: an unknown state, or ``pending`` without a next attempt time.
     """
-    if state not in ("delivered", "pending", "dead"):
+    if state not in DELIVERY_STATES:
         raise ValueError(f"unknown delivery state {state!r}")
     if state == "pending" and next_attempt_ns is None:
         raise ValueError("a pending delivery needs next_attempt_ns")
