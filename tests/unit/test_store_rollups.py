@@ -84,6 +84,30 @@ def test_compaction_merges_partial_rows_without_changing_answers(tmp_path: Path)
         assert store.compact_rollups(T0 + DAY_NS) == 2
 
 
+def test_a_few_late_rows_are_folded_without_merging_the_bucket_again(tmp_path: Path) -> None:
+    with SQLiteStore(tmp_path / "spanmeter.db") as store:
+        store.write_batch(
+            [make_row(start_time_ns=T0 + i * NS, model=f"m{i}", cost_nano_usd=i) for i in range(20)]
+        )
+        assert store.compact_rollups(T0 + DAY_NS) == 2
+        assert store.stats().rollup_rows["rollup_minute"] == 20  # one merged row per group
+        expected = store.top("model", T0, T0 + DAY_NS).cost_nano_usd
+        for cost in (100, 200):  # late: two groups already merged; fewer rows than the merged ones
+            store.write_batch([make_row(start_time_ns=T0 + 30 * NS, model="m1", cost_nano_usd=cost)])
+            expected += cost
+            assert store.compact_rollups(T0 + DAY_NS) == 2
+            assert store.top("model", T0, T0 + DAY_NS).cost_nano_usd == expected
+        # folded beside the merged rows, not merged into them: the bucket was not rewritten
+        assert store.stats().rollup_rows["rollup_minute"] == 22
+        late = [make_row(start_time_ns=T0 + 40 * NS, model=f"m{i}", cost_nano_usd=1) for i in range(25)]
+        store.write_batch(late)  # 25 new rows (groups), more than the 22 merged: merged whole again
+        assert store.compact_rollups(T0 + DAY_NS) == 2
+        assert store.stats().rollup_rows["rollup_minute"] == 25  # one row per group
+        top = store.top("model", T0, T0 + DAY_NS)
+        assert top.cost_nano_usd == expected + 25
+        assert {g.key: g.cost_nano_usd for g in top.groups}["m1"] == 1 + 100 + 200 + 1
+
+
 def test_a_large_bucket_is_compacted_in_bounded_chunks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -6,8 +6,10 @@ For one dirty, closed bucket of a rollup, in one transaction:
    upserted into every tier that takes a dimension from this rollup (the filter tiers
    too, one group per filter value and dimension) (the tiers are small
    and this runs off the ingest path, so here the upsert's scattered writes are fine);
-2. all the bucket's rows are summed per rollup group, deleted, and written back as one
-   row per group with a negative ``seq`` (meaning: already folded into the tiers);
+2. the bucket's rows are summed per rollup group, deleted, and written back as one row per
+   group with a negative ``seq`` (meaning: already folded into the tiers): all of them
+   when the new rows are at least as many as the merged ones, else only the new rows,
+   kept beside the merged ones (see :func:`_compact_step`);
 3. the bucket's dirty mark is removed.
 
 Every partial row is folded into the tiers exactly once (step 1 takes only positive
@@ -155,34 +157,38 @@ def _fold_and_merge(
 def _compact_step(transaction: Transaction, writer: RowWriter, spec: RollupSpec, bucket: int) -> bool:
     """One bounded transaction of compaction; True once the bucket has nothing left to fold.
 
-    A bucket of at most :data:`_CHUNK_ROWS` rows is merged whole (one row per group). A larger
-    one (a burst of tens of thousands of spans a second) is worked through in chunks of
-    positive rows, each merged on its own, so no transaction holds the write lock for long;
-    such a bucket keeps a few rows per group, which every query sums anyway.
+    A bucket is merged whole (one row per group) when its new (positive) rows are at least
+    as many as the merged rows it already holds, and all of them fit in :data:`_CHUNK_ROWS`:
+    a merge then reads at most twice the rows it folds. Otherwise only the new rows are
+    folded, merged among themselves and kept beside the merged ones (every query sums a
+    bucket's rows anyway), a chunk of at most :data:`_CHUNK_ROWS` at a time. Why: spans
+    that arrive late dirty a closed bucket again, often with a few rows; merging the whole
+    bucket for them each time cost three times the rows folded (``bench/compaction.py``),
+    while the few extra rows this leaves are merged away once new rows outnumber them. A
+    very large bucket (a burst of tens of thousands of spans a second) is worked through in
+    chunks the same way, so no transaction holds the write lock for long.
     """
     layout = _LAYOUTS[spec.table]
     table, column = spec.table, spec.bucket_column
     with transaction() as conn:
-        rows = conn.execute(f"{layout.select} LIMIT ?", (bucket, _CHUNK_ROWS + 1)).fetchall()
-        if len(rows) <= _CHUNK_ROWS:
+        (lowest,) = conn.execute(
+            f"SELECT coalesce(min(seq), 0) FROM {table} WHERE {column} = ?", (bucket,)
+        ).fetchone()
+        lowest = min(0, lowest)  # merged rows are numbered -1, -2, ...: -lowest of them
+        positive = conn.execute(
+            f"{layout.select} AND seq > 0 ORDER BY seq LIMIT ?", (bucket, _CHUNK_ROWS + 1)
+        ).fetchall()
+        if -lowest <= len(positive) <= _CHUNK_ROWS + lowest:
+            merged = conn.execute(f"{layout.select} AND seq < 0", (bucket,)).fetchall() if lowest else []
             conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (bucket,))
-            _fold_and_merge(conn, layout, bucket, rows, -1)
-            clean = True
-        else:
-            lowest = min(0, rows[0][-1])  # rows come in seq order: merged (negative) rows first
-            chunk = conn.execute(
-                f"{layout.select} AND seq > 0 ORDER BY seq LIMIT ?", (bucket, _CHUNK_ROWS)
-            ).fetchall()
+            _fold_and_merge(conn, layout, bucket, merged + positive, -1)
+        elif positive:
+            chunk = positive[:_CHUNK_ROWS]
             conn.execute(
                 f"DELETE FROM {table} WHERE {column} = ? AND seq > 0 AND seq <= ?", (bucket, chunk[-1][-1])
             )
             _fold_and_merge(conn, layout, bucket, chunk, lowest - 1)
-            clean = (
-                conn.execute(
-                    f"SELECT 1 FROM {table} WHERE {column} = ? AND seq > 0 LIMIT 1", (bucket,)
-                ).fetchone()
-                is None
-            )
+        clean = len(positive) <= _CHUNK_ROWS  # every new row was in this step
         if clean:
             conn.execute("DELETE FROM rollup_dirty WHERE table_name = ? AND bucket = ?", (table, bucket))
         writer.forget(table, bucket)
