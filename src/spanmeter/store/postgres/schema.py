@@ -29,7 +29,7 @@ from .api_keys import add_api_key_rate_limit, create_api_keys
 from .audit import create_audit_log
 from .grafana_views import create_views
 from .sql_text import sql
-from .tier_schema import create_tiers
+from .tier_schema import create_filter_indexes, create_tiers
 
 if TYPE_CHECKING:
     import psycopg
@@ -244,6 +244,7 @@ MIGRATIONS: Final[tuple[tuple[str, Migration], ...]] = (
     ("m007_audit_log", create_audit_log),
     ("m008_api_key_rate_limit", add_api_key_rate_limit),
     ("m009_tiers", create_tiers),
+    ("m010_compacted_filter_indexes", create_filter_indexes),
 )
 """Applied in order, each once, each in the transaction that records it."""
 

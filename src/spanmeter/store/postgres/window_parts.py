@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..query_model import Filters, FilterValue, filter_conditions
+from ..rollup_indexes import indexed_filter
 from ..rollups import RollupSpec
 from ..tiers import usable_tiers
 from ..window_cover import Extent, signed_cover, tiered_range
@@ -35,6 +36,16 @@ def data_extent(conn: psycopg.Connection[tuple[Any, ...]], spec: RollupSpec) -> 
     if row is None or row[0] is None or row[1] is None:
         return None
     return Extent(int(row[0]), int(row[1]) + spec.bucket_seconds)
+
+
+def _rollup_splits(spec: RollupSpec, where: Filters) -> tuple[str, ...]:
+    """How a range of the rollup is read: whole (one part), or, when an index of the folded
+    rows answers ``where`` (:mod:`spanmeter.store.rollup_indexes`), as its folded rows (the
+    partial index applies only to a statement that says ``folded``) and its unfolded ones
+    (the few recent buckets, by the partial index of unfolded rows): every row once."""
+    if indexed_filter(spec, where) is None:
+        return ("",)
+    return (" AND folded", " AND NOT folded")
 
 
 def signed_parts(
@@ -76,10 +87,10 @@ def signed_parts(
         selected = plain if segment.sign > 0 else negated
         tier = segment.tier
         if tier is None:
-            parts.append(
-                f"SELECT {by}, {selected} FROM {spec.table} WHERE {bucket} >= %s AND {bucket} < %s{conditions}"
-            )
-            params += [segment.lo, segment.hi, *values]
+            select = f"SELECT {by}, {selected} FROM {spec.table} WHERE {bucket} >= %s AND {bucket} < %s"
+            for split in _rollup_splits(spec, where):
+                parts.append(f"{select}{split}{conditions}")
+                params += [segment.lo, segment.hi, *values]
             continue
         column = tier.bucket_column
         select = f"SELECT value AS {by}, {selected} FROM {tier.table} WHERE "
