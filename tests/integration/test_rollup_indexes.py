@@ -109,6 +109,29 @@ def test_sqlite_seeks_the_index_and_keeps_only_compacted_rows_in_it(tmp_path: Pa
         assert any(f"USING INDEX {index_name(HOUR, 'user_id')}" in str(row) for row in plan), plan
 
 
+def test_a_sqlite_store_from_before_the_indexes_gets_them_and_answers_exactly(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    rng = random.Random(6)
+    stored = random_rows(rng, 300)
+    with opened_store(str(path)) as store:
+        store.write_batch(stored)
+        while store.compact_rollups(FAR_FUTURE, max_buckets=500):
+            pass
+    names = [index_name(HOUR, dimension) for dimension in INDEXED_FILTERS[HOUR.table]]
+    with sqlite3.connect(path) as conn:  # the store as it was before them
+        for name in names:
+            conn.execute(f"DROP INDEX {name}")
+        conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'm008_compacted_filter_indexes'")
+    with opened_store(str(path)) as store:
+        with sqlite3.connect(path) as conn:
+            found = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert set(names) <= found
+        window = (T0 + 5 * HOUR_NS, T0 + 2 * DAY_NS + 7 * HOUR_NS)
+        queries = [("tenant_id", *window, {"user_id": "u3"}, None, None)]
+        queries += [("user_id", *window, {"endpoint_tag": "search"}, "prod", "real")]
+        assert check(store, stored, queries) == 2
+
+
 def _index_bytes(url: str, name: str) -> int:
     with psycopg.connect(url) as conn:
         row = conn.execute("SELECT pg_relation_size(%s::regclass)", (name,)).fetchone()

@@ -6,8 +6,9 @@ Why: a ranking under a filter reads whole days from the filter tier
 the rollup, whose key leads with the bucket. Filtering there visits every row of those
 hours: on ``bench/query.py``'s store of 10 million spans, ~9.4k hourly rows an hour, so
 questions involving one user, or ranking users under one tenant or endpoint tag, took
-0.24-0.53 s, most of it the two edges. With an index leading with the filter's dimension,
-the edges read that value's rows only.
+0.18-0.38 s when the window's edges fell inside days. With an index leading with the
+filter's dimension, the edges read that value's rows only: 2-50 ms on the same database
+(``bench/README.md``).
 
 Why only the *compacted* rows (a partial index): the write path appends partial rows to
 the current bucket, and an index leading with a user or tenant would put each of them on a
