@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ..query_model import Filters, FilterValue, filter_conditions
 from ..rollup_indexes import indexed_filter
 from ..rollups import RollupSpec
-from ..tiers import usable_tiers
+from ..tiers import DimensionTier, Segment, usable_tiers
 from ..window_cover import Extent, signed_cover, tiered_range
 from .sql_text import sql
 
@@ -48,6 +48,27 @@ def _rollup_splits(spec: RollupSpec, where: Filters) -> tuple[str, ...]:
     return (" AND folded", " AND NOT folded")
 
 
+def _tier_part(
+    tier: DimensionTier, segment: Segment, by: str, selected: str, where: Filters, own: Mapping[str, str]
+) -> tuple[str, list[object]]:
+    """One segment of ``tier``: its statement and parameters, the tier row's ``value`` read
+    as ``by``, under the one caller filter when it is a filter tier."""
+    column = tier.bucket_column
+    own_conditions = "".join(f" AND {name} = %s" for name in own)
+    select = f"SELECT value AS {by}, {selected} FROM {tier.table} WHERE "
+    if tier.filtered:
+        ((filter_dimension, filter_value),) = where.items()
+        return (
+            f"{select}filter_dimension = %s AND filter_value = %s AND dimension = %s"
+            f" AND {column} >= %s AND {column} < %s{own_conditions}",
+            [filter_dimension, filter_value, by, segment.lo, segment.hi, *own.values()],
+        )
+    return (
+        f"{select}dimension = %s AND {column} >= %s AND {column} < %s{own_conditions}",
+        [by, segment.lo, segment.hi, *own.values()],
+    )
+
+
 def signed_parts(
     spec: RollupSpec,
     by: str,
@@ -76,7 +97,6 @@ def signed_parts(
     lo, hi = window
     filters: dict[str, FilterValue] = {**where, **own}
     conditions, values = filter_conditions(filters, mark="%s")
-    own_conditions = "".join(f" AND {column} = %s" for column in own)
     plain = ", ".join(measures)
     negated = ", ".join(f"-{name} AS {name}" for name in measures)
     bucket = spec.bucket_column
@@ -91,19 +111,10 @@ def signed_parts(
             for split in _rollup_splits(spec, where):
                 parts.append(f"{select}{split}{conditions}")
                 params += [segment.lo, segment.hi, *values]
-            continue
-        column = tier.bucket_column
-        select = f"SELECT value AS {by}, {selected} FROM {tier.table} WHERE "
-        if tier.filtered:
-            ((filter_dimension, filter_value),) = where.items()
-            parts.append(
-                f"{select}filter_dimension = %s AND filter_value = %s AND dimension = %s"
-                f" AND {column} >= %s AND {column} < %s{own_conditions}"
-            )
-            params += [filter_dimension, filter_value, by, segment.lo, segment.hi, *own.values()]
         else:
-            parts.append(f"{select}dimension = %s AND {column} >= %s AND {column} < %s{own_conditions}")
-            params += [by, segment.lo, segment.hi, *own.values()]
+            part, part_params = _tier_part(tier, segment, by, selected, where, own)
+            parts.append(part)
+            params += part_params
     tiered = tiered_range(lo, hi, segments)
     if tiered is not None:  # rollup rows inside the tiered part that compaction has not folded yet
         parts.append(
