@@ -12,7 +12,9 @@ Differences that PostgreSQL's concurrency asks for:
 * Rollup rows are appended with an identity key instead of a per-bucket ``seq``: several
   replicas append to the same bucket at once, and a shared counter would serialise them.
 * Whether a rollup row is already in the coarse tiers is a ``folded`` flag, not the sign
-  of a sequence number (``m009_tiers``, :mod:`.tier_schema`).
+  of a sequence number (``m009_tiers``, :mod:`.tier_schema`); the indexes of the hourly
+  rollup's compacted rows by a filter dimension are partial on it (``m010``,
+  :mod:`spanmeter.store.rollup_indexes`).
 * Migrations run under a transaction-scoped advisory lock: a replica that starts while
   another migrates waits for it, then finds nothing left to do.
 """
