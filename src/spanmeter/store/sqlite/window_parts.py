@@ -110,6 +110,8 @@ class _Selects:
     """``SELECT dimensions, measures FROM rollup WHERE `` (the condition follows)."""
     rollup_negated: str
     """The same, each measure negated under its own name (a subtracted part)."""
+    grouping: str
+    """The grouping dimensions, comma-separated."""
     measures: str
     """The measure columns, comma-separated."""
     negated: str
@@ -138,6 +140,7 @@ class _Selects:
         return cls(
             rollup=f"SELECT {grouping}, {columns} FROM {spec.table} WHERE ",
             rollup_negated=f"SELECT {grouping}, {negated} FROM {spec.table} WHERE ",
+            grouping=grouping,
             measures=columns,
             negated=negated,
             conditions=conditions,
@@ -160,9 +163,9 @@ def _rollup_part(
             [f"{select}{bucket} >= ? AND {bucket} < ?{selects.conditions}"],
             [segment.lo, segment.hi, *selects.values],
         )
-    by_index = select.replace(
-        f"FROM {spec.table} ", f"FROM {spec.table} INDEXED BY {index_name(spec, indexed)} "
-    )
+    measures = selects.negated if segment.sign < 0 else selects.measures
+    source = f"{spec.table} INDEXED BY {index_name(spec, indexed)}"
+    by_index = f"SELECT {selects.grouping}, {measures} FROM {source} WHERE "
     return (
         [
             f"{by_index}{bucket} >= ? AND {bucket} < ? AND seq < 0{selects.conditions}",
