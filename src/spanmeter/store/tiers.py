@@ -33,6 +33,12 @@ may name (:data:`FILTER_DIMENSIONS`): ``rollup_pair_day`` holds, per day, one ro
 with the filter, so "top models on endpoint X over 30 days" reads that endpoint's rows
 only, instead of every minute row of the window (0.7-3.5 s over 10 million spans before,
 see ``bench/query.py``). Several filters at once still read the rollup.
+
+The partial days at a filtered window's edges come from the rollup. The hourly rollup's
+compacted rows are also indexed by user, tenant and endpoint tag
+(:mod:`spanmeter.store.rollup_indexes`), so an edge under one of those filters seeks that
+value's rows instead of filtering every row of its hours: not a tier (nothing to fold,
+nothing on the ingest path), the same rows read another way.
 """
 
 from __future__ import annotations
@@ -176,7 +182,10 @@ FILTER_TIERS: Final = (PAIR_DAY,)
 """Filter tiers. Only a day tier: a filtered ranking reads the window's partial days from
 the rollup, where scanning past the other filter values costs ~0.05 us a row (~25 ms for
 two edge days of 10 million spans a month), while an hourly filter tier measured 23
-million rows on that store (2.8 times the minute rollup) for those ~25 ms."""
+million rows on that store (2.8 times the minute rollup) for those ~25 ms. Where the
+scan costs more (the hourly rollup's ~9k rows an hour, under a user, tenant or endpoint
+filter), an index of its compacted rows takes the edges instead
+(:mod:`spanmeter.store.rollup_indexes`)."""
 
 
 def tiers_for(by: str, base: RollupSpec, filter_dimension: str | None = None) -> list[DimensionTier]:

@@ -12,7 +12,9 @@ Differences that PostgreSQL's concurrency asks for:
 * Rollup rows are appended with an identity key instead of a per-bucket ``seq``: several
   replicas append to the same bucket at once, and a shared counter would serialise them.
 * Whether a rollup row is already in the coarse tiers is a ``folded`` flag, not the sign
-  of a sequence number (``m009_tiers``, :mod:`.tier_schema`).
+  of a sequence number (``m009_tiers``, :mod:`.tier_schema`); the indexes of the hourly
+  rollup's compacted rows by a filter dimension are partial on it (``m010``,
+  :mod:`spanmeter.store.rollup_indexes`).
 * Migrations run under a transaction-scoped advisory lock: a replica that starts while
   another migrates waits for it, then finds nothing left to do.
 """
@@ -29,7 +31,7 @@ from .api_keys import add_api_key_rate_limit, create_api_keys
 from .audit import create_audit_log
 from .grafana_views import create_views
 from .sql_text import sql
-from .tier_schema import create_tiers
+from .tier_schema import create_filter_indexes, create_tiers
 
 if TYPE_CHECKING:
     import psycopg
@@ -244,6 +246,7 @@ MIGRATIONS: Final[tuple[tuple[str, Migration], ...]] = (
     ("m007_audit_log", create_audit_log),
     ("m008_api_key_rate_limit", add_api_key_rate_limit),
     ("m009_tiers", create_tiers),
+    ("m010_compacted_filter_indexes", create_filter_indexes),
 )
 """Applied in order, each once, each in the transaction that records it."""
 

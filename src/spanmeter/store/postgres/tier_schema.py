@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Final
 
 from ..query_model import RANKED_MEASURES
+from ..rollup_indexes import INDEXED_FILTERS, index_name
 from ..rollups import MEASURES, ROLLUPS, RollupSpec
 from ..tiers import FILTER_TIERS, TIERS, DimensionTier
 from .sql_text import sql
@@ -26,7 +27,7 @@ from .sql_text import sql
 if TYPE_CHECKING:
     import psycopg
 
-__all__ = ["ALL_TIERS", "create_tiers", "fold_statement", "tier_key"]
+__all__ = ["ALL_TIERS", "create_filter_indexes", "create_tiers", "fold_statement", "tier_key"]
 
 ALL_TIERS: Final = (*TIERS, *FILTER_TIERS)
 
@@ -75,6 +76,20 @@ def create_tiers(conn: psycopg.Connection[tuple[object, ...]]) -> None:
                 f" INCLUDE ({', '.join(RANKED_MEASURES)}))"
             )
         )
+
+
+def create_filter_indexes(conn: psycopg.Connection[tuple[object, ...]]) -> None:
+    """The indexes of the folded rollup rows by a filter dimension
+    (:mod:`spanmeter.store.rollup_indexes`): partial, ``WHERE folded``, so the write path,
+    which appends unfolded rows, never writes to them; compaction's merged rows go in."""
+    for spec in ROLLUPS:
+        for dimension in INDEXED_FILTERS.get(spec.table, ()):
+            conn.execute(
+                sql(
+                    f"CREATE INDEX {index_name(spec, dimension)} ON {spec.table}"
+                    f" ({dimension}, {spec.bucket_column}) WHERE folded"
+                )
+            )
 
 
 def _tier_insert(tier: DimensionTier, spec: RollupSpec) -> str | None:

@@ -14,8 +14,9 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..query_model import Filters, FilterValue, filter_conditions
+from ..rollup_indexes import indexed_filter
 from ..rollups import RollupSpec
-from ..tiers import usable_tiers
+from ..tiers import DimensionTier, Segment, usable_tiers
 from ..window_cover import Extent, signed_cover, tiered_range
 from .sql_text import sql
 
@@ -35,6 +36,37 @@ def data_extent(conn: psycopg.Connection[tuple[Any, ...]], spec: RollupSpec) -> 
     if row is None or row[0] is None or row[1] is None:
         return None
     return Extent(int(row[0]), int(row[1]) + spec.bucket_seconds)
+
+
+def _rollup_splits(spec: RollupSpec, where: Filters) -> tuple[str, ...]:
+    """How a range of the rollup is read: whole (one part), or, when an index of the folded
+    rows answers ``where`` (:mod:`spanmeter.store.rollup_indexes`), as its folded rows (the
+    partial index applies only to a statement that says ``folded``) and its unfolded ones
+    (the few recent buckets, by the partial index of unfolded rows): every row once."""
+    if indexed_filter(spec, where) is None:
+        return ("",)
+    return (" AND folded", " AND NOT folded")
+
+
+def _tier_part(
+    tier: DimensionTier, segment: Segment, by: str, selected: str, where: Filters, own: Mapping[str, str]
+) -> tuple[str, list[object]]:
+    """One segment of ``tier``: its statement and parameters, the tier row's ``value`` read
+    as ``by``, under the one caller filter when it is a filter tier."""
+    column = tier.bucket_column
+    own_conditions = "".join(f" AND {name} = %s" for name in own)
+    select = f"SELECT value AS {by}, {selected} FROM {tier.table} WHERE "
+    if tier.filtered:
+        ((filter_dimension, filter_value),) = where.items()
+        return (
+            f"{select}filter_dimension = %s AND filter_value = %s AND dimension = %s"
+            f" AND {column} >= %s AND {column} < %s{own_conditions}",
+            [filter_dimension, filter_value, by, segment.lo, segment.hi, *own.values()],
+        )
+    return (
+        f"{select}dimension = %s AND {column} >= %s AND {column} < %s{own_conditions}",
+        [by, segment.lo, segment.hi, *own.values()],
+    )
 
 
 def signed_parts(
@@ -65,7 +97,6 @@ def signed_parts(
     lo, hi = window
     filters: dict[str, FilterValue] = {**where, **own}
     conditions, values = filter_conditions(filters, mark="%s")
-    own_conditions = "".join(f" AND {column} = %s" for column in own)
     plain = ", ".join(measures)
     negated = ", ".join(f"-{name} AS {name}" for name in measures)
     bucket = spec.bucket_column
@@ -76,23 +107,14 @@ def signed_parts(
         selected = plain if segment.sign > 0 else negated
         tier = segment.tier
         if tier is None:
-            parts.append(
-                f"SELECT {by}, {selected} FROM {spec.table} WHERE {bucket} >= %s AND {bucket} < %s{conditions}"
-            )
-            params += [segment.lo, segment.hi, *values]
-            continue
-        column = tier.bucket_column
-        select = f"SELECT value AS {by}, {selected} FROM {tier.table} WHERE "
-        if tier.filtered:
-            ((filter_dimension, filter_value),) = where.items()
-            parts.append(
-                f"{select}filter_dimension = %s AND filter_value = %s AND dimension = %s"
-                f" AND {column} >= %s AND {column} < %s{own_conditions}"
-            )
-            params += [filter_dimension, filter_value, by, segment.lo, segment.hi, *own.values()]
+            select = f"SELECT {by}, {selected} FROM {spec.table} WHERE {bucket} >= %s AND {bucket} < %s"
+            for split in _rollup_splits(spec, where):
+                parts.append(f"{select}{split}{conditions}")
+                params += [segment.lo, segment.hi, *values]
         else:
-            parts.append(f"{select}dimension = %s AND {column} >= %s AND {column} < %s{own_conditions}")
-            params += [by, segment.lo, segment.hi, *own.values()]
+            part, part_params = _tier_part(tier, segment, by, selected, where, own)
+            parts.append(part)
+            params += part_params
     tiered = tiered_range(lo, hi, segments)
     if tiered is not None:  # rollup rows inside the tiered part that compaction has not folded yet
         parts.append(

@@ -22,7 +22,9 @@ Tables (all amounts integer nano-USD, all times Unix ns unless the name says sec
     ``(bucket, seq)``: appends land at the end of the current bucket, and a window query is
     one contiguous range scan. ``seq`` numbers the rows within a bucket: positive for partial
     rows appended by the write path and not yet folded into the tiers, negative for the
-    merged rows compaction writes back (already folded in).
+    merged rows compaction writes back (already folded in). The hourly rollup's negative
+    rows are also indexed by user, tenant and endpoint tag (m008, partial indexes the
+    write path never touches: :mod:`spanmeter.store.rollup_indexes`).
 ``rollup_dirty``
     Buckets holding rows with a positive ``seq``, i.e. waiting for compaction.
 ``rollup_dim_hour`` / ``rollup_dim_day``

@@ -13,7 +13,9 @@ one.
 * ``m004_hourly_user_tier``: ``user_id`` rows in ``rollup_dim_hour``, from the hourly rollup;
 * ``m005_user_rank_tiers``: ``rollup_dim_6h``, ``rollup_dim_week`` and ``rollup_dim_4w``,
   users per 6 hours, per week and per 4 weeks, from the hourly rollup;
-* ``m006_every_filter``: ``rollup_pair_day`` rows for every other filter dimension.
+* ``m006_every_filter``: ``rollup_pair_day`` rows for every other filter dimension;
+* ``m008_compacted_filter_indexes``: not a tier, indexes of the compacted rollup rows by a
+  filter dimension (:mod:`spanmeter.store.rollup_indexes`); nothing to backfill.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Final
 
 from sqlite_utils import Database
 
+from ..rollup_indexes import INDEXED_FILTERS, index_name
 from ..rollups import HOUR, MEASURES, MINUTE, ROLLUPS, RollupSpec
 from ..tiers import DIM_4W, DIM_6H, DIM_HOUR, DIM_WEEK, PAIR_DAY, DimensionTier
 from .migration_db import MigrationDB
@@ -36,6 +39,7 @@ __all__ = [
     "m004_hourly_user_tier",
     "m005_user_rank_tiers",
     "m006_every_filter",
+    "m008_compacted_filter_indexes",
 ]
 
 _PREFIXES_PER_TRANSACTION: Final = 200
@@ -165,6 +169,24 @@ def m006_every_filter(db: Database) -> None:
     for spec in ROLLUPS:
         done = set(_m003_pairs(spec))
         _backfill_pairs(db, PAIR_DAY, spec, [pair for pair in PAIR_DAY.pairs_from(spec) if pair not in done])
+
+
+@MIGRATIONS(name="m008_compacted_filter_indexes")
+def m008_compacted_filter_indexes(db: MigrationDB) -> None:
+    """Index the compacted rollup rows by the filter dimensions of
+    :data:`~spanmeter.store.rollup_indexes.INDEXED_FILTERS`, each ``(dimension, bucket)``.
+
+    Partial, ``WHERE seq < 0``: the write path appends rows with a positive ``seq``, so it
+    never writes to them (an index leading with a user would scatter its commits);
+    compaction writes the merged rows back negative, into them.
+    """
+    for spec in ROLLUPS:
+        for dimension in INDEXED_FILTERS.get(spec.table, ()):
+            # names come from the rollup definitions, never from input
+            db.execute(
+                f"CREATE INDEX {index_name(spec, dimension)} ON {spec.table}"
+                f" ({dimension}, {spec.bucket_column}) WHERE seq < 0"
+            )
 
 
 def delete_expired(

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ..query_model import Filters, FilterValue, filter_conditions
+from ..rollup_indexes import index_name, indexed_filter
 from ..rollups import RollupSpec
 from ..tiers import DimensionTier, Segment, split_window, usable_tiers
 from ..window_cover import Extent, signed_cover, tiered_range
@@ -83,9 +84,9 @@ def window_parts(
     segments = signed_cover(lo, hi, tiers, extent) if subtract else split_window(lo, hi, tiers)
     for segment in segments:
         if segment.tier is None:
-            select = selects.rollup_negated if segment.sign < 0 else selects.rollup
-            parts.append(f"{select}{bucket} >= ? AND {bucket} < ?{selects.conditions}")
-            params += [segment.lo, segment.hi, *values]
+            part, part_values = _rollup_part(spec, selects, segment, indexed_filter(spec, where))
+            parts += part
+            params += part_values
         else:
             part, tier_values = _tier_part(selects, segment.tier, segment, dimensions[0], where, own)
             parts.append(part)
@@ -109,6 +110,8 @@ class _Selects:
     """``SELECT dimensions, measures FROM rollup WHERE `` (the condition follows)."""
     rollup_negated: str
     """The same, each measure negated under its own name (a subtracted part)."""
+    grouping: str
+    """The grouping dimensions, comma-separated."""
     measures: str
     """The measure columns, comma-separated."""
     negated: str
@@ -137,12 +140,40 @@ class _Selects:
         return cls(
             rollup=f"SELECT {grouping}, {columns} FROM {spec.table} WHERE ",
             rollup_negated=f"SELECT {grouping}, {negated} FROM {spec.table} WHERE ",
+            grouping=grouping,
             measures=columns,
             negated=negated,
             conditions=conditions,
             values=tuple(values),
             own_conditions="".join(f" AND {column} = ?" for column in own),
         )
+
+
+def _rollup_part(
+    spec: RollupSpec, selects: _Selects, segment: Segment, indexed: str | None
+) -> tuple[list[str], list[object]]:
+    """A range of the rollup: one statement over its buckets; or, when an index of the
+    compacted rows answers the filter (``indexed``, :mod:`spanmeter.store.rollup_indexes`),
+    the compacted rows by that index and the rows not compacted yet from the range's dirty
+    buckets (a positive ``seq`` is always in a dirty bucket): every row once."""
+    select = selects.rollup_negated if segment.sign < 0 else selects.rollup
+    bucket = spec.bucket_column
+    if indexed is None:
+        return (
+            [f"{select}{bucket} >= ? AND {bucket} < ?{selects.conditions}"],
+            [segment.lo, segment.hi, *selects.values],
+        )
+    measures = selects.negated if segment.sign < 0 else selects.measures
+    source = f"{spec.table} INDEXED BY {index_name(spec, indexed)}"
+    by_index = f"SELECT {selects.grouping}, {measures} FROM {source} WHERE "
+    return (
+        [
+            f"{by_index}{bucket} >= ? AND {bucket} < ? AND seq < 0{selects.conditions}",
+            f"{select}{bucket} IN (SELECT bucket FROM rollup_dirty WHERE table_name = ?"
+            f" AND bucket >= ? AND bucket < ?) AND seq > 0{selects.conditions}",
+        ],
+        [segment.lo, segment.hi, *selects.values, spec.table, segment.lo, segment.hi, *selects.values],
+    )
 
 
 def _tier_part(
