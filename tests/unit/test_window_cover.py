@@ -15,10 +15,11 @@ from spanmeter.store.tiers import (
     DIM_HOUR,
     DIM_WEEK,
     PAIR_DAY,
+    Segment,
     split_window,
     tiers_for,
 )
-from spanmeter.store.window_cover import Extent, estimated_rows, signed_cover, tiered_range
+from spanmeter.store.window_cover import Extent, estimated_rows, segment_statement, signed_cover, tiered_range
 from support.store_rows import DAY_NS, NS, T0, make_row, random_rows
 from support.top_oracle import check
 
@@ -237,3 +238,20 @@ def test_a_filtered_ranking_subtracts_rollup_minutes_beyond_the_window(tmp_path:
         assert result.group_count == 1  # t2, only before the window, cancels out
         whole = store.top("tenant_id", day, day + DAY_NS, where={"model": "m1"})
         assert [(g.key, g.cost_nano_usd) for g in whole.groups] == [("t1", 32), ("t2", 17)]
+
+
+@pytest.mark.parametrize("mark", ["?", "%s"])
+def test_a_tier_segment_statement_binds_one_parameter_per_marker(mark: str) -> None:
+    own = {"environment": "prod", "data_mode": "real"}
+    plain = segment_statement(Segment(DIM_DAY, 0, 86_400), "model", "cost", {}, own, mark=mark)
+    filtered = segment_statement(
+        Segment(PAIR_DAY, 0, 86_400), "model", "cost", {"tenant_id": "t1"}, own, mark=mark
+    )
+    for sql, params in (plain, filtered):
+        assert sql.count(mark) == len(params)
+        assert sql.startswith("SELECT value AS model, cost FROM ")
+    assert plain[1] == ["model", 0, 86_400, "prod", "real"]
+    assert filtered[1] == ["tenant_id", "t1", "model", 0, 86_400, "prod", "real"]
+    assert "rollup_pair_day" in filtered[0] and "rollup_dim_day" in plain[0]
+    with pytest.raises(ValueError, match="no tier"):
+        segment_statement(Segment(None, 0, 60), "model", "cost", {}, own, mark=mark)

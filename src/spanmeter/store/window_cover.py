@@ -29,14 +29,17 @@ that sum floats use :func:`~spanmeter.store.tiers.split_window` instead.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from .tiers import DimensionTier, Segment
 
-__all__ = ["Extent", "estimated_rows", "signed_cover", "tiered_range"]
+if TYPE_CHECKING:
+    from .query_model import Filters
+
+__all__ = ["Extent", "estimated_rows", "segment_statement", "signed_cover", "tiered_range"]
 
 _SEGMENT_COST: Final = 0.05
 """The fixed cost of one more segment (one more index seek and ``UNION ALL`` branch), in
@@ -181,3 +184,30 @@ def tiered_range(lo: int, hi: int, segments: Sequence[Segment]) -> tuple[int, in
         if right != left:
             raise ValueError("tier segments do not add up to one range")
     return covered[0][0], covered[-1][1]
+
+
+def segment_statement(
+    segment: Segment, by: str, selected: str, where: Filters, own: Mapping[str, str], *, mark: str
+) -> tuple[str, list[object]]:
+    """One tier segment's ``SELECT`` and parameters, for either backend (``mark``: its
+    parameter marker): the tier row's ``value`` read as ``by`` with the ``selected``
+    measures (negated by the caller for a subtracted segment), under the one caller filter
+    when it is a filter tier, and the environment and data mode (``own``).
+
+    Raises:
+        ValueError: ``segment`` reads the base rollup, not a tier.
+    """
+    tier = segment.tier
+    if tier is None:
+        raise ValueError("a rollup segment has no tier statement")
+    column = tier.bucket_column
+    own_conditions = "".join(f" AND {name} = {mark}" for name in own)
+    select = f"SELECT value AS {by}, {selected} FROM {tier.table} WHERE "
+    window = f"{column} >= {mark} AND {column} < {mark}{own_conditions}"
+    if tier.filtered:
+        ((filter_dimension, filter_value),) = where.items()
+        return (
+            f"{select}filter_dimension = {mark} AND filter_value = {mark} AND dimension = {mark} AND {window}",
+            [filter_dimension, filter_value, by, segment.lo, segment.hi, *own.values()],
+        )
+    return f"{select}dimension = {mark} AND {window}", [by, segment.lo, segment.hi, *own.values()]

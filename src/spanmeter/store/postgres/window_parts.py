@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 from ..query_model import Filters, FilterValue, filter_conditions
 from ..rollup_indexes import indexed_filter
 from ..rollups import RollupSpec
-from ..tiers import DimensionTier, Segment, usable_tiers
-from ..window_cover import Extent, signed_cover, tiered_range
+from ..tiers import usable_tiers
+from ..window_cover import Extent, segment_statement, signed_cover, tiered_range
 from .sql_text import sql
 
 if TYPE_CHECKING:
@@ -46,27 +46,6 @@ def _rollup_splits(spec: RollupSpec, where: Filters) -> tuple[str, ...]:
     if indexed_filter(spec, where) is None:
         return ("",)
     return (" AND folded", " AND NOT folded")
-
-
-def _tier_part(
-    tier: DimensionTier, segment: Segment, by: str, selected: str, where: Filters, own: Mapping[str, str]
-) -> tuple[str, list[object]]:
-    """One segment of ``tier``: its statement and parameters, the tier row's ``value`` read
-    as ``by``, under the one caller filter when it is a filter tier."""
-    column = tier.bucket_column
-    own_conditions = "".join(f" AND {name} = %s" for name in own)
-    select = f"SELECT value AS {by}, {selected} FROM {tier.table} WHERE "
-    if tier.filtered:
-        ((filter_dimension, filter_value),) = where.items()
-        return (
-            f"{select}filter_dimension = %s AND filter_value = %s AND dimension = %s"
-            f" AND {column} >= %s AND {column} < %s{own_conditions}",
-            [filter_dimension, filter_value, by, segment.lo, segment.hi, *own.values()],
-        )
-    return (
-        f"{select}dimension = %s AND {column} >= %s AND {column} < %s{own_conditions}",
-        [by, segment.lo, segment.hi, *own.values()],
-    )
 
 
 def signed_parts(
@@ -112,7 +91,7 @@ def signed_parts(
                 parts.append(f"{select}{split}{conditions}")
                 params += [segment.lo, segment.hi, *values]
         else:
-            part, part_params = _tier_part(tier, segment, by, selected, where, own)
+            part, part_params = segment_statement(segment, by, selected, where, own, mark="%s")
             parts.append(part)
             params += part_params
     tiered = tiered_range(lo, hi, segments)

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from ..query_model import Filters, FilterValue, filter_conditions
 from ..rollup_indexes import index_name, indexed_filter
 from ..rollups import RollupSpec
-from ..tiers import DimensionTier, Segment, split_window, usable_tiers
-from ..window_cover import Extent, signed_cover, tiered_range
+from ..tiers import Segment, split_window, usable_tiers
+from ..window_cover import Extent, segment_statement, signed_cover, tiered_range
 
 __all__ = ["data_extent", "usable_tiers", "window_parts"]
 
@@ -75,7 +75,7 @@ def window_parts(
         extent: Where the data lies (:func:`data_extent`), for the signed cover's estimates.
     """
     filters: dict[str, FilterValue] = {**where, **own}
-    selects = _Selects.build(spec, dimensions, filters, own, measures)
+    selects = _Selects.build(spec, dimensions, filters, measures)
     values = selects.values
     bucket = spec.bucket_column
     parts: list[str] = []
@@ -88,7 +88,8 @@ def window_parts(
             parts += part
             params += part_values
         else:
-            part, tier_values = _tier_part(selects, segment.tier, segment, dimensions[0], where, own)
+            measures = selects.measures if segment.sign > 0 else selects.negated
+            part, tier_values = segment_statement(segment, dimensions[0], measures, where, own, mark="?")
             parts.append(part)
             params += tier_values
     tiered = tiered_range(lo, hi, segments)
@@ -120,8 +121,6 @@ class _Selects:
     """`` AND column = ?`` (or ``IN``) per filter of the rollup parts (the caller's and the scope's)."""
     values: tuple[object, ...]
     """The parameters of :attr:`conditions`, in order."""
-    own_conditions: str
-    """`` AND column = ?`` per environment and data-mode condition (the tier parts)."""
 
     @classmethod
     def build(
@@ -129,7 +128,6 @@ class _Selects:
         spec: RollupSpec,
         dimensions: Sequence[str],
         filters: Filters,
-        own: Mapping[str, str],
         measures: Sequence[str],
     ) -> _Selects:
         """The fragments for reading ``measures`` by ``dimensions`` from ``spec`` under ``filters``."""
@@ -145,7 +143,6 @@ class _Selects:
             negated=negated,
             conditions=conditions,
             values=tuple(values),
-            own_conditions="".join(f" AND {column} = ?" for column in own),
         )
 
 
@@ -173,30 +170,4 @@ def _rollup_part(
             f" AND bucket >= ? AND bucket < ?) AND seq > 0{selects.conditions}",
         ],
         [segment.lo, segment.hi, *selects.values, spec.table, segment.lo, segment.hi, *selects.values],
-    )
-
-
-def _tier_part(
-    selects: _Selects,
-    tier: DimensionTier,
-    segment: Segment,
-    dimension: str,
-    where: Filters,
-    own: Mapping[str, str],
-) -> tuple[str, list[object]]:
-    """One tier segment's statement and parameters: the tier row's ``value`` read as the
-    grouping dimension, under the one caller filter when it is a filter tier."""
-    column = tier.bucket_column
-    measures = selects.measures if segment.sign > 0 else selects.negated
-    select = f"SELECT value AS {dimension}, {measures} FROM {tier.table} WHERE "
-    if tier.filtered:
-        ((filter_dimension, filter_value),) = where.items()
-        return (
-            f"{select}filter_dimension = ? AND filter_value = ? AND dimension = ?"
-            f" AND {column} >= ? AND {column} < ?{selects.own_conditions}",
-            [filter_dimension, filter_value, dimension, segment.lo, segment.hi, *own.values()],
-        )
-    return (
-        f"{select}dimension = ? AND {column} >= ? AND {column} < ?{selects.own_conditions}",
-        [dimension, segment.lo, segment.hi, *own.values()],
     )
