@@ -22,7 +22,7 @@ from typing import Final, Protocol
 
 from ..store import LedgerDecision, SpanStore, SpendTotal, SupportsBudgets, WindowRecheck
 from ..timeunits import NS_PER_DAY, NS_PER_HOUR
-from .definitions.model import BudgetsConfig
+from .definitions.model import Budget, BudgetsConfig
 from .delivery.outbox import OutboxWorker
 from .ledger.hook import BudgetLedgerHook, Snapshot
 from .rules.evaluator import RuleEvaluator
@@ -162,16 +162,8 @@ class BudgetsRuntime:
             before = old.index.budgets.get(counter)
             if before is None or before.thresholds_nano_usd == budget.thresholds_nano_usd:
                 continue
-            window = budget.window.current(now)
-            since = window[0] if budget.window.is_rolling else None
-            self.budget_store.reevaluate_window(
-                WindowRecheck(counter, window, since, self._decider(new, now), now)
-            )
+            self.budget_store.reevaluate_window(_recheck(new, budget, now))
         self.outbox.wake()
-
-    @staticmethod
-    def _decider(snapshot: Snapshot, now: int) -> Callable[[Sequence[SpendTotal]], LedgerDecision]:
-        return lambda totals: snapshot.judge.decide(totals, now, lower=True)
 
     def evaluate_rules(self, now_ns: int, *, fresh: bool = False) -> list[int]:
         """Evaluate every alert rule; ids of the alerts inserted. ``fresh``: re-read every
@@ -189,11 +181,7 @@ class BudgetsRuntime:
         snapshot = self.snapshot
         for budget in snapshot.index.by_name.values():
             if budget.window.is_rolling:
-                window = budget.window.current(now_ns)
-                decide = self._decider(snapshot, now_ns)
-                self.budget_store.reevaluate_window(
-                    WindowRecheck(budget.counter, window, window[0], decide, now_ns)
-                )
+                self.budget_store.reevaluate_window(_recheck(snapshot, budget, now_ns))
 
     def prune(self, now_ns: int) -> int:
         """Delete old counters."""
@@ -263,3 +251,15 @@ def attach_budgets(service: HostService, config: ServeSettings) -> BudgetsRuntim
             ", ".join(c.name for c in runtime.config.channels),
         )
     return runtime
+
+
+def _recheck(snapshot: Snapshot, budget: Budget, now_ns: int) -> WindowRecheck:
+    """``budget``'s current window judged again by ``snapshot``'s judge, which may also lower
+    the alerted level (a raised limit, spend aged out of a rolling window)."""
+    window = budget.window.current(now_ns)
+    since = window[0] if budget.window.is_rolling else None
+
+    def decide(totals: Sequence[SpendTotal]) -> LedgerDecision:
+        return snapshot.judge.decide(totals, now_ns, lower=True)
+
+    return WindowRecheck(budget.counter, window, since, decide, now_ns)

@@ -30,12 +30,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Final
 
-from .rollups import HOUR, RollupSpec
+from .rollups import HOUR, ROLLUPS, RollupSpec
 
 if TYPE_CHECKING:
     from .query_model import Filters
 
-__all__ = ["INDEXED_FILTERS", "index_name", "indexed_filter"]
+__all__ = ["INDEXED_FILTERS", "create_statements", "index_name", "indexed_filter"]
 
 INDEXED_FILTERS: Final[Mapping[str, tuple[str, ...]]] = {
     HOUR.table: ("user_id", "tenant_id", "endpoint_tag"),
@@ -58,3 +58,15 @@ def indexed_filter(spec: RollupSpec, where: Filters) -> str | None:
         if dimension in where:
             return dimension
     return None
+
+
+def create_statements(compacted: str) -> list[str]:
+    """The ``CREATE INDEX`` statements of every index here, each ``(dimension, bucket)`` and
+    partial on ``compacted``, the backend's condition for a compacted row (PostgreSQL
+    ``folded``, SQLite ``seq < 0``). Names come from the rollup definitions, never input."""
+    return [
+        f"CREATE INDEX {index_name(spec, dimension)} ON {spec.table}"
+        f" ({dimension}, {spec.bucket_column}) WHERE {compacted}"
+        for spec in ROLLUPS
+        for dimension in INDEXED_FILTERS.get(spec.table, ())
+    ]

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
+from .. import rollup_indexes
 from ..query_model import RANKED_MEASURES
-from ..rollup_indexes import INDEXED_FILTERS, index_name
 from ..rollups import MEASURES, ROLLUPS, RollupSpec
 from ..tiers import FILTER_TIERS, TIERS, DimensionTier
 from .sql_text import sql
@@ -82,14 +82,8 @@ def create_filter_indexes(conn: psycopg.Connection[tuple[object, ...]]) -> None:
     """The indexes of the folded rollup rows by a filter dimension
     (:mod:`spanmeter.store.rollup_indexes`): partial, ``WHERE folded``, so the write path,
     which appends unfolded rows, never writes to them; compaction's merged rows go in."""
-    for spec in ROLLUPS:
-        for dimension in INDEXED_FILTERS.get(spec.table, ()):
-            conn.execute(
-                sql(
-                    f"CREATE INDEX {index_name(spec, dimension)} ON {spec.table}"
-                    f" ({dimension}, {spec.bucket_column}) WHERE folded"
-                )
-            )
+    for statement in rollup_indexes.create_statements("folded"):
+        conn.execute(sql(statement))
 
 
 def _tier_insert(tier: DimensionTier, spec: RollupSpec) -> str | None:

@@ -27,7 +27,7 @@ from typing import Final
 
 from sqlite_utils import Database
 
-from ..rollup_indexes import INDEXED_FILTERS, index_name
+from .. import rollup_indexes
 from ..rollups import HOUR, MEASURES, MINUTE, ROLLUPS, RollupSpec
 from ..tiers import DIM_4W, DIM_6H, DIM_HOUR, DIM_WEEK, PAIR_DAY, DimensionTier
 from .migration_db import MigrationDB
@@ -180,13 +180,8 @@ def m008_compacted_filter_indexes(db: MigrationDB) -> None:
     never writes to them (an index leading with a user would scatter its commits);
     compaction writes the merged rows back negative, into them.
     """
-    for spec in ROLLUPS:
-        for dimension in INDEXED_FILTERS.get(spec.table, ()):
-            # names come from the rollup definitions, never from input
-            db.execute(
-                f"CREATE INDEX {index_name(spec, dimension)} ON {spec.table}"
-                f" ({dimension}, {spec.bucket_column}) WHERE seq < 0"
-            )
+    for statement in rollup_indexes.create_statements("seq < 0"):
+        db.execute(statement)
 
 
 def delete_expired(

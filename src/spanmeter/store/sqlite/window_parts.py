@@ -76,29 +76,25 @@ def window_parts(
     """
     filters: dict[str, FilterValue] = {**where, **own}
     selects = _Selects.build(spec, dimensions, filters, measures)
-    values = selects.values
-    bucket = spec.bucket_column
     parts: list[str] = []
     params: list[object] = []
     tiers = usable_tiers(spec, dimensions, where)
     segments = signed_cover(lo, hi, tiers, extent) if subtract else split_window(lo, hi, tiers)
     for segment in segments:
+        selected = selects.measures if segment.sign > 0 else selects.negated
         if segment.tier is None:
-            part, part_values = _rollup_part(spec, selects, segment, indexed_filter(spec, where))
+            part, part_values = _rollup_part(spec, selects, selected, segment, indexed_filter(spec, where))
             parts += part
             params += part_values
         else:
-            measures = selects.measures if segment.sign > 0 else selects.negated
-            part, tier_values = segment_statement(segment, dimensions[0], measures, where, own, mark="?")
+            part, tier_values = segment_statement(segment, dimensions[0], selected, where, own, mark="?")
             parts.append(part)
             params += tier_values
     tiered = tiered_range(lo, hi, segments)
     if tiered is not None:  # rollup rows inside the tiered part that compaction has not folded in yet
-        parts.append(
-            f"{selects.rollup}{bucket} IN (SELECT bucket FROM rollup_dirty WHERE table_name = ?"
-            f" AND bucket >= ? AND bucket < ?) AND seq > 0{selects.conditions}"
-        )
-        params += [spec.table, *tiered, *values]
+        part, part_values = _not_compacted(spec, selects, selects.measures, tiered)
+        parts.append(part)
+        params += part_values
     return parts, params
 
 
@@ -107,10 +103,6 @@ class _Selects:
     """The SQL fragments every part of one read shares. Every name in them comes from a
     rollup or tier definition, validated by the caller; values are always parameters."""
 
-    rollup: str
-    """``SELECT dimensions, measures FROM rollup WHERE `` (the condition follows)."""
-    rollup_negated: str
-    """The same, each measure negated under its own name (a subtracted part)."""
     grouping: str
     """The grouping dimensions, comma-separated."""
     measures: str
@@ -136,8 +128,6 @@ class _Selects:
         grouping = ", ".join(dimensions)
         conditions, values = filter_conditions(filters, mark="?")
         return cls(
-            rollup=f"SELECT {grouping}, {columns} FROM {spec.table} WHERE ",
-            rollup_negated=f"SELECT {grouping}, {negated} FROM {spec.table} WHERE ",
             grouping=grouping,
             measures=columns,
             negated=negated,
@@ -147,27 +137,34 @@ class _Selects:
 
 
 def _rollup_part(
-    spec: RollupSpec, selects: _Selects, segment: Segment, indexed: str | None
+    spec: RollupSpec, selects: _Selects, selected: str, segment: Segment, indexed: str | None
 ) -> tuple[list[str], list[object]]:
-    """A range of the rollup: one statement over its buckets; or, when an index of the
-    compacted rows answers the filter (``indexed``, :mod:`spanmeter.store.rollup_indexes`),
-    the compacted rows by that index and the rows not compacted yet from the range's dirty
-    buckets (a positive ``seq`` is always in a dirty bucket): every row once."""
-    select = selects.rollup_negated if segment.sign < 0 else selects.rollup
+    """A range of the rollup, ``selected`` its measures (negated for a subtracted part): one
+    statement over its buckets; or, when an index of the compacted rows answers the filter
+    (``indexed``, :mod:`spanmeter.store.rollup_indexes`), the compacted rows by that index
+    and the rows not compacted yet (:func:`_not_compacted`): every row once."""
     bucket = spec.bucket_column
+    window = f"{bucket} >= ? AND {bucket} < ?"
     if indexed is None:
-        return (
-            [f"{select}{bucket} >= ? AND {bucket} < ?{selects.conditions}"],
-            [segment.lo, segment.hi, *selects.values],
-        )
-    measures = selects.negated if segment.sign < 0 else selects.measures
+        rows = f"SELECT {selects.grouping}, {selected} FROM {spec.table}"
+        return [f"{rows} WHERE {window}{selects.conditions}"], [segment.lo, segment.hi, *selects.values]
     source = f"{spec.table} INDEXED BY {index_name(spec, indexed)}"
-    by_index = f"SELECT {selects.grouping}, {measures} FROM {source} WHERE "
+    by_index = (
+        f"SELECT {selects.grouping}, {selected} FROM {source} WHERE {window} AND seq < 0{selects.conditions}"
+    )
+    rest, rest_values = _not_compacted(spec, selects, selected, (segment.lo, segment.hi))
+    return [by_index, rest], [segment.lo, segment.hi, *selects.values, *rest_values]
+
+
+def _not_compacted(
+    spec: RollupSpec, selects: _Selects, selected: str, window: tuple[int, int]
+) -> tuple[str, list[object]]:
+    """The rollup rows of ``window`` that compaction has not folded yet: a positive ``seq``,
+    always in a bucket marked dirty, so only those buckets are read."""
+    bucket = spec.bucket_column
     return (
-        [
-            f"{by_index}{bucket} >= ? AND {bucket} < ? AND seq < 0{selects.conditions}",
-            f"{select}{bucket} IN (SELECT bucket FROM rollup_dirty WHERE table_name = ?"
-            f" AND bucket >= ? AND bucket < ?) AND seq > 0{selects.conditions}",
-        ],
-        [segment.lo, segment.hi, *selects.values, spec.table, segment.lo, segment.hi, *selects.values],
+        f"SELECT {selects.grouping}, {selected} FROM {spec.table} WHERE {bucket} IN"
+        " (SELECT bucket FROM rollup_dirty WHERE table_name = ? AND bucket >= ? AND bucket < ?)"
+        f" AND seq > 0{selects.conditions}",
+        [spec.table, *window, *selects.values],
     )
